@@ -1,0 +1,14 @@
+//! vecshard-engine: an embedded vector database for one shard.
+#![warn(missing_docs)]
+
+pub mod distance;
+mod error;
+pub mod filter;
+pub mod index;
+pub mod paths;
+pub mod storage;
+mod types;
+
+pub use error::{Error, ErrorKind, Result};
+pub use filter::Filter;
+pub use types::*;

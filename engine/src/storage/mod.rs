@@ -1,0 +1,122 @@
+//! Where a shard's files live. Every byte the engine reads or writes goes through the
+//! [`Storage`] trait; paths are relative keys built in [`crate::paths`].
+//!
+//! Implementations: [`LocalStorage`] (a directory on local disk, mmap, append-only WAL
+//! files, an exclusive `LOCK`) and, with the `object-store` feature, object stores
+//! (S3-compatible, `file://`, `memory://`). [`conformance`] is the behaviour every
+//! implementation must show; each backend's tests run it.
+
+pub mod conformance;
+mod local;
+
+use std::fmt::Debug;
+use std::ops::{Deref, Range};
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::error::Result;
+
+pub use local::LocalStorage;
+
+/// One stored file or object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    /// Relative path, e.g. `segments/00000000000000000007`.
+    pub path: String,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// An append-only file (local WAL segments).
+pub trait AppendFile: Send {
+    /// Append bytes at the end (buffered by the OS until [`AppendFile::sync`]).
+    fn append(&mut self, data: &[u8]) -> Result<()>;
+    /// Make everything appended so far durable (fdatasync).
+    fn sync(&mut self) -> Result<()>;
+}
+
+/// Bytes of a whole file: memory-mapped locally, fetched (or cached) for remote stores.
+#[derive(Clone)]
+pub enum Blob {
+    /// A read-only memory map.
+    Mapped(Arc<memmap2::Mmap>),
+    /// Bytes in memory.
+    Owned(Bytes),
+}
+
+impl Deref for Blob {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Blob::Mapped(m) => m,
+            Blob::Owned(b) => b,
+        }
+    }
+}
+
+impl Debug for Blob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Blob::Mapped(m) => write!(f, "Blob::Mapped({} bytes)", m.len()),
+            Blob::Owned(b) => write!(f, "Blob::Owned({} bytes)", b.len()),
+        }
+    }
+}
+
+/// Keeps the shard's exclusive lock while alive.
+pub trait LockGuard: Send + Sync {}
+
+/// Cache hit/miss counters of a backend (zero for local disk).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Reads served from the memory block cache.
+    pub memory_hits: u64,
+    /// Reads served from the on-disk cache directory.
+    pub disk_hits: u64,
+    /// Reads that went to the backend.
+    pub misses: u64,
+    /// Bytes fetched from the backend.
+    pub bytes_fetched: u64,
+}
+
+/// A flat namespace of immutable-or-replaced files under one root.
+///
+/// Semantics every implementation keeps (checked by [`conformance`]):
+/// - `get` of a missing path is a `NotFound` error naming the path;
+/// - `put` replaces atomically: readers see the old or the new bytes, never a mix;
+///   when it returns, the bytes are durable;
+/// - `put_if_absent` creates only if nothing is there and says which happened; a retried
+///   create that finds its own bytes already there counts as created;
+/// - `list(dir)` returns the files directly under `dir`, sorted by path;
+/// - `delete` of a missing path succeeds.
+pub trait Storage: Send + Sync + Debug {
+    /// Where this storage points, for messages (`/data/s0`, `s3://bucket/prefix`).
+    fn location(&self) -> &str;
+    /// Whole file.
+    fn get(&self, path: &str) -> Result<Bytes>;
+    /// A byte range of a file.
+    fn get_range(&self, path: &str, range: Range<u64>) -> Result<Bytes>;
+    /// The whole file for long-lived reading (mmap where possible).
+    fn map(&self, path: &str) -> Result<Blob>;
+    /// Durably create or replace a file.
+    fn put(&self, path: &str, data: Bytes) -> Result<()>;
+    /// Durably create a file unless one exists; `Ok(false)` if one did.
+    fn put_if_absent(&self, path: &str, data: Bytes) -> Result<bool>;
+    /// Files directly under `dir`, sorted by path.
+    fn list(&self, dir: &str) -> Result<Vec<ObjectInfo>>;
+    /// Remove a file; missing files are fine.
+    fn delete(&self, path: &str) -> Result<()>;
+    /// Whether [`Storage::create_append`] works (local files). Object stores write one
+    /// object per WAL commit instead.
+    fn supports_append(&self) -> bool;
+    /// Create a new append-only file (fails if it exists).
+    fn create_append(&self, path: &str) -> Result<Box<dyn AppendFile>>;
+    /// Take the exclusive writer lock where the backend has one (`None`: it has none and
+    /// relies on fencing).
+    fn lock_exclusive(&self) -> Result<Option<Box<dyn LockGuard>>>;
+    /// Cache counters.
+    fn cache_stats(&self) -> CacheStats {
+        CacheStats::default()
+    }
+}

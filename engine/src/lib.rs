@@ -1,6 +1,7 @@
 //! vecshard-engine: an embedded vector database for one shard.
 #![warn(missing_docs)]
 
+pub mod commit;
 pub mod distance;
 mod error;
 pub mod filter;

@@ -57,8 +57,12 @@ impl CommitStore for StorageCommitStore {
     }
 
     fn versions(&self) -> Result<Vec<u64>> {
-        let mut v: Vec<u64> =
-            self.storage.list(paths::MANIFEST_DIR)?.iter().filter_map(|o| paths::number_of(&o.path)).collect();
+        let mut v: Vec<u64> = self
+            .storage
+            .list(paths::MANIFEST_DIR)?
+            .iter()
+            .filter_map(|o| paths::number_of(&o.path))
+            .collect();
         v.sort_unstable();
         Ok(v)
     }

@@ -1,15 +1,30 @@
-//! vecshard-engine: an embedded vector database for one shard.
+//! vecshard-engine: an embedded vector database for one shard — durable (WAL with group
+//! commit), exact about what it acknowledges, searchable while it ingests, on local disk
+//! or (feature `object-store`) on S3-compatible storage with fenced commits.
+//!
+//! Start with [`Shard`].
 #![warn(missing_docs)]
 
 pub mod commit;
+mod deletions;
 pub mod distance;
 mod error;
 pub mod filter;
 pub mod index;
+pub mod manifest;
+mod memtable;
+mod meta_index;
+mod options;
 pub mod paths;
+mod pk_index;
+mod segment;
+mod shard;
 pub mod storage;
 mod types;
+mod wal;
 
 pub use error::{Error, ErrorKind, Result};
 pub use filter::Filter;
+pub use options::{Durability, Options, ShardSpec};
+pub use shard::{Shard, Stats};
 pub use types::*;

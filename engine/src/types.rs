@@ -199,7 +199,7 @@ pub fn metadata_to_json(m: &Metadata) -> serde_json::Value {
 }
 
 /// One stored point.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Point {
     /// Primary key; an upsert with an existing key replaces that point.
     pub key: Key,

@@ -132,6 +132,12 @@ impl Ord for HeapItem {
     }
 }
 
+/// Whether a filtered segment search should scan the `matching` rows exactly instead of
+/// traversing the graph (few matches: the scan is cheaper and exact).
+pub fn use_brute_force(rows: usize, matching: usize, k: usize, ef: usize) -> bool {
+    matching <= (ef.max(k) * 16).max(2_048) || matching * 50 < rows
+}
+
 /// The memtable's index: accepts concurrent inserts of distinct rows while being searched.
 pub struct MemIndex {
     metric: Metric,

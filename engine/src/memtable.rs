@@ -1,0 +1,196 @@
+//! The memtable: a fixed-capacity, append-only set of rows with a concurrent ANN index.
+//! Rows are reserved under the shard's commit lock, filled in parallel by their writers,
+//! and become visible when the shard publishes their sequence numbers.
+
+use std::cell::UnsafeCell;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::Mutex;
+
+use crate::deletions::Deletions;
+use crate::index::{MemIndex, Vectors};
+use crate::options::ShardSpec;
+use crate::types::{Key, Metadata, Point};
+
+/// Key, metadata and payload of one memtable row.
+#[derive(Debug)]
+pub(crate) struct RowData {
+    pub key: Key,
+    pub metadata: Metadata,
+    pub payload: Vec<u8>,
+}
+
+/// Row-major vectors written once per row by the row's owner.
+struct VectorArena {
+    data: Box<[UnsafeCell<f32>]>,
+    dim: usize,
+}
+
+// SAFETY: each row is written exactly once, by the one writer that reserved it, before the
+// row is handed to the index or published; readers only read rows after that hand-off (the
+// index's locks or the publish lock order the write before any read).
+unsafe impl Sync for VectorArena {}
+
+impl VectorArena {
+    fn new(rows: usize, dim: usize) -> Self {
+        // Zeroed allocation: the OS maps pages lazily, so an empty memtable costs little.
+        let zeroed: Box<[f32]> = vec![0.0f32; rows * dim].into_boxed_slice();
+        // SAFETY: `UnsafeCell<f32>` is `repr(transparent)` over `f32`, so the two boxed
+        // slices have the same layout and the same allocation.
+        let data = unsafe { Box::from_raw(Box::into_raw(zeroed) as *mut [UnsafeCell<f32>]) };
+        VectorArena { data, dim }
+    }
+
+    /// # Safety
+    /// The caller owns `row` exclusively (reserved it) and nobody reads it yet.
+    unsafe fn write(&self, row: u32, v: &[f32]) {
+        let start = row as usize * self.dim;
+        let cells = &self.data[start..start + self.dim];
+        let ptr = UnsafeCell::raw_get(cells.as_ptr());
+        // SAFETY: the cells are in bounds (sliced above) and exclusively ours per the
+        // function's contract; UnsafeCell<f32> has the layout of f32.
+        unsafe { std::ptr::copy_nonoverlapping(v.as_ptr(), ptr, self.dim) };
+    }
+}
+
+impl Vectors for VectorArena {
+    #[inline]
+    fn get(&self, row: u32) -> &[f32] {
+        let start = row as usize * self.dim;
+        let cells = &self.data[start..start + self.dim];
+        // SAFETY: only called for rows already written (the index reaches rows after their
+        // insert began, which follows the write; scans check publication first).
+        unsafe { std::slice::from_raw_parts(UnsafeCell::raw_get(cells.as_ptr()), self.dim) }
+    }
+}
+
+/// An in-memory, concurrently searchable table of recent writes.
+pub(crate) struct Memtable {
+    /// Runtime container id (kept when the memtable becomes a segment).
+    pub container: u32,
+    capacity: usize,
+    vectors: VectorArena,
+    rows: Box<[OnceLock<RowData>]>,
+    seqs: Box<[AtomicU64]>,
+    /// Deletion marks, shared with the segment this memtable becomes.
+    pub deleted: Arc<Deletions>,
+    reserved: AtomicUsize,
+    bytes: AtomicUsize,
+    tombstones: Mutex<Vec<(Key, u64)>>,
+    index: MemIndex,
+    /// Highest sequence number assigned to this memtable (0: none).
+    last_seq: AtomicU64,
+}
+
+/// Rows a memtable of `bytes` holds for `spec`.
+pub(crate) fn capacity_for(spec: &ShardSpec, bytes: usize) -> usize {
+    let per_row = spec.dim * 4 + spec.index.m * 8 + 128;
+    (bytes / per_row).max(16)
+}
+
+/// Bytes a point costs in a memtable (for the size limit).
+pub(crate) fn point_bytes(p: &Point) -> usize {
+    let key = match &p.key {
+        Key::Int(_) => 8,
+        Key::Str(s) => s.len() + 24,
+    };
+    p.vector.len() * 4 + key + p.payload.len() + p.metadata.len() * 48 + 96
+}
+
+impl Memtable {
+    pub(crate) fn new(container: u32, spec: ShardSpec, capacity: usize) -> Self {
+        Memtable {
+            container,
+            capacity,
+            vectors: VectorArena::new(capacity, spec.dim),
+            rows: (0..capacity).map(|_| OnceLock::new()).collect(),
+            seqs: (0..capacity).map(|_| AtomicU64::new(u64::MAX)).collect(),
+            deleted: Arc::new(Deletions::new(capacity)),
+            reserved: AtomicUsize::new(0),
+            bytes: AtomicUsize::new(0),
+            tombstones: Mutex::new(Vec::new()),
+            index: MemIndex::new(spec.index, spec.metric, spec.dim, capacity),
+            last_seq: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether `rows` more rows and `bytes` more bytes fit (always true when empty).
+    pub(crate) fn fits(&self, rows: usize, bytes: usize, limit: usize) -> bool {
+        let reserved = self.reserved.load(Ordering::Relaxed);
+        let used = self.bytes.load(Ordering::Relaxed);
+        (reserved + rows <= self.capacity && used + bytes <= limit)
+            || (reserved == 0 && rows <= self.capacity)
+    }
+
+    /// Reserve `n` rows; call under the commit lock after [`Memtable::fits`].
+    pub(crate) fn reserve(&self, n: usize, bytes: usize, last_seq: u64) -> u32 {
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.last_seq.fetch_max(last_seq, Ordering::AcqRel);
+        self.reserved.fetch_add(n, Ordering::AcqRel) as u32
+    }
+
+    /// Fill reserved `row` with `point` (sequence number `seq`) and index it.
+    pub(crate) fn insert(&self, row: u32, seq: u64, point: Point) {
+        // SAFETY: `row` was reserved by this caller and is written once, here.
+        unsafe { self.vectors.write(row, &point.vector) };
+        let data = RowData {
+            key: point.key,
+            metadata: point.metadata,
+            payload: point.payload,
+        };
+        let _ = self.rows[row as usize].set(data);
+        self.index.insert(row, &self.vectors);
+        self.seqs[row as usize].store(seq, Ordering::Release);
+    }
+
+    pub(crate) fn add_tombstone(&self, key: Key, seq: u64) {
+        self.tombstones.lock().push((key, seq));
+    }
+
+    pub(crate) fn tombstones(&self) -> Vec<(Key, u64)> {
+        self.tombstones.lock().clone()
+    }
+
+    /// Rows reserved so far.
+    pub(crate) fn rows(&self) -> usize {
+        self.reserved.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn last_seq(&self) -> u64 {
+        self.last_seq.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.last_seq() == 0
+    }
+
+    /// The row's sequence number (`u64::MAX` until inserted).
+    #[inline]
+    pub(crate) fn seq(&self, row: u32) -> u64 {
+        self.seqs[row as usize].load(Ordering::Acquire)
+    }
+
+    /// Whether `row` is visible at snapshot `snap`.
+    #[inline]
+    pub(crate) fn visible(&self, row: u32, snap: u64) -> bool {
+        self.seq(row) <= snap && self.deleted.alive_at(row, snap)
+    }
+
+    /// Key/metadata/payload of an inserted row.
+    pub(crate) fn row(&self, row: u32) -> Option<&RowData> {
+        self.rows.get(row as usize)?.get()
+    }
+
+    pub(crate) fn vector(&self, row: u32) -> &[f32] {
+        self.vectors.get(row)
+    }
+
+    pub(crate) fn vectors(&self) -> &dyn Vectors {
+        &self.vectors
+    }
+
+    pub(crate) fn index(&self) -> &MemIndex {
+        &self.index
+    }
+}

@@ -1,0 +1,156 @@
+//! What a shard is (its spec, fixed at creation) and how a handle runs (options).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::index::IndexParams;
+use crate::types::{Metric, limits};
+
+/// A shard's fixed properties, stored in its manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardSpec {
+    /// Vector dimension.
+    pub dim: usize,
+    /// Distance metric.
+    pub metric: Metric,
+    /// Index parameters.
+    #[serde(default)]
+    pub index: IndexParams,
+}
+
+impl ShardSpec {
+    /// A spec with default index parameters.
+    pub fn new(dim: usize, metric: Metric) -> Self {
+        ShardSpec {
+            dim,
+            metric,
+            index: IndexParams::default(),
+        }
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        if self.dim == 0 || self.dim > limits::MAX_DIM {
+            return Err(Error::invalid(format!(
+                "dimension {} out of range 1..={}",
+                self.dim,
+                limits::MAX_DIM
+            )));
+        }
+        let p = &self.index;
+        if !(2..=256).contains(&p.m)
+            || p.ef_construction == 0
+            || p.ef_search == 0
+            || p.ef_search > limits::MAX_EF
+        {
+            return Err(Error::invalid(format!(
+                "index parameters out of range: m={} (2..=256), ef_construction={}, ef_search={} (1..={})",
+                p.m,
+                p.ef_construction,
+                p.ef_search,
+                limits::MAX_EF
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// When a write is acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// After its WAL record is fsynced (local) or its WAL object exists (object store).
+    /// Concurrent writers share one fsync. Never loses an acknowledged write.
+    #[default]
+    Sync,
+    /// Local disk only: after the WAL record reaches the OS (no fsync per write; fsync on
+    /// rotation, flush and close). A machine crash (not a process crash) can lose the last
+    /// writes. Object stores always behave as `Sync`.
+    Buffered,
+}
+
+/// How a shard handle runs. Every field has a default that suits a first try.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Open without writing anything: every write fails with `ReadOnly`; the handle can
+    /// [`crate::Shard::refresh`] to newer manifests.
+    pub read_only: bool,
+    /// Memtable size limit in bytes (default 64 MiB). A larger memtable means fewer, larger
+    /// segments (faster search) and longer WAL replay after a crash.
+    pub memtable_bytes: usize,
+    /// How many full memtables may wait for their flush before writers are held back
+    /// (default 2).
+    pub max_frozen_memtables: usize,
+    /// Write acknowledgement (default `Sync`).
+    pub durability: Durability,
+    /// Compact when more than this many segments exist (default 8).
+    pub max_segments: usize,
+    /// Run flushes and compactions on a background thread (default true). When false they
+    /// run only through [`crate::Shard::flush`] / [`crate::Shard::compact`].
+    pub background: bool,
+    /// How long a file no manifest references is kept before the writer deletes it, so
+    /// readers that still use it keep working (default: 0 on local disk, 10 minutes on
+    /// object stores).
+    pub gc_grace: Option<Duration>,
+    /// A writer epoch to claim at open (the cluster passes the epoch it assigned). The open
+    /// fails with `Fenced` if the shard already carries a higher one. `None`: current + 1.
+    pub epoch: Option<u64>,
+    /// Read-only handles re-read the manifest this often (default: never; call `refresh`).
+    pub refresh_interval: Option<Duration>,
+    /// Memory bound of the object-store block cache (default 256 MiB).
+    pub block_cache_bytes: u64,
+    /// Optional on-disk cache directory for object-store data.
+    pub cache_dir: Option<PathBuf>,
+    /// Size bound of `cache_dir` (default 10 GiB).
+    pub cache_dir_bytes: u64,
+    /// Commit store for manifests: `None` (conditional puts on the storage itself) or
+    /// `dynamodb:TABLE`.
+    pub commit_store: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            read_only: false,
+            memtable_bytes: 64 << 20,
+            max_frozen_memtables: 2,
+            durability: Durability::Sync,
+            max_segments: 8,
+            background: true,
+            gc_grace: None,
+            epoch: None,
+            refresh_interval: None,
+            block_cache_bytes: 256 << 20,
+            cache_dir: None,
+            cache_dir_bytes: 10 << 30,
+            commit_store: None,
+        }
+    }
+}
+
+impl Options {
+    /// Options for a read-only handle.
+    pub fn read_only() -> Self {
+        Options {
+            read_only: true,
+            ..Default::default()
+        }
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        if self.memtable_bytes < 64 << 10 {
+            return Err(Error::invalid(format!(
+                "memtable_bytes {} is below the minimum of 64 KiB",
+                self.memtable_bytes
+            )));
+        }
+        if self.max_frozen_memtables == 0 || self.max_segments < 2 {
+            return Err(Error::invalid(
+                "max_frozen_memtables must be ≥ 1 and max_segments ≥ 2",
+            ));
+        }
+        Ok(())
+    }
+}

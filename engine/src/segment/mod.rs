@@ -1,0 +1,338 @@
+//! Immutable segments: a memory-mapped (or fetched) file with vectors, keys, sequence
+//! numbers, metadata, payloads, tombstones and the ANN index sections. Opening verifies
+//! every checksum; a damaged file is a `Corrupt` error naming it.
+
+mod format;
+mod writer;
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use roaring::RoaringBitmap;
+
+pub(crate) use writer::SegmentWriter;
+
+use crate::deletions::Deletions;
+use crate::error::{Error, Result};
+use crate::filter::Filter;
+use crate::index::{FrozenIndex, Neighbor, SliceVectors};
+use crate::meta_index::MetaIndex;
+use crate::options::ShardSpec;
+use crate::paths;
+use crate::storage::{Blob, Storage};
+use crate::types::{Key, Metadata};
+use format::{Section, u64_at};
+
+/// Byte ranges of the key column's parts.
+#[derive(Debug, Clone)]
+struct KeyLayout {
+    tags: Range<usize>,
+    ints: Range<usize>,
+    offsets: Range<usize>,
+    strings: Range<usize>,
+}
+
+/// An open segment.
+pub(crate) struct Segment {
+    pub id: u64,
+    /// Runtime container id used by the primary-key index.
+    pub container: u32,
+    /// Full name (location + path) for messages.
+    pub name: String,
+    blob: Blob,
+    pub spec: ShardSpec,
+    rows: u32,
+    max_seq: u64,
+    sections: [Range<usize>; 8],
+    keys: KeyLayout,
+    meta: MetaIndex,
+    index: FrozenIndex,
+    pub deleted: Arc<Deletions>,
+    tombstones: Vec<(Key, u64)>,
+}
+
+/// An owned buffer aligned for zero-copy casts of the sections.
+struct Aligned(Vec<u64>, usize);
+
+impl AsRef<[u8]> for Aligned {
+    fn as_ref(&self) -> &[u8] {
+        &bytemuck::cast_slice(&self.0)[..self.1]
+    }
+}
+
+fn aligned(blob: Blob) -> Blob {
+    if blob.as_ptr() as usize % format::ALIGN == 0 {
+        return blob;
+    }
+    let mut words = vec![0u64; blob.len().div_ceil(8) + 8];
+    // Vec<u64> is 8-aligned; sections need 64: start at the first 64-aligned word.
+    let skip = (words.as_ptr() as usize).next_multiple_of(format::ALIGN) - words.as_ptr() as usize;
+    let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut words);
+    bytes[skip..skip + blob.len()].copy_from_slice(&blob);
+    let len = blob.len();
+    Blob::Owned(Bytes::from_owner(Aligned(words, skip + len)).slice(skip..skip + len))
+}
+
+impl Segment {
+    /// Open `segments/<id>`; `deleted` carries the marks over when a memtable becomes this
+    /// segment.
+    pub(crate) fn open(
+        storage: &dyn Storage,
+        id: u64,
+        container: u32,
+        spec: ShardSpec,
+        deleted: Option<Arc<Deletions>>,
+    ) -> Result<Segment> {
+        let path = paths::segment(id);
+        let name = format!("{}/{path}", storage.location());
+        let blob = aligned(storage.map(&path)?);
+        Self::from_blob(name, blob, id, container, spec, deleted)
+    }
+
+    fn from_blob(
+        name: String,
+        blob: Blob,
+        id: u64,
+        container: u32,
+        spec: ShardSpec,
+        deleted: Option<Arc<Deletions>>,
+    ) -> Result<Segment> {
+        let header = format::decode_header(&name, &blob)?;
+        if header.dim as usize != spec.dim || header.metric != spec.metric {
+            return Err(Error::corrupt(
+                &name,
+                format!(
+                    "segment is {}-d {}, the shard is {}-d {}",
+                    header.dim, header.metric, spec.dim, spec.metric
+                ),
+            ));
+        }
+        let rows = u32::try_from(header.rows)
+            .map_err(|_| Error::corrupt(&name, "row count out of range"))?;
+        let sections = format::decode_table(&name, &blob)?;
+        let r = rows as usize;
+        let sec = |s: Section| sections[s as usize - 1].clone();
+        if sec(Section::Vectors).len() != r * spec.dim * 4 || sec(Section::Seqs).len() != r * 8 {
+            return Err(Error::corrupt(
+                &name,
+                "vector or sequence section has the wrong size",
+            ));
+        }
+        let keys = key_layout(&name, &blob, sec(Section::Keys), r)?;
+        check_offsets(&name, &blob, sec(Section::Metadata), r, "metadata")?;
+        check_offsets(&name, &blob, sec(Section::Payload), r, "payload")?;
+        let tombstones: Vec<(Key, u64)> = postcard::from_bytes(&blob[sec(Section::Tombstones)])
+            .map_err(|e| Error::corrupt(&name, format!("tombstones: {e}")))?;
+        let index = FrozenIndex::open(
+            &blob[sec(Section::Graph)],
+            &blob[sec(Section::Codes)],
+            spec.metric,
+            spec.dim,
+            rows,
+        )
+        .map_err(|e| Error::corrupt(&name, format!("index: {e}")))?;
+        let deleted = match deleted {
+            Some(d) => d,
+            None => Arc::new(Deletions::new(r)),
+        };
+        let mut seg = Segment {
+            id,
+            container,
+            name,
+            blob,
+            spec,
+            rows,
+            max_seq: header.max_seq,
+            sections,
+            keys,
+            meta: MetaIndex::default(),
+            index,
+            deleted,
+            tombstones,
+        };
+        let mut metas = Vec::new();
+        for row in 0..rows {
+            let m = seg.metadata(row)?;
+            if !m.is_empty() {
+                metas.push((row, m));
+            }
+        }
+        seg.meta = MetaIndex::build(rows, metas.into_iter());
+        Ok(seg)
+    }
+
+    fn section(&self, s: Section) -> &[u8] {
+        &self.blob[self.sections[s as usize - 1].clone()]
+    }
+
+    pub(crate) fn rows(&self) -> u32 {
+        self.rows
+    }
+
+    pub(crate) fn max_seq(&self) -> u64 {
+        self.max_seq
+    }
+
+    pub(crate) fn file_bytes(&self) -> u64 {
+        self.blob.len() as u64
+    }
+
+    pub(crate) fn tombstones(&self) -> &[(Key, u64)] {
+        &self.tombstones
+    }
+
+    pub(crate) fn vector(&self, row: u32) -> &[f32] {
+        let d = self.spec.dim;
+        &self.all_vectors()[row as usize * d..(row as usize + 1) * d]
+    }
+
+    pub(crate) fn all_vectors(&self) -> &[f32] {
+        // Aligned by construction (64-byte aligned sections in an aligned blob).
+        bytemuck::try_cast_slice(self.section(Section::Vectors)).unwrap_or_default()
+    }
+
+    pub(crate) fn vectors(&self) -> SliceVectors<'_> {
+        SliceVectors {
+            data: self.all_vectors(),
+            dim: self.spec.dim,
+        }
+    }
+
+    pub(crate) fn seq(&self, row: u32) -> u64 {
+        u64_at(self.section(Section::Seqs), row as usize * 8)
+    }
+
+    pub(crate) fn key(&self, row: u32) -> Key {
+        let b = &self.blob;
+        let tag = b[self.keys.tags.start + row as usize];
+        let int = u64_at(b, self.keys.ints.start + row as usize * 8);
+        if tag == 0 {
+            return Key::Int(int);
+        }
+        let off = |i: u64| u64_at(b, self.keys.offsets.start + i as usize * 8) as usize;
+        let s = &b[self.keys.strings.start + off(int)..self.keys.strings.start + off(int + 1)];
+        Key::Str(String::from_utf8_lossy(s).into_owned())
+    }
+
+    fn column(&self, s: Section, row: u32) -> &[u8] {
+        let data = self.section(s);
+        let n = self.rows as usize + 1;
+        let (start, end) = (
+            u64_at(data, row as usize * 8) as usize,
+            u64_at(data, row as usize * 8 + 8) as usize,
+        );
+        &data[n * 8 + start..n * 8 + end]
+    }
+
+    pub(crate) fn metadata(&self, row: u32) -> Result<Metadata> {
+        let b = self.column(Section::Metadata, row);
+        if b.is_empty() {
+            return Ok(Metadata::new());
+        }
+        postcard::from_bytes(b)
+            .map_err(|e| Error::corrupt(&self.name, format!("metadata of row {row}: {e}")))
+    }
+
+    pub(crate) fn payload(&self, row: u32) -> &[u8] {
+        self.column(Section::Payload, row)
+    }
+
+    /// Whether `row` is present at snapshot `snap`.
+    #[inline]
+    pub(crate) fn visible(&self, row: u32, snap: u64) -> bool {
+        self.deleted.alive_at(row, snap) && self.seq(row) <= snap
+    }
+
+    /// Rows matching `filter` (all rows when `None`).
+    pub(crate) fn matching(&self, filter: Option<&Filter>) -> RoaringBitmap {
+        match filter {
+            Some(f) => self.meta.eval(f),
+            None => {
+                let mut b = RoaringBitmap::new();
+                b.insert_range(0..self.rows);
+                b
+            }
+        }
+    }
+
+    /// Approximate search through the segment's index.
+    pub(crate) fn ann(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        accept: &dyn Fn(u32) -> bool,
+        selectivity: f32,
+    ) -> Vec<Neighbor> {
+        self.index.search(
+            self.section(Section::Graph),
+            self.section(Section::Codes),
+            &self.vectors(),
+            query,
+            k,
+            ef,
+            accept,
+            selectivity,
+        )
+    }
+}
+
+fn key_layout(name: &str, b: &[u8], sec: Range<usize>, rows: usize) -> Result<KeyLayout> {
+    let bad = || Error::corrupt(name, "key column malformed");
+    if sec.len() < 16 || u64_at(b, sec.start) as usize != rows {
+        return Err(bad());
+    }
+    let nstr = u64_at(b, sec.start + 8) as usize;
+    let tags = sec.start + 16..sec.start + 16 + rows;
+    let ints_start = tags.end.next_multiple_of(8);
+    let ints = ints_start..ints_start + rows * 8;
+    let offsets = ints.end..ints.end + (nstr + 1) * 8;
+    if offsets.end > sec.end {
+        return Err(bad());
+    }
+    let strings = offsets.end..sec.end;
+    let off = |i: usize| u64_at(b, offsets.start + i * 8) as usize;
+    for i in 0..nstr {
+        if off(i) > off(i + 1) || off(i + 1) > strings.len() {
+            return Err(bad());
+        }
+        std::str::from_utf8(&b[strings.start + off(i)..strings.start + off(i + 1)])
+            .map_err(|_| bad())?;
+    }
+    for row in 0..rows {
+        let tag = b[tags.start + row];
+        if tag > 1 || (tag == 1 && u64_at(b, ints.start + row * 8) as usize >= nstr) {
+            return Err(bad());
+        }
+    }
+    Ok(KeyLayout {
+        tags,
+        ints,
+        offsets,
+        strings,
+    })
+}
+
+fn check_offsets(name: &str, b: &[u8], sec: Range<usize>, rows: usize, what: &str) -> Result<()> {
+    let n = rows + 1;
+    if sec.len() < n * 8 {
+        return Err(Error::corrupt(name, format!("{what} column too short")));
+    }
+    let data_len = sec.len() - n * 8;
+    let mut prev = 0;
+    for i in 0..n {
+        let o = u64_at(b, sec.start + i * 8) as usize;
+        if o < prev || o > data_len || (i == 0 && o != 0) {
+            return Err(Error::corrupt(name, format!("{what} offsets malformed")));
+        }
+        prev = o;
+    }
+    if prev != data_len {
+        return Err(Error::corrupt(
+            name,
+            format!("{what} column length mismatch"),
+        ));
+    }
+    Ok(())
+}

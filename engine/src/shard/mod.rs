@@ -1,0 +1,313 @@
+//! A shard: the public handle of the embedded engine.
+//!
+//! ```
+//! use vecshard_engine::{Filter, Metric, Options, Point, SearchRequest, Shard, ShardSpec, Value};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let shard = Shard::create(dir.path().to_str().unwrap(), ShardSpec::new(3, Metric::L2), Options::default())?;
+//! shard.upsert(vec![
+//!     Point::new(1u64, vec![0.0, 0.0, 1.0]).with("color", Value::Str("red".into())),
+//!     Point::new("b", vec![0.0, 1.0, 0.0]).with("color", Value::Str("blue".into())),
+//! ])?;
+//! let mut req = SearchRequest::new(vec![0.0, 0.1, 0.9], 10);
+//! req.filter = Some(Filter::parse_str(r#"{"field": "color", "eq": "red"}"#)?);
+//! let hits = shard.search(&req)?;
+//! assert_eq!(hits.len(), 1);
+//! assert_eq!(hits[0].key, 1u64.into());
+//! shard.close()?;
+//! # Ok::<(), vecshard_engine::Error>(())
+//! ```
+
+mod maintain;
+mod open;
+mod read;
+mod view;
+mod write;
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::{Condvar, Mutex, RwLock};
+
+use crate::commit::CommitStore;
+use crate::error::{Error, ErrorKind, Result};
+use crate::manifest::Manifest;
+use crate::memtable::Memtable;
+use crate::options::{Options, ShardSpec};
+use crate::pk_index::PkIndex;
+use crate::storage::{LockGuard, Storage};
+use crate::types::{Hit, Key, Point, SearchRequest};
+use crate::wal::WalWriter;
+use view::View;
+
+/// A handle to one open shard. Cheap to clone; all clones share the shard. Thread-safe:
+/// concurrent writers share WAL syncs (group commit) and searches never wait for writes.
+#[derive(Clone)]
+pub struct Shard {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shard")
+            .field("location", &self.inner.storage.location())
+            .finish()
+    }
+}
+
+/// Counters and sizes of a shard.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Stats {
+    /// Points that a get or scan would return.
+    pub live_points: u64,
+    /// Immutable segments.
+    pub segments: u64,
+    /// Rows in memtables (active and waiting for flush).
+    pub memtable_rows: u64,
+    /// Bytes of segment files.
+    pub segment_bytes: u64,
+    /// Bytes of live WAL units.
+    pub wal_bytes: u64,
+    /// Current manifest version.
+    pub manifest_version: u64,
+    /// The writer epoch this handle holds (or last saw, read-only).
+    pub epoch: u64,
+    /// Highest sequence number visible to searches.
+    pub visible_seq: u64,
+    /// Highest sequence number stored in segments.
+    pub flushed_seq: u64,
+    /// Flushes and compactions done by this handle.
+    pub flushes: u64,
+    /// Compactions done by this handle.
+    pub compactions: u64,
+    /// Whether the handle is read-only.
+    pub read_only: bool,
+    /// `open`, `closed`, `fenced` or `failed`.
+    pub state: &'static str,
+    /// Memory block cache hits.
+    pub cache_memory_hits: u64,
+    /// On-disk cache hits.
+    pub cache_disk_hits: u64,
+    /// Reads that went to the backend.
+    pub cache_misses: u64,
+}
+
+const OPEN: u8 = 0;
+const CLOSED: u8 = 1;
+const FENCED: u8 = 2;
+const FAILED: u8 = 3;
+
+/// The view and the sequence number searches read together.
+struct Current {
+    view: Arc<View>,
+    seq: u64,
+}
+
+struct CommitState {
+    next_seq: u64,
+    active: Arc<Memtable>,
+    frozen: VecDeque<Arc<Memtable>>,
+}
+
+struct ManifestState {
+    version: u64,
+    manifest: Manifest,
+}
+
+/// Wakes the background thread.
+#[derive(Default)]
+struct BgSignal {
+    state: Mutex<BgState>,
+    cv: Condvar,
+}
+
+#[derive(Default)]
+struct BgState {
+    work: bool,
+    shutdown: bool,
+}
+
+struct Inner {
+    storage: Arc<dyn Storage>,
+    commits: Arc<dyn CommitStore>,
+    spec: ShardSpec,
+    opts: Options,
+    read_only: bool,
+    _lock: Option<Box<dyn LockGuard>>,
+    current: RwLock<Current>,
+    commit: Mutex<CommitState>,
+    /// Signalled when a frozen memtable is flushed (writers waiting for room).
+    room: Condvar,
+    wal: OnceLock<WalWriter>,
+    /// Highest published sequence number; publishes happen in sequence order.
+    published: Mutex<u64>,
+    published_cv: Condvar,
+    pk: RwLock<PkIndex>,
+    manifest: Mutex<ManifestState>,
+    flush_lock: Mutex<()>,
+    compact_lock: Mutex<()>,
+    next_container: AtomicU32,
+    next_segment: AtomicU64,
+    epoch: AtomicU64,
+    status: AtomicU8,
+    failure: Mutex<Option<Error>>,
+    bg: Arc<BgSignal>,
+    bg_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    flushes: AtomicU64,
+    compactions: AtomicU64,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let mut st = self.bg.state.lock();
+        st.shutdown = true;
+        self.bg.cv.notify_all();
+    }
+}
+
+impl Inner {
+    fn snapshot(&self) -> (Arc<View>, u64) {
+        let c = self.current.read();
+        (c.view.clone(), c.seq)
+    }
+
+    /// The error a write gets in the current state, if any.
+    fn check_writable(&self) -> Result<()> {
+        if self.read_only {
+            return Err(Error::read_only());
+        }
+        self.check_open()
+    }
+
+    fn check_open(&self) -> Result<()> {
+        match self.status.load(Ordering::Acquire) {
+            OPEN => Ok(()),
+            CLOSED => Err(Error::closed()),
+            _ => Err(self.failure.lock().clone().unwrap_or_else(Error::closed)),
+        }
+    }
+
+    /// Stop taking writes for good: `Fenced` when another writer took over, `Failed` on an
+    /// error that leaves the WAL or manifest in an unknown state.
+    fn fail(&self, err: &Error) {
+        let status = if err.kind() == ErrorKind::Fenced {
+            FENCED
+        } else {
+            FAILED
+        };
+        {
+            let mut f = self.failure.lock();
+            if f.is_none() {
+                *f = Some(err.clone());
+            }
+        }
+        let _ = self
+            .status
+            .compare_exchange(OPEN, status, Ordering::AcqRel, Ordering::Acquire);
+        tracing::error!(location = self.storage.location(), error = %err, "shard stops taking writes");
+        // Wake everyone waiting on a publish or for room; they re-check the status.
+        drop(self.published.lock());
+        self.published_cv.notify_all();
+        drop(self.commit.lock());
+        self.room.notify_all();
+    }
+
+    fn status_name(&self) -> &'static str {
+        match self.status.load(Ordering::Acquire) {
+            OPEN => "open",
+            CLOSED => "closed",
+            FENCED => "fenced",
+            _ => "failed",
+        }
+    }
+
+    fn wake_background(&self) {
+        let mut st = self.bg.state.lock();
+        st.work = true;
+        self.bg.cv.notify_all();
+    }
+}
+
+impl Shard {
+    /// Create a new shard at `location` (a directory, or with the `object-store` feature an
+    /// object-store URL). Fails with `AlreadyExists` if a shard is there.
+    pub fn create(location: &str, spec: ShardSpec, opts: Options) -> Result<Shard> {
+        open::open(location, Some(spec), open::Mode::Create, opts)
+    }
+
+    /// Open an existing shard; its dimension and metric come from its manifest.
+    pub fn open(location: &str, opts: Options) -> Result<Shard> {
+        open::open(location, None, open::Mode::Open, opts)
+    }
+
+    /// Open the shard at `location`, creating it with `spec` if there is none. An existing
+    /// shard with another dimension or metric is an `InvalidArgument` error.
+    pub fn open_or_create(location: &str, spec: ShardSpec, opts: Options) -> Result<Shard> {
+        open::open(location, Some(spec), open::Mode::OpenOrCreate, opts)
+    }
+
+    /// The shard's dimension, metric and index parameters.
+    pub fn spec(&self) -> ShardSpec {
+        self.inner.spec
+    }
+
+    /// Where the shard lives.
+    pub fn location(&self) -> &str {
+        self.inner.storage.location()
+    }
+
+    /// Insert or replace points (by key). Returns once the batch is durable and visible; the
+    /// value is the batch's last sequence number.
+    pub fn upsert(&self, points: Vec<Point>) -> Result<u64> {
+        self.inner.upsert(points)
+    }
+
+    /// Delete points by key (missing keys are fine). Returns once durable and visible.
+    pub fn delete(&self, keys: Vec<Key>) -> Result<u64> {
+        self.inner.delete(keys)
+    }
+
+    /// The point stored under `key`.
+    pub fn get(&self, key: &Key) -> Result<Option<Point>> {
+        self.inner.get(key)
+    }
+
+    /// Up to `limit` live points with keys after `after` (all keys when `None`), in key
+    /// order (integer keys first). Page through a shard by passing the last key back.
+    pub fn scan(&self, after: Option<&Key>, limit: usize) -> Result<Vec<Point>> {
+        self.inner.scan(after, limit)
+    }
+
+    /// The `k` nearest live points to the request's vector, best first, ties by key.
+    pub fn search(&self, req: &SearchRequest) -> Result<Vec<Hit>> {
+        self.inner.search(req)
+    }
+
+    /// Write every memtable to a segment now and wait for it.
+    pub fn flush(&self) -> Result<()> {
+        self.inner.flush()
+    }
+
+    /// Merge all segments into one, dropping deleted and superseded points.
+    pub fn compact(&self) -> Result<()> {
+        self.inner.compact(true).map(|_| ())
+    }
+
+    /// Read-only handles: load a newer manifest if there is one (`true` if it moved).
+    /// Writers: a no-op returning `false`.
+    pub fn refresh(&self) -> Result<bool> {
+        self.inner.refresh()
+    }
+
+    /// Sizes and counters.
+    pub fn stats(&self) -> Stats {
+        self.inner.stats()
+    }
+
+    /// Flush (writers) and stop background work. Later calls on any clone fail with
+    /// `Closed`.
+    pub fn close(&self) -> Result<()> {
+        self.inner.close()
+    }
+}

@@ -1,0 +1,391 @@
+//! Opening a shard: storage, lock, manifest (create or claim the next writer epoch),
+//! segments, primary-key index, WAL replay, and the WAL claim that fences older writers.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64};
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::{Condvar, Mutex, RwLock};
+use rayon::prelude::*;
+
+use super::view::{Container, View};
+use super::{BgSignal, CommitState, Current, Inner, ManifestState, OPEN, Shard};
+use crate::commit::{CommitStore, StorageCommitStore};
+use crate::error::{Error, ErrorKind, Result};
+use crate::manifest::{self, Manifest, Obsolete};
+use crate::memtable::{self, Memtable};
+use crate::options::{Options, ShardSpec};
+use crate::paths;
+use crate::pk_index::{Loc, PkIndex};
+use crate::segment::Segment;
+use crate::storage::{LocalStorage, Storage};
+use crate::wal::{self, UnitTable, WalWriter};
+
+/// How `open` treats a missing or existing shard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Mode {
+    Create,
+    Open,
+    OpenOrCreate,
+}
+
+/// Attempts at claiming an epoch or a WAL unit before giving up (each failure means
+/// another writer moved at the same moment).
+const CLAIM_ATTEMPTS: usize = 32;
+
+pub(super) fn open_storage(location: &str, _opts: &Options) -> Result<Arc<dyn Storage>> {
+    if location.is_empty() {
+        return Err(Error::invalid("empty shard location"));
+    }
+    if location.contains("://") {
+        return Err(Error::invalid(format!(
+            "{location}: object-store URLs need the `object-store` feature of vecshard-engine"
+        )));
+    }
+    Ok(Arc::new(LocalStorage::new(location)?))
+}
+
+pub(super) fn open_commit_store(
+    opts: &Options,
+    storage: Arc<dyn Storage>,
+) -> Result<Arc<dyn CommitStore>> {
+    match &opts.commit_store {
+        None => Ok(Arc::new(StorageCommitStore::new(storage))),
+        Some(other) => Err(Error::invalid(format!("unknown commit store {other:?}"))),
+    }
+}
+
+pub(super) fn open(
+    location: &str,
+    spec: Option<ShardSpec>,
+    mode: Mode,
+    opts: Options,
+) -> Result<Shard> {
+    opts.validate()?;
+    if let Some(s) = &spec {
+        s.validate()?;
+    }
+    let storage = open_storage(location, &opts)?;
+    let lock = if opts.read_only {
+        None
+    } else {
+        storage.lock_exclusive()?
+    };
+    let commits = open_commit_store(&opts, storage.clone())?;
+    let (mut version, mut manifest) =
+        load_or_create(commits.as_ref(), storage.location(), spec, mode, &opts)?;
+    if !opts.read_only {
+        (version, manifest) = claim_epoch(
+            commits.as_ref(),
+            storage.location(),
+            version,
+            manifest,
+            opts.epoch,
+        )?;
+    }
+    let spec = manifest.spec;
+    let epoch = manifest.writer_epoch;
+    let segments = open_segments(storage.as_ref(), &manifest, spec, 1)?;
+    let pk = resolve(&segments);
+    let next_container = segments.len() as u32 + 1;
+    let active = Arc::new(Memtable::new(
+        next_container,
+        spec,
+        memtable::capacity_for(&spec, opts.memtable_bytes),
+    ));
+    let mut containers: Vec<Container> = segments.iter().cloned().map(Container::Seg).collect();
+    containers.push(Container::Mem(active.clone()));
+    let flushed = manifest.flushed_seq;
+    let read_only = opts.read_only;
+    let inner = Arc::new(Inner {
+        storage: storage.clone(),
+        commits,
+        spec,
+        read_only,
+        _lock: lock,
+        current: RwLock::new(Current {
+            view: Arc::new(View { containers }),
+            seq: flushed,
+        }),
+        commit: Mutex::new(CommitState {
+            next_seq: flushed + 1,
+            active,
+            frozen: VecDeque::new(),
+        }),
+        room: Condvar::new(),
+        wal: OnceLock::new(),
+        published: Mutex::new(flushed),
+        published_cv: Condvar::new(),
+        pk: RwLock::new(pk),
+        manifest: Mutex::new(ManifestState { version, manifest }),
+        flush_lock: Mutex::new(()),
+        compact_lock: Mutex::new(()),
+        next_container: AtomicU32::new(next_container + 1),
+        next_segment: AtomicU64::new(epoch << 32 | 1),
+        epoch: AtomicU64::new(epoch),
+        status: AtomicU8::new(OPEN),
+        failure: Mutex::new(None),
+        bg: Arc::new(BgSignal::default()),
+        bg_thread: Mutex::new(None),
+        flushes: AtomicU64::new(0),
+        compactions: AtomicU64::new(0),
+        opts,
+    });
+    if !read_only {
+        recover(&inner)?;
+        note_orphans(&inner)?;
+    }
+    super::maintain::spawn_background(&inner);
+    Ok(Shard { inner })
+}
+
+fn load_or_create(
+    commits: &dyn CommitStore,
+    location: &str,
+    spec: Option<ShardSpec>,
+    mode: Mode,
+    opts: &Options,
+) -> Result<(u64, Manifest)> {
+    for _ in 0..CLAIM_ATTEMPTS {
+        if let Some((version, m)) = manifest::load_latest(commits, location)? {
+            if mode == Mode::Create {
+                return Err(Error::new(
+                    ErrorKind::AlreadyExists,
+                    format!("a shard already exists at {location}"),
+                ));
+            }
+            if let Some(s) = spec
+                && (s.dim != m.spec.dim || s.metric != m.spec.metric)
+            {
+                return Err(Error::invalid(format!(
+                    "the shard at {location} is {}-d {}, not {}-d {}",
+                    m.spec.dim, m.spec.metric, s.dim, s.metric
+                )));
+            }
+            return Ok((version, m));
+        }
+        let Some(spec) = spec.filter(|_| mode != Mode::Open && !opts.read_only) else {
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                format!("no shard at {location} (create one first)"),
+            ));
+        };
+        if commits.create(1, Manifest::new(spec).encode())? {
+            return Ok((1, Manifest::new(spec)));
+        }
+    }
+    Err(Error::new(
+        ErrorKind::Io,
+        format!("{location}: could not read or create the manifest"),
+    ))
+}
+
+/// Create the next manifest version carrying the next writer epoch (or the requested one).
+fn claim_epoch(
+    commits: &dyn CommitStore,
+    location: &str,
+    mut version: u64,
+    mut m: Manifest,
+    requested: Option<u64>,
+) -> Result<(u64, Manifest)> {
+    for _ in 0..CLAIM_ATTEMPTS {
+        let want = requested.unwrap_or(m.writer_epoch + 1);
+        if want <= m.writer_epoch {
+            return Err(Error::new(
+                ErrorKind::Fenced,
+                format!(
+                    "the shard at {location} is held by writer epoch {}; epoch {want} is stale",
+                    m.writer_epoch
+                ),
+            ));
+        }
+        let mut next = m.clone();
+        next.writer_epoch = want;
+        next.written_ms = manifest::now_ms();
+        if commits.create(version + 1, next.encode())? {
+            return Ok((version + 1, next));
+        }
+        (version, m) = manifest::load_latest(commits, location)?.ok_or_else(|| {
+            Error::new(
+                ErrorKind::NotFound,
+                format!("the shard at {location} disappeared"),
+            )
+        })?;
+    }
+    Err(Error::new(
+        ErrorKind::Io,
+        format!("{location}: too many writers racing to open the shard"),
+    ))
+}
+
+/// Open the manifest's segments with container ids from `first_container`.
+pub(super) fn open_segments(
+    storage: &dyn Storage,
+    m: &Manifest,
+    spec: ShardSpec,
+    first_container: u32,
+) -> Result<Vec<Arc<Segment>>> {
+    m.segments
+        .par_iter()
+        .enumerate()
+        .map(|(i, meta)| {
+            Segment::open(storage, meta.id, first_container + i as u32, spec, None).map(Arc::new)
+        })
+        .collect()
+}
+
+/// Build the primary-key index over segments: the highest sequence number of a key wins,
+/// a newer tombstone removes it; every loser is marked deleted by its winner's number.
+pub(super) fn resolve(segments: &[Arc<Segment>]) -> PkIndex {
+    let by_container: HashMap<u32, &Segment> =
+        segments.iter().map(|s| (s.container, s.as_ref())).collect();
+    let mut pk = PkIndex::default();
+    for s in segments {
+        for row in 0..s.rows() {
+            let key = s.key(row);
+            let seq = s.seq(row);
+            let loc = Loc {
+                container: s.container,
+                row,
+            };
+            match pk.get(&key) {
+                None => {
+                    pk.insert(&key, loc);
+                }
+                Some(old) => {
+                    let os = by_container[&old.container];
+                    let old_seq = os.seq(old.row);
+                    if seq > old_seq {
+                        os.deleted.mark(old.row, seq);
+                        pk.insert(&key, loc);
+                    } else {
+                        s.deleted.mark(row, old_seq);
+                    }
+                }
+            }
+        }
+    }
+    for s in segments {
+        for (key, tseq) in s.tombstones() {
+            if let Some(loc) = pk.get(key) {
+                let ls = by_container[&loc.container];
+                if *tseq > ls.seq(loc.row) {
+                    ls.deleted.mark(loc.row, *tseq);
+                    pk.remove(key);
+                }
+            }
+        }
+    }
+    pk
+}
+
+/// Replay the WAL above the manifest, then claim the next unit (retrying while an older
+/// writer still appends).
+fn recover(inner: &Arc<Inner>) -> Result<()> {
+    let storage = inner.storage.clone();
+    let (flushed, mut from) = {
+        let ms = inner.manifest.lock();
+        (ms.manifest.flushed_seq, ms.manifest.wal_min_unit)
+    };
+    let claims = !storage.supports_append();
+    let mut last = flushed;
+    let mut table_units = Vec::new();
+    let mut sizes = BTreeMap::new();
+    for _ in 0..CLAIM_ATTEMPTS {
+        let listed = storage.list(paths::WAL_DIR)?;
+        let max_listed = listed
+            .iter()
+            .filter_map(|o| paths::number_of(&o.path))
+            .max();
+        sizes.extend(
+            listed
+                .iter()
+                .filter_map(|o| Some((paths::number_of(&o.path)?, o.size))),
+        );
+        for unit in wal::read_units(storage.as_ref(), from)? {
+            for rec in &unit.records {
+                let name = format!("{}/{}", storage.location(), paths::wal(unit.number));
+                if rec.last_seq() <= flushed {
+                    continue;
+                }
+                if rec.first_seq != last + 1 {
+                    return Err(Error::corrupt(
+                        &name,
+                        format!(
+                            "WAL sequence gap: expected {} but found {}; acknowledged writes may be missing",
+                            last + 1,
+                            rec.first_seq
+                        ),
+                    ));
+                }
+                inner.replay(rec.first_seq, rec.op.clone())?;
+                last = rec.last_seq();
+            }
+            if let Some(at) = unit.torn_at {
+                tracing::warn!(unit = unit.number, offset = at, "dropped a torn WAL tail");
+            }
+            table_units.push(unit);
+        }
+        let first_unit = max_listed.map_or(from, |m| m + 1).max(from);
+        let table = UnitTable::from_replay(&table_units, &sizes, claims);
+        let epoch = inner.epoch.load(std::sync::atomic::Ordering::Relaxed);
+        match WalWriter::start(
+            storage.clone(),
+            inner.opts.durability,
+            epoch,
+            first_unit,
+            last,
+            table,
+        )? {
+            Some(w) => {
+                let _ = inner.wal.set(w);
+                delete_covered_units(storage.as_ref(), &listed_below(&sizes, from), claims)?;
+                return Ok(());
+            }
+            None => from = first_unit,
+        }
+    }
+    Err(Error::new(
+        ErrorKind::Io,
+        format!("{}: could not claim a WAL unit", storage.location()),
+    ))
+}
+
+fn listed_below(sizes: &BTreeMap<u64, u64>, from: u64) -> Vec<(u64, u64)> {
+    sizes.range(..from).map(|(n, s)| (*n, *s)).collect()
+}
+
+/// Units below the manifest's `wal_min_unit` are covered by segments: delete them (but keep
+/// object-store claims).
+fn delete_covered_units(storage: &dyn Storage, units: &[(u64, u64)], claims: bool) -> Result<()> {
+    for (n, size) in units {
+        if claims && *size as usize == wal::HEADER_LEN {
+            continue;
+        }
+        storage.delete(&paths::wal(*n))?;
+    }
+    Ok(())
+}
+
+/// Segment files no manifest references (a crash between writing a segment and committing
+/// it, or a fenced writer's last flush) become obsolete: deleted after the grace period.
+fn note_orphans(inner: &Inner) -> Result<()> {
+    let mut ms = inner.manifest.lock();
+    let known: std::collections::HashSet<String> = ms
+        .manifest
+        .segments
+        .iter()
+        .map(|s| paths::segment(s.id))
+        .chain(ms.manifest.obsolete.iter().map(|o| o.path.clone()))
+        .collect();
+    let now = manifest::now_ms();
+    for o in inner.storage.list(paths::SEGMENT_DIR)? {
+        if !known.contains(&o.path) {
+            ms.manifest.obsolete.push(Obsolete {
+                path: o.path,
+                since_ms: now,
+            });
+        }
+    }
+    Ok(())
+}

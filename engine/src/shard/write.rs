@@ -1,0 +1,325 @@
+//! The write path: validate → WAL (group commit) → memtable → publish in sequence order.
+
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use super::Inner;
+use crate::distance::normalize;
+use crate::error::{Error, Result};
+use crate::memtable::{self, Memtable};
+use crate::pk_index::Loc;
+use crate::types::{Key, Metric, Point, limits};
+use crate::wal::{EncodedOp, WalOp};
+
+/// Batches at least this large insert into the memtable index on all cores.
+const PARALLEL_INSERT: usize = 64;
+
+pub(super) fn validate_key(key: &Key) -> Result<()> {
+    if let Key::Str(s) = key {
+        if s.is_empty() {
+            return Err(Error::invalid("string keys must not be empty"));
+        }
+        if s.len() > limits::MAX_KEY_BYTES {
+            return Err(Error::invalid(format!(
+                "key of {} bytes exceeds the limit of {} bytes",
+                s.len(),
+                limits::MAX_KEY_BYTES
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Check a vector's length and values; normalise it for cosine.
+pub(super) fn check_vector(v: &mut [f32], dim: usize, metric: Metric, what: &str) -> Result<()> {
+    if v.len() != dim {
+        return Err(Error::invalid(format!(
+            "{what} has dimension {}, the shard expects {dim}",
+            v.len()
+        )));
+    }
+    if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+        return Err(Error::invalid(format!(
+            "{what} has a non-finite value ({}) at index {i}",
+            v[i]
+        )));
+    }
+    if metric == Metric::Cosine && !normalize(v) {
+        return Err(Error::invalid(format!(
+            "{what} has zero length; cosine needs a non-zero vector"
+        )));
+    }
+    Ok(())
+}
+
+fn validate_point(p: &mut Point, dim: usize, metric: Metric) -> Result<()> {
+    validate_key(&p.key)?;
+    let what = format!("vector of key {}", p.key);
+    check_vector(&mut p.vector, dim, metric, &what)?;
+    if p.payload.len() > limits::MAX_PAYLOAD_BYTES {
+        return Err(Error::invalid(format!(
+            "payload of key {} has {} bytes, the limit is {}",
+            p.key,
+            p.payload.len(),
+            limits::MAX_PAYLOAD_BYTES
+        )));
+    }
+    for (field, value) in &p.metadata {
+        if field.is_empty() {
+            return Err(Error::invalid(format!(
+                "metadata of key {} has an empty field name",
+                p.key
+            )));
+        }
+        if let crate::types::Value::Float(f) = value
+            && !f.is_finite()
+        {
+            return Err(Error::invalid(format!(
+                "metadata field {field:?} of key {} is not finite",
+                p.key
+            )));
+        }
+    }
+    if !p.metadata.is_empty() {
+        let size = postcard::to_stdvec(&p.metadata)
+            .map(|b| b.len())
+            .unwrap_or(usize::MAX);
+        if size > limits::MAX_METADATA_BYTES {
+            return Err(Error::invalid(format!(
+                "metadata of key {} has {size} bytes encoded, the limit is {}",
+                p.key,
+                limits::MAX_METADATA_BYTES
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn check_batch(n: usize, what: &str) -> Result<()> {
+    if n == 0 {
+        return Err(Error::invalid(format!("empty {what} batch")));
+    }
+    if n > limits::MAX_BATCH_POINTS {
+        return Err(Error::invalid(format!(
+            "{what} batch of {n} exceeds the limit of {}",
+            limits::MAX_BATCH_POINTS
+        )));
+    }
+    Ok(())
+}
+
+/// Where a logged operation goes.
+struct Assigned {
+    first_seq: u64,
+    memtable: Arc<Memtable>,
+    first_row: u32,
+}
+
+impl Inner {
+    pub(super) fn upsert(&self, mut points: Vec<Point>) -> Result<u64> {
+        self.check_writable()?;
+        check_batch(points.len(), "upsert")?;
+        for p in points.iter_mut() {
+            validate_point(p, self.spec.dim, self.spec.metric)?;
+        }
+        let op = WalOp::Upsert(points);
+        let enc = EncodedOp::new(&op)?;
+        let a = self.assign(&op, Some(&enc), None)?;
+        let WalOp::Upsert(points) = op else {
+            unreachable!("constructed above")
+        };
+        self.apply_upsert(a, points)
+    }
+
+    pub(super) fn delete(&self, keys: Vec<Key>) -> Result<u64> {
+        self.check_writable()?;
+        check_batch(keys.len(), "delete")?;
+        keys.iter().try_for_each(validate_key)?;
+        let op = WalOp::Delete(keys);
+        let enc = EncodedOp::new(&op)?;
+        let a = self.assign(&op, Some(&enc), None)?;
+        let WalOp::Delete(keys) = op else {
+            unreachable!("constructed above")
+        };
+        self.apply_delete(a, keys)
+    }
+
+    /// Apply a replayed WAL record (already durable) during recovery.
+    pub(super) fn replay(&self, first_seq: u64, op: WalOp) -> Result<()> {
+        let a = self.assign(&op, None, Some(first_seq))?;
+        match op {
+            WalOp::Upsert(points) => self.apply_upsert(a, points)?,
+            WalOp::Delete(keys) => self.apply_delete(a, keys)?,
+        };
+        Ok(())
+    }
+
+    /// Take sequence numbers and memtable rows for `op`, queue its WAL frame, then wait for
+    /// durability. `replayed`: the op comes from the WAL with this first sequence number.
+    fn assign(
+        &self,
+        op: &WalOp,
+        enc: Option<&EncodedOp>,
+        replayed: Option<u64>,
+    ) -> Result<Assigned> {
+        let n = op.len();
+        let (rows, bytes) = match op {
+            WalOp::Upsert(points) => (n, points.iter().map(memtable::point_bytes).sum()),
+            WalOp::Delete(_) => (0, 0),
+        };
+        let mut st = self.commit.lock();
+        if replayed.is_none() {
+            while st.frozen.len() >= self.opts.max_frozen_memtables {
+                self.check_writable()?;
+                if self.opts.background {
+                    self.room.wait(&mut st);
+                } else {
+                    drop(st);
+                    self.flush_frozen()?;
+                    st = self.commit.lock();
+                }
+            }
+            self.check_writable()?;
+        }
+        if !st.active.fits(rows, bytes, self.opts.memtable_bytes) {
+            self.freeze(&mut st, rows);
+        }
+        let first_seq = replayed.unwrap_or(st.next_seq);
+        let last_seq = first_seq + n as u64 - 1;
+        st.next_seq = last_seq + 1;
+        let first_row = st.active.reserve(rows, bytes, last_seq);
+        let memtable = st.active.clone();
+        if let (Some(enc), Some(wal)) = (enc, self.wal.get()) {
+            wal.push(enc.frame(first_seq), last_seq);
+        }
+        drop(st);
+        if let (Some(_), Some(wal)) = (enc, self.wal.get())
+            && let Err(e) = wal.sync_through(last_seq)
+        {
+            self.fail(&e);
+            return Err(e);
+        }
+        Ok(Assigned {
+            first_seq,
+            memtable,
+            first_row,
+        })
+    }
+
+    /// Swap in a fresh memtable (at least `min_rows` rows) and queue the full one for flush.
+    /// Called with the commit lock held.
+    pub(super) fn freeze(&self, st: &mut super::CommitState, min_rows: usize) {
+        let cap = memtable::capacity_for(&self.spec, self.opts.memtable_bytes).max(min_rows);
+        let id = self
+            .next_container
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let fresh = Arc::new(Memtable::new(id, self.spec, cap));
+        let old = std::mem::replace(&mut st.active, fresh.clone());
+        {
+            let mut cur = self.current.write();
+            let view = cur.view.with_memtable(fresh);
+            cur.view = Arc::new(if old.is_empty() {
+                view.replace(old.container, None)
+            } else {
+                view
+            });
+        }
+        if !old.is_empty() {
+            st.frozen.push_back(old);
+            if let Some(wal) = self.wal.get() {
+                wal.rotate();
+            }
+            self.wake_background();
+        }
+    }
+
+    fn apply_upsert(&self, a: Assigned, points: Vec<Point>) -> Result<u64> {
+        let m = &a.memtable;
+        let keys: Vec<Key> = points.iter().map(|p| p.key.clone()).collect();
+        let insert =
+            |(i, p): (usize, Point)| m.insert(a.first_row + i as u32, a.first_seq + i as u64, p);
+        if points.len() >= PARALLEL_INSERT {
+            points.into_par_iter().enumerate().for_each(insert);
+        } else {
+            points.into_iter().enumerate().for_each(insert);
+        }
+        let last = a.first_seq + keys.len() as u64 - 1;
+        self.publish(a.first_seq, last, |view, pk| {
+            for (i, key) in keys.iter().enumerate() {
+                let loc = Loc {
+                    container: m.container,
+                    row: a.first_row + i as u32,
+                };
+                if let Some(old) = pk.insert(key, loc) {
+                    mark_deleted(view, old, a.first_seq + i as u64);
+                }
+            }
+        })?;
+        Ok(last)
+    }
+
+    fn apply_delete(&self, a: Assigned, keys: Vec<Key>) -> Result<u64> {
+        let last = a.first_seq + keys.len() as u64 - 1;
+        self.publish(a.first_seq, last, |view, pk| {
+            for (i, key) in keys.into_iter().enumerate() {
+                let seq = a.first_seq + i as u64;
+                if let Some(old) = pk.remove(&key) {
+                    mark_deleted(view, old, seq);
+                    a.memtable.add_tombstone(key, seq);
+                }
+            }
+        })?;
+        Ok(last)
+    }
+
+    /// Run `f` (index updates) for sequence numbers `first..=last` after every earlier
+    /// number has been published, then make them visible.
+    fn publish(
+        &self,
+        first: u64,
+        last: u64,
+        f: impl FnOnce(&super::View, &mut crate::pk_index::PkIndex),
+    ) -> Result<()> {
+        let mut p = self.published.lock();
+        while *p + 1 != first {
+            if *p >= first {
+                return Err(Error::new(
+                    crate::ErrorKind::Corrupt,
+                    format!("sequence number {first} published twice"),
+                ));
+            }
+            if self.status.load(std::sync::atomic::Ordering::Acquire) != super::OPEN {
+                self.check_open()?;
+            }
+            self.published_cv.wait(&mut p);
+        }
+        let view = self.current.read().view.clone();
+        f(&view, &mut self.pk.write());
+        self.current.write().seq = last;
+        *p = last;
+        self.published_cv.notify_all();
+        Ok(())
+    }
+
+    /// Wait until every sequence number up to `seq` is published.
+    pub(super) fn wait_published(&self, seq: u64) -> Result<()> {
+        let mut p = self.published.lock();
+        while *p < seq {
+            self.check_open()?;
+            self.published_cv.wait(&mut p);
+        }
+        Ok(())
+    }
+}
+
+fn mark_deleted(view: &super::View, loc: Loc, seq: u64) {
+    if let Some(c) = view.get(loc.container) {
+        c.deleted().mark(loc.row, seq);
+    } else {
+        tracing::error!(
+            container = loc.container,
+            "primary-key index points at a container not in the view"
+        );
+    }
+}

@@ -22,13 +22,15 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// The distance between two stored (cosine: already normalised) vectors under `metric`.
+/// Zero is always `+0.0`, so ordering by `total_cmp` treats equal distances as equal.
 #[inline]
 pub fn distance(metric: Metric, a: &[f32], b: &[f32]) -> f32 {
-    match metric {
+    let d = match metric {
         Metric::L2 => l2sq(a, b),
         Metric::Cosine => 1.0 - dot(a, b),
         Metric::Dot => -dot(a, b),
-    }
+    };
+    d + 0.0
 }
 
 /// Scale `v` to unit length in place; `false` if it has zero (or non-finite) length.

@@ -447,6 +447,10 @@ impl Inner {
         {
             let _ = h.join();
         }
+        if let Some(wal) = self.wal.get() {
+            wal.sync_all()?;
+        }
+        self.lock.lock().take();
         flushed
     }
 }

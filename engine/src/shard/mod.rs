@@ -134,7 +134,8 @@ struct Inner {
     spec: ShardSpec,
     opts: Options,
     read_only: bool,
-    _lock: Option<Box<dyn LockGuard>>,
+    /// The writer lock; released by `close`.
+    lock: Mutex<Option<Box<dyn LockGuard>>>,
     current: RwLock<Current>,
     commit: Mutex<CommitState>,
     /// Signalled when a frozen memtable is flushed (writers waiting for room).

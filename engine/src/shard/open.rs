@@ -102,7 +102,7 @@ pub(super) fn open(
         commits,
         spec,
         read_only,
-        _lock: lock,
+        lock: Mutex::new(lock),
         current: RwLock::new(Current {
             view: Arc::new(View { containers }),
             seq: flushed,

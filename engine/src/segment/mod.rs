@@ -62,7 +62,7 @@ impl AsRef<[u8]> for Aligned {
 }
 
 fn aligned(blob: Blob) -> Blob {
-    if blob.as_ptr() as usize % format::ALIGN == 0 {
+    if (blob.as_ptr() as usize).is_multiple_of(format::ALIGN) {
         return blob;
     }
     let mut words = vec![0u64; blob.len().div_ceil(8) + 8];

@@ -517,7 +517,9 @@ pub(super) fn spawn_background(inner: &Arc<Inner>) {
             } else {
                 Ok(())
             };
-            if let Err(e) = result {
+            if let Err(e) = result
+                && inner.status.load(Ordering::Acquire) == OPEN
+            {
                 tracing::warn!(location = inner.storage.location(), error = %e, "background work failed");
             }
         }

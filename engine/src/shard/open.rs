@@ -338,6 +338,7 @@ fn recover(inner: &Arc<Inner>) -> Result<()> {
             table,
         )? {
             Some(w) => {
+                w.collect_garbage(flushed)?;
                 let _ = inner.wal.set(w);
                 delete_covered_units(storage.as_ref(), &listed_below(&sizes, from), claims)?;
                 return Ok(());

@@ -1,0 +1,340 @@
+//! `vecshard local …`: the embedded engine on one shard, from the command line.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::mpsc;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use vecshard_engine::{
+    Durability, Filter, Key, Metric, Options, Point, SearchRequest, Shard, ShardSpec,
+};
+
+use crate::datafile;
+use crate::progress::Progress;
+
+#[derive(Subcommand)]
+pub enum LocalCmd {
+    /// Create a shard.
+    Create {
+        #[command(flatten)]
+        shard: ShardArgs,
+        /// Vector dimension.
+        #[arg(long)]
+        dim: usize,
+        /// Distance metric.
+        #[arg(long, default_value = "l2")]
+        metric: Metric,
+        /// Graph degree.
+        #[arg(long, default_value_t = 16)]
+        m: usize,
+        /// Build-time search width.
+        #[arg(long, default_value_t = 200)]
+        ef_construction: usize,
+        /// Default query-time search width.
+        #[arg(long, default_value_t = 64)]
+        ef_search: usize,
+    },
+    /// Import points from FILE (`.fvecs`: keys are row numbers; otherwise JSON lines).
+    Import {
+        #[command(flatten)]
+        shard: ShardArgs,
+        /// The file to import.
+        file: PathBuf,
+        /// Points per write batch.
+        #[arg(long, default_value_t = 1000)]
+        batch: usize,
+        /// Concurrent writers (they share WAL syncs).
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+    },
+    /// Search with every vector of an `.fvecs` query file; one JSON line per query.
+    Search {
+        #[command(flatten)]
+        shard: ShardArgs,
+        /// Query vectors.
+        #[arg(long)]
+        queries: PathBuf,
+        /// Results per query.
+        #[arg(long, default_value_t = 10)]
+        k: usize,
+        /// Metadata filter (JSON).
+        #[arg(long)]
+        filter: Option<String>,
+        /// Exact (brute-force) search.
+        #[arg(long)]
+        exact: bool,
+        /// Search width.
+        #[arg(long)]
+        ef: Option<usize>,
+    },
+    /// Print one point as JSON.
+    Get {
+        #[command(flatten)]
+        shard: ShardArgs,
+        /// Key: digits for an integer key, anything else for a string key.
+        id: String,
+    },
+    /// Delete points by key.
+    Delete {
+        #[command(flatten)]
+        shard: ShardArgs,
+        /// Keys.
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+    /// Print every live point as JSON lines, in key order.
+    Scan {
+        #[command(flatten)]
+        shard: ShardArgs,
+    },
+    /// Print sizes and counters as JSON.
+    Stats {
+        #[command(flatten)]
+        shard: ShardArgs,
+    },
+    /// Write memtables to segments.
+    Flush {
+        #[command(flatten)]
+        shard: ShardArgs,
+    },
+    /// Merge all segments into one.
+    Compact {
+        #[command(flatten)]
+        shard: ShardArgs,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum DurabilityArg {
+    Sync,
+    Buffered,
+}
+
+/// Where the shard is and how to open it.
+#[derive(Args, Clone)]
+pub struct ShardArgs {
+    /// A directory, or an object-store URL: s3://bucket/prefix, file:///path, memory://name.
+    pub location: String,
+    /// Open read-only (writes fail).
+    #[arg(long)]
+    pub read_only: bool,
+    /// On-disk cache directory for object-store data.
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+    /// Memory bound of the object-store block cache.
+    #[arg(long, default_value_t = 256 << 20)]
+    pub block_cache_bytes: u64,
+    /// Manifest commit store: dynamodb:TABLE (default: conditional puts on the store).
+    #[arg(long)]
+    pub commit_store: Option<String>,
+    /// Memtable size limit in bytes.
+    #[arg(long, default_value_t = 64 << 20)]
+    pub memtable_bytes: usize,
+    /// Compact when more segments than this exist.
+    #[arg(long, default_value_t = 8)]
+    pub max_segments: usize,
+    /// When writes are acknowledged.
+    #[arg(long, value_enum, default_value = "sync")]
+    pub durability: DurabilityArg,
+}
+
+impl ShardArgs {
+    pub fn options(&self) -> Options {
+        Options {
+            read_only: self.read_only,
+            cache_dir: self.cache_dir.clone(),
+            block_cache_bytes: self.block_cache_bytes,
+            commit_store: self.commit_store.clone(),
+            memtable_bytes: self.memtable_bytes,
+            max_segments: self.max_segments,
+            durability: match self.durability {
+                DurabilityArg::Sync => Durability::Sync,
+                DurabilityArg::Buffered => Durability::Buffered,
+            },
+            ..Options::default()
+        }
+    }
+
+    fn open(&self) -> Result<Shard> {
+        Shard::open(&self.location, self.options())
+            .with_context(|| format!("open shard {}", self.location))
+    }
+}
+
+pub fn run(cmd: LocalCmd) -> Result<()> {
+    match cmd {
+        LocalCmd::Create {
+            shard,
+            dim,
+            metric,
+            m,
+            ef_construction,
+            ef_search,
+        } => {
+            let mut spec = ShardSpec::new(dim, metric);
+            spec.index.m = m;
+            spec.index.ef_construction = ef_construction;
+            spec.index.ef_search = ef_search;
+            let s = Shard::create(&shard.location, spec, shard.options())?;
+            s.close()?;
+            println!("created {} ({dim}-d {metric})", shard.location);
+            Ok(())
+        }
+        LocalCmd::Import {
+            shard,
+            file,
+            batch,
+            threads,
+        } => {
+            let s = shard.open()?;
+            let n = import(&s, &file, batch, threads)?;
+            s.close()?;
+            eprintln!("imported {n} points into {}", shard.location);
+            Ok(())
+        }
+        LocalCmd::Search {
+            shard,
+            queries,
+            k,
+            filter,
+            exact,
+            ef,
+        } => {
+            let s = shard.open()?;
+            let filter = filter.map(|f| Filter::parse_str(&f)).transpose()?;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            for (i, q) in datafile::Fvecs::open(&queries)?.enumerate() {
+                let mut req = SearchRequest::new(q?, k);
+                req.filter = filter.clone();
+                req.exact = exact;
+                req.ef = ef;
+                let hits = s.search(&req).with_context(|| format!("query {i}"))?;
+                let ids: Vec<_> = hits.iter().map(|h| h.key.to_json()).collect();
+                let scores: Vec<_> = hits.iter().map(|h| h.score).collect();
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::json!({"query": i, "ids": ids, "scores": scores})
+                )?;
+            }
+            out.flush()?;
+            Ok(())
+        }
+        LocalCmd::Get { shard, id } => {
+            let s = shard.open()?;
+            match s.get(&Key::parse_cli(&id))? {
+                Some(p) => println!("{}", datafile::point_to_json(&p)),
+                None => bail!("no point with key {id} in {}", shard.location),
+            }
+            Ok(())
+        }
+        LocalCmd::Delete { shard, ids } => {
+            let s = shard.open()?;
+            s.delete(ids.iter().map(|i| Key::parse_cli(i)).collect())?;
+            s.close()?;
+            Ok(())
+        }
+        LocalCmd::Scan { shard } => {
+            let s = shard.open()?;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let mut after: Option<Key> = None;
+            loop {
+                let page = s.scan(after.as_ref(), 1000)?;
+                let Some(last) = page.last() else { break };
+                after = Some(last.key.clone());
+                for p in &page {
+                    writeln!(out, "{}", datafile::point_to_json(p))?;
+                }
+            }
+            out.flush()?;
+            Ok(())
+        }
+        LocalCmd::Stats { shard } => {
+            let s = shard.open()?;
+            println!("{}", serde_json::to_string_pretty(&s.stats())?);
+            Ok(())
+        }
+        LocalCmd::Flush { shard } => {
+            let s = shard.open()?;
+            s.flush()?;
+            s.close()?;
+            Ok(())
+        }
+        LocalCmd::Compact { shard } => {
+            let s = shard.open()?;
+            s.compact()?;
+            s.close()?;
+            Ok(())
+        }
+    }
+}
+
+/// Import `file` in batches with `threads` concurrent writers. Progress reports the longest
+/// prefix of the file that is acknowledged. Returns the number of points imported.
+pub fn import(s: &Shard, file: &std::path::Path, batch: usize, threads: usize) -> Result<u64> {
+    if batch == 0 || threads == 0 {
+        bail!("--batch and --threads must be at least 1");
+    }
+    let progress = Progress::new(datafile::count_hint(file), "importing");
+    let (work_tx, work_rx) = mpsc::sync_channel::<(u64, Vec<Point>)>(threads * 2);
+    let work_rx = std::sync::Mutex::new(work_rx);
+    let (done_tx, done_rx) = mpsc::channel::<Result<(u64, usize)>>();
+    std::thread::scope(|scope| -> Result<u64> {
+        for _ in 0..threads {
+            let (work_rx, done_tx) = (&work_rx, done_tx.clone());
+            scope.spawn(move || {
+                loop {
+                    let next = work_rx.lock().map(|rx| rx.recv());
+                    let Ok(Ok((idx, points))) = next else { return };
+                    let n = points.len();
+                    let r = s
+                        .upsert(points)
+                        .map(|_| (idx, n))
+                        .map_err(anyhow::Error::from);
+                    if done_tx.send(r).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(done_tx);
+        let reader = scope.spawn(move || -> Result<()> {
+            let mut buf = Vec::with_capacity(batch);
+            let mut idx = 0;
+            for p in datafile::points(file)? {
+                buf.push(p?);
+                if buf.len() == batch {
+                    if work_tx
+                        .send((idx, std::mem::replace(&mut buf, Vec::with_capacity(batch))))
+                        .is_err()
+                    {
+                        return Ok(());
+                    }
+                    idx += 1;
+                }
+            }
+            if !buf.is_empty() {
+                let _ = work_tx.send((idx, buf));
+            }
+            Ok(())
+        });
+        // Acknowledge the longest finished prefix of batches.
+        let mut finished = std::collections::BTreeMap::new();
+        let (mut next, mut acked) = (0u64, 0u64);
+        for r in done_rx {
+            let (idx, n) = r?;
+            finished.insert(idx, n);
+            while let Some(n) = finished.remove(&next) {
+                acked += n as u64;
+                next += 1;
+                progress.acked(acked);
+            }
+        }
+        reader
+            .join()
+            .map_err(|_| anyhow::anyhow!("reader thread panicked"))??;
+        progress.finish();
+        Ok(acked)
+    })
+}

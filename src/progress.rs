@@ -1,0 +1,50 @@
+//! Progress of long imports: a bar on a terminal, `acked N` lines in a pipe.
+
+use std::io::{IsTerminal, Write};
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Reports acknowledged points.
+pub struct Progress {
+    bar: Option<ProgressBar>,
+}
+
+impl Progress {
+    pub fn new(total: Option<u64>, what: &str) -> Self {
+        if !std::io::stdout().is_terminal() {
+            return Progress { bar: None };
+        }
+        let bar = match total {
+            Some(t) => ProgressBar::new(t),
+            None => ProgressBar::new_spinner(),
+        };
+        let template = if total.is_some() {
+            "{msg} [{elapsed_precise}] {wide_bar} {pos}/{len} ({per_sec}, eta {eta})"
+        } else {
+            "{msg} [{elapsed_precise}] {spinner} {pos} ({per_sec})"
+        };
+        if let Ok(style) = ProgressStyle::with_template(template) {
+            bar.set_style(style);
+        }
+        bar.set_message(what.to_string());
+        Progress { bar: Some(bar) }
+    }
+
+    /// `total` points are now acknowledged (durable).
+    pub fn acked(&self, total: u64) {
+        match &self.bar {
+            Some(b) => b.set_position(total),
+            None => {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "acked {total}");
+                let _ = out.flush();
+            }
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish();
+        }
+    }
+}

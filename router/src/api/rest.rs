@@ -1,0 +1,458 @@
+//! The REST/JSON API: the same operations as the gRPC service, with JSON bodies, plus the
+//! operator's commands. Errors are `{"error": {"code": "...", "message": "..."}}` with
+//! the HTTP status from `status.rs`.
+//!
+//! | method and path | operation |
+//! |---|---|
+//! | `GET /healthz` | liveness |
+//! | `GET /v1/collections` | list |
+//! | `POST /v1/collections` | create `{name, dimension, metric, shard_count?, storage?, index?}` |
+//! | `GET /v1/collections/{name}` | describe |
+//! | `DELETE /v1/collections/{name}` | drop |
+//! | `POST /v1/collections/{name}/points` | upsert `{points: [{id, vector, metadata?, payload?}]}` |
+//! | `POST /v1/collections/{name}/points/delete` | delete `{ids: [...]}` |
+//! | `POST /v1/collections/{name}/points/get` | get `{ids: [...]}` |
+//! | `GET /v1/collections/{name}/points?cursor=&limit=` | scan one page |
+//! | `POST /v1/collections/{name}/search` | search `{vector, k, filter?, ef?, exact?, with_metadata?, with_payload?, with_vector?, allow_partial?, timeout_ms?}` |
+//! | `GET /v1/cluster` | cluster status |
+//! | `POST /v1/cluster/shards/move` | move a shard `{collection, shard, to}` |
+//! | `POST /v1/cluster/routers` | add a router `{id, grpc, internal, http}` |
+//! | `POST /v1/cluster/routers/remove` | remove a router `{id}` |
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value as J, json};
+use vecshard_proto::v1 as pb;
+
+use super::{FORWARDED_HEADER, check_key, deadline};
+use crate::core::Core;
+use crate::error::{Error, ErrorKind, Result};
+use crate::json::{
+    key_from_json, key_to_json, metadata_to_json, payload_to_json, point_from_json, point_to_json,
+};
+use crate::raft::RouterNode;
+use crate::shardmap::Metric;
+
+/// The REST API on `core`.
+pub fn router(core: Arc<Core>) -> axum::Router {
+    let limit = core.cfg.max_request_bytes;
+    axum::Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/v1/collections", get(list).post(create))
+        .route(
+            "/v1/collections/{name}",
+            get(describe).delete(drop_collection),
+        )
+        .route("/v1/collections/{name}/points", post(upsert).get(scan))
+        .route("/v1/collections/{name}/points/delete", post(delete))
+        .route("/v1/collections/{name}/points/get", post(get_points))
+        .route("/v1/collections/{name}/search", post(search))
+        .route("/v1/cluster", get(status))
+        .route("/v1/cluster/shards/move", post(move_shard))
+        .route("/v1/cluster/routers", post(add_router))
+        .route("/v1/cluster/routers/remove", post(remove_router))
+        .fallback(|| async {
+            Error::not_found("no such endpoint; see the REST API table in the README")
+        })
+        .layer(middleware::from_fn_with_state(core.clone(), auth))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(core)
+}
+
+async fn auth(State(core): State<Arc<Core>>, req: Request, next: Next) -> Response {
+    let h = req.headers();
+    let header = |n: &str| h.get(n).and_then(|v| v.to_str().ok());
+    let open = req.uri().path() == "/healthz";
+    match check_key(
+        &core.cfg.api_keys,
+        header("authorization"),
+        header("x-api-key"),
+    ) {
+        Err(e) if !open => e.into_response(),
+        _ => next.run(req).await,
+    }
+}
+
+type Reply = Result<Response>;
+
+/// Parse a JSON body into `T`; 413 for a body over the limit, 400 otherwise.
+fn body<T: DeserializeOwned>(b: Result<Bytes, BytesRejection>) -> Result<T> {
+    let bytes = b.map_err(|r| {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Error::new(
+                ErrorKind::PayloadTooLarge,
+                format!("request body too large: {}", r.body_text()),
+            )
+        } else {
+            Error::invalid(format!("cannot read the request body: {}", r.body_text()))
+        }
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| Error::invalid(format!("invalid JSON body: {e}")))
+}
+
+fn ok(v: J) -> Reply {
+    Ok(Json(v).into_response())
+}
+
+fn forwarded(h: &HeaderMap) -> bool {
+    h.contains_key(FORWARDED_HEADER)
+}
+
+async fn list(State(core): State<Arc<Core>>) -> Reply {
+    let l = core.list_collections();
+    ok(json!({ "collections": l.collections.iter().map(spec_json).collect::<Vec<_>>() }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    name: String,
+    dimension: u32,
+    metric: String,
+    #[serde(default)]
+    shard_count: u32,
+    #[serde(default)]
+    storage: String,
+    #[serde(default)]
+    index: Option<IndexBody>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IndexBody {
+    m: Option<u32>,
+    ef_construction: Option<u32>,
+    ef_search: Option<u32>,
+}
+
+async fn create(
+    State(core): State<Arc<Core>>,
+    h: HeaderMap,
+    b: Result<Bytes, BytesRejection>,
+) -> Reply {
+    let c: CreateBody = body(b)?;
+    let req = pb::CreateCollectionRequest {
+        name: c.name,
+        dimension: c.dimension,
+        metric: Metric::parse(&c.metric)?.to_proto() as i32,
+        shard_count: c.shard_count,
+        storage: c.storage,
+        index: c.index.map(|i| pb::IndexParams {
+            m: i.m,
+            ef_construction: i.ef_construction,
+            ef_search: i.ef_search,
+        }),
+    };
+    let r = core.create_collection(req, forwarded(&h)).await?;
+    let spec = r.spec.as_ref().map(spec_json).unwrap_or(J::Null);
+    Ok((StatusCode::CREATED, Json(json!({ "spec": spec }))).into_response())
+}
+
+async fn describe(State(core): State<Arc<Core>>, Path(name): Path<String>) -> Reply {
+    let d = core.describe_collection(&name)?;
+    let shards: Vec<J> = d
+        .shards
+        .iter()
+        .map(|s| {
+            json!({
+                "number": s.number,
+                "owner_node": s.owner_node,
+                "epoch": s.epoch,
+                "state": enum_name(pb::ShardState::try_from(s.state).map(|x| x.as_str_name()), "SHARD_STATE_"),
+                "live_points": s.live_points,
+            })
+        })
+        .collect();
+    ok(json!({ "spec": d.spec.as_ref().map(spec_json), "shards": shards }))
+}
+
+async fn drop_collection(
+    State(core): State<Arc<Core>>,
+    h: HeaderMap,
+    Path(name): Path<String>,
+) -> Reply {
+    core.drop_collection(name, forwarded(&h)).await?;
+    ok(json!({}))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PointsBody {
+    points: Vec<J>,
+}
+
+async fn upsert(
+    State(core): State<Arc<Core>>,
+    Path(name): Path<String>,
+    b: Result<Bytes, BytesRejection>,
+) -> Reply {
+    let p: PointsBody = body(b)?;
+    let points = p
+        .points
+        .iter()
+        .enumerate()
+        .map(|(i, v)| point_from_json(v, &format!("points[{i}]")))
+        .collect::<Result<Vec<_>>>()?;
+    let req = pb::UpsertRequest {
+        collection: name,
+        points,
+    };
+    core.upsert(req, deadline(core.cfg.write_timeout_ms, None, None))
+        .await?;
+    ok(json!({}))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IdsBody {
+    ids: Vec<J>,
+}
+
+fn keys(b: Result<Bytes, BytesRejection>) -> Result<Vec<pb::Key>> {
+    let ids: IdsBody = body(b)?;
+    ids.ids
+        .iter()
+        .enumerate()
+        .map(|(i, v)| key_from_json(v).map_err(|e| e.context(format!("ids[{i}]"))))
+        .collect()
+}
+
+async fn delete(
+    State(core): State<Arc<Core>>,
+    Path(name): Path<String>,
+    b: Result<Bytes, BytesRejection>,
+) -> Reply {
+    let req = pb::DeleteRequest {
+        collection: name,
+        keys: keys(b)?,
+    };
+    core.delete(req, deadline(core.cfg.write_timeout_ms, None, None))
+        .await?;
+    ok(json!({}))
+}
+
+async fn get_points(
+    State(core): State<Arc<Core>>,
+    Path(name): Path<String>,
+    b: Result<Bytes, BytesRejection>,
+) -> Reply {
+    let req = pb::GetRequest {
+        collection: name,
+        keys: keys(b)?,
+    };
+    let r = core
+        .get(req, deadline(core.cfg.write_timeout_ms, None, None))
+        .await?;
+    ok(json!({ "points": r.points.iter().map(point_to_json).collect::<Vec<_>>() }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScanQuery {
+    #[serde(default)]
+    cursor: String,
+    #[serde(default)]
+    limit: u32,
+}
+
+async fn scan(
+    State(core): State<Arc<Core>>,
+    Path(name): Path<String>,
+    q: Result<Query<ScanQuery>, QueryRejection>,
+) -> Reply {
+    let Query(q) = q.map_err(|e| Error::invalid(format!("bad query string: {}", e.body_text())))?;
+    let req = pb::ScanRequest {
+        collection: name,
+        cursor: q.cursor,
+        limit: q.limit,
+    };
+    let r = core
+        .scan(req, deadline(core.cfg.write_timeout_ms, None, None))
+        .await?;
+    ok(json!({
+        "points": r.points.iter().map(point_to_json).collect::<Vec<_>>(),
+        "next_cursor": r.next_cursor,
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SearchBody {
+    vector: Vec<f32>,
+    k: u32,
+    #[serde(default)]
+    filter: Option<J>,
+    #[serde(default)]
+    ef: Option<u32>,
+    #[serde(default)]
+    exact: bool,
+    #[serde(default)]
+    with_metadata: bool,
+    #[serde(default)]
+    with_payload: bool,
+    #[serde(default)]
+    with_vector: bool,
+    #[serde(default)]
+    allow_partial: bool,
+    #[serde(default)]
+    timeout_ms: Option<u32>,
+}
+
+async fn search(
+    State(core): State<Arc<Core>>,
+    Path(name): Path<String>,
+    b: Result<Bytes, BytesRejection>,
+) -> Reply {
+    let s: SearchBody = body(b)?;
+    let filter = s
+        .filter
+        .filter(|f| !f.is_null())
+        .map(|f| crate::filter::from_json(&f))
+        .transpose()?;
+    let req = pb::SearchRequest {
+        collection: name,
+        vector: s.vector,
+        k: s.k,
+        filter_spec: filter.map(pb::search_request::FilterSpec::Filter),
+        ef: s.ef,
+        exact: s.exact,
+        with_metadata: s.with_metadata,
+        with_payload: s.with_payload,
+        with_vector: s.with_vector,
+        allow_partial: s.allow_partial,
+        timeout_ms: s.timeout_ms,
+    };
+    let d = deadline(core.cfg.search_timeout_ms, s.timeout_ms, None);
+    let r = core.search(req, d).await?;
+    let hits: Vec<J> = r
+        .hits
+        .iter()
+        .map(|h| {
+            let mut o = json!({
+                "id": h.key.as_ref().map(key_to_json).unwrap_or(J::Null),
+                "score": h.score,
+            });
+            if s.with_metadata {
+                o["metadata"] = metadata_to_json(&h.metadata);
+            }
+            if s.with_payload {
+                o["payload"] = payload_to_json(&h.payload);
+            }
+            if s.with_vector {
+                o["vector"] = json!(h.vector);
+            }
+            o
+        })
+        .collect();
+    let c = r.coverage.unwrap_or_default();
+    ok(json!({
+        "hits": hits,
+        "coverage": {
+            "shards_total": c.shards_total,
+            "shards_answered": c.shards_answered,
+            "missing_shards": c.missing_shards,
+        },
+    }))
+}
+
+async fn status(State(core): State<Arc<Core>>) -> Reply {
+    let s = core.cluster_status();
+    ok(json!({
+        "routers": s.routers.iter().map(|r| json!({"id": r.id, "address": r.address, "leader": r.leader})).collect::<Vec<_>>(),
+        "nodes": s.nodes.iter().map(|n| json!({
+            "id": n.id,
+            "address": n.address,
+            "state": enum_name(pb::NodeState::try_from(n.state).map(|x| x.as_str_name()), "NODE_STATE_"),
+            "last_heartbeat_ms_ago": n.last_heartbeat_ms_ago,
+            "shards": n.shards.iter().map(|r| json!({"collection": r.collection, "number": r.number})).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "shards": s.shards.iter().map(|p| json!({
+            "collection": p.collection,
+            "number": p.number,
+            "owner": p.owner,
+            "epoch": p.epoch,
+            "readers": p.readers,
+            "state": enum_name(pb::ShardState::try_from(p.state).map(|x| x.as_str_name()), "SHARD_STATE_"),
+        })).collect::<Vec<_>>(),
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MoveBody {
+    collection: String,
+    shard: u32,
+    to: String,
+}
+
+async fn move_shard(State(core): State<Arc<Core>>, b: Result<Bytes, BytesRejection>) -> Reply {
+    let m: MoveBody = body(b)?;
+    let epoch = core.move_shard(&m.collection, m.shard, &m.to).await?;
+    ok(json!({ "epoch": epoch }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RouterBody {
+    id: u64,
+    grpc: String,
+    internal: String,
+    http: String,
+}
+
+async fn add_router(State(core): State<Arc<Core>>, b: Result<Bytes, BytesRejection>) -> Reply {
+    let r: RouterBody = body(b)?;
+    if r.id == 0 {
+        return Err(Error::invalid("router id must be at least 1"));
+    }
+    let node = RouterNode {
+        grpc: r.grpc,
+        internal: r.internal,
+        http: r.http,
+    };
+    core.add_router(r.id, node).await?;
+    ok(json!({}))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RemoveBody {
+    id: u64,
+}
+
+async fn remove_router(State(core): State<Arc<Core>>, b: Result<Bytes, BytesRejection>) -> Reply {
+    let r: RemoveBody = body(b)?;
+    core.remove_router(r.id).await?;
+    ok(json!({}))
+}
+
+fn spec_json(s: &pb::CollectionSpec) -> J {
+    let metric = Metric::from_proto(s.metric)
+        .map(|m| m.as_str())
+        .unwrap_or("unspecified");
+    let i = s.index.unwrap_or_default();
+    json!({
+        "name": s.name,
+        "dimension": s.dimension,
+        "metric": metric,
+        "shard_count": s.shard_count,
+        "storage": s.storage,
+        "index": {"m": i.m, "ef_construction": i.ef_construction, "ef_search": i.ef_search},
+    })
+}
+
+/// `SHARD_STATE_SERVING` → `serving`.
+fn enum_name<E>(name: std::result::Result<&str, E>, prefix: &str) -> String {
+    name.map(|n| n.strip_prefix(prefix).unwrap_or(n).to_ascii_lowercase())
+        .unwrap_or_else(|_| "unknown".into())
+}

@@ -1,0 +1,289 @@
+//! Router configuration: built-in defaults, then a TOML file, then environment variables
+//! `VECSHARD__ROUTER__<KEY>` (for example `VECSHARD__ROUTER__FAILURE_TIMEOUT_MS=5000`,
+//! `VECSHARD__ROUTER__RAFT__HEARTBEAT_MS=100`). The settings live under a `[router]`
+//! table so one file can also hold other sections (such as `[node]`), which the router
+//! ignores. Validated at load; errors name the key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use config::{Config, Environment, File, FileFormat};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Every default, as TOML.
+pub const DEFAULTS: &str = r#"
+[router]
+id = 1
+data_dir = "vecshard-router"
+grpc_listen = "127.0.0.1:7100"
+http_listen = "127.0.0.1:7180"
+internal_listen = "127.0.0.1:7101"
+members = []
+default_shard_count = 2
+read_replicas = 0
+failure_timeout_ms = 10000
+control_interval_ms = 500
+search_timeout_ms = 10000
+write_timeout_ms = 30000
+node_connect_timeout_ms = 1000
+max_request_bytes = 67108864
+api_keys = []
+
+[router.raft]
+heartbeat_ms = 200
+election_timeout_min_ms = 1000
+election_timeout_max_ms = 2000
+snapshot_every = 1000
+logs_to_keep = 1000
+"#;
+
+/// A router's settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouterConfig {
+    /// This router's Raft id: unique among routers, at least 1.
+    pub id: u64,
+    /// Where the Raft log, vote and snapshots live. Losing it loses this router's copy of
+    /// the shard map (the others still have it; the router can rejoin as a new member).
+    pub data_dir: PathBuf,
+    /// Client gRPC API (`vecshard.v1.VecShard`). Port 0 picks a free port.
+    pub grpc_listen: String,
+    /// Client REST/JSON API. Port 0 picks a free port.
+    pub http_listen: String,
+    /// Peer-only gRPC (`RouterInternal`: Raft between routers, node registration and
+    /// heartbeats). For trusted cluster peers only: do not expose it to clients.
+    pub internal_listen: String,
+    /// Host that other processes use to reach this router (default: the listen host, or
+    /// 127.0.0.1 when that is unspecified such as 0.0.0.0).
+    #[serde(default)]
+    pub advertise_host: Option<String>,
+    /// The initial Raft members (including this router) for a cluster formed at start.
+    /// Empty: a one-router group. A router whose id is not listed starts empty and waits to
+    /// be added (`POST /v1/cluster/routers` on any member). Ignored once the data
+    /// directory holds Raft state.
+    pub members: Vec<Member>,
+    /// Shards of a collection created with `shard_count = 0`.
+    pub default_shard_count: u32,
+    /// Read replicas per object-store shard (0: none). Replicas serve searches when the
+    /// owner cannot; each costs a read-only engine (memory, object-store GETs) on a node.
+    pub read_replicas: u32,
+    /// A node silent this long is declared down; its object-store shards move. Shorter
+    /// detects failures sooner but risks moving shards on a long GC pause or network blip
+    /// (harmless thanks to fencing, but it costs a shard reopen).
+    pub failure_timeout_ms: u64,
+    /// How often the leader checks liveness, placement and node assignments.
+    pub control_interval_ms: u64,
+    /// Default deadline of a search.
+    pub search_timeout_ms: u64,
+    /// Default deadline of a write, get or scan (retries within it).
+    pub write_timeout_ms: u64,
+    /// Bound on connecting to a node or a peer router.
+    pub node_connect_timeout_ms: u64,
+    /// Largest accepted request (gRPC message or HTTP body), bytes.
+    pub max_request_bytes: usize,
+    /// If non-empty, client requests need `authorization: Bearer <key>` (or `x-api-key`)
+    /// with one of these keys. The internal service does not use them.
+    pub api_keys: Vec<String>,
+    /// Raft timing and log compaction.
+    pub raft: RaftSettings,
+}
+
+/// An initial Raft member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Member {
+    /// Raft id.
+    pub id: u64,
+    /// Client gRPC address (`host:port`).
+    pub grpc: String,
+    /// Internal gRPC address.
+    pub internal: String,
+    /// REST address.
+    pub http: String,
+}
+
+/// Raft settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RaftSettings {
+    /// Leader heartbeat interval.
+    pub heartbeat_ms: u64,
+    /// Election timeout range; a follower that hears no leader for this long campaigns.
+    pub election_timeout_min_ms: u64,
+    /// Upper end of the election timeout range.
+    pub election_timeout_max_ms: u64,
+    /// Build a snapshot after this many log entries.
+    pub snapshot_every: u64,
+    /// Log entries kept behind a snapshot (for slightly lagging followers).
+    pub logs_to_keep: u64,
+}
+
+#[derive(Deserialize)]
+struct Root {
+    router: RouterConfig,
+}
+
+/// Load the settings: defaults, then `file` (if given), then the environment.
+pub fn load_config(file: Option<&Path>) -> Result<RouterConfig> {
+    let mut b = Config::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml));
+    if let Some(f) = file {
+        if !f.exists() {
+            return Err(Error::invalid(format!(
+                "config file {} does not exist",
+                f.display()
+            )));
+        }
+        b = b.add_source(File::from(f).format(FileFormat::Toml));
+    }
+    b = b.add_source(
+        Environment::with_prefix("VECSHARD")
+            .prefix_separator("__")
+            .separator("__")
+            .try_parsing(true)
+            .list_separator(",")
+            .with_list_parse_key("router.api_keys"),
+    );
+    let where_ = file
+        .map(|f| f.display().to_string())
+        .unwrap_or_else(|| "defaults".into());
+    let root: Root = b
+        .build()
+        .and_then(|c| c.try_deserialize())
+        .map_err(|e| Error::invalid(format!("configuration ({where_}): {e}")))?;
+    root.router.validate()?;
+    Ok(root.router)
+}
+
+impl RouterConfig {
+    /// The defaults with `data_dir` and every listener on 127.0.0.1 port 0 (tests, `dev`).
+    pub fn local(data_dir: &Path) -> Self {
+        let mut c = load_config(None).expect("the defaults are valid");
+        c.data_dir = data_dir.to_path_buf();
+        c.grpc_listen = "127.0.0.1:0".into();
+        c.http_listen = "127.0.0.1:0".into();
+        c.internal_listen = "127.0.0.1:0".into();
+        c
+    }
+
+    /// Check every setting; the error names the key.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |key: &str, why: String| Err(Error::invalid(format!("router.{key}: {why}")));
+        if self.id == 0 {
+            return bad("id", "must be at least 1".into());
+        }
+        for (key, v) in [
+            ("grpc_listen", &self.grpc_listen),
+            ("http_listen", &self.http_listen),
+            ("internal_listen", &self.internal_listen),
+        ] {
+            if let Err(e) = v.parse::<SocketAddr>() {
+                return bad(
+                    key,
+                    format!("{v:?} is not an address like 127.0.0.1:7100 ({e})"),
+                );
+            }
+        }
+        let mut ids = std::collections::BTreeSet::new();
+        for (i, m) in self.members.iter().enumerate() {
+            if m.id == 0 || !ids.insert(m.id) {
+                return bad(
+                    &format!("members[{i}].id"),
+                    format!("{} is 0 or repeated", m.id),
+                );
+            }
+            for (key, v) in [
+                ("grpc", &m.grpc),
+                ("internal", &m.internal),
+                ("http", &m.http),
+            ] {
+                if !v.contains(':') {
+                    return bad(
+                        &format!("members[{i}].{key}"),
+                        format!("{v:?} is not host:port"),
+                    );
+                }
+            }
+        }
+        for (key, v) in [
+            ("failure_timeout_ms", self.failure_timeout_ms),
+            ("control_interval_ms", self.control_interval_ms),
+            ("search_timeout_ms", self.search_timeout_ms),
+            ("write_timeout_ms", self.write_timeout_ms),
+            ("node_connect_timeout_ms", self.node_connect_timeout_ms),
+            ("raft.heartbeat_ms", self.raft.heartbeat_ms),
+            ("raft.snapshot_every", self.raft.snapshot_every),
+        ] {
+            if v == 0 {
+                return bad(key, "must be greater than 0".into());
+            }
+        }
+        if !(1..=4096).contains(&self.default_shard_count) {
+            return bad(
+                "default_shard_count",
+                format!("{} is not in 1..=4096", self.default_shard_count),
+            );
+        }
+        if self.max_request_bytes < 1 << 20 {
+            return bad("max_request_bytes", "must be at least 1 MiB".into());
+        }
+        let r = &self.raft;
+        if r.election_timeout_min_ms <= r.heartbeat_ms
+            || r.election_timeout_max_ms <= r.election_timeout_min_ms
+        {
+            return bad(
+                "raft",
+                "need heartbeat_ms < election_timeout_min_ms < election_timeout_max_ms".into(),
+            );
+        }
+        if self.api_keys.iter().any(|k| k.is_empty()) {
+            return bad("api_keys", "keys must not be empty".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_load_and_file_overrides() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("r.toml");
+        std::fs::write(
+            &f,
+            "[router]\nid = 3\nfailure_timeout_ms = 1500\n[[router.members]]\nid = 3\ngrpc = \"a:1\"\ninternal = \"a:2\"\nhttp = \"a:3\"\n[node]\nwhatever = 1\n",
+        )
+        .unwrap();
+        let c = load_config(Some(&f)).unwrap();
+        assert_eq!(c.id, 3);
+        assert_eq!(c.failure_timeout_ms, 1500);
+        assert_eq!(c.members.len(), 1);
+        assert_eq!(c.raft.heartbeat_ms, 200);
+    }
+
+    #[test]
+    fn bad_keys_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        for (text, needle) in [
+            ("[router]\nid = 0\n", "router.id"),
+            (
+                "[router]\ngrpc_listen = \"nowhere\"\n",
+                "router.grpc_listen",
+            ),
+            (
+                "[router]\nfailure_timeout_ms = \"soon\"\n",
+                "failure_timeout_ms",
+            ),
+            ("[router]\nfailur_timeout_ms = 5\n", "failur_timeout_ms"),
+            ("[router.raft]\nheartbeat_ms = 5000\n", "router.raft"),
+        ] {
+            let f = dir.path().join("bad.toml");
+            std::fs::write(&f, text).unwrap();
+            let e = load_config(Some(&f)).unwrap_err();
+            assert!(e.message().contains(needle), "{text}: {e}");
+        }
+    }
+}

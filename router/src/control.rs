@@ -1,0 +1,330 @@
+//! The leader's control loop. Every `control_interval_ms` (or when woken), the Raft leader:
+//!
+//! 1. turns heartbeats into liveness: a node heard from within `failure_timeout_ms`
+//!    becomes `Alive`; an `Alive` node silent longer becomes `Down` (a new leader counts
+//!    silence from when it took over, so it never judges on heartbeats it could not see);
+//! 2. fails over: object-store shards owned by a node that is not alive move to a live
+//!    node (a live read replica first) with epoch + 1; local-disk shards wait;
+//! 3. replaces shards whose owner reports them FENCED or FAILED at the current epoch
+//!    (object-store: epoch + 1 on the least-loaded live node);
+//! 4. keeps `read_replicas` readers per object-store shard;
+//! 5. rebalances one object-store shard at a time onto under-loaded nodes, only while every
+//!    shard is serving;
+//! 6. reconciles nodes with the map: `AssignShard` for an assignment a node does not
+//!    report, `ReleaseShard` for a shard a node holds but no longer should (repeated at
+//!    most every few seconds until the node's heartbeat reflects it).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use vecshard_proto::internal::v1 as pi;
+
+use crate::core::{Core, ProposeError};
+use crate::heartbeats::Seen;
+use crate::raft::state_machine::MapView;
+use crate::shardmap::{Collection, Command, Liveness, Move, placement};
+
+/// How long the leader waits for a node to reflect an assignment or release before
+/// sending it again.
+const RESEND_AFTER: Duration = Duration::from_secs(3);
+/// Bound on one AssignShard / ReleaseShard call.
+const NODE_CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Run the control loop until the task is dropped.
+pub async fn run(core: Arc<Core>) {
+    let mut state = ControlState::default();
+    let interval = Duration::from_millis(core.cfg.control_interval_ms);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = core.control.notified() => {}
+        }
+        if !core.is_leader() {
+            state = ControlState::default();
+            continue;
+        }
+        tick(&core, &mut state).await;
+    }
+}
+
+#[derive(Default)]
+struct ControlState {
+    leader_since: Option<Instant>,
+    /// (node, collection, shard, epoch, role or release) → when last sent.
+    sent: HashMap<(String, String, u32, u64, i32), Instant>,
+}
+
+async fn propose(core: &Core, cmd: Command) -> bool {
+    match core.propose(cmd).await {
+        Ok(_) => true,
+        Err(ProposeError::NotLeader(_)) => false,
+        Err(ProposeError::Failed(e)) => {
+            tracing::warn!(error = %e, "control: proposal failed");
+            false
+        }
+    }
+}
+
+async fn tick(core: &Core, state: &mut ControlState) {
+    let since = *state.leader_since.get_or_insert_with(Instant::now);
+    let seen = core.heartbeats.all();
+    if let Some(cmd) = liveness_changes(core, &core.view(), &seen, since) {
+        propose(core, cmd).await;
+    }
+    let view = core.view();
+    let mut moves = placement::failover_moves(&view.map);
+    moves.extend(broken_shard_moves(&view, &seen));
+    if !moves.is_empty() {
+        tracing::info!(?moves, "control: moving shards");
+        propose(core, Command::Move { moves }).await;
+    }
+    let view = core.view();
+    for c in placement::reader_changes(&view.map, core.cfg.read_replicas as usize) {
+        propose(
+            core,
+            Command::SetReaders {
+                collection: c.collection,
+                shard: c.shard,
+                epoch: c.epoch,
+                readers: c.readers,
+            },
+        )
+        .await;
+    }
+    let view = core.view();
+    if all_serving(&view, &seen)
+        && let Some(m) = placement::rebalance_move(&view.map)
+    {
+        tracing::info!(?m, "control: rebalancing");
+        propose(core, Command::Move { moves: vec![m] }).await;
+    }
+    reconcile(core, &core.view(), &seen, state);
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Liveness transitions (and address changes, as re-registrations) to commit.
+fn liveness_changes(
+    core: &Core,
+    view: &MapView,
+    seen: &HashMap<String, Seen>,
+    since: Instant,
+) -> Option<Command> {
+    let timeout = Duration::from_millis(core.cfg.failure_timeout_ms);
+    let mut changes = Vec::new();
+    for n in view.map.nodes.values() {
+        let last = seen.get(&n.id).map(|s| s.at);
+        let silent = last.unwrap_or(since).max(since).elapsed();
+        let fresh = last.is_some_and(|t| t.elapsed() < timeout);
+        match n.state {
+            Liveness::Alive if silent >= timeout && !fresh => {
+                changes.push((n.id.clone(), Liveness::Down))
+            }
+            Liveness::Joining | Liveness::Down if fresh => {
+                changes.push((n.id.clone(), Liveness::Alive))
+            }
+            _ => {}
+        }
+    }
+    if !changes.is_empty() {
+        tracing::info!(?changes, "control: node liveness");
+        return Some(Command::SetLiveness {
+            changes,
+            at_ms: unix_ms(),
+        });
+    }
+    view.map.nodes.values().find_map(|n| {
+        let s = seen.get(&n.id)?;
+        (s.address != n.address && !s.address.is_empty()).then(|| Command::RegisterNode {
+            id: n.id.clone(),
+            address: s.address.clone(),
+        })
+    })
+}
+
+/// Object-store shards whose owner reports them fenced or failed at the current epoch get
+/// a new epoch (on the least-loaded live node other than the owner, or the owner itself).
+fn broken_shard_moves(view: &MapView, seen: &HashMap<String, Seen>) -> Vec<Move> {
+    let mut moves = Vec::new();
+    for (name, c) in &view.map.collections {
+        if !c.spec.is_object_store() {
+            continue;
+        }
+        for (n, a) in c.shards.iter().enumerate() {
+            let Some(owner) = &a.owner else { continue };
+            let Some(s) = seen.get(owner).and_then(|s| s.shard(name, n as u32)) else {
+                continue;
+            };
+            let broken = matches!(
+                pi::ShardState::try_from(s.state),
+                Ok(pi::ShardState::Fenced | pi::ShardState::Failed)
+            );
+            if s.epoch == a.epoch && s.role == pi::Role::Writer as i32 && broken {
+                let to = placement::live_nodes(&view.map)
+                    .find(|x| *x != owner)
+                    .unwrap_or(owner)
+                    .to_string();
+                tracing::warn!(collection = %name, shard = n, state = s.state, error = %s.error, "control: owner reports the shard broken; new epoch");
+                moves.push(Move {
+                    collection: name.clone(),
+                    shard: n as u32,
+                    from_epoch: a.epoch,
+                    to,
+                });
+            }
+        }
+    }
+    moves
+}
+
+/// Whether every object-store shard's owner reports it serving at the current epoch.
+fn all_serving(view: &MapView, seen: &HashMap<String, Seen>) -> bool {
+    let movable = view
+        .map
+        .collections
+        .iter()
+        .filter(|(_, c)| c.spec.is_object_store());
+    movable.into_iter().all(|(name, c)| {
+        c.shards.iter().enumerate().all(|(n, a)| {
+            a.owner
+                .as_ref()
+                .and_then(|o| seen.get(o))
+                .and_then(|s| s.shard(name, n as u32))
+                .is_some_and(|s| s.epoch == a.epoch && s.state == pi::ShardState::Serving as i32)
+        })
+    })
+}
+
+/// One desired holding of a shard by a node.
+struct Want<'a> {
+    coll: &'a Collection,
+    shard: u32,
+    epoch: u64,
+    role: pi::Role,
+}
+
+/// Send AssignShard / ReleaseShard calls so that live nodes hold what the map says.
+fn reconcile(core: &Core, view: &MapView, seen: &HashMap<String, Seen>, state: &mut ControlState) {
+    let now = Instant::now();
+    state
+        .sent
+        .retain(|_, t| now.duration_since(*t) < RESEND_AFTER);
+    for node in view
+        .map
+        .nodes
+        .values()
+        .filter(|n| n.state == Liveness::Alive)
+    {
+        let Some(hb) = seen.get(&node.id) else {
+            continue;
+        };
+        let mut wants: Vec<Want> = Vec::new();
+        for c in view.map.collections.values() {
+            for (n, a) in c.shards.iter().enumerate() {
+                let role = if a.owner.as_deref() == Some(node.id.as_str()) {
+                    pi::Role::Writer
+                } else if a.readers.contains(&node.id) {
+                    pi::Role::Reader
+                } else {
+                    continue;
+                };
+                wants.push(Want {
+                    coll: c,
+                    shard: n as u32,
+                    epoch: a.epoch,
+                    role,
+                });
+            }
+        }
+        for w in &wants {
+            let held = hb.shard(&w.coll.spec.name, w.shard);
+            let ok = held.is_some_and(|s| {
+                s.epoch == w.epoch
+                    && s.role == w.role as i32
+                    && s.state != pi::ShardState::Closed as i32
+            });
+            let key = (
+                node.id.clone(),
+                w.coll.spec.name.clone(),
+                w.shard,
+                w.epoch,
+                w.role as i32,
+            );
+            if ok || state.sent.contains_key(&key) {
+                continue;
+            }
+            state.sent.insert(key, now);
+            spawn_assign(core, &node.address, w);
+        }
+        for s in &hb.shards {
+            // A held shard the node should hold at another epoch or role is upgraded by
+            // its AssignShard, not released.
+            let wanted = wants
+                .iter()
+                .any(|w| w.coll.spec.name == s.collection && w.shard == s.shard);
+            let key = (node.id.clone(), s.collection.clone(), s.shard, s.epoch, -1);
+            if wanted || s.state == pi::ShardState::Closed as i32 || state.sent.contains_key(&key) {
+                continue;
+            }
+            state.sent.insert(key, now);
+            spawn_release(core, &node.address, s);
+        }
+    }
+}
+
+fn spawn_assign(core: &Core, address: &str, w: &Want) {
+    let Ok(mut client) = core.nodes.get(address) else {
+        return;
+    };
+    let spec = &w.coll.spec;
+    let mut req = tonic::Request::new(pi::AssignShardRequest {
+        collection: spec.name.clone(),
+        shard: w.shard,
+        epoch: w.epoch,
+        role: w.role as i32,
+        storage: w.coll.shard_storage(w.shard),
+        dimension: spec.dimension,
+        metric: spec.metric.to_proto() as i32,
+        index: Some(spec.index.to_proto()),
+    });
+    req.set_timeout(NODE_CALL_TIMEOUT);
+    let what = format!(
+        "assign {}/{} epoch {} to {address}",
+        spec.name, w.shard, w.epoch
+    );
+    tokio::spawn(async move {
+        match client.assign_shard(req).await {
+            Ok(_) => tracing::info!("control: {what}"),
+            Err(e) => tracing::warn!(error = %e, "control: {what} failed"),
+        }
+    });
+}
+
+fn spawn_release(core: &Core, address: &str, s: &pi::ShardStatus) {
+    let Ok(mut client) = core.nodes.get(address) else {
+        return;
+    };
+    let mut req = tonic::Request::new(pi::ReleaseShardRequest {
+        collection: s.collection.clone(),
+        shard: s.shard,
+        epoch: s.epoch,
+        delete_data: false,
+    });
+    req.set_timeout(NODE_CALL_TIMEOUT);
+    let what = format!(
+        "release {}/{} epoch {} on {address}",
+        s.collection, s.shard, s.epoch
+    );
+    tokio::spawn(async move {
+        match client.release_shard(req).await {
+            Ok(_) => tracing::info!("control: {what}"),
+            Err(e) => tracing::warn!(error = %e, "control: {what} failed"),
+        }
+    });
+}

@@ -1,0 +1,180 @@
+//! The router's shared state: its Raft handle, its copy of the shard map, the node
+//! clients, and the few helpers every operation uses (propose to Raft, find the leader).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use openraft::error::{ClientWriteError, RaftError};
+use tokio::sync::{Notify, watch};
+
+use crate::config::RouterConfig;
+use crate::data::nodes::NodeClients;
+use crate::error::{Error, ErrorKind, Result};
+use crate::heartbeats::Heartbeats;
+use crate::partition::Partitioner;
+use crate::raft::state_machine::MapView;
+use crate::raft::{NodeId, Raft, RouterNode};
+use crate::shardmap::{Collection, Command, CommandResult, Rejection};
+
+/// Shared state of one router.
+pub struct Core {
+    /// Settings.
+    pub cfg: RouterConfig,
+    /// This router's Raft id.
+    pub id: NodeId,
+    /// This router's advertised addresses.
+    pub me: RouterNode,
+    /// The Raft handle.
+    pub raft: Raft,
+    map: watch::Receiver<Arc<MapView>>,
+    /// Heartbeats received here.
+    pub heartbeats: Heartbeats,
+    /// Clients of data nodes.
+    pub nodes: NodeClients,
+    partitioners: Mutex<HashMap<u32, Arc<Partitioner>>>,
+    /// Wakes the leader's control loop early (after a change it should act on).
+    pub control: Notify,
+    /// Forwards admin REST calls to the leader.
+    pub http: reqwest::Client,
+}
+
+/// Why a proposal did not go through here.
+pub enum ProposeError {
+    /// This router is not the leader; the leader, if known.
+    NotLeader(Option<(NodeId, RouterNode)>),
+    /// Anything else.
+    Failed(Error),
+}
+
+impl Core {
+    /// Assemble the shared state.
+    pub fn new(
+        cfg: RouterConfig,
+        me: RouterNode,
+        raft: Raft,
+        map: watch::Receiver<Arc<MapView>>,
+    ) -> Self {
+        let connect = Duration::from_millis(cfg.node_connect_timeout_ms);
+        Core {
+            id: cfg.id,
+            nodes: NodeClients::new(connect),
+            cfg,
+            me,
+            raft,
+            map,
+            heartbeats: Heartbeats::default(),
+            partitioners: Mutex::new(HashMap::new()),
+            control: Notify::new(),
+            http: reqwest::Client::builder()
+                .connect_timeout(connect)
+                .build()
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The current shard map.
+    pub fn view(&self) -> Arc<MapView> {
+        self.map.borrow().clone()
+    }
+
+    /// A receiver that sees every new shard map.
+    pub fn watch(&self) -> watch::Receiver<Arc<MapView>> {
+        self.map.clone()
+    }
+
+    /// A collection from a view, or NOT_FOUND.
+    pub fn collection<'a>(view: &'a MapView, name: &str) -> Result<&'a Collection> {
+        view.map
+            .collections
+            .get(name)
+            .ok_or_else(|| Error::not_found(format!("collection {name:?} does not exist")))
+    }
+
+    /// The partitioner for collections of `shards` shards (built once, then shared).
+    pub fn partitioner(&self, shards: u32) -> Arc<Partitioner> {
+        let mut p = self.partitioners.lock().unwrap_or_else(|p| p.into_inner());
+        p.entry(shards)
+            .or_insert_with(|| Arc::new(Partitioner::new(shards)))
+            .clone()
+    }
+
+    /// The Raft leader as this router knows it.
+    pub fn leader(&self) -> Option<(NodeId, RouterNode)> {
+        let m = self.raft.metrics().borrow().clone();
+        let id = m.current_leader?;
+        let node = m.membership_config.membership().get_node(&id)?.clone();
+        Some((id, node))
+    }
+
+    /// Whether this router is the Raft leader.
+    pub fn is_leader(&self) -> bool {
+        self.raft.metrics().borrow().current_leader == Some(self.id)
+    }
+
+    /// Commit a command through Raft (this router must be the leader). A rejection by the
+    /// state machine comes back as an error.
+    pub async fn propose(&self, cmd: Command) -> Result<CommandResult, ProposeError> {
+        match self.raft.client_write(cmd).await {
+            Ok(resp) => match resp.data {
+                CommandResult::Rejected(r) => Err(ProposeError::Failed(rejection(r))),
+                ok => Ok(ok),
+            },
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                Err(ProposeError::NotLeader(f.leader_id.zip(f.leader_node)))
+            }
+            Err(e) => Err(ProposeError::Failed(Error::unavailable(format!(
+                "shard map (Raft) is unavailable: {e}"
+            )))),
+        }
+    }
+
+    /// Run `local` if this router is the leader, else `forward` to the leader; retry while
+    /// leadership is unknown or moving, until `deadline`.
+    pub async fn on_leader<T, L, LF, F, FF>(
+        &self,
+        deadline: Instant,
+        local: L,
+        forward: F,
+    ) -> Result<T>
+    where
+        L: Fn() -> LF,
+        LF: Future<Output = Result<T, ProposeError>>,
+        F: Fn(RouterNode) -> FF,
+        FF: Future<Output = Result<T>>,
+    {
+        let mut last = String::from("no Raft leader is known");
+        loop {
+            let leader = self.leader();
+            match leader {
+                Some((id, _)) if id == self.id => match local().await {
+                    Ok(v) => return Ok(v),
+                    Err(ProposeError::Failed(e)) => return Err(e),
+                    Err(ProposeError::NotLeader(_)) => last = "leadership moved".into(),
+                },
+                Some((id, node)) => match forward(node.clone()).await {
+                    Err(e) if e.kind() == ErrorKind::Unavailable => {
+                        last = format!("leader {id} at {}: {e}", node.grpc);
+                    }
+                    other => return other,
+                },
+                None => {}
+            }
+            if Instant::now() + Duration::from_millis(50) >= deadline {
+                return Err(Error::unavailable(format!(
+                    "the shard map cannot be changed right now: {last}"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// A state-machine rejection as an error.
+pub fn rejection(r: Rejection) -> Error {
+    match r {
+        Rejection::AlreadyExists(m) => Error::new(ErrorKind::AlreadyExists, m),
+        Rejection::NotFound(m) => Error::not_found(m),
+        Rejection::Conflict(m) => Error::new(ErrorKind::FailedPrecondition, m),
+    }
+}

@@ -1,0 +1,226 @@
+//! One shard-level call with the router's retry rules:
+//!
+//! - the target comes from this router's current shard map (owner and epoch; for reads
+//!   that allow it, then the shard's read replicas);
+//! - "not owner", an unreachable node, or a shard still opening: wait (backoff from 10 ms
+//!   up to 500 ms, or until the shard map changes), re-read the map and retry;
+//! - a call in flight is abandoned as soon as the shard's assignment changes in the map
+//!   (a stopped node must not hold a request until its deadline);
+//! - anything else is final; at the deadline the error names the shard and the last
+//!   failure.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use tonic::transport::Channel;
+use vecshard_proto::internal::v1::ShardTarget;
+use vecshard_proto::internal::v1::node_client::NodeClient;
+
+use super::nodes::{Failure, classify};
+use crate::core::Core;
+use crate::error::{Error, ErrorKind, Result};
+use crate::raft::state_machine::MapView;
+use crate::shardmap::{Assignment, placement};
+
+/// Which holders of a shard may serve a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Serve {
+    /// Only the owner (writes, gets, scans).
+    Writer,
+    /// The owner, then read replicas (searches).
+    AnyReplica,
+}
+
+/// What to do when the shard's owner is known to be down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhenDown {
+    /// Wait for failover (object-store shards move) until the deadline.
+    Wait,
+    /// Fail at once.
+    Fail,
+}
+
+struct Replica {
+    node: String,
+    address: String,
+    epoch: u64,
+}
+
+enum Unusable {
+    /// The collection or shard is gone: final.
+    Gone(Error),
+    /// The owner is down (and no replica can serve).
+    Down(String),
+    /// Not assigned yet, or the owner is unknown.
+    Waiting(String),
+}
+
+fn assignment<'a>(view: &'a MapView, collection: &str, shard: u32) -> Result<&'a Assignment> {
+    let coll = Core::collection(view, collection)?;
+    coll.shards
+        .get(shard as usize)
+        .ok_or_else(|| Error::not_found(format!("collection {collection:?} has no shard {shard}")))
+}
+
+fn replicas(
+    view: &MapView,
+    collection: &str,
+    shard: u32,
+    serve: Serve,
+) -> Result<Vec<Replica>, Unusable> {
+    let a = assignment(view, collection, shard).map_err(Unusable::Gone)?;
+    let replica = |node: &String| {
+        view.map.nodes.get(node).map(|n| Replica {
+            node: node.clone(),
+            address: n.address.clone(),
+            epoch: a.epoch,
+        })
+    };
+    let mut out = Vec::new();
+    if let Some(owner) = &a.owner
+        && placement::is_live(&view.map, owner)
+    {
+        out.extend(replica(owner));
+    }
+    if serve == Serve::AnyReplica {
+        out.extend(
+            a.readers
+                .iter()
+                .filter(|r| placement::is_live(&view.map, r))
+                .filter_map(replica),
+        );
+    }
+    if !out.is_empty() {
+        return Ok(out);
+    }
+    match &a.owner {
+        None => Err(Unusable::Waiting("the shard has no owner yet".into())),
+        Some(o) => match view.map.nodes.get(o).map(|n| n.state) {
+            Some(crate::shardmap::Liveness::Down) => {
+                Err(Unusable::Down(format!("its owner node {o:?} is down")))
+            }
+            _ => Err(Unusable::Waiting(format!(
+                "its owner node {o:?} has not sent a heartbeat yet"
+            ))),
+        },
+    }
+}
+
+/// Resolves when the shard's assignment differs from `current` (never if the map stops).
+async fn assignment_changed(
+    mut rx: watch::Receiver<Arc<MapView>>,
+    collection: &str,
+    shard: u32,
+    current: Option<Assignment>,
+) {
+    loop {
+        if rx.changed().await.is_err() {
+            return std::future::pending().await;
+        }
+        let now = assignment(&rx.borrow_and_update(), collection, shard)
+            .ok()
+            .cloned();
+        if now != current {
+            return;
+        }
+    }
+}
+
+impl Core {
+    /// Call shard `shard` of `collection` with `f(client, target, time_left)` under the
+    /// retry rules above.
+    pub async fn call_shard<T, F, Fut>(
+        &self,
+        collection: &str,
+        shard: u32,
+        serve: Serve,
+        when_down: WhenDown,
+        deadline: Instant,
+        f: F,
+    ) -> Result<T>
+    where
+        F: Fn(NodeClient<Channel>, ShardTarget, Duration) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let mut rx = self.watch();
+        let mut backoff = Duration::from_millis(10);
+        let mut last = String::from("no attempt finished before the deadline");
+        loop {
+            let view = rx.borrow_and_update().clone();
+            match replicas(&view, collection, shard, serve) {
+                Err(Unusable::Gone(e)) => return Err(e),
+                Err(Unusable::Down(m)) if when_down == WhenDown::Fail => {
+                    return Err(Error::unavailable(format!(
+                        "shard {shard} of {collection:?}: {m}"
+                    )));
+                }
+                Err(Unusable::Down(m) | Unusable::Waiting(m)) => last = m,
+                Ok(reps) => {
+                    let current = assignment(&view, collection, shard).ok().cloned();
+                    for rep in reps {
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        if left.is_zero() {
+                            break;
+                        }
+                        let what = format!("node {:?} ({})", rep.node, rep.address);
+                        let client = self.nodes.get(&rep.address)?;
+                        let target = ShardTarget {
+                            collection: collection.to_string(),
+                            shard,
+                            epoch: rep.epoch,
+                        };
+                        tokio::select! {
+                            r = f(client, target, left) => match r {
+                                Ok(resp) => return Ok(resp.into_inner()),
+                                Err(status) => match classify(status, &what) {
+                                    Failure::Final(e) => return Err(e),
+                                    Failure::NotOwner(m) | Failure::Transient(m) => last = m,
+                                },
+                            },
+                            _ = assignment_changed(rx.clone(), collection, shard, current.clone()) => {
+                                last = format!("{what} did not answer before the shard moved");
+                                backoff = Duration::from_millis(10);
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Error::unavailable(format!(
+                    "shard {shard} of {collection:?}: {last}"
+                )));
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(backoff.min(left)) => {}
+                _ = rx.changed() => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_millis(500));
+        }
+    }
+}
+
+/// Combine per-shard failures into one error naming the shards. A failure that is not
+/// about availability (bad input, data loss, …) wins, since retrying will not help.
+pub fn shard_failures(collection: &str, what: &str, mut failed: Vec<(u32, Error)>) -> Error {
+    failed.sort_by_key(|(s, _)| *s);
+    if let Some((s, e)) = failed.iter().find(|(_, e)| {
+        !matches!(
+            e.kind(),
+            ErrorKind::Unavailable | ErrorKind::DeadlineExceeded
+        )
+    }) {
+        return e
+            .clone()
+            .context(format!("{what} on shard {s} of {collection:?}"));
+    }
+    let shards: Vec<String> = failed.iter().map(|(s, _)| s.to_string()).collect();
+    let details: Vec<&str> = failed.iter().map(|(_, e)| e.message()).collect();
+    Error::unavailable(format!(
+        "{what} failed: shards [{}] of {collection:?} did not answer: {}",
+        shards.join(", "),
+        details.join("; ")
+    ))
+}

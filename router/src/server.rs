@@ -1,0 +1,273 @@
+//! Starting and stopping a router: bind the listeners, open the Raft storage, join or form
+//! the Raft group, serve the three interfaces and run the leader's control loop.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::{HeaderValue, Response};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Server;
+use vecshard_proto::internal::v1::router_internal_server::RouterInternalServer;
+use vecshard_proto::v1::vec_shard_server::VecShardServer;
+
+use crate::api::grpc::PublicService;
+use crate::api::internal::InternalService;
+use crate::api::{check_key, rest};
+use crate::config::RouterConfig;
+use crate::core::Core;
+use crate::error::{Error, Result};
+use crate::raft::log_store::LogStore;
+use crate::raft::network::{MAX_RAFT_MESSAGE_BYTES, Network};
+use crate::raft::state_machine::StateMachine;
+use crate::raft::{NodeId, Raft, RouterNode};
+
+/// A running router.
+pub struct RouterHandle {
+    grpc: SocketAddr,
+    http: SocketAddr,
+    internal: SocketAddr,
+    core: Arc<Core>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for RouterHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "RouterHandle({} grpc={} http={} internal={})",
+            self.core.id, self.grpc, self.http, self.internal
+        )
+    }
+}
+
+impl RouterHandle {
+    /// The client gRPC address.
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc
+    }
+    /// The REST address.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http
+    }
+    /// The peer-only internal gRPC address (data nodes register and heartbeat here).
+    pub fn internal_addr(&self) -> SocketAddr {
+        self.internal
+    }
+    /// This router's Raft id.
+    pub fn id(&self) -> NodeId {
+        self.core.id
+    }
+    /// Whether this router is currently the Raft leader.
+    pub fn is_leader(&self) -> bool {
+        self.core.is_leader()
+    }
+    /// The version (last applied Raft index) of this router's shard map.
+    pub fn shard_map_version(&self) -> u64 {
+        self.core.view().version
+    }
+
+    /// Stop serving, stop Raft, and wait for the servers to finish.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        if let Err(e) = self.core.raft.shutdown().await {
+            tracing::warn!(error = %e, "raft shutdown");
+        }
+        for t in self.tasks {
+            t.abort();
+            let _ = t.await;
+        }
+    }
+}
+
+async fn bind(addr: &str, key: &str) -> Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| Error::invalid(format!("router.{key}: cannot listen on {addr}: {e}")))
+}
+
+fn advertise(cfg: &RouterConfig, local: SocketAddr) -> String {
+    let host = match &cfg.advertise_host {
+        Some(h) => h.clone(),
+        None if local.ip().is_unspecified() => "127.0.0.1".into(),
+        None => local.ip().to_string(),
+    };
+    format!("{host}:{}", local.port())
+}
+
+fn raft_config(cfg: &RouterConfig) -> Result<openraft::Config> {
+    let r = &cfg.raft;
+    openraft::Config {
+        cluster_name: "vecshard-routers".into(),
+        heartbeat_interval: r.heartbeat_ms,
+        election_timeout_min: r.election_timeout_min_ms,
+        election_timeout_max: r.election_timeout_max_ms,
+        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(r.snapshot_every),
+        max_in_snapshot_log_to_keep: r.logs_to_keep,
+        snapshot_max_chunk_size: 1 << 20,
+        ..Default::default()
+    }
+    .validate()
+    .map_err(|e| Error::invalid(format!("router.raft: {e}")))
+}
+
+/// gRPC reports an oversized request as OUT_OF_RANGE; the API promises
+/// RESOURCE_EXHAUSTED.
+fn oversized_as_resource_exhausted(
+    mut r: Response<tonic::body::Body>,
+) -> Response<tonic::body::Body> {
+    let h = r.headers();
+    let too_large = h.get("grpc-status").is_some_and(|s| s == "11")
+        && h.get("grpc-message")
+            .and_then(|m| m.to_str().ok())
+            .is_some_and(|m| m.contains("too%20large") || m.contains("too large"));
+    if too_large {
+        r.headers_mut()
+            .insert("grpc-status", HeaderValue::from_static("8"));
+    }
+    r
+}
+
+/// Start a router.
+pub async fn start(cfg: RouterConfig) -> Result<RouterHandle> {
+    cfg.validate()?;
+    let grpc_l = bind(&cfg.grpc_listen, "grpc_listen").await?;
+    let http_l = bind(&cfg.http_listen, "http_listen").await?;
+    let internal_l = bind(&cfg.internal_listen, "internal_listen").await?;
+    let local = |l: &TcpListener| l.local_addr().map_err(|e| Error::internal(e.to_string()));
+    let (grpc, http, internal) = (local(&grpc_l)?, local(&http_l)?, local(&internal_l)?);
+    let me = RouterNode {
+        grpc: advertise(&cfg, grpc),
+        internal: advertise(&cfg, internal),
+        http: advertise(&cfg, http),
+    };
+    let storage_err = |e: std::io::Error| {
+        Error::unavailable(format!("router.data_dir {}: {e}", cfg.data_dir.display()))
+    };
+    let log = LogStore::open(&cfg.data_dir).map_err(storage_err)?;
+    let (sm, map_rx) = StateMachine::open(&cfg.data_dir).map_err(storage_err)?;
+    let network = Network {
+        connect_timeout: Duration::from_millis(cfg.node_connect_timeout_ms),
+    };
+    let raft = Raft::new(cfg.id, Arc::new(raft_config(&cfg)?), network, log, sm)
+        .await
+        .map_err(|e| Error::unavailable(format!("cannot start Raft: {e}")))?;
+    let core = Arc::new(Core::new(cfg.clone(), me.clone(), raft.clone(), map_rx));
+    let (stop, stop_rx) = watch::channel(false);
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    let mut tasks = Vec::new();
+
+    let internal_svc = RouterInternalServer::new(InternalService::new(core.clone()))
+        .max_decoding_message_size(MAX_RAFT_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_RAFT_MESSAGE_BYTES);
+    let serve_internal = Server::builder()
+        .tcp_nodelay(true)
+        .add_service(internal_svc)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(internal_l), stopped());
+    tasks.push(tokio::spawn(async move {
+        if let Err(e) = serve_internal.await {
+            tracing::error!(error = %e, "internal gRPC server stopped");
+        }
+    }));
+
+    initialize(&cfg, &raft, &me).await?;
+
+    let keys = cfg.api_keys.clone();
+    let public_svc = InterceptedService::new(
+        VecShardServer::new(PublicService::new(core.clone()))
+            .max_decoding_message_size(cfg.max_request_bytes)
+            .max_encoding_message_size(usize::MAX),
+        move |req: tonic::Request<()>| {
+            let m = req.metadata();
+            let header = |n: &str| m.get(n).and_then(|v| v.to_str().ok());
+            check_key(&keys, header("authorization"), header("x-api-key"))?;
+            Ok(req)
+        },
+    );
+    let serve_public = Server::builder()
+        .tcp_nodelay(true)
+        .layer(tower::util::MapResponseLayer::new(
+            oversized_as_resource_exhausted,
+        ))
+        .add_service(public_svc)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(grpc_l), stopped());
+    tasks.push(tokio::spawn(async move {
+        if let Err(e) = serve_public.await {
+            tracing::error!(error = %e, "public gRPC server stopped");
+        }
+    }));
+
+    let app = rest::router(core.clone());
+    let serve_http = axum::serve(http_l, app).with_graceful_shutdown(stopped());
+    tasks.push(tokio::spawn(async move {
+        if let Err(e) = serve_http.await {
+            tracing::error!(error = %e, "REST server stopped");
+        }
+    }));
+
+    tasks.push(tokio::spawn(crate::control::run(core.clone())));
+    tracing::info!(id = cfg.id, %me, "router started");
+    Ok(RouterHandle {
+        grpc,
+        http,
+        internal,
+        core,
+        stop,
+        tasks,
+    })
+}
+
+/// Form the Raft group on first start: the configured members (or this router alone).
+/// A router not among the members waits to be added; a router with Raft state rejoins.
+async fn initialize(cfg: &RouterConfig, raft: &Raft, me: &RouterNode) -> Result<()> {
+    let initialized = raft
+        .is_initialized()
+        .await
+        .map_err(|e| Error::unavailable(format!("Raft: {e}")))?;
+    if initialized {
+        return Ok(());
+    }
+    let members: BTreeMap<NodeId, RouterNode> = if cfg.members.is_empty() {
+        BTreeMap::from([(cfg.id, me.clone())])
+    } else if cfg.members.iter().any(|m| m.id == cfg.id) {
+        // Every member must propose the same configuration: use the configured addresses
+        // verbatim, this router's included.
+        cfg.members
+            .iter()
+            .map(|m| {
+                let node = RouterNode {
+                    grpc: m.grpc.clone(),
+                    internal: m.internal.clone(),
+                    http: m.http.clone(),
+                };
+                (m.id, node)
+            })
+            .collect()
+    } else {
+        tracing::info!(
+            id = cfg.id,
+            "not an initial member: waiting to be added to the Raft group"
+        );
+        return Ok(());
+    };
+    match raft.initialize(members).await {
+        Ok(()) => Ok(()),
+        Err(openraft::error::RaftError::APIError(
+            openraft::error::InitializeError::NotAllowed(_),
+        )) => Ok(()),
+        Err(e) => Err(Error::unavailable(format!(
+            "cannot form the Raft group: {e}"
+        ))),
+    }
+}

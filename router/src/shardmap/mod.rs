@@ -1,0 +1,11 @@
+//! The shard map (the Raft state machine's contents), the commands that change it, and the
+//! placement rules the leader follows.
+
+mod apply;
+pub mod placement;
+mod types;
+
+pub use types::*;
+
+#[cfg(test)]
+mod tests;

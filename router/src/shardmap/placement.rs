@@ -1,0 +1,199 @@
+//! Placement rules, as pure functions of the shard map (the leader turns their answers
+//! into commands):
+//!
+//! - a new collection's shards go round the live nodes, least loaded first (load = shards
+//!   owned), ties by node id;
+//! - an object-store shard whose owner is down (or that has none) moves to a live reader of
+//!   the shard if there is one, else to the least-loaded live node; local-disk shards wait;
+//! - rebalancing moves one object-store shard at a time from the most to the least loaded
+//!   live node while they differ by two or more;
+//! - read replicas: each object-store shard gets `replicas` live readers other than its
+//!   owner, least reader-loaded first.
+
+use std::collections::BTreeMap;
+
+use super::types::{Liveness, Move, ShardMap};
+
+/// Shards owned per live node (every live node present, possibly with 0).
+fn owner_load(map: &ShardMap) -> BTreeMap<&str, usize> {
+    let mut load: BTreeMap<&str, usize> = live_nodes(map).map(|n| (n, 0)).collect();
+    for c in map.collections.values() {
+        for a in &c.shards {
+            if let Some(l) = a.owner.as_deref().and_then(|o| load.get_mut(o)) {
+                *l += 1;
+            }
+        }
+    }
+    load
+}
+
+/// Ids of nodes whose state is `Alive`, in id order.
+pub fn live_nodes(map: &ShardMap) -> impl Iterator<Item = &str> {
+    map.nodes
+        .values()
+        .filter(|n| n.state == Liveness::Alive)
+        .map(|n| n.id.as_str())
+}
+
+/// Whether node `id` is alive in the map.
+pub fn is_live(map: &ShardMap, id: &str) -> bool {
+    map.nodes
+        .get(id)
+        .is_some_and(|n| n.state == Liveness::Alive)
+}
+
+/// The least-loaded node among `load` (ties: smallest id), excluding `except`.
+fn least_loaded<'a>(load: &BTreeMap<&'a str, usize>, except: &[&str]) -> Option<&'a str> {
+    load.iter()
+        .filter(|(n, _)| !except.contains(n))
+        .min_by_key(|(n, l)| (**l, **n))
+        .map(|(n, _)| *n)
+}
+
+/// Owners for a new collection's `shards` shards, or `None` when no node is alive.
+pub fn place_new(map: &ShardMap, shards: u32) -> Option<Vec<String>> {
+    let mut load = owner_load(map);
+    (0..shards)
+        .map(|_| {
+            let n = least_loaded(&load, &[])?;
+            *load.get_mut(n)? += 1;
+            Some(n.to_string())
+        })
+        .collect()
+}
+
+/// Moves for object-store shards whose owner is not alive (or missing).
+pub fn failover_moves(map: &ShardMap) -> Vec<Move> {
+    let mut load = owner_load(map);
+    let mut moves = Vec::new();
+    for (name, c) in &map.collections {
+        if !c.spec.is_object_store() {
+            continue;
+        }
+        for (n, a) in c.shards.iter().enumerate() {
+            if a.owner.as_deref().is_some_and(|o| is_live(map, o)) {
+                continue;
+            }
+            let reader = a
+                .readers
+                .iter()
+                .find(|r| is_live(map, r))
+                .map(String::as_str);
+            let Some(to) = reader.or_else(|| least_loaded(&load, &[])) else {
+                return moves;
+            };
+            if let Some(l) = load.get_mut(to) {
+                *l += 1;
+            }
+            moves.push(Move {
+                collection: name.clone(),
+                shard: n as u32,
+                from_epoch: a.epoch,
+                to: to.to_string(),
+            });
+        }
+    }
+    moves
+}
+
+/// One move that evens out object-store shards across live nodes, if any is worth it.
+pub fn rebalance_move(map: &ShardMap) -> Option<Move> {
+    let load = owner_load(map);
+    let (min_node, min) = load.iter().min_by_key(|(n, l)| (**l, **n))?;
+    let mut by_load: Vec<_> = load.iter().collect();
+    by_load.sort_by_key(|(n, l)| (std::cmp::Reverse(**l), **n));
+    for (node, l) in by_load {
+        if *l < min + 2 {
+            return None;
+        }
+        for (name, c) in &map.collections {
+            if !c.spec.is_object_store() {
+                continue;
+            }
+            if let Some((n, a)) = c
+                .shards
+                .iter()
+                .enumerate()
+                .find(|(_, a)| a.owner.as_deref() == Some(*node))
+            {
+                return Some(Move {
+                    collection: name.clone(),
+                    shard: n as u32,
+                    from_epoch: a.epoch,
+                    to: min_node.to_string(),
+                });
+            }
+        }
+    }
+    None
+}
+
+/// A desired change of one shard's readers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReaderChange {
+    /// Collection.
+    pub collection: String,
+    /// Shard number.
+    pub shard: u32,
+    /// The shard's epoch.
+    pub epoch: u64,
+    /// The new reader set.
+    pub readers: Vec<String>,
+}
+
+/// Reader sets that should change so that every object-store shard with an owner has
+/// `replicas` live readers (as many as there are live nodes besides the owner).
+pub fn reader_changes(map: &ShardMap, replicas: usize) -> Vec<ReaderChange> {
+    let mut load: BTreeMap<&str, usize> = live_nodes(map).map(|n| (n, 0)).collect();
+    for c in map.collections.values() {
+        for a in &c.shards {
+            for r in &a.readers {
+                if let Some(l) = load.get_mut(r.as_str()) {
+                    *l += 1;
+                }
+            }
+        }
+    }
+    let mut changes = Vec::new();
+    for (name, c) in &map.collections {
+        if !c.spec.is_object_store() {
+            continue;
+        }
+        for (n, a) in c.shards.iter().enumerate() {
+            let Some(owner) = a.owner.as_deref() else {
+                continue;
+            };
+            let mut want: Vec<&str> = a
+                .readers
+                .iter()
+                .map(String::as_str)
+                .filter(|r| is_live(map, r) && *r != owner)
+                .take(replicas)
+                .collect();
+            while want.len() < replicas {
+                let mut except = want.clone();
+                except.push(owner);
+                let Some(r) = least_loaded(&load, &except) else {
+                    break;
+                };
+                if let Some(l) = load.get_mut(r) {
+                    *l += 1;
+                }
+                want.push(r);
+            }
+            if want
+                .iter()
+                .copied()
+                .ne(a.readers.iter().map(String::as_str))
+            {
+                changes.push(ReaderChange {
+                    collection: name.clone(),
+                    shard: n as u32,
+                    epoch: a.epoch,
+                    readers: want.into_iter().map(str::to_string).collect(),
+                });
+            }
+        }
+    }
+    changes
+}

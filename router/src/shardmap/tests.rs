@@ -1,0 +1,264 @@
+use super::placement::*;
+use super::*;
+
+fn spec(name: &str, shards: u32, storage: &str) -> CollectionSpec {
+    CollectionSpec {
+        name: name.into(),
+        dimension: 4,
+        metric: Metric::L2,
+        shard_count: shards,
+        storage: storage.into(),
+        index: IndexParams::default(),
+    }
+}
+
+fn map_with_nodes(ids: &[&str]) -> ShardMap {
+    let mut m = ShardMap::default();
+    for (i, id) in ids.iter().enumerate() {
+        m.apply(
+            &Command::RegisterNode {
+                id: id.to_string(),
+                address: format!("127.0.0.1:{}", 9000 + i),
+            },
+            1,
+        );
+    }
+    let changes = ids
+        .iter()
+        .map(|i| (i.to_string(), Liveness::Alive))
+        .collect();
+    m.apply(&Command::SetLiveness { changes, at_ms: 5 }, 2);
+    m
+}
+
+fn create(m: &mut ShardMap, s: CollectionSpec, index: u64) -> CommandResult {
+    let owners = place_new(m, s.shard_count)
+        .unwrap()
+        .into_iter()
+        .map(Some)
+        .collect();
+    m.apply(&Command::CreateCollection { spec: s, owners }, index)
+}
+
+fn owners(m: &ShardMap, c: &str) -> Vec<String> {
+    m.collections[c]
+        .shards
+        .iter()
+        .map(|a| a.owner.clone().unwrap_or_default())
+        .collect()
+}
+
+#[test]
+fn register_is_idempotent_and_updates_addresses() {
+    let mut m = map_with_nodes(&["a"]);
+    let r = m.apply(
+        &Command::RegisterNode {
+            id: "a".into(),
+            address: "h:1".into(),
+        },
+        3,
+    );
+    assert_eq!(r, CommandResult::Registered { created: false });
+    assert_eq!(m.nodes["a"].address, "h:1");
+    assert_eq!(m.nodes["a"].state, Liveness::Alive);
+    assert_eq!(m.nodes["a"].last_heartbeat_ms, Some(5));
+}
+
+#[test]
+fn create_places_evenly_and_rejects_duplicates() {
+    let mut m = map_with_nodes(&["a", "b", "c"]);
+    assert_eq!(create(&mut m, spec("x", 4, "local"), 10), CommandResult::Ok);
+    assert_eq!(owners(&m, "x"), ["a", "b", "c", "a"]);
+    // The next collection starts on the least-loaded nodes.
+    assert_eq!(create(&mut m, spec("y", 2, "local"), 11), CommandResult::Ok);
+    assert_eq!(owners(&m, "y"), ["b", "c"]);
+    assert!(m.collections["x"].shards.iter().all(|a| a.epoch == 1));
+    assert_eq!(m.collections["x"].incarnation, 10);
+    assert!(matches!(
+        create(&mut m, spec("x", 1, "local"), 12),
+        CommandResult::Rejected(Rejection::AlreadyExists(_))
+    ));
+    assert!(place_new(&ShardMap::default(), 2).is_none(), "no live node");
+}
+
+#[test]
+fn shard_storage_paths_are_per_incarnation() {
+    let mut m = map_with_nodes(&["a"]);
+    create(&mut m, spec("x", 2, "s3://b/p/"), 7);
+    assert_eq!(
+        m.collections["x"].shard_storage(1),
+        "s3://b/p/x-7/shard-0001"
+    );
+    create(&mut m, spec("l", 1, "local"), 8);
+    assert_eq!(m.collections["l"].shard_storage(0), "local");
+}
+
+#[test]
+fn moves_apply_only_at_their_epoch() {
+    let mut m = map_with_nodes(&["a", "b"]);
+    create(&mut m, spec("x", 2, "file:///d"), 3);
+    let mv = Move {
+        collection: "x".into(),
+        shard: 0,
+        from_epoch: 1,
+        to: "b".into(),
+    };
+    assert_eq!(
+        m.apply(
+            &Command::Move {
+                moves: vec![mv.clone()]
+            },
+            4
+        ),
+        CommandResult::Moved { applied: 1 }
+    );
+    assert_eq!(m.collections["x"].shards[0].epoch, 2);
+    assert_eq!(m.collections["x"].shards[0].owner.as_deref(), Some("b"));
+    // The same move again is stale: nothing changes, epochs only grow.
+    assert_eq!(
+        m.apply(&Command::Move { moves: vec![mv] }, 5),
+        CommandResult::Moved { applied: 0 }
+    );
+    assert_eq!(m.collections["x"].shards[0].epoch, 2);
+}
+
+#[test]
+fn failover_moves_object_store_shards_only() {
+    let mut m = map_with_nodes(&["a", "b", "c"]);
+    create(&mut m, spec("obj", 3, "s3://b/p"), 3);
+    create(&mut m, spec("loc", 3, "local"), 4);
+    m.apply(
+        &Command::SetLiveness {
+            changes: vec![("a".into(), Liveness::Down)],
+            at_ms: 9,
+        },
+        5,
+    );
+    let moves = failover_moves(&m);
+    assert_eq!(moves.len(), 1, "{moves:?}");
+    assert_eq!(
+        (
+            moves[0].collection.as_str(),
+            moves[0].shard,
+            moves[0].from_epoch
+        ),
+        ("obj", 0, 1)
+    );
+    assert_ne!(moves[0].to, "a");
+    m.apply(&Command::Move { moves }, 6);
+    assert!(failover_moves(&m).is_empty());
+    // The local shard on "a" stays put, waiting for its node.
+    assert_eq!(m.collections["loc"].shards[0].owner.as_deref(), Some("a"));
+}
+
+#[test]
+fn failover_prefers_a_live_reader() {
+    let mut m = map_with_nodes(&["a", "b", "c"]);
+    create(&mut m, spec("obj", 1, "s3://b/p"), 3);
+    for c in reader_changes(&m, 1) {
+        m.apply(
+            &Command::SetReaders {
+                collection: c.collection,
+                shard: c.shard,
+                epoch: c.epoch,
+                readers: c.readers,
+            },
+            4,
+        );
+    }
+    let reader = m.collections["obj"].shards[0].readers[0].clone();
+    assert_ne!(Some(&reader), m.collections["obj"].shards[0].owner.as_ref());
+    let owner = m.collections["obj"].shards[0].owner.clone().unwrap();
+    m.apply(
+        &Command::SetLiveness {
+            changes: vec![(owner, Liveness::Down)],
+            at_ms: 9,
+        },
+        5,
+    );
+    let moves = failover_moves(&m);
+    assert_eq!(moves[0].to, reader);
+    m.apply(&Command::Move { moves }, 6);
+    assert!(
+        m.collections["obj"].shards[0].readers.is_empty(),
+        "the reader became the owner"
+    );
+}
+
+#[test]
+fn rebalance_moves_onto_a_new_node_one_at_a_time() {
+    let mut m = map_with_nodes(&["a", "b"]);
+    create(&mut m, spec("obj", 6, "s3://b/p"), 3);
+    assert_eq!(rebalance_move(&m), None, "balanced");
+    m.apply(
+        &Command::RegisterNode {
+            id: "c".into(),
+            address: "h:3".into(),
+        },
+        4,
+    );
+    assert_eq!(rebalance_move(&m), None, "c is not alive yet");
+    m.apply(
+        &Command::SetLiveness {
+            changes: vec![("c".into(), Liveness::Alive)],
+            at_ms: 9,
+        },
+        5,
+    );
+    let mut index = 6;
+    while let Some(mv) = rebalance_move(&m) {
+        assert_eq!(mv.to, "c");
+        m.apply(&Command::Move { moves: vec![mv] }, index);
+        index += 1;
+    }
+    let mut load = std::collections::BTreeMap::new();
+    for o in owners(&m, "obj") {
+        *load.entry(o).or_insert(0) += 1;
+    }
+    assert_eq!(load.values().copied().collect::<Vec<_>>(), [2, 2, 2]);
+}
+
+#[test]
+fn local_shards_never_rebalance() {
+    let mut m = map_with_nodes(&["a"]);
+    create(&mut m, spec("loc", 4, "local"), 3);
+    m.apply(
+        &Command::RegisterNode {
+            id: "b".into(),
+            address: "h:2".into(),
+        },
+        4,
+    );
+    m.apply(
+        &Command::SetLiveness {
+            changes: vec![("b".into(), Liveness::Alive)],
+            at_ms: 9,
+        },
+        5,
+    );
+    assert_eq!(rebalance_move(&m), None);
+}
+
+#[test]
+fn drop_and_remove_node() {
+    let mut m = map_with_nodes(&["a", "b"]);
+    create(&mut m, spec("x", 1, "local"), 3);
+    let holder = owners(&m, "x")[0].clone();
+    assert!(matches!(
+        m.apply(&Command::RemoveNode { id: holder.clone() }, 4),
+        CommandResult::Rejected(Rejection::Conflict(_))
+    ));
+    assert_eq!(
+        m.apply(&Command::DropCollection { name: "x".into() }, 5),
+        CommandResult::Ok
+    );
+    assert!(matches!(
+        m.apply(&Command::DropCollection { name: "x".into() }, 6),
+        CommandResult::Rejected(Rejection::NotFound(_))
+    ));
+    assert_eq!(
+        m.apply(&Command::RemoveNode { id: holder }, 7),
+        CommandResult::Ok
+    );
+    assert_eq!(m.nodes.len(), 1);
+}

@@ -1,0 +1,232 @@
+//! The shard map: nodes, collections and shard assignments. This is the whole Raft state
+//! machine; data never goes through Raft.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The replicated cluster metadata.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ShardMap {
+    /// Data nodes by id.
+    pub nodes: BTreeMap<String, NodeRecord>,
+    /// Collections by name.
+    pub collections: BTreeMap<String, Collection>,
+}
+
+/// A data node as the shard map knows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeRecord {
+    /// The node's id, chosen by the operator.
+    pub id: String,
+    /// The node's gRPC address (`host:port`).
+    pub address: String,
+    /// Liveness as decided by the Raft leader.
+    pub state: Liveness,
+    /// Unix milliseconds of the heartbeat that confirmed the current state (leader's
+    /// clock); `None` before the first.
+    pub last_heartbeat_ms: Option<u64>,
+}
+
+/// A node's liveness in the shard map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Liveness {
+    /// Registered, no heartbeat yet.
+    Joining,
+    /// Heartbeats arrive.
+    Alive,
+    /// Silent longer than the failure timeout.
+    Down,
+}
+
+/// The distance of a collection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Metric {
+    /// Squared Euclidean distance.
+    L2,
+    /// Cosine similarity.
+    Cosine,
+    /// Inner product.
+    Dot,
+}
+
+/// Index parameters with every field set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexParams {
+    /// Graph degree.
+    pub m: u32,
+    /// Build-time search width.
+    pub ef_construction: u32,
+    /// Default query-time search width.
+    pub ef_search: u32,
+}
+
+impl Default for IndexParams {
+    fn default() -> Self {
+        IndexParams {
+            m: 16,
+            ef_construction: 200,
+            ef_search: 64,
+        }
+    }
+}
+
+/// A collection's fixed settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CollectionSpec {
+    /// The name.
+    pub name: String,
+    /// Vector dimension.
+    pub dimension: u32,
+    /// The distance.
+    pub metric: Metric,
+    /// Number of shards.
+    pub shard_count: u32,
+    /// `local`, or an object-store URL prefix such as `s3://bucket/prefix`.
+    pub storage: String,
+    /// Index parameters.
+    pub index: IndexParams,
+}
+
+impl CollectionSpec {
+    /// Whether the shards live on an object store (and may move between nodes).
+    pub fn is_object_store(&self) -> bool {
+        self.storage != "local"
+    }
+}
+
+/// A collection in the shard map.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Collection {
+    /// Its settings.
+    pub spec: CollectionSpec,
+    /// The Raft log index that created it: distinguishes a collection from an earlier one
+    /// of the same name in storage paths.
+    pub incarnation: u64,
+    /// One assignment per shard, by number.
+    pub shards: Vec<Assignment>,
+}
+
+impl Collection {
+    /// Where shard `n` keeps its data: `local`, or
+    /// `<storage>/<name>-<incarnation>/shard-<nnnn>` on the object store.
+    pub fn shard_storage(&self, n: u32) -> String {
+        if !self.spec.is_object_store() {
+            return "local".to_string();
+        }
+        format!(
+            "{}/{}-{}/shard-{n:04}",
+            self.spec.storage.trim_end_matches('/'),
+            self.spec.name,
+            self.incarnation
+        )
+    }
+}
+
+/// Who holds one shard.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Assignment {
+    /// The writer's node id; `None` while unassigned.
+    pub owner: Option<String>,
+    /// Grows every time the owner changes; 1 at creation.
+    pub epoch: u64,
+    /// Nodes serving read-only replicas (object-store shards only), same epoch.
+    pub readers: Vec<String>,
+}
+
+/// A change to the shard map, proposed by the leader and applied on every router.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Command {
+    /// A node joins or changes its address.
+    RegisterNode {
+        /// Node id.
+        id: String,
+        /// gRPC address.
+        address: String,
+    },
+    /// The leader changed nodes' liveness.
+    SetLiveness {
+        /// (node id, new state).
+        changes: Vec<(String, Liveness)>,
+        /// Leader's unix milliseconds.
+        at_ms: u64,
+    },
+    /// Create a collection with its initial placement (owners by shard number, epoch 1).
+    CreateCollection {
+        /// Settings.
+        spec: CollectionSpec,
+        /// Owner per shard.
+        owners: Vec<Option<String>>,
+    },
+    /// Drop a collection.
+    DropCollection {
+        /// Name.
+        name: String,
+    },
+    /// Give shards new owners. Each move applies only if the shard is still at `from_epoch`;
+    /// it then gets `from_epoch + 1`.
+    Move {
+        /// The moves.
+        moves: Vec<Move>,
+    },
+    /// Set a shard's read replicas (epoch unchanged); applies only at `epoch`.
+    SetReaders {
+        /// Collection.
+        collection: String,
+        /// Shard number.
+        shard: u32,
+        /// The epoch the change was computed for.
+        epoch: u64,
+        /// The replicas.
+        readers: Vec<String>,
+    },
+    /// Forget a node that is down and owns nothing.
+    RemoveNode {
+        /// Node id.
+        id: String,
+    },
+}
+
+/// One shard's change of owner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Move {
+    /// Collection.
+    pub collection: String,
+    /// Shard number.
+    pub shard: u32,
+    /// The epoch the move was computed for.
+    pub from_epoch: u64,
+    /// The new owner.
+    pub to: String,
+}
+
+/// What applying a command did.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum CommandResult {
+    /// Applied (or a no-op, such as a blank or membership entry).
+    #[default]
+    Ok,
+    /// A node registration: whether the id was new.
+    Registered {
+        /// True for a new node id.
+        created: bool,
+    },
+    /// Moves: how many applied (the rest were stale).
+    Moved {
+        /// Applied moves.
+        applied: usize,
+    },
+    /// Refused; nothing changed.
+    Rejected(Rejection),
+}
+
+/// Why a command was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Rejection {
+    /// A collection with the name exists.
+    AlreadyExists(String),
+    /// The named thing does not exist.
+    NotFound(String),
+    /// The state does not allow it.
+    Conflict(String),
+}

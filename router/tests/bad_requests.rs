@@ -1,0 +1,333 @@
+//! Bad client requests get precise gRPC codes and HTTP 4xx with a clear message, and the
+//! router keeps serving.
+
+mod common;
+
+use common::fake_node::{FakeNode, ObjectStore};
+use common::*;
+use serde_json::json;
+use tonic::Code;
+use vecshard_proto::v1 as pb;
+
+const DIM: usize = 4;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_precise_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = test_config(dir.path(), 1);
+    cfg.max_request_bytes = 1 << 20;
+    let router = vecshard_router::start(cfg).await.unwrap();
+    let node = FakeNode::start(
+        "n0",
+        vec![router.internal_addr().to_string()],
+        ObjectStore::default(),
+    )
+    .await;
+    let mut c = client(&router).await;
+    wait_alive(&mut c, 1).await;
+    c.create_collection(pb::CreateCollectionRequest {
+        name: "c".into(),
+        dimension: DIM as u32,
+        metric: pb::Metric::Cosine as i32,
+        shard_count: 2,
+        storage: String::new(),
+        index: None,
+    })
+    .await
+    .unwrap();
+    wait_serving(&mut c, "c").await;
+
+    let upsert = |points: Vec<pb::Point>| pb::UpsertRequest {
+        collection: "c".into(),
+        points,
+    };
+    let mut nan = point(1, DIM);
+    nan.vector[2] = f32::NAN;
+    let mut zero = point(1, DIM);
+    zero.vector = vec![0.0; DIM];
+    let mut long_key = point(1, DIM);
+    long_key.key = Some(pb::Key {
+        kind: Some(pb::key::Kind::Str("k".repeat(1025))),
+    });
+    let mut no_key = point(1, DIM);
+    no_key.key = None;
+    let cases: Vec<(pb::UpsertRequest, Code, &str)> = vec![
+        (
+            upsert(vec![point(1, DIM + 1)]),
+            Code::InvalidArgument,
+            "dimension 5",
+        ),
+        (upsert(vec![nan]), Code::InvalidArgument, "non-finite"),
+        (upsert(vec![zero]), Code::InvalidArgument, "zero length"),
+        (upsert(vec![long_key]), Code::InvalidArgument, "1025 bytes"),
+        (
+            upsert(vec![no_key]),
+            Code::InvalidArgument,
+            "key is missing",
+        ),
+        (upsert(vec![]), Code::InvalidArgument, "empty upsert batch"),
+        (
+            pb::UpsertRequest {
+                collection: "nope".into(),
+                points: vec![point(1, DIM)],
+            },
+            Code::NotFound,
+            "\"nope\" does not exist",
+        ),
+    ];
+    for (req, code, needle) in cases {
+        let e = c.upsert(req).await.unwrap_err();
+        assert_eq!(e.code(), code, "{e:?}");
+        assert!(e.message().contains(needle), "{needle}: {}", e.message());
+    }
+
+    // Oversized message: RESOURCE_EXHAUSTED.
+    let big: Vec<pb::Point> = (0..5000)
+        .map(|i| {
+            let mut p = point(i, DIM);
+            p.payload = vec![b'x'; 300];
+            p
+        })
+        .collect();
+    let e = c.upsert(upsert(big)).await.unwrap_err();
+    assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}");
+
+    let search = |f: &dyn Fn(&mut pb::SearchRequest)| {
+        let mut r = pb::SearchRequest {
+            collection: "c".into(),
+            vector: vector(1, DIM),
+            k: 3,
+            ..Default::default()
+        };
+        f(&mut r);
+        r
+    };
+    let cases: Vec<(pb::SearchRequest, Code, &str)> = vec![
+        (search(&|r| r.k = 0), Code::InvalidArgument, "k must be"),
+        (
+            search(&|r| r.k = 10_001),
+            Code::InvalidArgument,
+            "k must be",
+        ),
+        (
+            search(&|r| r.ef = Some(0)),
+            Code::InvalidArgument,
+            "ef must be",
+        ),
+        (
+            search(&|r| r.vector.push(1.0)),
+            Code::InvalidArgument,
+            "dimension",
+        ),
+        (
+            search(&|r| r.vector[0] = f32::INFINITY),
+            Code::InvalidArgument,
+            "non-finite",
+        ),
+        (
+            search(&|r| {
+                r.filter_spec = Some(pb::search_request::FilterSpec::FilterJson(
+                    "{\"field\":1}".into(),
+                ))
+            }),
+            Code::InvalidArgument,
+            "malformed filter",
+        ),
+        (
+            search(&|r| {
+                r.filter_spec = Some(pb::search_request::FilterSpec::Filter(pb::Filter::default()))
+            }),
+            Code::InvalidArgument,
+            "empty filter",
+        ),
+        (
+            search(&|r| r.collection = "x y".into()),
+            Code::NotFound,
+            "does not exist",
+        ),
+    ];
+    for (req, code, needle) in cases {
+        let e = c.search(req).await.unwrap_err();
+        assert_eq!(e.code(), code, "{e:?}");
+        assert!(e.message().contains(needle), "{needle}: {}", e.message());
+    }
+    let e = c
+        .create_collection(pb::CreateCollectionRequest {
+            name: "bad name!".into(),
+            dimension: 3,
+            metric: pb::Metric::L2 as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    let e = c
+        .scan(pb::ScanRequest {
+            collection: "c".into(),
+            cursor: "garbage".into(),
+            limit: 0,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().contains("malformed cursor"));
+    let e = c
+        .describe_collection(pb::DescribeCollectionRequest { name: "zzz".into() })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+
+    // REST: the same checks, as HTTP statuses with JSON error bodies.
+    let http = reqwest::Client::new();
+    let base = format!("http://{}", router.http_addr());
+    let post = |path: &str, body: String| {
+        http.post(format!("{base}{path}"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let cases: Vec<(&str, String, u16, &str)> = vec![
+        (
+            "/v1/collections/c/points",
+            "{not json".into(),
+            400,
+            "invalid JSON",
+        ),
+        (
+            "/v1/collections/c/points",
+            json!({"points": [{"id": 1, "vector": [1, 2]}]}).to_string(),
+            400,
+            "dimension 2",
+        ),
+        (
+            "/v1/collections/c/points",
+            json!({"points": [{"id": -1, "vector": [1, 2, 3, 4]}]}).to_string(),
+            400,
+            "unsigned",
+        ),
+        (
+            "/v1/collections/c/points",
+            json!({"points": [{"id": 1, "vector": [1, 2, 3, "x"]}]}).to_string(),
+            400,
+            "non-number",
+        ),
+        (
+            "/v1/collections/c/points",
+            json!({"pts": []}).to_string(),
+            400,
+            "unknown field",
+        ),
+        (
+            "/v1/collections/zz/points",
+            json!({"points": [{"id": 1, "vector": [1, 2, 3, 4]}]}).to_string(),
+            404,
+            "does not exist",
+        ),
+        (
+            "/v1/collections/c/search",
+            json!({"vector": [1, 2, 3, 4], "k": 3, "filter": {"field": "a", "like": 1}})
+                .to_string(),
+            400,
+            "unknown operator",
+        ),
+        (
+            "/v1/collections/c/search",
+            json!({"vector": [1, 2, 3, 4], "k": 3, "filter": {"field": "a", "range": {}}})
+                .to_string(),
+            400,
+            "at least one",
+        ),
+        (
+            "/v1/collections/c/search",
+            json!({"vector": [1, 2, 3], "k": 3}).to_string(),
+            400,
+            "dimension",
+        ),
+        (
+            "/v1/collections/c/search",
+            json!({"vector": [1e39, 2, 3, 4], "k": 3}).to_string(),
+            400,
+            "non-finite",
+        ),
+        (
+            "/v1/collections",
+            json!({"name": "x", "dimension": 3, "metric": "hamming"}).to_string(),
+            400,
+            "unknown metric",
+        ),
+        (
+            "/v1/collections",
+            json!({"name": "c", "dimension": 4, "metric": "l2"}).to_string(),
+            409,
+            "already exists",
+        ),
+        ("/v1/collections", "x".repeat(2 << 20), 413, "too large"),
+    ];
+    for (path, body, status, needle) in cases {
+        let r = post(path, body).await.unwrap();
+        assert_eq!(r.status().as_u16(), status, "{path}");
+        let v: serde_json::Value = r.json().await.unwrap();
+        let msg = v["error"]["message"].as_str().unwrap_or_default();
+        assert!(msg.contains(needle), "{path}: {needle} not in {v}");
+    }
+    let r = http
+        .get(format!("{base}/v1/collections/zz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    let r = http.get(format!("{base}/nowhere")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+
+    // Still serving.
+    c.upsert(upsert(vec![point(1, DIM)])).await.unwrap();
+    let ok = post(
+        "/v1/collections/c/search",
+        json!({"vector": [1, 2, 3, 4], "k": 1, "with_payload": true}).to_string(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(ok.status().as_u16(), 200);
+    let v: serde_json::Value = ok.json().await.unwrap();
+    assert_eq!(v["hits"][0]["id"], 1);
+    assert_eq!(v["hits"][0]["payload"], json!({"i": 1}));
+    node.kill();
+    router.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_keys_are_checked_when_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = test_config(dir.path(), 1);
+    cfg.api_keys = vec!["s3cret".into()];
+    let router = vecshard_router::start(cfg).await.unwrap();
+    let mut c = client(&router).await;
+    let e = c
+        .list_collections(pb::ListCollectionsRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated);
+    let mut req = tonic::Request::new(pb::ListCollectionsRequest {});
+    req.metadata_mut()
+        .insert("authorization", "Bearer s3cret".parse().unwrap());
+    c.list_collections(req).await.unwrap();
+
+    let http = reqwest::Client::new();
+    let base = format!("http://{}", router.http_addr());
+    let r = http
+        .get(format!("{base}/v1/collections"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let r = http
+        .get(format!("{base}/v1/collections"))
+        .header("x-api-key", "s3cret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let r = http.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    router.shutdown().await;
+}

@@ -1,0 +1,341 @@
+//! Routing, scatter-gather and failover against fake data nodes over real tonic on
+//! 127.0.0.1 (one router; the Raft group tests are in `raft_group.rs`).
+
+mod common;
+
+use std::time::Duration;
+
+use common::fake_node::{FakeNode, ObjectStore};
+use common::*;
+use vecshard_proto::v1 as pb;
+use vecshard_router::RouterHandle;
+
+const DIM: usize = 8;
+
+async fn setup(nodes: usize) -> (tempfile::TempDir, RouterHandle, Vec<FakeNode>, ObjectStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let router = vecshard_router::start(test_config(dir.path(), 1))
+        .await
+        .unwrap();
+    let store = ObjectStore::default();
+    let mut fakes = Vec::new();
+    for i in 0..nodes {
+        let routers = vec![router.internal_addr().to_string()];
+        fakes.push(FakeNode::start(&format!("n{i}"), routers, store.clone()).await);
+    }
+    let mut c = client(&router).await;
+    wait_alive(&mut c, nodes).await;
+    (dir, router, fakes, store)
+}
+
+async fn create(c: &mut common_client::C, name: &str, shards: u32, storage: &str) {
+    c.create_collection(pb::CreateCollectionRequest {
+        name: name.into(),
+        dimension: DIM as u32,
+        metric: pb::Metric::L2 as i32,
+        shard_count: shards,
+        storage: storage.into(),
+        index: None,
+    })
+    .await
+    .unwrap();
+    wait_serving(c, name).await;
+}
+
+mod common_client {
+    pub type C = vecshard_proto::v1::vec_shard_client::VecShardClient<tonic::transport::Channel>;
+}
+
+async fn upsert(c: &mut common_client::C, name: &str, ids: std::ops::Range<u64>) {
+    let points = ids.map(|i| point(i, DIM)).collect();
+    c.upsert(pb::UpsertRequest {
+        collection: name.into(),
+        points,
+    })
+    .await
+    .unwrap();
+}
+
+fn search_req(name: &str, q: Vec<f32>, k: u32) -> pb::SearchRequest {
+    pb::SearchRequest {
+        collection: name.into(),
+        vector: q,
+        k,
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_spread_and_search_merges_exactly() {
+    let (_dir, router, _nodes, store) = setup(3).await;
+    let mut c = client(&router).await;
+    create(&mut c, "docs", 4, "memory://bucket").await;
+    upsert(&mut c, "docs", 0..600).await;
+    assert_eq!(store.points("memory://bucket/docs-"), 600);
+
+    // Every shard got a share.
+    let d = c
+        .describe_collection(pb::DescribeCollectionRequest {
+            name: "docs".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(d.shards.len(), 4);
+    let owners: std::collections::BTreeSet<_> =
+        d.shards.iter().map(|s| s.owner_node.clone()).collect();
+    assert_eq!(owners.len(), 3, "4 shards spread over 3 nodes");
+
+    for q in 1000..1010u64 {
+        let query = vector(q, DIM);
+        let r = c
+            .search(search_req("docs", query.clone(), 10))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(hit_ids(&r), exact_top_k(&query, 0..600, DIM, 10));
+        let cov = r.coverage.unwrap();
+        assert_eq!((cov.shards_total, cov.shards_answered), (4, 4));
+    }
+
+    // Filters pass through (JSON and structured).
+    let mut r = search_req("docs", vector(5, DIM), 20);
+    r.filter_spec = Some(pb::search_request::FilterSpec::FilterJson(
+        r#"{"and": [{"field": "parity", "eq": "even"}, {"field": "n", "range": {"lt": 100}}]}"#
+            .into(),
+    ));
+    r.with_metadata = true;
+    let hits = c.search(r).await.unwrap().into_inner();
+    assert_eq!(hits.hits.len(), 20);
+    assert!(
+        hit_ids(&hits)
+            .iter()
+            .all(|i| i.is_multiple_of(2) && *i < 100)
+    );
+    let evens = (0..100).filter(|i: &u64| i.is_multiple_of(2));
+    assert_eq!(hit_ids(&hits), exact_top_k(&vector(5, DIM), evens, DIM, 20));
+
+    // Get in request order, missing keys left out.
+    let g = c
+        .get(pb::GetRequest {
+            collection: "docs".into(),
+            keys: vec![int_key(599), int_key(7000), int_key(3)],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let got: Vec<_> = g.points.iter().map(|p| p.key.clone().unwrap()).collect();
+    assert_eq!(got, [int_key(599), int_key(3)]);
+
+    // Scan sees every point exactly once.
+    let mut cursor = String::new();
+    let mut seen = std::collections::BTreeSet::new();
+    loop {
+        let page = c
+            .scan(pb::ScanRequest {
+                collection: "docs".into(),
+                cursor: cursor.clone(),
+                limit: 70,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        for p in page.points {
+            let pb::key::Kind::Int(v) = p.key.unwrap().kind.unwrap() else {
+                panic!()
+            };
+            assert!(seen.insert(v), "key {v} twice");
+        }
+        if page.next_cursor.is_empty() {
+            break;
+        }
+        cursor = page.next_cursor;
+    }
+    assert_eq!(seen.len(), 600);
+
+    // Delete.
+    c.delete(pb::DeleteRequest {
+        collection: "docs".into(),
+        keys: (0..100).map(int_key).collect(),
+    })
+    .await
+    .unwrap();
+    assert_eq!(store.points("memory://bucket/docs-"), 500);
+    router.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_nodes_object_store_shards_move_and_acknowledged_writes_survive() {
+    let (_dir, router, nodes, _store) = setup(3).await;
+    let mut c = client(&router).await;
+    create(&mut c, "docs", 6, "memory://b").await;
+    upsert(&mut c, "docs", 0..300).await;
+    let victim = &nodes[0];
+    let held_before = victim.held().len();
+    assert!(held_before > 0);
+    victim.kill();
+
+    // Writes during the failure are acknowledged once the shards have moved.
+    upsert(&mut c, "docs", 300..400).await;
+    let s = c
+        .cluster_status(pb::ClusterStatusRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(s.shards.iter().all(|p| p.owner != victim.id), "{s:?}");
+    assert!(s.shards.iter().any(|p| p.epoch == 2));
+    let dead = s.nodes.iter().find(|n| n.id == victim.id).unwrap();
+    assert_eq!(dead.state, pb::NodeState::Down as i32);
+
+    for q in 0..5u64 {
+        let query = vector(5000 + q, DIM);
+        let r = c
+            .search(search_req("docs", query.clone(), 15))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(hit_ids(&r), exact_top_k(&query, 0..400, DIM, 15));
+    }
+    router.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_shards_wait_and_partial_results_report_coverage() {
+    let (_dir, router, nodes, _store) = setup(2).await;
+    let mut c = client(&router).await;
+    create(&mut c, "loc", 2, "local").await;
+    upsert(&mut c, "loc", 0..100).await;
+    let d = c
+        .describe_collection(pb::DescribeCollectionRequest { name: "loc".into() })
+        .await
+        .unwrap()
+        .into_inner();
+    let victim = nodes
+        .iter()
+        .find(|n| n.id == d.shards[1].owner_node)
+        .unwrap();
+    victim.kill();
+    eventually("node down", Duration::from_secs(10), || {
+        let mut c = c.clone();
+        async move {
+            let s = c
+                .cluster_status(pb::ClusterStatusRequest {})
+                .await
+                .ok()?
+                .into_inner();
+            s.nodes
+                .iter()
+                .any(|n| n.state == pb::NodeState::Down as i32)
+                .then_some(())
+        }
+    })
+    .await;
+
+    let err = c
+        .search(search_req("loc", vector(1, DIM), 5))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unavailable, "{err:?}");
+    assert!(err.message().contains("shards [1]"), "{}", err.message());
+
+    let mut r = search_req("loc", vector(1, DIM), 5);
+    r.allow_partial = true;
+    let r = c.search(r).await.unwrap().into_inner();
+    let cov = r.coverage.unwrap();
+    assert_eq!(
+        (cov.shards_total, cov.shards_answered, cov.missing_shards),
+        (2, 1, vec![1])
+    );
+    assert_eq!(r.hits.len(), 5);
+
+    // The local shard stays with its node.
+    let d = c
+        .describe_collection(pb::DescribeCollectionRequest { name: "loc".into() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(d.shards[1].owner_node, victim.id);
+    assert_eq!(d.shards[1].epoch, 1);
+    assert_eq!(d.shards[1].state, pb::ShardState::Unavailable as i32);
+    router.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_owner_is_fenced_after_its_shard_moves() {
+    let (_dir, router, nodes, store) = setup(2).await;
+    let mut c = client(&router).await;
+    create(&mut c, "f", 1, "memory://fence").await;
+    upsert(&mut c, "f", 0..10).await;
+    let owner = nodes.iter().find(|n| !n.held().is_empty()).unwrap();
+    owner.pause();
+    // The write waits for the failover and lands on the new owner at epoch 2.
+    upsert(&mut c, "f", 10..20).await;
+    let d = c
+        .describe_collection(pb::DescribeCollectionRequest { name: "f".into() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(d.shards[0].epoch, 2);
+    assert_ne!(d.shards[0].owner_node, owner.id);
+
+    // The old owner wakes up still believing it holds epoch 1: its write is refused.
+    owner.resume();
+    let mut direct = vecshard_proto::internal::v1::node_client::NodeClient::connect(format!(
+        "http://{}",
+        owner.addr
+    ))
+    .await
+    .unwrap();
+    let stale = direct
+        .upsert(vecshard_proto::internal::v1::UpsertRequest {
+            target: Some(vecshard_proto::internal::v1::ShardTarget {
+                collection: "f".into(),
+                shard: 0,
+                epoch: 1,
+            }),
+            points: vec![point(999, DIM)],
+        })
+        .await;
+    assert_eq!(stale.unwrap_err().code(), tonic::Code::FailedPrecondition);
+    assert_eq!(store.points("memory://fence/"), 20);
+    // The leader releases the stale holding.
+    eventually("old owner released", Duration::from_secs(10), || async {
+        owner.held().is_empty().then_some(())
+    })
+    .await;
+    router.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_joining_node_gets_object_store_shards() {
+    let (_dir, router, mut nodes, store) = setup(1).await;
+    let mut c = client(&router).await;
+    create(&mut c, "r", 4, "memory://rb").await;
+    upsert(&mut c, "r", 0..50).await;
+    let routers = vec![router.internal_addr().to_string()];
+    nodes.push(FakeNode::start("late", routers, store.clone()).await);
+    eventually("rebalanced", Duration::from_secs(20), || {
+        let mut c = c.clone();
+        async move {
+            let s = c
+                .cluster_status(pb::ClusterStatusRequest {})
+                .await
+                .ok()?
+                .into_inner();
+            let on_late = s.shards.iter().filter(|p| p.owner == "late").count();
+            let serving = s
+                .shards
+                .iter()
+                .all(|p| p.state == pb::ShardState::Serving as i32);
+            (on_late == 2 && serving).then_some(())
+        }
+    })
+    .await;
+    let r = c
+        .search(search_req("r", vector(77, DIM), 50))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.hits.len(), 50);
+    router.shutdown().await;
+}

@@ -2,6 +2,8 @@
 #![warn(missing_docs)]
 
 pub mod commit;
+#[cfg(feature = "dynamodb")]
+pub mod commit_dynamo;
 pub mod distance;
 mod error;
 pub mod filter;

@@ -92,7 +92,7 @@ fn racing_creates_of_one_version_have_one_winner() {
     let store = Arc::new(b.build().unwrap());
     // Half the writers carry large manifests (body objects), half inline ones.
     let manifest = |i: usize| -> Bytes {
-        let len = if i % 2 == 0 {
+        let len = if i.is_multiple_of(2) {
             16
         } else {
             INLINE_MANIFEST_MAX + 1000

@@ -123,6 +123,15 @@ impl DynamoCommitStore {
         }
     }
 
+    /// The store for a `dynamodb:TABLE` spec (endpoint and credentials from the
+    /// environment, default retries).
+    pub fn from_spec(spec: &str, base_uri: &str, storage: Arc<dyn Storage>) -> Result<Self> {
+        let table = spec.strip_prefix("dynamodb:").ok_or_else(|| {
+            Error::invalid(format!("commit store `{spec}`: expected `dynamodb:TABLE`"))
+        })?;
+        Self::builder(table, base_uri, storage).build()
+    }
+
     fn what(&self, version: Option<u64>) -> String {
         match version {
             Some(v) => format!(

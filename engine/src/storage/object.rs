@@ -451,6 +451,8 @@ impl Storage for ObjectStorage {
             })
             .await
         })?;
+        // Again: a concurrent read may have cached the old bytes while the put ran.
+        self.invalidate(path);
         done.map(|_| ()).map_err(|e| self.err("write", path, e))
     }
 

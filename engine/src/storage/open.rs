@@ -51,6 +51,11 @@ fn open_url(
         "file" => (url_stores::file(location, rest)?, String::new()),
         "memory" => {
             let (name, prefix) = split_first(rest);
+            if name.is_empty() {
+                return Err(Error::invalid(format!(
+                    "storage `{location}`: no store name (memory://name/prefix)"
+                )));
+            }
             (url_stores::memory(name), prefix.to_string())
         }
         "s3" => {
@@ -237,5 +242,7 @@ mod tests {
         assert_eq!(other.get("x").unwrap_err().kind(), ErrorKind::NotFound);
         assert!(!b.supports_append());
         assert!(b.lock_exclusive().unwrap().is_none());
+        let err = open_storage("memory://", &opts).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument);
     }
 }

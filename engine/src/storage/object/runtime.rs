@@ -15,6 +15,7 @@ use crate::error::{Error, ErrorKind, Result};
 /// Worker threads of the I/O runtime. Object-store calls are network-bound; two workers
 /// keep many requests in flight without competing with search threads for cores.
 const WORKER_THREADS: usize = 2;
+const THREAD_NAME: &str = "vecshard-object-io";
 
 fn runtime() -> Result<&'static Runtime> {
     static RUNTIME: OnceLock<std::result::Result<Runtime, String>> = OnceLock::new();
@@ -22,7 +23,7 @@ fn runtime() -> Result<&'static Runtime> {
         .get_or_init(|| {
             Builder::new_multi_thread()
                 .worker_threads(WORKER_THREADS)
-                .thread_name("vecshard-object-io")
+                .thread_name(THREAD_NAME)
                 .enable_all()
                 .build()
                 .map_err(|e| e.to_string())
@@ -45,6 +46,13 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
+    if std::thread::current().name() == Some(THREAD_NAME) {
+        // Waiting here could block the very workers the future needs.
+        return Err(Error::new(
+            ErrorKind::Io,
+            "synchronous storage call from an object-store I/O thread (would deadlock)",
+        ));
+    }
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
     runtime()?.spawn(async move {
         // The receiver only goes away if the caller's thread is gone.

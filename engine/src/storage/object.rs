@@ -242,8 +242,8 @@ impl ObjectStorage {
         Ok(Some(out))
     }
 
-    /// Download `path` into the disk cache and map it; `None` if it is too large to cache
-    /// (then its bytes are returned instead).
+    /// Download `path` into the disk cache and map it; an object too large for the cache
+    /// is returned as owned bytes instead.
     fn download_and_map(&self, disk: &Arc<DiskCache>, path: &str) -> Result<Blob> {
         let name = DiskCache::file_name(&self.display(path));
         let (store, key, settings) = (self.store.clone(), self.key(path)?, self.retry.clone());

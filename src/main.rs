@@ -2,6 +2,7 @@
 
 mod bench;
 mod datafile;
+mod demo;
 mod local;
 mod progress;
 
@@ -24,6 +25,8 @@ enum Cmd {
     /// The embedded engine on one shard (a directory or an object-store URL).
     #[command(subcommand)]
     Local(local::LocalCmd),
+    /// The embedded engine in one process: import generated data and search it.
+    Demo(demo::DemoArgs),
     /// Benchmark one shard on a TEXMEX dataset (recall, QPS, latency, build, memory).
     Bench(bench::BenchArgs),
 }
@@ -46,5 +49,6 @@ fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
         Cmd::Local(cmd) => local::run(cmd),
         Cmd::Bench(args) => bench::run(args),
+        Cmd::Demo(args) => demo::run(args),
     }
 }

@@ -1,10 +1,12 @@
 //! `vecshard`: one binary for the embedded engine, the cluster and the benchmarks.
 
 mod bench;
+mod cluster;
 mod datafile;
 mod demo;
 mod local;
 mod progress;
+mod routercmd;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -29,6 +31,8 @@ enum Cmd {
     Demo(demo::DemoArgs),
     /// Benchmark one shard on a TEXMEX dataset (recall, QPS, latency, build, memory).
     Bench(bench::BenchArgs),
+    #[command(flatten)]
+    Cluster(cluster::ClusterCmd),
 }
 
 fn main() {
@@ -50,5 +54,6 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Local(cmd) => local::run(cmd),
         Cmd::Bench(args) => bench::run(args),
         Cmd::Demo(args) => demo::run(args),
+        Cmd::Cluster(cmd) => cluster::run(cmd),
     }
 }

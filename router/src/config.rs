@@ -17,9 +17,9 @@ pub const DEFAULTS: &str = r#"
 [router]
 id = 1
 data_dir = "vecshard-router"
-grpc_listen = "127.0.0.1:7100"
-http_listen = "127.0.0.1:7180"
-internal_listen = "127.0.0.1:7101"
+grpc_listen = "127.0.0.1:7000"
+http_listen = "127.0.0.1:7080"
+internal_listen = "127.0.0.1:7001"
 members = []
 default_shard_count = 2
 read_replicas = 0
@@ -181,7 +181,7 @@ impl RouterConfig {
             if let Err(e) = v.parse::<SocketAddr>() {
                 return bad(
                     key,
-                    format!("{v:?} is not an address like 127.0.0.1:7100 ({e})"),
+                    format!("{v:?} is not an address like 127.0.0.1:7000 ({e})"),
                 );
             }
         }

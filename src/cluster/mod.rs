@@ -1,0 +1,142 @@
+//! Cluster subcommands: run a router, manage collections, import, search, status, and the
+//! operator's commands. Each talks to a router over its public API.
+
+mod admin;
+mod client;
+mod collection;
+mod convert;
+mod import;
+mod search;
+mod status;
+mod table;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Subcommand;
+
+use crate::routercmd::{self, RouterArgs};
+
+#[derive(Subcommand)]
+pub enum ClusterCmd {
+    /// Run a router (client API, shard map, placement) until ctrl-c.
+    Router(RouterArgs),
+    /// Create, list, describe or drop collections.
+    #[command(subcommand)]
+    Collection(collection::CollectionCmd),
+    /// The cluster's routers, nodes and shards.
+    Status {
+        /// A router's gRPC address.
+        #[arg(long)]
+        router: String,
+    },
+    /// Import `.fvecs` (keys = row numbers) or JSON lines through a router.
+    Import {
+        /// A router's gRPC address.
+        #[arg(long)]
+        router: String,
+        /// Collection.
+        #[arg(long)]
+        collection: String,
+        /// The file.
+        file: PathBuf,
+        /// Points per upsert.
+        #[arg(long, default_value_t = 1000)]
+        batch: usize,
+        /// Upserts in flight.
+        #[arg(long, default_value_t = 4)]
+        parallel: usize,
+    },
+    /// Search with every vector of an `.fvecs` file; one JSON line per query.
+    Search {
+        /// A router's gRPC address.
+        #[arg(long)]
+        router: String,
+        /// Collection.
+        #[arg(long)]
+        collection: String,
+        /// Query vectors.
+        #[arg(long)]
+        queries: PathBuf,
+        /// Results per query.
+        #[arg(long, default_value_t = 10)]
+        k: u32,
+        /// Metadata filter (JSON).
+        #[arg(long)]
+        filter: Option<String>,
+        /// Search width.
+        #[arg(long)]
+        ef: Option<u32>,
+        /// Exact (brute-force) search.
+        #[arg(long)]
+        exact: bool,
+        /// Return the hits of the shards that answer when some cannot.
+        #[arg(long)]
+        allow_partial: bool,
+    },
+    /// Operator commands: move a shard, add or remove a router.
+    #[command(subcommand)]
+    Cluster(admin::AdminCmd),
+}
+
+pub fn run(cmd: ClusterCmd) -> Result<()> {
+    if let ClusterCmd::Router(a) = cmd {
+        return routercmd::run(a);
+    }
+    let rt = tokio::runtime::Runtime::new().context("start the async runtime")?;
+    rt.block_on(async {
+        match cmd {
+            ClusterCmd::Router(_) => Ok(()),
+            ClusterCmd::Collection(c) => collection::run(c).await,
+            ClusterCmd::Status { router } => status::run(&router).await,
+            ClusterCmd::Import {
+                router,
+                collection,
+                file,
+                batch,
+                parallel,
+            } => import::run(&router, &collection, file, batch, parallel)
+                .await
+                .map(|_| ()),
+            ClusterCmd::Search {
+                router,
+                collection,
+                queries,
+                k,
+                filter,
+                ef,
+                exact,
+                allow_partial,
+            } => {
+                search::run(search::SearchArgs {
+                    router: &router,
+                    collection: &collection,
+                    queries: &queries,
+                    k,
+                    filter,
+                    ef,
+                    exact,
+                    allow_partial,
+                })
+                .await
+            }
+            ClusterCmd::Cluster(c) => admin::run(c).await,
+        }
+    })
+}
+
+/// Resolves on ctrl-c or SIGTERM.
+pub async fn until_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}

@@ -1,0 +1,33 @@
+//! `vecshard router --config FILE`: run one router until ctrl-c or SIGTERM.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+#[derive(Args)]
+pub struct RouterArgs {
+    /// TOML configuration (a `[router]` table); `VECSHARD__ROUTER__<KEY>` variables
+    /// override it. Without a file: the defaults.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+pub fn run(a: RouterArgs) -> Result<()> {
+    let cfg = vecshard_router::load_config(a.config.as_deref())?;
+    let rt = tokio::runtime::Runtime::new().context("start the async runtime")?;
+    rt.block_on(async {
+        let router = vecshard_router::start(cfg).await?;
+        println!(
+            "router {} serving: grpc {} rest http://{} internal {}",
+            router.id(),
+            router.grpc_addr(),
+            router.http_addr(),
+            router.internal_addr()
+        );
+        crate::cluster::until_signal().await;
+        eprintln!("shutting down");
+        router.shutdown().await;
+        Ok(())
+    })
+}

@@ -18,13 +18,14 @@ pub fn run(a: RouterArgs) -> Result<()> {
     let rt = tokio::runtime::Runtime::new().context("start the async runtime")?;
     rt.block_on(async {
         let router = vecshard_router::start(cfg).await?;
-        println!(
-            "router {} serving: grpc {} rest http://{} internal {}",
-            router.id(),
-            router.grpc_addr(),
-            router.http_addr(),
-            router.internal_addr()
-        );
+        // One JSON line with the bound addresses (like `vecshard node`), for scripts.
+        let line = serde_json::json!({
+            "router_id": router.id(),
+            "grpc_addr": router.grpc_addr().to_string(),
+            "http_addr": router.http_addr().to_string(),
+            "internal_addr": router.internal_addr().to_string(),
+        });
+        println!("{line}");
         crate::cluster::until_signal().await;
         eprintln!("shutting down");
         router.shutdown().await;

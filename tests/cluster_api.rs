@@ -1,0 +1,205 @@
+//! One router and one node as processes: the cluster commands of the CLI, and bad client
+//! requests over gRPC and REST (precise codes, 4xx, nothing crashes).
+
+mod cluster_support;
+
+use std::io::Write;
+use std::process::Command;
+
+use cluster_support::*;
+use vecshard_proto::v1 as pb;
+
+fn vecshard(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(bin()).args(args).output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn write_fvecs(path: &std::path::Path, rows: impl Iterator<Item = Vec<f32>>) {
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    for r in rows {
+        f.write_all(&(r.len() as i32).to_le_bytes()).unwrap();
+        for x in r {
+            f.write_all(&x.to_le_bytes()).unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_commands_and_bad_requests_against_processes() {
+    let mut c = Cluster::start(1, 1);
+    c.wait_ready(1).await;
+    let router = c.routers[0].grpc.clone();
+
+    let (ok, out, err) = vecshard(&[
+        "collection",
+        "create",
+        "--router",
+        &router,
+        "t",
+        "--dim",
+        "4",
+        "--metric",
+        "l2",
+        "--shards",
+        "2",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("t: 4-d l2, 2 shards, storage local"), "{out}");
+    let (ok, _, err) = vecshard(&[
+        "collection",
+        "create",
+        "--router",
+        &router,
+        "t",
+        "--dim",
+        "4",
+    ]);
+    assert!(!ok && err.contains("AlreadyExists"), "{err}");
+    c.wait_serving("t").await;
+
+    let base = c.dir.path().join("base.fvecs");
+    write_fvecs(&base, (0..2500u64).map(|i| vector(i, 4)));
+    let (ok, out, err) = vecshard(&[
+        "import",
+        "--router",
+        &router,
+        "--collection",
+        "t",
+        "--batch",
+        "1000",
+        base.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines, ["acked 1000", "acked 2000", "acked 2500"]);
+
+    let queries = c.dir.path().join("q.fvecs");
+    write_fvecs(&queries, (0..3u64).map(|i| vector(10 + i, 4)));
+    let (ok, out, err) = vecshard(&[
+        "search",
+        "--router",
+        &router,
+        "--collection",
+        "t",
+        "--queries",
+        queries.to_str().unwrap(),
+        "--k",
+        "3",
+        "--exact",
+    ]);
+    assert!(ok, "{err}");
+    let all = (0..2500u64).collect();
+    for (i, line) in out.lines().enumerate() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["query"], i);
+        let want: Vec<u64> = exact(&vector(10 + i as u64, 4), &all, 4, 3)
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        assert_eq!(v["ids"], serde_json::json!(want), "{line}");
+        assert_eq!(v["scores"].as_array().unwrap().len(), 3);
+    }
+    let (ok, _, err) = vecshard(&[
+        "search",
+        "--router",
+        &router,
+        "--collection",
+        "t",
+        "--queries",
+        queries.to_str().unwrap(),
+        "--filter",
+        "{\"field\": 3}",
+    ]);
+    assert!(!ok && err.contains("malformed filter"), "{err}");
+
+    let (ok, out, err) = vecshard(&["status", "--router", &router]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("leader") && out.contains("node-1") && out.contains("alive"),
+        "{out}"
+    );
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("t ")).count(),
+        2,
+        "{out}"
+    );
+    let (ok, out, _) = vecshard(&["collection", "describe", "--router", &router, "t"]);
+    assert!(ok && out.contains("serving"), "{out}");
+    let (ok, out, _) = vecshard(&["collection", "list", "--router", &router]);
+    assert!(ok && out.starts_with("t: "), "{out}");
+
+    // Bad requests over gRPC.
+    let mut g = c.client(0).await;
+    let mut nan = point(1, 4);
+    nan.vector[0] = f32::NAN;
+    for (points, code) in [
+        (vec![nan], tonic::Code::InvalidArgument),
+        (vec![point(1, 5)], tonic::Code::InvalidArgument),
+        (vec![], tonic::Code::InvalidArgument),
+    ] {
+        let e = g
+            .upsert(pb::UpsertRequest {
+                collection: "t".into(),
+                points,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), code, "{e:?}");
+    }
+    let e = g
+        .search(pb::SearchRequest {
+            collection: "missing".into(),
+            vector: vec![0.0; 4],
+            k: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::NotFound);
+
+    // And over REST.
+    let http = reqwest::Client::new();
+    let base_url = format!("http://{}", c.routers[0].http);
+    for (path, body, status) in [
+        (
+            "/v1/collections/t/search",
+            r#"{"vector": [1, 2, 3, 4], "k": 0}"#.to_string(),
+            400,
+        ),
+        (
+            "/v1/collections/t/search",
+            r#"{"vector": [1, 2], "k": 3}"#.to_string(),
+            400,
+        ),
+        ("/v1/collections/t/points", "{]".to_string(), 400),
+        (
+            "/v1/collections/nope/points/get",
+            r#"{"ids": [1]}"#.to_string(),
+            404,
+        ),
+        ("/v1/collections/t/points", "x".repeat(70 << 20), 413),
+    ] {
+        let r = http
+            .post(format!("{base_url}{path}"))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), status, "{path}");
+    }
+    let r = http
+        .post(format!("{base_url}/v1/collections/t/search"))
+        .body(r#"{"vector": [0.1, 0.2, 0.3, 0.4], "k": 2, "with_vector": true}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["hits"].as_array().unwrap().len(), 2);
+    assert_eq!(v["coverage"]["shards_answered"], 2);
+    c.assert_all_alive();
+}

@@ -1,0 +1,532 @@
+//! A cluster of real `vecshard` processes on 127.0.0.1 for the cluster tests: routers
+//! (`vecshard router --config`) and data nodes (`vecshard node --config`) with fixed free
+//! ports, object-store shards on the local S3 endpoint when `VECSHARD_TEST_S3_ENDPOINT` is
+//! set (scripts/test.sh starts one) or else in a shared `file://` directory. Process output
+//! goes to log files that are printed when a test fails.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tonic::transport::Channel;
+use vecshard_proto::v1 as pb;
+use vecshard_proto::v1::vec_shard_client::VecShardClient;
+
+pub type Client = VecShardClient<Channel>;
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_vecshard"))
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One child process with its log file.
+pub struct Proc {
+    pub name: String,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Proc {
+    fn spawn(name: &str, args: &[&str], log: PathBuf) -> Proc {
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
+        let child = Command::new(bin())
+            .args(args)
+            .env("VECSHARD_LOG", "info,openraft=warn,vecshard_router=info")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .unwrap();
+        Proc {
+            name: name.to_string(),
+            child: Some(child),
+            log,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.pid().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig} {}", self.name);
+    }
+
+    /// kill -9, and reap.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGSTOP: the process stays, frozen.
+    pub fn stop(&self) {
+        self.signal("-STOP");
+    }
+
+    /// SIGCONT.
+    pub fn cont(&self) {
+        self.signal("-CONT");
+    }
+
+    /// Whether the process is still running (not crashed).
+    pub fn alive(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(c) => c.try_wait().unwrap().is_none(),
+            None => false,
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Some(c) = self.child.as_ref() {
+            // A stopped process must be continued to die cleanly.
+            let _ = Command::new("kill")
+                .args(["-CONT", &c.id().to_string()])
+                .status();
+        }
+        self.kill9();
+    }
+}
+
+pub struct RouterSpec {
+    pub id: u64,
+    pub grpc: String,
+    pub internal: String,
+    pub http: String,
+    config: PathBuf,
+    pub proc: Option<Proc>,
+}
+
+pub struct NodeSpec {
+    pub id: String,
+    config: PathBuf,
+    pub proc: Option<Proc>,
+}
+
+/// The cluster.
+pub struct Cluster {
+    pub dir: tempfile::TempDir,
+    pub routers: Vec<RouterSpec>,
+    pub nodes: Vec<NodeSpec>,
+    /// Object-store URL prefix for collections.
+    pub storage: String,
+}
+
+/// Where object-store shards go: the test S3 endpoint if there is one, else a shared
+/// directory.
+fn object_storage(dir: &Path) -> String {
+    match (
+        std::env::var("VECSHARD_TEST_S3_ENDPOINT"),
+        std::env::var("VECSHARD_TEST_S3_BUCKET"),
+    ) {
+        (Ok(_), Ok(bucket)) => {
+            let unique = dir
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .replace(['.', '_'], "-");
+            format!("s3://{bucket}/cluster-tests/{unique}")
+        }
+        _ => {
+            let shared = dir.join("object-store");
+            std::fs::create_dir_all(&shared).unwrap();
+            format!("file://{}", shared.display())
+        }
+    }
+}
+
+impl Cluster {
+    /// Write configurations for `routers` routers and `nodes` nodes and start them all.
+    pub fn start(routers: u64, nodes: usize) -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let specs: Vec<(u64, String, String, String)> = (1..=routers)
+            .map(|id| {
+                let a = || format!("127.0.0.1:{}", free_port());
+                (id, a(), a(), a())
+            })
+            .collect();
+        let mut members = String::new();
+        for (id, g, i, h) in &specs {
+            members.push_str(&format!(
+                "[[router.members]]\nid = {id}\ngrpc = \"{g}\"\ninternal = \"{i}\"\nhttp = \"{h}\"\n"
+            ));
+        }
+        let router_specs = specs
+            .iter()
+            .map(|(id, g, i, h)| {
+                let config = dir.path().join(format!("router-{id}.toml"));
+                let data = dir.path().join(format!("router-{id}"));
+                std::fs::write(
+                    &config,
+                    format!(
+                        "[router]\nid = {id}\ndata_dir = \"{}\"\ngrpc_listen = \"{g}\"\ninternal_listen = \"{i}\"\nhttp_listen = \"{h}\"\n\
+                         failure_timeout_ms = 2000\ncontrol_interval_ms = 200\nsearch_timeout_ms = 10000\nwrite_timeout_ms = 30000\n\
+                         default_shard_count = 3\n\n[router.raft]\nheartbeat_ms = 100\nelection_timeout_min_ms = 600\n\
+                         election_timeout_max_ms = 1200\nsnapshot_every = 50\nlogs_to_keep = 20\n\n{members}",
+                        data.display()
+                    ),
+                )
+                .unwrap();
+                RouterSpec {
+                    id: *id,
+                    grpc: g.clone(),
+                    internal: i.clone(),
+                    http: h.clone(),
+                    config,
+                    proc: None,
+                }
+            })
+            .collect::<Vec<_>>();
+        let internals: Vec<String> = router_specs
+            .iter()
+            .map(|r| format!("\"{}\"", r.internal))
+            .collect();
+        let node_specs = (1..=nodes)
+            .map(|n| {
+                let id = format!("node-{n}");
+                let config = dir.path().join(format!("{id}.toml"));
+                std::fs::write(
+                    &config,
+                    format!(
+                        "[node]\nid = \"{id}\"\ngrpc_addr = \"127.0.0.1:{}\"\nhttp_addr = \"127.0.0.1:{}\"\ndata_dir = \"{}\"\n\
+                         shutdown_timeout_ms = 2000\n\n[cluster]\nrouters = [{}]\nheartbeat_interval_ms = 200\nrpc_timeout_ms = 1000\n\n\
+                         [engine]\nmemtable_bytes = 4194304\n",
+                        free_port(),
+                        free_port(),
+                        dir.path().join(&id).display(),
+                        internals.join(", ")
+                    ),
+                )
+                .unwrap();
+                NodeSpec { id, config, proc: None }
+            })
+            .collect();
+        let storage = object_storage(dir.path());
+        let mut c = Cluster {
+            dir,
+            routers: router_specs,
+            nodes: node_specs,
+            storage,
+        };
+        for i in 0..c.routers.len() {
+            c.start_router(i);
+        }
+        for i in 0..c.nodes.len() {
+            c.start_node(i);
+        }
+        c
+    }
+
+    pub fn start_router(&mut self, i: usize) {
+        let r = &mut self.routers[i];
+        let log = self.dir.path().join(format!("router-{}.log", r.id));
+        let config = r.config.to_string_lossy().into_owned();
+        r.proc = Some(Proc::spawn(
+            &format!("router-{}", r.id),
+            &["router", "--config", &config],
+            log,
+        ));
+    }
+
+    pub fn start_node(&mut self, i: usize) {
+        let n = &mut self.nodes[i];
+        let log = self.dir.path().join(format!("{}.log", n.id));
+        let config = n.config.to_string_lossy().into_owned();
+        n.proc = Some(Proc::spawn(&n.id, &["node", "--config", &config], log));
+    }
+
+    /// Every process's log, for a failure message.
+    pub fn logs(&self) -> String {
+        let mut out = String::new();
+        let procs = self
+            .routers
+            .iter()
+            .filter_map(|r| r.proc.as_ref())
+            .chain(self.nodes.iter().filter_map(|n| n.proc.as_ref()));
+        for p in procs {
+            let text = p.log_text();
+            let tail: Vec<&str> = text.lines().rev().take(40).collect();
+            out.push_str(&format!("\n===== {} (last lines) =====\n", p.name));
+            for l in tail.into_iter().rev() {
+                out.push_str(l);
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    /// A client of router `i` (retrying until it answers).
+    pub async fn client(&self, i: usize) -> Client {
+        let addr = format!("http://{}", self.routers[i].grpc);
+        let end = Instant::now() + Duration::from_secs(30);
+        loop {
+            match VecShardClient::connect(addr.clone()).await {
+                Ok(c) => return c.max_decoding_message_size(256 << 20),
+                Err(e) => assert!(
+                    Instant::now() < end,
+                    "router {i} at {addr}: {e}\n{}",
+                    self.logs()
+                ),
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// A client of any router whose process runs.
+    pub async fn any_client(&self) -> Client {
+        let i = self
+            .routers
+            .iter()
+            .position(|r| r.proc.is_some())
+            .expect("a router runs");
+        self.client(i).await
+    }
+
+    /// Poll `f` until it returns `Some` (failing with every process's log after `timeout`).
+    pub async fn eventually<T, F, Fut>(&self, what: &str, timeout: Duration, mut f: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Option<T>>,
+    {
+        let end = Instant::now() + timeout;
+        loop {
+            if let Some(v) = f().await {
+                return v;
+            }
+            assert!(
+                Instant::now() < end,
+                "timed out waiting for {what}\n{}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn status(&self) -> Option<pb::ClusterStatusResponse> {
+        let mut c = self.any_client().await;
+        Some(
+            c.cluster_status(pb::ClusterStatusRequest {})
+                .await
+                .ok()?
+                .into_inner(),
+        )
+    }
+
+    /// Wait until a router is leader and `n` nodes are alive.
+    pub async fn wait_ready(&self, n: usize) {
+        self.eventually(
+            "a leader and live nodes",
+            Duration::from_secs(60),
+            || async {
+                let s = self.status().await?;
+                let alive = s
+                    .nodes
+                    .iter()
+                    .filter(|x| x.state == pb::NodeState::Alive as i32)
+                    .count();
+                (alive >= n && s.routers.iter().any(|r| r.leader)).then_some(())
+            },
+        )
+        .await
+    }
+
+    /// Index of the Raft leader among the routers.
+    pub async fn leader(&self) -> usize {
+        self.eventually("a leader", Duration::from_secs(30), || async {
+            let s = self.status().await?;
+            let id = s.routers.iter().find(|r| r.leader)?.id;
+            self.routers
+                .iter()
+                .position(|r| r.id == id && r.proc.is_some())
+        })
+        .await
+    }
+
+    /// Wait until every shard of `collection` is serving; returns the placements.
+    pub async fn wait_serving(&self, collection: &str) -> Vec<pb::ShardPlacement> {
+        self.eventually("shards serving", Duration::from_secs(60), || async {
+            let s = self.status().await?;
+            let shards: Vec<_> = s
+                .shards
+                .into_iter()
+                .filter(|p| p.collection == collection)
+                .collect();
+            let ok = !shards.is_empty()
+                && shards
+                    .iter()
+                    .all(|p| p.state == pb::ShardState::Serving as i32);
+            ok.then_some(shards)
+        })
+        .await
+    }
+
+    pub fn node_index(&self, id: &str) -> usize {
+        self.nodes.iter().position(|n| n.id == id).unwrap()
+    }
+
+    /// Assert no process crashed.
+    pub fn assert_all_alive(&mut self) {
+        let logs = self.logs();
+        for p in self
+            .routers
+            .iter_mut()
+            .filter_map(|r| r.proc.as_mut())
+            .chain(self.nodes.iter_mut().filter_map(|n| n.proc.as_mut()))
+        {
+            assert!(p.alive(), "{} exited\n{logs}", p.name);
+        }
+    }
+}
+
+pub fn int_key(v: u64) -> pb::Key {
+    pb::Key {
+        kind: Some(pb::key::Kind::Int(v)),
+    }
+}
+
+/// Deterministic pseudo-random vector of key `i`.
+pub fn vector(i: u64, dim: usize) -> Vec<f32> {
+    let mut x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
+    (0..dim)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % 100_000) as f32 / 100_000.0 - 0.5
+        })
+        .collect()
+}
+
+pub fn point(i: u64, dim: usize) -> pb::Point {
+    let tag = pb::Value {
+        kind: Some(pb::value::Kind::StringValue(
+            if i.is_multiple_of(3) { "a" } else { "b" }.into(),
+        )),
+    };
+    pb::Point {
+        key: Some(int_key(i)),
+        vector: vector(i, dim),
+        metadata: [("tag".to_string(), tag)].into(),
+        payload: Vec::new(),
+    }
+}
+
+pub fn l2(a: &[f32], b: &[f32]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (*x as f64 - *y as f64).powi(2))
+        .sum()
+}
+
+/// Exact top-k by L2 over `ids` (f64, ties by key): (id, distance).
+pub fn exact(query: &[f32], ids: &BTreeSet<u64>, dim: usize, k: usize) -> Vec<(u64, f64)> {
+    let mut all: Vec<(u64, f64)> = ids
+        .iter()
+        .map(|i| (*i, l2(query, &vector(*i, dim))))
+        .collect();
+    all.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+    all.truncate(k);
+    all
+}
+
+/// The router's answer equals the exact answer up to the order of near-ties.
+pub fn assert_same_hits(got: &pb::SearchResponse, want: &[(u64, f64)], query: &[f32], dim: usize) {
+    assert_eq!(got.hits.len(), want.len(), "hit count");
+    for (i, (h, (wid, wd))) in got.hits.iter().zip(want).enumerate() {
+        let pb::key::Kind::Int(id) = h.key.as_ref().unwrap().kind.clone().unwrap() else {
+            panic!("string key")
+        };
+        let d = l2(query, &vector(id, dim));
+        assert!(
+            id == *wid || (d - wd).abs() < 1e-5,
+            "hit {i}: got {id} at {d}, want {wid} at {wd}"
+        );
+    }
+}
+
+/// Upsert `ids` in batches through `c`.
+pub async fn upsert(c: &mut Client, collection: &str, ids: impl Iterator<Item = u64>, dim: usize) {
+    let ids: Vec<u64> = ids.collect();
+    for chunk in ids.chunks(500) {
+        let points = chunk.iter().map(|i| point(*i, dim)).collect();
+        c.upsert(pb::UpsertRequest {
+            collection: collection.into(),
+            points,
+        })
+        .await
+        .unwrap();
+    }
+}
+
+/// Every key in `ids` is found through `c`.
+pub async fn assert_all_found(c: &mut Client, collection: &str, ids: &BTreeSet<u64>) {
+    let ids: Vec<u64> = ids.iter().copied().collect();
+    for chunk in ids.chunks(1000) {
+        let r = c
+            .get(pb::GetRequest {
+                collection: collection.into(),
+                keys: chunk.iter().map(|i| int_key(*i)).collect(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            r.points.len(),
+            chunk.len(),
+            "some acknowledged points are missing"
+        );
+    }
+}
+
+/// Every point via scan, as a set of keys.
+pub async fn scan_all(c: &mut Client, collection: &str) -> BTreeSet<u64> {
+    let mut cursor = String::new();
+    let mut seen = BTreeSet::new();
+    loop {
+        let page = c
+            .scan(pb::ScanRequest {
+                collection: collection.into(),
+                cursor,
+                limit: 1000,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        for p in page.points {
+            let pb::key::Kind::Int(v) = p.key.unwrap().kind.unwrap() else {
+                panic!()
+            };
+            assert!(seen.insert(v), "{v} twice in a scan");
+        }
+        if page.next_cursor.is_empty() {
+            return seen;
+        }
+        cursor = page.next_cursor;
+    }
+}

@@ -41,7 +41,11 @@ impl Pausing {
     fn arm(&self, prefix: &'static str) -> (Receiver<()>, SyncSender<()>) {
         let (reached_tx, reached_rx) = sync_channel(1);
         let (resume_tx, resume_rx) = sync_channel(1);
-        *self.trap.lock() = Some(Trap { prefix, reached: reached_tx, resume: resume_rx });
+        *self.trap.lock() = Some(Trap {
+            prefix,
+            reached: reached_tx,
+            resume: resume_rx,
+        });
         (reached_rx, resume_tx)
     }
 
@@ -117,7 +121,8 @@ impl CommitStore for PausingCommits {
         self.inner.read(version)
     }
     fn create(&self, version: u64, bytes: Bytes) -> Result<bool> {
-        self.pausing.maybe_pause(&vecshard_engine::paths::manifest(version));
+        self.pausing
+            .maybe_pause(&vecshard_engine::paths::manifest(version));
         self.inner.create(version, bytes)
     }
     fn versions(&self) -> Result<Vec<u64>> {
@@ -129,16 +134,24 @@ impl CommitStore for PausingCommits {
 }
 
 fn points(keys: Range<u64>) -> Vec<Point> {
-    keys.map(|k| Point::new(k, vec![k as f32, 1.0, 2.0])).collect()
+    keys.map(|k| Point::new(k, vec![k as f32, 1.0, 2.0]))
+        .collect()
 }
 
 fn opts() -> Options {
-    Options { background: false, ..Options::default() }
+    Options {
+        background: false,
+        ..Options::default()
+    }
 }
 
 fn assert_holds(shard: &Shard, keys: Range<u64>, present: bool, what: &str) {
     for k in keys {
-        assert_eq!(shard.get(&Key::Int(k)).unwrap().is_some(), present, "{what}: key {k}");
+        assert_eq!(
+            shard.get(&Key::Int(k)).unwrap().is_some(),
+            present,
+            "{what}: key {k}"
+        );
     }
 }
 
@@ -150,9 +163,15 @@ fn takeover_at(
     step: &'static str,
 ) {
     let spec = ShardSpec::new(3, Metric::L2);
-    let paused = Arc::new(Pausing { inner: base.clone(), trap: Mutex::new(None) });
+    let paused = Arc::new(Pausing {
+        inner: base.clone(),
+        trap: Mutex::new(None),
+    });
     let a_commits = commits().map(|inner| -> Arc<dyn CommitStore> {
-        Arc::new(PausingCommits { inner, pausing: paused.clone() })
+        Arc::new(PausingCommits {
+            inner,
+            pausing: paused.clone(),
+        })
     });
     let a = Shard::open_with(paused.clone(), a_commits, Some(spec), opts()).unwrap();
     a.upsert(points(0..10)).unwrap();
@@ -161,34 +180,64 @@ fn takeover_at(
     let (reached, resume) = paused.arm(step);
     let a2 = a.clone();
     let in_flight = std::thread::spawn(move || {
-        if step == "wal/" { a2.upsert(points(20..30)).map(|_| ()) } else { a2.flush() }
+        if step == "wal/" {
+            a2.upsert(points(20..30)).map(|_| ())
+        } else {
+            a2.flush()
+        }
     });
     // A timeout here is a failure detector, not a wait: A must reach the trap.
-    reached.recv_timeout(std::time::Duration::from_secs(60)).expect("A never reached the paused step");
+    reached
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("A never reached the paused step");
 
     let b = Shard::open_with(base.clone(), commits(), None, opts()).unwrap();
-    assert!(b.stats().epoch > a.stats().epoch, "{step}: B holds a higher epoch");
+    assert!(
+        b.stats().epoch > a.stats().epoch,
+        "{step}: B holds a higher epoch"
+    );
     assert_holds(&b, 0..20, true, "B sees every write A acknowledged");
     b.upsert(points(100..110)).unwrap();
 
     resume.send(()).unwrap();
     let err = in_flight.join().unwrap().unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Fenced, "{step}: A's in-flight commit: {err}");
+    assert_eq!(
+        err.kind(),
+        ErrorKind::Fenced,
+        "{step}: A's in-flight commit: {err}"
+    );
     // Fenced for good: later writes fail without touching storage.
-    assert_eq!(a.upsert(points(30..40)).unwrap_err().kind(), ErrorKind::Fenced, "{step}");
-    assert_eq!(a.delete(vec![Key::Int(1)]).unwrap_err().kind(), ErrorKind::Fenced, "{step}");
+    assert_eq!(
+        a.upsert(points(30..40)).unwrap_err().kind(),
+        ErrorKind::Fenced,
+        "{step}"
+    );
+    assert_eq!(
+        a.delete(vec![Key::Int(1)]).unwrap_err().kind(),
+        ErrorKind::Fenced,
+        "{step}"
+    );
     assert_eq!(a.stats().state, "fenced");
 
     b.flush().unwrap();
     b.compact().unwrap();
-    for (who, shard) in [("writer B", &b), ("a fresh reader", &Shard::open_with(base.clone(), commits(), None, Options::read_only()).unwrap())] {
+    for (who, shard) in [
+        ("writer B", &b),
+        (
+            "a fresh reader",
+            &Shard::open_with(base.clone(), commits(), None, Options::read_only()).unwrap(),
+        ),
+    ] {
         assert_holds(shard, 0..20, true, who);
         assert_holds(shard, 100..110, true, who);
         assert_holds(shard, 20..40, false, who);
     }
     b.close().unwrap();
     // A stale epoch cannot open for write.
-    let stale = Options { epoch: Some(1), ..opts() };
+    let stale = Options {
+        epoch: Some(1),
+        ..opts()
+    };
     let err = Shard::open_with(base, commits(), None, stale).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Fenced, "{err}");
 }

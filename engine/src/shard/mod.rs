@@ -263,7 +263,11 @@ impl Shard {
     ) -> Result<Shard> {
         let commits = commits
             .unwrap_or_else(|| Arc::new(crate::commit::StorageCommitStore::new(storage.clone())));
-        let mode = if spec.is_some() { open::Mode::OpenOrCreate } else { open::Mode::Open };
+        let mode = if spec.is_some() {
+            open::Mode::OpenOrCreate
+        } else {
+            open::Mode::Open
+        };
         open::open_on(storage, commits, spec, mode, opts)
     }
 

@@ -76,7 +76,11 @@ pub(super) fn open_on(
     if let Some(s) = &spec {
         s.validate()?;
     }
-    let lock = if opts.read_only { None } else { storage.lock_exclusive()? };
+    let lock = if opts.read_only {
+        None
+    } else {
+        storage.lock_exclusive()?
+    };
     let (mut version, mut manifest) =
         load_or_create(commits.as_ref(), storage.location(), spec, mode, &opts)?;
     if !opts.read_only {

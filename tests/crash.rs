@@ -175,9 +175,9 @@ fn crash_rounds(rounds: usize, min_with_segments_div: usize, location: impl Fn(u
             with_next.len()
         );
     }
-    if min_with_segments_div > 0 {
+    if let Some(min) = rounds.checked_div(min_with_segments_div) {
         assert!(
-            rounds_with_segments > rounds / min_with_segments_div,
+            rounds_with_segments > min,
             "most kills should land after flushes began ({rounds_with_segments})"
         );
     }

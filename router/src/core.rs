@@ -129,11 +129,13 @@ impl Core {
         }
     }
 
-    /// Run `local` if this router is the leader, else `forward` to the leader; retry while
-    /// leadership is unknown or moving, until `deadline`.
+    /// Run `local` if this router is the leader, else `forward` to the leader (unless
+    /// `forwarded`: a request another router forwarded here is not forwarded again); retry
+    /// while leadership is unknown or moving, until `deadline` (2 s for a forwarded one).
     pub async fn on_leader<T, L, LF, F, FF>(
         &self,
         deadline: Instant,
+        forwarded: bool,
         local: L,
         forward: F,
     ) -> Result<T>
@@ -143,31 +145,52 @@ impl Core {
         F: Fn(RouterNode) -> FF,
         FF: Future<Output = Result<T>>,
     {
+        let deadline = if forwarded {
+            deadline.min(Instant::now() + Duration::from_secs(2))
+        } else {
+            deadline
+        };
         let mut last = String::from("no Raft leader is known");
         loop {
-            let leader = self.leader();
-            match leader {
+            match self.leader() {
                 Some((id, _)) if id == self.id => match local().await {
                     Ok(v) => return Ok(v),
                     Err(ProposeError::Failed(e)) => return Err(e),
                     Err(ProposeError::NotLeader(_)) => last = "leadership moved".into(),
                 },
+                Some((id, _)) if forwarded => last = format!("router {id} is the leader"),
                 Some((id, node)) => match forward(node.clone()).await {
-                    Err(e) if e.kind() == ErrorKind::Unavailable => {
-                        last = format!("leader {id} at {}: {e}", node.grpc);
+                    Err(e)
+                        if e.message().starts_with(NOT_LEADER)
+                            || e.message().starts_with(LEADER_UNREACHABLE) =>
+                    {
+                        last = format!("leader {id}: {e}");
                     }
                     other => return other,
                 },
                 None => {}
             }
             if Instant::now() + Duration::from_millis(50) >= deadline {
-                return Err(Error::unavailable(format!(
-                    "the shard map cannot be changed right now: {last}"
-                )));
+                return Err(Error::unavailable(format!("{NOT_LEADER}; {last}")));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+}
+
+/// How an error from a call forwarded to the leader starts when that router was not the
+/// leader (after all).
+pub const NOT_LEADER: &str = "the shard map cannot be changed right now: no Raft leader here";
+/// How an error starts when the leader could not be reached.
+pub const LEADER_UNREACHABLE: &str = "leader unreachable";
+
+/// A failed forwarded call as an error: transport failures (and answers from a router that
+/// turned out not to be the leader) are marked retryable for [`Core::on_leader`].
+pub fn forward_error(s: tonic::Status) -> Error {
+    if std::error::Error::source(&s).is_some() {
+        return Error::unavailable(format!("{LEADER_UNREACHABLE}: {}", s.message()));
+    }
+    Error::from(s)
 }
 
 /// A state-machine rejection as an error.

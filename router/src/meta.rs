@@ -11,7 +11,7 @@ use vecshard_proto::internal::v1 as pi;
 use vecshard_proto::v1 as pb;
 
 use crate::conversions::shard_state;
-use crate::core::{Core, ProposeError};
+use crate::core::{Core, LEADER_UNREACHABLE, ProposeError, forward_error};
 use crate::error::{Error, ErrorKind, Result};
 use crate::raft::state_machine::MapView;
 use crate::raft::{NodeId, RouterNode};
@@ -33,16 +33,17 @@ impl Core {
         let deadline = Instant::now() + META_DEADLINE;
         self.on_leader(
             deadline,
+            forwarded,
             || self.create_here(spec.clone()),
             |leader| {
                 let req = req.clone();
                 async move {
-                    if forwarded {
-                        return Err(not_leader());
-                    }
                     let mut c = crate::api::client::public(&leader.grpc, &self.cfg)?;
                     let req = crate::api::client::forwarded(req, &self.cfg);
-                    Ok(c.create_collection(req).await?.into_inner())
+                    Ok(c.create_collection(req)
+                        .await
+                        .map_err(forward_error)?
+                        .into_inner())
                 }
             },
         )
@@ -88,16 +89,17 @@ impl Core {
         let deadline = Instant::now() + META_DEADLINE;
         self.on_leader(
             deadline,
+            forwarded,
             || self.drop_here(name.clone()),
             |leader| {
                 let req = pb::DropCollectionRequest { name: name.clone() };
                 async move {
-                    if forwarded {
-                        return Err(not_leader());
-                    }
                     let mut c = crate::api::client::public(&leader.grpc, &self.cfg)?;
                     let req = crate::api::client::forwarded(req, &self.cfg);
-                    Ok(c.drop_collection(req).await?.into_inner())
+                    Ok(c.drop_collection(req)
+                        .await
+                        .map_err(forward_error)?
+                        .into_inner())
                 }
             },
         )
@@ -268,6 +270,7 @@ impl Core {
     pub async fn register_node(
         &self,
         req: pi::RegisterNodeRequest,
+        forwarded: bool,
     ) -> Result<pi::RegisterNodeResponse> {
         if req.node_id.is_empty() || req.node_id.len() > 255 {
             return Err(Error::invalid("node_id must have 1 to 255 characters"));
@@ -284,6 +287,7 @@ impl Core {
         };
         self.on_leader(
             Instant::now() + META_DEADLINE,
+            forwarded,
             || async {
                 let r = self.propose(cmd.clone()).await?;
                 self.control.notify_one();
@@ -295,7 +299,11 @@ impl Core {
                 let req = req.clone();
                 async move {
                     let mut c = crate::api::client::internal(&leader.internal, &self.cfg)?;
-                    Ok(c.register_node(req).await?.into_inner())
+                    let req = crate::api::client::forwarded(req, &self.cfg);
+                    Ok(c.register_node(req)
+                        .await
+                        .map_err(forward_error)?
+                        .into_inner())
                 }
             },
         )
@@ -335,12 +343,19 @@ impl Core {
     }
 
     /// Operator command: give an object-store shard a new owner (epoch + 1).
-    pub async fn move_shard(&self, collection: &str, shard: u32, to: &str) -> Result<u64> {
+    pub async fn move_shard(
+        &self,
+        collection: &str,
+        shard: u32,
+        to: &str,
+        forwarded: bool,
+    ) -> Result<u64> {
         let deadline = Instant::now() + META_DEADLINE;
         let body = serde_json::json!({"collection": collection, "shard": shard, "to": to});
         let epoch = self
             .on_leader(
                 deadline,
+                forwarded,
                 || async {
                     let view = self.view();
                     let m =
@@ -365,10 +380,11 @@ impl Core {
 
     /// Operator command: add a router to the Raft group (as a learner that catches up from
     /// a snapshot, then as a voter).
-    pub async fn add_router(&self, id: NodeId, node: RouterNode) -> Result<()> {
+    pub async fn add_router(&self, id: NodeId, node: RouterNode, forwarded: bool) -> Result<()> {
         let body = serde_json::json!({"id": id, "grpc": node.grpc, "internal": node.internal, "http": node.http});
         self.on_leader(
             Instant::now() + Duration::from_secs(60),
+            forwarded,
             || async {
                 self.raft
                     .add_learner(id, node.clone(), true)
@@ -387,10 +403,11 @@ impl Core {
     }
 
     /// Operator command: remove a router from the Raft group.
-    pub async fn remove_router(&self, id: NodeId) -> Result<()> {
+    pub async fn remove_router(&self, id: NodeId, forwarded: bool) -> Result<()> {
         let body = serde_json::json!({"id": id});
         self.on_leader(
             Instant::now() + META_DEADLINE,
+            forwarded,
             || async {
                 if !self.view().routers.contains_key(&id) {
                     return Err(ProposeError::Failed(Error::not_found(format!(
@@ -424,10 +441,9 @@ impl Core {
         if let Some(k) = self.cfg.api_keys.first() {
             req = req.bearer_auth(k);
         }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| Error::unavailable(format!("leader at {}: {e}", leader.http)))?;
+        let resp = req.send().await.map_err(|e| {
+            Error::unavailable(format!("{LEADER_UNREACHABLE}: {}: {e}", leader.http))
+        })?;
         let status = resp.status();
         let v: serde_json::Value = resp
             .json()
@@ -443,10 +459,6 @@ impl Core {
             .to_string();
         Err(Error::new(crate::status::kind_of_name(code), msg))
     }
-}
-
-fn not_leader() -> Error {
-    Error::unavailable("this router is not the Raft leader")
 }
 
 fn membership_error(e: RaftError<NodeId, ClientWriteError<NodeId, RouterNode>>) -> ProposeError {

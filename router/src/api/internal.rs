@@ -41,9 +41,9 @@ impl RouterInternal for InternalService {
         &self,
         r: Request<pi::RegisterNodeRequest>,
     ) -> Result<Response<pi::RegisterNodeResponse>, Status> {
-        Ok(Response::new(
-            self.core.register_node(r.into_inner()).await?,
-        ))
+        let forwarded = r.metadata().contains_key(super::FORWARDED_HEADER);
+        let answer = self.core.register_node(r.into_inner(), forwarded).await?;
+        Ok(Response::new(answer))
     }
 
     async fn heartbeat(

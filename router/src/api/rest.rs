@@ -395,9 +395,15 @@ struct MoveBody {
     to: String,
 }
 
-async fn move_shard(State(core): State<Arc<Core>>, b: Result<Bytes, BytesRejection>) -> Reply {
+async fn move_shard(
+    State(core): State<Arc<Core>>,
+    h: HeaderMap,
+    b: Result<Bytes, BytesRejection>,
+) -> Reply {
     let m: MoveBody = body(b)?;
-    let epoch = core.move_shard(&m.collection, m.shard, &m.to).await?;
+    let epoch = core
+        .move_shard(&m.collection, m.shard, &m.to, forwarded(&h))
+        .await?;
     ok(json!({ "epoch": epoch }))
 }
 
@@ -410,7 +416,11 @@ struct RouterBody {
     http: String,
 }
 
-async fn add_router(State(core): State<Arc<Core>>, b: Result<Bytes, BytesRejection>) -> Reply {
+async fn add_router(
+    State(core): State<Arc<Core>>,
+    h: HeaderMap,
+    b: Result<Bytes, BytesRejection>,
+) -> Reply {
     let r: RouterBody = body(b)?;
     if r.id == 0 {
         return Err(Error::invalid("router id must be at least 1"));
@@ -420,7 +430,7 @@ async fn add_router(State(core): State<Arc<Core>>, b: Result<Bytes, BytesRejecti
         internal: r.internal,
         http: r.http,
     };
-    core.add_router(r.id, node).await?;
+    core.add_router(r.id, node, forwarded(&h)).await?;
     ok(json!({}))
 }
 
@@ -430,9 +440,13 @@ struct RemoveBody {
     id: u64,
 }
 
-async fn remove_router(State(core): State<Arc<Core>>, b: Result<Bytes, BytesRejection>) -> Reply {
+async fn remove_router(
+    State(core): State<Arc<Core>>,
+    h: HeaderMap,
+    b: Result<Bytes, BytesRejection>,
+) -> Reply {
     let r: RemoveBody = body(b)?;
-    core.remove_router(r.id).await?;
+    core.remove_router(r.id, forwarded(&h)).await?;
     ok(json!({}))
 }
 

@@ -10,9 +10,9 @@ use axum::http::{HeaderValue, Response};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
 use vecshard_proto::internal::v1::router_internal_server::RouterInternalServer;
 use vecshard_proto::v1::vec_shard_server::VecShardServer;
 
@@ -117,6 +117,11 @@ fn raft_config(cfg: &RouterConfig) -> Result<openraft::Config> {
     .map_err(|e| Error::invalid(format!("router.raft: {e}")))
 }
 
+/// Accepted connections with TCP_NODELAY (small gRPC answers must not wait for Nagle).
+fn incoming(l: TcpListener) -> TcpIncoming {
+    TcpIncoming::from(l).with_nodelay(Some(true))
+}
+
 /// gRPC reports an oversized request as OUT_OF_RANGE; the API promises
 /// RESOURCE_EXHAUSTED.
 fn oversized_as_resource_exhausted(
@@ -174,7 +179,7 @@ pub async fn start(cfg: RouterConfig) -> Result<RouterHandle> {
     let serve_internal = Server::builder()
         .tcp_nodelay(true)
         .add_service(internal_svc)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(internal_l), stopped());
+        .serve_with_incoming_shutdown(incoming(internal_l), stopped());
     tasks.push(tokio::spawn(async move {
         if let Err(e) = serve_internal.await {
             tracing::error!(error = %e, "internal gRPC server stopped");
@@ -201,7 +206,7 @@ pub async fn start(cfg: RouterConfig) -> Result<RouterHandle> {
             oversized_as_resource_exhausted,
         ))
         .add_service(public_svc)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(grpc_l), stopped());
+        .serve_with_incoming_shutdown(incoming(grpc_l), stopped());
     tasks.push(tokio::spawn(async move {
         if let Err(e) = serve_public.await {
             tracing::error!(error = %e, "public gRPC server stopped");

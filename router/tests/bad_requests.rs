@@ -335,7 +335,9 @@ async fn api_keys_are_checked_when_configured() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn creating_without_nodes_fails_fast() {
     let dir = tempfile::tempdir().unwrap();
-    let router = vecshard_router::start(test_config(dir.path(), 1)).await.unwrap();
+    let router = vecshard_router::start(test_config(dir.path(), 1))
+        .await
+        .unwrap();
     let mut c = client(&router).await;
     let req = pb::CreateCollectionRequest {
         name: "c".into(),
@@ -344,13 +346,17 @@ async fn creating_without_nodes_fails_fast() {
         ..Default::default()
     };
     // The one router elects itself quickly; then the answer is immediate.
-    let e = eventually("an answer from the leader", std::time::Duration::from_secs(10), || {
-        let (mut c, req) = (c.clone(), req.clone());
-        async move {
-            let e = c.create_collection(req).await.unwrap_err();
-            e.message().contains("no live data node").then_some(e)
-        }
-    })
+    let e = eventually(
+        "an answer from the leader",
+        std::time::Duration::from_secs(10),
+        || {
+            let (mut c, req) = (c.clone(), req.clone());
+            async move {
+                let e = c.create_collection(req).await.unwrap_err();
+                e.message().contains("no live data node").then_some(e)
+            }
+        },
+    )
     .await;
     assert_eq!(e.code(), Code::Unavailable);
     let t = std::time::Instant::now();

@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use prost::Message;
 use tokio::sync::watch;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::{Request, Response, Status};
 use vecshard_proto::internal::v1 as pi;
 use vecshard_proto::internal::v1::node_server::{Node, NodeServer};
@@ -505,9 +504,12 @@ impl FakeNode {
         tokio::spawn(
             tonic::transport::Server::builder()
                 .add_service(NodeServer::new(svc.clone()))
-                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
-                    let _ = rx.wait_for(|s| *s).await;
-                }),
+                .serve_with_incoming_shutdown(
+                    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+                    async move {
+                        let _ = rx.wait_for(|s| *s).await;
+                    },
+                ),
         );
         tokio::spawn(heartbeat_loop(
             svc,

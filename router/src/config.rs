@@ -23,6 +23,7 @@ internal_listen = "127.0.0.1:7001"
 members = []
 default_shard_count = 2
 read_replicas = 0
+hedge_after_ms = 0
 failure_timeout_ms = 10000
 control_interval_ms = 500
 search_timeout_ms = 10000
@@ -69,6 +70,11 @@ pub struct RouterConfig {
     /// Read replicas per object-store shard (0: none). Replicas serve searches when the
     /// owner cannot; each costs a read-only engine (memory, object-store GETs) on a node.
     pub read_replicas: u32,
+    /// Hedged searches: when an object-store shard has read replicas and its owner has not
+    /// answered after this many milliseconds, the search also asks a replica and takes the
+    /// first answer (0: off; replicas are asked only after the owner fails). Replicas lag
+    /// the writer by their refresh interval, so a hedged answer may miss the latest writes.
+    pub hedge_after_ms: u64,
     /// A node silent this long is declared down; its object-store shards move. Shorter
     /// detects failures sooner but risks moving shards on a long GC pause or network blip
     /// (harmless thanks to fencing, but it costs a shard reopen).

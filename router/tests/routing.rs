@@ -339,3 +339,63 @@ async fn a_joining_node_gets_object_store_shards() {
     assert_eq!(r.hits.len(), 50);
     router.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_answer_for_a_stalled_owner_with_hedging() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = test_config(dir.path(), 1);
+    cfg.read_replicas = 1;
+    cfg.hedge_after_ms = 50;
+    cfg.failure_timeout_ms = 20_000; // no failover during this test
+    let router = vecshard_router::start(cfg).await.unwrap();
+    let store = ObjectStore::default();
+    let routers = vec![router.internal_addr().to_string()];
+    let nodes = vec![
+        FakeNode::start("n0", routers.clone(), store.clone()).await,
+        FakeNode::start("n1", routers, store).await,
+    ];
+    let mut c = client(&router).await;
+    wait_alive(&mut c, 2).await;
+    create(&mut c, "h", 1, "memory://hedge").await;
+    upsert(&mut c, "h", 0..50).await;
+    let nodes = &nodes;
+    let placement = eventually("a reader", Duration::from_secs(10), || {
+        let mut c = c.clone();
+        async move {
+            let s = c
+                .cluster_status(pb::ClusterStatusRequest {})
+                .await
+                .ok()?
+                .into_inner();
+            let p = s.shards.into_iter().next()?;
+            let reader = nodes.iter().find(|n| p.readers.contains(&n.id))?;
+            (!reader.held().is_empty()).then_some(p)
+        }
+    })
+    .await;
+    let owner = nodes.iter().find(|n| n.id == placement.owner).unwrap();
+    owner.pause();
+    let t = std::time::Instant::now();
+    let r = c
+        .search(search_req("h", vector(3, DIM), 5))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        t.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        t.elapsed()
+    );
+    assert_eq!(hit_ids(&r), exact_top_k(&vector(3, DIM), 0..50, DIM, 5));
+    let s = c
+        .cluster_status(pb::ClusterStatusRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        s.shards[0].owner, owner.id,
+        "answered by the replica, not after a failover"
+    );
+    owner.resume();
+    router.shutdown().await;
+}

@@ -145,7 +145,7 @@ impl Core {
     {
         let mut rx = self.watch();
         let mut backoff = Duration::from_millis(10);
-        let mut last = String::from("no attempt finished before the deadline");
+        let mut last: String;
         loop {
             let view = rx.borrow_and_update().clone();
             match replicas(&view, collection, shard, serve) {
@@ -158,31 +158,16 @@ impl Core {
                 Err(Unusable::Down(m) | Unusable::Waiting(m)) => last = m,
                 Ok(reps) => {
                     let current = assignment(&view, collection, shard).ok().cloned();
-                    for rep in reps {
-                        let left = deadline.saturating_duration_since(Instant::now());
-                        if left.is_zero() {
-                            break;
-                        }
-                        let what = format!("node {:?} ({})", rep.node, rep.address);
-                        let client = self.nodes.get(&rep.address)?;
-                        let target = ShardTarget {
-                            collection: collection.to_string(),
-                            shard,
-                            epoch: rep.epoch,
-                        };
-                        tokio::select! {
-                            r = f(client, target, left) => match r {
-                                Ok(resp) => return Ok(resp.into_inner()),
-                                Err(status) => match classify(status, &what) {
-                                    Failure::Final(e) => return Err(e),
-                                    Failure::NotOwner(m) | Failure::Transient(m) => last = m,
-                                },
-                            },
-                            _ = assignment_changed(rx.clone(), collection, shard, current.clone()) => {
-                                last = format!("{what} did not answer before the shard moved");
-                                backoff = Duration::from_millis(10);
-                                break;
-                            }
+                    let attempt = self.attempt(&reps, collection, shard, deadline, &f);
+                    tokio::select! {
+                        r = attempt => match r {
+                            Ok(v) => return Ok(v),
+                            Err(Failure::Final(e)) => return Err(e),
+                            Err(Failure::NotOwner(m) | Failure::Transient(m)) => last = m,
+                        },
+                        _ = assignment_changed(rx.clone(), collection, shard, current) => {
+                            last = "the shard moved while a call was in flight".into();
+                            backoff = Duration::from_millis(10);
                         }
                     }
                 }
@@ -199,6 +184,67 @@ impl Core {
             }
             backoff = (backoff * 2).min(Duration::from_millis(500));
         }
+    }
+}
+
+impl Core {
+    /// One attempt over a shard's replicas (owner first). Without hedging, replica i is
+    /// tried when replica i - 1 has failed; with `hedge_after_ms`, replica i also starts
+    /// i × that delay after the first, and the first answer wins.
+    async fn attempt<T, F, Fut>(
+        &self,
+        reps: &[Replica],
+        collection: &str,
+        shard: u32,
+        deadline: Instant,
+        f: &F,
+    ) -> Result<T, Failure>
+    where
+        F: Fn(NodeClient<Channel>, ShardTarget, Duration) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let call = |i: usize, rep: &Replica, delay: Duration| {
+            let what = format!("node {:?} ({})", rep.node, rep.address);
+            let client = self.nodes.get(&rep.address);
+            let target = ShardTarget {
+                collection: collection.to_string(),
+                shard,
+                epoch: rep.epoch,
+            };
+            async move {
+                if i > 0 && !delay.is_zero() {
+                    tokio::time::sleep(delay * i as u32).await;
+                }
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(Failure::Transient(format!("{what}: no time left")));
+                }
+                match f(client.map_err(Failure::Final)?, target, left).await {
+                    Ok(resp) => Ok(resp.into_inner()),
+                    Err(status) => Err(classify(status, &what)),
+                }
+            }
+        };
+        let hedge = Duration::from_millis(self.cfg.hedge_after_ms);
+        if hedge.is_zero() || reps.len() == 1 {
+            let mut last = Failure::Transient("no replica to call".into());
+            for (i, rep) in reps.iter().enumerate() {
+                if i > 0 && Instant::now() >= deadline {
+                    break;
+                }
+                match call(i, rep, Duration::ZERO).await {
+                    Ok(v) => return Ok(v),
+                    Err(Failure::Final(e)) => return Err(Failure::Final(e)),
+                    Err(other) => last = other,
+                }
+            }
+            return Err(last);
+        }
+        let calls = reps
+            .iter()
+            .enumerate()
+            .map(|(i, rep)| Box::pin(call(i, rep, hedge)));
+        futures::future::select_ok(calls).await.map(|(v, _)| v)
     }
 }
 

@@ -402,6 +402,35 @@ impl Core {
         .map(|_| ())
     }
 
+    /// Operator command: forget a data node that is down and holds no shard (a
+    /// decommissioned node). A node that still holds shards is refused; move them first.
+    pub async fn remove_node(&self, id: &str, forwarded: bool) -> Result<()> {
+        let body = serde_json::json!({ "id": id });
+        self.on_leader(
+            Instant::now() + META_DEADLINE,
+            forwarded,
+            || async {
+                let view = self.view();
+                let node = view.map.nodes.get(id).ok_or_else(|| {
+                    ProposeError::Failed(Error::not_found(format!("node {id:?} is not registered")))
+                })?;
+                if node.state != Liveness::Down {
+                    return Err(ProposeError::Failed(Error::new(
+                        ErrorKind::FailedPrecondition,
+                        format!("node {id:?} is not down; stop it first"),
+                    )));
+                }
+                self.propose(Command::RemoveNode { id: id.to_string() })
+                    .await?;
+                self.heartbeats.forget(id);
+                Ok(serde_json::Value::Null)
+            },
+            |leader| self.forward_admin(leader, "/v1/cluster/nodes/remove", body.clone()),
+        )
+        .await
+        .map(|_| ())
+    }
+
     /// Operator command: remove a router from the Raft group.
     pub async fn remove_router(&self, id: NodeId, forwarded: bool) -> Result<()> {
         let body = serde_json::json!({"id": id});

@@ -399,3 +399,120 @@ async fn replicas_answer_for_a_stalled_owner_with_hedging() {
     owner.resume();
     router.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_move_shards_and_forget_dead_nodes() {
+    let (_dir, router, nodes, store) = setup(2).await;
+    let mut c = client(&router).await;
+    create(&mut c, "m", 2, "memory://move").await;
+    create(&mut c, "l", 1, "local").await;
+    upsert(&mut c, "m", 0..100).await;
+    let http = reqwest::Client::new();
+    let base = format!("http://{}", router.http_addr());
+    let d = c
+        .describe_collection(pb::DescribeCollectionRequest { name: "m".into() })
+        .await
+        .unwrap()
+        .into_inner();
+    let from = d.shards[0].owner_node.clone();
+    let to = nodes.iter().find(|n| n.id != from).unwrap().id.clone();
+    let r = http
+        .post(format!("{base}/v1/cluster/shards/move"))
+        .json(&serde_json::json!({"collection": "m", "shard": 0, "to": to}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["epoch"], 2);
+    wait_serving(&mut c, "m").await;
+    let d = c
+        .describe_collection(pb::DescribeCollectionRequest { name: "m".into() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (d.shards[0].owner_node.as_str(), d.shards[0].epoch),
+        (to.as_str(), 2)
+    );
+    assert_eq!(store.points("memory://move/"), 100);
+    let all = c
+        .search(search_req("m", vector(9, DIM), 100))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(all.hits.len(), 100);
+
+    // Refused: a local shard, an unknown node, the current owner.
+    for (body, status) in [
+        (
+            serde_json::json!({"collection": "l", "shard": 0, "to": to}),
+            412,
+        ),
+        (
+            serde_json::json!({"collection": "m", "shard": 0, "to": "nobody"}),
+            412,
+        ),
+        (
+            serde_json::json!({"collection": "m", "shard": 0, "to": to}),
+            412,
+        ),
+        (
+            serde_json::json!({"collection": "m", "shard": 9, "to": to}),
+            404,
+        ),
+    ] {
+        let r = http
+            .post(format!("{base}/v1/cluster/shards/move"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), status, "{body}");
+    }
+
+    // A live node, or one holding shards, cannot be forgotten; a dead empty one can.
+    let remove = |id: String| {
+        http.post(format!("{base}/v1/cluster/nodes/remove"))
+            .json(&serde_json::json!({"id": id}))
+            .send()
+    };
+    assert_eq!(remove(to.clone()).await.unwrap().status().as_u16(), 412);
+    c.drop_collection(pb::DropCollectionRequest { name: "m".into() })
+        .await
+        .unwrap();
+    c.drop_collection(pb::DropCollectionRequest { name: "l".into() })
+        .await
+        .unwrap();
+    assert_eq!(
+        store.points("memory://move/"),
+        0,
+        "the writer deleted the dropped data"
+    );
+    let victim = nodes.iter().find(|n| n.id == from).unwrap();
+    victim.kill();
+    eventually("node down", Duration::from_secs(10), || {
+        let mut c = c.clone();
+        let id = from.clone();
+        async move {
+            let s = c
+                .cluster_status(pb::ClusterStatusRequest {})
+                .await
+                .ok()?
+                .into_inner();
+            s.nodes
+                .iter()
+                .any(|n| n.id == id && n.state == pb::NodeState::Down as i32)
+                .then_some(())
+        }
+    })
+    .await;
+    assert_eq!(remove(from.clone()).await.unwrap().status().as_u16(), 200);
+    let s = c
+        .cluster_status(pb::ClusterStatusRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(s.nodes.iter().all(|n| n.id != from));
+    router.shutdown().await;
+}

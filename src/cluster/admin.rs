@@ -38,6 +38,15 @@ pub enum AdminCmd {
         #[arg(long)]
         http_addr: String,
     },
+    /// Forget a data node that is down and holds no shard.
+    RemoveNode {
+        /// A router's REST address.
+        #[arg(long)]
+        http: String,
+        /// The node's id.
+        #[arg(long)]
+        id: String,
+    },
     /// Remove a router from the Raft group.
     RemoveRouter {
         /// A member router's REST address.
@@ -105,6 +114,10 @@ pub async fn run(cmd: AdminCmd) -> Result<()> {
                 json!({"id": id, "grpc": grpc_addr, "internal": internal_addr, "http": http_addr});
             post(&http, "/v1/cluster/routers", body).await?;
             println!("router {id} added");
+        }
+        AdminCmd::RemoveNode { http, id } => {
+            post(&http, "/v1/cluster/nodes/remove", json!({"id": id})).await?;
+            println!("node {id} removed");
         }
         AdminCmd::RemoveRouter { http, id } => {
             post(&http, "/v1/cluster/routers/remove", json!({"id": id})).await?;

@@ -18,6 +18,7 @@
 //! | `POST /v1/cluster/shards/move` | move a shard `{collection, shard, to}` |
 //! | `POST /v1/cluster/routers` | add a router `{id, grpc, internal, http}` |
 //! | `POST /v1/cluster/routers/remove` | remove a router `{id}` |
+//! | `POST /v1/cluster/nodes/remove` | forget a down node that holds nothing `{id}` |
 
 use std::sync::Arc;
 
@@ -61,6 +62,7 @@ pub fn router(core: Arc<Core>) -> axum::Router {
         .route("/v1/cluster/shards/move", post(move_shard))
         .route("/v1/cluster/routers", post(add_router))
         .route("/v1/cluster/routers/remove", post(remove_router))
+        .route("/v1/cluster/nodes/remove", post(remove_node))
         .fallback(|| async {
             Error::not_found("no such endpoint; see the REST API table in the README")
         })
@@ -447,6 +449,22 @@ async fn remove_router(
 ) -> Reply {
     let r: RemoveBody = body(b)?;
     core.remove_router(r.id, forwarded(&h)).await?;
+    ok(json!({}))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RemoveNodeBody {
+    id: String,
+}
+
+async fn remove_node(
+    State(core): State<Arc<Core>>,
+    h: HeaderMap,
+    b: Result<Bytes, BytesRejection>,
+) -> Reply {
+    let r: RemoveNodeBody = body(b)?;
+    core.remove_node(&r.id, forwarded(&h)).await?;
     ok(json!({}))
 }
 

@@ -35,7 +35,8 @@ pub enum Serve {
 /// What to do when the shard's owner is known to be down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WhenDown {
-    /// Wait for failover (object-store shards move) until the deadline.
+    /// Wait for failover until the deadline (object-store shards; a local-disk shard
+    /// cannot move, so its call fails at once).
     Wait,
     /// Fail at once.
     Fail,
@@ -50,8 +51,9 @@ struct Replica {
 enum Unusable {
     /// The collection or shard is gone: final.
     Gone(Error),
-    /// The owner is down (and no replica can serve).
-    Down(String),
+    /// The owner is down (and no replica can serve); `moves`: the shard will fail over
+    /// (object store), else it waits for its node.
+    Down(String, bool),
     /// Not assigned yet, or the owner is unknown.
     Waiting(String),
 }
@@ -98,7 +100,14 @@ fn replicas(
         None => Err(Unusable::Waiting("the shard has no owner yet".into())),
         Some(o) => match view.map.nodes.get(o).map(|n| n.state) {
             Some(crate::shardmap::Liveness::Down) => {
-                Err(Unusable::Down(format!("its owner node {o:?} is down")))
+                let moves =
+                    Core::collection(view, collection).is_ok_and(|c| c.spec.is_object_store());
+                let m = if moves {
+                    format!("its owner node {o:?} is down; the shard is moving")
+                } else {
+                    format!("its owner node {o:?} is down and the shard is on that node's disk")
+                };
+                Err(Unusable::Down(m, moves))
             }
             _ => Err(Unusable::Waiting(format!(
                 "its owner node {o:?} has not sent a heartbeat yet"
@@ -150,12 +159,12 @@ impl Core {
             let view = rx.borrow_and_update().clone();
             match replicas(&view, collection, shard, serve) {
                 Err(Unusable::Gone(e)) => return Err(e),
-                Err(Unusable::Down(m)) if when_down == WhenDown::Fail => {
+                Err(Unusable::Down(m, moves)) if when_down == WhenDown::Fail || !moves => {
                     return Err(Error::unavailable(format!(
                         "shard {shard} of {collection:?}: {m}"
                     )));
                 }
-                Err(Unusable::Down(m) | Unusable::Waiting(m)) => last = m,
+                Err(Unusable::Down(m, _) | Unusable::Waiting(m)) => last = m,
                 Ok(reps) => {
                     let current = assignment(&view, collection, shard).ok().cloned();
                     let attempt = self.attempt(&reps, collection, shard, deadline, &f);

@@ -29,13 +29,19 @@ pub fn test_config(dir: &Path, id: u64) -> RouterConfig {
     c
 }
 
-/// A port that was free a moment ago.
+/// A port that is free now, outside the kernel's ephemeral range (32768–60999 on Linux) so
+/// that outgoing connections of other processes do not take it before we bind it.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let seed = std::process::id().wrapping_mul(7919);
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = 20_000 + (seed.wrapping_add(n.wrapping_mul(104_729)) % 12_000) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// Configurations of `n` routers forming one Raft group, with fixed free ports.

@@ -37,6 +37,8 @@ pub struct Core {
     pub control: Notify,
     /// Forwards admin REST calls to the leader.
     pub http: reqwest::Client,
+    /// Prometheus metrics.
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// Why a proposal did not go through here.
@@ -70,7 +72,20 @@ impl Core {
                 .connect_timeout(connect)
                 .build()
                 .unwrap_or_default(),
+            metrics: crate::metrics::Metrics::default(),
         }
+    }
+
+    /// Run a client operation, recording its outcome and latency.
+    pub async fn measured<T>(
+        &self,
+        op: &'static str,
+        f: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let started = Instant::now();
+        let r = f.await;
+        self.metrics.observe(op, started, &r);
+        r
     }
 
     /// The current shard map.

@@ -17,6 +17,7 @@ pub mod filter;
 mod heartbeats;
 pub mod json;
 mod meta;
+mod metrics;
 pub mod partition;
 pub mod raft;
 mod server;

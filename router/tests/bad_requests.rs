@@ -291,6 +291,26 @@ async fn bad_requests_get_precise_errors() {
     let v: serde_json::Value = ok.json().await.unwrap();
     assert_eq!(v["hits"][0]["id"], 1);
     assert_eq!(v["hits"][0]["payload"], json!({"i": 1}));
+
+    // The outcomes are counted.
+    let m = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for needle in [
+        "vecshard_router_requests_total{op=\"upsert\",code=\"INVALID_ARGUMENT\"}",
+        "vecshard_router_requests_total{op=\"search\",code=\"OK\"}",
+        "vecshard_router_request_duration_seconds_count{op=\"search\"}",
+        "vecshard_router_raft_leader 1",
+        "vecshard_router_nodes{state=\"alive\"} 1",
+        "vecshard_router_shards{state=\"serving\"} 2",
+    ] {
+        assert!(m.contains(needle), "{needle} not in\n{m}");
+    }
     node.kill();
     router.shutdown().await;
 }

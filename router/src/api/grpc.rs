@@ -41,7 +41,12 @@ impl VecShard for PublicService {
     ) -> Answer<pb::CreateCollectionResponse> {
         let fwd = forwarded(&r);
         Ok(Response::new(
-            self.core.create_collection(r.into_inner(), fwd).await?,
+            self.core
+                .measured(
+                    "create_collection",
+                    self.core.create_collection(r.into_inner(), fwd),
+                )
+                .await?,
         ))
     }
 
@@ -67,30 +72,47 @@ impl VecShard for PublicService {
     ) -> Answer<pb::DropCollectionResponse> {
         let fwd = forwarded(&r);
         Ok(Response::new(
-            self.core.drop_collection(r.into_inner().name, fwd).await?,
+            self.core
+                .measured(
+                    "drop_collection",
+                    self.core.drop_collection(r.into_inner().name, fwd),
+                )
+                .await?,
         ))
     }
 
     async fn upsert(&self, r: Request<pb::UpsertRequest>) -> Answer<pb::UpsertResponse> {
         let d = deadline(self.core.cfg.write_timeout_ms, None, grpc_timeout(&r));
-        self.core.upsert(r.into_inner(), d).await?;
+        self.core
+            .measured("upsert", self.core.upsert(r.into_inner(), d))
+            .await?;
         Ok(Response::new(pb::UpsertResponse {}))
     }
 
     async fn delete(&self, r: Request<pb::DeleteRequest>) -> Answer<pb::DeleteResponse> {
         let d = deadline(self.core.cfg.write_timeout_ms, None, grpc_timeout(&r));
-        self.core.delete(r.into_inner(), d).await?;
+        self.core
+            .measured("delete", self.core.delete(r.into_inner(), d))
+            .await?;
         Ok(Response::new(pb::DeleteResponse {}))
     }
 
     async fn get(&self, r: Request<pb::GetRequest>) -> Answer<pb::GetResponse> {
         let d = deadline(self.core.cfg.write_timeout_ms, None, grpc_timeout(&r));
-        Ok(Response::new(self.core.get(r.into_inner(), d).await?))
+        Ok(Response::new(
+            self.core
+                .measured("get", self.core.get(r.into_inner(), d))
+                .await?,
+        ))
     }
 
     async fn scan(&self, r: Request<pb::ScanRequest>) -> Answer<pb::ScanResponse> {
         let d = deadline(self.core.cfg.write_timeout_ms, None, grpc_timeout(&r));
-        Ok(Response::new(self.core.scan(r.into_inner(), d).await?))
+        Ok(Response::new(
+            self.core
+                .measured("scan", self.core.scan(r.into_inner(), d))
+                .await?,
+        ))
     }
 
     async fn search(&self, r: Request<pb::SearchRequest>) -> Answer<pb::SearchResponse> {
@@ -99,7 +121,11 @@ impl VecShard for PublicService {
             r.get_ref().timeout_ms,
             grpc_timeout(&r),
         );
-        Ok(Response::new(self.core.search(r.into_inner(), d).await?))
+        Ok(Response::new(
+            self.core
+                .measured("search", self.core.search(r.into_inner(), d))
+                .await?,
+        ))
     }
 
     async fn cluster_status(

@@ -5,6 +5,7 @@
 //! | method and path | operation |
 //! |---|---|
 //! | `GET /healthz` | liveness |
+//! | `GET /metrics` | Prometheus metrics |
 //! | `GET /v1/collections` | list |
 //! | `POST /v1/collections` | create `{name, dimension, metric, shard_count?, storage?, index?}` |
 //! | `GET /v1/collections/{name}` | describe |
@@ -49,6 +50,7 @@ pub fn router(core: Arc<Core>) -> axum::Router {
     let limit = core.cfg.max_request_bytes;
     axum::Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
         .route("/v1/collections", get(list).post(create))
         .route(
             "/v1/collections/{name}",
@@ -74,7 +76,7 @@ pub fn router(core: Arc<Core>) -> axum::Router {
 async fn auth(State(core): State<Arc<Core>>, req: Request, next: Next) -> Response {
     let h = req.headers();
     let header = |n: &str| h.get(n).and_then(|v| v.to_str().ok());
-    let open = req.uri().path() == "/healthz";
+    let open = matches!(req.uri().path(), "/healthz" | "/metrics");
     match check_key(
         &core.cfg.api_keys,
         header("authorization"),
@@ -108,6 +110,43 @@ fn ok(v: J) -> Reply {
 
 fn forwarded(h: &HeaderMap) -> bool {
     h.contains_key(FORWARDED_HEADER)
+}
+
+async fn metrics(State(core): State<Arc<Core>>) -> Reply {
+    let s = core.cluster_status();
+    let count = |states: Vec<String>| {
+        let mut m = std::collections::BTreeMap::<String, i64>::new();
+        for st in states {
+            *m.entry(st).or_default() += 1;
+        }
+        m.into_iter().collect::<Vec<_>>()
+    };
+    let nodes = count(
+        s.nodes
+            .iter()
+            .map(|n| {
+                enum_name(
+                    pb::NodeState::try_from(n.state).map(|x| x.as_str_name()),
+                    "NODE_STATE_",
+                )
+            })
+            .collect(),
+    );
+    let shards = count(
+        s.shards
+            .iter()
+            .map(|p| {
+                enum_name(
+                    pb::ShardState::try_from(p.state).map(|x| x.as_str_name()),
+                    "SHARD_STATE_",
+                )
+            })
+            .collect(),
+    );
+    let text = core
+        .metrics
+        .render(core.is_leader(), core.view().version, &nodes, &shards)?;
+    Ok(([("content-type", "text/plain; version=0.0.4")], text).into_response())
 }
 
 async fn list(State(core): State<Arc<Core>>) -> Reply {
@@ -155,7 +194,12 @@ async fn create(
             ef_search: i.ef_search,
         }),
     };
-    let r = core.create_collection(req, forwarded(&h)).await?;
+    let r = core
+        .measured(
+            "create_collection",
+            core.create_collection(req, forwarded(&h)),
+        )
+        .await?;
     let spec = r.spec.as_ref().map(spec_json).unwrap_or(J::Null);
     Ok((StatusCode::CREATED, Json(json!({ "spec": spec }))).into_response())
 }
@@ -183,7 +227,8 @@ async fn drop_collection(
     h: HeaderMap,
     Path(name): Path<String>,
 ) -> Reply {
-    core.drop_collection(name, forwarded(&h)).await?;
+    core.measured("drop_collection", core.drop_collection(name, forwarded(&h)))
+        .await?;
     ok(json!({}))
 }
 
@@ -209,8 +254,11 @@ async fn upsert(
         collection: name,
         points,
     };
-    core.upsert(req, deadline(core.cfg.write_timeout_ms, None, None))
-        .await?;
+    core.measured(
+        "upsert",
+        core.upsert(req, deadline(core.cfg.write_timeout_ms, None, None)),
+    )
+    .await?;
     ok(json!({}))
 }
 
@@ -238,8 +286,11 @@ async fn delete(
         collection: name,
         keys: keys(b)?,
     };
-    core.delete(req, deadline(core.cfg.write_timeout_ms, None, None))
-        .await?;
+    core.measured(
+        "delete",
+        core.delete(req, deadline(core.cfg.write_timeout_ms, None, None)),
+    )
+    .await?;
     ok(json!({}))
 }
 
@@ -252,9 +303,8 @@ async fn get_points(
         collection: name,
         keys: keys(b)?,
     };
-    let r = core
-        .get(req, deadline(core.cfg.write_timeout_ms, None, None))
-        .await?;
+    let d = deadline(core.cfg.write_timeout_ms, None, None);
+    let r = core.measured("get", core.get(req, d)).await?;
     ok(json!({ "points": r.points.iter().map(point_to_json).collect::<Vec<_>>() }))
 }
 
@@ -278,9 +328,8 @@ async fn scan(
         cursor: q.cursor,
         limit: q.limit,
     };
-    let r = core
-        .scan(req, deadline(core.cfg.write_timeout_ms, None, None))
-        .await?;
+    let d = deadline(core.cfg.write_timeout_ms, None, None);
+    let r = core.measured("scan", core.scan(req, d)).await?;
     ok(json!({
         "points": r.points.iter().map(point_to_json).collect::<Vec<_>>(),
         "next_cursor": r.next_cursor,
@@ -335,7 +384,7 @@ async fn search(
         timeout_ms: s.timeout_ms,
     };
     let d = deadline(core.cfg.search_timeout_ms, s.timeout_ms, None);
-    let r = core.search(req, d).await?;
+    let r = core.measured("search", core.search(req, d)).await?;
     let hits: Vec<J> = r
         .hits
         .iter()

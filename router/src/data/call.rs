@@ -164,7 +164,10 @@ impl Core {
                         "shard {shard} of {collection:?}: {m}"
                     )));
                 }
-                Err(Unusable::Down(m, _) | Unusable::Waiting(m)) => last = m,
+                Err(Unusable::Down(m, _) | Unusable::Waiting(m)) => {
+                    self.metrics.retry("waiting");
+                    last = m;
+                }
                 Ok(reps) => {
                     let current = assignment(&view, collection, shard).ok().cloned();
                     let attempt = self.attempt(&reps, collection, shard, deadline, &f);
@@ -172,9 +175,17 @@ impl Core {
                         r = attempt => match r {
                             Ok(v) => return Ok(v),
                             Err(Failure::Final(e)) => return Err(e),
-                            Err(Failure::NotOwner(m) | Failure::Transient(m)) => last = m,
+                            Err(Failure::NotOwner(m)) => {
+                                self.metrics.retry("not_owner");
+                                last = m;
+                            }
+                            Err(Failure::Transient(m)) => {
+                                self.metrics.retry("transient");
+                                last = m;
+                            }
                         },
                         _ = assignment_changed(rx.clone(), collection, shard, current) => {
+                            self.metrics.retry("moved");
                             last = "the shard moved while a call was in flight".into();
                             backoff = Duration::from_millis(10);
                         }

@@ -10,6 +10,8 @@ use futures::StreamExt;
 use vecshard_proto::v1 as pb;
 
 use super::client::{connect, status};
+use vecshard_router::json::key_to_json;
+
 use crate::datafile;
 
 pub struct SearchArgs<'a> {
@@ -49,7 +51,11 @@ pub async fn run(a: SearchArgs<'_>) -> Result<()> {
             .map_err(status)
             .with_context(|| format!("query {i}"))?
             .into_inner();
-        let ids: Vec<_> = r.hits.iter().map(|h| key_json(h.key.as_ref())).collect();
+        let ids: Vec<_> = r
+            .hits
+            .iter()
+            .map(|h| h.key.as_ref().map(key_to_json).unwrap_or_default())
+            .collect();
         let scores: Vec<_> = r.hits.iter().map(|h| h.score).collect();
         let mut line = serde_json::json!({"query": i, "ids": ids, "scores": scores});
         if let Some(c) = r.coverage.filter(|c| !c.missing_shards.is_empty()) {
@@ -59,12 +65,4 @@ pub async fn run(a: SearchArgs<'_>) -> Result<()> {
     }
     out.flush()?;
     Ok(())
-}
-
-pub fn key_json(k: Option<&pb::Key>) -> serde_json::Value {
-    match k.and_then(|k| k.kind.as_ref()) {
-        Some(pb::key::Kind::Int(v)) => (*v).into(),
-        Some(pb::key::Kind::Str(s)) => s.as_str().into(),
-        None => serde_json::Value::Null,
-    }
 }

@@ -140,7 +140,7 @@ pub struct EngineSection {
     /// Size bound of the cache directory.
     pub cache_dir_bytes: u64,
     /// `sync` or `buffered`.
-    pub durability: Durability,
+    pub durability: String,
     /// Compaction threshold.
     pub max_segments: usize,
 }
@@ -409,7 +409,20 @@ impl NodeConfig {
             64 << 10,
         )?;
         at_least("engine.max_segments", self.engine.max_segments, 2)?;
+        self.durability()?;
         Ok(self)
+    }
+
+    /// The engine durability named by `engine.durability`.
+    pub fn durability(&self) -> Result<Durability, ConfigError> {
+        match self.engine.durability.as_str() {
+            "sync" => Ok(Durability::Sync),
+            "buffered" => Ok(Durability::Buffered),
+            other => Err(ConfigError::key_err(
+                "engine.durability",
+                format!("{other:?} is not one of \"sync\", \"buffered\""),
+            )),
+        }
     }
 
     /// The gRPC listen address (validated).
@@ -438,7 +451,7 @@ impl NodeConfig {
             block_cache_bytes: e.block_cache_bytes,
             cache_dir: (!e.cache_dir.is_empty()).then(|| PathBuf::from(&e.cache_dir)),
             cache_dir_bytes: e.cache_dir_bytes,
-            durability: e.durability,
+            durability: self.durability().unwrap_or_default(),
             max_segments: e.max_segments,
             ..Options::default()
         }
@@ -498,7 +511,7 @@ mod tests {
         assert_eq!(c.node.id, "from-file");
         assert_eq!(c.node.mailbox_capacity, 16);
         assert_eq!(c.cluster.routers, vec!["a:1", "b:2"]);
-        assert_eq!(c.engine.durability, Durability::Buffered);
+        assert_eq!(c.durability(), Ok(Durability::Buffered));
     }
 
     #[test]

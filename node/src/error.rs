@@ -51,6 +51,14 @@ pub enum NodeError {
         /// More words for the log (e.g. the fencing message).
         detail: Option<String>,
     },
+    /// The shard failed to open or stopped serving; `err` says why.
+    #[error("shard {id} failed: {err}")]
+    ShardFailed {
+        /// The shard.
+        id: ShardId,
+        /// The engine error that stopped it.
+        err: vecshard_engine::Error,
+    },
     /// The shard is still opening (replaying its WAL); retry shortly.
     #[error("shard {0} is opening; retry shortly")]
     Opening(ShardId),

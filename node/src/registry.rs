@@ -220,9 +220,9 @@ impl Slot {
                 reason: NotOwnerReason::Fenced,
                 detail: Some(why.clone()),
             }),
-            SlotState::Failed(err) => Err(NodeError::Engine {
+            SlotState::Failed(err) => Err(NodeError::ShardFailed {
+                id: self.id.clone(),
                 err: err.clone(),
-                ctx: self.ctx(caller_epoch),
             }),
             SlotState::Closed => Err(NodeError::not_owner(
                 self.ctx(caller_epoch),

@@ -6,7 +6,7 @@
 //!   engine `Fenced`, engine `Closed` after a release) → FAILED_PRECONDITION with a
 //!   message starting `not owner:` and a serialized `NotOwner` in the status details;
 //! - `Busy` and full mailboxes or read queues → RESOURCE_EXHAUSTED;
-//! - `Locked`, `Io`, a shard still opening, shutdown → UNAVAILABLE;
+//! - `Locked`, `Io`, a shard still opening or failed, shutdown → UNAVAILABLE;
 //! - `Corrupt` → DATA_LOSS (the message names the file); bugs → INTERNAL.
 
 use prost::Message;
@@ -27,6 +27,7 @@ impl From<NodeError> for Status {
                 reason,
                 detail,
             } => not_owner(&ctx, reason, detail.as_deref()),
+            NodeError::ShardFailed { id, err } => failed_shard(&id, &err),
             e @ NodeError::Opening(_) => Status::unavailable(e.to_string()),
             NodeError::Busy(msg) => Status::resource_exhausted(msg),
             NodeError::InvalidArgument(msg) => Status::invalid_argument(msg),
@@ -61,6 +62,24 @@ fn engine_status(err: vecshard_engine::Error, ctx: ShardCtx) -> Status {
         ErrorKind::Busy => Code::ResourceExhausted,
     };
     Status::new(code, msg)
+}
+
+/// A call to a shard that failed to open or stopped serving: nothing the caller can
+/// fix by changing the request, so UNAVAILABLE (DATA_LOSS when its data is corrupt).
+fn failed_shard(id: &crate::placement::ShardId, err: &vecshard_engine::Error) -> Status {
+    let code = match err.kind() {
+        ErrorKind::Corrupt => Code::DataLoss,
+        ErrorKind::InvalidArgument
+        | ErrorKind::NotFound
+        | ErrorKind::AlreadyExists
+        | ErrorKind::ReadOnly
+        | ErrorKind::Fenced
+        | ErrorKind::Locked
+        | ErrorKind::Closed
+        | ErrorKind::Busy
+        | ErrorKind::Io => Code::Unavailable,
+    };
+    Status::new(code, format!("shard {id} failed: {err}"))
 }
 
 fn reason_to_proto(r: NotOwnerReason) -> pb::NotOwnerReason {

@@ -148,15 +148,13 @@ async fn registers_sends_heartbeats_and_follows_the_router_list() {
             panic!("registered once only")
         };
         assert_eq!(beat.node_id, "test-node");
-        if let Some(s) = beat
+        let serving = beat
             .shards
             .iter()
-            .find(|s| s.collection == "h" && s.shard == 1)
-        {
-            if s.state() == pb::ShardState::Serving {
-                assert_eq!((s.epoch, s.role()), (5, pb::Role::Writer));
-                break;
-            }
+            .find(|s| s.collection == "h" && s.shard == 1 && s.state() == pb::ShardState::Serving);
+        if let Some(s) = serving {
+            assert_eq!((s.epoch, s.role()), (5, pb::Role::Writer));
+            break;
         }
     }
 

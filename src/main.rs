@@ -3,6 +3,7 @@
 mod bench;
 mod datafile;
 mod local;
+mod nodecmd;
 mod progress;
 
 use anyhow::Result;
@@ -26,6 +27,8 @@ enum Cmd {
     Local(local::LocalCmd),
     /// Benchmark one shard on a TEXMEX dataset (recall, QPS, latency, build, memory).
     Bench(bench::BenchArgs),
+    /// Run a data node (shards behind the internal gRPC API) until SIGTERM or ctrl-c.
+    Node(nodecmd::NodeArgs),
 }
 
 fn main() {
@@ -46,5 +49,6 @@ fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
         Cmd::Local(cmd) => local::run(cmd),
         Cmd::Bench(args) => bench::run(args),
+        Cmd::Node(args) => nodecmd::run(args),
     }
 }

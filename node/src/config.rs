@@ -46,7 +46,7 @@ max_message_bytes = 67108864
 # How often a READER shard looks for the writer's newer manifests.
 reader_refresh_ms = 1000
 # How long a graceful shutdown waits for in-flight calls before closing shards anyway.
-shutdown_timeout_ms = 30000
+shutdown_timeout_ms = 20000
 
 [cluster]
 # Router gRPC addresses (`host:port`) to register with and send heartbeats to; empty:

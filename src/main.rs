@@ -2,6 +2,7 @@
 
 mod bench;
 mod datafile;
+mod demo;
 mod local;
 mod nodecmd;
 mod progress;
@@ -25,6 +26,8 @@ enum Cmd {
     /// The embedded engine on one shard (a directory or an object-store URL).
     #[command(subcommand)]
     Local(local::LocalCmd),
+    /// The embedded engine in one process: import generated data and search it.
+    Demo(demo::DemoArgs),
     /// Benchmark one shard on a TEXMEX dataset (recall, QPS, latency, build, memory).
     Bench(bench::BenchArgs),
     /// Run a data node (shards behind the internal gRPC API) until SIGTERM or ctrl-c.
@@ -49,6 +52,7 @@ fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
         Cmd::Local(cmd) => local::run(cmd),
         Cmd::Bench(args) => bench::run(args),
+        Cmd::Demo(args) => demo::run(args),
         Cmd::Node(args) => nodecmd::run(args),
     }
 }

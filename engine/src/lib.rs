@@ -6,6 +6,8 @@
 #![warn(missing_docs)]
 
 pub mod commit;
+#[cfg(feature = "dynamodb")]
+pub mod commit_dynamo;
 mod deletions;
 pub mod distance;
 mod error;

@@ -58,6 +58,10 @@ pub struct Manifest {
     pub obsolete: Vec<Obsolete>,
     /// When this version was written (ms since the Unix epoch).
     pub written_ms: u64,
+    /// Random per writer handle: two writers never produce byte-identical versions, so a
+    /// retried create that finds identical bytes really found its own.
+    #[serde(default)]
+    pub writer_nonce: u64,
 }
 
 impl Manifest {
@@ -70,6 +74,7 @@ impl Manifest {
             wal_min_unit: 0,
             obsolete: Vec::new(),
             written_ms: now_ms(),
+            writer_nonce: rand::random(),
         }
     }
 

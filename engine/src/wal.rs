@@ -354,11 +354,18 @@ impl WalWriter {
             .push(Chunk::Frame { bytes, last_seq });
     }
 
-    /// Start a new unit with the next frame (local disk; object stores ignore it).
-    pub(crate) fn rotate(&self) {
-        if self.append {
-            self.pending.lock().chunks.push(Chunk::Rotate);
+    /// Write out what is queued, then start a new unit (local disk; on object stores every
+    /// commit is a unit already). Called when a memtable is frozen, so the old unit holds
+    /// only frames of memtables being flushed and can be deleted after the flush.
+    pub(crate) fn rotate(&self) -> Result<()> {
+        if !self.append {
+            return Ok(());
         }
+        let mut io = self.io.lock();
+        let mut chunks = std::mem::take(&mut self.pending.lock().chunks);
+        chunks.push(Chunk::Rotate);
+        self.write_chunks(&mut io, chunks)
+            .inspect_err(|e| *self.failure.lock() = Some(e.clone()))
     }
 
     /// The error that stopped the WAL, if any.

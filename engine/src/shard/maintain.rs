@@ -97,9 +97,13 @@ impl Inner {
         self.check_writable()?;
         {
             let mut st = self.commit.lock();
-            if !st.active.is_empty() {
-                self.freeze(&mut st, 0);
-            }
+            let frozen = if st.active.is_empty() {
+                Ok(())
+            } else {
+                self.freeze(&mut st, 0)
+            };
+            drop(st);
+            frozen.inspect_err(|e| self.fail(e))?;
         }
         self.flush_frozen()?;
         if let Some(wal) = self.wal.get() {

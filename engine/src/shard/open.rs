@@ -10,7 +10,7 @@ use rayon::prelude::*;
 
 use super::view::{Container, View};
 use super::{BgSignal, CommitState, Current, Inner, ManifestState, OPEN, Shard};
-use crate::commit::{CommitStore, StorageCommitStore};
+use crate::commit::CommitStore;
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::{self, Manifest, Obsolete};
 use crate::memtable::{self, Memtable};
@@ -18,7 +18,7 @@ use crate::options::{Options, ShardSpec};
 use crate::paths;
 use crate::pk_index::{Loc, PkIndex};
 use crate::segment::Segment;
-use crate::storage::{LocalStorage, Storage};
+use crate::storage::{self, Storage, StorageOptions};
 use crate::wal::{self, UnitTable, WalWriter};
 
 /// How `open` treats a missing or existing shard.
@@ -33,25 +33,12 @@ pub(super) enum Mode {
 /// another writer moved at the same moment).
 const CLAIM_ATTEMPTS: usize = 32;
 
-pub(super) fn open_storage(location: &str, _opts: &Options) -> Result<Arc<dyn Storage>> {
-    if location.is_empty() {
-        return Err(Error::invalid("empty shard location"));
-    }
-    if location.contains("://") {
-        return Err(Error::invalid(format!(
-            "{location}: object-store URLs need the `object-store` feature of vecshard-engine"
-        )));
-    }
-    Ok(Arc::new(LocalStorage::new(location)?))
-}
-
-pub(super) fn open_commit_store(
-    opts: &Options,
-    storage: Arc<dyn Storage>,
-) -> Result<Arc<dyn CommitStore>> {
-    match &opts.commit_store {
-        None => Ok(Arc::new(StorageCommitStore::new(storage))),
-        Some(other) => Err(Error::invalid(format!("unknown commit store {other:?}"))),
+fn storage_options(opts: &Options) -> StorageOptions {
+    StorageOptions {
+        block_cache_bytes: opts.block_cache_bytes,
+        cache_dir: opts.cache_dir.clone(),
+        cache_dir_bytes: opts.cache_dir_bytes,
+        ..StorageOptions::default()
     }
 }
 
@@ -65,13 +52,20 @@ pub(super) fn open(
     if let Some(s) = &spec {
         s.validate()?;
     }
-    let storage = open_storage(location, &opts)?;
+    if location.is_empty() {
+        return Err(Error::invalid("empty shard location"));
+    }
+    let storage = storage::open_storage(location, &storage_options(&opts))?;
     let lock = if opts.read_only {
         None
     } else {
         storage.lock_exclusive()?
     };
-    let commits = open_commit_store(&opts, storage.clone())?;
+    let commits = storage::open_commit_store(
+        opts.commit_store.as_deref(),
+        storage.clone(),
+        storage.location(),
+    )?;
     let (mut version, mut manifest) =
         load_or_create(commits.as_ref(), storage.location(), spec, mode, &opts)?;
     if !opts.read_only {
@@ -202,6 +196,7 @@ fn claim_epoch(
         let mut next = m.clone();
         next.writer_epoch = want;
         next.written_ms = manifest::now_ms();
+        next.writer_nonce = rand::random();
         if commits.create(version + 1, next.encode())? {
             return Ok((version + 1, next));
         }

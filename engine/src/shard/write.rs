@@ -182,8 +182,12 @@ impl Inner {
             }
             self.check_writable()?;
         }
-        if !st.active.fits(rows, bytes, self.opts.memtable_bytes) {
-            self.freeze(&mut st, rows);
+        if !st.active.fits(rows, bytes, self.opts.memtable_bytes)
+            && let Err(e) = self.freeze(&mut st, rows)
+        {
+            drop(st);
+            self.fail(&e);
+            return Err(e);
         }
         let first_seq = replayed.unwrap_or(st.next_seq);
         let last_seq = first_seq + n as u64 - 1;
@@ -209,7 +213,8 @@ impl Inner {
 
     /// Swap in a fresh memtable (at least `min_rows` rows) and queue the full one for flush.
     /// Called with the commit lock held.
-    pub(super) fn freeze(&self, st: &mut super::CommitState, min_rows: usize) {
+    /// A WAL error here stops the shard (the caller calls `fail` after dropping the lock).
+    pub(super) fn freeze(&self, st: &mut super::CommitState, min_rows: usize) -> Result<()> {
         let cap = memtable::capacity_for(&self.spec, self.opts.memtable_bytes).max(min_rows);
         let id = self
             .next_container
@@ -228,10 +233,11 @@ impl Inner {
         if !old.is_empty() {
             st.frozen.push_back(old);
             if let Some(wal) = self.wal.get() {
-                wal.rotate();
+                wal.rotate()?;
             }
             self.wake_background();
         }
+        Ok(())
     }
 
     fn apply_upsert(&self, a: Assigned, points: Vec<Point>) -> Result<u64> {

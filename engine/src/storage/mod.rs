@@ -8,6 +8,10 @@
 
 pub mod conformance;
 mod local;
+#[cfg(feature = "object-store")]
+mod object;
+mod open;
+mod options;
 
 use std::fmt::Debug;
 use std::ops::{Deref, Range};
@@ -18,6 +22,14 @@ use bytes::Bytes;
 use crate::error::Result;
 
 pub use local::LocalStorage;
+#[cfg(feature = "object-store")]
+pub use object::{BlockCache, DiskCache, ObjectStorage, ObjectStorageBuilder};
+#[cfg(feature = "dynamodb")]
+pub(crate) use object::{retry, runtime};
+#[cfg(feature = "object-store")]
+pub use object_store;
+pub use open::{open_commit_store, open_storage};
+pub use options::{RetrySettings, StorageOptions};
 
 /// One stored file or object.
 #[derive(Debug, Clone, PartialEq, Eq)]

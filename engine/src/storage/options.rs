@@ -1,0 +1,76 @@
+//! Settings for opening a shard's storage ([`super::open_storage`]).
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// How a shard's storage is opened. Only object stores use the caches and retries; a
+/// local directory ignores them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StorageOptions {
+    /// Memory for the block cache that serves ranged reads of remote objects, per opened
+    /// storage. Every byte a search reads from a segment that is not cached costs a ranged
+    /// GET (tens of milliseconds on S3); 256 MiB holds the hot part of a few million 128-d
+    /// SQ8 codes. `0` disables the cache.
+    pub block_cache_bytes: u64,
+    /// Size of one cached block. Ranged reads are rounded out to whole blocks and adjacent
+    /// missing blocks are fetched in one GET. Larger blocks mean fewer requests and more
+    /// bytes read per miss.
+    pub block_size_bytes: u64,
+    /// Directory for whole objects downloaded by `map` (segments), which then are
+    /// memory-mapped like local files and survive restarts. `None`: objects are held in
+    /// memory while mapped and fetched again after a restart. One process per directory.
+    pub cache_dir: Option<PathBuf>,
+    /// Bound on the bytes kept in `cache_dir`; least recently used files go first. An
+    /// object larger than the bound is not cached on disk.
+    pub cache_dir_bytes: u64,
+    /// Retries of object-store and DynamoDB requests.
+    pub retry: RetrySettings,
+}
+
+impl Default for StorageOptions {
+    fn default() -> Self {
+        StorageOptions {
+            block_cache_bytes: 256 << 20,
+            block_size_bytes: 1 << 20,
+            cache_dir: None,
+            cache_dir_bytes: 10 << 30,
+            retry: RetrySettings::default(),
+        }
+    }
+}
+
+/// How requests to an object store or DynamoDB are retried: exponential backoff with full
+/// jitter, on transient errors only (timeouts, connection errors, 5xx, throttling) — never
+/// on not-found, precondition or permission errors.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RetrySettings {
+    /// Attempts per call, the first included. With the defaults a call gives up after
+    /// about 3 s of backoff; a writer then sees an `Io` error and may retry the whole
+    /// operation (create-once writes stay safe: a retried create recognises its own bytes).
+    pub max_attempts: u32,
+    /// Backoff before the first retry; each further retry doubles it (up to the max), and
+    /// the actual wait is drawn uniformly from zero to that value.
+    pub initial_backoff_ms: u64,
+    /// Upper bound of one backoff.
+    pub max_backoff_ms: u64,
+    /// Timeout of one HTTP request, body included. Whole-object reads of large segments
+    /// must fit in it: 60 s is 1 GiB at about 18 MB/s.
+    pub request_timeout_ms: u64,
+    /// Timeout to establish a connection.
+    pub connect_timeout_ms: u64,
+}
+
+impl Default for RetrySettings {
+    fn default() -> Self {
+        RetrySettings {
+            max_attempts: 6,
+            initial_backoff_ms: 100,
+            max_backoff_ms: 2_000,
+            request_timeout_ms: 60_000,
+            connect_timeout_ms: 5_000,
+        }
+    }
+}

@@ -1,0 +1,481 @@
+//! Object-store storage: the shared conformance suite on `memory://`, `file://` and the
+//! local S3 service; block and disk caches; retries and the check of a retried create.
+#![cfg(feature = "object-store")]
+
+mod object_support;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use object_support::{FaultyStore, fast_retries, s3_location, unique};
+use vecshard_engine::ErrorKind;
+use vecshard_engine::storage::object_store::memory::InMemory;
+use vecshard_engine::storage::object_store::{GetRange, ObjectStore};
+use vecshard_engine::storage::{
+    Blob, CacheStats, ObjectStorage, Storage, StorageOptions, conformance, open_storage,
+};
+
+const KIB: u64 = 1024;
+
+fn faulty_storage(opts: &StorageOptions) -> (Arc<FaultyStore>, ObjectStorage) {
+    let store = FaultyStore::new(Arc::new(InMemory::new()));
+    let dynstore: Arc<dyn ObjectStore> = store.clone();
+    let storage = ObjectStorage::builder(dynstore, "memory://faulty")
+        .prefix("shard")
+        .options(opts)
+        .build()
+        .unwrap();
+    (store, storage)
+}
+
+fn pattern(len: u64) -> Vec<u8> {
+    (0..len).map(|i| (i * 7 % 251) as u8).collect()
+}
+
+#[test]
+fn memory_conforms() {
+    let s = open_storage(&format!("memory://{}", unique("conf")), &fast_retries()).unwrap();
+    conformance::run(s.as_ref());
+}
+
+#[test]
+fn memory_with_prefix_conforms() {
+    let name = unique("conf-prefix");
+    let s = open_storage(&format!("memory://{name}/a/b"), &fast_retries()).unwrap();
+    conformance::run(s.as_ref());
+    // A sibling prefix sees nothing of it.
+    let other = open_storage(&format!("memory://{name}/a/c"), &fast_retries()).unwrap();
+    assert!(other.list("conf").unwrap().is_empty());
+}
+
+#[test]
+fn file_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", dir.path().join("shard").display());
+    let s = open_storage(&url, &fast_retries()).unwrap();
+    assert!(!s.supports_append());
+    assert!(s.lock_exclusive().unwrap().is_none());
+    conformance::run(s.as_ref());
+}
+
+#[test]
+fn file_with_disk_cache_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = StorageOptions {
+        cache_dir: Some(dir.path().join("cache")),
+        ..fast_retries()
+    };
+    let url = format!("file://{}", dir.path().join("shard").display());
+    let s = open_storage(&url, &opts).unwrap();
+    conformance::run(s.as_ref());
+    let before = s.cache_stats();
+    assert_eq!(s.map("conf/map").unwrap().len(), 10_000);
+    assert_eq!(s.cache_stats().disk_hits, before.disk_hits + 1);
+}
+
+#[test]
+fn s3_conforms() {
+    let location = s3_location("conformance");
+    let s = open_storage(&location, &fast_retries()).unwrap();
+    assert_eq!(s.location(), location);
+    conformance::run(s.as_ref());
+    let err = s.get("conf/missing").unwrap_err();
+    assert!(
+        err.message().contains(&format!("{location}/conf/missing")),
+        "errors name the full location and key: {err}"
+    );
+}
+
+#[test]
+fn reopened_memory_store_keeps_its_data() {
+    let url = format!("memory://{}/shard", unique("reopen"));
+    let opts = StorageOptions::default();
+    let s = open_storage(&url, &opts).unwrap();
+    assert!(
+        s.put_if_absent("manifest/1", Bytes::from_static(b"m1"))
+            .unwrap()
+    );
+    drop(s);
+    let s = open_storage(&url, &opts).unwrap();
+    assert_eq!(&s.get("manifest/1").unwrap()[..], b"m1");
+}
+
+#[test]
+fn append_files_are_refused() {
+    let s = open_storage(&format!("memory://{}", unique("append")), &fast_retries()).unwrap();
+    let err = s.create_append("wal/1").err().unwrap();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+    assert!(err.message().contains("wal/1"), "{err}");
+}
+
+#[test]
+fn usable_from_inside_a_tokio_runtime() {
+    let s = open_storage(&format!("memory://{}", unique("in-tokio")), &fast_retries()).unwrap();
+    s.put("x", Bytes::from_static(b"fine")).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let got = rt.block_on(async { s.get("x").unwrap() });
+    assert_eq!(&got[..], b"fine");
+    let multi = tokio::runtime::Runtime::new().unwrap();
+    let s2 = s.clone();
+    let got = multi
+        .block_on(async move { tokio::spawn(async move { s2.get("x").unwrap() }).await })
+        .unwrap();
+    assert_eq!(&got[..], b"fine");
+}
+
+// ---- block cache -------------------------------------------------------------------
+
+fn block_opts(block: u64, capacity: u64) -> StorageOptions {
+    StorageOptions {
+        block_size_bytes: block,
+        block_cache_bytes: capacity,
+        ..fast_retries()
+    }
+}
+
+#[test]
+fn block_cache_counts_hits_and_misses() {
+    let (store, s) = faulty_storage(&block_opts(64 * KIB, 4 << 20));
+    let data = pattern(300 * KIB);
+    s.put("segments/1", Bytes::from(data.clone())).unwrap();
+
+    assert_eq!(
+        &s.get_range("segments/1", 10..100).unwrap()[..],
+        &data[10..100]
+    );
+    assert_eq!(
+        s.cache_stats(),
+        CacheStats {
+            memory_hits: 0,
+            disk_hits: 0,
+            misses: 1,
+            bytes_fetched: 64 * KIB
+        }
+    );
+    assert_eq!(
+        &s.get_range("segments/1", 1000..2000).unwrap()[..],
+        &data[1000..2000]
+    );
+    assert_eq!(s.cache_stats().memory_hits, 1);
+    assert_eq!(store.gets(), 1, "the second read was served from memory");
+}
+
+#[test]
+fn adjacent_missing_blocks_are_fetched_in_one_request() {
+    let bs = 64 * KIB;
+    let (store, s) = faulty_storage(&block_opts(bs, 4 << 20));
+    let len = 300 * KIB; // blocks 0..=4, the last one short
+    let data = pattern(len);
+    s.put("segments/1", Bytes::from(data.clone())).unwrap();
+
+    // Cache blocks 0 and 2.
+    s.get_range("segments/1", 5..6).unwrap();
+    s.get_range("segments/1", 2 * bs + 1..2 * bs + 2).unwrap();
+    store.take_ranges();
+
+    // Whole object: block 1 alone, then blocks 3-4 in one GET.
+    let got = s.get_range("segments/1", 0..len).unwrap();
+    assert_eq!(&got[..], &data[..]);
+    let ranges = store.take_ranges();
+    assert_eq!(
+        ranges,
+        vec![
+            Some(GetRange::Bounded(bs..2 * bs)),
+            Some(GetRange::Bounded(3 * bs..5 * bs))
+        ]
+    );
+    let stats = s.cache_stats();
+    assert_eq!(stats.memory_hits, 2);
+    assert_eq!(stats.misses, 2 + 3);
+    assert_eq!(stats.bytes_fetched, 2 * bs + bs + (len - 3 * bs));
+
+    // Everything is cached now, read at odd offsets across every block boundary.
+    for start in [0, bs - 1, 2 * bs - 7, len - 1] {
+        let end = (start + bs + 13).min(len);
+        assert_eq!(
+            &s.get_range("segments/1", start..end).unwrap()[..],
+            &data[start as usize..end as usize]
+        );
+    }
+    assert!(store.take_ranges().is_empty());
+    assert!(s.get_range("segments/1", len - 5..len + 5).is_err());
+}
+
+#[test]
+fn block_cache_memory_stays_bounded() {
+    let bs = 16 * KIB;
+    let capacity = 256 * KIB;
+    let (_, s) = faulty_storage(&block_opts(bs, capacity));
+    let len = 2 << 20;
+    let data = pattern(len);
+    s.put("segments/big", Bytes::from(data.clone())).unwrap();
+    let mut off = 0;
+    while off < len {
+        let end = (off + 40 * KIB).min(len);
+        assert_eq!(
+            &s.get_range("segments/big", off..end).unwrap()[..],
+            &data[off as usize..end as usize]
+        );
+        let resident = s.block_cache().resident_bytes();
+        assert!(resident <= capacity, "{resident} > {capacity}");
+        off = end;
+    }
+    assert!(
+        s.block_cache().resident_bytes() > capacity / 2,
+        "the cache is used"
+    );
+}
+
+#[test]
+fn replacing_an_object_drops_its_cached_blocks() {
+    let (_, s) = faulty_storage(&block_opts(4 * KIB, 1 << 20));
+    s.put("x", Bytes::from(vec![1u8; 10_000])).unwrap();
+    assert_eq!(s.get_range("x", 5000..5001).unwrap()[0], 1);
+    s.put("x", Bytes::from(vec![2u8; 10_000])).unwrap();
+    assert_eq!(s.get_range("x", 5000..5001).unwrap()[0], 2);
+    s.delete("x").unwrap();
+    assert_eq!(
+        s.get_range("x", 0..1).unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+}
+
+// ---- disk cache --------------------------------------------------------------------
+
+fn disk_opts(dir: &std::path::Path, bound: u64) -> StorageOptions {
+    StorageOptions {
+        cache_dir: Some(dir.to_path_buf()),
+        cache_dir_bytes: bound,
+        block_size_bytes: 16 * KIB,
+        ..fast_retries()
+    }
+}
+
+fn cached_files(dir: &std::path::Path) -> Vec<(String, u64)> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                e.metadata().unwrap().len(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn second_map_is_served_from_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, s) = faulty_storage(&disk_opts(dir.path(), 1 << 20));
+    let data = pattern(100 * KIB);
+    s.put("segments/1", Bytes::from(data.clone())).unwrap();
+
+    let first = s.map("segments/1").unwrap();
+    assert!(matches!(first, Blob::Mapped(_)), "{first:?}");
+    assert_eq!(&first[..], &data[..]);
+    assert_eq!(s.cache_stats().misses, 1);
+    assert_eq!(
+        cached_files(dir.path()).len(),
+        1,
+        "one file, no temporaries left"
+    );
+
+    let gets = store.gets();
+    let second = s.map("segments/1").unwrap();
+    assert_eq!(&second[..], &data[..]);
+    assert_eq!(s.cache_stats().disk_hits, 1);
+    assert_eq!(store.gets(), gets, "no request for the second map");
+
+    // Ranged reads of a cached object come from disk, then from memory.
+    assert_eq!(
+        &s.get_range("segments/1", 100..40_000).unwrap()[..],
+        &data[100..40_000]
+    );
+    assert_eq!(s.cache_stats().disk_hits, 1 + 3);
+    assert_eq!(
+        &s.get_range("segments/1", 100..40_000).unwrap()[..],
+        &data[100..40_000]
+    );
+    assert_eq!(s.cache_stats().memory_hits, 3);
+    assert_eq!(store.gets(), gets);
+}
+
+#[test]
+fn disk_cache_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("memory://{}/s", unique("disk-reopen"));
+    let opts = disk_opts(dir.path(), 1 << 20);
+    let data = Bytes::from(pattern(50 * KIB));
+    {
+        let s = open_storage(&url, &opts).unwrap();
+        s.put("segments/7", data.clone()).unwrap();
+        s.map("segments/7").unwrap();
+    }
+    let s = open_storage(&url, &opts).unwrap();
+    assert_eq!(&s.map("segments/7").unwrap()[..], &data[..]);
+    assert_eq!(
+        s.cache_stats(),
+        CacheStats {
+            disk_hits: 1,
+            ..CacheStats::default()
+        }
+    );
+}
+
+#[test]
+fn disk_cache_evicts_least_recently_used_over_its_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let bound = 250 * KIB;
+    let (_, s) = faulty_storage(&disk_opts(dir.path(), bound));
+    for name in ["a", "b", "c", "too-big"] {
+        let len = if name == "too-big" {
+            300 * KIB
+        } else {
+            100 * KIB
+        };
+        s.put(&format!("segments/{name}"), Bytes::from(pattern(len)))
+            .unwrap();
+    }
+    s.map("segments/a").unwrap();
+    s.map("segments/b").unwrap();
+    s.map("segments/a").unwrap(); // a is now more recent than b
+    s.map("segments/c").unwrap(); // over the bound: b goes
+    let total: u64 = cached_files(dir.path()).iter().map(|f| f.1).sum();
+    assert_eq!(total, 200 * KIB);
+    assert!(total <= bound);
+
+    let before = s.cache_stats();
+    s.map("segments/a").unwrap();
+    s.map("segments/c").unwrap();
+    assert_eq!(
+        s.cache_stats().disk_hits,
+        before.disk_hits + 2,
+        "a and c kept"
+    );
+    s.map("segments/b").unwrap();
+    assert_eq!(s.cache_stats().misses, before.misses + 1, "b was evicted");
+
+    // Larger than the whole bound: served from memory, not cached.
+    let big = s.map("segments/too-big").unwrap();
+    assert!(matches!(big, Blob::Owned(_)));
+    assert_eq!(big.len() as u64, 300 * KIB);
+    let total: u64 = cached_files(dir.path()).iter().map(|f| f.1).sum();
+    assert!(total <= bound, "{total}");
+}
+
+// ---- retries and retried creates ----------------------------------------------------
+
+#[test]
+fn retried_create_that_finds_its_own_bytes_counts_as_created() {
+    let (store, s) = faulty_storage(&fast_retries());
+    store.fail_creates_after_apply.store(1, Ordering::SeqCst);
+    assert!(
+        s.put_if_absent("manifest/1", Bytes::from_static(b"mine"))
+            .unwrap()
+    );
+    assert_eq!(store.puts.load(Ordering::SeqCst), 2, "retried once");
+    assert_eq!(store.gets(), 1, "read back to check");
+    assert_eq!(&s.get("manifest/1").unwrap()[..], b"mine");
+}
+
+#[test]
+fn retried_create_that_finds_other_bytes_lost() {
+    let (store, s) = faulty_storage(&fast_retries());
+    assert!(
+        s.put_if_absent("manifest/1", Bytes::from_static(b"theirs"))
+            .unwrap()
+    );
+    // Our first attempt fails before reaching the store; the retry finds theirs.
+    store.fail_creates_before_apply.store(1, Ordering::SeqCst);
+    assert!(
+        !s.put_if_absent("manifest/1", Bytes::from_static(b"mine"))
+            .unwrap()
+    );
+    assert_eq!(&s.get("manifest/1").unwrap()[..], b"theirs");
+}
+
+#[test]
+fn plain_lost_create_does_not_read_back() {
+    let (store, s) = faulty_storage(&fast_retries());
+    assert!(
+        s.put_if_absent("wal/1", Bytes::from_static(b"same"))
+            .unwrap()
+    );
+    // Same bytes, but no attempt of ours failed: it is someone else's create.
+    assert!(
+        !s.put_if_absent("wal/1", Bytes::from_static(b"same"))
+            .unwrap()
+    );
+    assert_eq!(store.gets(), 0);
+}
+
+#[test]
+fn transient_read_errors_are_retried_and_not_found_is_not() {
+    let (store, s) = faulty_storage(&fast_retries());
+    s.put("x", Bytes::from_static(b"data")).unwrap();
+    store.fail_gets.store(2, Ordering::SeqCst);
+    assert_eq!(&s.get("x").unwrap()[..], b"data");
+    assert_eq!(store.gets(), 3);
+
+    let before = store.gets();
+    let err = s.get("missing").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert!(err.message().contains("memory://faulty/missing"), "{err}");
+    assert_eq!(store.gets(), before + 1, "not-found is not retried");
+
+    store.fail_gets.store(100, Ordering::SeqCst);
+    let err = s.get("x").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Io);
+    assert!(err.message().contains("memory://faulty/x"), "{err}");
+    store.fail_gets.store(0, Ordering::SeqCst);
+}
+
+#[test]
+fn s3_retried_create_is_checked_against_the_real_server() {
+    // The S3 store from open_storage, wrapped so that the first create is applied on the
+    // server and then reported as a timeout.
+    let location = s3_location("retried-create");
+    let (bucket, prefix) = location
+        .trim_start_matches("s3://")
+        .split_once('/')
+        .unwrap();
+    let s3: Arc<dyn ObjectStore> = Arc::new(
+        vecshard_engine::storage::object_store::aws::AmazonS3Builder::from_env()
+            .with_bucket_name(bucket)
+            .build()
+            .unwrap(),
+    );
+    let store = FaultyStore::new(s3);
+    let dynstore: Arc<dyn ObjectStore> = store.clone();
+    let s = ObjectStorage::builder(dynstore, location.clone())
+        .prefix(prefix)
+        .options(&fast_retries())
+        .build()
+        .unwrap();
+    store.fail_creates_after_apply.store(1, Ordering::SeqCst);
+    assert!(
+        s.put_if_absent("manifest/00000000000000000001", Bytes::from_static(b"v1"))
+            .unwrap()
+    );
+    assert_eq!(store.puts.load(Ordering::SeqCst), 2);
+    let other = open_storage(&location, &fast_retries()).unwrap();
+    assert!(
+        other
+            .put_if_absent(
+                "manifest/00000000000000000002",
+                Bytes::from_static(b"theirs")
+            )
+            .unwrap()
+    );
+    store.fail_creates_before_apply.store(1, Ordering::SeqCst);
+    assert!(
+        !s.put_if_absent("manifest/00000000000000000002", Bytes::from_static(b"ours"))
+            .unwrap()
+    );
+}

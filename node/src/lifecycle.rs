@@ -6,9 +6,11 @@
 //! always sees a settled engine. An assignment returns as soon as the new slot is in
 //! the table (state OPENING); the engine opens on the shard's own actor thread.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use vecshard_engine::paths;
+use vecshard_engine::storage::{StorageOptions, open_storage};
 use vecshard_engine::{Error as EngineError, ErrorKind};
 
 use crate::actor::{Close, Open, OpenPlan, ShardActor};
@@ -18,6 +20,41 @@ use crate::error::{NodeError, NotOwnerReason};
 use crate::metrics::Metrics;
 use crate::placement::{Assignment, Role, ShardId, Storage};
 use crate::registry::{Registry, Slot, SlotState, StateName};
+
+/// Remove a local shard's directory, and its collection's directory once empty.
+fn delete_local_shard(data_dir: &Path, dir: &Path) -> Result<(), EngineError> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(EngineError::new(
+                ErrorKind::Io,
+                format!("delete {}: {e}", dir.display()),
+            ));
+        }
+    }
+    if let Some(parent) = dir.parent().filter(|p| *p != data_dir) {
+        let _ = std::fs::remove_dir(parent);
+    }
+    Ok(())
+}
+
+/// Delete every object of a shard on an object store: segments and WAL first, the
+/// manifest versions last (a crash in between leaves a manifest naming missing files,
+/// which a later delete finishes).
+fn delete_object_store_shard(location: &str) -> Result<(), EngineError> {
+    let opts = StorageOptions {
+        block_cache_bytes: 0,
+        ..StorageOptions::default()
+    };
+    let storage = open_storage(location, &opts)?;
+    for dir in [paths::SEGMENT_DIR, paths::WAL_DIR, paths::MANIFEST_DIR] {
+        for object in storage.list(dir)? {
+            storage.delete(&object.path)?;
+        }
+    }
+    Ok(())
+}
 
 /// Extra mailbox room beyond the write bound, for lifecycle messages.
 const LIFECYCLE_MAILBOX_ROOM: usize = 16;
@@ -187,33 +224,15 @@ impl Lifecycle {
 
     async fn delete_data(&self, slot: &Slot) -> Result<(), NodeError> {
         let data_dir = self.config.node.data_dir.clone();
-        let location = PathBuf::from(&slot.location);
-        if !location.starts_with(&data_dir) {
-            return Err(NodeError::Unsupported(format!(
-                "shard {} is closed, but deleting object-store data ({}) is not supported by this node yet",
-                slot.id, slot.location
-            )));
-        }
+        let location = slot.location.clone();
         let ctx = slot.ctx(slot.epoch);
         tokio::task::spawn_blocking(move || {
-            match std::fs::remove_dir_all(&location) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => {
-                    return Err(NodeError::Engine {
-                        err: EngineError::new(
-                            ErrorKind::Io,
-                            format!("delete {}: {e}", location.display()),
-                        ),
-                        ctx,
-                    });
-                }
-            }
-            // The collection directory goes too once its last shard is gone.
-            if let Some(parent) = location.parent().filter(|p| *p != data_dir) {
-                let _ = std::fs::remove_dir(parent);
-            }
-            Ok(())
+            let deleted = if location.contains("://") {
+                delete_object_store_shard(&location)
+            } else {
+                delete_local_shard(&data_dir, &PathBuf::from(&location))
+            };
+            deleted.map_err(|err| NodeError::Engine { err, ctx })
         })
         .await
         .map_err(|e| NodeError::Internal(format!("delete task: {e}")))?

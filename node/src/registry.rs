@@ -272,8 +272,10 @@ impl Slot {
         let SlotState::Serving(shard) = self.state() else {
             return;
         };
-        // A write through the closed handle returns the error that stopped it.
-        let err = shard.upsert(Vec::new()).err().unwrap_or_else(|| {
+        // Any call on a stopped engine returns the error that stopped it (a search
+        // checks that first, before its arguments).
+        let probe = vecshard_engine::SearchRequest::new(Vec::new(), 1);
+        let err = shard.search(&probe).err().unwrap_or_else(|| {
             vecshard_engine::Error::new(
                 vecshard_engine::ErrorKind::Io,
                 format!("the engine reports state {engine_state}"),

@@ -184,8 +184,14 @@ impl ConfigError {
 }
 
 impl Default for NodeConfig {
+    /// The built-in defaults, not yet validated (`node.id` is empty until
+    /// [`NodeConfig::validated`] fills in the host name; [`crate::start`] validates).
     fn default() -> Self {
-        load_layers(None, Some(HashMap::new())).expect("built-in defaults are valid")
+        Config::builder()
+            .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
+            .build()
+            .and_then(Config::try_deserialize)
+            .expect("the built-in defaults deserialize")
     }
 }
 
@@ -487,6 +493,9 @@ mod tests {
 
     #[test]
     fn defaults_are_valid() {
+        let mut d = NodeConfig::default();
+        d.node.id = "n1".into();
+        assert_eq!(d.clone().validated().unwrap(), d);
         let c = load_config_with_env(None, env(&[("VECSHARD__NODE__ID", "n1")])).unwrap();
         assert_eq!(c.node.id, "n1");
         assert_eq!(c.node.mailbox_capacity, 256);

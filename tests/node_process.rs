@@ -289,3 +289,35 @@ async fn sigkill_mid_ingest_loses_no_acknowledged_write() {
     }
     shard.close().unwrap();
 }
+
+#[test]
+fn a_bad_config_stops_the_binary_with_the_key_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("node.toml");
+    std::fs::write(&config, "[node]\nid = \"n\"\nmailbx_capacity = 8\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_vecshard"))
+        .args(["node", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("config key `node.mailbx_capacity`: unknown key"),
+        "{err}"
+    );
+
+    std::fs::write(&config, "[node]\nid = \"n\"\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_vecshard"))
+        .args(["node", "--config"])
+        .arg(&config)
+        .env("VECSHARD__ENGINE__MEMTABLE_BYTES", "12")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("config key `engine.memtable_bytes`: must be at least 65536 (got 12)"),
+        "{err}"
+    );
+}

@@ -16,9 +16,8 @@ use vecshard_proto::internal::v1::node_server::Node;
 use crate::actor::{Write, WriteOp};
 use crate::config::NodeConfig;
 use crate::conversions::{
-    Target, assignment_from_proto, check_vector, hit_to_proto, key_from_proto, key_to_proto,
-    keys_from_proto, point_to_proto, points_from_proto, search_from_proto, status_to_proto,
-    target_from_proto,
+    Target, assignment_from_proto, hit_to_proto, key_from_proto, key_to_proto, keys_from_proto,
+    point_to_proto, points_from_proto, search_from_proto, status_to_proto, target_from_proto,
 };
 use crate::error::{NodeError, NotOwnerReason};
 use crate::lifecycle::Lifecycle;
@@ -285,10 +284,9 @@ impl Node for NodeService {
         let mut r = req.into_inner();
         let t = target_from_proto(r.target.take())?;
         let out = async {
+            // The engine checks the vector (dimension, finite values) with a precise
+            // message before it searches.
             let q = search_from_proto(r)?;
-            if let Some(slot) = self.state.registry.get(&t.id) {
-                check_vector(&q.vector, slot.spec.dim, "the query vector")?;
-            }
             self.read(&t, move |shard| shard.search(&q)).await
         }
         .await

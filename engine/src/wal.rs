@@ -285,6 +285,8 @@ pub(crate) struct WalWriter {
     io: Mutex<Io>,
     synced: AtomicU64,
     failure: Mutex<Option<Error>>,
+    /// Bytes of live units, kept outside the I/O lock so stats never wait for a write.
+    live_bytes: AtomicU64,
 }
 
 impl WalWriter {
@@ -340,9 +342,10 @@ impl WalWriter {
             epoch,
             append,
             pending: Mutex::new(Pending::default()),
-            io: Mutex::new(io),
             synced: AtomicU64::new(synced_seq),
+            live_bytes: AtomicU64::new(io.table.bytes()),
             failure: Mutex::new(None),
+            io: Mutex::new(io),
         }))
     }
 
@@ -424,6 +427,7 @@ impl WalWriter {
             }
         }
         self.write_buf(io, &mut buf, last)?;
+        self.live_bytes.store(io.table.bytes(), Ordering::Relaxed);
         if let Some(last) = last {
             self.synced.fetch_max(last, Ordering::AcqRel);
         }
@@ -537,6 +541,7 @@ impl WalWriter {
             self.storage.delete(&paths::wal(n))?;
             io.table.units.remove(&n);
         }
+        self.live_bytes.store(io.table.bytes(), Ordering::Relaxed);
         let lowest_needed = io
             .table
             .units
@@ -562,7 +567,7 @@ impl WalWriter {
 
     /// Bytes of live WAL units.
     pub(crate) fn bytes(&self) -> u64 {
-        self.io.lock().table.bytes()
+        self.live_bytes.load(Ordering::Relaxed)
     }
 }
 

@@ -93,7 +93,7 @@ fn concurrent_ingest_search_flush_compact() {
         }
     });
     let expected: u64 = (0..WRITERS * PER_WRITER)
-        .filter(|k| (k / WRITERS) % 10 != 0)
+        .filter(|k| !(k / WRITERS).is_multiple_of(10))
         .count() as u64;
     assert_eq!(shard.stats().live_points, expected);
     assert!(
@@ -105,7 +105,7 @@ fn concurrent_ingest_search_flush_compact() {
     assert_eq!(reopened.stats().live_points, expected);
     for k in 0..WRITERS * PER_WRITER {
         let got = reopened.get(&Key::Int(k)).unwrap();
-        if (k / WRITERS) % 10 == 0 {
+        if (k / WRITERS).is_multiple_of(10) {
             assert!(got.is_none(), "deleted key {k} came back");
         } else {
             assert_eq!(got.unwrap().vector, vector(k, 1), "key {k}");

@@ -71,6 +71,8 @@ impl Inner {
             }
         }
         ms.version = version;
+        self.manifest_version.store(version, Ordering::Relaxed);
+        self.flushed_seq.store(next.flushed_seq, Ordering::Relaxed);
         ms.manifest = next;
         let (now, grace) = (manifest::now_ms(), self.gc_grace_ms());
         let storage = &self.storage;
@@ -362,6 +364,8 @@ impl Inner {
                 Ok(()) => {
                     let mut ms = self.manifest.lock();
                     ms.version = version;
+                    self.manifest_version.store(version, Ordering::Relaxed);
+                    self.flushed_seq.store(m.flushed_seq, Ordering::Relaxed);
                     self.epoch.store(m.writer_epoch, Ordering::Relaxed);
                     ms.manifest = m;
                     return Ok(true);
@@ -406,7 +410,6 @@ impl Inner {
 
     pub(super) fn stats(&self) -> Stats {
         let (view, seq) = self.snapshot();
-        let ms = self.manifest.lock();
         let cache = self.storage.cache_stats();
         Stats {
             live_points: self.pk.read().len() as u64,
@@ -414,10 +417,10 @@ impl Inner {
             memtable_rows: view.memtables().map(|m| m.rows() as u64).sum(),
             segment_bytes: view.segments().map(|s| s.file_bytes()).sum(),
             wal_bytes: self.wal.get().map(|w| w.bytes()).unwrap_or(0),
-            manifest_version: ms.version,
+            manifest_version: self.manifest_version.load(Ordering::Relaxed),
             epoch: self.epoch.load(Ordering::Relaxed),
             visible_seq: seq,
-            flushed_seq: ms.manifest.flushed_seq,
+            flushed_seq: self.flushed_seq.load(Ordering::Relaxed),
             flushes: self.flushes.load(Ordering::Relaxed),
             compactions: self.compactions.load(Ordering::Relaxed),
             read_only: self.read_only,

@@ -151,6 +151,10 @@ struct Inner {
     next_container: AtomicU32,
     next_segment: AtomicU64,
     epoch: AtomicU64,
+    /// Current manifest version and its `flushed_seq`, readable without the manifest lock
+    /// (which is held across a commit's I/O).
+    manifest_version: AtomicU64,
+    flushed_seq: AtomicU64,
     status: AtomicU8,
     failure: Mutex<Option<Error>>,
     bg: Arc<BgSignal>,
@@ -246,6 +250,25 @@ impl Shard {
     /// shard with another dimension or metric is an `InvalidArgument` error.
     pub fn open_or_create(location: &str, spec: ShardSpec, opts: Options) -> Result<Shard> {
         open::open(location, Some(spec), open::Mode::OpenOrCreate, opts)
+    }
+
+    /// Open a shard on a storage (and optionally a commit store) built by the caller: a
+    /// wrapped store for fault injection, a store shared with other code. With `spec` the
+    /// shard is created if missing (as [`Shard::open_or_create`]).
+    pub fn open_with(
+        storage: Arc<dyn Storage>,
+        commits: Option<Arc<dyn CommitStore>>,
+        spec: Option<ShardSpec>,
+        opts: Options,
+    ) -> Result<Shard> {
+        let commits = commits
+            .unwrap_or_else(|| Arc::new(crate::commit::StorageCommitStore::new(storage.clone())));
+        let mode = if spec.is_some() {
+            open::Mode::OpenOrCreate
+        } else {
+            open::Mode::Open
+        };
+        open::open_on(storage, commits, spec, mode, opts)
     }
 
     /// The shard's dimension, metric and index parameters.

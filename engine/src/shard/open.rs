@@ -56,16 +56,31 @@ pub(super) fn open(
         return Err(Error::invalid("empty shard location"));
     }
     let storage = storage::open_storage(location, &storage_options(&opts))?;
-    let lock = if opts.read_only {
-        None
-    } else {
-        storage.lock_exclusive()?
-    };
     let commits = storage::open_commit_store(
         opts.commit_store.as_deref(),
         storage.clone(),
         storage.location(),
     )?;
+    open_on(storage, commits, spec, mode, opts)
+}
+
+/// Open on a storage and commit store the caller built.
+pub(super) fn open_on(
+    storage: Arc<dyn Storage>,
+    commits: Arc<dyn CommitStore>,
+    spec: Option<ShardSpec>,
+    mode: Mode,
+    opts: Options,
+) -> Result<Shard> {
+    opts.validate()?;
+    if let Some(s) = &spec {
+        s.validate()?;
+    }
+    let lock = if opts.read_only {
+        None
+    } else {
+        storage.lock_exclusive()?
+    };
     let (mut version, mut manifest) =
         load_or_create(commits.as_ref(), storage.location(), spec, mode, &opts)?;
     if !opts.read_only {
@@ -117,6 +132,8 @@ pub(super) fn open(
         next_container: AtomicU32::new(next_container + 1),
         next_segment: AtomicU64::new(epoch << 32 | 1),
         epoch: AtomicU64::new(epoch),
+        manifest_version: AtomicU64::new(version),
+        flushed_seq: AtomicU64::new(flushed),
         status: AtomicU8::new(OPEN),
         failure: Mutex::new(None),
         bg: Arc::new(BgSignal::default()),

@@ -104,7 +104,8 @@ async fn register(state: &NodeState, routers: &mut Routers) -> bool {
 /// the node (register again).
 async fn heartbeat(state: &NodeState, routers: &mut Routers) -> bool {
     let registry = state.registry.clone();
-    let statuses = match tokio::task::spawn_blocking(move || registry.statuses(true)).await {
+    // Closed shards stay in the report until a router has received it.
+    let statuses = match tokio::task::spawn_blocking(move || registry.statuses(false)).await {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(error = %e, "collecting shard statuses failed");
@@ -114,7 +115,7 @@ async fn heartbeat(state: &NodeState, routers: &mut Routers) -> bool {
     let beat = pb::Heartbeat {
         node_id: state.config.node.id.clone(),
         address: state.advertise.clone(),
-        shards: statuses.into_iter().map(status_to_proto).collect(),
+        shards: statuses.iter().cloned().map(status_to_proto).collect(),
     };
     let mut calls = tokio::task::JoinSet::new();
     for addr in routers.known.clone() {
@@ -124,10 +125,12 @@ async fn heartbeat(state: &NodeState, routers: &mut Routers) -> bool {
         }
     }
     let mut still_registered = true;
+    let mut delivered = false;
     while let Some(done) = calls.join_next().await {
         let Ok((addr, result)) = done else { continue };
         match result {
             Ok(r) => {
+                delivered = true;
                 for router in &r.get_ref().routers {
                     if !router.address.is_empty() && routers.known.insert(router.address.clone()) {
                         tracing::info!(router = %router.address, "learned a router");
@@ -142,6 +145,9 @@ async fn heartbeat(state: &NodeState, routers: &mut Routers) -> bool {
                 tracing::debug!(router = %addr, code = ?s.code(), message = s.message(), "heartbeat failed")
             }
         }
+    }
+    if delivered {
+        state.registry.forget_closed(&statuses);
     }
     still_registered
 }

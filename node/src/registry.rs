@@ -385,8 +385,9 @@ impl Registry {
         Ok((slot, shard))
     }
 
-    /// Status of every slot, ordered by shard, followed by closed slots not reported
-    /// before (each is reported once). Blocking: call off the async runtime.
+    /// Status of every slot and of the closed slots not yet reported, ordered by shard.
+    /// `drain_closed`: count the closed slots as reported now. Blocking: call off the
+    /// async runtime.
     pub fn statuses(&self, drain_closed: bool) -> Vec<SlotStatus> {
         let mut out: Vec<SlotStatus> = self.all().iter().map(|s| s.status()).collect();
         let closed = if drain_closed {
@@ -397,5 +398,14 @@ impl Registry {
         out.extend(closed);
         out.sort_by(|a, b| a.id.cmp(&b.id));
         out
+    }
+
+    /// Count the closed slots in `reported` as reported (a router received them).
+    pub fn forget_closed(&self, reported: &[SlotStatus]) {
+        self.closed.lock().retain(|c| {
+            !reported
+                .iter()
+                .any(|r| r.state == StateName::Closed && r.id == c.id && r.epoch == c.epoch)
+        });
     }
 }

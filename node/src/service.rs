@@ -339,7 +339,10 @@ impl Node for NodeService {
         _: Request<pb::NodeStatusRequest>,
     ) -> Reply<pb::NodeStatusResponse> {
         let registry = self.state.registry.clone();
-        let statuses = tokio::task::spawn_blocking(move || registry.statuses(true))
+        // Standalone, this answer is where closed shards are reported (once); with
+        // routers, heartbeats report them.
+        let standalone = self.state.config.cluster.routers.is_empty();
+        let statuses = tokio::task::spawn_blocking(move || registry.statuses(standalone))
             .await
             .map_err(|e| Status::internal(format!("status task: {e}")))?;
         Ok(Response::new(pb::NodeStatusResponse {

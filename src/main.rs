@@ -4,6 +4,7 @@ mod bench;
 mod datafile;
 mod demo;
 mod local;
+mod nodecmd;
 mod progress;
 
 use anyhow::Result;
@@ -29,6 +30,8 @@ enum Cmd {
     Demo(demo::DemoArgs),
     /// Benchmark one shard on a TEXMEX dataset (recall, QPS, latency, build, memory).
     Bench(bench::BenchArgs),
+    /// Run a data node (shards behind the internal gRPC API) until SIGTERM or ctrl-c.
+    Node(nodecmd::NodeArgs),
 }
 
 fn main() {
@@ -50,5 +53,6 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Local(cmd) => local::run(cmd),
         Cmd::Bench(args) => bench::run(args),
         Cmd::Demo(args) => demo::run(args),
+        Cmd::Node(args) => nodecmd::run(args),
     }
 }

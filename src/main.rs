@@ -5,6 +5,7 @@ mod cluster;
 mod datafile;
 mod demo;
 mod local;
+mod nodecmd;
 mod progress;
 mod routercmd;
 
@@ -31,6 +32,8 @@ enum Cmd {
     Demo(demo::DemoArgs),
     /// Benchmark one shard on a TEXMEX dataset (recall, QPS, latency, build, memory).
     Bench(bench::BenchArgs),
+    /// Run a data node (shards behind the internal gRPC API) until SIGTERM or ctrl-c.
+    Node(nodecmd::NodeArgs),
     #[command(flatten)]
     Cluster(cluster::ClusterCmd),
 }
@@ -54,6 +57,7 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Local(cmd) => local::run(cmd),
         Cmd::Bench(args) => bench::run(args),
         Cmd::Demo(args) => demo::run(args),
+        Cmd::Node(args) => nodecmd::run(args),
         Cmd::Cluster(cmd) => cluster::run(cmd),
     }
 }

@@ -95,7 +95,8 @@ pub struct Options {
     /// object stores).
     pub gc_grace: Option<Duration>,
     /// A writer epoch to claim at open (the cluster passes the epoch it assigned). The open
-    /// fails with `Fenced` if the shard already carries a higher one. `None`: current + 1.
+    /// fails with `Fenced` if the shard already carries a higher one; the same one is the
+    /// same assignment reopening (it still fences any older process). `None`: current + 1.
     pub epoch: Option<u64>,
     /// Read-only handles re-read the manifest this often (default: never; call `refresh`).
     pub refresh_interval: Option<Duration>,

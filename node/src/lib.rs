@@ -1,1 +1,37 @@
-//! placeholder
+//! vecshard-node: the data node. It hosts many shards, one actix actor per open shard
+//! (writes, lifecycle) with a bounded mailbox, serves the routers over gRPC
+//! (`vecshard.internal.v1.Node`), runs reads on a bounded pool against the engine's
+//! snapshots, registers with the routers and sends them heartbeats, and exposes
+//! `/healthz`, `/readyz` and `/metrics` over HTTP.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = vecshard_node::load_config(Some(std::path::Path::new("node.toml")))?;
+//! let node = vecshard_node::start(config).await?;
+//! println!("gRPC on {}, HTTP on {}", node.grpc_addr(), node.http_addr());
+//! node.shutdown().await;
+//! # Ok(()) }
+//! ```
+#![warn(missing_docs)]
+
+mod actor;
+mod actors;
+pub mod config;
+pub mod conversions;
+pub mod error;
+mod heartbeat;
+mod http;
+mod lifecycle;
+mod metrics;
+pub mod placement;
+mod reads;
+mod registry;
+mod server;
+mod service;
+mod signal;
+pub mod status;
+
+pub use config::{ConfigError, NodeConfig, load_config, load_config_with_env};
+pub use error::NodeError;
+pub use server::{NodeHandle, StartError, WriteHold, start};
+pub use signal::run_until_signal;

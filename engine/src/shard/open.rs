@@ -130,7 +130,8 @@ pub(super) fn open_on(
         flush_lock: Mutex::new(()),
         compact_lock: Mutex::new(()),
         next_container: AtomicU32::new(next_container + 1),
-        next_segment: AtomicU64::new(epoch << 32 | 1),
+        // Unique per writer session: the manifest version this session claimed.
+        next_segment: AtomicU64::new(version << 32 | 1),
         epoch: AtomicU64::new(epoch),
         manifest_version: AtomicU64::new(version),
         flushed_seq: AtomicU64::new(flushed),
@@ -200,8 +201,11 @@ fn claim_epoch(
     requested: Option<u64>,
 ) -> Result<(u64, Manifest)> {
     for _ in 0..CLAIM_ATTEMPTS {
+        // An assigned epoch equal to the current one is the same assignment reopening (a
+        // restarted owner): it claims a new manifest version, which fences any older
+        // process of that assignment. A lower one is stale.
         let want = requested.unwrap_or(m.writer_epoch + 1);
-        if want <= m.writer_epoch {
+        if want < m.writer_epoch || (want == m.writer_epoch && requested.is_none()) {
             return Err(Error::new(
                 ErrorKind::Fenced,
                 format!(

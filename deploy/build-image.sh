@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Build the `vecshard` container image offline: FROM scratch, with our binary and exactly the
+# shared libraries it links (copied from this machine), CA certificates and an nsswitch.conf
+# so host names resolve through Docker's DNS. No base image is pulled.
+#
+#   deploy/build-image.sh [--debug] [TAG]       default TAG: vecshard:local
+#
+# --debug packages target/debug/vecshard (no release build; what the chaos tests use).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+profile=release
+if [[ "${1:-}" == "--debug" ]]; then profile=debug; shift; fi
+tag="${1:-vecshard:local}"
+
+if [[ "$profile" == release ]]; then
+  cargo build --release --locked --bin vecshard >&2
+else
+  cargo build --locked --bin vecshard >&2
+fi
+bin="target/$profile/vecshard"
+
+stage="$(mktemp -d)"
+trap 'rm -rf "$stage"' EXIT
+mkdir -p "$stage/etc/ssl/certs" "$stage/tmp" "$stage/data"
+cp "$bin" "$stage/vecshard"
+# The dynamic loader and every library the binary needs, at their paths.
+ldd "$bin" | grep -oE '/[^ ]+\.so[^ ]*' | sort -u | while read -r lib; do
+  cp --parents -L "$lib" "$stage"
+done
+# Name resolution inside containers (Docker's embedded DNS).
+libdir="$(dirname "$(ldd "$bin" | awk '/libc\.so/ {print $3}')")"
+for nss in libnss_dns.so.2 libnss_files.so.2 libresolv.so.2; do
+  [[ -e "$libdir/$nss" ]] && cp --parents -L "$libdir/$nss" "$stage"
+done
+printf 'hosts: files dns\n' > "$stage/etc/nsswitch.conf"
+cp /etc/ssl/certs/ca-certificates.crt "$stage/etc/ssl/certs/" 2>/dev/null || touch "$stage/etc/ssl/certs/ca-certificates.crt"
+cat > "$stage/Dockerfile" <<'DOCKER'
+FROM scratch
+COPY . /
+ENV VECSHARD_LOG=info
+ENTRYPOINT ["/vecshard"]
+DOCKER
+docker build -q -t "$tag" "$stage" >&2
+echo "$tag"

@@ -1,0 +1,609 @@
+//! The node's configuration: built-in defaults, then an optional TOML file, then
+//! `VECSHARD__SECTION__KEY` environment variables, validated before anything starts.
+//!
+//! Every error names the key it is about (`node.grpc_addr`, `engine.memtable_bytes` …).
+//! Unknown keys inside the node's sections (`node`, `cluster`, `engine`) are errors, so
+//! a typo never silently falls back to a default; other top-level sections belong to
+//! other components (a shared file may configure a router too) and are left alone.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use config::{Config, Environment, File, FileFormat, Value, ValueKind};
+use serde::{Deserialize, Serialize};
+use vecshard_engine::{Durability, Options};
+
+/// Built-in defaults; every key the node reads appears here (and only these keys are
+/// accepted in the node's sections).
+pub const DEFAULTS: &str = r#"
+[node]
+# A stable name, unique in the cluster; empty: the host name.
+id = ""
+# gRPC listen address for routers (port 0: any free port).
+grpc_addr = "127.0.0.1:7100"
+# HTTP listen address for /healthz, /readyz and /metrics (port 0: any free port).
+http_addr = "127.0.0.1:7180"
+# The gRPC address routers should dial (`host:port`); empty: the bound gRPC address.
+# Required when grpc_addr listens on 0.0.0.0 or [::] and routers are configured.
+advertise_addr = ""
+# Local shards live under <data_dir>/<collection>/<shard>.
+data_dir = "vecshard-data"
+# Writes a shard accepts while earlier ones are queued or running; beyond it a write
+# gets RESOURCE_EXHAUSTED ("busy, retry"). Larger absorbs bursts, smaller bounds the
+# memory and the latency of queued writes.
+mailbox_capacity = 256
+# Most points a shard's actor groups into one engine write (queued writes are merged
+# so they share one WAL sync).
+write_group_points = 20000
+# Threads that run searches, gets and scans; 0: one per core.
+search_threads = 0
+# Reads that may wait for a search thread; beyond it a read gets RESOURCE_EXHAUSTED.
+read_queue = 1024
+# Largest gRPC message accepted or sent, in bytes.
+max_message_bytes = 67108864
+# How often a READER shard looks for the writer's newer manifests.
+reader_refresh_ms = 1000
+# How long a graceful shutdown waits for in-flight calls before closing shards anyway.
+shutdown_timeout_ms = 20000
+
+[cluster]
+# Router gRPC addresses (`host:port`) to register with and send heartbeats to; empty:
+# standalone (ready as soon as it serves).
+routers = []
+# Heartbeat period. Routers declare a node down after their own timeout, so keep this
+# well below it.
+heartbeat_interval_ms = 1000
+# Deadline of one RegisterNode or Heartbeat call.
+rpc_timeout_ms = 2000
+
+[engine]
+# Memtable size per shard; larger means fewer segments and a longer WAL replay.
+memtable_bytes = 67108864
+# Memory bound of the object-store block cache, per shard.
+block_cache_bytes = 268435456
+# On-disk cache directory for object-store shards; empty: none.
+cache_dir = ""
+# Size bound of cache_dir, per shard.
+cache_dir_bytes = 10737418240
+# "sync" (an acknowledged write survives a machine crash) or "buffered" (local disk
+# only: survives a process crash, not a power loss).
+durability = "sync"
+# Compact when a shard has more segments than this.
+max_segments = 8
+"#;
+
+/// Sections the node owns; unknown keys in them are errors.
+const SECTIONS: &[&str] = &["node", "cluster", "engine"];
+
+/// The whole node configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeConfig {
+    /// The process: identity, listeners, data directory, queues.
+    pub node: NodeSection,
+    /// Where the routers are.
+    pub cluster: ClusterSection,
+    /// Engine defaults for every shard this node opens.
+    pub engine: EngineSection,
+}
+
+/// `[node]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeSection {
+    /// A stable name, unique in the cluster (empty: the host name).
+    pub id: String,
+    /// gRPC listen address (port 0: any free port).
+    pub grpc_addr: String,
+    /// HTTP listen address for health and metrics (port 0: any free port).
+    pub http_addr: String,
+    /// The address routers dial; empty: the bound gRPC address.
+    pub advertise_addr: String,
+    /// Local shards live under `<data_dir>/<collection>/<shard>`.
+    pub data_dir: PathBuf,
+    /// Writes queued or running per shard before writes get "busy".
+    pub mailbox_capacity: usize,
+    /// Most points grouped into one engine write.
+    pub write_group_points: usize,
+    /// Search threads (0: one per core).
+    pub search_threads: usize,
+    /// Reads waiting for a search thread before reads get "busy".
+    pub read_queue: usize,
+    /// Largest gRPC message, in bytes.
+    pub max_message_bytes: usize,
+    /// READER refresh period.
+    pub reader_refresh_ms: u64,
+    /// Graceful shutdown bound.
+    pub shutdown_timeout_ms: u64,
+}
+
+/// `[cluster]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterSection {
+    /// Router gRPC addresses (`host:port`).
+    pub routers: Vec<String>,
+    /// Heartbeat period.
+    pub heartbeat_interval_ms: u64,
+    /// Deadline of one call to a router.
+    pub rpc_timeout_ms: u64,
+}
+
+/// `[engine]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EngineSection {
+    /// Memtable size per shard.
+    pub memtable_bytes: usize,
+    /// Block cache bound per object-store shard.
+    pub block_cache_bytes: u64,
+    /// On-disk cache directory (empty: none).
+    pub cache_dir: String,
+    /// Size bound of the cache directory.
+    pub cache_dir_bytes: u64,
+    /// `sync` or `buffered`.
+    pub durability: String,
+    /// Compaction threshold.
+    pub max_segments: usize,
+}
+
+/// A configuration that cannot be used, naming the key (or file) at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A key has a bad value, or is unknown.
+    #[error("config key `{key}`: {message}")]
+    Key {
+        /// The dotted key, e.g. `node.grpc_addr`.
+        key: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The file cannot be read or parsed.
+    #[error("config file {path}: {message}")]
+    File {
+        /// The file.
+        path: String,
+        /// Why it cannot be used.
+        message: String,
+    },
+}
+
+impl ConfigError {
+    /// The key at fault, if the error is about one.
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            ConfigError::Key { key, .. } => Some(key),
+            ConfigError::File { .. } => None,
+        }
+    }
+
+    fn key_err(key: &str, message: impl Into<String>) -> Self {
+        ConfigError::Key {
+            key: key.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+impl Default for NodeConfig {
+    /// The built-in defaults, not yet validated (`node.id` is empty until
+    /// [`NodeConfig::validated`] fills in the host name; [`crate::start`] validates).
+    fn default() -> Self {
+        Config::builder()
+            .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
+            .build()
+            .and_then(Config::try_deserialize)
+            .expect("the built-in defaults deserialize")
+    }
+}
+
+/// Load the configuration: defaults, then `path` (if given), then the process's
+/// `VECSHARD__SECTION__KEY` variables; validated.
+pub fn load_config(path: Option<&Path>) -> Result<NodeConfig, ConfigError> {
+    load_layers(path, None)
+}
+
+/// Like [`load_config`] but with the environment given as a map (for tests and for
+/// embedding: the process environment is not read).
+pub fn load_config_with_env(
+    path: Option<&Path>,
+    env: HashMap<String, String>,
+) -> Result<NodeConfig, ConfigError> {
+    load_layers(path, Some(env))
+}
+
+fn load_layers(
+    path: Option<&Path>,
+    env: Option<HashMap<String, String>>,
+) -> Result<NodeConfig, ConfigError> {
+    let mut builder =
+        Config::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml).required(true));
+    if let Some(p) = path {
+        if !p.is_file() {
+            return Err(ConfigError::File {
+                path: p.display().to_string(),
+                message: "no such file".into(),
+            });
+        }
+        builder = builder.add_source(File::from(p).format(FileFormat::Toml).required(true));
+    }
+    let environment = Environment::with_prefix("VECSHARD")
+        .prefix_separator("__")
+        .separator("__")
+        .try_parsing(true)
+        .list_separator(",")
+        .with_list_parse_key("cluster.routers")
+        .source(env);
+    let built = builder
+        .add_source(environment)
+        .build()
+        .map_err(|e| from_config_error(e, path))?;
+    check_unknown_keys(&built)?;
+    let cfg: NodeConfig = built
+        .try_deserialize()
+        .map_err(|e| from_config_error(e, path))?;
+    cfg.validated()
+}
+
+/// Reject keys the node does not know inside its own sections.
+fn check_unknown_keys(built: &Config) -> Result<(), ConfigError> {
+    let known = Config::builder()
+        .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
+        .build()
+        .expect("built-in defaults parse");
+    for section in SECTIONS {
+        let allowed: BTreeSet<String> = known
+            .get_table(section)
+            .map(|t| t.into_keys().collect())
+            .unwrap_or_default();
+        let Ok(value) = built.get::<Value>(section) else {
+            continue;
+        };
+        let ValueKind::Table(table) = value.kind else {
+            return Err(ConfigError::key_err(section, "must be a table of keys"));
+        };
+        if let Some((key, v)) = table.iter().find(|(k, _)| !allowed.contains(*k)) {
+            let from = v
+                .origin()
+                .map(|o| format!(" (set in {o})"))
+                .unwrap_or_default();
+            let expected: Vec<&str> = allowed.iter().map(String::as_str).collect();
+            return Err(ConfigError::key_err(
+                &format!("{section}.{key}"),
+                format!(
+                    "unknown key{from}; the keys of [{section}] are: {}",
+                    expected.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn from_config_error(e: config::ConfigError, path: Option<&Path>) -> ConfigError {
+    use config::ConfigError as C;
+    match e {
+        C::Type {
+            origin,
+            unexpected,
+            expected,
+            key,
+        } => ConfigError::Key {
+            key: key.unwrap_or_else(|| "?".into()),
+            message: format!(
+                "invalid value: found {unexpected}, expected {expected}{}",
+                origin.map(|o| format!(" (set in {o})")).unwrap_or_default()
+            ),
+        },
+        C::At { error, origin, key } => ConfigError::Key {
+            key: key.unwrap_or_else(|| "?".into()),
+            message: format!(
+                "{error}{}",
+                origin.map(|o| format!(" (set in {o})")).unwrap_or_default()
+            ),
+        },
+        C::NotFound(key) => ConfigError::key_err(&key, "missing"),
+        C::FileParse { uri, cause } => ConfigError::File {
+            path: uri
+                .or_else(|| path.map(|p| p.display().to_string()))
+                .unwrap_or_else(|| "<defaults>".into()),
+            message: cause.to_string(),
+        },
+        other => ConfigError::File {
+            path: path
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "<environment>".into()),
+            message: other.to_string(),
+        },
+    }
+}
+
+fn parse_addr(key: &str, value: &str) -> Result<SocketAddr, ConfigError> {
+    value.parse().map_err(|_| {
+        ConfigError::key_err(
+            key,
+            format!("{value:?} is not a listen address (expected IP:PORT, e.g. 127.0.0.1:7100)"),
+        )
+    })
+}
+
+fn at_least<T: PartialOrd + std::fmt::Display>(
+    key: &str,
+    value: T,
+    min: T,
+) -> Result<(), ConfigError> {
+    if value < min {
+        return Err(ConfigError::key_err(
+            key,
+            format!("must be at least {min} (got {value})"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_host_port(key: &str, value: &str) -> Result<(), ConfigError> {
+    match value.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Ok(()),
+        _ => Err(ConfigError::key_err(
+            key,
+            format!("{value:?} is not an address (expected host:port)"),
+        )),
+    }
+}
+
+fn host_name() -> Option<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())?;
+    let name = name.trim().to_string();
+    (!name.is_empty()).then_some(name)
+}
+
+impl NodeConfig {
+    /// Check every key; fill in derived defaults (the node id).
+    pub fn validated(mut self) -> Result<NodeConfig, ConfigError> {
+        if self.node.id.is_empty() {
+            self.node.id = host_name().ok_or_else(|| {
+                ConfigError::key_err("node.id", "empty and the host name is unknown; set one")
+            })?;
+        }
+        if !self
+            .node
+            .id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return Err(ConfigError::key_err(
+                "node.id",
+                format!(
+                    "{:?} may contain only letters, digits, '-', '_' and '.'",
+                    self.node.id
+                ),
+            ));
+        }
+        let grpc = parse_addr("node.grpc_addr", &self.node.grpc_addr)?;
+        parse_addr("node.http_addr", &self.node.http_addr)?;
+        if !self.node.advertise_addr.is_empty() {
+            check_host_port("node.advertise_addr", &self.node.advertise_addr)?;
+        } else if grpc.ip().is_unspecified() && !self.cluster.routers.is_empty() {
+            return Err(ConfigError::key_err(
+                "node.advertise_addr",
+                format!(
+                    "required: node.grpc_addr {} listens on every interface, so routers need the address to dial",
+                    self.node.grpc_addr
+                ),
+            ));
+        }
+        if self.node.data_dir.as_os_str().is_empty() {
+            return Err(ConfigError::key_err("node.data_dir", "must not be empty"));
+        }
+        at_least("node.mailbox_capacity", self.node.mailbox_capacity, 1)?;
+        at_least("node.write_group_points", self.node.write_group_points, 1)?;
+        at_least("node.read_queue", self.node.read_queue, 1)?;
+        at_least("node.max_message_bytes", self.node.max_message_bytes, 4096)?;
+        at_least("node.reader_refresh_ms", self.node.reader_refresh_ms, 10)?;
+        for (i, r) in self.cluster.routers.iter().enumerate() {
+            check_host_port(&format!("cluster.routers[{i}]"), r)?;
+        }
+        at_least(
+            "cluster.heartbeat_interval_ms",
+            self.cluster.heartbeat_interval_ms,
+            10,
+        )?;
+        at_least("cluster.rpc_timeout_ms", self.cluster.rpc_timeout_ms, 10)?;
+        at_least(
+            "engine.memtable_bytes",
+            self.engine.memtable_bytes,
+            64 << 10,
+        )?;
+        at_least("engine.max_segments", self.engine.max_segments, 2)?;
+        self.durability()?;
+        Ok(self)
+    }
+
+    /// The engine durability named by `engine.durability`.
+    pub fn durability(&self) -> Result<Durability, ConfigError> {
+        match self.engine.durability.as_str() {
+            "sync" => Ok(Durability::Sync),
+            "buffered" => Ok(Durability::Buffered),
+            other => Err(ConfigError::key_err(
+                "engine.durability",
+                format!("{other:?} is not one of \"sync\", \"buffered\""),
+            )),
+        }
+    }
+
+    /// The gRPC listen address (validated).
+    pub fn grpc_listen(&self) -> SocketAddr {
+        self.node.grpc_addr.parse().expect("validated")
+    }
+
+    /// The HTTP listen address (validated).
+    pub fn http_listen(&self) -> SocketAddr {
+        self.node.http_addr.parse().expect("validated")
+    }
+
+    /// Search threads, resolving 0 to the number of cores.
+    pub fn search_threads(&self) -> usize {
+        match self.node.search_threads {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        }
+    }
+
+    /// Engine options for a shard with this node's defaults (no epoch, writable).
+    pub fn engine_options(&self) -> Options {
+        let e = &self.engine;
+        Options {
+            memtable_bytes: e.memtable_bytes,
+            block_cache_bytes: e.block_cache_bytes,
+            cache_dir: (!e.cache_dir.is_empty()).then(|| PathBuf::from(&e.cache_dir)),
+            cache_dir_bytes: e.cache_dir_bytes,
+            durability: self.durability().unwrap_or_default(),
+            max_segments: e.max_segments,
+            ..Options::default()
+        }
+    }
+
+    /// The READER refresh period.
+    pub fn reader_refresh(&self) -> Duration {
+        Duration::from_millis(self.node.reader_refresh_ms)
+    }
+
+    /// The heartbeat period.
+    pub fn heartbeat_interval(&self) -> Duration {
+        Duration::from_millis(self.cluster.heartbeat_interval_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn file(text: &str) -> tempfile::NamedTempFile {
+        let f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+        std::fs::write(f.path(), text).unwrap();
+        f
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let mut d = NodeConfig::default();
+        d.node.id = "n1".into();
+        assert_eq!(d.clone().validated().unwrap(), d);
+        let c = load_config_with_env(None, env(&[("VECSHARD__NODE__ID", "n1")])).unwrap();
+        assert_eq!(c.node.id, "n1");
+        assert_eq!(c.node.mailbox_capacity, 256);
+        assert_eq!(c.engine.memtable_bytes, 64 << 20);
+        assert!(c.cluster.routers.is_empty());
+    }
+
+    #[test]
+    fn file_then_env_override() {
+        let f = file(
+            "[node]\nid = \"from-file\"\nmailbox_capacity = 8\n[cluster]\nrouters = [\"r1:7000\"]\n",
+        );
+        let c = load_config_with_env(
+            Some(f.path()),
+            env(&[
+                ("VECSHARD__NODE__MAILBOX_CAPACITY", "16"),
+                ("VECSHARD__CLUSTER__ROUTERS", "a:1,b:2"),
+                ("VECSHARD__ENGINE__DURABILITY", "buffered"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.node.id, "from-file");
+        assert_eq!(c.node.mailbox_capacity, 16);
+        assert_eq!(c.cluster.routers, vec!["a:1", "b:2"]);
+        assert_eq!(c.durability(), Ok(Durability::Buffered));
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let f = file("[node]\nid = \"n\"\nmailbx_capacity = 8\n");
+        let e = load_config_with_env(Some(f.path()), env(&[])).unwrap_err();
+        assert_eq!(e.key(), Some("node.mailbx_capacity"), "{e}");
+        assert!(e.to_string().contains("unknown key"), "{e}");
+        let e =
+            load_config_with_env(None, env(&[("VECSHARD__ENGINE__MEMTABLE", "1")])).unwrap_err();
+        assert_eq!(e.key(), Some("engine.memtable"), "{e}");
+    }
+
+    #[test]
+    fn other_sections_are_left_alone() {
+        let f = file("[node]\nid = \"n\"\n[router]\nraft_dir = \"x\"\n");
+        load_config_with_env(Some(f.path()), env(&[])).unwrap();
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        for (k, v, key) in [
+            (
+                "VECSHARD__NODE__MAILBOX_CAPACITY",
+                "lots",
+                "node.mailbox_capacity",
+            ),
+            (
+                "VECSHARD__NODE__MAILBOX_CAPACITY",
+                "0",
+                "node.mailbox_capacity",
+            ),
+            ("VECSHARD__NODE__GRPC_ADDR", "localhost", "node.grpc_addr"),
+            (
+                "VECSHARD__NODE__HTTP_ADDR",
+                "1.2.3.4:99999",
+                "node.http_addr",
+            ),
+            (
+                "VECSHARD__ENGINE__MEMTABLE_BYTES",
+                "1000",
+                "engine.memtable_bytes",
+            ),
+            ("VECSHARD__ENGINE__DURABILITY", "maybe", "engine.durability"),
+            (
+                "VECSHARD__CLUSTER__ROUTERS",
+                "nocolon",
+                "cluster.routers[0]",
+            ),
+            ("VECSHARD__NODE__ID", "a b", "node.id"),
+        ] {
+            let e = load_config_with_env(None, env(&[("VECSHARD__NODE__ID", "n"), (k, v)]))
+                .unwrap_err();
+            assert_eq!(e.key(), Some(key), "{k}={v}: {e}");
+        }
+        let f = file("[node]\nid = \"n\"\nsearch_threads = \"two\"\n");
+        let e = load_config_with_env(Some(f.path()), env(&[])).unwrap_err();
+        assert_eq!(e.key(), Some("node.search_threads"), "{e}");
+    }
+
+    #[test]
+    fn unspecified_listen_needs_advertise_with_routers() {
+        let e = load_config_with_env(
+            None,
+            env(&[
+                ("VECSHARD__NODE__ID", "n"),
+                ("VECSHARD__NODE__GRPC_ADDR", "0.0.0.0:7100"),
+                ("VECSHARD__CLUSTER__ROUTERS", "r:1"),
+            ]),
+        )
+        .unwrap_err();
+        assert_eq!(e.key(), Some("node.advertise_addr"), "{e}");
+    }
+
+    #[test]
+    fn missing_and_broken_files() {
+        let e = load_config_with_env(Some(Path::new("/nonexistent/x.toml")), env(&[])).unwrap_err();
+        assert!(matches!(e, ConfigError::File { .. }), "{e}");
+        let f = file("[node\nid=");
+        let e = load_config_with_env(Some(f.path()), env(&[])).unwrap_err();
+        assert!(
+            e.to_string().contains(&f.path().display().to_string()),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,96 @@
+//! The node's error: what went wrong with a call, with enough context (the shard, the
+//! epochs, the role) to build the not-owner detail. Converted to a gRPC status in
+//! exactly one place, [`crate::status`].
+
+use crate::placement::{Role, ShardId};
+
+/// Why a node refuses a call as "not owner".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotOwnerReason {
+    /// The node holds no assignment for the shard.
+    Unassigned,
+    /// The caller's epoch is older than the node's.
+    StaleCaller,
+    /// The caller's epoch is newer than the node's.
+    StaleNode,
+    /// A write was sent to a reader.
+    NotWriter,
+    /// A newer writer claimed the shard in storage.
+    Fenced,
+}
+
+/// The shard a call was for and what the node holds for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardCtx {
+    /// The shard.
+    pub id: ShardId,
+    /// The epoch the caller sent.
+    pub caller_epoch: u64,
+    /// The epoch and role the node holds, if any.
+    pub held: Option<(u64, Role)>,
+}
+
+/// An error answering a call.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The engine failed; `ctx` is the shard it was working on.
+    #[error("shard {}: {err}", ctx.id)]
+    Engine {
+        /// The engine's error.
+        err: vecshard_engine::Error,
+        /// The shard.
+        ctx: ShardCtx,
+    },
+    /// The node does not serve this shard at this epoch in this role.
+    #[error("not owner: shard {} ({reason:?}, caller epoch {}, node holds {:?}){}", ctx.id, ctx.caller_epoch, ctx.held, detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
+    NotOwner {
+        /// The shard and epochs.
+        ctx: ShardCtx,
+        /// Why.
+        reason: NotOwnerReason,
+        /// More words for the log (e.g. the fencing message).
+        detail: Option<String>,
+    },
+    /// The shard failed to open or stopped serving; `err` says why.
+    #[error("shard {id} failed: {err}")]
+    ShardFailed {
+        /// The shard.
+        id: ShardId,
+        /// The engine error that stopped it.
+        err: vecshard_engine::Error,
+    },
+    /// The shard is still opening (replaying its WAL); retry shortly.
+    #[error("shard {0} is opening; retry shortly")]
+    Opening(ShardId),
+    /// Backpressure: a queue is full; retry later.
+    #[error("{0}")]
+    Busy(String),
+    /// The request is malformed.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// The node is shutting down.
+    #[error("the node is shutting down")]
+    ShuttingDown,
+    /// Something the node cannot do (yet).
+    #[error("{0}")]
+    Unsupported(String),
+    /// A bug.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl NodeError {
+    /// A "not owner" answer.
+    pub fn not_owner(ctx: ShardCtx, reason: NotOwnerReason) -> Self {
+        NodeError::NotOwner {
+            ctx,
+            reason,
+            detail: None,
+        }
+    }
+
+    /// An invalid-argument answer.
+    pub fn invalid(msg: impl Into<String>) -> Self {
+        NodeError::InvalidArgument(msg.into())
+    }
+}

@@ -1,0 +1,153 @@
+//! Membership: register with the routers, then send every router a heartbeat with the
+//! states of the node's shards every interval. A router that answers NOT_FOUND has
+//! forgotten the node: it registers again. Routers that the answers list are added to
+//! the set the node talks to.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tonic::Code;
+use tonic::transport::{Channel, Endpoint};
+use vecshard_proto::internal::v1 as pb;
+use vecshard_proto::internal::v1::router_internal_client::RouterInternalClient;
+
+use crate::conversions::status_to_proto;
+use crate::service::NodeState;
+
+type Client = RouterInternalClient<Channel>;
+
+struct Routers {
+    timeout: Duration,
+    known: BTreeSet<String>,
+    clients: BTreeMap<String, Client>,
+}
+
+impl Routers {
+    fn client(&mut self, addr: &str) -> Option<Client> {
+        if let Some(c) = self.clients.get(addr) {
+            return Some(c.clone());
+        }
+        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
+            .map_err(|e| tracing::warn!(router = addr, error = %e, "bad router address"))
+            .ok()?
+            .connect_timeout(self.timeout)
+            .timeout(self.timeout);
+        let client = RouterInternalClient::new(endpoint.connect_lazy());
+        self.clients.insert(addr.to_string(), client.clone());
+        Some(client)
+    }
+}
+
+/// Register and send heartbeats until `shutdown` flips. `ready` turns true after the
+/// first registration (at once when no routers are configured).
+pub async fn run(
+    state: Arc<NodeState>,
+    ready: Arc<AtomicBool>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let cfg = &state.config.cluster;
+    if cfg.routers.is_empty() {
+        ready.store(true, Ordering::Release);
+        return;
+    }
+    let mut routers = Routers {
+        timeout: Duration::from_millis(cfg.rpc_timeout_ms),
+        known: cfg.routers.iter().cloned().collect(),
+        clients: BTreeMap::new(),
+    };
+    let mut interval = tokio::time::interval(state.config.heartbeat_interval());
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut registered = false;
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        if !registered {
+            registered = register(&state, &mut routers).await;
+            if registered {
+                ready.store(true, Ordering::Release);
+            } else {
+                continue;
+            }
+        }
+        registered = heartbeat(&state, &mut routers).await;
+    }
+}
+
+async fn register(state: &NodeState, routers: &mut Routers) -> bool {
+    let req = pb::RegisterNodeRequest {
+        node_id: state.config.node.id.clone(),
+        address: state.advertise.clone(),
+    };
+    for addr in routers.known.clone() {
+        let Some(mut client) = routers.client(&addr) else {
+            continue;
+        };
+        match client.register_node(req.clone()).await {
+            Ok(r) => {
+                tracing::info!(router = %addr, created = r.get_ref().created, "registered");
+                return true;
+            }
+            Err(s) => {
+                tracing::warn!(router = %addr, code = ?s.code(), message = s.message(), "register failed")
+            }
+        }
+    }
+    false
+}
+
+/// One round of heartbeats to every known router. False when a router no longer knows
+/// the node (register again).
+async fn heartbeat(state: &NodeState, routers: &mut Routers) -> bool {
+    let registry = state.registry.clone();
+    // Closed shards stay in the report until a router has received it.
+    let statuses = match tokio::task::spawn_blocking(move || registry.statuses(false)).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "collecting shard statuses failed");
+            return true;
+        }
+    };
+    let beat = pb::Heartbeat {
+        node_id: state.config.node.id.clone(),
+        address: state.advertise.clone(),
+        shards: statuses.iter().cloned().map(status_to_proto).collect(),
+    };
+    let mut calls = tokio::task::JoinSet::new();
+    for addr in routers.known.clone() {
+        if let Some(mut client) = routers.client(&addr) {
+            let beat = beat.clone();
+            calls.spawn(async move { (addr, client.heartbeat(beat).await) });
+        }
+    }
+    let mut still_registered = true;
+    let mut delivered = false;
+    while let Some(done) = calls.join_next().await {
+        let Ok((addr, result)) = done else { continue };
+        match result {
+            Ok(r) => {
+                delivered = true;
+                for router in &r.get_ref().routers {
+                    if !router.address.is_empty() && routers.known.insert(router.address.clone()) {
+                        tracing::info!(router = %router.address, "learned a router");
+                    }
+                }
+            }
+            Err(s) if s.code() == Code::NotFound => {
+                tracing::warn!(router = %addr, "the router does not know this node; registering again");
+                still_registered = false;
+            }
+            Err(s) => {
+                tracing::debug!(router = %addr, code = ?s.code(), message = s.message(), "heartbeat failed")
+            }
+        }
+    }
+    if delivered {
+        state.registry.forget_closed(&statuses);
+    }
+    still_registered
+}

@@ -1,0 +1,255 @@
+//! Shard lifecycle driven by the router: assign (open, or reopen at a higher epoch),
+//! release (close, optionally delete), and closing everything at shutdown.
+//!
+//! Assign and release of one shard are serialised by a per-shard lock that the
+//! background open keeps until the engine is open, so a release or a newer assignment
+//! always sees a settled engine. An assignment returns as soon as the new slot is in
+//! the table (state OPENING); the engine opens on the shard's own actor thread.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use vecshard_engine::paths;
+use vecshard_engine::storage::{StorageOptions, open_storage};
+use vecshard_engine::{Error as EngineError, ErrorKind};
+
+use crate::actor::{Close, Open, OpenPlan, ShardActor};
+use crate::actors::ActorSystem;
+use crate::config::NodeConfig;
+use crate::error::{NodeError, NotOwnerReason};
+use crate::metrics::Metrics;
+use crate::placement::{Assignment, Role, ShardId, Storage};
+use crate::registry::{Registry, Slot, SlotState, StateName};
+
+/// Remove a local shard's directory, and its collection's directory once empty.
+fn delete_local_shard(data_dir: &Path, dir: &Path) -> Result<(), EngineError> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(EngineError::new(
+                ErrorKind::Io,
+                format!("delete {}: {e}", dir.display()),
+            ));
+        }
+    }
+    if let Some(parent) = dir.parent().filter(|p| *p != data_dir) {
+        let _ = std::fs::remove_dir(parent);
+    }
+    Ok(())
+}
+
+/// Delete every object of a shard on an object store: segments and WAL first, the
+/// manifest versions last (a crash in between leaves a manifest naming missing files,
+/// which a later delete finishes).
+fn delete_object_store_shard(location: &str) -> Result<(), EngineError> {
+    let opts = StorageOptions {
+        block_cache_bytes: 0,
+        ..StorageOptions::default()
+    };
+    let storage = open_storage(location, &opts)?;
+    for dir in [paths::SEGMENT_DIR, paths::WAL_DIR, paths::MANIFEST_DIR] {
+        for object in storage.list(dir)? {
+            storage.delete(&object.path)?;
+        }
+    }
+    Ok(())
+}
+
+/// Extra mailbox room beyond the write bound, for lifecycle messages.
+const LIFECYCLE_MAILBOX_ROOM: usize = 16;
+
+/// Opens and closes shards.
+#[derive(Debug, Clone)]
+pub struct Lifecycle {
+    registry: Arc<Registry>,
+    actors: Arc<ActorSystem>,
+    metrics: Arc<Metrics>,
+    config: Arc<NodeConfig>,
+}
+
+impl Lifecycle {
+    /// A lifecycle over `registry`, starting actors in `actors`.
+    pub fn new(
+        registry: Arc<Registry>,
+        actors: Arc<ActorSystem>,
+        metrics: Arc<Metrics>,
+        config: Arc<NodeConfig>,
+    ) -> Self {
+        Lifecycle {
+            registry,
+            actors,
+            metrics,
+            config,
+        }
+    }
+
+    /// Take an assignment. Returns the shard's state right after accepting it.
+    pub async fn assign(&self, a: Assignment) -> Result<StateName, NodeError> {
+        let guard = self.registry.lifecycle_lock(&a.id).lock_owned().await;
+        let held = self.registry.get(&a.id);
+        if let Some(old) = &held {
+            if a.epoch < old.epoch {
+                return Err(NodeError::not_owner(
+                    old.ctx(a.epoch),
+                    NotOwnerReason::StaleCaller,
+                ));
+            }
+            if a.epoch == old.epoch {
+                if a.role != old.role {
+                    return Err(NodeError::invalid(format!(
+                        "shard {} is held at epoch {} as {}; an assignment at the same epoch cannot change the role",
+                        a.id,
+                        a.epoch,
+                        old.role.as_str()
+                    )));
+                }
+                if old.spec.dim != a.spec.dim || old.spec.metric != a.spec.metric {
+                    return Err(NodeError::invalid(format!(
+                        "shard {} is held at epoch {} as {}-d {}, not {}-d {}",
+                        a.id, a.epoch, old.spec.dim, old.spec.metric, a.spec.dim, a.spec.metric
+                    )));
+                }
+                match old.state_name() {
+                    // A failed open is retried by repeating the assignment.
+                    StateName::Failed => {}
+                    state => return Ok(state),
+                }
+            }
+        }
+        let plan = OpenPlan {
+            location: a.location(&self.config.node.data_dir),
+            spec: a.spec,
+            role: a.role,
+            epoch: a.epoch,
+            local: a.storage == Storage::Local,
+            options: self.config.engine_options(),
+            refresh: self.config.reader_refresh(),
+        };
+        let slot = Arc::new(Slot::new(
+            a.id.clone(),
+            a.epoch,
+            a.role,
+            plan.location.clone(),
+            a.spec,
+        ));
+        self.registry.insert(slot.clone());
+        tracing::info!(shard = %a.id, epoch = a.epoch, role = a.role.as_str(), location = %plan.location, "assigned");
+        let this = self.clone();
+        tokio::spawn(async move {
+            let _serialised = guard;
+            if let Some(old) = held {
+                // Replaced by the newer assignment: not reported as closed.
+                if let Err(e) = this.close_slot(&old).await {
+                    tracing::warn!(shard = %old.id, epoch = old.epoch, error = %e, "closing the replaced assignment failed");
+                }
+            }
+            this.open_slot(slot, plan).await;
+        });
+        Ok(StateName::Opening)
+    }
+
+    async fn open_slot(&self, slot: Arc<Slot>, plan: OpenPlan) {
+        let (actor_slot, metrics) = (slot.clone(), self.metrics.clone());
+        let group = self.config.node.write_group_points;
+        let mailbox = self.config.node.mailbox_capacity + LIFECYCLE_MAILBOX_ROOM;
+        let spawned = self
+            .actors
+            .spawn(mailbox, move || {
+                ShardActor::new(actor_slot, plan, group, metrics)
+            })
+            .await;
+        match spawned {
+            Ok((addr, arbiter)) => {
+                slot.attach(addr.clone(), arbiter);
+                if addr.send(Open).await.is_err() {
+                    slot.set_state(SlotState::Failed(EngineError::new(
+                        ErrorKind::Io,
+                        "the shard's actor stopped while opening",
+                    )));
+                }
+            }
+            Err(e) => slot.set_state(SlotState::Failed(EngineError::new(
+                ErrorKind::Io,
+                format!("cannot start the shard's actor: {e}"),
+            ))),
+        }
+    }
+
+    /// Close a slot through its actor (queued writes finish first), then stop its
+    /// arbiter thread.
+    async fn close_slot(&self, slot: &Arc<Slot>) -> Result<(), NodeError> {
+        let result = match slot.addr() {
+            Some(addr) => addr.send(Close).await.unwrap_or(Ok(())),
+            None => Ok(()),
+        };
+        slot.set_state(SlotState::Closed);
+        if let Some(arbiter) = slot.take_arbiter() {
+            arbiter.stop();
+            let _ = tokio::task::spawn_blocking(move || arbiter.join()).await;
+        }
+        result.map_err(|err| NodeError::Engine {
+            err,
+            ctx: slot.ctx(slot.epoch),
+        })
+    }
+
+    /// Release a shard held at `epoch` or older; deleting its data if asked (writers
+    /// only).
+    pub async fn release(&self, id: ShardId, epoch: u64, delete: bool) -> Result<(), NodeError> {
+        let lock = self.registry.lifecycle_lock(&id);
+        let _serialised = lock.lock().await;
+        let Some(slot) = self.registry.get(&id) else {
+            return Ok(());
+        };
+        if slot.epoch > epoch {
+            return Err(NodeError::not_owner(
+                slot.ctx(epoch),
+                NotOwnerReason::StaleCaller,
+            ));
+        }
+        self.registry.remove(&slot);
+        let closed = self.close_slot(&slot).await;
+        self.registry.note_closed(&slot);
+        tracing::info!(shard = %id, epoch = slot.epoch, delete, "released");
+        if let Err(e) = &closed {
+            // Acknowledged writes are in the WAL already: nothing is lost.
+            tracing::warn!(shard = %id, error = %e, "closing the engine reported an error");
+        }
+        if delete && slot.role == Role::Writer {
+            self.delete_data(&slot).await?;
+        }
+        Ok(())
+    }
+
+    async fn delete_data(&self, slot: &Slot) -> Result<(), NodeError> {
+        let data_dir = self.config.node.data_dir.clone();
+        let location = slot.location.clone();
+        let ctx = slot.ctx(slot.epoch);
+        tokio::task::spawn_blocking(move || {
+            let deleted = if location.contains("://") {
+                delete_object_store_shard(&location)
+            } else {
+                delete_local_shard(&data_dir, &PathBuf::from(&location))
+            };
+            deleted.map_err(|err| NodeError::Engine { err, ctx })
+        })
+        .await
+        .map_err(|e| NodeError::Internal(format!("delete task: {e}")))?
+    }
+
+    /// Close every shard (shutdown). Opens in progress finish first.
+    pub async fn close_all(&self) {
+        for slot in self.registry.all() {
+            let lock = self.registry.lifecycle_lock(&slot.id);
+            let _serialised = lock.lock().await;
+            let Some(current) = self.registry.get(&slot.id) else {
+                continue;
+            };
+            self.registry.remove(&current);
+            if let Err(e) = self.close_slot(&current).await {
+                tracing::warn!(shard = %current.id, error = %e, "closing at shutdown reported an error");
+            }
+        }
+    }
+}

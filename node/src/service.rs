@@ -1,0 +1,354 @@
+//! The `vecshard.internal.v1.Node` gRPC service: convert, check ownership, dispatch
+//! (writes to the shard's actor, reads to the read pool), convert back. Every call is
+//! counted and timed.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use actix::dev::SendError;
+use tokio::sync::oneshot;
+use tonic::{Request, Response, Status};
+use vecshard_engine::{Key, Point, Shard, limits};
+use vecshard_proto::internal::v1 as pb;
+use vecshard_proto::internal::v1::node_server::Node;
+
+use crate::actor::{Write, WriteOp};
+use crate::config::NodeConfig;
+use crate::conversions::{
+    Target, assignment_from_proto, hit_to_proto, key_from_proto, key_to_proto, keys_from_proto,
+    point_to_proto, points_from_proto, search_from_proto, status_to_proto, target_from_proto,
+};
+use crate::error::{NodeError, NotOwnerReason};
+use crate::lifecycle::Lifecycle;
+use crate::metrics::Metrics;
+use crate::placement::{ShardId, check_collection_name};
+use crate::reads::ReadPool;
+use crate::registry::{Access, Registry, Slot, StateName};
+use crate::status::outcome_label;
+
+/// Most points in one scan page (larger limits are capped).
+pub const MAX_SCAN_PAGE: u32 = 10_000;
+
+/// Everything the service and the node's background tasks share.
+#[derive(Debug)]
+pub struct NodeState {
+    /// Validated configuration.
+    pub config: Arc<NodeConfig>,
+    /// The shards held.
+    pub registry: Arc<Registry>,
+    /// Assign and release.
+    pub lifecycle: Lifecycle,
+    /// The read pool.
+    pub reads: Arc<ReadPool>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// The gRPC address routers dial.
+    pub advertise: String,
+    /// Set once shutdown begins: no new assignments.
+    pub shutting_down: AtomicBool,
+}
+
+/// The gRPC service.
+#[derive(Debug, Clone)]
+pub struct NodeService {
+    state: Arc<NodeState>,
+}
+
+type Reply<T> = Result<Response<T>, Status>;
+
+impl NodeService {
+    /// A service over the node's state.
+    pub fn new(state: Arc<NodeState>) -> Self {
+        NodeService { state }
+    }
+
+    fn observe<T>(&self, id: &ShardId, op: &'static str, r: &Result<T, Status>, started: Instant) {
+        self.state
+            .metrics
+            .observe_request(id, op, outcome_label(r), started.elapsed());
+    }
+
+    /// Queue a write on the shard's actor and wait for its outcome. The mailbox bound
+    /// is checked here: a full one is "busy", never a longer queue.
+    async fn write(
+        &self,
+        t: &Target,
+        make: impl FnOnce(&Slot) -> Result<WriteOp, NodeError>,
+    ) -> Result<(), NodeError> {
+        let (slot, _) = self.state.registry.lookup(t, Access::Write)?;
+        let op = make(&slot)?;
+        let addr = slot
+            .addr()
+            .ok_or_else(|| NodeError::Opening(t.id.clone()))?;
+        let cap = self.state.config.node.mailbox_capacity;
+        let busy = || {
+            NodeError::Busy(format!(
+                "busy: shard {} has {cap} writes queued (mailbox full); retry",
+                t.id
+            ))
+        };
+        if slot.queued.fetch_add(1, Ordering::AcqRel) >= cap {
+            slot.queued.fetch_sub(1, Ordering::AcqRel);
+            return Err(busy());
+        }
+        let (reply, outcome) = oneshot::channel();
+        let sent = addr.try_send(Write {
+            op,
+            caller_epoch: t.epoch,
+            reply,
+        });
+        if let Err(e) = sent {
+            slot.queued.fetch_sub(1, Ordering::AcqRel);
+            return Err(match e {
+                SendError::Full(_) => busy(),
+                SendError::Closed(_) => {
+                    NodeError::not_owner(slot.ctx(t.epoch), NotOwnerReason::Unassigned)
+                }
+            });
+        }
+        // A dropped reply means the actor stopped (the shard was released) first.
+        outcome.await.unwrap_or_else(|_| {
+            Err(NodeError::not_owner(
+                slot.ctx(t.epoch),
+                NotOwnerReason::Unassigned,
+            ))
+        })
+    }
+
+    /// Run a read on the pool against the engine's snapshot.
+    async fn read<T: Send + 'static>(
+        &self,
+        t: &Target,
+        f: impl FnOnce(&Shard) -> vecshard_engine::Result<T> + Send + 'static,
+    ) -> Result<T, NodeError> {
+        let (slot, shard) = self.state.registry.lookup(t, Access::Read)?;
+        let epoch = t.epoch;
+        self.state
+            .reads
+            .run(move || {
+                f(&shard).map_err(|err| {
+                    slot.note_engine_error(&err);
+                    NodeError::Engine {
+                        err,
+                        ctx: slot.ctx(epoch),
+                    }
+                })
+            })
+            .await
+    }
+}
+
+fn check_batch(n: usize, what: &str) -> Result<(), NodeError> {
+    if n == 0 {
+        return Err(NodeError::invalid(format!("{what} needs at least one key")));
+    }
+    if n > limits::MAX_BATCH_POINTS {
+        return Err(NodeError::invalid(format!(
+            "{what} of {n} keys exceeds the limit of {}",
+            limits::MAX_BATCH_POINTS
+        )));
+    }
+    Ok(())
+}
+
+#[tonic::async_trait]
+impl Node for NodeService {
+    async fn assign_shard(
+        &self,
+        req: Request<pb::AssignShardRequest>,
+    ) -> Reply<pb::AssignShardResponse> {
+        if self.state.shutting_down.load(Ordering::Acquire) {
+            return Err(NodeError::ShuttingDown.into());
+        }
+        let started = Instant::now();
+        let a = assignment_from_proto(req.into_inner())?;
+        let id = a.id.clone();
+        let r = self
+            .state
+            .lifecycle
+            .assign(a)
+            .await
+            .map(|state| {
+                let state = match state {
+                    StateName::Serving => pb::ShardState::Serving,
+                    StateName::Opening => pb::ShardState::Opening,
+                    StateName::Fenced => pb::ShardState::Fenced,
+                    StateName::Failed => pb::ShardState::Failed,
+                    StateName::Closed => pb::ShardState::Closed,
+                };
+                Response::new(pb::AssignShardResponse {
+                    state: state as i32,
+                })
+            })
+            .map_err(Status::from);
+        self.observe(&id, "assign", &r, started);
+        r
+    }
+
+    async fn release_shard(
+        &self,
+        req: Request<pb::ReleaseShardRequest>,
+    ) -> Reply<pb::ReleaseShardResponse> {
+        let started = Instant::now();
+        let r = req.into_inner();
+        check_collection_name(&r.collection).map_err(NodeError::invalid)?;
+        let id = ShardId {
+            collection: r.collection,
+            shard: r.shard,
+        };
+        let out = self
+            .state
+            .lifecycle
+            .release(id.clone(), r.epoch, r.delete_data)
+            .await
+            .map(|()| Response::new(pb::ReleaseShardResponse {}))
+            .map_err(Status::from);
+        self.observe(&id, "release", &out, started);
+        out
+    }
+
+    async fn upsert(&self, req: Request<pb::UpsertRequest>) -> Reply<pb::UpsertResponse> {
+        let started = Instant::now();
+        let r = req.into_inner();
+        let t = target_from_proto(r.target)?;
+        let points = r.points;
+        let out = async {
+            if points.is_empty() || points.len() > limits::MAX_BATCH_POINTS {
+                return Err(NodeError::invalid(format!(
+                    "an upsert needs 1 to {} points, got {}",
+                    limits::MAX_BATCH_POINTS,
+                    points.len()
+                )));
+            }
+            self.write(&t, |slot| {
+                let points: Vec<Point> = points_from_proto(points, slot.spec.dim)?;
+                Ok(WriteOp::Upsert(points))
+            })
+            .await
+        }
+        .await
+        .map(|()| Response::new(pb::UpsertResponse {}))
+        .map_err(Status::from);
+        self.observe(&t.id, "upsert", &out, started);
+        out
+    }
+
+    async fn delete(&self, req: Request<pb::DeleteRequest>) -> Reply<pb::DeleteResponse> {
+        let started = Instant::now();
+        let r = req.into_inner();
+        let t = target_from_proto(r.target)?;
+        let keys = r.keys;
+        let out = async {
+            check_batch(keys.len(), "a delete")?;
+            let keys = keys_from_proto(keys)?;
+            self.write(&t, |_| Ok(WriteOp::Delete(keys))).await
+        }
+        .await
+        .map(|()| Response::new(pb::DeleteResponse {}))
+        .map_err(Status::from);
+        self.observe(&t.id, "delete", &out, started);
+        out
+    }
+
+    async fn get(&self, req: Request<pb::GetRequest>) -> Reply<pb::GetResponse> {
+        let started = Instant::now();
+        let r = req.into_inner();
+        let t = target_from_proto(r.target)?;
+        let keys = r.keys;
+        let out = async {
+            check_batch(keys.len(), "a get")?;
+            let keys: Vec<Key> = keys_from_proto(keys)?;
+            self.read(&t, move |shard| {
+                let mut found = Vec::new();
+                for k in &keys {
+                    found.extend(shard.get(k)?);
+                }
+                Ok(found)
+            })
+            .await
+        }
+        .await
+        .map(|points| {
+            Response::new(pb::GetResponse {
+                points: points.into_iter().map(point_to_proto).collect(),
+            })
+        })
+        .map_err(Status::from);
+        self.observe(&t.id, "get", &out, started);
+        out
+    }
+
+    async fn search(&self, req: Request<pb::SearchRequest>) -> Reply<pb::SearchResponse> {
+        let started = Instant::now();
+        let mut r = req.into_inner();
+        let t = target_from_proto(r.target.take())?;
+        let out = async {
+            // The engine checks the vector (dimension, finite values) with a precise
+            // message before it searches.
+            let q = search_from_proto(r)?;
+            self.read(&t, move |shard| shard.search(&q)).await
+        }
+        .await
+        .map(|hits| {
+            Response::new(pb::SearchResponse {
+                hits: hits.into_iter().map(hit_to_proto).collect(),
+            })
+        })
+        .map_err(Status::from);
+        self.observe(&t.id, "search", &out, started);
+        out
+    }
+
+    async fn scan(&self, req: Request<pb::ScanRequest>) -> Reply<pb::ScanResponse> {
+        let started = Instant::now();
+        let r = req.into_inner();
+        let t = target_from_proto(r.target)?;
+        let out = async {
+            if r.limit == 0 {
+                return Err(NodeError::invalid("scan limit must be at least 1"));
+            }
+            let limit = r.limit.min(MAX_SCAN_PAGE) as usize;
+            let after = r
+                .start_after
+                .map(|k| key_from_proto(Some(k), "start_after"))
+                .transpose()?;
+            self.read(&t, move |shard| shard.scan(after.as_ref(), limit))
+                .await
+                .map(|points| {
+                    let next = (points.len() == limit)
+                        .then(|| points.last().map(|p| key_to_proto(p.key.clone())))
+                        .flatten();
+                    (points, next)
+                })
+        }
+        .await
+        .map(|(points, next)| {
+            Response::new(pb::ScanResponse {
+                points: points.into_iter().map(point_to_proto).collect(),
+                next_start_after: next,
+            })
+        })
+        .map_err(Status::from);
+        self.observe(&t.id, "scan", &out, started);
+        out
+    }
+
+    async fn node_status(
+        &self,
+        _: Request<pb::NodeStatusRequest>,
+    ) -> Reply<pb::NodeStatusResponse> {
+        let registry = self.state.registry.clone();
+        // Standalone, this answer is where closed shards are reported (once); with
+        // routers, heartbeats report them.
+        let standalone = self.state.config.cluster.routers.is_empty();
+        let statuses = tokio::task::spawn_blocking(move || registry.statuses(standalone))
+            .await
+            .map_err(|e| Status::internal(format!("status task: {e}")))?;
+        Ok(Response::new(pb::NodeStatusResponse {
+            node_id: self.state.config.node.id.clone(),
+            address: self.state.advertise.clone(),
+            shards: statuses.into_iter().map(status_to_proto).collect(),
+        }))
+    }
+}

@@ -2,9 +2,11 @@
 //! operator's commands. Each talks to a router over its public API.
 
 mod admin;
+mod bench;
 mod client;
 mod collection;
 mod convert;
+mod dev;
 mod import;
 mod search;
 mod status;
@@ -21,6 +23,9 @@ use crate::routercmd::{self, RouterArgs};
 pub enum ClusterCmd {
     /// Run a router (client API, shard map, placement) until ctrl-c.
     Router(RouterArgs),
+    /// A whole cluster in one process (one router, N nodes, local disk), a demo, then
+    /// serve until ctrl-c.
+    Dev(dev::DevArgs),
     /// Create, list, describe or drop collections.
     #[command(subcommand)]
     Collection(collection::CollectionCmd),
@@ -74,19 +79,25 @@ pub enum ClusterCmd {
         #[arg(long)]
         allow_partial: bool,
     },
+    /// Benchmark ingest and search through a router (1, 2, 4 shards) against one
+    /// embedded engine on the same TEXMEX dataset.
+    BenchCluster(bench::BenchClusterArgs),
     /// Operator commands: move a shard, add or remove a router.
     #[command(subcommand)]
     Cluster(admin::AdminCmd),
 }
 
 pub fn run(cmd: ClusterCmd) -> Result<()> {
-    if let ClusterCmd::Router(a) = cmd {
-        return routercmd::run(a);
+    match cmd {
+        ClusterCmd::Router(a) => return routercmd::run(a),
+        ClusterCmd::BenchCluster(a) => return bench::run(a),
+        _ => {}
     }
     let rt = tokio::runtime::Runtime::new().context("start the async runtime")?;
     rt.block_on(async {
         match cmd {
-            ClusterCmd::Router(_) => Ok(()),
+            ClusterCmd::Router(_) | ClusterCmd::BenchCluster(_) => Ok(()),
+            ClusterCmd::Dev(a) => dev::run(a).await,
             ClusterCmd::Collection(c) => collection::run(c).await,
             ClusterCmd::Status { router } => status::run(&router).await,
             ClusterCmd::Import {

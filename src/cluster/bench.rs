@@ -1,0 +1,460 @@
+//! `vecshard bench-cluster`: the same TEXMEX dataset into one embedded engine and, for each
+//! shard count, through a router onto one data node (both in this process, local disk):
+//! ingest throughput, single-client latency (p50/p99) and QPS, multi-client QPS, and
+//! recall@k. Shows what the router adds over the engine.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use futures::StreamExt;
+use vecshard_engine::{Metric, Options, Point, SearchRequest, Shard, ShardSpec};
+use vecshard_proto::v1 as pb;
+
+use super::client::{Client, connect, status};
+use crate::datafile::{read_fvecs, read_ivecs};
+
+#[derive(Args)]
+pub struct BenchClusterArgs {
+    /// Directory with base.fvecs, query.fvecs and groundtruth.ivecs (L2).
+    #[arg(long)]
+    pub dataset: PathBuf,
+    /// Use only the first N base vectors (recall is then not reported); 0: all.
+    #[arg(long, default_value_t = 0)]
+    pub limit: usize,
+    /// Shard counts to measure through the router.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
+    pub shards: Vec<u32>,
+    /// Neighbours per query.
+    #[arg(long, default_value_t = 10)]
+    pub k: u32,
+    /// Search width.
+    #[arg(long, default_value_t = 64)]
+    pub ef: u32,
+    /// Points per upsert.
+    #[arg(long, default_value_t = 1000)]
+    pub batch: usize,
+    /// Upserts in flight (engine: writer threads).
+    #[arg(long, default_value_t = 4)]
+    pub parallel: usize,
+    /// Concurrent searchers for the multi-client QPS.
+    #[arg(long, default_value_t = 2)]
+    pub clients: usize,
+    /// Seconds per timed search pass.
+    #[arg(long, default_value_t = 3.0)]
+    pub secs: f64,
+    /// Skip the embedded-engine baseline.
+    #[arg(long)]
+    pub no_engine: bool,
+}
+
+struct Row {
+    target: String,
+    ingest_pps: f64,
+    p50_us: f64,
+    p99_us: f64,
+    qps1: f64,
+    qps_n: f64,
+    recall: Option<f64>,
+}
+
+struct Data {
+    base: Vec<Vec<f32>>,
+    queries: Vec<Vec<f32>>,
+    truth: Option<Vec<Vec<i32>>>,
+}
+
+/// Latencies (µs) → (p50, p99).
+fn percentiles(mut lat: Vec<f64>) -> (f64, f64) {
+    lat.sort_by(f64::total_cmp);
+    let at = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
+    (at(0.50), at(0.99))
+}
+
+fn recall(truth: &Option<Vec<Vec<i32>>>, results: &[Vec<u64>], k: usize) -> Option<f64> {
+    let truth = truth.as_ref()?;
+    let hits: usize = results
+        .iter()
+        .zip(truth)
+        .map(|(r, t)| {
+            r.iter()
+                .filter(|id| t[..k].contains(&(**id as i32)))
+                .count()
+        })
+        .sum();
+    Some(hits as f64 / (results.len() * k) as f64)
+}
+
+pub fn run(a: BenchClusterArgs) -> Result<()> {
+    let mut base = read_fvecs(&a.dataset.join("base.fvecs"))?;
+    let queries = read_fvecs(&a.dataset.join("query.fvecs"))?;
+    let mut truth = read_ivecs(&a.dataset.join("groundtruth.ivecs")).ok();
+    if a.limit > 0 && a.limit < base.len() {
+        base.truncate(a.limit);
+        truth = None;
+    }
+    if base.is_empty() || queries.is_empty() {
+        bail!("dataset {}: no base or query vectors", a.dataset.display());
+    }
+    let data = Arc::new(Data {
+        base,
+        queries,
+        truth,
+    });
+    eprintln!(
+        "{} base and {} query vectors, {}-d; k={} ef={}",
+        data.base.len(),
+        data.queries.len(),
+        data.base[0].len(),
+        a.k,
+        a.ef
+    );
+    let mut rows = Vec::new();
+    if !a.no_engine {
+        rows.push(engine(&a, &data)?);
+        print_row(rows.last().unwrap());
+    }
+    let rt = tokio::runtime::Runtime::new()?;
+    for &s in &a.shards {
+        rows.push(rt.block_on(cluster(&a, &data, s))?);
+        print_row(rows.last().unwrap());
+    }
+    println!();
+    print_table(&rows);
+    if let (Some(e), Some(r1)) = (
+        rows.iter().find(|r| r.target == "engine"),
+        rows.iter().find(|r| r.target == "router 1 shard"),
+    ) {
+        println!(
+            "\nadded p50 through the router (1 shard): {:.0} µs",
+            r1.p50_us - e.p50_us
+        );
+        if let Some(r4) = rows.iter().find(|r| r.target == "router 4 shards") {
+            println!(
+                "4-shard QPS with {} clients vs one engine with {} threads: {:.0} %",
+                a.clients,
+                a.clients,
+                100.0 * r4.qps_n / e.qps_n
+            );
+        }
+    }
+    Ok(())
+}
+
+fn print_row(r: &Row) {
+    eprintln!(
+        "  {}: ingest {:.0} pts/s, p50 {:.0} µs, p99 {:.0} µs, QPS {:.0} / {:.0}, recall {}",
+        r.target,
+        r.ingest_pps,
+        r.p50_us,
+        r.p99_us,
+        r.qps1,
+        r.qps_n,
+        r.recall
+            .map(|x| format!("{x:.3}"))
+            .unwrap_or_else(|| "-".into())
+    );
+}
+
+fn print_table(rows: &[Row]) {
+    println!(
+        "| target | ingest points/s | p50 µs | p99 µs | QPS, 1 client | QPS, N clients | recall@k |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for r in rows {
+        println!(
+            "| {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {} |",
+            r.target,
+            r.ingest_pps,
+            r.p50_us,
+            r.p99_us,
+            r.qps1,
+            r.qps_n,
+            r.recall
+                .map(|x| format!("{x:.3}"))
+                .unwrap_or_else(|| "-".into())
+        );
+    }
+}
+
+/// The embedded engine: the baseline.
+fn engine(a: &BenchClusterArgs, d: &Data) -> Result<Row> {
+    let tmp = tempfile::tempdir()?;
+    let location = tmp.path().join("shard").to_string_lossy().into_owned();
+    let mut spec = ShardSpec::new(d.base[0].len(), Metric::L2);
+    spec.index.ef_search = a.ef as usize;
+    // Same engine settings as the node's defaults.
+    let shard = Shard::create(&location, spec, Options::default())?;
+    let next = AtomicUsize::new(0);
+    let start = Instant::now();
+    std::thread::scope(|s| -> Result<()> {
+        let workers: Vec<_> = (0..a.parallel)
+            .map(|_| {
+                s.spawn(|| -> Result<()> {
+                    loop {
+                        let from = next.fetch_add(a.batch, Ordering::Relaxed);
+                        if from >= d.base.len() {
+                            return Ok(());
+                        }
+                        let to = (from + a.batch).min(d.base.len());
+                        let points = (from..to)
+                            .map(|i| Point::new(i as u64, d.base[i].clone()))
+                            .collect();
+                        shard.upsert(points)?;
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join().map_err(|_| anyhow::anyhow!("writer panicked"))??;
+        }
+        Ok(())
+    })?;
+    let ingest_pps = d.base.len() as f64 / start.elapsed().as_secs_f64();
+    let search = |q: &Vec<f32>| -> Result<Vec<u64>> {
+        let req = SearchRequest::new(q.clone(), a.k as usize);
+        let hits = shard.search(&req)?;
+        Ok(hits
+            .iter()
+            .map(|h| match h.key {
+                vecshard_engine::Key::Int(v) => v,
+                vecshard_engine::Key::Str(_) => u64::MAX,
+            })
+            .collect())
+    };
+    let results = d.queries.iter().map(search).collect::<Result<Vec<_>>>()?;
+    let (mut lat, mut i) = (Vec::new(), 0);
+    let t = Instant::now();
+    while t.elapsed().as_secs_f64() < a.secs {
+        let q0 = Instant::now();
+        search(&d.queries[i % d.queries.len()])?;
+        lat.push(q0.elapsed().as_secs_f64() * 1e6);
+        i += 1;
+    }
+    let qps1 = lat.len() as f64 / t.elapsed().as_secs_f64();
+    let (p50_us, p99_us) = percentiles(lat);
+    let done = AtomicUsize::new(0);
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        for c in 0..a.clients {
+            let (done, search) = (&done, &search);
+            s.spawn(move || {
+                let mut i = c;
+                while t.elapsed().as_secs_f64() < a.secs {
+                    let _ = search(&d.queries[i % d.queries.len()]);
+                    done.fetch_add(1, Ordering::Relaxed);
+                    i += a.clients;
+                }
+            });
+        }
+    });
+    let qps_n = done.load(Ordering::Relaxed) as f64 / t.elapsed().as_secs_f64();
+    shard.close()?;
+    Ok(Row {
+        target: "engine".into(),
+        ingest_pps,
+        p50_us,
+        p99_us,
+        qps1,
+        qps_n,
+        recall: recall(&d.truth, &results, a.k as usize),
+    })
+}
+
+fn query_req(collection: &str, q: &[f32], k: u32) -> pb::SearchRequest {
+    pb::SearchRequest {
+        collection: collection.into(),
+        vector: q.to_vec(),
+        k,
+        ..Default::default()
+    }
+}
+
+fn ids(r: &pb::SearchResponse) -> Vec<u64> {
+    r.hits
+        .iter()
+        .map(|h| match h.key.as_ref().and_then(|k| k.kind.as_ref()) {
+            Some(pb::key::Kind::Int(v)) => *v,
+            _ => u64::MAX,
+        })
+        .collect()
+}
+
+/// A router and one node in this process; `shards` shards on the node.
+async fn cluster(a: &BenchClusterArgs, d: &Arc<Data>, shards: u32) -> Result<Row> {
+    let tmp = tempfile::tempdir()?;
+    let router = vecshard_router::start(vecshard_router::RouterConfig::local(
+        &tmp.path().join("router"),
+    ))
+    .await?;
+    let mut nc = vecshard_node::NodeConfig::default();
+    nc.node.id = "bench-node".into();
+    nc.node.grpc_addr = "127.0.0.1:0".into();
+    nc.node.http_addr = "127.0.0.1:0".into();
+    nc.node.data_dir = tmp.path().join("node");
+    nc.cluster.routers = vec![router.internal_addr().to_string()];
+    nc.cluster.heartbeat_interval_ms = 200;
+    let node = vecshard_node::start(nc).await.context("start the node")?;
+    let mut c = connect(&router.grpc_addr().to_string()).await?;
+    let name = "bench";
+    let end = Instant::now() + Duration::from_secs(30);
+    loop {
+        let req = pb::CreateCollectionRequest {
+            name: name.into(),
+            dimension: d.base[0].len() as u32,
+            metric: pb::Metric::L2 as i32,
+            shard_count: shards,
+            storage: "local".into(),
+            index: Some(pb::IndexParams {
+                m: Some(16),
+                ef_construction: Some(200),
+                ef_search: Some(a.ef),
+            }),
+        };
+        match c.create_collection(req).await {
+            Ok(_) => break,
+            Err(e) if e.code() == tonic::Code::Unavailable && Instant::now() < end => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => return Err(status(e)),
+        }
+    }
+    // Warm every shard (they open in the background).
+    c.search(query_req(name, &d.queries[0], a.k))
+        .await
+        .map_err(status)?;
+
+    let start = Instant::now();
+    let batches = (0..d.base.len()).step_by(a.batch).map(|from| {
+        let to = (from + a.batch).min(d.base.len());
+        let points = (from..to)
+            .map(|i| pb::Point {
+                key: Some(pb::Key {
+                    kind: Some(pb::key::Kind::Int(i as u64)),
+                }),
+                vector: d.base[i].clone(),
+                ..Default::default()
+            })
+            .collect();
+        pb::UpsertRequest {
+            collection: name.into(),
+            points,
+        }
+    });
+    {
+        let sender = c.clone();
+        let sends = futures::stream::iter(batches)
+            .map(|req| {
+                let mut c = sender.clone();
+                async move { c.upsert(req).await.map_err(status) }
+            })
+            .buffer_unordered(a.parallel);
+        let mut sends = std::pin::pin!(sends);
+        while let Some(r) = sends.next().await {
+            r?;
+        }
+    }
+    let ingest_pps = d.base.len() as f64 / start.elapsed().as_secs_f64();
+
+    let mut results = Vec::with_capacity(d.queries.len());
+    for q in &d.queries {
+        results.push(ids(&c
+            .search(query_req(name, q, a.k))
+            .await
+            .map_err(status)?
+            .into_inner()));
+    }
+    let (mut lat, mut i) = (Vec::new(), 0);
+    let t = Instant::now();
+    while t.elapsed().as_secs_f64() < a.secs {
+        let q0 = Instant::now();
+        c.search(query_req(name, &d.queries[i % d.queries.len()], a.k))
+            .await
+            .map_err(status)?;
+        lat.push(q0.elapsed().as_secs_f64() * 1e6);
+        i += 1;
+    }
+    let qps1 = lat.len() as f64 / t.elapsed().as_secs_f64();
+    let (p50_us, p99_us) = percentiles(lat);
+    let qps_n = concurrent_qps(&c, d, name, a).await?;
+    if shards == 1 {
+        direct_node(&node.grpc_addr().to_string(), d, name, a).await?;
+    }
+    router.shutdown().await;
+    node.shutdown().await;
+    Ok(Row {
+        target: format!(
+            "router {shards} shard{}",
+            if shards == 1 { "" } else { "s" }
+        ),
+        ingest_pps,
+        p50_us,
+        p99_us,
+        qps1,
+        qps_n,
+        recall: recall(&d.truth, &results, a.k as usize),
+    })
+}
+
+async fn concurrent_qps(
+    c: &Client,
+    d: &Arc<Data>,
+    name: &str,
+    a: &BenchClusterArgs,
+) -> Result<f64> {
+    let t = Instant::now();
+    let secs = a.secs;
+    let tasks: Vec<_> = (0..a.clients)
+        .map(|w| {
+            let (mut c, d, name, k, clients) =
+                (c.clone(), d.clone(), name.to_string(), a.k, a.clients);
+            tokio::spawn(async move {
+                let (mut i, mut n) = (w, 0u64);
+                while t.elapsed().as_secs_f64() < secs {
+                    c.search(query_req(&name, &d.queries[i % d.queries.len()], k))
+                        .await
+                        .map_err(status)?;
+                    n += 1;
+                    i += clients;
+                }
+                Ok::<u64, anyhow::Error>(n)
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for task in tasks {
+        total += task.await??;
+    }
+    Ok(total as f64 / t.elapsed().as_secs_f64())
+}
+
+/// Diagnostic: the node's own search latency, without the router (shard 0, epoch 1).
+async fn direct_node(addr: &str, d: &Arc<Data>, name: &str, a: &BenchClusterArgs) -> Result<()> {
+    use vecshard_proto::internal::v1 as pi;
+    let mut n = pi::node_client::NodeClient::connect(format!("http://{addr}")).await?;
+    let (mut lat, mut i) = (Vec::new(), 0);
+    let t = Instant::now();
+    while t.elapsed().as_secs_f64() < a.secs {
+        let req = pi::SearchRequest {
+            target: Some(pi::ShardTarget {
+                collection: name.into(),
+                shard: 0,
+                epoch: 1,
+            }),
+            vector: d.queries[i % d.queries.len()].clone(),
+            k: a.k,
+            ..Default::default()
+        };
+        let q0 = Instant::now();
+        n.search(req).await.map_err(status)?;
+        lat.push(q0.elapsed().as_secs_f64() * 1e6);
+        i += 1;
+    }
+    let qps = lat.len() as f64 / t.elapsed().as_secs_f64();
+    let (p50, p99) = percentiles(lat);
+    eprintln!("  node direct (1 shard, no router): p50 {p50:.0} µs, p99 {p99:.0} µs, QPS {qps:.0}");
+    Ok(())
+}

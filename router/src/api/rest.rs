@@ -68,23 +68,36 @@ pub fn router(core: Arc<Core>) -> axum::Router {
         .fallback(|| async {
             Error::not_found("no such endpoint; see the REST API table in the README")
         })
-        .layer(middleware::from_fn_with_state(core.clone(), auth))
+        .layer(middleware::from_fn_with_state(core.clone(), guard))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(core)
 }
 
-async fn auth(State(core): State<Arc<Core>>, req: Request, next: Next) -> Response {
+/// Before any handler: the API key (except for health and metrics), and a declared body
+/// size over the limit (413 at once, without reading the body; chunked bodies are cut off
+/// by `DefaultBodyLimit` while they are read).
+async fn guard(State(core): State<Arc<Core>>, req: Request, next: Next) -> Response {
     let h = req.headers();
     let header = |n: &str| h.get(n).and_then(|v| v.to_str().ok());
     let open = matches!(req.uri().path(), "/healthz" | "/metrics");
-    match check_key(
+    if let Err(e) = check_key(
         &core.cfg.api_keys,
         header("authorization"),
         header("x-api-key"),
-    ) {
-        Err(e) if !open => e.into_response(),
-        _ => next.run(req).await,
+    ) && !open
+    {
+        return e.into_response();
     }
+    let limit = core.cfg.max_request_bytes as u64;
+    if let Some(len) = header("content-length").and_then(|v| v.parse::<u64>().ok())
+        && len > limit
+    {
+        let msg = format!(
+            "request body too large: {len} bytes, the limit is {limit} (router.max_request_bytes)"
+        );
+        return Error::new(ErrorKind::PayloadTooLarge, msg).into_response();
+    }
+    next.run(req).await
 }
 
 type Reply = Result<Response>;

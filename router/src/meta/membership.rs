@@ -1,0 +1,89 @@
+//! Data nodes joining (registration through Raft) and their heartbeats (recorded
+//! locally; the leader acts on them in its control loop).
+
+use std::time::Instant;
+
+use vecshard_proto::internal::v1 as pi;
+
+use super::META_DEADLINE;
+use crate::core::{Core, forward_error};
+use crate::error::{Error, Result};
+use crate::shardmap::{Command, CommandResult, Liveness};
+
+impl Core {
+    /// A data node registers (through the leader).
+    pub async fn register_node(
+        &self,
+        req: pi::RegisterNodeRequest,
+        forwarded: bool,
+    ) -> Result<pi::RegisterNodeResponse> {
+        if req.node_id.is_empty() || req.node_id.len() > 255 {
+            return Err(Error::invalid("node_id must have 1 to 255 characters"));
+        }
+        if !req.address.contains(':') {
+            return Err(Error::invalid(format!(
+                "node address {:?} is not host:port",
+                req.address
+            )));
+        }
+        let cmd = Command::RegisterNode {
+            id: req.node_id.clone(),
+            address: req.address.clone(),
+        };
+        self.on_leader(
+            Instant::now() + META_DEADLINE,
+            forwarded,
+            || async {
+                let r = self.propose(cmd.clone()).await?;
+                self.control.notify_one();
+                Ok(pi::RegisterNodeResponse {
+                    created: matches!(r, CommandResult::Registered { created: true }),
+                })
+            },
+            |leader| {
+                let req = req.clone();
+                async move {
+                    let mut c = crate::api::client::internal(&leader.internal, &self.cfg)?;
+                    let req = crate::api::client::forwarded(req, &self.cfg);
+                    Ok(c.register_node(req)
+                        .await
+                        .map_err(forward_error)?
+                        .into_inner())
+                }
+            },
+        )
+        .await
+    }
+
+    /// A node's heartbeat: recorded locally (the leader acts on it in its control loop).
+    pub fn heartbeat(&self, hb: pi::Heartbeat) -> Result<pi::HeartbeatResponse> {
+        let view = self.view();
+        if !view.map.nodes.contains_key(&hb.node_id) {
+            return Err(Error::not_found(format!(
+                "node {:?} is not registered; call RegisterNode first",
+                hb.node_id
+            )));
+        }
+        let was_live = view
+            .map
+            .nodes
+            .get(&hb.node_id)
+            .is_some_and(|n| n.state == Liveness::Alive);
+        self.heartbeats.record(&hb.node_id, &hb.address, hb.shards);
+        if !was_live && self.is_leader() {
+            self.control.notify_one();
+        }
+        Ok(pi::HeartbeatResponse {
+            leader_id: self.leader().map(|(id, _)| id),
+            routers: view
+                .routers
+                .iter()
+                .map(|(id, n)| pi::RouterEndpoint {
+                    id: *id,
+                    address: n.internal.clone(),
+                })
+                .collect(),
+            shard_map_version: view.version,
+        })
+    }
+}

@@ -1,0 +1,86 @@
+//! The cluster's state as this router sees it: shard states and cluster status.
+
+use std::collections::BTreeMap;
+
+use vecshard_proto::v1 as pb;
+
+use crate::conversions::shard_state;
+use crate::core::Core;
+use crate::raft::state_machine::MapView;
+use crate::shardmap::{Collection, placement};
+
+impl Core {
+    /// A shard's state: unassigned, unavailable (owner down), or what its owner reports
+    /// at the current epoch (opening until it does).
+    pub fn shard_state(&self, view: &MapView, coll: &Collection, n: u32) -> pb::ShardState {
+        let a = &coll.shards[n as usize];
+        let Some(owner) = &a.owner else {
+            return pb::ShardState::Unassigned;
+        };
+        if !placement::is_live(&view.map, owner) {
+            return pb::ShardState::Unavailable;
+        }
+        self.heartbeats
+            .get(owner)
+            .and_then(|s| s.shard(&coll.spec.name, n).cloned())
+            .filter(|s| s.epoch == a.epoch)
+            .map(|s| shard_state(s.state))
+            .unwrap_or(pb::ShardState::Opening)
+    }
+
+    /// Routers, nodes and every shard's placement.
+    pub fn cluster_status(&self) -> pb::ClusterStatusResponse {
+        let view = self.view();
+        let leader = self.leader().map(|(id, _)| id);
+        let routers = view
+            .routers
+            .iter()
+            .map(|(id, n)| pb::RouterInfo {
+                id: *id,
+                address: n.grpc.clone(),
+                leader: Some(*id) == leader,
+            })
+            .collect();
+        let mut held: BTreeMap<&str, Vec<pb::ShardRef>> = BTreeMap::new();
+        let mut shards = Vec::new();
+        for (name, c) in &view.map.collections {
+            for (n, a) in c.shards.iter().enumerate() {
+                let r = pb::ShardRef {
+                    collection: name.clone(),
+                    number: n as u32,
+                };
+                for holder in a.owner.iter().chain(a.readers.iter()) {
+                    held.entry(holder).or_default().push(r.clone());
+                }
+                shards.push(pb::ShardPlacement {
+                    collection: name.clone(),
+                    number: n as u32,
+                    owner: a.owner.clone().unwrap_or_default(),
+                    epoch: a.epoch,
+                    readers: a.readers.clone(),
+                    state: self.shard_state(&view, c, n as u32) as i32,
+                });
+            }
+        }
+        let nodes = view
+            .map
+            .nodes
+            .values()
+            .map(|n| pb::NodeInfo {
+                id: n.id.clone(),
+                address: n.address.clone(),
+                state: n.state.to_proto() as i32,
+                last_heartbeat_ms_ago: self
+                    .heartbeats
+                    .get(&n.id)
+                    .map(|s| s.at.elapsed().as_millis() as u64),
+                shards: held.remove(n.id.as_str()).unwrap_or_default(),
+            })
+            .collect();
+        pb::ClusterStatusResponse {
+            routers,
+            nodes,
+            shards,
+        }
+    }
+}

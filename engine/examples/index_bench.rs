@@ -1,0 +1,368 @@
+//! Index benchmark on a TEXMEX-style dataset directory (base.fvecs, query.fvecs,
+//! groundtruth.ivecs), measured like `shared/bench/peers.py` measures its peers:
+//!
+//! ```text
+//! cargo run --release -p vecshard-engine --example index_bench -- DIR \
+//!     [--metric l2|cosine|dot] [--threads 2] [--ef 16,32,64,128,256] [--m 16] [--efc 200] \
+//!     [--passes 5] [--filter]
+//! ```
+//! Build: rows inserted into a `MemIndex` from `--threads` threads (wall time), then
+//! `to_bytes` and `FrozenIndex::open` on 64-byte aligned copies of the sections.
+//! Search: one query at a time from one thread; per ef one untimed warm-up pass, then
+//! `--passes` timed passes of at least 1 s; the median QPS is reported with p50/p99
+//! latency and recall@10. `--filter` adds filtered search at 50 %, 10 %, 1 % and 0.1 %
+//! selectivity against exact filtered ground truth, with the planner choosing the plan.
+
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
+use vecshard_engine::Metric;
+use vecshard_engine::index::{
+    FrozenIndex, IndexParams, MemIndex, SliceVectors, brute_force, use_brute_force,
+};
+
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(C, align(64))]
+struct Line([u8; 64]);
+
+/// A 64-byte aligned copy of a section, as a segment file maps it.
+fn aligned(bytes: &[u8]) -> Vec<Line> {
+    let mut lines = vec![Line([0; 64]); bytes.len().div_ceil(64)];
+    bytemuck::cast_slice_mut::<Line, u8>(&mut lines)[..bytes.len()].copy_from_slice(bytes);
+    lines
+}
+
+/// CPU seconds used by this process so far (Linux; 0 elsewhere).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn read_vecs(path: &str) -> (Vec<u32>, usize) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {path}: {e}"));
+    let words: Vec<u32> = bytes
+        .chunks_exact(4)
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    let dim = words[0] as usize;
+    let data = words
+        .chunks_exact(dim + 1)
+        .flat_map(|c| c[1..].to_vec())
+        .collect();
+    (data, dim)
+}
+
+struct Args {
+    dir: String,
+    metric: Metric,
+    threads: usize,
+    efs: Vec<usize>,
+    m: usize,
+    efc: usize,
+    passes: usize,
+    filter: bool,
+    limit: usize,
+    build_only: bool,
+}
+
+fn parse_args() -> Args {
+    let mut args = Args {
+        dir: String::new(),
+        metric: Metric::L2,
+        threads: 2,
+        efs: vec![16, 32, 64, 128, 256],
+        m: 16,
+        efc: 200,
+        passes: 5,
+        filter: false,
+        limit: usize::MAX,
+        build_only: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        let mut value = || it.next().expect("flag needs a value");
+        match a.as_str() {
+            "--metric" => {
+                args.metric = match value().as_str() {
+                    "l2" => Metric::L2,
+                    "cosine" => Metric::Cosine,
+                    "dot" => Metric::Dot,
+                    other => panic!("unknown metric {other}"),
+                }
+            }
+            "--threads" => args.threads = value().parse().expect("threads"),
+            "--ef" => args.efs = value().split(',').map(|s| s.parse().expect("ef")).collect(),
+            "--m" => args.m = value().parse().expect("m"),
+            "--efc" => args.efc = value().parse().expect("efc"),
+            "--passes" => args.passes = value().parse().expect("passes"),
+            "--filter" => args.filter = true,
+            "--limit" => args.limit = value().parse().expect("limit"),
+            "--build-only" => args.build_only = true,
+            dir => args.dir = dir.to_string(),
+        }
+    }
+    assert!(!args.dir.is_empty(), "usage: index_bench DIR [flags]");
+    args
+}
+
+fn recall(found: &[Vec<u32>], truth: &[Vec<u32>], k: usize) -> f64 {
+    let hits: usize = found
+        .iter()
+        .zip(truth)
+        .map(|(f, t)| f.iter().take(k).filter(|r| t[..k].contains(r)).count())
+        .sum();
+    hits as f64 / (k * found.len()) as f64
+}
+
+/// Median QPS over `passes` timed passes (each at least 1 s), p50/p99 latency in µs.
+fn time_queries(passes: usize, mut one: impl FnMut(usize), nq: usize) -> (f64, f64, f64) {
+    (0..nq).for_each(&mut one);
+    let mut qps = Vec::new();
+    let mut lat = Vec::new();
+    for _ in 0..passes {
+        let start = Instant::now();
+        let mut done = 0;
+        while start.elapsed() < Duration::from_secs(1) {
+            for q in 0..nq {
+                let t = Instant::now();
+                one(q);
+                lat.push(t.elapsed().as_nanos() as f64 / 1e3);
+            }
+            done += nq;
+        }
+        qps.push(done as f64 / start.elapsed().as_secs_f64());
+    }
+    qps.sort_by(f64::total_cmp);
+    lat.sort_by(f64::total_cmp);
+    let pct = |p: f64| lat[((lat.len() - 1) as f64 * p) as usize];
+    (qps[qps.len() / 2], pct(0.5), pct(0.99))
+}
+
+fn main() {
+    let a = parse_args();
+    let (base_bits, dim) = read_vecs(&format!("{}/base.fvecs", a.dir));
+    let (query_bits, qdim) = read_vecs(&format!("{}/query.fvecs", a.dir));
+    let (gt, gt_k) = read_vecs(&format!("{}/groundtruth.ivecs", a.dir));
+    assert_eq!(dim, qdim);
+    let mut base: Vec<f32> = base_bits.iter().map(|&b| f32::from_bits(b)).collect();
+    let mut queries: Vec<f32> = query_bits.iter().map(|&b| f32::from_bits(b)).collect();
+    if a.metric == Metric::Cosine {
+        base.chunks_exact_mut(dim).for_each(|v| {
+            vecshard_engine::distance::normalize(v);
+        });
+        queries.chunks_exact_mut(dim).for_each(|v| {
+            vecshard_engine::distance::normalize(v);
+        });
+    }
+    let n = (base.len() / dim).min(a.limit);
+    base.truncate(n * dim);
+    let nq = queries.len() / dim;
+    let truth: Vec<Vec<u32>> = gt.chunks_exact(gt_k).map(|c| c[..10].to_vec()).collect();
+    let vectors = SliceVectors { data: &base, dim };
+    let params = IndexParams {
+        m: a.m,
+        ef_construction: a.efc,
+        ..IndexParams::default()
+    };
+    println!(
+        "dataset {} n={n} nq={nq} dim={dim} metric={:?} M={} efc={} threads={}",
+        a.dir, a.metric, a.m, a.efc, a.threads
+    );
+
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(a.threads)
+        .build()
+        .expect("thread pool");
+    let mem = MemIndex::new(params, a.metric, dim, n);
+    let t = Instant::now();
+    let cpu0 = cpu_seconds();
+    pool.install(|| {
+        (0..n as u32)
+            .into_par_iter()
+            .for_each(|r| mem.insert(r, &vectors))
+    });
+    let build_s = t.elapsed().as_secs_f64();
+    let build_cpu = cpu_seconds() - cpu0;
+    let t = Instant::now();
+    let bytes = pool.install(|| mem.to_bytes(n as u32, &vectors));
+    let to_bytes_s = t.elapsed().as_secs_f64();
+    let graph = aligned(&bytes.graph);
+    let codes = aligned(&bytes.codes);
+    let graph: &[u8] = &bytemuck::cast_slice(&graph)[..bytes.graph.len()];
+    let codes: &[u8] = &bytemuck::cast_slice(&codes)[..bytes.codes.len()];
+    let t = Instant::now();
+    let frozen = FrozenIndex::open(graph, codes, a.metric, dim, n as u32).expect("open");
+    let open_ms = t.elapsed().as_secs_f64() * 1e3;
+    let raw = (n * dim * 4) as f64;
+    let (g, c) = (graph.len() as f64, codes.len() as f64);
+    println!(
+        "build {build_s:.2} s (cpu {build_cpu:.2} s, {:.0} rows/s), to_bytes {to_bytes_s:.2} s, open {open_ms:.1} ms",
+        n as f64 / build_s
+    );
+    println!(
+        "memory: raw {:.1} MiB, graph {:.1} MiB, codes {:.1} MiB; (raw+graph+codes)/(raw+graph) = {:.3}",
+        raw / 1048576.0,
+        g / 1048576.0,
+        c / 1048576.0,
+        (raw + g + c) / (raw + g)
+    );
+
+    if a.build_only {
+        return;
+    }
+    let all = |_: u32| true;
+    let query = |q: usize| &queries[q * dim..(q + 1) * dim];
+    println!("\n| index | ef | recall@10 | QPS (1 thread) | p50 µs | p99 µs |");
+    println!("|---|---|---|---|---|---|");
+    for &ef in &a.efs {
+        let found: Vec<Vec<u32>> = (0..nq)
+            .map(|q| {
+                frozen
+                    .search(graph, codes, &vectors, query(q), 10, ef, &all, 1.0)
+                    .iter()
+                    .map(|h| h.row)
+                    .collect()
+            })
+            .collect();
+        let r = recall(&found, &truth, 10);
+        let (qps, p50, p99) = time_queries(
+            a.passes,
+            |q| {
+                std::hint::black_box(frozen.search(
+                    graph,
+                    codes,
+                    &vectors,
+                    query(q),
+                    10,
+                    ef,
+                    &all,
+                    1.0,
+                ));
+            },
+            nq,
+        );
+        println!("| frozen | {ef} | {r:.4} | {qps:.0} | {p50:.1} | {p99:.1} |");
+    }
+    for &ef in &a.efs {
+        let found: Vec<Vec<u32>> = (0..nq)
+            .map(|q| {
+                mem.search(&vectors, query(q), 10, ef, &all)
+                    .iter()
+                    .map(|h| h.row)
+                    .collect()
+            })
+            .collect();
+        let r = recall(&found, &truth, 10);
+        let (qps, p50, p99) = time_queries(
+            1,
+            |q| {
+                std::hint::black_box(mem.search(&vectors, query(q), 10, ef, &all));
+            },
+            nq,
+        );
+        println!("| mem | {ef} | {r:.4} | {qps:.0} | {p50:.1} | {p99:.1} |");
+    }
+
+    if a.filter {
+        filtered(&a, &frozen, graph, codes, &vectors, &queries, dim, n);
+    }
+}
+
+/// A deterministic pseudo-random subset: row `r` matches when its hash falls below `s`.
+fn matches(r: u32, s: f64) -> bool {
+    let h = u64::from(r)
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .rotate_left(29)
+        ^ 0xD1B5_4A32_D192_ED03;
+    let h = h.wrapping_mul(0x94D0_49BB_1331_11EB);
+    ((h >> 11) as f64 / (1u64 << 53) as f64) < s
+}
+
+#[allow(clippy::too_many_arguments)]
+fn filtered(
+    a: &Args,
+    frozen: &FrozenIndex,
+    graph: &[u8],
+    codes: &[u8],
+    vectors: &SliceVectors<'_>,
+    queries: &[f32],
+    dim: usize,
+    n: usize,
+) {
+    let nq = (queries.len() / dim).min(200);
+    let query = |q: usize| &queries[q * dim..(q + 1) * dim];
+    let ef = IndexParams::default().ef_search;
+    println!("\nfiltered, k=10, ef={ef}, {nq} queries");
+    println!(
+        "| selectivity | matching | plan | recall@10 | QPS | graph recall | graph QPS | scan QPS |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for s in [0.5, 0.1, 0.01, 0.001] {
+        let ok = |r: u32| matches(r, s);
+        let rows: Vec<u32> = (0..n as u32).filter(|&r| ok(r)).collect();
+        let sel = rows.len() as f32 / n as f32;
+        let truth: Vec<Vec<u32>> = (0..nq)
+            .into_par_iter()
+            .map(|q| {
+                brute_force(a.metric, vectors, query(q), rows.iter().copied(), 10, &ok)
+                    .iter()
+                    .map(|h| h.row)
+                    .collect()
+            })
+            .collect();
+        let graph_search =
+            |q: usize| frozen.search(graph, codes, vectors, query(q), 10, ef, &ok, sel);
+        let scan =
+            |q: usize| brute_force(a.metric, vectors, query(q), rows.iter().copied(), 10, &ok);
+        let brute = use_brute_force(n, rows.len(), 10, ef);
+        let planned = |q: usize| if brute { scan(q) } else { graph_search(q) };
+        let rows_of =
+            |f: &dyn Fn(usize) -> Vec<vecshard_engine::index::Neighbor>| -> Vec<Vec<u32>> {
+                (0..nq)
+                    .map(|q| f(q).iter().map(|h| h.row).collect())
+                    .collect()
+            };
+        let found = rows_of(&planned);
+        assert!(found.iter().all(|f| f.len() == 10.min(rows.len())));
+        let (qps, _, _) = time_queries(
+            1,
+            |q| {
+                std::hint::black_box(planned(q));
+            },
+            nq,
+        );
+        let graph_found = rows_of(&graph_search);
+        let (gqps, _, _) = time_queries(
+            1,
+            |q| {
+                std::hint::black_box(graph_search(q));
+            },
+            nq,
+        );
+        let (sqps, _, _) = time_queries(
+            1,
+            |q| {
+                std::hint::black_box(scan(q));
+            },
+            nq,
+        );
+        println!(
+            "| {:.1} % | {} | {} | {:.4} | {qps:.0} | {:.4} | {gqps:.0} | {sqps:.0} |",
+            s * 100.0,
+            rows.len(),
+            if brute { "scan" } else { "graph" },
+            recall(&found, &truth, 10),
+            recall(&graph_found, &truth, 10),
+        );
+    }
+}

@@ -159,15 +159,21 @@ impl MemIndex {
             cur = greedy(&space, cur, l, &mut scratch);
         }
         let ef = self.params.ef_construction.max(self.m);
-        with_visited(self.capacity(), |visited| {
+        let found: Vec<Vec<Neighbor>> = with_visited(self.capacity(), |visited| {
             let mut entries = vec![cur];
+            let mut found = Vec::new();
             for l in (0..=level.min(top)).rev() {
                 visited.reset(self.capacity());
-                let found = beam(&space, visited, &mut scratch, &entries, l, ef, |r| r != row);
-                self.connect(row, l, &found, vectors);
-                entries = found;
+                entries = beam(&space, visited, &mut scratch, &entries, l, ef, |r| r != row);
+                found.push(entries.clone());
             }
+            found
         });
+        // Link bottom-up: once `row` is reachable on a layer, its lists on the layers
+        // below are already filled, so a walk never reaches it and finds a dead end.
+        for (l, found) in found.iter().rev().enumerate() {
+            self.connect(row, l, found, vectors);
+        }
         if raising.is_some() {
             self.entry.store(pack(row, level), Ordering::Release);
         }
@@ -177,40 +183,51 @@ impl MemIndex {
     fn connect(&self, row: u32, level: usize, found: &[Neighbor], vectors: &dyn Vectors) {
         let pair = |a: u32, b: u32| distance(self.metric, vectors.get(a), vectors.get(b));
         let chosen = select_neighbors(found, self.m, pair);
-        {
-            let _guard = self.locks[row as usize].lock();
-            if let Some(slots) = self.slots(row, level) {
-                write_list(slots, &chosen);
-            }
-        }
-        let cap = if level == 0 { self.m0 } else { self.m };
+        // Concurrent inserts may already have linked themselves to `row` on this layer
+        // (they found it on a layer above): merge, never overwrite.
+        self.add_links(row, level, &chosen, vectors);
         for &nb in &chosen {
-            let _guard = self.locks[nb as usize].lock();
-            let Some(slots) = self.slots(nb, level) else {
-                continue;
-            };
-            let mut list = Vec::with_capacity(cap + 1);
-            read_list(slots, &mut list);
-            if list.contains(&row) {
-                continue;
-            }
-            if list.len() < cap {
-                slots[list.len() + 1].store(row, Ordering::Relaxed);
-                slots[0].store(list.len() as u32 + 1, Ordering::Release);
-                continue;
-            }
-            let base = vectors.get(nb);
-            list.push(row);
-            let mut cands: Vec<Neighbor> = list
-                .iter()
-                .map(|&r| Neighbor {
-                    dist: distance(self.metric, base, vectors.get(r)),
-                    row: r,
-                })
-                .collect();
-            super::sort_neighbors(&mut cands);
-            write_list(slots, &select_neighbors(&cands, cap, pair));
+            self.add_links(nb, level, &[row], vectors);
         }
+    }
+
+    /// Add `new` to the links of `node` on `level`, pruning with the heuristic when the
+    /// list overflows.
+    fn add_links(&self, node: u32, level: usize, new: &[u32], vectors: &dyn Vectors) {
+        let cap = if level == 0 { self.m0 } else { self.m };
+        let _guard = self.locks[node as usize].lock();
+        let Some(slots) = self.slots(node, level) else {
+            return;
+        };
+        let mut list = Vec::with_capacity(cap + new.len());
+        read_list(slots, &mut list);
+        let before = list.len();
+        for &r in new {
+            if r != node && !list.contains(&r) {
+                list.push(r);
+            }
+        }
+        if list.len() == before {
+            return;
+        }
+        if list.len() <= cap {
+            for (slot, &r) in slots[before + 1..].iter().zip(&list[before..]) {
+                slot.store(r, Ordering::Relaxed);
+            }
+            slots[0].store(list.len() as u32, Ordering::Release);
+            return;
+        }
+        let base = vectors.get(node);
+        let mut cands: Vec<Neighbor> = list
+            .iter()
+            .map(|&r| Neighbor {
+                dist: distance(self.metric, base, vectors.get(r)),
+                row: r,
+            })
+            .collect();
+        super::sort_neighbors(&mut cands);
+        let pair = |a: u32, b: u32| distance(self.metric, vectors.get(a), vectors.get(b));
+        write_list(slots, &select_neighbors(&cands, cap, pair));
     }
 
     /// The length word and slots of `row`'s list on `level`, if it has one.

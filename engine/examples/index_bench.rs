@@ -4,7 +4,7 @@
 //! ```text
 //! cargo run --release -p vecshard-engine --example index_bench -- DIR \
 //!     [--metric l2|cosine|dot] [--threads 2] [--ef 16,32,64,128,256] [--m 16] [--efc 200] \
-//!     [--passes 5] [--filter]
+//!     [--passes 5] [--filter] [--limit ROWS] [--build-only] [--cache DIR]
 //! ```
 //! Build: rows inserted into a `MemIndex` from `--threads` threads (wall time), then
 //! `to_bytes` and `FrozenIndex::open` on 64-byte aligned copies of the sections.
@@ -12,13 +12,14 @@
 //! `--passes` timed passes of at least 1 s; the median QPS is reported with p50/p99
 //! latency and recall@10. `--filter` adds filtered search at 50 %, 10 %, 1 % and 0.1 %
 //! selectivity against exact filtered ground truth, with the planner choosing the plan.
+//! `--cache DIR` saves the built sections there, or loads them and skips the build.
 
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 use vecshard_engine::Metric;
 use vecshard_engine::index::{
-    FrozenIndex, IndexParams, MemIndex, SliceVectors, brute_force, use_brute_force,
+    FrozenIndex, IndexBytes, IndexParams, MemIndex, SliceVectors, brute_force, use_brute_force,
 };
 
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -73,6 +74,8 @@ struct Args {
     filter: bool,
     limit: usize,
     build_only: bool,
+    cache: Option<String>,
+    filter_efs: Vec<usize>,
 }
 
 fn parse_args() -> Args {
@@ -87,6 +90,8 @@ fn parse_args() -> Args {
         filter: false,
         limit: usize::MAX,
         build_only: false,
+        cache: None,
+        filter_efs: vec![IndexParams::default().ef_search],
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -106,8 +111,12 @@ fn parse_args() -> Args {
             "--efc" => args.efc = value().parse().expect("efc"),
             "--passes" => args.passes = value().parse().expect("passes"),
             "--filter" => args.filter = true,
+            "--filter-ef" => {
+                args.filter_efs = value().split(',').map(|s| s.parse().expect("ef")).collect()
+            }
             "--limit" => args.limit = value().parse().expect("limit"),
             "--build-only" => args.build_only = true,
+            "--cache" => args.cache = Some(value()),
             dir => args.dir = dir.to_string(),
         }
     }
@@ -183,19 +192,42 @@ fn main() {
         .num_threads(a.threads)
         .build()
         .expect("thread pool");
-    let mem = MemIndex::new(params, a.metric, dim, n);
-    let t = Instant::now();
-    let cpu0 = cpu_seconds();
-    pool.install(|| {
-        (0..n as u32)
-            .into_par_iter()
-            .for_each(|r| mem.insert(r, &vectors))
+    let cached = a.cache.as_ref().and_then(|dir| {
+        let graph = std::fs::read(format!("{dir}/graph.bin")).ok()?;
+        let codes = std::fs::read(format!("{dir}/codes.bin")).ok()?;
+        println!("loaded the index sections from {dir}");
+        Some(IndexBytes { graph, codes })
     });
-    let build_s = t.elapsed().as_secs_f64();
-    let build_cpu = cpu_seconds() - cpu0;
-    let t = Instant::now();
-    let bytes = pool.install(|| mem.to_bytes(n as u32, &vectors));
-    let to_bytes_s = t.elapsed().as_secs_f64();
+    let mut mem = None;
+    let bytes = match cached {
+        Some(bytes) => bytes,
+        None => {
+            let index = MemIndex::new(params, a.metric, dim, n);
+            let t = Instant::now();
+            let cpu0 = cpu_seconds();
+            pool.install(|| {
+                (0..n as u32)
+                    .into_par_iter()
+                    .for_each(|r| index.insert(r, &vectors))
+            });
+            let build_s = t.elapsed().as_secs_f64();
+            let build_cpu = cpu_seconds() - cpu0;
+            let t = Instant::now();
+            let bytes = pool.install(|| index.to_bytes(n as u32, &vectors));
+            println!(
+                "build {build_s:.2} s (cpu {build_cpu:.2} s, {:.0} rows/s), to_bytes {:.2} s",
+                n as f64 / build_s,
+                t.elapsed().as_secs_f64()
+            );
+            if let Some(dir) = &a.cache {
+                std::fs::create_dir_all(dir).expect("cache dir");
+                std::fs::write(format!("{dir}/graph.bin"), &bytes.graph).expect("write");
+                std::fs::write(format!("{dir}/codes.bin"), &bytes.codes).expect("write");
+            }
+            mem = Some(index);
+            bytes
+        }
+    };
     let graph = aligned(&bytes.graph);
     let codes = aligned(&bytes.codes);
     let graph: &[u8] = &bytemuck::cast_slice(&graph)[..bytes.graph.len()];
@@ -205,10 +237,7 @@ fn main() {
     let open_ms = t.elapsed().as_secs_f64() * 1e3;
     let raw = (n * dim * 4) as f64;
     let (g, c) = (graph.len() as f64, codes.len() as f64);
-    println!(
-        "build {build_s:.2} s (cpu {build_cpu:.2} s, {:.0} rows/s), to_bytes {to_bytes_s:.2} s, open {open_ms:.1} ms",
-        n as f64 / build_s
-    );
+    println!("open {open_ms:.1} ms");
     println!(
         "memory: raw {:.1} MiB, graph {:.1} MiB, codes {:.1} MiB; (raw+graph+codes)/(raw+graph) = {:.3}",
         raw / 1048576.0,
@@ -253,7 +282,8 @@ fn main() {
         );
         println!("| frozen | {ef} | {r:.4} | {qps:.0} | {p50:.1} | {p99:.1} |");
     }
-    for &ef in &a.efs {
+    for &ef in mem.as_ref().map_or(&[][..], |_| &a.efs[..]) {
+        let Some(mem) = &mem else { break };
         let found: Vec<Vec<u32>> = (0..nq)
             .map(|q| {
                 mem.search(&vectors, query(q), 10, ef, &all)
@@ -278,6 +308,9 @@ fn main() {
     }
 }
 
+/// Filtered-search selectivities measured.
+const SELECTIVITIES: [f64; 7] = [0.5, 0.2, 0.1, 0.05, 0.02, 0.01, 0.001];
+
 /// A deterministic pseudo-random subset: row `r` matches when its hash falls below `s`.
 fn matches(r: u32, s: f64) -> bool {
     let h = u64::from(r)
@@ -301,13 +334,11 @@ fn filtered(
 ) {
     let nq = (queries.len() / dim).min(200);
     let query = |q: usize| &queries[q * dim..(q + 1) * dim];
-    let ef = IndexParams::default().ef_search;
-    println!("\nfiltered, k=10, ef={ef}, {nq} queries");
-    println!(
-        "| selectivity | matching | plan | recall@10 | QPS | graph recall | graph QPS | scan QPS |"
-    );
-    println!("|---|---|---|---|---|---|---|---|");
-    for s in [0.5, 0.1, 0.01, 0.001] {
+    println!("\nfiltered, k=10, {nq} queries");
+    println!("| ef | selectivity | matching | plan | recall@10 | QPS | graph recall | graph QPS | scan QPS |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let cases = a.filter_efs.iter().flat_map(|&ef| SELECTIVITIES.map(|s| (ef, s)));
+    for (ef, s) in cases {
         let ok = |r: u32| matches(r, s);
         let rows: Vec<u32> = (0..n as u32).filter(|&r| ok(r)).collect();
         let sel = rows.len() as f32 / n as f32;
@@ -357,7 +388,7 @@ fn filtered(
             nq,
         );
         println!(
-            "| {:.1} % | {} | {} | {:.4} | {qps:.0} | {:.4} | {gqps:.0} | {sqps:.0} |",
+            "| {ef} | {:.1} % | {} | {} | {:.4} | {qps:.0} | {:.4} | {gqps:.0} | {sqps:.0} |",
             s * 100.0,
             rows.len(),
             if brute { "scan" } else { "graph" },

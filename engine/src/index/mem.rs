@@ -15,9 +15,9 @@ use parking_lot::Mutex;
 
 use super::format::GraphParts;
 use super::level::random_level;
-use super::search::{Scratch, Space, beam, greedy, prefetch_slice};
+use super::search::{Space, beam, greedy, prefetch_slice};
 use super::select::select_neighbors;
-use super::visited::with_visited;
+use super::visited::with_workspace;
 use super::{IndexBytes, IndexParams, Neighbor, Vectors, brute_force, sq8};
 use crate::distance::distance;
 use crate::types::Metric;
@@ -150,22 +150,22 @@ impl MemIndex {
             vectors,
             query: vectors.get(row),
         };
-        let mut scratch = Scratch::default();
-        let mut cur = Neighbor {
-            dist: space.dist(ep_row),
-            row: ep_row,
-        };
-        for l in (level + 1..=top).rev() {
-            cur = greedy(&space, cur, l, &mut scratch);
-        }
         let ef = self.params.ef_construction.max(self.m);
-        let found: Vec<Vec<Neighbor>> = with_visited(self.capacity(), |visited| {
-            let mut entries = vec![cur];
-            let mut found = Vec::new();
+        let found: Vec<Vec<Neighbor>> = with_workspace(self.capacity(), |visited, scratch| {
+            let mut cur = Neighbor {
+                dist: space.dist(ep_row),
+                row: ep_row,
+            };
+            for l in (level + 1..=top).rev() {
+                cur = greedy(&space, cur, l, scratch);
+            }
+            let start = [cur];
+            let mut found: Vec<Vec<Neighbor>> = Vec::new();
             for l in (0..=level.min(top)).rev() {
                 visited.reset(self.capacity());
-                entries = beam(&space, visited, &mut scratch, &entries, l, ef, |r| r != row);
-                found.push(entries.clone());
+                let entries = found.last().map_or(&start[..], |f| &f[..]);
+                let next = beam(&space, visited, scratch, entries, l, ef, |r| r != row);
+                found.push(next);
             }
             found
         });
@@ -261,16 +261,15 @@ impl MemIndex {
             vectors,
             query,
         };
-        let mut scratch = Scratch::default();
-        let mut cur = Neighbor {
-            dist: space.dist(ep_row),
-            row: ep_row,
-        };
-        for l in (1..=top).rev() {
-            cur = greedy(&space, cur, l, &mut scratch);
-        }
-        let mut found = with_visited(self.capacity(), |visited| {
-            beam(&space, visited, &mut scratch, &[cur], 0, ef.max(k), accept)
+        let mut found = with_workspace(self.capacity(), |visited, scratch| {
+            let mut cur = Neighbor {
+                dist: space.dist(ep_row),
+                row: ep_row,
+            };
+            for l in (1..=top).rev() {
+                cur = greedy(&space, cur, l, scratch);
+            }
+            beam(&space, visited, scratch, &[cur], 0, ef.max(k), accept)
         });
         if found.len() < k {
             // Too few accepted rows reached (a very selective filter): answer exactly.

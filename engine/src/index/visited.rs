@@ -1,7 +1,10 @@
-//! A reusable visited set: one generation stamp per row, kept per thread, so a search
-//! clears it by bumping the generation instead of touching every row.
+//! A reusable visited set: one generation stamp per row, kept per thread (with the
+//! walk's other scratch buffers), so a search clears it by bumping the generation
+//! instead of touching every row, and allocates nothing once warm.
 
 use std::cell::RefCell;
+
+use super::search::Scratch;
 
 /// Generation-stamped membership over rows `0..len`.
 pub(crate) struct Visited {
@@ -44,21 +47,23 @@ impl Visited {
 }
 
 thread_local! {
-    static VISITED: RefCell<Visited> = RefCell::new(Visited::new());
+    static WORKSPACE: RefCell<(Visited, Scratch)> = RefCell::new((Visited::new(), Scratch::default()));
 }
 
-/// Run `f` with this thread's visited set, cleared and sized for `rows`. A nested call
-/// (an `accept` callback that searches again) gets a fresh set instead of panicking.
-pub(crate) fn with_visited<R>(rows: usize, f: impl FnOnce(&mut Visited) -> R) -> R {
-    VISITED.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut visited) => {
+/// Run `f` with this thread's visited set, cleared and sized for `rows`, and scratch
+/// buffers. A nested call (an `accept` callback that searches again) gets fresh ones
+/// instead of panicking.
+pub(crate) fn with_workspace<R>(rows: usize, f: impl FnOnce(&mut Visited, &mut Scratch) -> R) -> R {
+    WORKSPACE.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut ws) => {
+            let (visited, scratch) = &mut *ws;
             visited.reset(rows);
-            f(&mut visited)
+            f(visited, scratch)
         }
         Err(_) => {
             let mut visited = Visited::new();
             visited.reset(rows);
-            f(&mut visited)
+            f(&mut visited, &mut Scratch::default())
         }
     })
 }

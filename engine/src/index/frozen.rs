@@ -7,7 +7,7 @@ use super::search::{Space, beam, greedy, prefetch_slice};
 use super::sq8::{CodesLayout, CodesView, code_distance};
 use super::visited::with_workspace;
 use super::{Neighbor, Vectors, brute_force, sort_neighbors};
-use crate::distance::distance;
+use crate::distance::{distance, normalize};
 use crate::types::Metric;
 
 /// Code-space candidates rescored with exact distances, per result asked for: SQ8
@@ -56,7 +56,8 @@ impl FrozenIndex {
     /// allows (1.0 when unfiltered); when it promises fewer accepted rows than `ef`, the
     /// rows are scanned instead of walked (callers with a bitmap of the matching rows
     /// should ask [`super::use_brute_force`] first and scan just those). `graph` and
-    /// `codes` must be the sections given to [`FrozenIndex::open`].
+    /// `codes` must be the sections given to [`FrozenIndex::open`] (other bytes are
+    /// answered by an exact scan, and logged). A query of the wrong dimension gets no rows.
     #[allow(clippy::too_many_arguments)]
     pub fn search(
         &self,
@@ -82,7 +83,14 @@ impl FrozenIndex {
                 return self.exact(vectors, query, k, accept);
             }
         };
-        let qcode = c.encode_query(query);
+        let qcode = if self.metric == Metric::Cosine {
+            // Cosine codes rank by L2 between unit vectors: encode a unit query.
+            let mut unit = query.to_vec();
+            normalize(&mut unit);
+            c.encode_query(&unit)
+        } else {
+            c.encode_query(query)
+        };
         let space = CodeSpace {
             graph: g,
             codes: c,
@@ -114,7 +122,7 @@ impl FrozenIndex {
         }
         let mut out: Vec<Neighbor> = found
             .iter()
-            .take(RESCORE * k)
+            .take(RESCORE.saturating_mul(k))
             .map(|n| Neighbor {
                 dist: distance(self.metric, query, vectors.get(n.row)),
                 row: n.row,

@@ -116,7 +116,7 @@ pub fn brute_force(
     k: usize,
     accept: &dyn Fn(u32) -> bool,
 ) -> Vec<Neighbor> {
-    let mut heap = std::collections::BinaryHeap::<HeapItem>::with_capacity(k + 1);
+    let mut heap = std::collections::BinaryHeap::<HeapItem>::with_capacity(k.min(4096) + 1);
     for row in rows.filter(|r| accept(*r)) {
         let dist = distance(metric, query, vectors.get(row));
         let item = HeapItem(Neighbor { dist, row });

@@ -4,15 +4,18 @@
 //! ```text
 //! cargo run --release -p vecshard-engine --example index_bench -- DIR \
 //!     [--metric l2|cosine|dot] [--threads 2] [--ef 16,32,64,128,256] [--m 16] [--efc 200] \
-//!     [--passes 5] [--filter] [--limit ROWS] [--build-only] [--cache DIR]
+//!     [--passes 5] [--filter] [--limit ROWS] [--build-only] [--cache DIR] [--no-wait]
 //! ```
 //! Build: rows inserted into a `MemIndex` from `--threads` threads (wall time), then
 //! `to_bytes` and `FrozenIndex::open` on 64-byte aligned copies of the sections.
 //! Search: one query at a time from one thread; per ef one untimed warm-up pass, then
 //! `--passes` timed passes of at least 1 s; the median QPS is reported with p50/p99
-//! latency and recall@10. `--filter` adds filtered search at 50 %, 10 %, 1 % and 0.1 %
-//! selectivity against exact filtered ground truth, with the planner choosing the plan.
-//! `--cache DIR` saves the built sections there, or loads them and skips the build.
+//! latency and recall@10. `--filter` adds filtered search at 50 % … 0.1 % selectivity
+//! against exact filtered ground truth, with the planner choosing the plan.
+//! Like peers.py, each timed section first waits for an idle machine and is re-run (twice
+//! at most) when other processes used over 0.1 cores (`foreign_cores`); `--no-wait`
+//! skips that. `--cache DIR` saves the built sections there, or loads them and skips
+//! the build.
 
 use std::time::{Duration, Instant};
 
@@ -89,9 +92,19 @@ impl Contention {
     }
 }
 
-/// Wait (up to 5 minutes) until other processes use less than 0.15 cores over a second.
+/// Set by `--no-wait`: measure at once, never wait for an idle machine or re-run.
+static NO_WAIT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn no_wait() -> bool {
+    NO_WAIT.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Wait (up to 2 minutes) until other processes use less than 0.15 cores over a second.
 fn wait_idle() {
-    let deadline = Instant::now() + Duration::from_secs(300);
+    if no_wait() {
+        return;
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
     while Instant::now() < deadline {
         let c = Contention::start();
         std::thread::sleep(Duration::from_secs(1));
@@ -172,6 +185,7 @@ fn parse_args() -> Args {
             }
             "--limit" => args.limit = value().parse().expect("limit"),
             "--build-only" => args.build_only = true,
+            "--no-wait" => NO_WAIT.store(true, std::sync::atomic::Ordering::Relaxed),
             "--cache" => args.cache = Some(value()),
             dir => args.dir = dir.to_string(),
         }
@@ -212,7 +226,7 @@ fn time_queries(passes: usize, mut one: impl FnMut(usize), nq: usize) -> (f64, f
                 done += nq;
             }
             let foreign = contention.foreign_cores();
-            if foreign > CONTENTION_RETRY && attempt < 2 {
+            if foreign > CONTENTION_RETRY && attempt < 2 && !no_wait() {
                 wait_idle();
                 continue;
             }
@@ -295,7 +309,7 @@ fn main() {
                     t.elapsed().as_secs_f64()
                 );
                 attempt += 1;
-                if foreign <= CONTENTION_RETRY || attempt == 3 {
+                if foreign <= CONTENTION_RETRY || attempt == 3 || no_wait() {
                     break (index, bytes);
                 }
                 println!("  contended, rebuilding");

@@ -120,9 +120,12 @@ impl FrozenIndex {
             // Too few accepted rows reached (a very selective filter): answer exactly.
             return self.exact(vectors, query, k, accept);
         }
-        let mut out: Vec<Neighbor> = found
+        let best = &found[..found.len().min(RESCORE.saturating_mul(k))];
+        for n in best {
+            prefetch_slice(vectors.get(n.row), 16);
+        }
+        let mut out: Vec<Neighbor> = best
             .iter()
-            .take(RESCORE.saturating_mul(k))
             .map(|n| Neighbor {
                 dist: distance(self.metric, query, vectors.get(n.row)),
                 row: n.row,

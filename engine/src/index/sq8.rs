@@ -311,3 +311,84 @@ pub(crate) fn code_distance(kind: Kind, query: &[i8], code: &[i8]) -> f32 {
         Kind::Dot => -(i8::dot(query, code).unwrap_or(f64::NEG_INFINITY) as f32),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::distance::distance;
+    use crate::index::SliceVectors;
+
+    fn data(n: usize, dim: usize, seed: u32) -> Vec<f32> {
+        (0..n * dim)
+            .map(|i| {
+                let x = (i as u32).wrapping_mul(2_654_435_761).wrapping_add(seed);
+                (x >> 8) as f32 / (1u32 << 24) as f32 * 4.0 - 1.0 + (i % dim) as f32 * 0.1
+            })
+            .collect()
+    }
+
+    #[test]
+    fn byte_kernels_match_scalar_loops_over_the_full_code_range() {
+        let a: Vec<i8> = (0..300).map(|i| ((i * 37) % 255 - 127) as i8).collect();
+        let b: Vec<i8> = (0..300).map(|i| ((i * 91 + 5) % 255 - 127) as i8).collect();
+        let l2: i64 = a
+            .iter()
+            .zip(&b)
+            .map(|(&x, &y)| (i64::from(x) - i64::from(y)).pow(2))
+            .sum();
+        let dot: i64 = a
+            .iter()
+            .zip(&b)
+            .map(|(&x, &y)| i64::from(x) * i64::from(y))
+            .sum();
+        assert_eq!(code_distance(Kind::L2, &a, &b), l2 as f32);
+        assert_eq!(code_distance(Kind::Dot, &a, &b), -(dot as f32));
+    }
+
+    /// The code-space nearest row is among the exact three nearest, for most queries.
+    fn ranks_like_exact(metric: Metric) {
+        let (n, dim) = (500, 16);
+        let mut rows = data(n, dim, 1);
+        let mut queries = data(50, dim, 2);
+        if metric == Metric::Cosine {
+            rows.chunks_exact_mut(dim).for_each(|v| {
+                crate::distance::normalize(v);
+            });
+            queries.chunks_exact_mut(dim).for_each(|v| {
+                crate::distance::normalize(v);
+            });
+        }
+        let vectors = SliceVectors { data: &rows, dim };
+        let section = encode_section(metric, dim, n as u32, &vectors);
+        let layout = CodesView::open(&section, metric, dim, n as u32).unwrap();
+        let view = CodesView::at(&section, &layout).unwrap();
+        let mut good = 0;
+        for q in queries.chunks_exact(dim) {
+            let qc = view.encode_query(q);
+            let by_code = (0..n as u32)
+                .min_by(|&a, &b| {
+                    let (da, db) = (
+                        code_distance(view.kind, &qc, view.code(a)),
+                        code_distance(view.kind, &qc, view.code(b)),
+                    );
+                    da.total_cmp(&db)
+                })
+                .unwrap();
+            let mut exact: Vec<(f32, u32)> = (0..n as u32)
+                .map(|r| (distance(metric, q, vectors.get(r)), r))
+                .collect();
+            exact.sort_by(|a, b| a.0.total_cmp(&b.0));
+            if exact[..3].iter().any(|&(_, r)| r == by_code) {
+                good += 1;
+            }
+        }
+        assert!(good >= 45, "{metric:?}: {good}/50");
+    }
+
+    #[test]
+    fn codes_rank_like_exact_distances() {
+        ranks_like_exact(Metric::L2);
+        ranks_like_exact(Metric::Cosine);
+        ranks_like_exact(Metric::Dot);
+    }
+}

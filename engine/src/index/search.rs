@@ -115,8 +115,16 @@ pub(crate) fn beam<S: Space>(
     }
     let mut out: Vec<Neighbor> = results.drain().map(|h| h.0).collect();
     super::sort_neighbors(&mut out);
+    if candidates.capacity() > KEEP_CANDIDATES {
+        // A very selective walk may have queued most of the graph: do not keep that
+        // memory in the thread's scratch.
+        *candidates = BinaryHeap::new();
+    }
     out
 }
+
+/// Candidate-queue capacity a thread keeps between walks.
+const KEEP_CANDIDATES: usize = 1 << 16;
 
 #[inline]
 fn push_bounded(results: &mut BinaryHeap<HeapItem>, n: Neighbor, ef: usize) {

@@ -2,7 +2,7 @@
 //! searched in place (zero-copy) over the caller's bytes.
 
 use super::format::{GraphLayout, GraphView, NONE};
-use super::planner::use_brute_force;
+use super::planner::{use_brute_force, widened_ef};
 use super::search::{Space, beam, greedy, prefetch_slice};
 use super::sq8::{CodesLayout, CodesView, code_distance};
 use super::visited::with_workspace;
@@ -97,8 +97,13 @@ impl FrozenIndex {
             query: &qcode,
             prefetch_lines: self.dim.div_ceil(64),
         };
-        let ef = ef.max(k);
-        let expected = (f64::from(selectivity.clamp(0.0, 1.0)) * f64::from(self.rows)).ceil();
+        let selectivity = if selectivity.is_nan() {
+            1.0
+        } else {
+            selectivity.clamp(0.0, 1.0)
+        };
+        let ef = widened_ef(ef.max(k), selectivity);
+        let expected = (f64::from(selectivity) * f64::from(self.rows)).ceil();
         if (expected as usize) < ef && use_brute_force(self.rows as usize, expected as usize, k, ef)
         {
             // Fewer accepted rows than the walk's width: it would visit every row anyway.

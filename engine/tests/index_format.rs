@@ -79,36 +79,10 @@ fn the_writer_still_writes_version_1() {
     assert_eq!(bytes.codes[..12], unhex(CODES_V1)[..12]);
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn unhex(s: &str) -> Vec<u8> {
     let s: String = s.split_whitespace().collect();
     (0..s.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
         .collect()
-}
-
-#[test]
-#[ignore = "prints the golden sections; run by hand when the format version changes"]
-fn print_golden_sections() {
-    let data = rows();
-    let vectors = SliceVectors {
-        data: &data,
-        dim: DIM,
-    };
-    let params = IndexParams {
-        m: 2,
-        ef_construction: 8,
-        ..IndexParams::default()
-    };
-    let mem = MemIndex::new(params, Metric::L2, DIM, ROWS as usize);
-    for r in 0..ROWS {
-        mem.insert(r, &vectors);
-    }
-    let bytes = mem.to_bytes(ROWS, &vectors);
-    println!("GRAPH: {}", hex(&bytes.graph));
-    println!("CODES: {}", hex(&bytes.codes));
 }

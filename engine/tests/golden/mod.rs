@@ -30,5 +30,6 @@ pub fn point(i: u64) -> Point {
 
 /// Whether point `i` is live in the frozen shard, with or without its WAL applied.
 pub fn live(i: u64, with_wal: bool) -> bool {
-    !DELETED_FLUSHED.contains(&i) && !(with_wal && key(i) == Key::Str(DELETED_IN_WAL.into()))
+    let deleted_in_wal = with_wal && key(i) == Key::Str(DELETED_IN_WAL.into());
+    !(DELETED_FLUSHED.contains(&i) || deleted_in_wal)
 }

@@ -43,6 +43,10 @@ pub struct BenchArgs {
     /// Where to put the shard (default: a fresh temporary directory).
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// Put the shard in an object store instead (s3://bucket/prefix, file:///path): the
+    /// summary then also reports the cold open, the first query and the bytes they fetched.
+    #[arg(long, conflicts_with = "dir")]
+    pub location: Option<String>,
     /// Minimum seconds per timed pass.
     #[arg(long, default_value_t = 1.0)]
     pub min_pass_secs: f64,
@@ -150,10 +154,13 @@ pub fn run(a: BenchArgs) -> Result<()> {
             tmp.path().join("shard")
         }
     };
-    let location = dir
-        .to_str()
-        .context("shard directory is not UTF-8")?
-        .to_string();
+    let location = match &a.location {
+        Some(url) => url.clone(),
+        None => dir
+            .to_str()
+            .context("shard directory is not UTF-8")?
+            .to_string(),
+    };
     let mut spec = ShardSpec::new(dim, metric);
     spec.index.m = a.m;
     spec.index.ef_construction = a.ef_construction;
@@ -212,8 +219,18 @@ pub fn run(a: BenchArgs) -> Result<()> {
         },
     )?;
     let open_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let mut first = SearchRequest::new(queries[0].clone(), a.k);
+    first.ef = a.ef.first().copied();
+    shard.search(&first)?;
+    let first_query_ms = t.elapsed().as_secs_f64() * 1e3;
     let stats = shard.stats();
-    let disk_bytes = dir_bytes(&dir);
+    let cold_bytes_fetched = stats.bytes_fetched;
+    let disk_bytes = if a.location.is_some() {
+        stats.segment_bytes + stats.wal_bytes
+    } else {
+        dir_bytes(&dir)
+    };
 
     let mut rows = Vec::new();
     for &ef in &a.ef {
@@ -245,7 +262,8 @@ pub fn run(a: BenchArgs) -> Result<()> {
         "ingest_points_per_s": round(n as f64 / searchable_s, 0), "searchable_s": round(searchable_s, 2),
         "flush_s": round(flush_s, 2), "build_s": round(build_s, 2), "open_s": round(open_s, 3),
         "segments": stats.segments, "disk_bytes": disk_bytes, "peak_rss_bytes": peak_rss_bytes(),
-        "memtable_bytes": memtable_bytes,
+        "memtable_bytes": memtable_bytes, "location": if a.location.is_some() { location.as_str() } else { "local" },
+        "first_query_ms": round(first_query_ms, 2), "cold_bytes_fetched": cold_bytes_fetched,
     });
     if a.json {
         for r in &rows {

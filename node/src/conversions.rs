@@ -186,6 +186,7 @@ fn index_from_proto(p: Option<pb1::IndexParams>) -> IndexParams {
         m: p.m.map_or(d.m, |v| v as usize),
         ef_construction: p.ef_construction.map_or(d.ef_construction, |v| v as usize),
         ef_search: p.ef_search.map_or(d.ef_search, |v| v as usize),
+        ..d
     }
 }
 

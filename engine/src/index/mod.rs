@@ -8,6 +8,29 @@
 //! - `accept(row)` says whether a row may be *returned* (visible and matching the filter);
 //!   rejected rows may still be traversed;
 //! - search results are sorted by distance, then row.
+//!
+//! The graph is HNSW (Malkov & Yashunin): [`MemIndex`] is the concurrent, mutable graph
+//! of a memtable with exact distances; [`MemIndex::to_bytes`] and [`build`] write it as
+//! two segment sections (graph links, SQ8 codes) that [`FrozenIndex`] searches in place,
+//! walking with codes and rescoring the best candidates with exact distances.
+//! [`use_brute_force`] tells the engine when a filter is so selective that scanning the
+//! matching rows beats walking the graph.
+
+mod build;
+mod format;
+mod frozen;
+mod level;
+mod mem;
+mod planner;
+mod search;
+mod select;
+mod sq8;
+mod visited;
+
+pub use build::build;
+pub use frozen::FrozenIndex;
+pub use mem::MemIndex;
+pub use planner::use_brute_force;
 
 use serde::{Deserialize, Serialize};
 
@@ -18,12 +41,22 @@ use crate::types::Metric;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct IndexParams {
-    /// Graph degree (links per node on upper layers; twice this on the base layer).
+    /// Graph degree: links per node on the upper layers, twice this on layer 0 (clamped
+    /// to 2..=256). Each unit costs 8 bytes per row of graph (16 → 128 bytes, about a
+    /// quarter of a 128-d f32 vector); higher keeps recall on harder data at the price of
+    /// memory and slower inserts.
     pub m: usize,
-    /// Search width while building.
+    /// Search width while inserting. Build time grows about linearly with it; 200 with
+    /// `m` 16 builds 200k × 128-d rows in about 25 s on 2 cores, and lower values lose
+    /// recall at every `ef`.
     pub ef_construction: usize,
-    /// Default search width for queries that do not set `ef`.
+    /// Default search width for queries that do not set `ef` (at least `k` is used).
+    /// Latency grows about linearly; on clustered-128 (200k rows) recall@10 is 0.90 at
+    /// 16, 0.97 at 32, 0.998 at 64.
     pub ef_search: usize,
+    /// Seed of the layer assignment: a row gets the same layer under the same seed,
+    /// whatever the insert order or thread.
+    pub seed: u64,
 }
 
 impl Default for IndexParams {
@@ -32,6 +65,7 @@ impl Default for IndexParams {
             m: 16,
             ef_construction: 200,
             ef_search: 64,
+            seed: 0x5eed_1de5,
         }
     }
 }
@@ -90,7 +124,7 @@ pub fn brute_force(
     k: usize,
     accept: &dyn Fn(u32) -> bool,
 ) -> Vec<Neighbor> {
-    let mut heap = std::collections::BinaryHeap::<HeapItem>::with_capacity(k + 1);
+    let mut heap = std::collections::BinaryHeap::<HeapItem>::with_capacity(k.min(4096) + 1);
     for row in rows.filter(|r| accept(*r)) {
         let dist = distance(metric, query, vectors.get(row));
         let item = HeapItem(Neighbor { dist, row });
@@ -129,100 +163,5 @@ impl Ord for HeapItem {
             .dist
             .total_cmp(&other.0.dist)
             .then(self.0.row.cmp(&other.0.row))
-    }
-}
-
-/// Whether a filtered segment search should scan the `matching` rows exactly instead of
-/// traversing the graph (few matches: the scan is cheaper and exact).
-pub fn use_brute_force(rows: usize, matching: usize, k: usize, ef: usize) -> bool {
-    matching <= (ef.max(k) * 16).max(2_048) || matching * 50 < rows
-}
-
-/// The memtable's index: accepts concurrent inserts of distinct rows while being searched.
-pub struct MemIndex {
-    metric: Metric,
-    inserted: Vec<std::sync::atomic::AtomicBool>,
-}
-
-impl MemIndex {
-    /// An empty index for up to `capacity` rows.
-    pub fn new(_params: IndexParams, metric: Metric, _dim: usize, capacity: usize) -> Self {
-        let inserted = (0..capacity)
-            .map(|_| std::sync::atomic::AtomicBool::new(false))
-            .collect();
-        MemIndex { metric, inserted }
-    }
-
-    /// Insert `row`, whose vector is readable through `vectors`. Thread-safe for distinct rows.
-    pub fn insert(&self, row: u32, _vectors: &dyn Vectors) {
-        self.inserted[row as usize].store(true, std::sync::atomic::Ordering::Release);
-    }
-
-    /// The `k` best accepted rows, searching with width `ef`.
-    pub fn search(
-        &self,
-        vectors: &dyn Vectors,
-        query: &[f32],
-        k: usize,
-        _ef: usize,
-        accept: &dyn Fn(u32) -> bool,
-    ) -> Vec<Neighbor> {
-        let rows = (0..self.inserted.len() as u32)
-            .filter(|r| self.inserted[*r as usize].load(std::sync::atomic::Ordering::Acquire));
-        brute_force(self.metric, vectors, query, rows, k, accept)
-    }
-
-    /// Serialize the index of rows `0..rows` for a segment (no rebuild).
-    pub fn to_bytes(&self, _rows: u32, _vectors: &dyn Vectors) -> IndexBytes {
-        IndexBytes::default()
-    }
-}
-
-/// Build a segment index from scratch (compaction), using all cores.
-pub fn build(
-    _params: IndexParams,
-    _metric: Metric,
-    _dim: usize,
-    _rows: u32,
-    _vectors: &dyn Vectors,
-) -> IndexBytes {
-    IndexBytes::default()
-}
-
-/// A segment's index, validated at open; searched over the segment's mapped sections.
-#[derive(Debug)]
-pub struct FrozenIndex {
-    metric: Metric,
-    rows: u32,
-}
-
-impl FrozenIndex {
-    /// Validate the sections written by [`MemIndex::to_bytes`] or [`build`]. The error
-    /// says what is wrong; the caller names the file.
-    pub fn open(
-        _graph: &[u8],
-        _codes: &[u8],
-        metric: Metric,
-        _dim: usize,
-        rows: u32,
-    ) -> Result<Self, String> {
-        Ok(FrozenIndex { metric, rows })
-    }
-
-    /// The `k` best accepted rows. `selectivity` estimates the fraction of rows `accept`
-    /// allows (1.0 when unfiltered).
-    #[allow(clippy::too_many_arguments)]
-    pub fn search(
-        &self,
-        _graph: &[u8],
-        _codes: &[u8],
-        vectors: &dyn Vectors,
-        query: &[f32],
-        k: usize,
-        _ef: usize,
-        accept: &dyn Fn(u32) -> bool,
-        _selectivity: f32,
-    ) -> Vec<Neighbor> {
-        brute_force(self.metric, vectors, query, 0..self.rows, k, accept)
     }
 }

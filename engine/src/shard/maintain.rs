@@ -428,6 +428,7 @@ impl Inner {
             cache_memory_hits: cache.memory_hits,
             cache_disk_hits: cache.disk_hits,
             cache_misses: cache.misses,
+            bytes_fetched: cache.bytes_fetched,
         }
     }
 

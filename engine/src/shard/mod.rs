@@ -91,6 +91,8 @@ pub struct Stats {
     pub cache_disk_hits: u64,
     /// Reads that went to the backend.
     pub cache_misses: u64,
+    /// Bytes fetched from the backend by this handle.
+    pub bytes_fetched: u64,
 }
 
 const OPEN: u8 = 0;

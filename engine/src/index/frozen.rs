@@ -1,0 +1,190 @@
+//! A segment's index: the graph and SQ8 codes sections, validated once at open and then
+//! searched in place (zero-copy) over the caller's bytes.
+
+use super::format::{GraphLayout, GraphView, NONE};
+use super::planner::{use_brute_force, widened_ef};
+use super::search::{Space, beam, greedy, prefetch_slice};
+use super::sq8::{CodesLayout, CodesView, code_distance};
+use super::visited::with_workspace;
+use super::{Neighbor, Vectors, brute_force, sort_neighbors};
+use crate::distance::{distance, normalize};
+use crate::types::Metric;
+
+/// Code-space candidates rescored with exact distances, per result asked for: SQ8
+/// ranks well enough that the true top k sit in the top 2k (recall@10 on clustered-128
+/// is the same as rescoring all `ef` candidates, and 1.5k is already enough).
+const RESCORE: usize = 2;
+
+/// A segment's index, validated at open; searched over the segment's mapped sections.
+#[derive(Debug)]
+pub struct FrozenIndex {
+    metric: Metric,
+    dim: usize,
+    rows: u32,
+    graph: GraphLayout,
+    codes: CodesLayout,
+}
+
+impl FrozenIndex {
+    /// Validate the sections written by [`super::MemIndex::to_bytes`] or [`super::build`].
+    /// The error says what is wrong; the caller names the file. Both sections must start
+    /// 4-byte aligned (a segment file aligns them to 64 bytes).
+    pub fn open(
+        graph: &[u8],
+        codes: &[u8],
+        metric: Metric,
+        dim: usize,
+        rows: u32,
+    ) -> Result<Self, String> {
+        let graph = GraphView::open(graph, rows)?;
+        let codes = CodesView::open(codes, metric, dim, rows)?;
+        Ok(FrozenIndex {
+            metric,
+            dim,
+            rows,
+            graph,
+            codes,
+        })
+    }
+
+    /// Rows in the segment.
+    pub fn rows(&self) -> u32 {
+        self.rows
+    }
+
+    /// The `k` best accepted rows. `selectivity` estimates the fraction of rows `accept`
+    /// allows (1.0 when unfiltered); when it promises fewer accepted rows than `ef`, the
+    /// rows are scanned instead of walked (callers with a bitmap of the matching rows
+    /// should ask [`super::use_brute_force`] first and scan just those). `graph` and
+    /// `codes` must be the sections given to [`FrozenIndex::open`] (other bytes are
+    /// answered by an exact scan, and logged). A query of the wrong dimension gets no rows.
+    #[allow(clippy::too_many_arguments)]
+    pub fn search(
+        &self,
+        graph: &[u8],
+        codes: &[u8],
+        vectors: &dyn Vectors,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        accept: &dyn Fn(u32) -> bool,
+        selectivity: f32,
+    ) -> Vec<Neighbor> {
+        if k == 0 || self.rows == 0 {
+            return Vec::new();
+        }
+        let views = GraphView::at(graph, &self.graph)
+            .and_then(|g| CodesView::at(codes, &self.codes).map(|c| (g, c)));
+        let (g, c) = match views {
+            Ok(views) if query.len() == self.dim => views,
+            Ok(_) => return Vec::new(),
+            Err(e) => {
+                tracing::error!(error = %e, "index sections differ from the opened ones; scanning");
+                return self.exact(vectors, query, k, accept);
+            }
+        };
+        let qcode = if self.metric == Metric::Cosine {
+            // Cosine codes rank by L2 between unit vectors: encode a unit query.
+            let mut unit = query.to_vec();
+            normalize(&mut unit);
+            c.encode_query(&unit)
+        } else {
+            c.encode_query(query)
+        };
+        let space = CodeSpace {
+            graph: g,
+            codes: c,
+            query: &qcode,
+            prefetch_lines: self.dim.div_ceil(64),
+        };
+        let selectivity = if selectivity.is_nan() {
+            1.0
+        } else {
+            selectivity.clamp(0.0, 1.0)
+        };
+        let ef = widened_ef(ef.max(k), selectivity);
+        let expected = (f64::from(selectivity) * f64::from(self.rows)).ceil();
+        if (expected as usize) < ef && use_brute_force(self.rows as usize, expected as usize, k, ef)
+        {
+            // Fewer accepted rows than the walk's width: it would visit every row anyway.
+            return self.exact(vectors, query, k, accept);
+        }
+        let entry = self.graph.entry;
+        let top = self.graph.max_level as usize;
+        let found = with_workspace(self.rows as usize, |visited, scratch| {
+            let mut cur = Neighbor {
+                dist: space.dist(entry),
+                row: entry,
+            };
+            for level in (1..=top).rev() {
+                cur = greedy(&space, cur, level, scratch);
+            }
+            beam(&space, visited, scratch, &[cur], 0, ef, accept)
+        });
+        if found.len() < k {
+            // Too few accepted rows reached (a very selective filter): answer exactly.
+            return self.exact(vectors, query, k, accept);
+        }
+        let best = &found[..found.len().min(RESCORE.saturating_mul(k))];
+        for n in best {
+            prefetch_slice(vectors.get(n.row), 16);
+        }
+        let mut out: Vec<Neighbor> = best
+            .iter()
+            .map(|n| Neighbor {
+                dist: distance(self.metric, query, vectors.get(n.row)),
+                row: n.row,
+            })
+            .collect();
+        sort_neighbors(&mut out);
+        out.truncate(k);
+        out
+    }
+
+    fn exact(
+        &self,
+        vectors: &dyn Vectors,
+        query: &[f32],
+        k: usize,
+        accept: &dyn Fn(u32) -> bool,
+    ) -> Vec<Neighbor> {
+        brute_force(self.metric, vectors, query, 0..self.rows, k, accept)
+    }
+}
+
+/// A segment graph seen from one query, with code-space distances.
+struct CodeSpace<'a> {
+    graph: GraphView<'a>,
+    codes: CodesView<'a>,
+    query: &'a [i8],
+    prefetch_lines: usize,
+}
+
+impl Space for CodeSpace<'_> {
+    #[inline]
+    fn neighbors(&self, node: u32, level: usize, out: &mut Vec<u32>) {
+        out.clear();
+        out.extend(
+            self.graph
+                .links(node, level)
+                .iter()
+                .copied()
+                .take_while(|&nb| nb != NONE),
+        );
+    }
+
+    #[inline]
+    fn dist(&self, node: u32) -> f32 {
+        code_distance(self.codes.kind, self.query, self.codes.code(node))
+    }
+
+    #[inline]
+    fn prefetch(&self, node: u32) {
+        prefetch_slice(self.codes.code(node), self.prefetch_lines);
+    }
+
+    #[inline]
+    fn prefetch_links(&self, node: u32) {
+        prefetch_slice(self.graph.links(node, 0), 2);
+    }
+}

@@ -1,0 +1,117 @@
+//! Many threads insert distinct rows in arbitrary order while others search.
+
+#[path = "index_util.rs"]
+mod util;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+use rand::seq::SliceRandom;
+use vecshard_engine::Metric;
+use vecshard_engine::index::{FrozenIndex, IndexParams, MemIndex, SliceVectors};
+
+const N: usize = 3_000;
+const DIM: usize = 16;
+const INSERTERS: usize = 3;
+const SEARCHERS: usize = 2;
+
+#[test]
+fn concurrent_inserts_and_searches() {
+    let metric = Metric::L2;
+    let data = util::clustered(41, N, DIM, 30, metric);
+    let vectors = SliceVectors {
+        data: &data,
+        dim: DIM,
+    };
+    let params = IndexParams {
+        m: 12,
+        ef_construction: 64,
+        ..IndexParams::default()
+    };
+    let mem = MemIndex::new(params, metric, DIM, N);
+    let done: Vec<AtomicBool> = (0..N).map(|_| AtomicBool::new(false)).collect();
+    let mut order: Vec<u32> = (0..N as u32).collect();
+    order.shuffle(&mut SmallRng::seed_from_u64(42));
+    let inserting = AtomicUsize::new(INSERTERS);
+    let searches = AtomicUsize::new(0);
+
+    std::thread::scope(|s| {
+        for t in 0..INSERTERS {
+            let (mem, vectors, order, done, inserting) =
+                (&mem, &vectors, &order, &done, &inserting);
+            s.spawn(move || {
+                for &row in order.iter().skip(t).step_by(INSERTERS) {
+                    mem.insert(row, vectors);
+                    done[row as usize].store(true, Ordering::Release);
+                }
+                inserting.fetch_sub(1, Ordering::AcqRel);
+            });
+        }
+        for t in 0..SEARCHERS {
+            let (mem, vectors, done, inserting, searches) =
+                (&mem, &vectors, &done, &inserting, &searches);
+            s.spawn(move || {
+                let accept = |r: u32| done[r as usize].load(Ordering::Acquire);
+                let mut i = t;
+                loop {
+                    let last = inserting.load(Ordering::Acquire) == 0;
+                    let q = &vectors.data[(i * 7919 % N) * DIM..][..DIM];
+                    let hits = mem.search(vectors, q, 10, 32, &accept);
+                    assert!(util::well_formed(&hits), "duplicates or unsorted: {hits:?}");
+                    assert!(
+                        hits.iter().all(|h| accept(h.row)),
+                        "a rejected row returned"
+                    );
+                    let finished = done.iter().filter(|d| d.load(Ordering::Acquire)).count();
+                    assert!(hits.len() >= 10.min(finished) || !last);
+                    searches.fetch_add(1, Ordering::Relaxed);
+                    i += SEARCHERS;
+                    if last {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(mem.len(), N);
+    assert!(searches.load(Ordering::Relaxed) >= SEARCHERS);
+
+    let all = |_: u32| true;
+    for row in 0..N as u32 {
+        let hits = mem.search(&vectors, &data[row as usize * DIM..][..DIM], 10, 64, &all);
+        assert!(
+            hits.iter().any(|h| h.row == row),
+            "row {row} not found by its vector"
+        );
+    }
+    let bytes = mem.to_bytes(N as u32, &vectors);
+    let frozen = FrozenIndex::open(&bytes.graph, &bytes.codes, metric, DIM, N as u32).unwrap();
+    for row in 0..N as u32 {
+        let q = &data[row as usize * DIM..][..DIM];
+        let hits = frozen.search(&bytes.graph, &bytes.codes, &vectors, q, 10, 64, &all, 1.0);
+        assert!(
+            hits.iter().any(|h| h.row == row),
+            "row {row} not in the segment"
+        );
+    }
+}
+
+#[test]
+fn duplicate_and_out_of_range_inserts_are_ignored() {
+    let data = util::clustered(42, 10, 4, 2, Metric::L2);
+    let vectors = SliceVectors {
+        data: &data,
+        dim: 4,
+    };
+    let mem = MemIndex::new(IndexParams::default(), Metric::L2, 4, 10);
+    for r in 0..10 {
+        mem.insert(r, &vectors);
+    }
+    mem.insert(3, &vectors);
+    mem.insert(10, &vectors);
+    assert_eq!(mem.len(), 10);
+    let hits = mem.search(&vectors, &data[12..16], 10, 16, &|_| true);
+    assert_eq!(hits.len(), 10);
+    assert!(util::well_formed(&hits));
+}

@@ -163,9 +163,19 @@ pub fn load_config(file: Option<&Path>) -> Result<RouterConfig> {
 }
 
 impl RouterConfig {
+    /// The built-in defaults (no file, no environment).
+    pub fn defaults() -> Self {
+        let root: Root = Config::builder()
+            .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .expect("the built-in defaults parse (tested)");
+        root.router
+    }
+
     /// The defaults with `data_dir` and every listener on 127.0.0.1 port 0 (tests, `dev`).
     pub fn local(data_dir: &Path) -> Self {
-        let mut c = load_config(None).expect("the defaults are valid");
+        let mut c = Self::defaults();
         c.data_dir = data_dir.to_path_buf();
         c.grpc_listen = "127.0.0.1:0".into();
         c.http_listen = "127.0.0.1:0".into();
@@ -253,6 +263,11 @@ impl RouterConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_defaults_are_valid() {
+        RouterConfig::defaults().validate().unwrap();
+    }
 
     #[test]
     fn defaults_load_and_file_overrides() {

@@ -287,8 +287,9 @@ fn main() {
     let bytes = match cached {
         Some(bytes) => bytes,
         None => {
-            let mut attempt = 0;
-            let (index, bytes) = loop {
+            // Up to three builds while contended; the least contended one is kept.
+            let mut best: Option<(f64, MemIndex, IndexBytes)> = None;
+            for attempt in 1..=3 {
                 wait_idle();
                 let index = MemIndex::new(params, a.metric, dim, n);
                 let contention = Contention::start();
@@ -308,12 +309,17 @@ fn main() {
                     n as f64 / build_s,
                     t.elapsed().as_secs_f64()
                 );
-                attempt += 1;
-                if foreign <= CONTENTION_RETRY || attempt == 3 || no_wait() {
-                    break (index, bytes);
+                if best.as_ref().is_none_or(|b| foreign < b.0) {
+                    best = Some((foreign, index, bytes));
                 }
-                println!("  contended, rebuilding");
-            };
+                if foreign <= CONTENTION_RETRY || no_wait() {
+                    break;
+                }
+                if attempt < 3 {
+                    println!("  contended, rebuilding");
+                }
+            }
+            let (_, index, bytes) = best.expect("at least one build");
             if let Some(dir) = &a.cache {
                 std::fs::create_dir_all(dir).expect("cache dir");
                 std::fs::write(format!("{dir}/graph.bin"), &bytes.graph).expect("write");

@@ -242,6 +242,29 @@ fn time_queries(passes: usize, mut one: impl FnMut(usize), nq: usize) -> (f64, f
     (qps[qps.len() / 2], pct(0.5), pct(0.99), worst)
 }
 
+/// Median QPS of `passes` passes answering all queries with the pool's threads, each
+/// thread one query at a time (the peers' "batch" column).
+fn batch_qps(
+    pool: &rayon::ThreadPool,
+    passes: usize,
+    nq: usize,
+    one: impl Fn(usize) + Sync,
+) -> f64 {
+    let mut qps: Vec<f64> = (0..passes.max(1))
+        .map(|_| {
+            let start = Instant::now();
+            let mut done = 0;
+            while start.elapsed() < Duration::from_secs(1) {
+                pool.install(|| (0..nq).into_par_iter().for_each(&one));
+                done += nq;
+            }
+            done as f64 / start.elapsed().as_secs_f64()
+        })
+        .collect();
+    qps.sort_by(f64::total_cmp);
+    qps[qps.len() / 2]
+}
+
 fn main() {
     let a = parse_args();
     let (base_bits, dim) = read_vecs(&format!("{}/base.fvecs", a.dir));
@@ -287,8 +310,9 @@ fn main() {
     let bytes = match cached {
         Some(bytes) => bytes,
         None => {
-            let mut attempt = 0;
-            let (index, bytes) = loop {
+            // Up to three builds while contended; the least contended one is kept.
+            let mut best: Option<(f64, MemIndex, IndexBytes)> = None;
+            for attempt in 1..=3 {
                 wait_idle();
                 let index = MemIndex::new(params, a.metric, dim, n);
                 let contention = Contention::start();
@@ -308,12 +332,17 @@ fn main() {
                     n as f64 / build_s,
                     t.elapsed().as_secs_f64()
                 );
-                attempt += 1;
-                if foreign <= CONTENTION_RETRY || attempt == 3 || no_wait() {
-                    break (index, bytes);
+                if best.as_ref().is_none_or(|b| foreign < b.0) {
+                    best = Some((foreign, index, bytes));
                 }
-                println!("  contended, rebuilding");
-            };
+                if foreign <= CONTENTION_RETRY || no_wait() {
+                    break;
+                }
+                if attempt < 3 {
+                    println!("  contended, rebuilding");
+                }
+            }
+            let (_, index, bytes) = best.expect("at least one build");
             if let Some(dir) = &a.cache {
                 std::fs::create_dir_all(dir).expect("cache dir");
                 std::fs::write(format!("{dir}/graph.bin"), &bytes.graph).expect("write");
@@ -346,8 +375,11 @@ fn main() {
     }
     let all = |_: u32| true;
     let query = |q: usize| &queries[q * dim..(q + 1) * dim];
-    println!("\n| index | ef | recall@10 | QPS (1 thread) | p50 µs | p99 µs | foreign_cores |");
-    println!("|---|---|---|---|---|---|---|");
+    println!(
+        "\n| index | ef | recall@10 | QPS (1 thread) | p50 µs | p99 µs | QPS ({} threads, batch) | foreign_cores |",
+        a.threads
+    );
+    println!("|---|---|---|---|---|---|---|---|");
     for &ef in &a.efs {
         let found: Vec<Vec<u32>> = (0..nq)
             .map(|q| {
@@ -375,7 +407,21 @@ fn main() {
             },
             nq,
         );
-        println!("| frozen | {ef} | {r:.4} | {qps:.0} | {p50:.1} | {p99:.1} | {foreign:.2} |");
+        let batch = batch_qps(&pool, a.passes, nq, |q| {
+            std::hint::black_box(frozen.search(
+                graph,
+                codes,
+                &vectors,
+                query(q),
+                10,
+                ef,
+                &all,
+                1.0,
+            ));
+        });
+        println!(
+            "| frozen | {ef} | {r:.4} | {qps:.0} | {p50:.1} | {p99:.1} | {batch:.0} | {foreign:.2} |"
+        );
     }
     for &ef in mem.as_ref().map_or(&[][..], |_| &a.efs[..]) {
         let Some(mem) = &mem else { break };
@@ -395,7 +441,7 @@ fn main() {
             },
             nq,
         );
-        println!("| mem | {ef} | {r:.4} | {qps:.0} | {p50:.1} | {p99:.1} | {foreign:.2} |");
+        println!("| mem | {ef} | {r:.4} | {qps:.0} | {p50:.1} | {p99:.1} | - | {foreign:.2} |");
     }
 
     if a.filter {

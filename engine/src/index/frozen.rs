@@ -73,58 +73,93 @@ impl FrozenIndex {
         if k == 0 || self.rows == 0 {
             return Vec::new();
         }
-        let views = GraphView::at(graph, &self.graph)
-            .and_then(|g| CodesView::at(codes, &self.codes).map(|c| (g, c)));
-        let (g, c) = match views {
-            Ok(views) if query.len() == self.dim => views,
-            Ok(_) => return Vec::new(),
+        let (g, c) = match self.views(graph, codes) {
+            Ok(views) => views,
             Err(e) => {
                 tracing::error!(error = %e, "index sections differ from the opened ones; scanning");
                 return self.exact(vectors, query, k, accept);
             }
         };
-        let qcode = if self.metric == Metric::Cosine {
-            // Cosine codes rank by L2 between unit vectors: encode a unit query.
-            let mut unit = query.to_vec();
-            normalize(&mut unit);
-            c.encode_query(&unit)
-        } else {
-            c.encode_query(query)
-        };
-        let space = CodeSpace {
-            graph: g,
-            codes: c,
-            query: &qcode,
-            prefetch_lines: self.dim.div_ceil(64),
-        };
+        if query.len() != self.dim {
+            return Vec::new();
+        }
         let selectivity = if selectivity.is_nan() {
             1.0
         } else {
             selectivity.clamp(0.0, 1.0)
         };
         let ef = widened_ef(ef.max(k), selectivity);
-        let expected = (f64::from(selectivity) * f64::from(self.rows)).ceil();
-        if (expected as usize) < ef && use_brute_force(self.rows as usize, expected as usize, k, ef)
-        {
+        let expected = (f64::from(selectivity) * f64::from(self.rows)).ceil() as usize;
+        if expected < ef && use_brute_force(self.rows as usize, expected, k, ef) {
             // Fewer accepted rows than the walk's width: it would visit every row anyway.
             return self.exact(vectors, query, k, accept);
         }
-        let entry = self.graph.entry;
-        let top = self.graph.max_level as usize;
-        let found = with_workspace(self.rows as usize, |visited, scratch| {
-            let mut cur = Neighbor {
-                dist: space.dist(entry),
-                row: entry,
-            };
-            for level in (1..=top).rev() {
-                cur = greedy(&space, cur, level, scratch);
-            }
-            beam(&space, visited, scratch, &[cur], 0, ef, accept)
-        });
+        let qcode = self.query_code(&c, query);
+        let space = CodeSpace {
+            graph: g,
+            codes: c,
+            query: &qcode,
+            prefetch_lines: self.dim.div_ceil(64),
+        };
+        let found = self.walk(&space, ef, accept);
         if found.len() < k {
             // Too few accepted rows reached (a very selective filter): answer exactly.
             return self.exact(vectors, query, k, accept);
         }
+        self.rescore(&found, vectors, query, k)
+    }
+
+    /// Borrow both sections with the layouts checked at open.
+    fn views<'a>(
+        &self,
+        graph: &'a [u8],
+        codes: &'a [u8],
+    ) -> Result<(GraphView<'a>, CodesView<'a>), String> {
+        Ok((
+            GraphView::at(graph, &self.graph)?,
+            CodesView::at(codes, &self.codes)?,
+        ))
+    }
+
+    fn query_code(&self, codes: &CodesView<'_>, query: &[f32]) -> Vec<i8> {
+        if self.metric == Metric::Cosine {
+            // Cosine codes rank by L2 between unit vectors: encode a unit query.
+            let mut unit = query.to_vec();
+            normalize(&mut unit);
+            codes.encode_query(&unit)
+        } else {
+            codes.encode_query(query)
+        }
+    }
+
+    /// Descend the upper layers greedily, then beam-search layer 0 in code space.
+    fn walk(
+        &self,
+        space: &CodeSpace<'_>,
+        ef: usize,
+        accept: &dyn Fn(u32) -> bool,
+    ) -> Vec<Neighbor> {
+        let entry = self.graph.entry;
+        with_workspace(self.rows as usize, |visited, scratch| {
+            let mut cur = Neighbor {
+                dist: space.dist(entry),
+                row: entry,
+            };
+            for level in (1..=self.graph.max_level as usize).rev() {
+                cur = greedy(space, cur, level, scratch);
+            }
+            beam(space, visited, scratch, &[cur], 0, ef, accept)
+        })
+    }
+
+    /// Exact distances for the best code-space candidates; the best `k` of them.
+    fn rescore(
+        &self,
+        found: &[Neighbor],
+        vectors: &dyn Vectors,
+        query: &[f32],
+        k: usize,
+    ) -> Vec<Neighbor> {
         let best = &found[..found.len().min(RESCORE.saturating_mul(k))];
         for n in best {
             prefetch_slice(vectors.get(n.row), 16);

@@ -24,6 +24,7 @@ stage="$(mktemp -d)"
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/etc/ssl/certs" "$stage/tmp" "$stage/data"
 cp "$bin" "$stage/vecshard"
+strip --strip-debug "$stage/vecshard" 2>/dev/null || true   # debug info is most of a debug build
 # The dynamic loader and every library the binary needs, at their paths.
 ldd "$bin" | grep -oE '/[^ ]+\.so[^ ]*' | sort -u | while read -r lib; do
   cp --parents -L "$lib" "$stage"

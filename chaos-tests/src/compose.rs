@@ -31,6 +31,21 @@ fn run(cmd: &mut Command) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
+/// `docker compose` (plugin) where available, else the standalone `docker-compose`.
+fn compose_command() -> Command {
+    let plugin = Command::new("docker")
+        .args(["compose", "version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if plugin {
+        let mut c = Command::new("docker");
+        c.arg("compose");
+        c
+    } else {
+        Command::new("docker-compose")
+    }
+}
+
 /// Build the images the compose file uses (the debug binary: chaos is about correctness).
 pub fn build_images() -> Result<(String, String)> {
     let root = repo_root();
@@ -61,8 +76,8 @@ impl Compose {
     }
 
     fn compose(&self, args: &[&str]) -> Result<String> {
-        let mut cmd = Command::new("docker");
-        cmd.args(["compose", "-p", &self.project, "-f"])
+        let mut cmd = compose_command();
+        cmd.args(["-p", &self.project, "-f"])
             .arg(&self.file)
             .args(args);
         for (k, v) in &self.env {
@@ -71,9 +86,10 @@ impl Compose {
         run(&mut cmd)
     }
 
-    /// The container of a service.
+    /// The container of a service (its id; naming differs between compose versions).
     pub fn container(&self, service: &str) -> String {
-        format!("{}-{service}-1", self.project)
+        self.compose(&["ps", "-a", "-q", service])
+            .unwrap_or_default()
     }
 
     /// The service's IP address on the project network (reachable from the host).

@@ -65,6 +65,15 @@ impl Compose {
             ("VECSHARD_S3_IMAGE".to_string(), s3_image),
             ("ROUTER_HTTP_PORT".to_string(), "0".to_string()),
             ("ROUTER_GRPC_PORT".to_string(), "0".to_string()),
+            // The bundled S3 server and its credentials, whatever the calling shell has
+            // (the test suite exports the local moto endpoint's).
+            ("S3_ENDPOINT".to_string(), "http://s3:8014".to_string()),
+            ("AWS_ACCESS_KEY_ID".to_string(), "vecshard".to_string()),
+            (
+                "AWS_SECRET_ACCESS_KEY".to_string(),
+                "vecshard-secret".to_string(),
+            ),
+            ("AWS_REGION".to_string(), "us-east-1".to_string()),
         ];
         let c = Compose {
             project,

@@ -98,24 +98,33 @@ impl<'a> Cluster<'a> {
         collection: &str,
         not_on: &[String],
     ) -> Result<Vec<pb::ShardPlacement>> {
-        self.eventually(
-            &format!("{collection} serving away from {not_on:?}"),
-            Duration::from_secs(120),
-            || async {
-                let s = self.status(among).await?;
-                let shards: Vec<_> = s
-                    .shards
-                    .into_iter()
-                    .filter(|p| p.collection == collection)
-                    .collect();
-                let ok = !shards.is_empty()
-                    && shards.iter().all(|p| {
-                        p.state == pb::ShardState::Serving as i32 && !not_on.contains(&p.owner)
-                    });
-                ok.then_some(shards)
-            },
-        )
-        .await
+        let last = std::sync::Mutex::new(String::from("no status answered"));
+        let found = self
+            .eventually(
+                &format!("{collection} serving away from {not_on:?}"),
+                Duration::from_secs(120),
+                || async {
+                    let s = self.status(among).await?;
+                    if let Ok(mut l) = last.lock() {
+                        *l = format!("nodes {:?}; shards {:?}", s.nodes, s.shards);
+                    }
+                    let shards: Vec<_> = s
+                        .shards
+                        .into_iter()
+                        .filter(|p| p.collection == collection)
+                        .collect();
+                    let ok = !shards.is_empty()
+                        && shards.iter().all(|p| {
+                            p.state == pb::ShardState::Serving as i32 && !not_on.contains(&p.owner)
+                        });
+                    ok.then_some(shards)
+                },
+            )
+            .await;
+        found.map_err(|e| {
+            let seen = last.lock().map(|l| l.clone()).unwrap_or_default();
+            e.context(format!("last seen: {seen}"))
+        })
     }
 
     /// Upsert points `ids` in batches; returns the keys acknowledged.

@@ -62,7 +62,15 @@ async fn check_holds(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_survives_crashes_partitions_pauses_and_restarts() -> Result<()> {
     let compose = Compose::up("main")?;
-    let c = Cluster::new(&compose);
+    let result = scenario(&compose).await;
+    if result.is_err() {
+        eprintln!("{}", compose.logs());
+    }
+    result
+}
+
+async fn scenario(compose: &Compose) -> Result<()> {
+    let c = Cluster::new(compose);
     wait_alive(&c, &ROUTERS, 3).await?;
     let storage = format!("s3://vecshard/chaos-{}", std::process::id());
     c.eventually("the collection created", Duration::from_secs(60), || {

@@ -397,13 +397,17 @@ impl Inner {
             }
         }
         let pk = super::open::resolve(&segments);
-        let mut published = self.published.lock();
-        *self.pk.write() = pk;
         let containers = segments.into_iter().map(Container::Seg).collect();
+        let mut published = self.published.lock();
+        // Readers take the key index and then the view: swap both while holding the key
+        // index, or a reader could pair the new index with the old view.
+        let mut pk_guard = self.pk.write();
+        *pk_guard = pk;
         *self.current.write() = Current {
             view: Arc::new(super::View { containers }),
             seq: m.flushed_seq,
         };
+        drop(pk_guard);
         *published = m.flushed_seq;
         Ok(())
     }

@@ -301,9 +301,12 @@ fn from_config_error(e: config::ConfigError, path: Option<&Path>) -> ConfigError
             ),
         },
         C::NotFound(key) => ConfigError::key_err(&key, "missing"),
+        // Name the file as the user gave it (the config crate rewrites it relative to the
+        // working directory).
         C::FileParse { uri, cause } => ConfigError::File {
-            path: uri
-                .or_else(|| path.map(|p| p.display().to_string()))
+            path: path
+                .map(|p| p.display().to_string())
+                .or(uri)
                 .unwrap_or_else(|| "<defaults>".into()),
             message: cause.to_string(),
         },

@@ -30,6 +30,10 @@ use crate::shardmap::{Collection, Command, Liveness, Move, placement};
 const RESEND_AFTER: Duration = Duration::from_secs(3);
 /// Bound on one AssignShard / ReleaseShard call.
 const NODE_CALL_TIMEOUT: Duration = Duration::from_secs(5);
+/// A shard that keeps failing to open is given a new owner at once, then after 1 s, 2 s,
+/// 4 s … up to this bound, so a persistent error (bad credentials, a missing bucket)
+/// does not churn epochs and storage requests once a second.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 
 /// Run the control loop until the task is dropped.
 pub async fn run(core: Arc<Core>) {
@@ -53,6 +57,8 @@ struct ControlState {
     leader_since: Option<Instant>,
     /// (node, collection, shard, epoch, role or release) → when last sent.
     sent: HashMap<(String, String, u32, u64, i32), Instant>,
+    /// (collection, shard) reported broken → (moves so far, earliest next move).
+    broken: HashMap<(String, u32), (u32, Instant)>,
 }
 
 async fn propose(core: &Core, cmd: Command) -> bool {
@@ -74,7 +80,7 @@ async fn tick(core: &Core, state: &mut ControlState) {
     }
     let view = core.view();
     let mut moves = placement::failover_moves(&view.map);
-    moves.extend(broken_shard_moves(&view, &seen));
+    moves.extend(broken_shard_moves(&view, &seen, &mut state.broken));
     if !moves.is_empty() {
         tracing::info!(?moves, "control: moving shards");
         propose(core, Command::Move { moves }).await;
@@ -149,9 +155,16 @@ fn liveness_changes(
 }
 
 /// Object-store shards whose owner reports them fenced or failed at the current epoch get
-/// a new epoch (on the least-loaded live node other than the owner, or the owner itself).
-fn broken_shard_moves(view: &MapView, seen: &HashMap<String, Seen>) -> Vec<Move> {
+/// a new epoch (on the least-loaded live node other than the owner, or the owner itself),
+/// with a growing pause between repeated moves of the same shard.
+fn broken_shard_moves(
+    view: &MapView,
+    seen: &HashMap<String, Seen>,
+    backoff: &mut HashMap<(String, u32), (u32, Instant)>,
+) -> Vec<Move> {
+    let now = Instant::now();
     let mut moves = Vec::new();
+    backoff.retain(|(name, _), _| view.map.collections.contains_key(name));
     for (name, c) in &view.map.collections {
         if !c.spec.is_object_store() {
             continue;
@@ -161,11 +174,19 @@ fn broken_shard_moves(view: &MapView, seen: &HashMap<String, Seen>) -> Vec<Move>
             let Some(s) = seen.get(owner).and_then(|s| s.shard(name, n as u32)) else {
                 continue;
             };
-            let broken = matches!(
-                pi::ShardState::try_from(s.state),
-                Ok(pi::ShardState::Fenced | pi::ShardState::Failed)
-            );
+            let key = (name.clone(), n as u32);
+            let state = pi::ShardState::try_from(s.state);
+            if s.epoch == a.epoch && state == Ok(pi::ShardState::Serving) {
+                backoff.remove(&key);
+            }
+            let broken = matches!(state, Ok(pi::ShardState::Fenced | pi::ShardState::Failed));
             if s.epoch == a.epoch && s.role == pi::Role::Writer as i32 && broken {
+                let (tries, next) = backoff.get(&key).copied().unwrap_or((0, now));
+                if now < next {
+                    continue;
+                }
+                let pause = Duration::from_secs(1 << tries.min(5)).min(MAX_RETRY_AFTER);
+                backoff.insert(key, (tries + 1, now + pause));
                 let to = placement::live_nodes(&view.map)
                     .find(|x| *x != owner)
                     .unwrap_or(owner)
@@ -327,4 +348,85 @@ fn spawn_release(core: &Core, address: &str, s: &pi::ShardStatus) {
             Err(e) => tracing::warn!(error = %e, "control: {what} failed"),
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shardmap::{CollectionSpec, IndexParams, Metric, ShardMap};
+
+    fn view() -> MapView {
+        let mut map = ShardMap::default();
+        for (i, id) in ["a", "b"].into_iter().enumerate() {
+            let address = format!("127.0.0.1:{}", 9000 + i);
+            map.apply(
+                &Command::RegisterNode {
+                    id: id.into(),
+                    address,
+                },
+                1 + i as u64,
+            );
+        }
+        let changes = vec![("a".into(), Liveness::Alive), ("b".into(), Liveness::Alive)];
+        map.apply(&Command::SetLiveness { changes, at_ms: 5 }, 3);
+        let spec = CollectionSpec {
+            name: "c".into(),
+            dimension: 4,
+            metric: Metric::L2,
+            shard_count: 1,
+            storage: "s3://bucket/prefix".into(),
+            index: IndexParams::default(),
+        };
+        let owners = vec![Some("a".to_string())];
+        map.apply(&Command::CreateCollection { spec, owners }, 4);
+        MapView {
+            version: 4,
+            map,
+            routers: Default::default(),
+        }
+    }
+
+    fn seen(view: &MapView, state: pi::ShardState) -> HashMap<String, Seen> {
+        let a = &view.map.collections["c"].shards[0];
+        let status = pi::ShardStatus {
+            collection: "c".into(),
+            shard: 0,
+            epoch: a.epoch,
+            role: pi::Role::Writer as i32,
+            state: state as i32,
+            error: "403 Forbidden".into(),
+            ..Default::default()
+        };
+        let seen = Seen {
+            at: Instant::now(),
+            address: "127.0.0.1:9000".into(),
+            shards: vec![status],
+        };
+        HashMap::from([(a.owner.clone().unwrap_or_default(), seen)])
+    }
+
+    #[test]
+    fn a_shard_that_keeps_failing_is_moved_with_growing_pauses() {
+        let v = view();
+        let failed = seen(&v, pi::ShardState::Failed);
+        let mut backoff = HashMap::new();
+        assert_eq!(broken_shard_moves(&v, &failed, &mut backoff).len(), 1);
+        // Still failing right after: no second move until the pause has passed.
+        assert!(broken_shard_moves(&v, &failed, &mut backoff).is_empty());
+        let key = ("c".to_string(), 0);
+        let (tries, next) = backoff[&key];
+        assert_eq!(tries, 1);
+        let first_pause = next.duration_since(Instant::now());
+        assert!(first_pause <= Duration::from_secs(1), "{first_pause:?}");
+        // Once the pause has passed it moves again, and the next pause is longer.
+        backoff.insert(key.clone(), (tries, Instant::now()));
+        assert_eq!(broken_shard_moves(&v, &failed, &mut backoff).len(), 1);
+        let (tries, next) = backoff[&key];
+        assert_eq!(tries, 2);
+        assert!(next.duration_since(Instant::now()) > Duration::from_secs(1));
+        // Serving at its epoch clears the history.
+        let serving = seen(&v, pi::ShardState::Serving);
+        assert!(broken_shard_moves(&v, &serving, &mut backoff).is_empty());
+        assert!(backoff.is_empty());
+    }
 }

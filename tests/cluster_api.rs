@@ -5,6 +5,7 @@ mod cluster_support;
 
 use std::io::Write;
 use std::process::Command;
+use std::time::Duration;
 
 use cluster_support::*;
 use vecshard_proto::v1 as pb;
@@ -129,6 +130,42 @@ async fn cli_commands_and_bad_requests_against_processes() {
     );
     let (ok, out, _) = vecshard(&["collection", "describe", "--router", &router, "t"]);
     assert!(ok && out.contains("serving"), "{out}");
+
+    // A shard whose storage cannot be opened shows as failed, with the node's reason.
+    let (ok, _, err) = vecshard(&[
+        "collection",
+        "create",
+        "--router",
+        &router,
+        "broken",
+        "--dim",
+        "4",
+        "--shards",
+        "1",
+        "--storage",
+        "file:///proc/vecshard-cannot-write-here",
+    ]);
+    assert!(ok, "{err}");
+    let reason = c
+        .eventually(
+            "the broken shard's error",
+            Duration::from_secs(60),
+            || async {
+                let s = c.status().await?;
+                s.shards
+                    .into_iter()
+                    .find(|p| p.collection == "broken" && !p.error.is_empty())
+                    .map(|p| (p.state, p.error))
+            },
+        )
+        .await;
+    assert_eq!(reason.0, pb::ShardState::Failed as i32, "{reason:?}");
+    assert!(reason.1.contains("vecshard-cannot-write-here"), "{reason:?}");
+    let (ok, out, err) = vecshard(&["status", "--router", &router]);
+    assert!(ok, "{err}");
+    assert!(out.contains("broken/0: "), "{out}");
+    let (ok, _, err) = vecshard(&["collection", "drop", "--router", &router, "broken"]);
+    assert!(ok, "{err}");
     let (ok, out, _) = vecshard(&["collection", "list", "--router", &router]);
     assert!(ok && out.starts_with("t: "), "{out}");
 

@@ -262,7 +262,8 @@ fn public_search_and_status_messages_round_trip() {
             owner: "node-a".into(),
             epoch: 3,
             readers: vec!["node-b".into()],
-            state: api::ShardState::Opening as i32,
+            state: api::ShardState::Failed as i32,
+            error: "storage: 403 Forbidden".into(),
         }],
     });
 }

@@ -63,5 +63,8 @@ pub async fn run(router: &str) -> Result<()> {
         ]);
     }
     print!("{t}");
+    for p in s.shards.iter().filter(|p| !p.error.is_empty()) {
+        println!("{}/{}: {}", p.collection, p.number, p.error);
+    }
     Ok(())
 }

@@ -447,6 +447,7 @@ async fn status(State(core): State<Arc<Core>>) -> Reply {
             "epoch": p.epoch,
             "readers": p.readers,
             "state": enum_name(pb::ShardState::try_from(p.state).map(|x| x.as_str_name()), "SHARD_STATE_"),
+            "error": p.error,
         })).collect::<Vec<_>>(),
     }))
 }

@@ -13,19 +13,24 @@ impl Core {
     /// A shard's state: unassigned, unavailable (owner down), or what its owner reports
     /// at the current epoch (opening until it does).
     pub fn shard_state(&self, view: &MapView, coll: &Collection, n: u32) -> pb::ShardState {
+        self.shard_report(view, coll, n).0
+    }
+
+    /// The shard's state and, when its owner reports it failed or fenced, why.
+    fn shard_report(&self, view: &MapView, coll: &Collection, n: u32) -> (pb::ShardState, String) {
         let a = &coll.shards[n as usize];
         let Some(owner) = &a.owner else {
-            return pb::ShardState::Unassigned;
+            return (pb::ShardState::Unassigned, String::new());
         };
         if !placement::is_live(&view.map, owner) {
-            return pb::ShardState::Unavailable;
+            return (pb::ShardState::Unavailable, String::new());
         }
         self.heartbeats
             .get(owner)
             .and_then(|s| s.shard(&coll.spec.name, n).cloned())
             .filter(|s| s.epoch == a.epoch)
-            .map(|s| shard_state(s.state))
-            .unwrap_or(pb::ShardState::Opening)
+            .map(|s| (shard_state(s.state), s.error))
+            .unwrap_or((pb::ShardState::Opening, String::new()))
     }
 
     /// Routers, nodes and every shard's placement.
@@ -52,13 +57,15 @@ impl Core {
                 for holder in a.owner.iter().chain(a.readers.iter()) {
                     held.entry(holder).or_default().push(r.clone());
                 }
+                let (state, error) = self.shard_report(&view, c, n as u32);
                 shards.push(pb::ShardPlacement {
                     collection: name.clone(),
                     number: n as u32,
                     owner: a.owner.clone().unwrap_or_default(),
                     epoch: a.epoch,
                     readers: a.readers.clone(),
-                    state: self.shard_state(&view, c, n as u32) as i32,
+                    state: state as i32,
+                    error,
                 });
             }
         }

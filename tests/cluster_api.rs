@@ -160,7 +160,10 @@ async fn cli_commands_and_bad_requests_against_processes() {
         )
         .await;
     assert_eq!(reason.0, pb::ShardState::Failed as i32, "{reason:?}");
-    assert!(reason.1.contains("vecshard-cannot-write-here"), "{reason:?}");
+    assert!(
+        reason.1.contains("vecshard-cannot-write-here"),
+        "{reason:?}"
+    );
     let (ok, out, err) = vecshard(&["status", "--router", &router]);
     assert!(ok, "{err}");
     assert!(out.contains("broken/0: "), "{out}");

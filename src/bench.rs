@@ -276,21 +276,24 @@ pub fn run(a: BenchArgs) -> Result<()> {
     Ok(())
 }
 
-pub fn multi_thread_qps(
-    shard: &Shard,
-    reqs: &[SearchRequest],
+/// Calls per second from `threads` threads for `min_secs`. `worker(t)` prepares thread `t`
+/// and returns its call (given a running query number), or `None` if it could not start.
+pub fn threaded_qps<C: FnMut(usize)>(
     threads: usize,
     min_secs: f64,
+    worker: impl Fn(usize) -> Option<C> + Sync,
 ) -> f64 {
+    let threads = threads.max(1);
     let done = AtomicUsize::new(0);
     let start = Instant::now();
     std::thread::scope(|s| {
-        for t in 0..threads.max(1) {
-            let done = &done;
+        for t in 0..threads {
+            let (done, worker) = (&done, &worker);
             s.spawn(move || {
+                let Some(mut call) = worker(t) else { return };
                 let mut i = t;
                 while start.elapsed() < Duration::from_secs_f64(min_secs) {
-                    let _ = shard.search(&reqs[i % reqs.len()]);
+                    call(i);
                     done.fetch_add(1, Ordering::Relaxed);
                     i += threads;
                 }
@@ -298,6 +301,19 @@ pub fn multi_thread_qps(
         }
     });
     done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
+}
+
+pub fn multi_thread_qps(
+    shard: &Shard,
+    reqs: &[SearchRequest],
+    threads: usize,
+    min_secs: f64,
+) -> f64 {
+    threaded_qps(threads, min_secs, |_| {
+        Some(|i: usize| {
+            let _ = shard.search(&reqs[i % reqs.len()]);
+        })
+    })
 }
 
 pub fn round(v: f64, digits: i32) -> f64 {
@@ -359,7 +375,9 @@ mod via_node {
     use vecshard_proto::internal::v1::node_client::NodeClient;
     use vecshard_proto::v1 as pb1;
 
-    use super::{BenchArgs, dir_bytes, multi_thread_qps, peak_rss_bytes, round, timed_passes};
+    use super::{
+        BenchArgs, dir_bytes, multi_thread_qps, peak_rss_bytes, round, threaded_qps, timed_passes,
+    };
 
     type Client = NodeClient<Channel>;
 
@@ -450,29 +468,16 @@ mod via_node {
         threads: usize,
         min_secs: f64,
     ) -> f64 {
-        let done = AtomicUsize::new(0);
-        let start = Instant::now();
-        std::thread::scope(|s| {
-            for t in 0..threads.max(1) {
-                let done = &done;
-                s.spawn(move || {
-                    let rt = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .expect("runtime");
-                    let Ok(mut c) = rt.block_on(connect(addr)) else {
-                        return;
-                    };
-                    let mut i = t;
-                    while start.elapsed() < Duration::from_secs_f64(min_secs) {
-                        let _ = rt.block_on(c.search(reqs[i % reqs.len()].clone()));
-                        done.fetch_add(1, Ordering::Relaxed);
-                        i += threads;
-                    }
-                });
-            }
-        });
-        done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
+        threaded_qps(threads, min_secs, |_| {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            let mut c = rt.block_on(connect(addr)).ok()?;
+            Some(move |i: usize| {
+                let _ = rt.block_on(c.search(reqs[i % reqs.len()].clone()));
+            })
+        })
     }
 
     pub fn run(

@@ -236,22 +236,11 @@ fn engine(a: &BenchClusterArgs, d: &Data) -> Result<Row> {
     }
     let qps1 = lat.len() as f64 / t.elapsed().as_secs_f64();
     let (p50_us, p99_us) = percentiles(lat);
-    let done = AtomicUsize::new(0);
-    let t = Instant::now();
-    std::thread::scope(|s| {
-        for c in 0..a.clients {
-            let (done, search) = (&done, &search);
-            s.spawn(move || {
-                let mut i = c;
-                while t.elapsed().as_secs_f64() < a.secs {
-                    let _ = search(&d.queries[i % d.queries.len()]);
-                    done.fetch_add(1, Ordering::Relaxed);
-                    i += a.clients;
-                }
-            });
-        }
+    let qps_n = crate::bench::threaded_qps(a.clients, a.secs, |_| {
+        Some(|i: usize| {
+            let _ = search(&d.queries[i % d.queries.len()]);
+        })
     });
-    let qps_n = done.load(Ordering::Relaxed) as f64 / t.elapsed().as_secs_f64();
     shard.close()?;
     Ok(Row {
         target: "engine".into(),

@@ -34,17 +34,31 @@ impl ReadPool {
         })
     }
 
+    fn admit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, NodeError> {
+        self.permits.clone().try_acquire_owned().map_err(|_| {
+            NodeError::Busy(format!(
+                "busy: {} reads are already running or queued on this node; retry",
+                self.capacity
+            ))
+        })
+    }
+
+    /// Run a light read (one that finishes in well under a millisecond, such as a graph
+    /// search with a bounded width) on the calling thread: it counts against the same
+    /// bound as pooled reads, but skips the two thread hand-offs of the pool, which on
+    /// an idle machine cost more than the search itself.
+    pub fn run_inline<T>(&self, f: impl FnOnce() -> Result<T, NodeError>) -> Result<T, NodeError> {
+        let _permit = self.admit()?;
+        std::panic::catch_unwind(AssertUnwindSafe(f))
+            .unwrap_or_else(|_| Err(NodeError::Internal("a read panicked".into())))
+    }
+
     /// Run `f` on the pool and wait for it; "busy" when the queue is full.
     pub async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> Result<T, NodeError> + Send + 'static,
     ) -> Result<T, NodeError> {
-        let permit = self.permits.clone().try_acquire_owned().map_err(|_| {
-            NodeError::Busy(format!(
-                "busy: {} reads are already running or queued on this node; retry",
-                self.capacity
-            ))
-        })?;
+        let permit = self.admit()?;
         let (tx, rx) = oneshot::channel();
         self.pool.spawn(move || {
             let out = std::panic::catch_unwind(AssertUnwindSafe(f))

@@ -203,6 +203,15 @@ impl NodeHandle {
         self.http_addr
     }
 
+    /// The node's gRPC service itself, for a router in the same process to call without
+    /// a socket (the same service, limits and answers as over the network).
+    pub fn service(&self) -> NodeServer<NodeService> {
+        let max = self.state.config.node.max_message_bytes;
+        NodeServer::new(NodeService::new(self.state.clone()))
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max)
+    }
+
     /// The gRPC address the node gives routers.
     pub fn advertise_addr(&self) -> &str {
         &self.state.advertise

@@ -1,6 +1,8 @@
 //! What the router adds to a search: client → router → node versus client → node, both
 //! over loopback gRPC, against the fake node (which answers at once), so the difference is
 //! the router's hop and work. `cargo bench -p vecshard-router --bench router_overhead`.
+//! It first measures the machine's floor: a 64-byte ping-pong between two threads over
+//! loopback TCP (no gRPC), the least any call between two threads can cost here.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -20,7 +22,7 @@ fn report(what: &str, mut lat: Vec<u128>) {
     lat.sort_unstable();
     let at = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
     println!(
-        "{what}: p50 {} µs, p99 {} µs ({} searches)",
+        "{what}: p50 {} µs, p99 {} µs ({} round trips)",
         at(0.5),
         at(0.99),
         lat.len()
@@ -39,7 +41,38 @@ async fn timed<F: std::future::Future<Output = ()>>(mut f: impl FnMut() -> F) ->
     lat
 }
 
+/// Round trips of 64 bytes between this thread and an echo thread over loopback TCP.
+fn tcp_floor() -> Vec<u128> {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let echo = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_nodelay(true).unwrap();
+        let mut buf = [0u8; 64];
+        while s.read_exact(&mut buf).is_ok() {
+            s.write_all(&buf).unwrap();
+        }
+    });
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_nodelay(true).unwrap();
+    let mut buf = [0u8; 64];
+    let mut lat = Vec::with_capacity(N);
+    for i in 0..WARMUP + N {
+        let t = Instant::now();
+        s.write_all(&buf).unwrap();
+        s.read_exact(&mut buf).unwrap();
+        if i >= WARMUP {
+            lat.push(t.elapsed().as_micros());
+        }
+    }
+    drop(s);
+    echo.join().unwrap();
+    lat
+}
+
 fn main() {
+    report("TCP ping-pong, 2 threads  ", tcp_floor());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -10,6 +10,7 @@ use axum::http::{HeaderValue, Response};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tonic::codegen::http;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
@@ -59,6 +60,29 @@ impl RouterHandle {
     /// The peer-only internal gRPC address (data nodes register and heartbeat here).
     pub fn internal_addr(&self) -> SocketAddr {
         self.internal
+    }
+    /// Call the data node that advertises `address` through `service` instead of over
+    /// the network: for a node running in this process (`vecshard dev`, or a router and
+    /// a node started together), it skips loopback gRPC — the socket round trip and the
+    /// thread wake-ups that cost more than a search. Everything else (epochs, "not owner",
+    /// errors) is the same, since it is the node's own gRPC service.
+    pub fn attach_local_node<S>(&self, address: &str, service: S)
+    where
+        S: tower::Service<
+                http::Request<tonic::body::Body>,
+                Response = http::Response<tonic::body::Body>,
+                Error = std::convert::Infallible,
+            > + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        use tower::ServiceExt;
+        let service = service.map_err(|e| match e {});
+        self.core
+            .nodes
+            .attach_local(address, tower::util::BoxCloneSyncService::new(service));
     }
     /// This router's Raft id.
     pub fn id(&self) -> NodeId {

@@ -14,7 +14,7 @@ use futures::StreamExt;
 use vecshard_engine::{Metric, Options, Point, SearchRequest, Shard, ShardSpec};
 use vecshard_proto::v1 as pb;
 
-use super::client::{Client, connect, status};
+use super::client::{connect, status};
 use crate::datafile::{read_fvecs, read_ivecs};
 
 #[derive(Args)]
@@ -46,6 +46,10 @@ pub struct BenchClusterArgs {
     /// Seconds per timed search pass.
     #[arg(long, default_value_t = 3.0)]
     pub secs: f64,
+    /// Let the router call the node in this process directly, as `vecshard dev` does
+    /// (default: over loopback gRPC, as with a separate node process).
+    #[arg(long)]
+    pub local_node: bool,
     /// Skip the embedded-engine baseline.
     #[arg(long)]
     pub no_engine: bool,
@@ -214,6 +218,9 @@ fn engine(a: &BenchClusterArgs, d: &Data) -> Result<Row> {
         Ok(())
     })?;
     let ingest_pps = d.base.len() as f64 / start.elapsed().as_secs_f64();
+    // Steady state: close (which flushes) and reopen, as the cluster's node does.
+    shard.close()?;
+    let shard = Shard::open(&location, Options::default())?;
     let search = |q: &Vec<f32>| -> Result<Vec<u64>> {
         let req = SearchRequest::new(q.clone(), a.k as usize);
         let hits = shard.search(&req)?;
@@ -286,7 +293,12 @@ async fn cluster(a: &BenchClusterArgs, d: &Arc<Data>, shards: u32) -> Result<Row
     nc.node.data_dir = tmp.path().join("node");
     nc.cluster.routers = vec![router.internal_addr().to_string()];
     nc.cluster.heartbeat_interval_ms = 200;
-    let node = vecshard_node::start(nc).await.context("start the node")?;
+    let mut node = vecshard_node::start(nc.clone())
+        .await
+        .context("start the node")?;
+    if a.local_node {
+        router.attach_local_node(node.advertise_addr(), node.service());
+    }
     let mut c = connect(&router.grpc_addr().to_string()).await?;
     let name = "bench";
     let end = Instant::now() + Duration::from_secs(30);
@@ -348,29 +360,51 @@ async fn cluster(a: &BenchClusterArgs, d: &Arc<Data>, shards: u32) -> Result<Row
     }
     let ingest_pps = d.base.len() as f64 / start.elapsed().as_secs_f64();
 
-    let mut results = Vec::with_capacity(d.queries.len());
-    for q in &d.queries {
-        results.push(ids(&c
-            .search(query_req(name, q, a.k))
-            .await
-            .map_err(status)?
-            .into_inner()));
+    // Steady state, as for the engine: restart the node (closing flushes every shard)
+    // on the same address and wait until every shard serves again.
+    nc.node.grpc_addr = node.grpc_addr().to_string();
+    node.shutdown().await;
+    node = vecshard_node::start(nc).await.context("restart the node")?;
+    if a.local_node {
+        router.attach_local_node(node.advertise_addr(), node.service());
     }
-    let (mut lat, mut i) = (Vec::new(), 0);
-    let t = Instant::now();
-    while t.elapsed().as_secs_f64() < a.secs {
-        let q0 = Instant::now();
-        c.search(query_req(name, &d.queries[i % d.queries.len()], a.k))
-            .await
-            .map_err(status)?;
-        lat.push(q0.elapsed().as_secs_f64() * 1e6);
-        i += 1;
+    let end = Instant::now() + Duration::from_secs(60);
+    while let Err(e) = c.search(query_req(name, &d.queries[0], a.k)).await {
+        if Instant::now() > end {
+            return Err(status(e)).context("the shards did not serve again after a restart");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let qps1 = lat.len() as f64 / t.elapsed().as_secs_f64();
-    let (p50_us, p99_us) = percentiles(lat);
-    let qps_n = concurrent_qps(&c, d, name, a).await?;
+
+    // Clients run on their own threads and runtimes, as separate client processes
+    // would, not on the cluster's runtime.
+    let (addr, d2, name2, k, secs, clients) = (
+        router.grpc_addr().to_string(),
+        d.clone(),
+        name.to_string(),
+        a.k,
+        a.secs,
+        a.clients,
+    );
+    let measured =
+        tokio::task::spawn_blocking(move || client_passes(&addr, &d2, &name2, k, secs, clients))
+            .await??;
+    let Measured {
+        results,
+        p50_us,
+        p99_us,
+        qps1,
+        qps_n,
+    } = measured;
     if shards == 1 {
-        direct_node(&node.grpc_addr().to_string(), d, name, a).await?;
+        let (addr, d2, name2, k, secs) = (
+            node.grpc_addr().to_string(),
+            d.clone(),
+            name.to_string(),
+            a.k,
+            a.secs,
+        );
+        tokio::task::spawn_blocking(move || direct_node(&addr, &d2, &name2, k, secs)).await??;
     }
     router.shutdown().await;
     node.shutdown().await;
@@ -388,45 +422,84 @@ async fn cluster(a: &BenchClusterArgs, d: &Arc<Data>, shards: u32) -> Result<Row
     })
 }
 
-async fn concurrent_qps(
-    c: &Client,
-    d: &Arc<Data>,
+struct Measured {
+    results: Vec<Vec<u64>>,
+    p50_us: f64,
+    p99_us: f64,
+    qps1: f64,
+    qps_n: f64,
+}
+
+/// Every query once (for recall), then one client for `secs` (latency, QPS), then
+/// `clients` clients, each on its own thread with a single-threaded runtime.
+fn client_passes(
+    addr: &str,
+    d: &Data,
     name: &str,
-    a: &BenchClusterArgs,
-) -> Result<f64> {
+    k: u32,
+    secs: f64,
+    clients: usize,
+) -> Result<Measured> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mut c = rt.block_on(connect(addr))?;
+    let mut search = |q: &[f32]| -> Result<pb::SearchResponse> {
+        Ok(rt
+            .block_on(c.search(query_req(name, q, k)))
+            .map_err(status)?
+            .into_inner())
+    };
+    let results = d
+        .queries
+        .iter()
+        .map(|q| search(q).map(|r| ids(&r)))
+        .collect::<Result<Vec<_>>>()?;
+    let (mut lat, mut i) = (Vec::new(), 0);
     let t = Instant::now();
-    let secs = a.secs;
-    let tasks: Vec<_> = (0..a.clients)
-        .map(|w| {
-            let (mut c, d, name, k, clients) =
-                (c.clone(), d.clone(), name.to_string(), a.k, a.clients);
-            tokio::spawn(async move {
-                let (mut i, mut n) = (w, 0u64);
-                while t.elapsed().as_secs_f64() < secs {
-                    c.search(query_req(&name, &d.queries[i % d.queries.len()], k))
-                        .await
-                        .map_err(status)?;
-                    n += 1;
-                    i += clients;
-                }
-                Ok::<u64, anyhow::Error>(n)
-            })
-        })
-        .collect();
-    let mut total = 0;
-    for task in tasks {
-        total += task.await??;
+    while t.elapsed().as_secs_f64() < secs {
+        let q0 = Instant::now();
+        search(&d.queries[i % d.queries.len()])?;
+        lat.push(q0.elapsed().as_secs_f64() * 1e6);
+        i += 1;
     }
-    Ok(total as f64 / t.elapsed().as_secs_f64())
+    let qps1 = lat.len() as f64 / t.elapsed().as_secs_f64();
+    let (p50_us, p99_us) = percentiles(lat);
+    let qps_n = crate::bench::threaded_qps(clients, secs, |_| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?;
+        let mut c = rt.block_on(connect(addr)).ok()?;
+        Some(move |i: usize| {
+            let req = query_req(name, &d.queries[i % d.queries.len()], k);
+            let _ = rt.block_on(c.search(req));
+        })
+    });
+    Ok(Measured {
+        results,
+        p50_us,
+        p99_us,
+        qps1,
+        qps_n,
+    })
 }
 
 /// Diagnostic: the node's own search latency, without the router (shard 0, epoch 1).
-async fn direct_node(addr: &str, d: &Arc<Data>, name: &str, a: &BenchClusterArgs) -> Result<()> {
+fn direct_node(addr: &str, d: &Data, name: &str, k: u32, secs: f64) -> Result<()> {
     use vecshard_proto::internal::v1 as pi;
-    let mut n = pi::node_client::NodeClient::connect(format!("http://{addr}")).await?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let channel = rt.block_on(
+        tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
+            .tcp_nodelay(true)
+            .connect(),
+    )?;
+    let mut n = pi::node_client::NodeClient::new(channel);
     let (mut lat, mut i) = (Vec::new(), 0);
     let t = Instant::now();
-    while t.elapsed().as_secs_f64() < a.secs {
+    while t.elapsed().as_secs_f64() < secs {
         let req = pi::SearchRequest {
             target: Some(pi::ShardTarget {
                 collection: name.into(),
@@ -434,11 +507,11 @@ async fn direct_node(addr: &str, d: &Arc<Data>, name: &str, a: &BenchClusterArgs
                 epoch: 1,
             }),
             vector: d.queries[i % d.queries.len()].clone(),
-            k: a.k,
+            k,
             ..Default::default()
         };
         let q0 = Instant::now();
-        n.search(req).await.map_err(status)?;
+        rt.block_on(n.search(req)).map_err(status)?;
         lat.push(q0.elapsed().as_secs_f64() * 1e6);
         i += 1;
     }

@@ -68,11 +68,12 @@ pub async fn run(a: DevArgs) -> Result<()> {
         nc.node.data_dir = dir.join(format!("node-{i}"));
         nc.cluster.routers = vec![router.internal_addr().to_string()];
         nc.cluster.heartbeat_interval_ms = 500;
-        nodes.push(
-            vecshard_node::start(nc)
-                .await
-                .with_context(|| format!("start node-{i}"))?,
-        );
+        let node = vecshard_node::start(nc)
+            .await
+            .with_context(|| format!("start node-{i}"))?;
+        // Same process: the router calls the node's service directly.
+        router.attach_local_node(node.advertise_addr(), node.service());
+        nodes.push(node);
     }
     println!("vecshard dev cluster (data in {})", dir.display());
     println!(

@@ -13,11 +13,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
-use tonic::transport::Channel;
 use vecshard_proto::internal::v1::ShardTarget;
-use vecshard_proto::internal::v1::node_client::NodeClient;
 
-use super::nodes::{Failure, classify};
+use super::nodes::{Failure, NodeConn, classify};
 use crate::core::Core;
 use crate::error::{Error, ErrorKind, Result};
 use crate::raft::state_machine::MapView;
@@ -149,7 +147,7 @@ impl Core {
         f: F,
     ) -> Result<T>
     where
-        F: Fn(NodeClient<Channel>, ShardTarget, Duration) -> Fut,
+        F: Fn(NodeConn, ShardTarget, Duration) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
         let mut rx = self.watch();
@@ -220,7 +218,7 @@ impl Core {
         f: &F,
     ) -> Result<T, Failure>
     where
-        F: Fn(NodeClient<Channel>, ShardTarget, Duration) -> Fut,
+        F: Fn(NodeConn, ShardTarget, Duration) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
         let call = |i: usize, rep: &Replica, delay: Duration| {

@@ -303,6 +303,32 @@ pub fn threaded_qps<C: FnMut(usize)>(
     done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
 }
 
+/// Calls per second from `threads` client threads, each with its own single-threaded
+/// runtime and connection (`connect`), making one call at a time (`call(client, i)`).
+pub fn client_threads_qps<C, CF, F>(
+    threads: usize,
+    min_secs: f64,
+    connect: impl Fn() -> CF + Sync,
+    call: impl Fn(C, usize) -> F + Sync,
+) -> f64
+where
+    C: Clone,
+    CF: std::future::Future<Output = Result<C>>,
+    F: std::future::Future,
+{
+    threaded_qps(threads, min_secs, |_| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?;
+        let client = rt.block_on(connect()).ok()?;
+        let call = &call;
+        Some(move |i: usize| {
+            rt.block_on(call(client.clone(), i));
+        })
+    })
+}
+
 pub fn multi_thread_qps(
     shard: &Shard,
     reqs: &[SearchRequest],
@@ -376,7 +402,8 @@ mod via_node {
     use vecshard_proto::v1 as pb1;
 
     use super::{
-        BenchArgs, dir_bytes, multi_thread_qps, peak_rss_bytes, round, threaded_qps, timed_passes,
+        BenchArgs, client_threads_qps, dir_bytes, multi_thread_qps, peak_rss_bytes, round,
+        timed_passes,
     };
 
     type Client = NodeClient<Channel>;
@@ -458,26 +485,6 @@ mod via_node {
             pb1::key::Kind::Int(v) => Some(Key::Int(*v)),
             pb1::key::Kind::Str(s) => Some(Key::Str(s.clone())),
         }
-    }
-
-    /// Searches per second through the node from `threads` client threads, each with
-    /// its own connection and single-threaded runtime.
-    fn node_multi_thread_qps(
-        addr: &str,
-        reqs: &[pb::SearchRequest],
-        threads: usize,
-        min_secs: f64,
-    ) -> f64 {
-        threaded_qps(threads, min_secs, |_| {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            let mut c = rt.block_on(connect(addr)).ok()?;
-            Some(move |i: usize| {
-                let _ = rt.block_on(c.search(reqs[i % reqs.len()].clone()));
-            })
-        })
     }
 
     pub fn run(
@@ -623,7 +630,17 @@ mod via_node {
                 let _ = client_rt.block_on(client.search(reqs[i].clone()));
             });
             let eng_mt = multi_thread_qps(&engine, &engine_reqs, a.threads, a.min_pass_secs);
-            let via_mt = node_multi_thread_qps(&addr, &reqs, a.threads, a.min_pass_secs);
+            let via_mt = client_threads_qps(
+                a.threads,
+                a.min_pass_secs,
+                || connect(&addr),
+                |mut c, i| {
+                    let req = reqs[i % reqs.len()].clone();
+                    async move {
+                        let _ = c.search(req).await;
+                    }
+                },
+            );
             rows.push(serde_json::json!({
                 "ef": ef, "recall": round(recall, 4), "qps": round(via.qps, 0), "qps_mt": round(via_mt, 0),
                 "threads": a.threads, "p50_us": round(via.p50_us, 1), "p99_us": round(via.p99_us, 1),

@@ -71,13 +71,6 @@ struct Data {
     truth: Option<Vec<Vec<i32>>>,
 }
 
-/// Latencies (µs) → (p50, p99).
-fn percentiles(mut lat: Vec<f64>) -> (f64, f64) {
-    lat.sort_by(f64::total_cmp);
-    let at = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
-    (at(0.50), at(0.99))
-}
-
 fn recall(truth: &Option<Vec<Vec<i32>>>, results: &[Vec<u64>], k: usize) -> Option<f64> {
     let truth = truth.as_ref()?;
     let hits: usize = results
@@ -233,16 +226,10 @@ fn engine(a: &BenchClusterArgs, d: &Data) -> Result<Row> {
             .collect())
     };
     let results = d.queries.iter().map(search).collect::<Result<Vec<_>>>()?;
-    let (mut lat, mut i) = (Vec::new(), 0);
-    let t = Instant::now();
-    while t.elapsed().as_secs_f64() < a.secs {
-        let q0 = Instant::now();
-        search(&d.queries[i % d.queries.len()])?;
-        lat.push(q0.elapsed().as_secs_f64() * 1e6);
-        i += 1;
-    }
-    let qps1 = lat.len() as f64 / t.elapsed().as_secs_f64();
-    let (p50_us, p99_us) = percentiles(lat);
+    // Every query succeeded once above; the timed passes only measure.
+    let pass = crate::bench::timed_passes(d.queries.len(), a.secs, 1, |i| {
+        let _ = search(&d.queries[i]);
+    });
     let qps_n = crate::bench::threaded_qps(a.clients, a.secs, |_| {
         Some(|i: usize| {
             let _ = search(&d.queries[i % d.queries.len()]);
@@ -252,9 +239,9 @@ fn engine(a: &BenchClusterArgs, d: &Data) -> Result<Row> {
     Ok(Row {
         target: "engine".into(),
         ingest_pps,
-        p50_us,
-        p99_us,
-        qps1,
+        p50_us: pass.p50_us,
+        p99_us: pass.p99_us,
+        qps1: pass.qps,
         qps_n,
         recall: recall(&d.truth, &results, a.k as usize),
     })
@@ -455,32 +442,26 @@ fn client_passes(
         .iter()
         .map(|q| search(q).map(|r| ids(&r)))
         .collect::<Result<Vec<_>>>()?;
-    let (mut lat, mut i) = (Vec::new(), 0);
-    let t = Instant::now();
-    while t.elapsed().as_secs_f64() < secs {
-        let q0 = Instant::now();
-        search(&d.queries[i % d.queries.len()])?;
-        lat.push(q0.elapsed().as_secs_f64() * 1e6);
-        i += 1;
-    }
-    let qps1 = lat.len() as f64 / t.elapsed().as_secs_f64();
-    let (p50_us, p99_us) = percentiles(lat);
-    let qps_n = crate::bench::threaded_qps(clients, secs, |_| {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .ok()?;
-        let mut c = rt.block_on(connect(addr)).ok()?;
-        Some(move |i: usize| {
-            let req = query_req(name, &d.queries[i % d.queries.len()], k);
-            let _ = rt.block_on(c.search(req));
-        })
+    // Every query succeeded once above; the timed passes only measure.
+    let pass = crate::bench::timed_passes(d.queries.len(), secs, 1, |i| {
+        let _ = search(&d.queries[i]);
     });
+    let qps_n = crate::bench::client_threads_qps(
+        clients,
+        secs,
+        || connect(addr),
+        |mut c, i| {
+            let req = query_req(name, &d.queries[i % d.queries.len()], k);
+            async move {
+                let _ = c.search(req).await;
+            }
+        },
+    );
     Ok(Measured {
         results,
-        p50_us,
-        p99_us,
-        qps1,
+        p50_us: pass.p50_us,
+        p99_us: pass.p99_us,
+        qps1: pass.qps,
         qps_n,
     })
 }
@@ -497,26 +478,21 @@ fn direct_node(addr: &str, d: &Data, name: &str, k: u32, secs: f64) -> Result<()
             .connect(),
     )?;
     let mut n = pi::node_client::NodeClient::new(channel);
-    let (mut lat, mut i) = (Vec::new(), 0);
-    let t = Instant::now();
-    while t.elapsed().as_secs_f64() < secs {
-        let req = pi::SearchRequest {
-            target: Some(pi::ShardTarget {
-                collection: name.into(),
-                shard: 0,
-                epoch: 1,
-            }),
-            vector: d.queries[i % d.queries.len()].clone(),
-            k,
-            ..Default::default()
-        };
-        let q0 = Instant::now();
-        rt.block_on(n.search(req)).map_err(status)?;
-        lat.push(q0.elapsed().as_secs_f64() * 1e6);
-        i += 1;
-    }
-    let qps = lat.len() as f64 / t.elapsed().as_secs_f64();
-    let (p50, p99) = percentiles(lat);
+    let req = |i: usize| pi::SearchRequest {
+        target: Some(pi::ShardTarget {
+            collection: name.into(),
+            shard: 0,
+            epoch: 1,
+        }),
+        vector: d.queries[i].clone(),
+        k,
+        ..Default::default()
+    };
+    rt.block_on(n.search(req(0))).map_err(status)?;
+    let pass = crate::bench::timed_passes(d.queries.len(), secs, 1, |i| {
+        let _ = rt.block_on(n.search(req(i)));
+    });
+    let (p50, p99, qps) = (pass.p50_us, pass.p99_us, pass.qps);
     eprintln!("  node direct (1 shard, no router): p50 {p50:.0} µs, p99 {p99:.0} µs, QPS {qps:.0}");
     Ok(())
 }

@@ -83,6 +83,14 @@ async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, Start
         .map_err(|source| StartError::Bind { what, addr, source })
 }
 
+/// The node's gRPC service with its configured message limits.
+fn grpc_service(state: &Arc<NodeState>) -> NodeServer<NodeService> {
+    let max = state.config.node.max_message_bytes;
+    NodeServer::new(NodeService::new(state.clone()))
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(max)
+}
+
 /// Start a node on the current tokio runtime. Ports may be 0; the handle reports the
 /// bound addresses.
 pub async fn start(config: NodeConfig) -> Result<NodeHandle, StartError> {
@@ -138,10 +146,7 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, StartError> {
 
     let (stop_serving, serving_rx) = watch::channel(false);
     let (stop_http, http_rx) = watch::channel(false);
-    let max = config.node.max_message_bytes;
-    let service = NodeServer::new(NodeService::new(state.clone()))
-        .max_decoding_message_size(max)
-        .max_encoding_message_size(max);
+    let service = grpc_service(&state);
     let incoming = TcpIncoming::from(grpc_listener).with_nodelay(Some(true));
     let grpc = tokio::spawn(
         Server::builder()
@@ -206,10 +211,7 @@ impl NodeHandle {
     /// The node's gRPC service itself, for a router in the same process to call without
     /// a socket (the same service, limits and answers as over the network).
     pub fn service(&self) -> NodeServer<NodeService> {
-        let max = self.state.config.node.max_message_bytes;
-        NodeServer::new(NodeService::new(self.state.clone()))
-            .max_decoding_message_size(max)
-            .max_encoding_message_size(max)
+        grpc_service(&self.state)
     }
 
     /// The gRPC address the node gives routers.

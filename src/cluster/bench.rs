@@ -378,9 +378,7 @@ async fn cluster(a: &BenchClusterArgs, d: &Arc<Data>, shards: u32) -> Result<Row
             .await??;
     let Measured {
         results,
-        p50_us,
-        p99_us,
-        qps1,
+        pass,
         qps_n,
     } = measured;
     if shards == 1 {
@@ -401,9 +399,9 @@ async fn cluster(a: &BenchClusterArgs, d: &Arc<Data>, shards: u32) -> Result<Row
             if shards == 1 { "" } else { "s" }
         ),
         ingest_pps,
-        p50_us,
-        p99_us,
-        qps1,
+        p50_us: pass.p50_us,
+        p99_us: pass.p99_us,
+        qps1: pass.qps,
         qps_n,
         recall: recall(&d.truth, &results, a.k as usize),
     })
@@ -411,9 +409,7 @@ async fn cluster(a: &BenchClusterArgs, d: &Arc<Data>, shards: u32) -> Result<Row
 
 struct Measured {
     results: Vec<Vec<u64>>,
-    p50_us: f64,
-    p99_us: f64,
-    qps1: f64,
+    pass: crate::bench::Pass,
     qps_n: f64,
 }
 
@@ -459,9 +455,7 @@ fn client_passes(
     );
     Ok(Measured {
         results,
-        p50_us: pass.p50_us,
-        p99_us: pass.p99_us,
-        qps1: pass.qps,
+        pass,
         qps_n,
     })
 }

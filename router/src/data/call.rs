@@ -237,9 +237,13 @@ impl Core {
                 if left.is_zero() {
                     return Err(Failure::Transient(format!("{what}: no time left")));
                 }
-                match f(client.map_err(Failure::Final)?, target, left).await {
-                    Ok(resp) => Ok(resp.into_inner()),
-                    Err(status) => Err(classify(status, &what)),
+                // The deadline is also enforced here: a node in this process is called
+                // without the gRPC server that would apply the request's timeout.
+                let call = f(client.map_err(Failure::Final)?, target, left);
+                match tokio::time::timeout(left, call).await {
+                    Ok(Ok(resp)) => Ok(resp.into_inner()),
+                    Ok(Err(status)) => Err(classify(status, &what)),
+                    Err(_) => Err(Failure::Transient(format!("{what}: timed out"))),
                 }
             }
         };

@@ -96,7 +96,7 @@ fn main() {
             dimension: DIM as u32,
             metric: pb::Metric::L2 as i32,
             shard_count: 1,
-            storage: "memory://bench".into(),
+            storage: "s3://bucket/bench".into(),
             index: None,
         };
         c.create_collection(create).await.unwrap();

@@ -31,6 +31,7 @@ write_timeout_ms = 30000
 node_connect_timeout_ms = 1000
 max_request_bytes = 67108864
 api_keys = []
+allowed_storage = []
 
 [router.raft]
 heartbeat_ms = 200
@@ -92,6 +93,11 @@ pub struct RouterConfig {
     /// If non-empty, client requests need `authorization: Bearer <key>` (or `x-api-key`)
     /// with one of these keys. The internal service does not use them.
     pub api_keys: Vec<String>,
+    /// Object-store prefixes collections may use besides `local`, such as
+    /// `s3://bucket/prefix` (a collection's storage must equal one or lie below it). Empty:
+    /// only `local`. Nodes check their own list (`cluster.allowed_storage`) too, so list
+    /// the same prefixes there.
+    pub allowed_storage: Vec<String>,
     /// Raft timing and log compaction.
     pub raft: RaftSettings,
 }
@@ -149,7 +155,8 @@ pub fn load_config(file: Option<&Path>) -> Result<RouterConfig> {
             .separator("__")
             .try_parsing(true)
             .list_separator(",")
-            .with_list_parse_key("router.api_keys"),
+            .with_list_parse_key("router.api_keys")
+            .with_list_parse_key("router.allowed_storage"),
     );
     let where_ = file
         .map(|f| f.display().to_string())
@@ -256,7 +263,20 @@ impl RouterConfig {
         if self.api_keys.iter().any(|k| k.is_empty()) {
             return bad("api_keys", "keys must not be empty".into());
         }
+        for (i, p) in self.allowed_storage.iter().enumerate() {
+            if let Err(why) = crate::storage::parse_url(p) {
+                return bad(&format!("allowed_storage[{i}]"), format!("{p:?} {why}"));
+            }
+        }
         Ok(())
+    }
+
+    /// The allowed object-store prefixes, normalized (no trailing `/`; validated).
+    pub fn allowed_prefixes(&self) -> Vec<String> {
+        self.allowed_storage
+            .iter()
+            .filter_map(|p| crate::storage::parse_url(p).ok())
+            .collect()
     }
 }
 
@@ -300,6 +320,14 @@ mod tests {
             ),
             ("[router]\nfailur_timeout_ms = 5\n", "failur_timeout_ms"),
             ("[router.raft]\nheartbeat_ms = 5000\n", "router.raft"),
+            (
+                "[router]\nallowed_storage = [\"s3://b-1/p\", \"file:///data\"]\n",
+                "router.allowed_storage[1]",
+            ),
+            (
+                "[router]\nallowed_storage = [\"s3://b-1/../p\"]\n",
+                "router.allowed_storage[0]",
+            ),
         ] {
             let f = dir.path().join("bad.toml");
             std::fs::write(&f, text).unwrap();

@@ -75,8 +75,13 @@ impl CollectionSpec {
         }
     }
 
-    /// Validate a create request and fill in defaults.
-    pub fn from_request(r: &pb::CreateCollectionRequest, default_shards: u32) -> Result<Self> {
+    /// Validate a create request and fill in defaults; the storage must be `local` or lie
+    /// under one of the `allowed` object-store prefixes.
+    pub fn from_request(
+        r: &pb::CreateCollectionRequest,
+        default_shards: u32,
+        allowed: &[String],
+    ) -> Result<Self> {
         validate::collection_name(&r.name)?;
         if !(1..=limits::MAX_DIM).contains(&r.dimension) {
             return Err(Error::invalid(format!(
@@ -97,7 +102,7 @@ impl CollectionSpec {
                 limits::MAX_SHARDS
             )));
         }
-        let storage = storage(&r.storage)?;
+        let storage = crate::storage::collection_storage(&r.storage, allowed)?;
         let d = IndexParams::default();
         let i = r.index.unwrap_or_default();
         let index = IndexParams {
@@ -125,26 +130,6 @@ impl CollectionSpec {
             storage,
             index,
         })
-    }
-}
-
-/// `local` (also for empty) or an object-store URL `scheme://rest`.
-fn storage(s: &str) -> Result<String> {
-    let s = s.trim();
-    if s.is_empty() || s == "local" {
-        return Ok("local".into());
-    }
-    match s.split_once("://") {
-        Some((scheme, rest))
-            if !scheme.is_empty()
-                && scheme.chars().all(|c| c.is_ascii_alphanumeric())
-                && !rest.trim_matches('/').is_empty() =>
-        {
-            Ok(s.trim_end_matches('/').to_string())
-        }
-        _ => Err(Error::invalid(format!(
-            "storage {s:?} must be \"local\" or an object-store URL such as s3://bucket/prefix"
-        ))),
     }
 }
 
@@ -183,14 +168,17 @@ mod tests {
             metric: pb::Metric::Cosine as i32,
             ..Default::default()
         };
-        let s = CollectionSpec::from_request(&r, 3).unwrap();
+        let allowed = ["s3://bucket/prefix".to_string()];
+        let s = CollectionSpec::from_request(&r, 3, &allowed).unwrap();
         assert_eq!(
             (s.shard_count, s.storage.as_str(), s.index),
             (3, "local", IndexParams::default())
         );
         r.storage = "s3://bucket/prefix/".into();
         assert_eq!(
-            CollectionSpec::from_request(&r, 3).unwrap().storage,
+            CollectionSpec::from_request(&r, 3, &allowed)
+                .unwrap()
+                .storage,
             "s3://bucket/prefix"
         );
         for (bad, needle) in [
@@ -227,7 +215,7 @@ mod tests {
                     storage: "bucket".into(),
                     ..r.clone()
                 },
-                "object-store URL",
+                "storage \"bucket\" is not allowed",
             ),
             (
                 pb::CreateCollectionRequest {
@@ -237,7 +225,7 @@ mod tests {
                 "shard_count",
             ),
         ] {
-            let e = CollectionSpec::from_request(&bad, 3).unwrap_err();
+            let e = CollectionSpec::from_request(&bad, 3, &allowed).unwrap_err();
             assert!(e.message().contains(needle), "{e}");
         }
     }

@@ -23,6 +23,7 @@ pub mod raft;
 mod server;
 pub mod shardmap;
 mod status;
+pub mod storage;
 pub mod validate;
 
 pub use config::{RouterConfig, load_config};

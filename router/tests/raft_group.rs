@@ -36,7 +36,7 @@ fn create_req(name: &str) -> pb::CreateCollectionRequest {
         dimension: DIM as u32,
         metric: pb::Metric::L2 as i32,
         shard_count: 3,
-        storage: "memory://g".into(),
+        storage: "s3://bucket/g".into(),
         index: None,
     }
 }

@@ -69,9 +69,9 @@ fn search_req(name: &str, q: Vec<f32>, k: u32) -> pb::SearchRequest {
 async fn writes_spread_and_search_merges_exactly() {
     let (_dir, router, _nodes, store) = setup(3).await;
     let mut c = client(&router).await;
-    create(&mut c, "docs", 4, "memory://bucket").await;
+    create(&mut c, "docs", 4, "s3://bucket").await;
     upsert(&mut c, "docs", 0..600).await;
-    assert_eq!(store.points("memory://bucket/docs-"), 600);
+    assert_eq!(store.points("s3://bucket/docs-"), 600);
 
     // Every shard got a share.
     let d = c
@@ -160,7 +160,7 @@ async fn writes_spread_and_search_merges_exactly() {
     })
     .await
     .unwrap();
-    assert_eq!(store.points("memory://bucket/docs-"), 500);
+    assert_eq!(store.points("s3://bucket/docs-"), 500);
     router.shutdown().await;
 }
 
@@ -168,7 +168,7 @@ async fn writes_spread_and_search_merges_exactly() {
 async fn a_dead_nodes_object_store_shards_move_and_acknowledged_writes_survive() {
     let (_dir, router, nodes, _store) = setup(3).await;
     let mut c = client(&router).await;
-    create(&mut c, "docs", 6, "memory://b").await;
+    create(&mut c, "docs", 6, "s3://bucket/b").await;
     upsert(&mut c, "docs", 0..300).await;
     let victim = &nodes[0];
     let held_before = victim.held().len();
@@ -264,7 +264,7 @@ async fn local_shards_wait_and_partial_results_report_coverage() {
 async fn a_paused_owner_is_fenced_after_its_shard_moves() {
     let (_dir, router, nodes, store) = setup(2).await;
     let mut c = client(&router).await;
-    create(&mut c, "f", 1, "memory://fence").await;
+    create(&mut c, "f", 1, "s3://bucket/fence").await;
     upsert(&mut c, "f", 0..10).await;
     let owner = nodes.iter().find(|n| !n.held().is_empty()).unwrap();
     owner.pause();
@@ -297,7 +297,7 @@ async fn a_paused_owner_is_fenced_after_its_shard_moves() {
         })
         .await;
     assert_eq!(stale.unwrap_err().code(), tonic::Code::FailedPrecondition);
-    assert_eq!(store.points("memory://fence/"), 20);
+    assert_eq!(store.points("s3://bucket/fence/"), 20);
     // The leader releases the stale holding.
     eventually("old owner released", Duration::from_secs(10), || async {
         owner.held().is_empty().then_some(())
@@ -310,7 +310,7 @@ async fn a_paused_owner_is_fenced_after_its_shard_moves() {
 async fn a_joining_node_gets_object_store_shards() {
     let (_dir, router, mut nodes, store) = setup(1).await;
     let mut c = client(&router).await;
-    create(&mut c, "r", 4, "memory://rb").await;
+    create(&mut c, "r", 4, "s3://bucket/rb").await;
     upsert(&mut c, "r", 0..50).await;
     let routers = vec![router.internal_addr().to_string()];
     nodes.push(FakeNode::start("late", routers, store.clone()).await);
@@ -356,7 +356,7 @@ async fn replicas_answer_for_a_stalled_owner_with_hedging() {
     ];
     let mut c = client(&router).await;
     wait_alive(&mut c, 2).await;
-    create(&mut c, "h", 1, "memory://hedge").await;
+    create(&mut c, "h", 1, "s3://bucket/hedge").await;
     upsert(&mut c, "h", 0..50).await;
     let nodes = &nodes;
     let placement = eventually("a reader", Duration::from_secs(10), || {
@@ -404,7 +404,7 @@ async fn replicas_answer_for_a_stalled_owner_with_hedging() {
 async fn operators_move_shards_and_forget_dead_nodes() {
     let (_dir, router, nodes, store) = setup(2).await;
     let mut c = client(&router).await;
-    create(&mut c, "m", 2, "memory://move").await;
+    create(&mut c, "m", 2, "s3://bucket/move").await;
     create(&mut c, "l", 1, "local").await;
     upsert(&mut c, "m", 0..100).await;
     let http = reqwest::Client::new();
@@ -435,7 +435,7 @@ async fn operators_move_shards_and_forget_dead_nodes() {
         (d.shards[0].owner_node.as_str(), d.shards[0].epoch),
         (to.as_str(), 2)
     );
-    assert_eq!(store.points("memory://move/"), 100);
+    assert_eq!(store.points("s3://bucket/move/"), 100);
     let all = c
         .search(search_req("m", vector(9, DIM), 100))
         .await
@@ -485,7 +485,7 @@ async fn operators_move_shards_and_forget_dead_nodes() {
         .await
         .unwrap();
     assert_eq!(
-        store.points("memory://move/"),
+        store.points("s3://bucket/move/"),
         0,
         "the writer deleted the dropped data"
     );

@@ -18,7 +18,11 @@ impl Core {
         req: pb::CreateCollectionRequest,
         forwarded: bool,
     ) -> Result<pb::CreateCollectionResponse> {
-        let spec = CollectionSpec::from_request(&req, self.cfg.default_shard_count)?;
+        let spec = CollectionSpec::from_request(
+            &req,
+            self.cfg.default_shard_count,
+            &self.cfg.allowed_prefixes(),
+        )?;
         let deadline = Instant::now() + META_DEADLINE;
         self.on_leader(
             deadline,

@@ -127,12 +127,16 @@ fn failover_moves_object_store_shards_only() {
     let mut m = map_with_nodes(&["a", "b", "c"]);
     create(&mut m, spec("obj", 3, "s3://b/p"), 3);
     create(&mut m, spec("loc", 3, "local"), 4);
+    // URLs a map may hold from before storage was checked are not shared storage: a
+    // `memory://` or `file://` shard reopened elsewhere would be empty.
+    create(&mut m, spec("mem", 3, "memory://x"), 5);
+    create(&mut m, spec("file", 3, "file:///d"), 6);
     m.apply(
         &Command::SetLiveness {
             changes: vec![("a".into(), Liveness::Down)],
             at_ms: 9,
         },
-        5,
+        7,
     );
     let moves = failover_moves(&m);
     assert_eq!(moves.len(), 1, "{moves:?}");
@@ -145,7 +149,7 @@ fn failover_moves_object_store_shards_only() {
         ("obj", 0, 1)
     );
     assert_ne!(moves[0].to, "a");
-    m.apply(&Command::Move { moves }, 6);
+    m.apply(&Command::Move { moves }, 8);
     assert!(failover_moves(&m).is_empty());
     // The local shard on "a" stays put, waiting for its node.
     assert_eq!(m.collections["loc"].shards[0].owner.as_deref(), Some("a"));

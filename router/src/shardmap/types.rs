@@ -82,16 +82,19 @@ pub struct CollectionSpec {
     pub metric: Metric,
     /// Number of shards.
     pub shard_count: u32,
-    /// `local`, or an object-store URL prefix such as `s3://bucket/prefix`.
+    /// `local`, or an object-store URL prefix such as `s3://bucket/prefix` (checked
+    /// against `router.allowed_storage` at creation; maps written before that check may
+    /// hold other URLs, which are never treated as shared).
     pub storage: String,
     /// Index parameters.
     pub index: IndexParams,
 }
 
 impl CollectionSpec {
-    /// Whether the shards live on an object store (and may move between nodes).
+    /// Whether the shards live on an object store that every node shares (S3), so they
+    /// may move between nodes. `local` shards, and any other URL, stay with their node.
     pub fn is_object_store(&self) -> bool {
-        self.storage != "local"
+        crate::storage::is_shared(&self.storage)
     }
 }
 
@@ -111,7 +114,7 @@ impl Collection {
     /// Where shard `n` keeps its data: `local`, or
     /// `<storage>/<name>-<incarnation>/shard-<nnnn>` on the object store.
     pub fn shard_storage(&self, n: u32) -> String {
-        if !self.spec.is_object_store() {
+        if self.spec.storage == "local" {
             return "local".to_string();
         }
         format!(

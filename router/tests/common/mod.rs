@@ -26,6 +26,8 @@ pub fn test_config(dir: &Path, id: u64) -> RouterConfig {
     c.raft.heartbeat_ms = 100;
     c.raft.election_timeout_min_ms = 500;
     c.raft.election_timeout_max_ms = 1000;
+    // The fake nodes' shared "object store" answers to s3:// URLs under this bucket.
+    c.allowed_storage = vec!["s3://bucket".into()];
     c
 }
 

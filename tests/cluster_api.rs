@@ -31,7 +31,19 @@ fn write_fvecs(path: &std::path::Path, rows: impl Iterator<Item = Vec<f32>>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_commands_and_bad_requests_against_processes() {
-    let mut c = Cluster::start(1, 1);
+    // Both allow a bucket that does not exist, for a shard that cannot open.
+    let missing = format!(
+        "{}-missing",
+        test_bucket().unwrap_or_else(|| panic!("{HOW_TO_START_S3}"))
+    );
+    let mut c = Cluster::start_with(
+        1,
+        1,
+        Options {
+            extra_allowed_storage: vec![missing.clone()],
+            ..Options::default()
+        },
+    );
     c.wait_ready(1).await;
     let router = c.routers[0].grpc.clone();
 
@@ -131,7 +143,26 @@ async fn cli_commands_and_bad_requests_against_processes() {
     let (ok, out, _) = vecshard(&["collection", "describe", "--router", &router, "t"]);
     assert!(ok && out.contains("serving"), "{out}");
 
+    // Storage outside the allowed prefixes is refused, naming the field and what is allowed.
+    let (ok, _, err) = vecshard(&[
+        "collection",
+        "create",
+        "--router",
+        &router,
+        "elsewhere",
+        "--dim",
+        "4",
+        "--storage",
+        "file:///tmp/vecshard-elsewhere",
+    ]);
+    assert!(!ok, "created a collection on file://");
+    assert!(
+        err.contains("storage") && err.contains(&missing) && err.contains("\"local\""),
+        "{err}"
+    );
+
     // A shard whose storage cannot be opened shows as failed, with the node's reason.
+    let broken_storage = format!("{missing}/broken");
     let (ok, _, err) = vecshard(&[
         "collection",
         "create",
@@ -143,7 +174,7 @@ async fn cli_commands_and_bad_requests_against_processes() {
         "--shards",
         "1",
         "--storage",
-        "file:///proc/vecshard-cannot-write-here",
+        &broken_storage,
     ]);
     assert!(ok, "{err}");
     let reason = c
@@ -160,10 +191,7 @@ async fn cli_commands_and_bad_requests_against_processes() {
         )
         .await;
     assert_eq!(reason.0, pb::ShardState::Failed as i32, "{reason:?}");
-    assert!(
-        reason.1.contains("vecshard-cannot-write-here"),
-        "{reason:?}"
-    );
+    assert!(reason.1.contains(&broken_storage), "{reason:?}");
     let (ok, out, err) = vecshard(&["status", "--router", &router]);
     assert!(ok, "{err}");
     assert!(out.contains("broken/0: "), "{out}");

@@ -76,7 +76,7 @@ async fn the_cluster_survives_node_loss_leader_loss_and_a_full_restart() {
         dimension: DIM as u32,
         metric: pb::Metric::L2 as i32,
         shard_count: 6,
-        storage: c.storage.clone(),
+        storage: c.storage(),
         index: None,
     })
     .await

@@ -26,7 +26,7 @@ async fn a_stopped_owner_cannot_make_a_write_visible_after_its_shard_moved() {
         dimension: DIM as u32,
         metric: pb::Metric::L2 as i32,
         shard_count: 2,
-        storage: c.storage.clone(),
+        storage: c.storage(),
         index: None,
     })
     .await

@@ -57,6 +57,11 @@ routers = []
 heartbeat_interval_ms = 1000
 # Deadline of one RegisterNode or Heartbeat call.
 rpc_timeout_ms = 2000
+# Object-store prefixes this node may open shards under, such as "s3://bucket/prefix" (a
+# shard's URL must equal one or lie below it); list the routers' router.allowed_storage.
+# Empty: local shards (under node.data_dir) only. A node never opens anything else,
+# whoever asks.
+allowed_storage = []
 
 [engine]
 # Memtable size per shard; larger means fewer segments and a longer WAL replay.
@@ -126,6 +131,8 @@ pub struct ClusterSection {
     pub heartbeat_interval_ms: u64,
     /// Deadline of one call to a router.
     pub rpc_timeout_ms: u64,
+    /// Object-store prefixes shards may live under (empty: local shards only).
+    pub allowed_storage: Vec<String>,
 }
 
 /// `[engine]`.
@@ -231,6 +238,7 @@ fn load_layers(
         .try_parsing(true)
         .list_separator(",")
         .with_list_parse_key("cluster.routers")
+        .with_list_parse_key("cluster.allowed_storage")
         .source(env);
     let built = builder
         .add_source(environment)
@@ -412,6 +420,14 @@ impl NodeConfig {
             10,
         )?;
         at_least("cluster.rpc_timeout_ms", self.cluster.rpc_timeout_ms, 10)?;
+        for (i, p) in self.cluster.allowed_storage.iter().enumerate() {
+            crate::placement::parse_storage_url(p).map_err(|why| {
+                ConfigError::key_err(
+                    &format!("cluster.allowed_storage[{i}]"),
+                    format!("{p:?} {why}"),
+                )
+            })?;
+        }
         at_least(
             "engine.memtable_bytes",
             self.engine.memtable_bytes,
@@ -464,6 +480,15 @@ impl NodeConfig {
             max_segments: e.max_segments,
             ..Options::default()
         }
+    }
+
+    /// The allowed object-store prefixes, normalized (validated).
+    pub fn allowed_storage(&self) -> Vec<String> {
+        self.cluster
+            .allowed_storage
+            .iter()
+            .filter_map(|p| crate::placement::parse_storage_url(p).ok())
+            .collect()
     }
 
     /// The READER refresh period.

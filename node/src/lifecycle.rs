@@ -18,7 +18,7 @@ use crate::actors::ActorSystem;
 use crate::config::NodeConfig;
 use crate::error::{NodeError, NotOwnerReason};
 use crate::metrics::Metrics;
-use crate::placement::{Assignment, Role, ShardId, Storage};
+use crate::placement::{Assignment, Role, ShardId, Storage, check_storage_allowed};
 use crate::registry::{Registry, Slot, SlotState, StateName};
 
 /// Remove a local shard's directory, and its collection's directory once empty.
@@ -86,6 +86,10 @@ impl Lifecycle {
 
     /// Take an assignment. Returns the shard's state right after accepting it.
     pub async fn assign(&self, a: Assignment) -> Result<StateName, NodeError> {
+        if let Storage::Url(url) = &a.storage {
+            check_storage_allowed(url, &self.config.allowed_storage())
+                .map_err(NodeError::invalid)?;
+        }
         let guard = self.registry.lifecycle_lock(&a.id).lock_owned().await;
         let held = self.registry.get(&a.id);
         if let Some(old) = &held {

@@ -1,4 +1,4 @@
-//! Two nodes, one object-store shard (`memory://`, shared within the process): a newer
+//! Two nodes, one object-store shard (on the local S3 service): a newer
 //! assignment on another node fences the old writer. The old node refuses writes with
 //! "not owner" (FENCED), reports FENCED, and nothing it acknowledged is lost. Also: a
 //! READER refuses writes and is promoted by a higher epoch; a writer deletes a dropped
@@ -19,12 +19,16 @@ fn assign_url(url: &str, epoch: u64, role: pb::Role) -> pb::AssignShardRequest {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_newer_writer_fences_the_old_one() {
-    let url = "memory://node-fencing-test/f/0";
+    let prefix = s3_prefix("fencing");
+    let url = &format!("{prefix}/f/0");
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut cfg_a = config(dir_a.path());
+    cfg_a.cluster.allowed_storage = vec![prefix.clone()];
     let mut cfg_b = config(dir_b.path());
     cfg_b.node.id = "node-b".into();
     cfg_b.node.reader_refresh_ms = 20;
-    let a = vecshard_node::start(config(dir_a.path())).await.unwrap();
+    cfg_b.cluster.allowed_storage = vec![prefix.clone()];
+    let a = vecshard_node::start(cfg_a).await.unwrap();
     let b = vecshard_node::start(cfg_b).await.unwrap();
     let (mut ca, mut cb) = (connect(&a).await, connect(&b).await);
 

@@ -32,7 +32,8 @@ pub enum CollectionCmd {
         /// Number of shards (0: the cluster's default).
         #[arg(long, default_value_t = 0)]
         shards: u32,
-        /// `local` or an object-store URL such as s3://bucket/prefix or file:///shared/dir.
+        /// `local`, or an object-store URL such as s3://bucket/prefix under one of the
+        /// cluster's allowed prefixes (router.allowed_storage).
         #[arg(long, default_value = "local")]
         storage: String,
         /// Graph degree.

@@ -1,8 +1,9 @@
 //! A cluster of real `vecshard` processes on 127.0.0.1 for the cluster tests: routers
 //! (`vecshard router --config`) and data nodes (`vecshard node --config`) with fixed free
-//! ports, object-store shards on the local S3 endpoint when `VECSHARD_TEST_S3_ENDPOINT` is
-//! set (scripts/test.sh starts one) or else in a shared `file://` directory. Process output
-//! goes to log files that are printed when a test fails.
+//! ports. Object-store shards go to the local S3 endpoint (`VECSHARD_TEST_S3_ENDPOINT`;
+//! scripts/test.sh starts one) under a prefix unique to the cluster, which routers and nodes
+//! allow (`allowed_storage`); a test that asks for it without the endpoint fails with how to
+//! start it. Process output goes to log files that are printed when a test fails.
 
 #![allow(dead_code)]
 
@@ -141,37 +142,78 @@ pub struct Cluster {
     pub dir: tempfile::TempDir,
     pub routers: Vec<RouterSpec>,
     pub nodes: Vec<NodeSpec>,
-    /// Object-store URL prefix for collections.
-    pub storage: String,
+    /// Object-store URL prefix for collections, when the local S3 endpoint is configured.
+    storage: Option<String>,
 }
 
-/// Where object-store shards go: the test S3 endpoint if there is one, else a shared
-/// directory.
-fn object_storage(dir: &Path) -> String {
-    match (
-        std::env::var("VECSHARD_TEST_S3_ENDPOINT"),
-        std::env::var("VECSHARD_TEST_S3_BUCKET"),
-    ) {
-        (Ok(_), Ok(bucket)) => {
-            let unique = dir
-                .file_name()
-                .unwrap()
-                .to_string_lossy()
-                .replace(['.', '_'], "-");
-            format!("s3://{bucket}/cluster-tests/{unique}")
-        }
-        _ => {
-            let shared = dir.join("object-store");
-            std::fs::create_dir_all(&shared).unwrap();
-            format!("file://{}", shared.display())
+/// Settings of a test cluster beyond its size.
+pub struct Options {
+    /// The leader's control interval.
+    pub control_interval_ms: u64,
+    /// Silence after which a node is down.
+    pub failure_timeout_ms: u64,
+    /// Object-store prefixes routers and nodes allow besides the cluster's own.
+    pub extra_allowed_storage: Vec<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            control_interval_ms: 200,
+            failure_timeout_ms: 2000,
+            extra_allowed_storage: Vec::new(),
         }
     }
+}
+
+pub const HOW_TO_START_S3: &str = "start the local S3 first: eval \"$(scripts/test-services.sh start)\" (from the repository root)";
+
+/// `s3://BUCKET` of the local S3 test endpoint, if its environment is set (and
+/// `AWS_ENDPOINT_URL`, which the processes use, points at it, never at real AWS).
+pub fn test_bucket() -> Option<String> {
+    let endpoint = std::env::var("VECSHARD_TEST_S3_ENDPOINT").ok()?;
+    let bucket = std::env::var("VECSHARD_TEST_S3_BUCKET").ok()?;
+    assert_eq!(
+        std::env::var("AWS_ENDPOINT_URL").ok().as_deref(),
+        Some(endpoint.as_str()),
+        "AWS_ENDPOINT_URL must be the test endpoint: {HOW_TO_START_S3}"
+    );
+    Some(format!("s3://{bucket}"))
+}
+
+/// Where a cluster's object-store shards go: a prefix of the test bucket unique to it.
+fn object_storage(dir: &Path) -> Option<String> {
+    let unique = dir
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .replace(['.', '_'], "-");
+    Some(format!("{}/cluster-tests/{unique}", test_bucket()?))
+}
+
+/// A TOML array of strings.
+fn toml_list(items: &[String]) -> String {
+    let quoted: Vec<String> = items.iter().map(|s| format!("\"{s}\"")).collect();
+    format!("[{}]", quoted.join(", "))
 }
 
 impl Cluster {
     /// Write configurations for `routers` routers and `nodes` nodes and start them all.
     pub fn start(routers: u64, nodes: usize) -> Cluster {
+        Cluster::start_with(routers, nodes, Options::default())
+    }
+
+    /// [`Cluster::start`] with other settings.
+    pub fn start_with(routers: u64, nodes: usize, o: Options) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
+        let storage = object_storage(dir.path());
+        let allowed = toml_list(
+            &storage
+                .iter()
+                .chain(&o.extra_allowed_storage)
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
         let specs: Vec<(u64, String, String, String)> = (1..=routers)
             .map(|id| {
                 let a = || format!("127.0.0.1:{}", free_port());
@@ -193,10 +235,12 @@ impl Cluster {
                     &config,
                     format!(
                         "[router]\nid = {id}\ndata_dir = \"{}\"\ngrpc_listen = \"{g}\"\ninternal_listen = \"{i}\"\nhttp_listen = \"{h}\"\n\
-                         failure_timeout_ms = 2000\ncontrol_interval_ms = 200\nsearch_timeout_ms = 10000\nwrite_timeout_ms = 30000\n\
-                         default_shard_count = 3\n\n[router.raft]\nheartbeat_ms = 100\nelection_timeout_min_ms = 600\n\
+                         failure_timeout_ms = {}\ncontrol_interval_ms = {}\nsearch_timeout_ms = 10000\nwrite_timeout_ms = 30000\n\
+                         default_shard_count = 3\nallowed_storage = {allowed}\n\n[router.raft]\nheartbeat_ms = 100\nelection_timeout_min_ms = 600\n\
                          election_timeout_max_ms = 1200\nsnapshot_every = 50\nlogs_to_keep = 20\n\n{members}",
-                        data.display()
+                        data.display(),
+                        o.failure_timeout_ms,
+                        o.control_interval_ms,
                     ),
                 )
                 .unwrap();
@@ -222,7 +266,8 @@ impl Cluster {
                     &config,
                     format!(
                         "[node]\nid = \"{id}\"\ngrpc_addr = \"127.0.0.1:{}\"\nhttp_addr = \"127.0.0.1:{}\"\ndata_dir = \"{}\"\n\
-                         shutdown_timeout_ms = 2000\n\n[cluster]\nrouters = [{}]\nheartbeat_interval_ms = 200\nrpc_timeout_ms = 1000\n\n\
+                         shutdown_timeout_ms = 2000\n\n[cluster]\nrouters = [{}]\nheartbeat_interval_ms = 200\nrpc_timeout_ms = 1000\n\
+                         allowed_storage = {allowed}\n\n\
                          [engine]\nmemtable_bytes = 4194304\n",
                         free_port(),
                         free_port(),
@@ -234,7 +279,6 @@ impl Cluster {
                 NodeSpec { id, config, proc: None }
             })
             .collect();
-        let storage = object_storage(dir.path());
         let mut c = Cluster {
             dir,
             routers: router_specs,
@@ -248,6 +292,14 @@ impl Cluster {
             c.start_node(i);
         }
         c
+    }
+
+    /// The object-store URL prefix for this cluster's collections (fails when the local S3
+    /// endpoint is not configured).
+    pub fn storage(&self) -> String {
+        self.storage
+            .clone()
+            .unwrap_or_else(|| panic!("this test needs the local S3 endpoint: {HOW_TO_START_S3}"))
     }
 
     pub fn start_router(&mut self, i: usize) {

@@ -33,6 +33,31 @@ pub fn config(data_dir: &Path) -> NodeConfig {
     vecshard_node::load_config_with_env(None, env).unwrap()
 }
 
+/// A fresh `s3://BUCKET/node-tests/<test>-<unique>` prefix on the local S3 service
+/// (`eval "$(scripts/test-services.sh start)"` starts it). Fails, never skips, when the
+/// service's environment is missing; refuses an `AWS_ENDPOINT_URL` other than the test
+/// service's.
+pub fn s3_prefix(test: &str) -> String {
+    let how = "start the local S3 first: eval \"$(scripts/test-services.sh start)\"";
+    let endpoint = std::env::var("VECSHARD_TEST_S3_ENDPOINT")
+        .unwrap_or_else(|_| panic!("VECSHARD_TEST_S3_ENDPOINT is not set: {how}"));
+    let bucket = std::env::var("VECSHARD_TEST_S3_BUCKET")
+        .unwrap_or_else(|_| panic!("VECSHARD_TEST_S3_BUCKET is not set: {how}"));
+    assert_eq!(
+        std::env::var("AWS_ENDPOINT_URL").unwrap_or_default(),
+        endpoint,
+        "AWS_ENDPOINT_URL must be the test service's endpoint: {how}"
+    );
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "s3://{bucket}/node-tests/{test}-{}-{nanos}",
+        std::process::id()
+    )
+}
+
 pub async fn connect(node: &NodeHandle) -> Client {
     let channel = Channel::from_shared(format!("http://{}", node.grpc_addr()))
         .unwrap()

@@ -453,6 +453,7 @@ mod via_node {
                 ef_construction: Some(a.ef_construction as u32),
                 ef_search: Some(64),
             }),
+            incarnation: 0,
         })
         .await?;
         loop {
@@ -567,6 +568,7 @@ mod via_node {
                 shard: 0,
                 epoch: 1,
                 delete_data: false,
+                ..Default::default()
             })
             .await?;
             Ok::<(), anyhow::Error>(())

@@ -87,6 +87,7 @@ async fn assign(c: &mut NodeClient<Channel>) {
         dimension: DIM as u32,
         metric: pb1::Metric::L2 as i32,
         index: None,
+        incarnation: 0,
     })
     .await
     .unwrap();

@@ -209,18 +209,21 @@ pub fn role_to_proto(r: Role) -> pb::Role {
     }
 }
 
+/// Where a shard's data lives, as the router sends it: `local` (or empty) or a URL.
+pub fn storage_from_proto(storage: &str) -> Result<Storage> {
+    match storage {
+        "" | "local" => Ok(Storage::Local),
+        url if url.contains("://") => Ok(Storage::Url(url.to_string())),
+        other => Err(NodeError::invalid(format!(
+            "storage {other:?} is neither `local` nor an object-store URL"
+        ))),
+    }
+}
+
 /// An assignment from the router.
 pub fn assignment_from_proto(r: pb::AssignShardRequest) -> Result<Assignment> {
     check_collection_name(&r.collection).map_err(NodeError::invalid)?;
-    let storage = match r.storage.as_str() {
-        "" | "local" => Storage::Local,
-        url if url.contains("://") => Storage::Url(url.to_string()),
-        other => {
-            return Err(NodeError::invalid(format!(
-                "storage {other:?} is neither `local` nor an object-store URL"
-            )));
-        }
-    };
+    let storage = storage_from_proto(&r.storage)?;
     if r.dimension == 0 {
         return Err(NodeError::invalid("dimension must be at least 1"));
     }
@@ -237,6 +240,7 @@ pub fn assignment_from_proto(r: pb::AssignShardRequest) -> Result<Assignment> {
         },
         epoch: r.epoch,
         storage,
+        incarnation: r.incarnation,
     })
 }
 

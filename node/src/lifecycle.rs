@@ -16,9 +16,9 @@ use vecshard_engine::{Error as EngineError, ErrorKind};
 use crate::actor::{Close, Open, OpenPlan, ShardActor};
 use crate::actors::ActorSystem;
 use crate::config::NodeConfig;
-use crate::error::{NodeError, NotOwnerReason};
+use crate::error::{NodeError, NotOwnerReason, ShardCtx};
 use crate::metrics::Metrics;
-use crate::placement::{Assignment, Role, ShardId, Storage, check_storage_allowed};
+use crate::placement::{Assignment, Role, ShardId, Storage, check_storage_allowed, location};
 use crate::registry::{Registry, Slot, SlotState, StateName};
 
 /// Remove a local shard's directory, and its collection's directory once empty.
@@ -221,15 +221,56 @@ impl Lifecycle {
             tracing::warn!(shard = %id, error = %e, "closing the engine reported an error");
         }
         if delete && slot.role == Role::Writer {
-            self.delete_data(&slot).await?;
+            self.delete_location(slot.location.clone(), slot.ctx(slot.epoch))
+                .await?;
         }
         Ok(())
     }
 
-    async fn delete_data(&self, slot: &Slot) -> Result<(), NodeError> {
+    /// Delete a dropped collection's shard data at the location `storage` and
+    /// `incarnation` name, whether or not this node holds the shard (it may have restarted,
+    /// or released it already). A shard held at that location, at `epoch` or older, is
+    /// closed first; one held elsewhere (a newer incarnation) is left alone.
+    pub async fn delete_dropped(
+        &self,
+        id: ShardId,
+        epoch: u64,
+        storage: Storage,
+        incarnation: u64,
+    ) -> Result<(), NodeError> {
+        if let Storage::Url(url) = &storage {
+            check_storage_allowed(url, &self.config.allowed_storage())
+                .map_err(NodeError::invalid)?;
+        }
+        let location = location(&self.config.node.data_dir, &id, &storage, incarnation);
+        let lock = self.registry.lifecycle_lock(&id);
+        let _serialised = lock.lock().await;
+        let held = self.registry.get(&id).filter(|s| s.location == location);
+        let ctx = match &held {
+            Some(slot) => slot.ctx(epoch),
+            None => ShardCtx {
+                id: id.clone(),
+                caller_epoch: epoch,
+                held: None,
+            },
+        };
+        if let Some(slot) = held {
+            if slot.epoch > epoch {
+                return Err(NodeError::not_owner(ctx, NotOwnerReason::StaleCaller));
+            }
+            self.registry.remove(&slot);
+            if let Err(e) = self.close_slot(&slot).await {
+                tracing::warn!(shard = %id, error = %e, "closing the engine reported an error");
+            }
+            self.registry.note_closed(&slot);
+        }
+        tracing::info!(shard = %id, incarnation, %location, "deleting a dropped shard's data");
+        self.delete_location(location, ctx).await
+    }
+
+    /// Delete a shard's data at `location` (a local directory or an object-store root).
+    async fn delete_location(&self, location: String, ctx: ShardCtx) -> Result<(), NodeError> {
         let data_dir = self.config.node.data_dir.clone();
-        let location = slot.location.clone();
-        let ctx = slot.ctx(slot.epoch);
         tokio::task::spawn_blocking(move || {
             let deleted = if location.contains("://") {
                 delete_object_store_shard(&location)

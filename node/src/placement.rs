@@ -60,22 +60,34 @@ pub struct Assignment {
     pub role: Role,
     /// Where the data lives.
     pub storage: Storage,
+    /// The collection's incarnation (0: created before incarnations).
+    pub incarnation: u64,
     /// Dimension, metric and index parameters.
     pub spec: ShardSpec,
 }
 
 impl Assignment {
-    /// The engine location of the shard: `<data_dir>/<collection>/<shard>` for local
-    /// shards, the URL otherwise.
+    /// The engine location of the shard (see [`location`]).
     pub fn location(&self, data_dir: &Path) -> String {
-        match &self.storage {
-            Storage::Local => data_dir
-                .join(&self.id.collection)
-                .join(self.id.shard.to_string())
-                .to_string_lossy()
-                .into_owned(),
-            Storage::Url(url) => url.clone(),
-        }
+        location(data_dir, &self.id, &self.storage, self.incarnation)
+    }
+}
+
+/// The engine location of a shard: for local shards
+/// `<data_dir>/<collection>-<incarnation>/shard-<nnnn>`, or `<data_dir>/<collection>/<shard>`
+/// for incarnation 0 (collections created before incarnations); the URL otherwise. The
+/// collection name is checked ([`check_collection_name`]), so the path stays inside
+/// `data_dir`.
+pub fn location(data_dir: &Path, id: &ShardId, storage: &Storage, incarnation: u64) -> String {
+    let local = match incarnation {
+        0 => data_dir.join(&id.collection).join(id.shard.to_string()),
+        n => data_dir
+            .join(format!("{}-{n}", id.collection))
+            .join(format!("shard-{:04}", id.shard)),
+    };
+    match storage {
+        Storage::Local => local.to_string_lossy().into_owned(),
+        Storage::Url(url) => url.clone(),
     }
 }
 
@@ -187,9 +199,15 @@ mod tests {
             epoch: 1,
             role: Role::Writer,
             storage: Storage::Local,
+            incarnation: 0,
             spec: ShardSpec::new(4, vecshard_engine::Metric::L2),
         };
         assert_eq!(a.location(Path::new("/data")), "/data/c/3");
+        let new = Assignment {
+            incarnation: 42,
+            ..a.clone()
+        };
+        assert_eq!(new.location(Path::new("/data")), "/data/c-42/shard-0003");
         let b = Assignment {
             storage: Storage::Url("s3://b/p/c/3".into()),
             ..a

@@ -17,7 +17,8 @@ use crate::actor::{Write, WriteOp};
 use crate::config::NodeConfig;
 use crate::conversions::{
     Target, assignment_from_proto, hit_to_proto, key_from_proto, key_to_proto, keys_from_proto,
-    point_to_proto, points_from_proto, search_from_proto, status_to_proto, target_from_proto,
+    point_to_proto, points_from_proto, search_from_proto, status_to_proto, storage_from_proto,
+    target_from_proto,
 };
 use crate::error::{NodeError, NotOwnerReason};
 use crate::lifecycle::Lifecycle;
@@ -212,11 +213,20 @@ impl Node for NodeService {
             collection: r.collection,
             shard: r.shard,
         };
-        let out = self
-            .state
-            .lifecycle
-            .release(id.clone(), r.epoch, r.delete_data)
-            .await
+        let lifecycle = &self.state.lifecycle;
+        let released = if r.delete_data && !r.storage.is_empty() {
+            match storage_from_proto(&r.storage) {
+                Ok(storage) => {
+                    lifecycle
+                        .delete_dropped(id.clone(), r.epoch, storage, r.incarnation)
+                        .await
+                }
+                Err(e) => Err(e),
+            }
+        } else {
+            lifecycle.release(id.clone(), r.epoch, r.delete_data).await
+        };
+        let out = released
             .map(|()| Response::new(pb::ReleaseShardResponse {}))
             .map_err(Status::from);
         self.observe(&id, "release", &out, started);

@@ -220,6 +220,7 @@ async fn bad_requests_get_precise_errors() {
         shard: 0,
         epoch: 1,
         delete_data: false,
+        ..Default::default()
     })
     .await
     .unwrap();

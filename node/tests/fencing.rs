@@ -128,6 +128,7 @@ async fn a_newer_writer_fences_the_old_one() {
         shard: 0,
         epoch: 1,
         delete_data: false,
+        ..Default::default()
     })
     .await
     .unwrap();
@@ -143,6 +144,7 @@ async fn a_newer_writer_fences_the_old_one() {
         shard: 0,
         epoch: 2,
         delete_data: true,
+        ..Default::default()
     })
     .await
     .unwrap();
@@ -151,6 +153,7 @@ async fn a_newer_writer_fences_the_old_one() {
         shard: 0,
         epoch: 1,
         delete_data: false,
+        ..Default::default()
     })
     .await
     .unwrap();

@@ -167,6 +167,7 @@ async fn shard_lifecycle_and_data_calls() {
         shard: 0,
         epoch: 1,
         delete_data: false,
+        ..Default::default()
     })
     .await
     .unwrap();
@@ -201,6 +202,7 @@ async fn shard_lifecycle_and_data_calls() {
         shard: 0,
         epoch: 1,
         delete_data: false,
+        ..Default::default()
     })
     .await
     .unwrap();
@@ -270,6 +272,7 @@ async fn shard_lifecycle_and_data_calls() {
         shard: 0,
         epoch: 3,
         delete_data: true,
+        ..Default::default()
     })
     .await
     .unwrap();
@@ -280,6 +283,7 @@ async fn shard_lifecycle_and_data_calls() {
         shard: 0,
         epoch: 4,
         delete_data: true,
+        ..Default::default()
     })
     .await
     .unwrap();

@@ -193,6 +193,7 @@ async fn registers_sends_heartbeats_and_follows_the_router_list() {
         shard: 1,
         epoch: 5,
         delete_data: false,
+        ..Default::default()
     })
     .await
     .unwrap();

@@ -316,6 +316,7 @@ fn node_messages_round_trip() {
         dimension: 3,
         metric: api::Metric::Dot as i32,
         index: Some(index()),
+        incarnation: 17,
     });
     round_trip(&int::AssignShardResponse {
         state: int::ShardState::Opening as i32,
@@ -325,6 +326,8 @@ fn node_messages_round_trip() {
         shard: 3,
         epoch: 42,
         delete_data: true,
+        storage: "local".into(),
+        incarnation: 17,
     });
     round_trip(&int::ReleaseShardResponse {});
     round_trip(&int::UpsertRequest {

@@ -12,10 +12,14 @@
 //!    shard is serving;
 //! 6. reconciles nodes with the map: `AssignShard` for an assignment a node does not
 //!    report, `ReleaseShard` for a shard a node holds but no longer should (repeated at
-//!    most every few seconds until the node's heartbeat reflects it).
+//!    most every few seconds until the node's heartbeat reflects it);
+//! 7. deletes dropped collections' data: `ReleaseShard` with `delete_data` and the
+//!    location on the node `placement::deletions` names (a local shard's owner once it is
+//!    alive again), then `DataDeleted` once it answered, until the map's `dropping` is
+//!    empty (repeated at most every few seconds while a node fails).
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use vecshard_proto::internal::v1 as pi;
@@ -59,6 +63,10 @@ struct ControlState {
     sent: HashMap<(String, String, u32, u64, i32), Instant>,
     /// (collection, shard) reported broken → (moves so far, earliest next move).
     broken: HashMap<(String, u32), (u32, Instant)>,
+    /// (incarnation, shard) of a dropped shard → when its deletion was last asked for.
+    deleting: HashMap<(u64, u32), Instant>,
+    /// Deletions nodes confirmed, to record in the map.
+    deleted: Arc<Mutex<Vec<(u64, u32)>>>,
 }
 
 async fn propose(core: &Core, cmd: Command) -> bool {
@@ -106,6 +114,11 @@ async fn tick(core: &Core, state: &mut ControlState) {
         propose(core, Command::Move { moves: vec![m] }).await;
     }
     reconcile(core, &core.view(), &seen, state);
+    let confirmed = std::mem::take(&mut *state.deleted.lock().unwrap_or_else(|p| p.into_inner()));
+    for (incarnation, shard) in confirmed {
+        propose(core, Command::DataDeleted { incarnation, shard }).await;
+    }
+    delete_dropped(core, &core.view(), state);
 }
 
 fn unix_ms() -> u64 {
@@ -313,6 +326,7 @@ fn spawn_assign(core: &Core, address: &str, w: &Want) {
         dimension: spec.dimension,
         metric: spec.metric.to_proto() as i32,
         index: Some(spec.index.to_proto()),
+        incarnation: w.coll.path_incarnation(),
     });
     req.set_timeout(NODE_CALL_TIMEOUT);
     let what = format!(
@@ -335,7 +349,7 @@ fn spawn_release(core: &Core, address: &str, s: &pi::ShardStatus) {
         collection: s.collection.clone(),
         shard: s.shard,
         epoch: s.epoch,
-        delete_data: false,
+        ..Default::default()
     });
     req.set_timeout(NODE_CALL_TIMEOUT);
     let what = format!(
@@ -348,6 +362,61 @@ fn spawn_release(core: &Core, address: &str, s: &pi::ShardStatus) {
             Err(e) => tracing::warn!(error = %e, "control: {what} failed"),
         }
     });
+}
+
+/// Ask nodes to delete dropped shards' data (see `placement::deletions`); a node's answer
+/// is recorded in the map by the next tick.
+fn delete_dropped(core: &Core, view: &MapView, state: &mut ControlState) {
+    let now = Instant::now();
+    state
+        .deleting
+        .retain(|_, t| now.duration_since(*t) < RESEND_AFTER);
+    for d in placement::deletions(&view.map) {
+        let key = (d.incarnation, d.shard);
+        let (Some(dropped), Some(node)) = (
+            view.map.dropping.get(&d.incarnation),
+            view.map.nodes.get(&d.node),
+        ) else {
+            continue;
+        };
+        let c = &dropped.collection;
+        let Some(a) = c.shards.get(d.shard as usize) else {
+            continue;
+        };
+        if state.deleting.contains_key(&key) {
+            continue;
+        }
+        let Ok(mut client) = core.nodes.get(&node.address) else {
+            continue;
+        };
+        state.deleting.insert(key, now);
+        let mut req = tonic::Request::new(pi::ReleaseShardRequest {
+            collection: c.spec.name.clone(),
+            shard: d.shard,
+            epoch: a.epoch,
+            delete_data: true,
+            storage: c.shard_storage(d.shard),
+            incarnation: c.path_incarnation(),
+        });
+        req.set_timeout(NODE_CALL_TIMEOUT);
+        let what = format!(
+            "delete dropped {}/{} (incarnation {}) on {}",
+            c.spec.name, d.shard, d.incarnation, node.id
+        );
+        let confirmed = state.deleted.clone();
+        tokio::spawn(async move {
+            match client.release_shard(req).await {
+                Ok(_) => {
+                    tracing::info!("control: {what}");
+                    confirmed
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(key);
+                }
+                Err(e) => tracing::warn!(error = %e, "control: {what} failed; retrying"),
+            }
+        });
+    }
 }
 
 #[cfg(test)]
@@ -378,7 +447,15 @@ mod tests {
             index: IndexParams::default(),
         };
         let owners = vec![Some("a".to_string())];
-        map.apply(&Command::CreateCollection { spec, owners }, 4);
+        let layout = crate::shardmap::Layout::Incarnation;
+        map.apply(
+            &Command::CreateCollection {
+                spec,
+                owners,
+                layout,
+            },
+            4,
+        );
         MapView {
             version: 4,
             map,

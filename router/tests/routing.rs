@@ -56,6 +56,16 @@ async fn upsert(c: &mut common_client::C, name: &str, ids: std::ops::Range<u64>)
     .unwrap();
 }
 
+/// The epoch of every shard of `name`, by number.
+async fn epochs(c: &mut common_client::C, name: &str) -> Vec<u64> {
+    let d = c
+        .describe_collection(pb::DescribeCollectionRequest { name: name.into() })
+        .await
+        .unwrap()
+        .into_inner();
+    d.shards.iter().map(|s| s.epoch).collect()
+}
+
 fn search_req(name: &str, q: Vec<f32>, k: u32) -> pb::SearchRequest {
     pb::SearchRequest {
         collection: name.into(),
@@ -170,6 +180,7 @@ async fn a_dead_nodes_object_store_shards_move_and_acknowledged_writes_survive()
     let mut c = client(&router).await;
     create(&mut c, "docs", 6, "s3://bucket/b").await;
     upsert(&mut c, "docs", 0..300).await;
+    let first_epoch = epochs(&mut c, "docs").await[0];
     let victim = &nodes[0];
     let held_before = victim.held().len();
     assert!(held_before > 0);
@@ -183,7 +194,7 @@ async fn a_dead_nodes_object_store_shards_move_and_acknowledged_writes_survive()
         .unwrap()
         .into_inner();
     assert!(s.shards.iter().all(|p| p.owner != victim.id), "{s:?}");
-    assert!(s.shards.iter().any(|p| p.epoch == 2));
+    assert!(s.shards.iter().any(|p| p.epoch == first_epoch + 1));
     let dead = s.nodes.iter().find(|n| n.id == victim.id).unwrap();
     assert_eq!(dead.state, pb::NodeState::Down as i32);
 
@@ -255,7 +266,7 @@ async fn local_shards_wait_and_partial_results_report_coverage() {
         .unwrap()
         .into_inner();
     assert_eq!(d.shards[1].owner_node, victim.id);
-    assert_eq!(d.shards[1].epoch, 1);
+    assert_eq!(d.shards[1].epoch, d.shards[0].epoch, "never moved");
     assert_eq!(d.shards[1].state, pb::ShardState::Unavailable as i32);
     router.shutdown().await;
 }
@@ -266,19 +277,21 @@ async fn a_paused_owner_is_fenced_after_its_shard_moves() {
     let mut c = client(&router).await;
     create(&mut c, "f", 1, "s3://bucket/fence").await;
     upsert(&mut c, "f", 0..10).await;
+    let first_epoch = epochs(&mut c, "f").await[0];
     let owner = nodes.iter().find(|n| !n.held().is_empty()).unwrap();
     owner.pause();
-    // The write waits for the failover and lands on the new owner at epoch 2.
+    // The write waits for the failover and lands on the new owner at the next epoch.
     upsert(&mut c, "f", 10..20).await;
     let d = c
         .describe_collection(pb::DescribeCollectionRequest { name: "f".into() })
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(d.shards[0].epoch, 2);
+    assert_eq!(d.shards[0].epoch, first_epoch + 1);
     assert_ne!(d.shards[0].owner_node, owner.id);
 
-    // The old owner wakes up still believing it holds epoch 1: its write is refused.
+    // The old owner wakes up still believing it holds the first epoch: its write is
+    // refused.
     owner.resume();
     let mut direct = vecshard_proto::internal::v1::node_client::NodeClient::connect(format!(
         "http://{}",
@@ -291,7 +304,7 @@ async fn a_paused_owner_is_fenced_after_its_shard_moves() {
             target: Some(vecshard_proto::internal::v1::ShardTarget {
                 collection: "f".into(),
                 shard: 0,
-                epoch: 1,
+                epoch: first_epoch,
             }),
             points: vec![point(999, DIM)],
         })
@@ -415,6 +428,7 @@ async fn operators_move_shards_and_forget_dead_nodes() {
         .unwrap()
         .into_inner();
     let from = d.shards[0].owner_node.clone();
+    let first_epoch = d.shards[0].epoch;
     let to = nodes.iter().find(|n| n.id != from).unwrap().id.clone();
     let r = http
         .post(format!("{base}/v1/cluster/shards/move"))
@@ -424,7 +438,7 @@ async fn operators_move_shards_and_forget_dead_nodes() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
     let v: serde_json::Value = r.json().await.unwrap();
-    assert_eq!(v["epoch"], 2);
+    assert_eq!(v["epoch"], first_epoch + 1);
     wait_serving(&mut c, "m").await;
     let d = c
         .describe_collection(pb::DescribeCollectionRequest { name: "m".into() })
@@ -433,7 +447,7 @@ async fn operators_move_shards_and_forget_dead_nodes() {
         .into_inner();
     assert_eq!(
         (d.shards[0].owner_node.as_str(), d.shards[0].epoch),
-        (to.as_str(), 2)
+        (to.as_str(), first_epoch + 1)
     );
     assert_eq!(store.points("s3://bucket/move/"), 100);
     let all = c
@@ -484,11 +498,12 @@ async fn operators_move_shards_and_forget_dead_nodes() {
     c.drop_collection(pb::DropCollectionRequest { name: "l".into() })
         .await
         .unwrap();
-    assert_eq!(
-        store.points("s3://bucket/move/"),
-        0,
-        "the writer deleted the dropped data"
-    );
+    eventually(
+        "the dropped data deleted",
+        Duration::from_secs(10),
+        || async { (store.points("s3://bucket/move/") == 0).then_some(()) },
+    )
+    .await;
     let victim = nodes.iter().find(|n| n.id == from).unwrap();
     victim.kill();
     eventually("node down", Duration::from_secs(10), || {

@@ -460,7 +460,8 @@ fn client_passes(
     })
 }
 
-/// Diagnostic: the node's own search latency, without the router (shard 0, epoch 1).
+/// Diagnostic: the node's own search latency, without the router (shard 0, at the epoch
+/// the node holds it).
 fn direct_node(addr: &str, d: &Data, name: &str, k: u32, secs: f64) -> Result<()> {
     use vecshard_proto::internal::v1 as pi;
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -472,11 +473,23 @@ fn direct_node(addr: &str, d: &Data, name: &str, k: u32, secs: f64) -> Result<()
             .connect(),
     )?;
     let mut n = pi::node_client::NodeClient::new(channel);
+    let held = rt
+        .block_on(n.node_status(pi::NodeStatusRequest {}))
+        .map_err(status)?
+        .into_inner();
+    let Some(epoch) = held
+        .shards
+        .iter()
+        .find(|s| s.collection == name && s.shard == 0)
+        .map(|s| s.epoch)
+    else {
+        bail!("node {addr} does not hold shard 0 of {name}");
+    };
     let req = |i: usize| pi::SearchRequest {
         target: Some(pi::ShardTarget {
             collection: name.into(),
             shard: 0,
-            epoch: 1,
+            epoch,
         }),
         vector: d.queries[i].clone(),
         k,

@@ -116,6 +116,7 @@ pub fn assign_req(
             ef_construction: Some(100),
             ef_search: Some(64),
         }),
+        incarnation: 0,
     }
 }
 

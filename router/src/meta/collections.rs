@@ -1,15 +1,13 @@
 //! Collections: create (placement on the leader), drop, list, describe.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use vecshard_proto::internal::v1 as pi;
 use vecshard_proto::v1 as pb;
 
 use super::META_DEADLINE;
 use crate::core::{Core, ProposeError, forward_error};
 use crate::error::{Error, ErrorKind, Result};
-use crate::raft::state_machine::MapView;
-use crate::shardmap::{Collection, CollectionSpec, Command, placement};
+use crate::shardmap::{CollectionSpec, Command, Layout, placement};
 
 impl Core {
     /// Create a collection and place its shards.
@@ -63,6 +61,7 @@ impl Core {
         self.propose(Command::CreateCollection {
             spec: spec.clone(),
             owners,
+            layout: Layout::Incarnation,
         })
         .await?;
         self.control.notify_one();
@@ -71,8 +70,9 @@ impl Core {
         })
     }
 
-    /// Drop a collection: remove it from the map, then close its shards and delete their
-    /// data (best effort on nodes that are down: their data stays behind).
+    /// Drop a collection: it leaves the map at once (the name is free again), and waits in
+    /// the map's `dropping` until its data is deleted on every node that has some — the
+    /// leader's control loop asks each (a node that is down, when it returns).
     pub async fn drop_collection(
         &self,
         name: String,
@@ -100,48 +100,14 @@ impl Core {
     }
 
     async fn drop_here(&self, name: String) -> Result<pb::DropCollectionResponse, ProposeError> {
-        let view = self.view();
-        let Some(coll) = view.map.collections.get(&name).cloned() else {
+        if !self.view().map.collections.contains_key(&name) {
             return Err(ProposeError::Failed(Error::not_found(format!(
                 "collection {name:?} does not exist"
             ))));
-        };
-        self.propose(Command::DropCollection { name }).await?;
-        self.release_dropped(&view, &coll).await;
-        Ok(pb::DropCollectionResponse {})
-    }
-
-    /// Close a dropped collection's shards on their nodes; the writer deletes the data.
-    async fn release_dropped(&self, view: &MapView, coll: &Collection) {
-        let mut calls = Vec::new();
-        for (n, a) in coll.shards.iter().enumerate() {
-            let holders = a
-                .owner
-                .iter()
-                .map(|o| (o, true))
-                .chain(a.readers.iter().map(|r| (r, false)));
-            for (node, writer) in holders {
-                let Some(rec) = view.map.nodes.get(node) else {
-                    continue;
-                };
-                let Ok(mut client) = self.nodes.get(&rec.address) else {
-                    continue;
-                };
-                let mut req = tonic::Request::new(pi::ReleaseShardRequest {
-                    collection: coll.spec.name.clone(),
-                    shard: n as u32,
-                    epoch: a.epoch,
-                    delete_data: writer,
-                });
-                req.set_timeout(Duration::from_secs(10));
-                calls.push(async move {
-                    if let Err(e) = client.release_shard(req).await {
-                        tracing::warn!(node = %rec.id, error = %e, "release of a dropped shard failed; its data stays behind");
-                    }
-                });
-            }
         }
-        futures::future::join_all(calls).await;
+        self.propose(Command::DropCollection { name }).await?;
+        self.control.notify_one();
+        Ok(pb::DropCollectionResponse {})
     }
 
     /// Every collection's settings, by name.

@@ -19,14 +19,26 @@ impl ShardMap {
                 }
                 CommandResult::Ok
             }
-            Command::CreateCollection { spec, owners } => self.create(spec, owners, index),
-            Command::DropCollection { name } => match self.collections.remove(name) {
-                Some(_) => CommandResult::Ok,
-                None => reject_not_found(format!("collection {name:?} does not exist")),
-            },
-            Command::Move { moves } => CommandResult::Moved {
-                applied: moves.iter().filter(|m| self.apply_move(m)).count(),
-            },
+            Command::CreateCollection {
+                spec,
+                owners,
+                layout,
+            } => self.create(spec, owners, *layout, index),
+            Command::DropCollection { name } => self.drop_collection(name),
+            Command::DataDeleted { incarnation, shard } => {
+                self.data_deleted(*incarnation, *shard);
+                CommandResult::Ok
+            }
+            Command::Move { moves } => {
+                // One epoch step per shard and entry: the first epoch of a re-created
+                // collection (its entry's index) relies on it.
+                let mut moved = std::collections::BTreeSet::new();
+                let applied = moves
+                    .iter()
+                    .filter(|m| moved.insert((&m.collection, m.shard)) && self.apply_move(m))
+                    .count();
+                CommandResult::Moved { applied }
+            }
             Command::SetReaders {
                 collection,
                 shard,
@@ -62,6 +74,7 @@ impl ShardMap {
         &mut self,
         spec: &CollectionSpec,
         owners: &[Option<String>],
+        layout: Layout,
         index: u64,
     ) -> CommandResult {
         if self.collections.contains_key(&spec.name) {
@@ -77,23 +90,80 @@ impl ShardMap {
                 spec.shard_count
             )));
         }
+        // Every earlier epoch of this name is below `index`: an entry raises a shard's
+        // epoch by at most one, and the earlier incarnation's entries all precede this one.
+        let first_epoch = match layout {
+            Layout::Legacy => 1,
+            Layout::Incarnation => index,
+        };
         let shards = owners
             .iter()
             .map(|o| Assignment {
                 owner: o.clone(),
-                epoch: 1,
+                epoch: first_epoch,
                 readers: Vec::new(),
             })
             .collect();
+        if layout == Layout::Legacy && spec.storage == "local" {
+            // A legacy local collection takes over the name's shared paths: a dropped
+            // legacy one of the same name no longer owns those files.
+            self.dropping.retain(|_, d| {
+                let c = &d.collection;
+                !(c.spec.name == spec.name
+                    && c.layout == Layout::Legacy
+                    && c.spec.storage == "local")
+            });
+        }
         self.collections.insert(
             spec.name.clone(),
             Collection {
                 spec: spec.clone(),
                 incarnation: index,
+                layout,
                 shards,
             },
         );
         CommandResult::Ok
+    }
+
+    /// Move a collection from `collections` to `dropping`, with every shard whose data
+    /// some node can delete pending: a local shard's last owner, and any node for a shared
+    /// object store. (URLs of other schemes, from maps written before storage was
+    /// checked, are never opened by nodes, so nothing can delete them.)
+    fn drop_collection(&mut self, name: &str) -> CommandResult {
+        let Some(c) = self.collections.remove(name) else {
+            return reject_not_found(format!("collection {name:?} does not exist"));
+        };
+        let pending: std::collections::BTreeSet<u32> = (0..c.shards.len() as u32)
+            .filter(|n| {
+                if c.spec.storage == "local" {
+                    c.shards[*n as usize].owner.is_some()
+                } else {
+                    c.spec.is_object_store()
+                }
+            })
+            .collect();
+        if !pending.is_empty() {
+            self.dropping.insert(
+                c.incarnation,
+                Dropping {
+                    collection: c,
+                    pending,
+                },
+            );
+        }
+        CommandResult::Ok
+    }
+
+    /// Shard `shard` of the dropped incarnation is deleted; the collection leaves
+    /// `dropping` with its last shard. Repeats are no-ops.
+    fn data_deleted(&mut self, incarnation: u64, shard: u32) {
+        if let Some(d) = self.dropping.get_mut(&incarnation) {
+            d.pending.remove(&shard);
+            if d.pending.is_empty() {
+                self.dropping.remove(&incarnation);
+            }
+        }
     }
 
     fn apply_move(&mut self, m: &Move) -> bool {
@@ -156,6 +226,25 @@ impl ShardMap {
             )));
         }
         self.nodes.remove(id);
+        // Its copies of dropped local shards cannot be deleted any more. Should the node
+        // come back, they sit under paths no collection uses again.
+        let gone: Vec<(u64, u32)> = self
+            .dropping
+            .iter()
+            .filter(|(_, d)| d.collection.spec.storage == "local")
+            .flat_map(|(inc, d)| {
+                d.pending
+                    .iter()
+                    .filter(|n| {
+                        let a = d.collection.shards.get(**n as usize);
+                        a.and_then(|a| a.owner.as_deref()) == Some(id)
+                    })
+                    .map(|n| (*inc, *n))
+            })
+            .collect();
+        for (incarnation, shard) in gone {
+            self.data_deleted(incarnation, shard);
+        }
         CommandResult::Ok
     }
 }

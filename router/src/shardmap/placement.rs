@@ -8,11 +8,53 @@
 //! - rebalancing moves one object-store shard at a time from the most to the least loaded
 //!   live node while they differ by two or more;
 //! - read replicas: each object-store shard gets `replicas` live readers other than its
-//!   owner, least reader-loaded first.
+//!   owner, least reader-loaded first;
+//! - a dropped shard's data is deleted by its last owner (local disk: the only copy is
+//!   there, so it waits for that node) or, on an object store, by its last owner if alive,
+//!   else by the first live node.
 
 use std::collections::BTreeMap;
 
 use super::types::{Liveness, Move, ShardMap};
+
+/// A deletion of a dropped shard's data that a live node can do now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deletion {
+    /// The dropped collection's incarnation (its key in `ShardMap::dropping`).
+    pub incarnation: u64,
+    /// Shard number.
+    pub shard: u32,
+    /// The live node to do it.
+    pub node: String,
+}
+
+/// The deletions of dropped collections' data that can happen now.
+pub fn deletions(map: &ShardMap) -> Vec<Deletion> {
+    let mut out = Vec::new();
+    for (incarnation, d) in &map.dropping {
+        let c = &d.collection;
+        for n in &d.pending {
+            let owner = c
+                .shards
+                .get(*n as usize)
+                .and_then(|a| a.owner.as_deref())
+                .filter(|o| is_live(map, o));
+            let node = if c.spec.is_object_store() {
+                owner.or_else(|| live_nodes(map).next())
+            } else {
+                owner
+            };
+            if let Some(node) = node {
+                out.push(Deletion {
+                    incarnation: *incarnation,
+                    shard: *n,
+                    node: node.to_string(),
+                });
+            }
+        }
+    }
+    out
+}
 
 /// Shards owned per live node (every live node present, possibly with 0).
 fn owner_load(map: &ShardMap) -> BTreeMap<&str, usize> {

@@ -37,7 +37,14 @@ fn create(m: &mut ShardMap, s: CollectionSpec, index: u64) -> CommandResult {
         .into_iter()
         .map(Some)
         .collect();
-    m.apply(&Command::CreateCollection { spec: s, owners }, index)
+    m.apply(
+        &Command::CreateCollection {
+            spec: s,
+            owners,
+            layout: Layout::Incarnation,
+        },
+        index,
+    )
 }
 
 fn owners(m: &ShardMap, c: &str) -> Vec<String> {
@@ -72,7 +79,8 @@ fn create_places_evenly_and_rejects_duplicates() {
     // The next collection starts on the least-loaded nodes.
     assert_eq!(create(&mut m, spec("y", 2, "local"), 11), CommandResult::Ok);
     assert_eq!(owners(&m, "y"), ["b", "c"]);
-    assert!(m.collections["x"].shards.iter().all(|a| a.epoch == 1));
+    // Epochs start at the incarnation, the creating entry's index.
+    assert!(m.collections["x"].shards.iter().all(|a| a.epoch == 10));
     assert_eq!(m.collections["x"].incarnation, 10);
     assert!(matches!(
         create(&mut m, spec("x", 1, "local"), 12),
@@ -100,7 +108,7 @@ fn moves_apply_only_at_their_epoch() {
     let mv = Move {
         collection: "x".into(),
         shard: 0,
-        from_epoch: 1,
+        from_epoch: 3,
         to: "b".into(),
     };
     assert_eq!(
@@ -112,14 +120,14 @@ fn moves_apply_only_at_their_epoch() {
         ),
         CommandResult::Moved { applied: 1 }
     );
-    assert_eq!(m.collections["x"].shards[0].epoch, 2);
+    assert_eq!(m.collections["x"].shards[0].epoch, 4);
     assert_eq!(m.collections["x"].shards[0].owner.as_deref(), Some("b"));
     // The same move again is stale: nothing changes, epochs only grow.
     assert_eq!(
         m.apply(&Command::Move { moves: vec![mv] }, 5),
         CommandResult::Moved { applied: 0 }
     );
-    assert_eq!(m.collections["x"].shards[0].epoch, 2);
+    assert_eq!(m.collections["x"].shards[0].epoch, 4);
 }
 
 #[test]
@@ -146,7 +154,7 @@ fn failover_moves_object_store_shards_only() {
             moves[0].shard,
             moves[0].from_epoch
         ),
-        ("obj", 0, 1)
+        ("obj", 0, 3)
     );
     assert_ne!(moves[0].to, "a");
     m.apply(&Command::Move { moves }, 8);
@@ -260,9 +268,117 @@ fn drop_and_remove_node() {
         m.apply(&Command::DropCollection { name: "x".into() }, 6),
         CommandResult::Rejected(Rejection::NotFound(_))
     ));
+    // Its files wait on the holder; forgetting the node forgets them (nothing reuses the
+    // path of a dropped incarnation).
+    assert_eq!(m.dropping[&3].pending, [0].into());
     assert_eq!(
         m.apply(&Command::RemoveNode { id: holder }, 7),
         CommandResult::Ok
     );
     assert_eq!(m.nodes.len(), 1);
+    assert!(m.dropping.is_empty());
+}
+
+fn set_liveness(m: &mut ShardMap, id: &str, state: Liveness, index: u64) {
+    let changes = vec![(id.to_string(), state)];
+    m.apply(&Command::SetLiveness { changes, at_ms: 9 }, index);
+}
+
+#[test]
+fn a_recreated_collection_starts_above_every_epoch_of_the_old_one() {
+    let mut m = map_with_nodes(&["a", "b"]);
+    create(&mut m, spec("x", 2, "s3://bucket/p"), 3);
+    let mut index = 4;
+    // Move shard 0 back and forth: one epoch per entry.
+    for to in ["b", "a", "b", "a", "b"] {
+        let from_epoch = m.collections["x"].shards[0].epoch;
+        let mv = Move {
+            collection: "x".into(),
+            shard: 0,
+            from_epoch,
+            to: to.into(),
+        };
+        m.apply(&Command::Move { moves: vec![mv] }, index);
+        index += 1;
+    }
+    // Two moves of one shard in one entry: only the first applies.
+    let from_epoch = m.collections["x"].shards[1].epoch;
+    let twice = (0..2)
+        .map(|i| Move {
+            collection: "x".into(),
+            shard: 1,
+            from_epoch: from_epoch + i,
+            to: "a".into(),
+        })
+        .collect();
+    let r = m.apply(&Command::Move { moves: twice }, index);
+    assert_eq!(r, CommandResult::Moved { applied: 1 });
+    index += 1;
+    let old = m.collections["x"].clone();
+    assert_eq!(old.shards[0].epoch, 8);
+    assert_eq!(old.shards[1].epoch, 4);
+    m.apply(&Command::DropCollection { name: "x".into() }, index);
+    create(&mut m, spec("x", 2, "s3://bucket/p"), index + 1);
+    let new = &m.collections["x"];
+    let old_max = old.shards.iter().map(|a| a.epoch).max().unwrap();
+    assert!(new.shards.iter().all(|a| a.epoch > old_max), "{new:?}");
+    assert_ne!(new.shard_storage(0), old.shard_storage(0));
+    assert_eq!(new.path_incarnation(), index + 1);
+    // The dropped one waits for its data to be deleted.
+    assert_eq!(m.dropping[&3].collection, old);
+    assert_eq!(m.dropping[&3].pending, [0, 1].into());
+}
+
+#[test]
+fn a_dropped_local_shard_is_deleted_by_its_owner_once_alive() {
+    let mut m = map_with_nodes(&["a", "b"]);
+    create(&mut m, spec("x", 2, "local"), 3);
+    assert_eq!(owners(&m, "x"), ["a", "b"]);
+    set_liveness(&mut m, "b", Liveness::Down, 4);
+    m.apply(&Command::DropCollection { name: "x".into() }, 5);
+    assert!(!m.collections.contains_key("x"));
+    // Only "a" can delete now; "b"'s copy waits for it.
+    let d = deletions(&m);
+    assert_eq!(
+        d,
+        [Deletion {
+            incarnation: 3,
+            shard: 0,
+            node: "a".into()
+        }]
+    );
+    m.apply(
+        &Command::DataDeleted {
+            incarnation: 3,
+            shard: 0,
+        },
+        6,
+    );
+    assert_eq!(m.dropping[&3].pending, [1].into());
+    assert!(deletions(&m).is_empty(), "b is down");
+    set_liveness(&mut m, "b", Liveness::Alive, 7);
+    assert_eq!(deletions(&m)[0].node, "b");
+    let done = Command::DataDeleted {
+        incarnation: 3,
+        shard: 1,
+    };
+    assert_eq!(m.apply(&done, 8), CommandResult::Ok);
+    assert!(m.dropping.is_empty());
+    // A repeat is harmless.
+    assert_eq!(m.apply(&done, 9), CommandResult::Ok);
+}
+
+#[test]
+fn a_dropped_object_store_shard_is_deleted_by_any_live_node() {
+    let mut m = map_with_nodes(&["a", "b"]);
+    create(&mut m, spec("x", 2, "s3://bucket/p"), 3);
+    set_liveness(&mut m, "a", Liveness::Down, 4);
+    m.apply(&Command::DropCollection { name: "x".into() }, 5);
+    let nodes: Vec<String> = deletions(&m).into_iter().map(|d| d.node).collect();
+    assert_eq!(nodes, ["b", "b"]);
+    // URLs of other schemes (maps from before storage was checked) are never opened by
+    // nodes: nothing waits for them.
+    create(&mut m, spec("old", 2, "file:///d"), 6);
+    m.apply(&Command::DropCollection { name: "old".into() }, 7);
+    assert!(!m.dropping.contains_key(&6));
 }

@@ -1,7 +1,7 @@
 //! The shard map: nodes, collections and shard assignments. This is the whole Raft state
 //! machine; data never goes through Raft.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -12,6 +12,10 @@ pub struct ShardMap {
     pub nodes: BTreeMap<String, NodeRecord>,
     /// Collections by name.
     pub collections: BTreeMap<String, Collection>,
+    /// Dropped collections whose data is not yet confirmed deleted everywhere, by
+    /// incarnation. (Absent from maps written before drops were tracked.)
+    #[serde(default)]
+    pub dropping: BTreeMap<u64, Dropping>,
 }
 
 /// A data node as the shard map knows it.
@@ -98,6 +102,19 @@ impl CollectionSpec {
     }
 }
 
+/// How a collection's shards are laid out in storage; fixed at creation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Layout {
+    /// Collections created before incarnations reached local paths (maps and logs written
+    /// then deserialize to this): a local shard lives at `<data_dir>/<name>/<shard>`, a
+    /// path every such incarnation of the name shares, and epochs start at 1.
+    #[default]
+    Legacy,
+    /// A local shard lives at `<data_dir>/<name>-<incarnation>/shard-<nnnn>`, and epochs
+    /// start at the incarnation, so the epochs of a name grow across drop and re-create.
+    Incarnation,
+}
+
 /// A collection in the shard map.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Collection {
@@ -106,11 +123,23 @@ pub struct Collection {
     /// The Raft log index that created it: distinguishes a collection from an earlier one
     /// of the same name in storage paths.
     pub incarnation: u64,
+    /// Where its shards live (absent from maps written before layouts: legacy).
+    #[serde(default)]
+    pub layout: Layout,
     /// One assignment per shard, by number.
     pub shards: Vec<Assignment>,
 }
 
 impl Collection {
+    /// The incarnation a node uses to locate a local shard: 0 for the legacy layout
+    /// (`<data_dir>/<name>/<shard>`).
+    pub fn path_incarnation(&self) -> u64 {
+        match self.layout {
+            Layout::Legacy => 0,
+            Layout::Incarnation => self.incarnation,
+        }
+    }
+
     /// Where shard `n` keeps its data: `local`, or
     /// `<storage>/<name>-<incarnation>/shard-<nnnn>` on the object store.
     pub fn shard_storage(&self, n: u32) -> String {
@@ -124,6 +153,18 @@ impl Collection {
             self.incarnation
         )
     }
+}
+
+/// A dropped collection whose shards' data some node still has to delete. It leaves the
+/// map once every shard's deletion is confirmed (or its node is removed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Dropping {
+    /// The collection as it was when dropped: settings, incarnation, layout, and the last
+    /// owner and epoch of every shard.
+    pub collection: Collection,
+    /// Shards whose deletion no node has confirmed yet: a local shard's owner deletes it
+    /// (it is the only node with the files); any live node deletes an object-store shard.
+    pub pending: BTreeSet<u32>,
 }
 
 /// Who holds one shard.
@@ -154,17 +195,30 @@ pub enum Command {
         /// Leader's unix milliseconds.
         at_ms: u64,
     },
-    /// Create a collection with its initial placement (owners by shard number, epoch 1).
+    /// Create a collection with its initial placement (owners by shard number); its
+    /// incarnation is the entry's log index, and its epochs start at 1 (legacy layout) or
+    /// at the incarnation.
     CreateCollection {
         /// Settings.
         spec: CollectionSpec,
         /// Owner per shard.
         owners: Vec<Option<String>>,
+        /// The layout (entries written before layouts: legacy).
+        #[serde(default)]
+        layout: Layout,
     },
-    /// Drop a collection.
+    /// Drop a collection: it leaves `collections` at once (the name is free again) and
+    /// waits in `dropping` until its data is deleted.
     DropCollection {
         /// Name.
         name: String,
+    },
+    /// A node deleted the data of a dropped collection's shard.
+    DataDeleted {
+        /// The dropped collection's incarnation.
+        incarnation: u64,
+        /// Shard number.
+        shard: u32,
     },
     /// Give shards new owners. Each move applies only if the shard is still at `from_epoch`;
     /// it then gets `from_epoch + 1`.

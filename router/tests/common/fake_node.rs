@@ -1,8 +1,10 @@
 //! A small in-memory stand-in for a data node, served over real tonic on 127.0.0.1: it
 //! keeps epochs and roles like the real node (not-owner answers with `NotOwner` details),
-//! fences writers through a shared "object store" map, searches by brute force, and
-//! registers and heartbeats to routers. Tests can pause it (requests hang, no heartbeats,
-//! like SIGSTOP) or stop it (like kill -9).
+//! fences writers through a shared "object store" map, keeps local shards on its own
+//! "disk" at the real node's paths (`<collection>-<incarnation>/shard-<nnnn>`, or
+//! `<collection>/<shard>` for incarnation 0), deletes a dropped shard's data by location,
+//! searches by brute force, and registers and heartbeats to routers. Tests can pause it
+//! (requests hang, no heartbeats, like SIGSTOP) or stop it (like kill -9).
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -56,15 +58,28 @@ struct Held {
     role: pi::Role,
     state: pi::ShardState,
     storage: String,
+    /// The local path (see [`local_location`]) or the object-store URL.
+    location: String,
     metric: i32,
-    local: BTreeMap<KeyOrd, pb::Point>,
 }
+
+/// A node's local shards by path.
+type Disk = Mutex<BTreeMap<String, BTreeMap<KeyOrd, pb::Point>>>;
 
 struct Inner {
     id: String,
     shards: Mutex<BTreeMap<(String, u32), Held>>,
+    disk: Disk,
     store: ObjectStore,
     paused: watch::Sender<bool>,
+}
+
+/// Where the real node keeps a local shard, relative to its data directory.
+pub fn local_location(collection: &str, incarnation: u64, shard: u32) -> String {
+    match incarnation {
+        0 => format!("{collection}/{shard}"),
+        n => format!("{collection}-{n}/shard-{shard:04}"),
+    }
 }
 
 #[derive(Clone)]
@@ -110,7 +125,7 @@ impl Svc {
         &self,
         t: Option<&pi::ShardTarget>,
         write: bool,
-        f: impl FnOnce(&mut Held, &ObjectStore) -> Result<T, Status>,
+        f: impl FnOnce(&mut Held, &Inner) -> Result<T, Status>,
     ) -> Result<T, Status> {
         let t = t.ok_or_else(|| Status::invalid_argument("no target"))?;
         let mut shards = self.0.shards.lock().unwrap();
@@ -153,20 +168,21 @@ impl Svc {
         if h.state != pi::ShardState::Serving {
             return Err(Status::unavailable("opening"));
         }
-        f(h, &self.0.store)
+        f(h, &self.0)
     }
 }
 
 /// Apply `f` to the points of a held shard: shared storage (fenced by epoch) or local.
 fn points_mut<T>(
     h: &mut Held,
-    store: &ObjectStore,
+    node: &Inner,
     f: impl FnOnce(&mut BTreeMap<KeyOrd, pb::Point>) -> T,
 ) -> Result<T, Status> {
     if h.storage == "local" {
-        return Ok(f(&mut h.local));
+        let mut disk = node.disk.lock().unwrap();
+        return Ok(f(disk.entry(h.location.clone()).or_default()));
     }
-    let mut s = store.0.lock().unwrap();
+    let mut s = node.store.0.lock().unwrap();
     let stored = s.entry(h.storage.clone()).or_default();
     if stored.epoch > h.epoch && h.role == pi::Role::Writer {
         h.state = pi::ShardState::Fenced;
@@ -271,7 +287,11 @@ impl Node for Svc {
                 stored.epoch = r.epoch;
             }
         }
-        let local = shards.remove(&key).map(|h| h.local).unwrap_or_default();
+        let location = if r.storage == "local" {
+            local_location(&r.collection, r.incarnation, r.shard)
+        } else {
+            r.storage.clone()
+        };
         shards.insert(
             key,
             Held {
@@ -279,8 +299,8 @@ impl Node for Svc {
                 role,
                 state,
                 storage: r.storage,
+                location,
                 metric: r.metric,
-                local,
             },
         );
         Ok(Response::new(pi::AssignShardResponse {
@@ -296,6 +316,32 @@ impl Node for Svc {
         let r = r.into_inner();
         let mut shards = self.0.shards.lock().unwrap();
         let key = (r.collection.clone(), r.shard);
+        if r.delete_data && !r.storage.is_empty() {
+            // A dropped shard's data, by location, held or not.
+            let location = if r.storage == "local" {
+                local_location(&r.collection, r.incarnation, r.shard)
+            } else {
+                r.storage.clone()
+            };
+            if let Some(h) = shards.get(&key).filter(|h| h.location == location) {
+                if h.epoch > r.epoch {
+                    return Err(not_owner(
+                        &r.collection,
+                        r.shard,
+                        r.epoch,
+                        Some(h),
+                        pi::NotOwnerReason::StaleCaller,
+                    ));
+                }
+                shards.remove(&key);
+            }
+            if r.storage == "local" {
+                self.0.disk.lock().unwrap().remove(&location);
+            } else {
+                self.0.store.0.lock().unwrap().remove(&location);
+            }
+            return Ok(Response::new(pi::ReleaseShardResponse {}));
+        }
         if let Some(h) = shards.get(&key) {
             if h.epoch > r.epoch {
                 return Err(not_owner(
@@ -320,8 +366,8 @@ impl Node for Svc {
     ) -> Result<Response<pi::UpsertResponse>, Status> {
         self.wait_unpaused().await;
         let r = r.into_inner();
-        self.with_shard(r.target.as_ref(), true, |h, store| {
-            points_mut(h, store, |pts| {
+        self.with_shard(r.target.as_ref(), true, |h, node| {
+            points_mut(h, node, |pts| {
                 for p in r.points {
                     pts.insert(key_ord(p.key.as_ref().unwrap()), p);
                 }
@@ -336,8 +382,8 @@ impl Node for Svc {
     ) -> Result<Response<pi::DeleteResponse>, Status> {
         self.wait_unpaused().await;
         let r = r.into_inner();
-        self.with_shard(r.target.as_ref(), true, |h, store| {
-            points_mut(h, store, |pts| {
+        self.with_shard(r.target.as_ref(), true, |h, node| {
+            points_mut(h, node, |pts| {
                 for k in &r.keys {
                     pts.remove(&key_ord(k));
                 }
@@ -349,8 +395,8 @@ impl Node for Svc {
     async fn get(&self, r: Request<pi::GetRequest>) -> Result<Response<pi::GetResponse>, Status> {
         self.wait_unpaused().await;
         let r = r.into_inner();
-        let points = self.with_shard(r.target.as_ref(), false, |h, store| {
-            points_mut(h, store, |pts| {
+        let points = self.with_shard(r.target.as_ref(), false, |h, node| {
+            points_mut(h, node, |pts| {
                 r.keys
                     .iter()
                     .filter_map(|k| pts.get(&key_ord(k)).cloned())
@@ -366,9 +412,9 @@ impl Node for Svc {
     ) -> Result<Response<pi::SearchResponse>, Status> {
         self.wait_unpaused().await;
         let r = r.into_inner();
-        let hits = self.with_shard(r.target.as_ref(), false, |h, store| {
+        let hits = self.with_shard(r.target.as_ref(), false, |h, node| {
             let metric = h.metric;
-            points_mut(h, store, |pts| {
+            points_mut(h, node, |pts| {
                 let mut hits: Vec<(f32, KeyOrd, pi::ShardHit)> = pts
                     .iter()
                     .filter(|(_, p)| r.filter.as_ref().is_none_or(|f| matches(f, &p.metadata)))
@@ -416,8 +462,8 @@ impl Node for Svc {
         self.wait_unpaused().await;
         let r = r.into_inner();
         let after = r.start_after.as_ref().map(key_ord);
-        let (points, more) = self.with_shard(r.target.as_ref(), false, |h, store| {
-            points_mut(h, store, |pts| {
+        let (points, more) = self.with_shard(r.target.as_ref(), false, |h, node| {
+            points_mut(h, node, |pts| {
                 let iter = pts
                     .iter()
                     .filter(|(k, _)| after.as_ref().is_none_or(|a| *k > a))
@@ -454,6 +500,7 @@ impl Node for Svc {
 impl Svc {
     fn statuses(&self) -> Vec<pi::ShardStatus> {
         let shards = self.0.shards.lock().unwrap();
+        let disk = self.0.disk.lock().unwrap();
         let store = self.0.store.0.lock().unwrap();
         shards
             .iter()
@@ -467,7 +514,7 @@ impl Svc {
                     h.state
                 };
                 let live = if h.storage == "local" {
-                    h.local.len()
+                    disk.get(&h.location).map_or(0, BTreeMap::len)
                 } else {
                     store.get(&h.storage).map(|s| s.points.len()).unwrap_or(0)
                 };
@@ -495,6 +542,7 @@ impl FakeNode {
         let inner = Arc::new(Inner {
             id: id.to_string(),
             shards: Mutex::new(BTreeMap::new()),
+            disk: Mutex::new(BTreeMap::new()),
             store,
             paused,
         });
@@ -540,6 +588,12 @@ impl FakeNode {
     pub fn kill(&self) {
         self.stop.send_replace(true);
         self.pause();
+    }
+
+    /// The local shards on this node's "disk": path → points stored.
+    pub fn disk(&self) -> BTreeMap<String, usize> {
+        let d = self.inner.disk.lock().unwrap();
+        d.iter().map(|(p, pts)| (p.clone(), pts.len())).collect()
     }
 
     /// (collection, shard, epoch, role) of every shard held.

@@ -28,7 +28,7 @@ http_addr = "127.0.0.1:7180"
 # The gRPC address routers should dial (`host:port`); empty: the bound gRPC address.
 # Required when grpc_addr listens on 0.0.0.0 or [::] and routers are configured.
 advertise_addr = ""
-# Local shards live under <data_dir>/<collection>/<shard>.
+# Local shards live under <data_dir>/<collection>-<incarnation>/shard-<nnnn>.
 data_dir = "vecshard-data"
 # Writes a shard accepts while earlier ones are queued or running; beyond it a write
 # gets RESOURCE_EXHAUSTED ("busy, retry"). Larger absorbs bursts, smaller bounds the
@@ -104,7 +104,7 @@ pub struct NodeSection {
     pub http_addr: String,
     /// The address routers dial; empty: the bound gRPC address.
     pub advertise_addr: String,
-    /// Local shards live under `<data_dir>/<collection>/<shard>`.
+    /// Local shards live under `<data_dir>/<collection>-<incarnation>/shard-<nnnn>`.
     pub data_dir: PathBuf,
     /// Writes queued or running per shard before writes get "busy".
     pub mailbox_capacity: usize,

@@ -179,4 +179,14 @@ async fn a_snapshot_and_log_from_before_drop_tracking_still_load() {
     assert!(docs.shards.iter().all(|a| a.epoch == 1));
     assert_eq!(map.dropping.keys().copied().collect::<Vec<_>>(), [6]);
     assert_eq!(map.dropping[&6].pending, [0, 1].into());
+
+    // The new state snapshots and reloads whole.
+    sm.get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .unwrap();
+    drop(sm);
+    let (_reopened, rx2) = StateMachine::open(dir.path()).unwrap();
+    assert_eq!(rx2.borrow().map, map);
 }

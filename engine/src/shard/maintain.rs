@@ -33,7 +33,7 @@ impl Inner {
     /// Create the next manifest version from the current one changed by `change`. A lost
     /// race means another writer took over: the shard is fenced. Any other failure leaves
     /// the outcome unknown, so the shard stops taking writes.
-    fn commit_manifest(&self, change: impl FnOnce(&mut Manifest)) -> Result<()> {
+    pub(super) fn commit_manifest(&self, change: impl FnOnce(&mut Manifest)) -> Result<()> {
         let mut ms = self.manifest.lock();
         self.check_writable()?;
         let mut next = ms.manifest.clone();

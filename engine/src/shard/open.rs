@@ -89,6 +89,9 @@ pub(super) fn open_on(
     } else {
         storage.lock_exclusive()?
     };
+    if !opts.read_only && !storage.supports_append() {
+        storage::check_conditional_create(storage.as_ref())?;
+    }
     let (mut version, mut manifest) =
         load_or_create(commits.as_ref(), storage.location(), spec, mode, &opts)?;
     if !opts.read_only {

@@ -23,7 +23,8 @@ pub struct LocalStorage {
 }
 
 impl LocalStorage {
-    /// Storage rooted at `root` (created if missing, durably: see [`create_dirs`]).
+    /// Storage rooted at `root`, created if missing (the parent of every directory created
+    /// is fsynced, so a new root survives a power loss).
     pub fn new(root: impl AsRef<Path>) -> Result<Self> {
         let root = root.as_ref().to_path_buf();
         create_dirs(&root)?;

@@ -160,7 +160,8 @@ impl Damage {
                 "damaged WAL record at byte offset {} (bytes {}..{end} unreadable: {}); {after}. \
                  Acknowledged writes are in or after it, so the shard does not open; the file is \
                  left as it is. To drop everything from this offset on, repair the shard \
-                 (`vecshard local repair SHARD --accept-wal-loss`)",
+                 (`vecshard local repair SHARD --accept-wal-loss`, or \
+                 Shard::open_accepting_wal_loss)",
                 self.offset, self.offset, self.reason
             ),
         )

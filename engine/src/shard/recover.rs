@@ -163,7 +163,9 @@ struct Replay<'a> {
     flushed: u64,
     /// The last sequence number replayed (or covered by segments).
     last: u64,
-    /// Units whose records were replayed, for the writer's unit table.
+    /// Units replayed whole, for the writer's unit table (its clean-up deletes covered
+    /// units). A unit with dropped data stays out of it: nothing of it may go before the
+    /// manifest has moved past it (`settle_loss`); the next open deletes it then.
     kept: Vec<Replayed>,
     repair: WalRepair,
 }
@@ -219,8 +221,6 @@ impl Replay<'_> {
                         points,
                         reason: gap,
                     });
-                    kept.clean = false;
-                    self.kept.push(kept);
                     return Ok(());
                 }
                 self.inner.replay(rec.first_seq, rec.op)?;
@@ -237,17 +237,20 @@ impl Replay<'_> {
                 bytes = unit.len - offset,
                 "dropped a torn WAL tail (an append cut short by a crash; never acknowledged)"
             ),
-            UnitEnd::Damaged(d) => match self.recovery {
-                Recovery::Strict => return Err(d.error(&name, unit.len)),
-                Recovery::AcceptWalLoss => self.accept_loss(WalLoss {
+            UnitEnd::Damaged(d) => {
+                if self.recovery == Recovery::Strict {
+                    return Err(d.error(&name, unit.len));
+                }
+                self.accept_loss(WalLoss {
                     file: name,
                     offset: d.offset,
                     bytes: unit.len - d.offset,
                     records: d.records_after,
                     points: d.points_after,
                     reason: format!("damaged WAL record: {}", d.reason),
-                }),
-            },
+                });
+                return Ok(());
+            }
         }
         self.kept.push(kept);
         Ok(())

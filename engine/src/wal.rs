@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::Durability;
 use crate::paths;
-use crate::storage::{AppendFile, Storage};
+use crate::storage::{AppendFile, ObjectInfo, Storage};
 use crate::types::{Key, Point};
 
 const MAGIC: &[u8; 8] = b"VSHDWAL1";
@@ -331,11 +331,16 @@ fn parse_frame(data: &[u8], offset: u64) -> Option<(Record, usize)> {
     ))
 }
 
-/// Read every unit numbered `from` or above, in order.
-pub(crate) fn read_units(storage: &dyn Storage, from: u64) -> Result<Vec<Unit>> {
+/// Read the units of `listed` (a listing of the WAL directory) numbered `from` or above,
+/// in order.
+pub(crate) fn read_units(
+    storage: &dyn Storage,
+    listed: &[ObjectInfo],
+    from: u64,
+) -> Result<Vec<Unit>> {
     let whole = !storage.supports_append();
     let mut units = Vec::new();
-    for info in storage.list(paths::WAL_DIR)? {
+    for info in listed {
         let Some(number) = paths::number_of(&info.path) else {
             continue;
         };
@@ -372,6 +377,8 @@ struct UnitInfo {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Replayed {
     pub number: u64,
+    /// Bytes of the unit as read.
+    pub bytes: u64,
     /// Highest sequence number in its records (0 if none).
     pub max_seq: u64,
     pub records: usize,
@@ -380,20 +387,15 @@ pub(crate) struct Replayed {
 }
 
 impl UnitTable {
-    pub(crate) fn from_replay(
-        units: &[Replayed],
-        sizes: &BTreeMap<u64, u64>,
-        claims: bool,
-    ) -> Self {
+    pub(crate) fn from_replay(units: &[Replayed], claims: bool) -> Self {
         let mut t = UnitTable::default();
         for u in units {
-            let bytes = sizes.get(&u.number).copied().unwrap_or(0);
-            let claim = claims && u.records == 0 && bytes as usize == HEADER_LEN && u.clean;
+            let claim = claims && u.records == 0 && u.bytes as usize == HEADER_LEN && u.clean;
             t.units.insert(
                 u.number,
                 UnitInfo {
                     max_seq: u.max_seq,
-                    bytes,
+                    bytes: u.bytes,
                     claim,
                 },
             );
@@ -764,7 +766,8 @@ mod tests {
     #[test]
     fn frames_round_trip() {
         let (_dir, storage, data) = three_frames();
-        let units = read_units(storage.as_ref(), 0).unwrap();
+        let units =
+            read_units(storage.as_ref(), &storage.list(paths::WAL_DIR).unwrap(), 0).unwrap();
         assert_eq!(units.len(), 1);
         let seqs: Vec<u64> = units[0].records.iter().map(|r| r.first_seq).collect();
         assert_eq!(seqs, vec![1, 4, 5]);
@@ -904,7 +907,8 @@ mod tests {
                 });
             }
         });
-        let units = read_units(storage.as_ref(), 0).unwrap();
+        let units =
+            read_units(storage.as_ref(), &storage.list(paths::WAL_DIR).unwrap(), 0).unwrap();
         let seqs: Vec<u64> = units[0].records.iter().map(|r| r.first_seq).collect();
         assert_eq!(seqs, (1..=200).collect::<Vec<_>>());
     }

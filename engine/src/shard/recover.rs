@@ -115,11 +115,12 @@ pub(super) fn recover(inner: &Arc<Inner>, recovery: Recovery) -> Result<WalRepai
                 .iter()
                 .filter_map(|o| Some((paths::number_of(&o.path)?, o.size))),
         );
-        for unit in wal::read_units(storage.as_ref(), read_from)? {
+        // Exactly the listed units: one listed later is read after a lost claim, never twice.
+        for unit in wal::read_units(storage.as_ref(), &listed, read_from)? {
             replay.unit(unit)?;
         }
         let first_unit = max_listed.map_or(read_from, |m| m + 1).max(read_from);
-        let table = UnitTable::from_replay(&replay.kept, &sizes, claims);
+        let table = UnitTable::from_replay(&replay.kept, claims);
         let epoch = inner.epoch.load(Ordering::Relaxed);
         let durability = inner.opts.durability;
         let started = WalWriter::start(
@@ -185,6 +186,7 @@ impl Replay<'_> {
         }
         let mut kept = Replayed {
             number: unit.number,
+            bytes: unit.len,
             max_seq: 0,
             records: 0,
             clean: unit.end == UnitEnd::Clean,

@@ -103,6 +103,16 @@ pub enum LocalCmd {
         #[command(flatten)]
         shard: ShardArgs,
     },
+    /// Open a shard whose WAL is damaged: keep every write before the first damage, drop
+    /// everything after it (reported per file, as JSON on stdout), and settle that so the
+    /// shard opens normally again. Only when no intact copy of the shard exists.
+    Repair {
+        #[command(flatten)]
+        shard: ShardArgs,
+        /// Confirm that acknowledged writes after the damage are lost for good.
+        #[arg(long, required = true)]
+        accept_wal_loss: bool,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -267,7 +277,55 @@ pub fn run(cmd: LocalCmd) -> Result<()> {
             s.close()?;
             Ok(())
         }
+        LocalCmd::Repair {
+            shard,
+            accept_wal_loss,
+        } => {
+            if !accept_wal_loss {
+                bail!("repair drops WAL data: pass --accept-wal-loss to confirm");
+            }
+            repair(&shard)
+        }
     }
+}
+
+/// `local repair --accept-wal-loss`: a summary on stderr, the report as JSON on stdout.
+fn repair(shard: &ShardArgs) -> Result<()> {
+    if shard.read_only {
+        bail!("repair writes to the shard: drop --read-only");
+    }
+    let (s, report) = Shard::open_accepting_wal_loss(&shard.location, shard.options())
+        .with_context(|| format!("repair shard {}", shard.location))?;
+    s.close()?;
+    for l in &report.dropped {
+        eprintln!(
+            "dropped {} bytes of {} from byte offset {}: {} readable records ({} points and deletes) — {}",
+            l.bytes, l.file, l.offset, l.records, l.points, l.reason
+        );
+    }
+    if report.is_empty() {
+        eprintln!("the WAL of {} is intact: nothing dropped", shard.location);
+    } else {
+        eprintln!(
+            "dropped {} readable WAL records ({} points and deletes, {} bytes) after the damage; \
+             every write up to sequence number {} is kept; {} opens normally again",
+            report.records(),
+            report.points(),
+            report.bytes(),
+            report.kept_seq,
+            shard.location
+        );
+    }
+    let json = serde_json::json!({
+        "location": shard.location,
+        "dropped_records": report.records(),
+        "dropped_points": report.points(),
+        "dropped_bytes": report.bytes(),
+        "kept_seq": report.kept_seq,
+        "files": report.dropped,
+    });
+    println!("{}", serde_json::to_string_pretty(&json)?);
+    Ok(())
 }
 
 /// Import `file` in batches with `threads` concurrent writers. Progress reports the longest

@@ -4,7 +4,9 @@
 //! two writers racing for version `n` see exactly one of them win. The default store keeps
 //! versions as files `manifest/<20-digit n>` created with [`Storage::put_if_absent`]
 //! (local link-without-replace, S3 `If-None-Match: *`). The DynamoDB store (feature
-//! `dynamodb`) is for object stores without conditional writes.
+//! `dynamodb`) keeps them in a table instead. Either way WAL units are still created
+//! conditionally in the storage, so a writer needs a store whose conditional creates work
+//! (checked when it opens: [`crate::storage::check_conditional_create`]).
 
 use std::fmt::Debug;
 use std::sync::Arc;

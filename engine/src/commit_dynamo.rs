@@ -1,4 +1,9 @@
-//! Manifest versions in a DynamoDB table, for object stores without conditional writes.
+//! Manifest versions in a DynamoDB table.
+//!
+//! It fences manifest versions only: WAL units are still created conditionally in the
+//! shard's storage, so a writer still needs a store that honours `If-None-Match` (checked at
+//! open; a store that overwrites is refused — see `docs/design/004-wal-damage-and-fencing.md`).
+//! Readers work on any store.
 //!
 //! Table (create it with [`create_table_if_missing`] or by hand): partition key `base_uri`
 //! (S, the shard's storage URI), sort key `version` (N), on-demand billing. One item per

@@ -28,5 +28,5 @@ mod wal;
 pub use error::{Error, ErrorKind, Result};
 pub use filter::Filter;
 pub use options::{Durability, Options, ShardSpec};
-pub use shard::{Shard, Stats};
+pub use shard::{Shard, Stats, WalLoss, WalRepair};
 pub use types::*;

@@ -107,7 +107,7 @@ pub struct Options {
     /// Size bound of `cache_dir` (default 10 GiB).
     pub cache_dir_bytes: u64,
     /// Commit store for manifests: `None` (conditional puts on the storage itself) or
-    /// `dynamodb:TABLE`.
+    /// `dynamodb:TABLE`. WAL units always need conditional creates from the storage.
     pub commit_store: Option<String>,
 }
 

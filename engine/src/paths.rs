@@ -5,6 +5,7 @@
 //! manifest/<20-digit id>     immutable manifest versions; the highest is current
 //! wal/<20-digit unit>        write-ahead log units
 //! segments/<20-digit id>     immutable segment files
+//! .tmp-fence-probe-<hex>     object stores: a writer's check of conditional creates
 //! ```
 
 /// The writer lock file (local disk only).
@@ -40,6 +41,11 @@ pub fn wal(unit: u64) -> String {
 /// The path of segment `id`.
 pub fn segment(id: u64) -> String {
     format!("{SEGMENT_DIR}/{id:020}")
+}
+
+/// A writer's probe of the store's conditional creates, at the root (never listed).
+pub fn fence_probe(nonce: u64) -> String {
+    format!("{TEMP_PREFIX}fence-probe-{nonce:016x}")
 }
 
 /// The number at the end of a listed path (`manifest/00000000000000000012` → 12); `None`

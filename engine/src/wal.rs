@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::Durability;
 use crate::paths;
-use crate::storage::{AppendFile, Storage};
+use crate::storage::{AppendFile, ObjectInfo, Storage};
 use crate::types::{Key, Point};
 
 const MAGIC: &[u8; 8] = b"VSHDWAL1";
@@ -103,6 +103,8 @@ fn header(epoch: u64, unit: u64) -> Vec<u8> {
 /// A replayed frame.
 #[derive(Debug)]
 pub(crate) struct Record {
+    /// Byte offset of the frame in its unit.
+    pub offset: u64,
     pub first_seq: u64,
     pub op: WalOp,
 }
@@ -113,35 +115,118 @@ impl Record {
     }
 }
 
-/// The frames of one unit, and whether its tail was torn (an incomplete or damaged frame at
-/// the end, dropped).
+/// How a unit ends after its last readable frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum UnitEnd {
+    /// Every byte belongs to a frame.
+    Clean,
+    /// A torn tail (local files only): a crash while appending left an incomplete final
+    /// frame (its header cut short, its length running past the end of the file, or only
+    /// zeros) with no valid frame after it. Never acknowledged, so it is dropped.
+    Torn { offset: u64 },
+    /// Bytes that are not a frame, where the unit cannot have been torn: a valid frame
+    /// follows, the frame is complete, or the unit is an object written whole.
+    Damaged(Damage),
+}
+
+/// Unreadable bytes inside a unit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Damage {
+    /// Where the unreadable bytes start (the damaged frame, or 0 for a damaged header).
+    pub offset: u64,
+    /// Where the next valid frame starts (`None`: nothing readable follows).
+    pub resume: Option<u64>,
+    /// What is wrong there.
+    pub reason: String,
+    /// Readable frames after the damage, and the points and keys in them.
+    pub records_after: u64,
+    pub points_after: u64,
+}
+
+impl Damage {
+    /// The `Corrupt` error for this damage in `path` (a unit of `len` bytes).
+    pub(crate) fn error(&self, path: &str, len: u64) -> Error {
+        let end = self.resume.unwrap_or(len);
+        let after = match self.records_after {
+            0 => String::from("nothing readable follows it"),
+            n => format!(
+                "{n} readable WAL records ({} points and deletes) follow it",
+                self.points_after
+            ),
+        };
+        Error::corrupt(
+            path,
+            format!(
+                "damaged WAL record at byte offset {} (bytes {}..{end} unreadable: {}); {after}. \
+                 Acknowledged writes are in or after it, so the shard does not open; the file is \
+                 left as it is. To drop everything from this offset on, repair the shard \
+                 (`vecshard local repair SHARD --accept-wal-loss`, or \
+                 Shard::open_accepting_wal_loss)",
+                self.offset, self.offset, self.reason
+            ),
+        )
+    }
+}
+
+/// The frames of one unit and how it ends.
 #[derive(Debug)]
 pub(crate) struct Unit {
     pub number: u64,
+    /// Bytes of the unit.
+    pub len: u64,
     pub records: Vec<Record>,
-    pub torn_at: Option<usize>,
+    pub end: UnitEnd,
 }
 
-/// Parse a unit. A bad header is `Corrupt` (naming the file); a bad frame ends the unit
-/// (a torn tail) — the caller checks sequence continuity across units to tell a torn tail
-/// from lost acknowledged data.
-pub(crate) fn parse_unit(path: &str, number: u64, data: &[u8]) -> Result<Unit> {
+/// Parse a unit. `whole`: the unit is an object written in one piece (object stores), so
+/// no frame of it can be torn. An unsupported format version is an error; damage is
+/// reported in [`Unit::end`] for the caller to refuse (or, repairing, to drop).
+pub(crate) fn parse_unit(path: &str, number: u64, data: &[u8], whole: bool) -> Result<Unit> {
+    let mut unit = Unit {
+        number,
+        len: data.len() as u64,
+        records: Vec::new(),
+        end: UnitEnd::Clean,
+    };
+    if let Some(reason) = header_problem(path, data)? {
+        unit.end = if data.len() < HEADER_LEN && !whole {
+            // A crash between creating a local unit file and writing its header.
+            UnitEnd::Torn { offset: 0 }
+        } else {
+            let resume = find_frame(data, HEADER_LEN, 0);
+            UnitEnd::Damaged(damage(data, 0, resume, reason))
+        };
+        return Ok(unit);
+    }
+    let mut pos = HEADER_LEN;
+    while pos < data.len() {
+        let Some((record, used)) = parse_frame(&data[pos..], pos as u64) else {
+            let after = unit.records.last().map_or(0, Record::last_seq);
+            unit.end = frame_end(data, pos, after, whole);
+            return Ok(unit);
+        };
+        unit.records.push(record);
+        pos += used;
+    }
+    Ok(unit)
+}
+
+/// Why a unit's header is unusable (`None`: it is fine); an unsupported version is an error.
+fn header_problem(path: &str, data: &[u8]) -> Result<Option<String>> {
     if data.len() < HEADER_LEN {
-        // A crash between creating a local unit file and writing its header.
-        return Ok(Unit {
-            number,
-            records: Vec::new(),
-            torn_at: Some(0),
-        });
+        return Ok(Some(format!(
+            "{} bytes, shorter than the {HEADER_LEN}-byte header",
+            data.len()
+        )));
     }
     if &data[..8] != MAGIC {
-        return Err(Error::corrupt(path, "bad WAL magic"));
+        return Ok(Some("bad WAL magic".into()));
     }
     let version = u32::from_le_bytes(data[8..12].try_into().unwrap_or_default());
     let crc = u32::from_le_bytes(data[12..16].try_into().unwrap_or_default());
     let body = [&data[8..12], &data[16..32]].concat();
     if crc32c::crc32c(&body) != crc {
-        return Err(Error::corrupt(path, "WAL header checksum mismatch"));
+        return Ok(Some("WAL header checksum mismatch".into()));
     }
     if version != FORMAT_VERSION {
         return Err(Error::corrupt(
@@ -149,31 +234,78 @@ pub(crate) fn parse_unit(path: &str, number: u64, data: &[u8]) -> Result<Unit> {
             format!("unsupported WAL format version {version}"),
         ));
     }
-    let mut records = Vec::new();
-    let mut pos = HEADER_LEN;
-    while pos < data.len() {
-        match parse_frame(&data[pos..]) {
-            Some((record, used)) => {
-                records.push(record);
-                pos += used;
-            }
-            None => {
-                return Ok(Unit {
-                    number,
-                    records,
-                    torn_at: Some(pos),
-                });
-            }
-        }
+    Ok(None)
+}
+
+/// Classify the unreadable frame at `pos`: a torn tail or damage.
+fn frame_end(data: &[u8], pos: usize, after_seq: u64, whole: bool) -> UnitEnd {
+    let resume = find_frame(data, pos + 1, after_seq);
+    if !whole && resume.is_none() && incomplete(&data[pos..]) {
+        return UnitEnd::Torn { offset: pos as u64 };
     }
-    Ok(Unit {
-        number,
-        records,
-        torn_at: None,
+    let reason = if whole {
+        "a frame of an object written in one piece fails its checks"
+    } else if resume.is_some() {
+        "not a valid frame, and a valid frame follows"
+    } else {
+        "a complete frame whose checksum or contents do not match"
+    };
+    UnitEnd::Damaged(damage(data, pos, resume, reason.into()))
+}
+
+/// Damage at `offset`; counts the readable frames from `resume` on.
+fn damage(data: &[u8], offset: usize, resume: Option<u64>, reason: String) -> Damage {
+    let (mut records_after, mut points_after) = (0, 0);
+    let mut pos = resume;
+    while let Some(p) = pos.map(|p| p as usize).filter(|p| *p < data.len()) {
+        pos = match parse_frame(&data[p..], p as u64) {
+            Some((r, used)) => {
+                records_after += 1;
+                points_after += r.op.len() as u64;
+                Some((p + used) as u64)
+            }
+            None => find_frame(data, p + 1, 0),
+        };
+    }
+    Damage {
+        offset: offset as u64,
+        resume,
+        reason,
+        records_after,
+        points_after,
+    }
+}
+
+/// Whether the bytes of a bad final frame look like an interrupted append: too short for a
+/// frame header, a length running past the end, or nothing but zeros (a file extended
+/// before its data reached the disk).
+fn incomplete(rest: &[u8]) -> bool {
+    if rest.len() < 8 || rest.iter().all(|b| *b == 0) {
+        return true;
+    }
+    let len = u32::from_le_bytes(rest[0..4].try_into().unwrap_or_default()) as usize;
+    (8..MAX_FRAME).contains(&len) && 8 + len > rest.len()
+}
+
+/// The first offset at or after `from` where a valid frame starts. `after_seq`: the last
+/// sequence number before the damage; a frame must continue above it (a cheap check that
+/// skips nearly every offset before the checksum).
+fn find_frame(data: &[u8], from: usize, after_seq: u64) -> Option<u64> {
+    (from..data.len().saturating_sub(FRAME_OVERHEAD - 1)).find_map(|p| {
+        let rest = &data[p..];
+        let len = u32::from_le_bytes(rest[0..4].try_into().ok()?) as usize;
+        if !(9..MAX_FRAME).contains(&len) || 8 + len > rest.len() {
+            return None;
+        }
+        let seq = u64::from_le_bytes(rest[len..8 + len].try_into().ok()?);
+        if seq <= after_seq || seq - after_seq > 1 << 48 {
+            return None;
+        }
+        parse_frame(rest, p as u64).map(|_| p as u64)
     })
 }
 
-fn parse_frame(data: &[u8]) -> Option<(Record, usize)> {
+fn parse_frame(data: &[u8], offset: u64) -> Option<(Record, usize)> {
     let len = u32::from_le_bytes(data.get(0..4)?.try_into().ok()?) as usize;
     let crc = u32::from_le_bytes(data.get(4..8)?.try_into().ok()?);
     if !(8..MAX_FRAME).contains(&len) {
@@ -189,13 +321,26 @@ fn parse_frame(data: &[u8]) -> Option<(Record, usize)> {
     if op.len() == 0 {
         return None;
     }
-    Some((Record { first_seq, op }, 8 + len))
+    Some((
+        Record {
+            offset,
+            first_seq,
+            op,
+        },
+        8 + len,
+    ))
 }
 
-/// Read every unit numbered `from` or above, in order.
-pub(crate) fn read_units(storage: &dyn Storage, from: u64) -> Result<Vec<Unit>> {
+/// Read the units of `listed` (a listing of the WAL directory) numbered `from` or above,
+/// in order.
+pub(crate) fn read_units(
+    storage: &dyn Storage,
+    listed: &[ObjectInfo],
+    from: u64,
+) -> Result<Vec<Unit>> {
+    let whole = !storage.supports_append();
     let mut units = Vec::new();
-    for info in storage.list(paths::WAL_DIR)? {
+    for info in listed {
         let Some(number) = paths::number_of(&info.path) else {
             continue;
         };
@@ -203,14 +348,15 @@ pub(crate) fn read_units(storage: &dyn Storage, from: u64) -> Result<Vec<Unit>> 
             continue;
         }
         let data = storage.get(&info.path)?;
-        let unit = parse_unit(
-            &format!("{}/{}", storage.location(), info.path),
-            number,
-            &data,
-        )?;
+        let unit = parse_unit(&unit_name(storage, number), number, &data, whole)?;
         units.push(unit);
     }
     Ok(units)
+}
+
+/// The full name of unit `number`, for messages.
+pub(crate) fn unit_name(storage: &dyn Storage, number: u64) -> String {
+    format!("{}/{}", storage.location(), paths::wal(number))
 }
 
 /// Sizes and highest sequence numbers of the units on storage (for garbage collection).
@@ -227,21 +373,29 @@ struct UnitInfo {
     claim: bool,
 }
 
+/// What the unit table keeps of a replayed unit.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Replayed {
+    pub number: u64,
+    /// Bytes of the unit as read.
+    pub bytes: u64,
+    /// Highest sequence number in its records (0 if none).
+    pub max_seq: u64,
+    pub records: usize,
+    /// Whether every byte of it was a frame.
+    pub clean: bool,
+}
+
 impl UnitTable {
-    pub(crate) fn from_replay(units: &[Unit], sizes: &BTreeMap<u64, u64>, claims: bool) -> Self {
+    pub(crate) fn from_replay(units: &[Replayed], claims: bool) -> Self {
         let mut t = UnitTable::default();
         for u in units {
-            let max_seq = u.records.iter().map(Record::last_seq).max().unwrap_or(0);
-            let bytes = sizes.get(&u.number).copied().unwrap_or(0);
-            let claim = claims
-                && u.records.is_empty()
-                && bytes as usize == HEADER_LEN
-                && u.torn_at.is_none();
+            let claim = claims && u.records == 0 && u.bytes as usize == HEADER_LEN && u.clean;
             t.units.insert(
                 u.number,
                 UnitInfo {
-                    max_seq,
-                    bytes,
+                    max_seq: u.max_seq,
+                    bytes: u.bytes,
                     claim,
                 },
             );
@@ -580,8 +734,8 @@ mod tests {
         WalOp::Upsert(keys.map(|k| Point::new(k, vec![k as f32, 1.0])).collect())
     }
 
-    #[test]
-    fn frames_round_trip_and_torn_tail_is_dropped() {
+    /// A local unit with three frames (keys 0..3, a delete of key 1, keys 10..12).
+    fn three_frames() -> (tempfile::TempDir, Arc<dyn Storage>, Vec<u8>) {
         let dir = tempfile::tempdir().unwrap();
         let storage: Arc<dyn Storage> = Arc::new(LocalStorage::new(dir.path()).unwrap());
         let w = WalWriter::start(
@@ -596,34 +750,127 @@ mod tests {
         .unwrap();
         let a = EncodedOp::new(&op(0..3)).unwrap();
         let b = EncodedOp::new(&WalOp::Delete(vec![Key::Int(1)])).unwrap();
+        let c = EncodedOp::new(&op(10..12)).unwrap();
         w.push(a.frame(1), 3);
         w.push(b.frame(4), 4);
-        w.sync_through(4).unwrap();
-        let units = read_units(storage.as_ref(), 0).unwrap();
+        w.push(c.frame(5), 6);
+        w.sync_through(6).unwrap();
+        let data = storage.get(&paths::wal(1)).unwrap().to_vec();
+        (dir, storage, data)
+    }
+
+    fn parse(data: &[u8], whole: bool) -> Unit {
+        parse_unit("s/wal/1", 1, data, whole).unwrap()
+    }
+
+    #[test]
+    fn frames_round_trip() {
+        let (_dir, storage, data) = three_frames();
+        let units =
+            read_units(storage.as_ref(), &storage.list(paths::WAL_DIR).unwrap(), 0).unwrap();
         assert_eq!(units.len(), 1);
-        assert_eq!(units[0].records.len(), 2);
-        assert_eq!(units[0].records[1].first_seq, 4);
-        assert!(units[0].torn_at.is_none());
+        let seqs: Vec<u64> = units[0].records.iter().map(|r| r.first_seq).collect();
+        assert_eq!(seqs, vec![1, 4, 5]);
+        assert_eq!(units[0].records[0].offset, HEADER_LEN as u64);
+        assert_eq!(units[0].end, UnitEnd::Clean);
+        assert_eq!(units[0].len, data.len() as u64);
+    }
 
-        // Flip a byte in the last frame: it is dropped as a torn tail.
-        let path = dir.path().join(paths::wal(1));
-        let mut data = std::fs::read(&path).unwrap();
-        let n = data.len();
-        data[n - 3] ^= 0x40;
-        std::fs::write(&path, &data).unwrap();
-        let units = read_units(storage.as_ref(), 0).unwrap();
-        assert_eq!(units[0].records.len(), 1);
-        assert!(units[0].torn_at.is_some());
+    #[test]
+    fn an_interrupted_append_is_a_torn_tail() {
+        let (_dir, _storage, data) = three_frames();
+        let unit = parse(&data, false);
+        let last = unit.records[2].offset as usize;
+        // Cut inside the last frame's body, inside its header, and zeros where it was.
+        let mut zeroed = data.clone();
+        zeroed[last..].fill(0);
+        for torn in [&data[..data.len() - 7], &data[..last + 5], &zeroed[..]] {
+            let unit = parse(torn, false);
+            assert_eq!(unit.records.len(), 2);
+            assert_eq!(
+                unit.end,
+                UnitEnd::Torn {
+                    offset: last as u64
+                }
+            );
+        }
+        // A header cut short: a crash right after creating the file.
+        assert_eq!(parse(&data[..10], false).end, UnitEnd::Torn { offset: 0 });
+    }
 
-        // A damaged header is a named corruption error.
-        data[9] ^= 1;
-        std::fs::write(&path, &data).unwrap();
-        let err = read_units(storage.as_ref(), 0).unwrap_err();
+    #[test]
+    fn damage_is_never_a_torn_tail() {
+        let (_dir, _storage, data) = three_frames();
+        let offsets: Vec<u64> = parse(&data, false)
+            .records
+            .iter()
+            .map(|r| r.offset)
+            .collect();
+        let damaged = |at: usize| {
+            let mut d = data.clone();
+            d[at] ^= 0x40;
+            d
+        };
+        // A flip in the first frame: valid frames follow, so it is damage.
+        let unit = parse(&damaged(offsets[0] as usize + 9), false);
+        assert!(unit.records.is_empty());
+        let UnitEnd::Damaged(d) = &unit.end else {
+            panic!("{:?}", unit.end)
+        };
+        assert_eq!((d.offset, d.resume), (offsets[0], Some(offsets[1])));
+        assert_eq!((d.records_after, d.points_after), (2, 3));
+        let err = d.error("s/wal/1", data.len() as u64);
         assert_eq!(err.kind(), ErrorKind::Corrupt);
+        assert!(err.message().contains("s/wal/1"), "{err}");
         assert!(
-            err.to_string().contains("wal/00000000000000000001"),
+            err.message()
+                .contains(&format!("byte offset {}", offsets[0])),
             "{err}"
         );
+
+        // A flipped length field: the scan finds the next frame all the same.
+        let unit = parse(&damaged(offsets[1] as usize + 1), false);
+        let UnitEnd::Damaged(d) = &unit.end else {
+            panic!("{:?}", unit.end)
+        };
+        assert_eq!(
+            (d.offset, d.resume, d.records_after),
+            (offsets[1], Some(offsets[2]), 1)
+        );
+
+        // A flip in the complete last frame: damage, though nothing follows.
+        let unit = parse(&damaged(data.len() - 12), false);
+        assert_eq!(unit.records.len(), 2);
+        assert!(
+            matches!(&unit.end, UnitEnd::Damaged(d) if d.offset == offsets[2] && d.resume.is_none()),
+            "{:?}",
+            unit.end
+        );
+
+        // Objects are written whole: even a short last frame is damage.
+        let unit = parse(&data[..data.len() - 7], true);
+        assert!(matches!(unit.end, UnitEnd::Damaged(_)), "{:?}", unit.end);
+        assert!(matches!(parse(&data[..10], true).end, UnitEnd::Damaged(_)));
+
+        // A damaged header is damage at offset 0; the frames after it are counted.
+        let unit = parse(&damaged(9), false);
+        assert!(
+            matches!(&unit.end, UnitEnd::Damaged(d) if d.offset == 0 && d.records_after == 3),
+            "{:?}",
+            unit.end
+        );
+    }
+
+    #[test]
+    fn an_unknown_format_version_is_an_error() {
+        let (_dir, _storage, mut data) = three_frames();
+        data[8..12].copy_from_slice(&2u32.to_le_bytes());
+        let body = [&data[8..12], &data[16..32]].concat();
+        let crc = crc32c::crc32c(&body).to_le_bytes();
+        data[12..16].copy_from_slice(&crc);
+        let err = parse_unit("s/wal/1", 1, &data, false).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Corrupt);
+        assert!(err.message().contains("version 2"), "{err}");
     }
 
     #[test]
@@ -660,7 +907,8 @@ mod tests {
                 });
             }
         });
-        let units = read_units(storage.as_ref(), 0).unwrap();
+        let units =
+            read_units(storage.as_ref(), &storage.list(paths::WAL_DIR).unwrap(), 0).unwrap();
         let seqs: Vec<u64> = units[0].records.iter().map(|r| r.first_seq).collect();
         assert_eq!(seqs, (1..=200).collect::<Vec<_>>());
     }

@@ -77,6 +77,11 @@ cache_dir_bytes = 10737418240
 durability = "sync"
 # Compact when a shard has more segments than this.
 max_segments = 8
+# Where object-store shards commit manifest versions: "" (create-once objects in the
+# store itself) or "dynamodb:TABLE" (a DynamoDB table, endpoint and credentials from the
+# AWS_* environment). Local shards ignore it. WAL objects still need a store with
+# conditional writes: a writer refuses to open on one without.
+commit_store = ""
 "#;
 
 /// Sections the node owns; unknown keys in them are errors.
@@ -150,6 +155,8 @@ pub struct EngineSection {
     pub durability: String,
     /// Compaction threshold.
     pub max_segments: usize,
+    /// Manifest commit store of object-store shards: empty or `dynamodb:TABLE`.
+    pub commit_store: String,
 }
 
 /// A configuration that cannot be used, naming the key (or file) at fault.
@@ -360,6 +367,40 @@ fn check_host_port(key: &str, value: &str) -> Result<(), ConfigError> {
     }
 }
 
+/// `engine.commit_store`: empty, or `dynamodb:TABLE` with a valid table name in a build
+/// with DynamoDB support.
+fn check_commit_store(value: &str) -> Result<(), ConfigError> {
+    const KEY: &str = "engine.commit_store";
+    if value.is_empty() {
+        return Ok(());
+    }
+    let Some(table) = value.strip_prefix("dynamodb:") else {
+        return Err(ConfigError::key_err(
+            KEY,
+            format!("{value:?} is not \"\" or \"dynamodb:TABLE\""),
+        ));
+    };
+    let valid = (3..=255).contains(&table.len())
+        && table
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if !valid {
+        return Err(ConfigError::key_err(
+            KEY,
+            format!(
+                "{table:?} is not a DynamoDB table name (3 to 255 letters, digits, '_', '.', '-')"
+            ),
+        ));
+    }
+    if !cfg!(feature = "dynamodb") {
+        return Err(ConfigError::key_err(
+            KEY,
+            "this build has no DynamoDB support (feature `dynamodb` of vecshard-node)",
+        ));
+    }
+    Ok(())
+}
+
 fn host_name() -> Option<String> {
     let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
@@ -435,6 +476,7 @@ impl NodeConfig {
         )?;
         at_least("engine.max_segments", self.engine.max_segments, 2)?;
         self.durability()?;
+        check_commit_store(&self.engine.commit_store)?;
         Ok(self)
     }
 
@@ -468,9 +510,11 @@ impl NodeConfig {
         }
     }
 
-    /// Engine options for a shard with this node's defaults (no epoch, writable).
-    pub fn engine_options(&self) -> Options {
+    /// Engine options for a shard with this node's defaults (no epoch, writable). The
+    /// commit store applies to object-store shards (`local`: false) only.
+    pub fn engine_options(&self, local: bool) -> Options {
         let e = &self.engine;
+        let commit_store = (!local && !e.commit_store.is_empty()).then(|| e.commit_store.clone());
         Options {
             memtable_bytes: e.memtable_bytes,
             block_cache_bytes: e.block_cache_bytes,
@@ -478,6 +522,7 @@ impl NodeConfig {
             cache_dir_bytes: e.cache_dir_bytes,
             durability: self.durability().unwrap_or_default(),
             max_segments: e.max_segments,
+            commit_store,
             ..Options::default()
         }
     }
@@ -607,6 +652,36 @@ mod tests {
         let f = file("[node]\nid = \"n\"\nsearch_threads = \"two\"\n");
         let e = load_config_with_env(Some(f.path()), env(&[])).unwrap_err();
         assert_eq!(e.key(), Some("node.search_threads"), "{e}");
+    }
+
+    #[test]
+    fn commit_store_is_checked_and_applies_to_object_store_shards() {
+        let load = |v: &str| {
+            load_config_with_env(
+                None,
+                env(&[
+                    ("VECSHARD__NODE__ID", "n"),
+                    ("VECSHARD__ENGINE__COMMIT_STORE", v),
+                ]),
+            )
+        };
+        for bad in ["etcd:x", "dynamodb:", "dynamodb:a b", "dynamodb"] {
+            let e = load(bad).unwrap_err();
+            assert_eq!(e.key(), Some("engine.commit_store"), "{bad}: {e}");
+        }
+        let c = load("").unwrap();
+        assert_eq!(c.engine_options(false).commit_store, None);
+        let loaded = load("dynamodb:vecshard-commits");
+        if cfg!(feature = "dynamodb") {
+            let c = loaded.unwrap();
+            let want = Some("dynamodb:vecshard-commits".to_string());
+            assert_eq!(c.engine_options(false).commit_store, want);
+            assert_eq!(c.engine_options(true).commit_store, None, "local shards");
+        } else {
+            let e = loaded.unwrap_err();
+            assert_eq!(e.key(), Some("engine.commit_store"), "{e}");
+            assert!(e.to_string().contains("no DynamoDB support"), "{e}");
+        }
     }
 
     #[test]

@@ -127,7 +127,7 @@ impl Lifecycle {
             role: a.role,
             epoch: a.epoch,
             local: a.storage == Storage::Local,
-            options: self.config.engine_options(),
+            options: self.config.engine_options(a.storage == Storage::Local),
             refresh: self.config.reader_refresh(),
         };
         let slot = Arc::new(Slot::new(

@@ -33,7 +33,7 @@ impl Inner {
     /// Create the next manifest version from the current one changed by `change`. A lost
     /// race means another writer took over: the shard is fenced. Any other failure leaves
     /// the outcome unknown, so the shard stops taking writes.
-    fn commit_manifest(&self, change: impl FnOnce(&mut Manifest)) -> Result<()> {
+    pub(super) fn commit_manifest(&self, change: impl FnOnce(&mut Manifest)) -> Result<()> {
         let mut ms = self.manifest.lock();
         self.check_writable()?;
         let mut next = ms.manifest.clone();
@@ -79,15 +79,24 @@ impl Inner {
         ms.manifest
             .obsolete
             .retain(|o| now.saturating_sub(o.since_ms) < grace || storage.delete(&o.path).is_err());
-        if version > KEEP_VERSIONS && version.is_multiple_of(KEEP_VERSIONS) {
-            for v in self
-                .commits
-                .versions()?
-                .into_iter()
-                .filter(|v| *v + KEEP_VERSIONS < version)
-            {
-                self.commits.delete(v)?;
-            }
+        if version > KEEP_VERSIONS
+            && version.is_multiple_of(KEEP_VERSIONS)
+            && let Err(e) = self.delete_old_versions(version)
+        {
+            // The version is committed: a failed clean-up must not read as a failed commit
+            // (the caller would commit the same change again). The next multiple retries.
+            tracing::warn!(location = self.storage.location(), version, error = %e, "cannot delete old manifest versions");
+        }
+        Ok(())
+    }
+
+    fn delete_old_versions(&self, version: u64) -> Result<()> {
+        let versions = self.commits.versions()?;
+        for v in versions
+            .into_iter()
+            .filter(|v| *v + KEEP_VERSIONS < version)
+        {
+            self.commits.delete(v)?;
         }
         Ok(())
     }
@@ -174,7 +183,10 @@ impl Inner {
             let mut cur = self.current.write();
             cur.view = Arc::new(cur.view.replace(m.container, Some(Container::Seg(seg))));
         }
-        wal.collect_garbage(flushed_seq)?;
+        // Committed: a WAL unit that cannot be deleted now is retried at the next flush.
+        if let Err(e) = wal.collect_garbage(flushed_seq) {
+            tracing::warn!(location = self.storage.location(), error = %e, "cannot delete covered WAL units");
+        }
         self.flushes.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }

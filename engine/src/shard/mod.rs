@@ -21,6 +21,7 @@
 mod maintain;
 mod open;
 mod read;
+mod recover;
 mod view;
 mod write;
 
@@ -40,6 +41,8 @@ use crate::storage::{LockGuard, Storage};
 use crate::types::{Hit, Key, Point, SearchRequest};
 use crate::wal::WalWriter;
 use view::View;
+
+pub use recover::{WalLoss, WalRepair};
 
 /// A handle to one open shard. Cheap to clone; all clones share the shard. Thread-safe:
 /// concurrent writers share WAL syncs (group commit) and searches never wait for writes.
@@ -94,6 +97,9 @@ pub struct Stats {
     /// Bytes fetched from the backend by this handle.
     pub bytes_fetched: u64,
 }
+
+/// Opens refuse a damaged WAL.
+const STRICT: recover::Recovery = recover::Recovery::Strict;
 
 const OPEN: u8 = 0;
 const CLOSED: u8 = 1;
@@ -240,18 +246,32 @@ impl Shard {
     /// Create a new shard at `location` (a directory, or with the `object-store` feature an
     /// object-store URL). Fails with `AlreadyExists` if a shard is there.
     pub fn create(location: &str, spec: ShardSpec, opts: Options) -> Result<Shard> {
-        open::open(location, Some(spec), open::Mode::Create, opts)
+        open::open(location, Some(spec), open::Mode::Create, opts, STRICT).map(|(s, _)| s)
     }
 
     /// Open an existing shard; its dimension and metric come from its manifest.
     pub fn open(location: &str, opts: Options) -> Result<Shard> {
-        open::open(location, None, open::Mode::Open, opts)
+        open::open(location, None, open::Mode::Open, opts, STRICT).map(|(s, _)| s)
+    }
+
+    /// Open an existing shard for writing, keeping every WAL record before the first
+    /// damaged one and **dropping everything after it** where a plain [`Shard::open`]
+    /// fails with `Corrupt`: the rest of the damaged file and every later WAL file. The
+    /// operator's escape hatch when no intact copy of the WAL exists.
+    ///
+    /// The loss is logged (ERROR), returned file by file, and made durable before this
+    /// returns (the kept records are flushed and the manifest moves past the dropped
+    /// files), so later opens succeed. With an intact WAL it is a plain open (plus a
+    /// flush) and the report is empty.
+    pub fn open_accepting_wal_loss(location: &str, opts: Options) -> Result<(Shard, WalRepair)> {
+        let recovery = recover::Recovery::AcceptWalLoss;
+        open::open(location, None, open::Mode::Open, opts, recovery)
     }
 
     /// Open the shard at `location`, creating it with `spec` if there is none. An existing
     /// shard with another dimension or metric is an `InvalidArgument` error.
     pub fn open_or_create(location: &str, spec: ShardSpec, opts: Options) -> Result<Shard> {
-        open::open(location, Some(spec), open::Mode::OpenOrCreate, opts)
+        open::open(location, Some(spec), open::Mode::OpenOrCreate, opts, STRICT).map(|(s, _)| s)
     }
 
     /// Open a shard on a storage (and optionally a commit store) built by the caller: a
@@ -270,7 +290,7 @@ impl Shard {
         } else {
             open::Mode::Open
         };
-        open::open_on(storage, commits, spec, mode, opts)
+        open::open_on(storage, commits, spec, mode, opts, STRICT).map(|(s, _)| s)
     }
 
     /// The shard's dimension, metric and index parameters.

@@ -1,13 +1,14 @@
 //! Opening a shard: storage, lock, manifest (create or claim the next writer epoch),
 //! segments, primary-key index, WAL replay, and the WAL claim that fences older writers.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64};
 use std::sync::{Arc, OnceLock};
 
 use parking_lot::{Condvar, Mutex, RwLock};
 use rayon::prelude::*;
 
+use super::recover::{self, Recovery, WalRepair};
 use super::view::{Container, View};
 use super::{BgSignal, CommitState, Current, Inner, ManifestState, OPEN, Shard};
 use crate::commit::CommitStore;
@@ -19,7 +20,6 @@ use crate::paths;
 use crate::pk_index::{Loc, PkIndex};
 use crate::segment::Segment;
 use crate::storage::{self, Storage, StorageOptions};
-use crate::wal::{self, UnitTable, WalWriter};
 
 /// How `open` treats a missing or existing shard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +47,8 @@ pub(super) fn open(
     spec: Option<ShardSpec>,
     mode: Mode,
     opts: Options,
-) -> Result<Shard> {
+    recovery: Recovery,
+) -> Result<(Shard, WalRepair)> {
     opts.validate()?;
     if let Some(s) = &spec {
         s.validate()?;
@@ -61,7 +62,7 @@ pub(super) fn open(
         storage.clone(),
         storage.location(),
     )?;
-    open_on(storage, commits, spec, mode, opts)
+    open_on(storage, commits, spec, mode, opts, recovery)
 }
 
 /// Open on a storage and commit store the caller built.
@@ -71,16 +72,26 @@ pub(super) fn open_on(
     spec: Option<ShardSpec>,
     mode: Mode,
     opts: Options,
-) -> Result<Shard> {
+    recovery: Recovery,
+) -> Result<(Shard, WalRepair)> {
     opts.validate()?;
     if let Some(s) = &spec {
         s.validate()?;
+    }
+    if opts.read_only && recovery != Recovery::Strict {
+        return Err(Error::invalid(format!(
+            "{}: accepting WAL loss needs a writer, not a read-only open",
+            storage.location()
+        )));
     }
     let lock = if opts.read_only {
         None
     } else {
         storage.lock_exclusive()?
     };
+    if !opts.read_only && !storage.supports_append() {
+        storage::check_conditional_create(storage.as_ref())?;
+    }
     let (mut version, mut manifest) =
         load_or_create(commits.as_ref(), storage.location(), spec, mode, &opts)?;
     if !opts.read_only {
@@ -143,12 +154,16 @@ pub(super) fn open_on(
         compactions: AtomicU64::new(0),
         opts,
     });
+    let mut repair = WalRepair::default();
     if !read_only {
-        recover(&inner)?;
+        repair = recover::recover(&inner, recovery)?;
         note_orphans(&inner)?;
+        if !repair.is_empty() {
+            recover::settle_loss(&inner)?;
+        }
     }
     super::maintain::spawn_background(&inner);
-    Ok(Shard { inner })
+    Ok((Shard { inner }, repair))
 }
 
 fn load_or_create(
@@ -293,95 +308,6 @@ pub(super) fn resolve(segments: &[Arc<Segment>]) -> PkIndex {
         }
     }
     pk
-}
-
-/// Replay the WAL above the manifest, then claim the next unit (retrying while an older
-/// writer still appends).
-fn recover(inner: &Arc<Inner>) -> Result<()> {
-    let storage = inner.storage.clone();
-    let (flushed, mut from) = {
-        let ms = inner.manifest.lock();
-        (ms.manifest.flushed_seq, ms.manifest.wal_min_unit)
-    };
-    let claims = !storage.supports_append();
-    let mut last = flushed;
-    let mut table_units = Vec::new();
-    let mut sizes = BTreeMap::new();
-    for _ in 0..CLAIM_ATTEMPTS {
-        let listed = storage.list(paths::WAL_DIR)?;
-        let max_listed = listed
-            .iter()
-            .filter_map(|o| paths::number_of(&o.path))
-            .max();
-        sizes.extend(
-            listed
-                .iter()
-                .filter_map(|o| Some((paths::number_of(&o.path)?, o.size))),
-        );
-        for unit in wal::read_units(storage.as_ref(), from)? {
-            for rec in &unit.records {
-                let name = format!("{}/{}", storage.location(), paths::wal(unit.number));
-                if rec.last_seq() <= flushed {
-                    continue;
-                }
-                if rec.first_seq != last + 1 {
-                    return Err(Error::corrupt(
-                        &name,
-                        format!(
-                            "WAL sequence gap: expected {} but found {}; acknowledged writes may be missing",
-                            last + 1,
-                            rec.first_seq
-                        ),
-                    ));
-                }
-                inner.replay(rec.first_seq, rec.op.clone())?;
-                last = rec.last_seq();
-            }
-            if let Some(at) = unit.torn_at {
-                tracing::warn!(unit = unit.number, offset = at, "dropped a torn WAL tail");
-            }
-            table_units.push(unit);
-        }
-        let first_unit = max_listed.map_or(from, |m| m + 1).max(from);
-        let table = UnitTable::from_replay(&table_units, &sizes, claims);
-        let epoch = inner.epoch.load(std::sync::atomic::Ordering::Relaxed);
-        match WalWriter::start(
-            storage.clone(),
-            inner.opts.durability,
-            epoch,
-            first_unit,
-            last,
-            table,
-        )? {
-            Some(w) => {
-                w.collect_garbage(flushed)?;
-                let _ = inner.wal.set(w);
-                delete_covered_units(storage.as_ref(), &listed_below(&sizes, from), claims)?;
-                return Ok(());
-            }
-            None => from = first_unit,
-        }
-    }
-    Err(Error::new(
-        ErrorKind::Io,
-        format!("{}: could not claim a WAL unit", storage.location()),
-    ))
-}
-
-fn listed_below(sizes: &BTreeMap<u64, u64>, from: u64) -> Vec<(u64, u64)> {
-    sizes.range(..from).map(|(n, s)| (*n, *s)).collect()
-}
-
-/// Units below the manifest's `wal_min_unit` are covered by segments: delete them (but keep
-/// object-store claims).
-fn delete_covered_units(storage: &dyn Storage, units: &[(u64, u64)], claims: bool) -> Result<()> {
-    for (n, size) in units {
-        if claims && *size as usize == wal::HEADER_LEN {
-            continue;
-        }
-        storage.delete(&paths::wal(*n))?;
-    }
-    Ok(())
 }
 
 /// Segment files no manifest references (a crash between writing a segment and committing

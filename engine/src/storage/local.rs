@@ -23,11 +23,11 @@ pub struct LocalStorage {
 }
 
 impl LocalStorage {
-    /// Storage rooted at `root` (created if missing).
+    /// Storage rooted at `root`, created if missing (the parent of every directory created
+    /// is fsynced, so a new root survives a power loss).
     pub fn new(root: impl AsRef<Path>) -> Result<Self> {
         let root = root.as_ref().to_path_buf();
-        fs::create_dir_all(&root)
-            .map_err(|e| Error::io(format!("create directory {}", root.display()), e))?;
+        create_dirs(&root)?;
         let location = root.display().to_string();
         Ok(LocalStorage {
             root,
@@ -50,15 +50,10 @@ impl LocalStorage {
     }
 
     fn ensure_parent(&self, path: &str) -> Result<()> {
-        let full = self.full(path);
-        if let Some(parent) = full.parent()
-            && !parent.exists()
-        {
-            fs::create_dir_all(parent)
-                .map_err(|e| Error::io(format!("create directory {}", parent.display()), e))?;
-            sync_dir(parent.parent().unwrap_or(&self.root))?;
+        match self.full(path).parent() {
+            Some(parent) if !parent.is_dir() => create_dirs(parent),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     /// Write `data` to a fresh temporary file next to `path` and fsync it.
@@ -87,7 +82,50 @@ impl LocalStorage {
     }
 }
 
+/// Create `dir` and its missing ancestors, fsyncing the parent of each directory created
+/// (outermost first), so that a new shard root — every new entry on the way to it —
+/// survives a power loss once its files are synced.
+fn create_dirs(dir: &Path) -> Result<()> {
+    let mut missing = Vec::new();
+    let mut cur = dir;
+    loop {
+        match fs::metadata(cur) {
+            Ok(m) if m.is_dir() => break,
+            Ok(_) => {
+                return Err(Error::new(
+                    ErrorKind::InvalidArgument,
+                    format!("{} is not a directory", cur.display()),
+                ));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => missing.push(cur),
+            Err(e) => return Err(Error::io(format!("stat {}", cur.display()), e)),
+        }
+        match cur.parent() {
+            Some(p) if !p.as_os_str().is_empty() => cur = p,
+            // A relative path's first component: its parent is the working directory.
+            Some(_) => break,
+            None => break,
+        }
+    }
+    for d in missing.into_iter().rev() {
+        match fs::create_dir(d) {
+            Ok(()) => {}
+            // Created meanwhile by someone else; it still gets its parent synced.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && d.is_dir() => {}
+            Err(e) => return Err(Error::io(format!("create directory {}", d.display()), e)),
+        }
+        let parent = match d.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        sync_dir(parent)?;
+    }
+    Ok(())
+}
+
 fn sync_dir(dir: &Path) -> Result<()> {
+    #[cfg(test)]
+    tests::SYNCED.with(|s| s.borrow_mut().push(dir.to_path_buf()));
     let f =
         File::open(dir).map_err(|e| Error::io(format!("open directory {}", dir.display()), e))?;
     f.sync_all()
@@ -251,6 +289,45 @@ impl AppendFile for LocalAppend {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    thread_local! {
+        /// Directories this thread fsynced, in order.
+        pub(super) static SYNCED: std::cell::RefCell<Vec<PathBuf>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+
+    fn take_synced() -> Vec<PathBuf> {
+        SYNCED.with(|s| std::mem::take(&mut *s.borrow_mut()))
+    }
+
+    #[test]
+    fn a_new_root_syncs_every_directory_it_creates() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().to_path_buf();
+        let root = base.join("a").join("b").join("c");
+        take_synced();
+        let s = LocalStorage::new(&root).unwrap();
+        assert!(root.is_dir());
+        let expected = vec![base.clone(), base.join("a"), base.join("a").join("b")];
+        assert_eq!(
+            take_synced(),
+            expected,
+            "the parent of each created directory"
+        );
+
+        // An existing root creates and syncs nothing.
+        LocalStorage::new(&root).unwrap();
+        assert_eq!(take_synced(), Vec::<PathBuf>::new());
+
+        // New directories inside the root: the same walk.
+        s.put("x/y", Bytes::from_static(b"1")).unwrap();
+        let synced = take_synced();
+        assert_eq!(synced[0], root, "x is created in the root: {synced:?}");
+
+        // A file in the way is named.
+        std::fs::write(base.join("file"), b"").unwrap();
+        let err = LocalStorage::new(base.join("file").join("s")).unwrap_err();
+        assert!(err.message().contains("file"), "{err}");
+    }
 
     #[test]
     fn local_storage_conforms() {

@@ -12,6 +12,7 @@ mod local;
 mod object;
 mod open;
 mod options;
+mod probe;
 
 use std::fmt::Debug;
 use std::ops::{Deref, Range};
@@ -30,6 +31,7 @@ pub(crate) use object::{retry, runtime};
 pub use object_store;
 pub use open::{open_commit_store, open_storage};
 pub use options::{RetrySettings, StorageOptions};
+pub use probe::check_conditional_create;
 
 /// One stored file or object.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -175,7 +175,13 @@ impl History {
         lock(&self.ops).push(op);
     }
 
+    /// A progress line on stderr, stamped with the run's clock.
+    pub fn log(&self, msg: &str) {
+        eprintln!("[nemesis {:>8.1}s] {msg}", self.now() as f64 / 1e6);
+    }
+
     pub fn push_fault(&self, phase: &str, what: &str, disturbs: &[String]) {
+        self.log(&format!("{phase} {what}"));
         let e = FaultEvent {
             at_us: self.now(),
             phase: phase.into(),

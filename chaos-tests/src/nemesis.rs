@@ -75,7 +75,7 @@ pub struct Schedule {
 impl Schedule {
     pub fn new(seed: u64) -> Schedule {
         Schedule {
-            rng: SmallRng::seed_from_u64(model::mix(seed ^ 0x6e65_6d65_7369_73)),
+            rng: SmallRng::seed_from_u64(model::mix(seed ^ 0x006e_656d_6573_6973)),
         }
     }
 
@@ -108,7 +108,7 @@ impl Schedule {
 
     /// The next step: one fault, sometimes two at once (never two whole-cluster ones).
     pub fn next_step(&mut self) -> Step {
-        let calm = Duration::from_millis(self.rng.random_range(1_000..6_000));
+        let calm = Duration::from_millis(self.rng.random_range(1_000..5_000));
         let mut faults = vec![self.fault()];
         if !faults[0].instant() && self.rng.random_bool(0.25) {
             let second = self.fault();
@@ -116,7 +116,9 @@ impl Schedule {
                 faults.push(second);
             }
         }
-        let hold = Duration::from_millis(self.rng.random_range(1_000..15_000));
+        // Up to twice the routers' failure timeout (5 s): some faults heal before a
+        // failover, some after.
+        let hold = Duration::from_millis(self.rng.random_range(1_000..11_000));
         Step { calm, faults, hold }
     }
 }

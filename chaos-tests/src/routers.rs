@@ -15,8 +15,9 @@ use crate::Compose;
 
 pub type Client = VecShardClient<Channel>;
 
-/// The deadline a request carries (`grpc-timeout`); the compose layer gives the routers
-/// the same write and search deadlines.
+/// The routers' own deadline for writes, reads and searches (compose-chaos.yml sets
+/// `write_timeout_ms` and `search_timeout_ms`); by then a router answers, with an error if
+/// need be.
 pub const OP_DEADLINE: Duration = Duration::from_secs(8);
 /// How long past its deadline a client waits for an answer before it calls the request hung.
 pub const GRACE: Duration = Duration::from_secs(7);

@@ -221,6 +221,9 @@ fn settled(s: &pb::ClusterStatusResponse, colls: &[Collection]) -> Result<(), St
     Ok(())
 }
 
+/// How long a healed cluster may take to serve every shard again.
+const SETTLE: Duration = Duration::from_secs(150);
+
 /// Wait until some router shows a settled cluster.
 async fn settle(shared: &Shared, timeout: Duration) -> Result<()> {
     let end = Instant::now() + timeout;
@@ -255,7 +258,7 @@ async fn create(shared: &Shared) -> Result<()> {
                 storage: c.storage.clone(),
                 index: None,
             };
-            let (o, _) = workload::call(shared, ROUTERS[0], |mut cl| async move {
+            let (o, _, _) = workload::call(shared, ROUTERS[0], |mut cl| async move {
                 cl.create_collection(req).await
             })
             .await;
@@ -294,14 +297,24 @@ fn points_of(scan: &Op) -> Option<BTreeMap<Key, u64>> {
 /// A quiet point: with the clients paused and the faults healed, the cluster settles; a
 /// scan of each collection, exact searches, and a second scan that must equal the first
 /// (else the state was still moving: again); the searches are checked against the scan;
-/// every router's map is checked. Returns the violations and the exact searches checked.
-async fn quiet_point(shared: &Shared, label: &str, rng: &mut SmallRng) -> (Vec<String>, usize) {
+/// every router's map is checked. Returns the violations and the exact searches checked;
+/// `None` when the cluster did not recover (a finding of its own, recorded in `report`).
+async fn quiet_point(
+    shared: &Shared,
+    label: &str,
+    rng: &mut SmallRng,
+    report: &mut Report,
+) -> Option<()> {
+    report.quiet_points += 1;
     let mut v = Vec::new();
-    if let Err(e) = settle(shared, Duration::from_secs(240)).await {
-        v.push(format!(
-            "{label}: the cluster did not recover after healing: {e:#}"
-        ));
-        return (v, 0);
+    shared
+        .history
+        .log(&format!("{label}: clients paused, faults healed; settling"));
+    if let Err(e) = settle(shared, SETTLE).await {
+        let e = format!("{label}: the cluster did not recover after healing: {e:#}");
+        shared.history.log(&e);
+        report.violations.push(e);
+        return None;
     }
     let mut checked = 0;
     for coll in 0..shared.collections.len() {
@@ -316,7 +329,7 @@ async fn quiet_point(shared: &Shared, label: &str, rng: &mut SmallRng) -> (Vec<S
                     .then(|| rng.random_range(0..shared.clients));
                 let query = rng.random::<u32>() as u64 | 1 << 62;
                 let invoke = shared.history.now();
-                let (o, call) =
+                let (o, call, router) =
                     workload::search(shared, router, coll, query, 10, true, filter).await;
                 searches.push(record(shared, router, invoke, o, call));
             }
@@ -381,7 +394,13 @@ async fn quiet_point(shared: &Shared, label: &str, rng: &mut SmallRng) -> (Vec<S
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
-    (v, checked)
+    shared.history.log(&format!(
+        "{label}: {checked} exact searches checked, {} problems",
+        v.len()
+    ));
+    report.violations.extend(v);
+    report.exact_searches_checked += checked;
+    Some(())
 }
 
 fn record(shared: &Shared, router: &str, invoke: u64, outcome: Outcome, call: Call) -> Op {
@@ -398,20 +417,17 @@ fn record(shared: &Shared, router: &str, invoke: u64, outcome: Outcome, call: Ca
     op
 }
 
-/// Pause the clients, heal, check; the clients resume when the returned guard drops.
+/// Pause the clients, heal, check; the clients resume afterwards.
 async fn pause_and_check(
     shared: &Shared,
     active: Vec<nemesis::Active>,
     label: &str,
     rng: &mut SmallRng,
     report: &mut Report,
-) {
+) -> Option<()> {
     nemesis::heal_all(&shared.routers, &shared.history, active).await;
     let _paused = shared.gate.write().await;
-    let (v, checked) = quiet_point(shared, label, rng).await;
-    report.quiet_points += 1;
-    report.exact_searches_checked += checked;
-    report.violations.extend(v);
+    quiet_point(shared, label, rng, report).await
 }
 
 /// Run the nemesis with `s`.
@@ -471,10 +487,12 @@ async fn run_on(s: &Settings, compose: Arc<Compose>) -> Result<Report> {
         .collect();
 
     let mut schedule = Schedule::new(s.seed);
-    let mut rng = SmallRng::seed_from_u64(model::mix(s.seed ^ 0x7175_6965_74));
+    let mut rng = SmallRng::seed_from_u64(model::mix(s.seed ^ 0x0071_7569_6574));
     let end = Instant::now() + s.duration;
     let mut next_quiet = Instant::now() + s.quiet_every;
-    while Instant::now() < end {
+    // False once the cluster failed to recover: the rest would only wait for it again.
+    let mut recovered = true;
+    while recovered && Instant::now() < end {
         let step = schedule.next_step();
         tokio::time::sleep(step.calm.min(end.saturating_duration_since(Instant::now()))).await;
         let mut active = Vec::new();
@@ -484,7 +502,9 @@ async fn run_on(s: &Settings, compose: Arc<Compose>) -> Result<Report> {
         tokio::time::sleep(step.hold).await;
         if Instant::now() >= next_quiet && Instant::now() < end {
             let label = format!("quiet point {}", report.quiet_points + 1);
-            pause_and_check(&shared, active, &label, &mut rng, &mut report).await;
+            recovered = pause_and_check(&shared, active, &label, &mut rng, &mut report)
+                .await
+                .is_some();
             next_quiet = Instant::now() + s.quiet_every;
         } else {
             nemesis::heal_all(&shared.routers, &shared.history, active).await;
@@ -499,17 +519,17 @@ async fn run_on(s: &Settings, compose: Arc<Compose>) -> Result<Report> {
     for c in clients {
         c.await.context("a client panicked")?;
     }
-    let (v, checked) = quiet_point(&shared, "final", &mut rng).await;
-    report.violations.extend(v);
-    report.exact_searches_checked += checked;
-    report.quiet_points += 1;
-    // An instant fault: nothing to heal.
-    let crash = nemesis::apply(&shared.routers, &shared.history, &nemesis::Fault::CrashAll);
-    crash.await;
-    let (v, checked) = quiet_point(&shared, "after SIGKILL of everything", &mut rng).await;
-    report.violations.extend(v);
-    report.exact_searches_checked += checked;
-    report.quiet_points += 1;
+    if recovered
+        && quiet_point(&shared, "final", &mut rng, &mut report)
+            .await
+            .is_some()
+    {
+        // An instant fault: nothing to heal.
+        let crash = nemesis::apply(&shared.routers, &shared.history, &nemesis::Fault::CrashAll);
+        crash.await;
+        let label = "after SIGKILL of everything";
+        quiet_point(&shared, label, &mut rng, &mut report).await;
+    }
     monitor.abort();
 
     let ops = shared.history.ops();

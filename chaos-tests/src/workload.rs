@@ -64,19 +64,40 @@ pub fn outcome_of(s: &tonic::Status) -> Outcome {
     }
 }
 
-/// Call `router` with `f`, bounded by the request deadline plus grace.
-pub async fn call<T, F, Fut>(shared: &Shared, router: &str, f: F) -> (Outcome, Option<T>)
+/// Call `router` with `f` — or, if it has no address now (stopped, cut off), the next
+/// router that has one — and wait for the answer up to the routers' deadline plus grace.
+/// Returns the outcome, the answer and the router called.
+pub async fn call<T, F, Fut>(
+    shared: &Shared,
+    router: &'static str,
+    f: F,
+) -> (Outcome, Option<T>, &'static str)
 where
     F: FnOnce(Client) -> Fut,
     Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
 {
-    let client = match shared.routers.client(router) {
-        Ok(c) => c,
+    let first = ROUTERS.iter().position(|r| *r == router).unwrap_or(0);
+    let mut unreachable = Vec::new();
+    let mut chosen = None;
+    for i in 0..ROUTERS.len() {
+        let r = ROUTERS[(first + i) % ROUTERS.len()];
+        match shared.routers.client(r) {
+            Ok(c) => {
+                chosen = Some((r, c));
+                break;
+            }
+            Err(e) => unreachable.push(format!("{e:#}")),
+        }
+    }
+    let Some((router, client)) = chosen else {
         // Nothing was sent.
-        Err(e) => return (Outcome::Failed(format!("not sent: {e:#}")), None),
+        let why = format!("not sent: {}", unreachable.join("; "));
+        return (Outcome::Failed(why), None, router);
     };
+    // The request carries no grpc-timeout: tonic would cancel it on the client at that
+    // very moment, hiding whether the router answers by its own deadline.
     match tokio::time::timeout(OP_DEADLINE + GRACE, f(client)).await {
-        Ok(Ok(r)) => (Outcome::Ok, Some(r.into_inner())),
+        Ok(Ok(r)) => (Outcome::Ok, Some(r.into_inner()), router),
         Ok(Err(s)) => {
             if matches!(
                 s.code(),
@@ -84,23 +105,17 @@ where
             ) {
                 shared.routers.forget(router);
             }
-            (outcome_of(&s), None)
+            (outcome_of(&s), None, router)
         }
         Err(_) => {
             shared.routers.forget(router);
             let why = format!(
-                "no answer within {:?} (request deadline {OP_DEADLINE:?})",
+                "no answer within {:?} (the routers' deadline is {OP_DEADLINE:?})",
                 OP_DEADLINE + GRACE
             );
-            (Outcome::Hung(why), None)
+            (Outcome::Hung(why), None, router)
         }
     }
-}
-
-fn request<T>(msg: T) -> tonic::Request<T> {
-    let mut r = tonic::Request::new(msg);
-    r.set_timeout(OP_DEADLINE);
-    r
 }
 
 /// A hit as a point, to check its contents like a read point.
@@ -147,7 +162,7 @@ pub async fn client(shared: Arc<Shared>, id: u64, seed: u64) {
         let name = shared.collections[coll].name.clone();
         let invoke = shared.history.now();
         let roll: f64 = rng.random();
-        let (outcome, call) = if roll < 0.45 {
+        let (outcome, call, router) = if roll < 0.45 {
             let keys = pick_keys(&mut rng, 4);
             let writes: Vec<(Key, u64)> = keys
                 .into_iter()
@@ -161,36 +176,26 @@ pub async fn client(shared: Arc<Shared>, id: u64, seed: u64) {
                 collection: name,
                 points,
             };
-            let (o, _) = call(&shared, router, |mut c| async move {
-                c.upsert(request(req)).await
-            })
-            .await;
-            (o, Call::Upsert { coll, writes })
+            let (o, _, r) = call(&shared, router, |mut c| async move { c.upsert(req).await }).await;
+            (o, Call::Upsert { coll, writes }, r)
         } else if roll < 0.60 {
             let keys = pick_keys(&mut rng, 2);
             let req = pb::DeleteRequest {
                 collection: name,
                 keys: keys.iter().map(Key::to_pb).collect(),
             };
-            let (o, _) = call(&shared, router, |mut c| async move {
-                c.delete(request(req)).await
-            })
-            .await;
-            (o, Call::Delete { coll, keys })
+            let (o, _, r) = call(&shared, router, |mut c| async move { c.delete(req).await }).await;
+            (o, Call::Delete { coll, keys }, r)
         } else if roll < 0.75 {
             let keys = pick_keys(&mut rng, 5);
             let req = pb::GetRequest {
                 collection: name,
                 keys: keys.iter().map(Key::to_pb).collect(),
             };
-            let (o, r) = call(
-                &shared,
-                router,
-                |mut c| async move { c.get(request(req)).await },
-            )
-            .await;
-            let found = r.map(|r| seen_points(&r.points)).unwrap_or_default();
-            (o, Call::Get { coll, keys, found })
+            let (o, answer, r) =
+                call(&shared, router, |mut c| async move { c.get(req).await }).await;
+            let found = answer.map(|a| seen_points(&a.points)).unwrap_or_default();
+            (o, Call::Get { coll, keys, found }, r)
         } else {
             let client_filter = rng
                 .random_bool(0.3)
@@ -219,16 +224,16 @@ pub async fn client(shared: Arc<Shared>, id: u64, seed: u64) {
     }
 }
 
-/// One search (any process): the outcome and the call with its hits.
+/// One search (any process): the outcome, the call with its hits, the router called.
 pub async fn search(
     shared: &Shared,
-    router: &str,
+    router: &'static str,
     coll: usize,
     query: u64,
     k: u32,
     exact: bool,
     client_filter: Option<u64>,
-) -> (Outcome, Call) {
+) -> (Outcome, Call, &'static str) {
     let filter = client_filter.map(|c| pb::Filter {
         kind: Some(pb::filter::Kind::Condition(pb::Condition {
             field: "client".into(),
@@ -250,10 +255,7 @@ pub async fn search(
         allow_partial: false,
         timeout_ms: Some(OP_DEADLINE.as_millis() as u32),
     };
-    let (mut o, r) = call(shared, router, |mut c| async move {
-        c.search(request(req)).await
-    })
-    .await;
+    let (mut o, r, router) = call(shared, router, |mut c| async move { c.search(req).await }).await;
     let mut hits = Vec::new();
     let mut coverage = (0, 0);
     if let Some(r) = r {
@@ -276,7 +278,7 @@ pub async fn search(
         hits,
         coverage,
     };
-    (o, call)
+    (o, call, router)
 }
 
 /// 1..=max distinct keys: mostly integers, some strings.
@@ -298,7 +300,7 @@ fn pick_keys(rng: &mut SmallRng, max: usize) -> Vec<Key> {
 
 /// Every point of collection `coll` through `router`, page by page, as one operation of
 /// the checker (recorded in the history).
-pub async fn scan(shared: &Shared, router: &str, coll: usize) -> Op {
+pub async fn scan(shared: &Shared, router: &'static str, coll: usize) -> Op {
     let invoke = shared.history.now();
     let mut found = Vec::new();
     let mut cursor = String::new();
@@ -308,12 +310,7 @@ pub async fn scan(shared: &Shared, router: &str, coll: usize) -> Op {
             cursor: cursor.clone(),
             limit: 500,
         };
-        let (o, r) = call(
-            shared,
-            router,
-            |mut c| async move { c.scan(request(req)).await },
-        )
-        .await;
+        let (o, r, _) = call(shared, router, |mut c| async move { c.scan(req).await }).await;
         let Some(page) = r else { break o };
         found.extend(seen_points(&page.points));
         if page.next_cursor.is_empty() {

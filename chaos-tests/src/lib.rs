@@ -13,9 +13,14 @@ mod compose;
 mod history;
 mod model;
 mod nemesis;
+mod quiet;
+mod report;
 mod routers;
 mod run;
+mod settings;
 mod workload;
 
 pub use compose::{Compose, NODES, ROUTERS, S3};
-pub use run::{Report, Settings, parse_duration, run};
+pub use report::Report;
+pub use run::run;
+pub use settings::{Settings, parse_duration};

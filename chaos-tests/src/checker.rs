@@ -112,12 +112,14 @@ impl Registers {
     pub fn explain(&self, k: &DataKey, rs: u64, re: u64, value: Option<u64>) -> String {
         let ws = self.of(k);
         let show = |v: Option<u64>| v.map_or("absent".to_string(), |w| format!("write {w}"));
-        let possible: Vec<String> = ws
+        let mut possible: Vec<String> = ws
             .iter()
             .filter(|x| x.invoke <= re)
             .filter(|x| self.allowed(k, rs, re, x.value))
             .map(|x| show(x.value))
             .collect();
+        possible.sort();
+        possible.dedup();
         let own = ws.iter().find(|x| x.value == value && value.is_some());
         let origin = match (value, own) {
             (None, _) => String::new(),

@@ -227,10 +227,16 @@ impl Compose {
         docker(&start).map(drop)
     }
 
-    /// The logs of every service (for failure messages).
-    pub fn logs(&self, tail: usize) -> String {
-        self.compose(&["logs", "--no-color", "--tail", &tail.to_string()])
+    /// The whole logs of every service, with timestamps.
+    pub fn logs_all(&self) -> String {
+        self.compose(&["logs", "--no-color", "--timestamps"])
             .unwrap_or_else(|e| e.to_string())
+    }
+
+    /// Copy `path` out of the service's container (running or not) to `dest`.
+    pub fn copy_out(&self, service: &str, path: &str, dest: &Path) -> Result<()> {
+        let from = format!("{}:{path}", self.container(service)?);
+        run(Command::new("docker").arg("cp").arg(&from).arg(dest)).map(drop)
     }
 }
 

@@ -22,6 +22,8 @@ pub struct Report {
     pub exact_searches_checked: usize,
     pub violations: Vec<String>,
     pub history: Option<PathBuf>,
+    /// Container logs and object-store data kept after a failure.
+    pub evidence: Vec<PathBuf>,
 }
 
 impl fmt::Display for Report {
@@ -52,6 +54,9 @@ impl fmt::Display for Report {
         writeln!(f, "  operations: {}", ops.join(", "))?;
         if let Some(h) = &self.history {
             writeln!(f, "  history: {}", h.display())?;
+        }
+        for e in &self.evidence {
+            writeln!(f, "  kept: {}", e.display())?;
         }
         writeln!(f, "  violations: {}", self.violations.len())?;
         for v in self.violations.iter().take(30) {

@@ -3,6 +3,7 @@
 //! paused, faults healed, cluster settled) to read everything back, and at the end also
 //! after SIGKILLing the whole cluster; then check the whole history.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -13,7 +14,7 @@ use rand::rngs::SmallRng;
 use vecshard_proto::v1 as pb;
 
 use crate::checker::{self, Registers};
-use crate::compose::{Compose, NODES, ROUTERS};
+use crate::compose::{Compose, NODES, ROUTERS, S3};
 use crate::history::{History, Outcome};
 use crate::model;
 use crate::nemesis::{self, Schedule};
@@ -63,28 +64,63 @@ async fn monitor(shared: Arc<Shared>) {
     }
 }
 
-/// Run the nemesis with `s`.
+/// Run the nemesis with `s`. When a check fails (or the run cannot go on), the history,
+/// every container's log and the object-store data of the run are kept next to each other
+/// under `s.out_dir` (their paths are in the report and the error).
 pub async fn run(s: &Settings) -> Result<Report> {
     let started = Instant::now();
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let stem = s.out_dir.join(format!("nemesis-seed-{}-{stamp}", s.seed));
+    let tag = format!("{}-{}", s.seed, std::process::id());
     let compose = Arc::new(Compose::up(&format!("s{}", s.seed), s.release)?);
-    let result = run_on(s, Arc::clone(&compose)).await;
+    let result = run_on(s, Arc::clone(&compose), &stem, &tag).await;
+    let failed = result.as_ref().map_or(true, |r| !r.violations.is_empty());
+    let evidence = if failed {
+        keep_evidence(&compose, &stem, &tag)
+    } else {
+        Vec::new()
+    };
     match result {
         Ok(mut report) => {
             report.elapsed = started.elapsed();
-            if !report.violations.is_empty() {
-                eprintln!("{}", compose.logs(150));
-            }
+            report.evidence = evidence;
             Ok(report)
         }
         Err(e) => {
-            eprintln!("{}", compose.logs(150));
-            Err(e)
+            let kept: Vec<String> = evidence.iter().map(|p| p.display().to_string()).collect();
+            Err(e.context(format!("seed {}; kept: {}", s.seed, kept.join(", "))))
         }
     }
 }
 
-async fn run_on(s: &Settings, compose: Arc<Compose>) -> Result<Report> {
-    let tag = format!("{}-{}", s.seed, std::process::id());
+/// Every container's whole log, and the run's prefix of the S3 bucket.
+fn keep_evidence(compose: &Compose, stem: &Path, tag: &str) -> Vec<PathBuf> {
+    let mut kept = Vec::new();
+    if let Err(e) = std::fs::create_dir_all(stem.parent().unwrap_or(stem)) {
+        eprintln!("cannot keep the evidence under {}: {e}", stem.display());
+        return kept;
+    }
+    let logs = stem.with_extension("logs.txt");
+    match std::fs::write(&logs, compose.logs_all()) {
+        Ok(()) => kept.push(logs),
+        Err(e) => eprintln!("write {}: {e}", logs.display()),
+    }
+    let data = stem.with_extension("s3");
+    let bucket = format!("/data/vecshard/nemesis-{tag}");
+    match compose.copy_out(S3, &bucket, &data) {
+        Ok(()) => kept.push(data),
+        Err(e) => eprintln!("copy {bucket} out of the S3 container: {e:#}"),
+    }
+    for k in &kept {
+        eprintln!("kept {}", k.display());
+    }
+    kept
+}
+
+async fn run_on(s: &Settings, compose: Arc<Compose>, stem: &Path, tag: &str) -> Result<Report> {
     let shared = Arc::new(Shared {
         history: History::default(),
         routers: Routers::new(compose),
@@ -179,13 +215,7 @@ async fn run_on(s: &Settings, compose: Arc<Compose>) -> Result<Report> {
     if !report.violations.is_empty() || s.keep_history {
         std::fs::create_dir_all(&s.out_dir)
             .with_context(|| format!("create {}", s.out_dir.display()))?;
-        let stamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        let path = s
-            .out_dir
-            .join(format!("nemesis-seed-{}-{stamp}.jsonl", s.seed));
+        let path = stem.with_extension("jsonl");
         let header = serde_json::json!({
             "seed": s.seed,
             "duration_s": s.duration.as_secs(),

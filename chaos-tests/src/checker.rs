@@ -700,6 +700,7 @@ mod tests {
         assert_eq!(check_hangs(std::slice::from_ref(&hung), &[]).len(), 1);
         let fault = |phase: &str, at: u64| FaultEvent {
             at_us: at,
+            wall_ms: 0,
             phase: phase.into(),
             what: "kill router-1".into(),
             disturbs: vec!["router-1".into()],

@@ -99,6 +99,9 @@ pub struct Op {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FaultEvent {
     pub at_us: u64,
+    /// Wall clock (ms since the Unix epoch), to find the moment in the containers' logs.
+    #[serde(default)]
+    pub wall_ms: u64,
     /// `start`, `heal` or `error`.
     pub phase: String,
     /// What, e.g. `kill node-2`.
@@ -138,6 +141,8 @@ enum Line<'a> {
 /// The shared record of a run.
 pub struct History {
     start: Instant,
+    /// The wall clock at `start` (ms since the Unix epoch).
+    start_unix_ms: u64,
     next_id: AtomicU64,
     ops: Mutex<Vec<Op>>,
     faults: Mutex<Vec<FaultEvent>>,
@@ -148,6 +153,7 @@ impl Default for History {
     fn default() -> Self {
         History {
             start: Instant::now(),
+            start_unix_ms: unix_ms(),
             next_id: AtomicU64::new(0),
             ops: Mutex::default(),
             faults: Mutex::default(),
@@ -156,12 +162,24 @@ impl Default for History {
     }
 }
 
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panicking client must not hide the history from the checker.
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl History {
+    /// The wall clock at the start of the run (ms since the Unix epoch): a time `t` of the
+    /// run is `start_unix_ms + t / 1000` in the containers' logs.
+    pub fn start_unix_ms(&self) -> u64 {
+        self.start_unix_ms
+    }
+
     /// Microseconds since the start of the run.
     pub fn now(&self) -> u64 {
         self.start.elapsed().as_micros() as u64
@@ -184,6 +202,7 @@ impl History {
         self.log(&format!("{phase} {what}"));
         let e = FaultEvent {
             at_us: self.now(),
+            wall_ms: unix_ms(),
             phase: phase.into(),
             what: what.into(),
             disturbs: disturbs.to_vec(),

@@ -218,6 +218,7 @@ async fn run_on(s: &Settings, compose: Arc<Compose>, stem: &Path, tag: &str) -> 
         let path = stem.with_extension("jsonl");
         let header = serde_json::json!({
             "seed": s.seed,
+            "started_unix_ms": shared.history.start_unix_ms(),
             "duration_s": s.duration.as_secs(),
             "clients": s.clients,
             "release": s.release,

@@ -5,7 +5,7 @@
 #
 #   deploy/build-image.sh [--debug] [TAG]       default TAG: vecshard:local
 #
-# --debug packages target/debug/vecshard (no release build; what the chaos tests use).
+# --debug packages the debug build (no release build; what the chaos tests use by default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,12 +13,15 @@ profile=release
 if [[ "${1:-}" == "--debug" ]]; then profile=debug; shift; fi
 tag="${1:-vecshard:local}"
 
-if [[ "$profile" == release ]]; then
-  cargo build --release --locked --bin vecshard >&2
-else
-  cargo build --locked --bin vecshard >&2
+# The binary's path as cargo reports it (it honours CARGO_TARGET_DIR and build.target-dir).
+build=(cargo build --locked --bin vecshard --message-format=json-render-diagnostics)
+if [[ "$profile" == release ]]; then build+=(--release); fi
+messages="$("${build[@]}")"
+bin="$(grep -o '"executable":"[^"]*/vecshard"' <<<"$messages" | tail -n 1 | cut -d '"' -f 4)" || true
+if [[ -z "$bin" || ! -x "$bin" ]]; then
+  echo "build-image.sh: cargo build reported no vecshard executable" >&2
+  exit 1
 fi
-bin="target/$profile/vecshard"
 
 stage="$(mktemp -d)"
 trap 'rm -rf "$stage"' EXIT

@@ -1,17 +1,15 @@
 //! `vecshard local …`: the embedded engine on one shard, from the command line.
 
+mod import;
+
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::mpsc;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
-use vecshard_engine::{
-    Durability, Filter, Key, Metric, Options, Point, SearchRequest, Shard, ShardSpec,
-};
+use vecshard_engine::{Durability, Filter, Key, Metric, Options, SearchRequest, Shard, ShardSpec};
 
 use crate::datafile;
-use crate::progress::Progress;
 
 #[derive(Subcommand)]
 pub enum LocalCmd {
@@ -198,7 +196,7 @@ pub fn run(cmd: LocalCmd) -> Result<()> {
             threads,
         } => {
             let s = shard.open()?;
-            let n = import(&s, &file, batch, threads)?;
+            let n = import::import(&s, &file, batch, threads)?;
             s.close()?;
             eprintln!("imported {n} points into {}", shard.location);
             Ok(())
@@ -326,73 +324,4 @@ fn repair(shard: &ShardArgs) -> Result<()> {
     });
     println!("{}", serde_json::to_string_pretty(&json)?);
     Ok(())
-}
-
-/// Import `file` in batches with `threads` concurrent writers. Progress reports the longest
-/// prefix of the file that is acknowledged. Returns the number of points imported.
-pub fn import(s: &Shard, file: &std::path::Path, batch: usize, threads: usize) -> Result<u64> {
-    if batch == 0 || threads == 0 {
-        bail!("--batch and --threads must be at least 1");
-    }
-    let progress = Progress::new(datafile::count_hint(file), "importing");
-    let (work_tx, work_rx) = mpsc::sync_channel::<(u64, Vec<Point>)>(threads * 2);
-    let work_rx = std::sync::Mutex::new(work_rx);
-    let (done_tx, done_rx) = mpsc::channel::<Result<(u64, usize)>>();
-    std::thread::scope(|scope| -> Result<u64> {
-        for _ in 0..threads {
-            let (work_rx, done_tx) = (&work_rx, done_tx.clone());
-            scope.spawn(move || {
-                loop {
-                    let next = work_rx.lock().map(|rx| rx.recv());
-                    let Ok(Ok((idx, points))) = next else { return };
-                    let n = points.len();
-                    let r = s
-                        .upsert(points)
-                        .map(|_| (idx, n))
-                        .map_err(anyhow::Error::from);
-                    if done_tx.send(r).is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-        drop(done_tx);
-        let reader = scope.spawn(move || -> Result<()> {
-            let mut buf = Vec::with_capacity(batch);
-            let mut idx = 0;
-            for p in datafile::points(file)? {
-                buf.push(p?);
-                if buf.len() == batch {
-                    if work_tx
-                        .send((idx, std::mem::replace(&mut buf, Vec::with_capacity(batch))))
-                        .is_err()
-                    {
-                        return Ok(());
-                    }
-                    idx += 1;
-                }
-            }
-            if !buf.is_empty() {
-                let _ = work_tx.send((idx, buf));
-            }
-            Ok(())
-        });
-        // Acknowledge the longest finished prefix of batches.
-        let mut finished = std::collections::BTreeMap::new();
-        let (mut next, mut acked) = (0u64, 0u64);
-        for r in done_rx {
-            let (idx, n) = r?;
-            finished.insert(idx, n);
-            while let Some(n) = finished.remove(&next) {
-                acked += n as u64;
-                next += 1;
-                progress.acked(acked);
-            }
-        }
-        reader
-            .join()
-            .map_err(|_| anyhow::anyhow!("reader thread panicked"))??;
-        progress.finish();
-        Ok(acked)
-    })
 }

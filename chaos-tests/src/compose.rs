@@ -1,15 +1,36 @@
 //! A compose project: up, container operations, down (on drop).
+//!
+//! The cluster is `deploy/docker-compose.yml` with `chaos-tests/compose-chaos.yml` layered
+//! on top (short deadlines, small memtables, and a `storage` network that joins the nodes
+//! and S3 only, so a node can be cut off from the routers while it still reaches storage).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
 
 use anyhow::{Context, Result, bail};
+
+/// The routers, nodes and S3 service of the compose file.
+pub const ROUTERS: [&str; 3] = ["router-1", "router-2", "router-3"];
+pub const NODES: [&str; 3] = ["node-1", "node-2", "node-3"];
+pub const S3: &str = "s3";
+
+/// The project networks a container can be cut from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Net {
+    /// Everything: routers, nodes, S3 and the test host's clients.
+    Default,
+    /// Nodes and S3 only.
+    Storage,
+}
 
 /// A running compose project with a unique name.
 pub struct Compose {
     project: String,
-    file: PathBuf,
+    files: Vec<PathBuf>,
     env: Vec<(String, String)>,
+    containers: Mutex<HashMap<String, String>>,
 }
 
 fn repo_root() -> PathBuf {
@@ -31,6 +52,10 @@ fn run(cmd: &mut Command) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
+fn docker(args: &[&str]) -> Result<String> {
+    run(Command::new("docker").args(args))
+}
+
 /// `docker compose` (plugin) where available, else the standalone `docker-compose`.
 fn compose_command() -> Command {
     let plugin = Command::new("docker")
@@ -46,19 +71,23 @@ fn compose_command() -> Command {
     }
 }
 
-/// Build the images the compose file uses (the debug binary: chaos is about correctness).
-pub fn build_images() -> Result<(String, String)> {
+/// Build the images the compose file uses: the debug binary unless `release` (chaos is
+/// about correctness; a release image is for long runs).
+pub fn build_images(release: bool) -> Result<(String, String)> {
     let root = repo_root();
-    let vecshard =
-        run(Command::new(root.join("deploy/build-image.sh")).args(["--debug", "vecshard:chaos"]))?;
+    let mut build = Command::new(root.join("deploy/build-image.sh"));
+    if !release {
+        build.arg("--debug");
+    }
+    let vecshard = run(build.arg("vecshard:chaos"))?;
     let s3 = run(Command::new(root.join("deploy/build-s3-image.sh")).arg("vecshard-s3:chaos"))?;
     Ok((vecshard, s3))
 }
 
 impl Compose {
     /// Build the images and start the whole cluster (S3 included) under a fresh name.
-    pub fn up(name: &str) -> Result<Compose> {
-        let (image, s3_image) = build_images()?;
+    pub fn up(name: &str, release: bool) -> Result<Compose> {
+        let (image, s3_image) = build_images(release)?;
         let project = format!("vecshard-chaos-{name}-{}", std::process::id());
         let env = vec![
             ("VECSHARD_IMAGE".to_string(), image),
@@ -75,10 +104,15 @@ impl Compose {
             ),
             ("AWS_REGION".to_string(), "us-east-1".to_string()),
         ];
+        let root = repo_root();
         let c = Compose {
             project,
-            file: repo_root().join("deploy/docker-compose.yml"),
+            files: vec![
+                root.join("deploy/docker-compose.yml"),
+                root.join("chaos-tests/compose-chaos.yml"),
+            ],
             env,
+            containers: Mutex::default(),
         };
         c.compose(&["--profile", "s3", "up", "-d", "--quiet-pull"])?;
         Ok(c)
@@ -86,9 +120,11 @@ impl Compose {
 
     fn compose(&self, args: &[&str]) -> Result<String> {
         let mut cmd = compose_command();
-        cmd.args(["-p", &self.project, "-f"])
-            .arg(&self.file)
-            .args(args);
+        cmd.args(["-p", &self.project]);
+        for f in &self.files {
+            cmd.arg("-f").arg(f);
+        }
+        cmd.args(args);
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
@@ -96,19 +132,36 @@ impl Compose {
     }
 
     /// The container of a service (its id; naming differs between compose versions).
-    pub fn container(&self, service: &str) -> String {
-        self.compose(&["ps", "-a", "-q", service])
-            .unwrap_or_default()
+    pub fn container(&self, service: &str) -> Result<String> {
+        let mut known = self.containers.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(id) = known.get(service) {
+            return Ok(id.clone());
+        }
+        let id = self.compose(&["ps", "-a", "-q", service])?;
+        if id.is_empty() {
+            bail!(
+                "compose project {} has no container for {service}",
+                self.project
+            );
+        }
+        known.insert(service.to_string(), id.clone());
+        Ok(id)
     }
 
-    /// The service's IP address on the project network (reachable from the host).
+    fn network(&self, net: Net) -> String {
+        match net {
+            Net::Default => format!("{}_default", self.project),
+            Net::Storage => format!("{}_storage", self.project),
+        }
+    }
+
+    /// The service's IP address on the default network (reachable from the host).
     pub fn ip(&self, service: &str) -> Result<String> {
-        let ip = run(Command::new("docker").args([
-            "inspect",
-            "-f",
-            "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
-            &self.container(service),
-        ]))?;
+        let format = format!(
+            "{{{{with index .NetworkSettings.Networks \"{}\"}}}}{{{{.IPAddress}}}}{{{{end}}}}",
+            self.network(Net::Default)
+        );
+        let ip = docker(&["inspect", "-f", &format, &self.container(service)?])?;
         if ip.is_empty() {
             bail!("{service} has no IP address (stopped or disconnected)");
         }
@@ -117,49 +170,40 @@ impl Compose {
 
     /// SIGKILL the service's process (the container stops).
     pub fn kill(&self, service: &str) -> Result<()> {
-        run(Command::new("docker").args(["kill", "--signal", "KILL", &self.container(service)]))
-            .map(drop)
+        docker(&["kill", "--signal", "KILL", &self.container(service)?]).map(drop)
     }
 
     /// Start a stopped service again (same container, same data).
     pub fn start(&self, service: &str) -> Result<()> {
-        run(Command::new("docker").args(["start", &self.container(service)])).map(drop)
+        docker(&["start", &self.container(service)?]).map(drop)
     }
 
     /// Freeze every process of the service (alive but silent, like SIGSTOP).
     pub fn pause(&self, service: &str) -> Result<()> {
-        run(Command::new("docker").args(["pause", &self.container(service)])).map(drop)
+        docker(&["pause", &self.container(service)?]).map(drop)
     }
 
     pub fn unpause(&self, service: &str) -> Result<()> {
-        run(Command::new("docker").args(["unpause", &self.container(service)])).map(drop)
+        docker(&["unpause", &self.container(service)?]).map(drop)
     }
 
-    fn network(&self) -> String {
-        format!("{}_default", self.project)
+    /// Cut the service off `net` (it keeps running).
+    pub fn disconnect(&self, service: &str, net: Net) -> Result<()> {
+        let c = self.container(service)?;
+        docker(&["network", "disconnect", &self.network(net), &c]).map(drop)
     }
 
-    /// Cut the service off the network (it keeps running).
-    pub fn disconnect(&self, service: &str) -> Result<()> {
-        run(Command::new("docker").args([
-            "network",
-            "disconnect",
-            &self.network(),
-            &self.container(service),
-        ]))
-        .map(drop)
-    }
-
-    /// Reconnect it under its service name.
-    pub fn connect(&self, service: &str) -> Result<()> {
-        run(Command::new("docker").args([
+    /// Reconnect it to `net` under its service name.
+    pub fn connect(&self, service: &str, net: Net) -> Result<()> {
+        let c = self.container(service)?;
+        docker(&[
             "network",
             "connect",
             "--alias",
             service,
-            &self.network(),
-            &self.container(service),
-        ]))
+            &self.network(net),
+            &c,
+        ])
         .map(drop)
     }
 
@@ -168,17 +212,41 @@ impl Compose {
         self.compose(&["restart", "-t", "10"]).map(drop)
     }
 
-    /// The logs of every service (for failure messages).
-    pub fn logs(&self) -> String {
-        self.compose(&["logs", "--no-color", "--tail", "80"])
+    /// SIGKILL every router and node at once, then start them all.
+    pub fn crash_all(&self) -> Result<()> {
+        let all: Vec<String> = ROUTERS
+            .iter()
+            .chain(&NODES)
+            .map(|s| self.container(s))
+            .collect::<Result<_>>()?;
+        let mut kill = vec!["kill", "--signal", "KILL"];
+        kill.extend(all.iter().map(String::as_str));
+        docker(&kill)?;
+        let mut start = vec!["start"];
+        start.extend(all.iter().map(String::as_str));
+        docker(&start).map(drop)
+    }
+
+    /// The whole logs of every service, with timestamps.
+    pub fn logs_all(&self) -> String {
+        self.compose(&["logs", "--no-color", "--timestamps"])
             .unwrap_or_else(|e| e.to_string())
+    }
+
+    /// Copy `path` out of the service's container (running or not) to `dest`.
+    pub fn copy_out(&self, service: &str, path: &str, dest: &Path) -> Result<()> {
+        let from = format!("{}:{path}", self.container(service)?);
+        run(Command::new("docker").arg("cp").arg(&from).arg(dest)).map(drop)
     }
 }
 
 impl Drop for Compose {
     fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("{}", self.logs());
+        // Paused containers do not stop; thaw everything first.
+        for svc in ROUTERS.iter().chain(&NODES).chain(&[S3]) {
+            if let Ok(c) = self.container(svc) {
+                let _ = docker(&["unpause", &c]);
+            }
         }
         let _ = self.compose(&["--profile", "s3", "down", "-v", "-t", "1"]);
     }

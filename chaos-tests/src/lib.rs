@@ -1,16 +1,26 @@
 //! Fault injection against a dockerised cluster: the compose file in `deploy/` with 3
-//! routers, 3 nodes and an S3 server, all in containers on a network the test creates.
-//! Faults are container operations: `docker kill -s KILL` (crash), `docker pause` (a
-//! process that stops answering but is alive), `docker network disconnect` (partition),
-//! restarts. The harness builds the images from this checkout (no registry needed).
+//! routers, 3 nodes and an S3 server, all in containers on networks the test creates.
+//! A randomized nemesis in the spirit of Jepsen: concurrent clients write, overwrite, delete,
+//! read and search through the routers while seeded faults hit the cluster (SIGKILL,
+//! `docker pause`, network partitions of nodes and of the Raft leader, a frozen S3,
+//! restarts of routers and of everything); every operation is recorded with its outcome,
+//! and the history is checked for lost, resurrected, stale, damaged or invented data, for
+//! wrong search answers, for requests that outlived their deadline and for a damaged
+//! shard map. The harness builds the images from this checkout (no registry needed).
 
+mod checker;
 mod compose;
-mod data;
+mod history;
+mod model;
+mod nemesis;
+mod quiet;
+mod report;
+mod routers;
+mod run;
+mod settings;
+mod workload;
 
-pub use compose::Compose;
-pub use data::{Cluster, int_key, point};
-
-/// Dimension of the test vectors.
-pub fn data_dim() -> usize {
-    data::DIM
-}
+pub use compose::{Compose, NODES, ROUTERS, S3};
+pub use report::Report;
+pub use run::run;
+pub use settings::{Settings, parse_duration};

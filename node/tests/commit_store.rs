@@ -50,11 +50,13 @@ async fn a_node_commits_object_store_shards_to_dynamodb() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path());
     cfg.engine.commit_store = format!("dynamodb:{table}");
+    let prefix = s3_prefix("node-ddb");
+    cfg.cluster.allowed_storage = vec![prefix.clone()];
     let cfg = cfg.validated().unwrap();
     let node = vecshard_node::start(cfg).await.unwrap();
     let mut client = connect(&node).await;
 
-    let url = format!("memory://{}/c/0", unique("node-ddb"));
+    let url = format!("{prefix}/c/0");
     let assign = |epoch| pb::AssignShardRequest {
         storage: url.clone(),
         ..assign_req("c", 0, epoch, pb::Role::Writer, 4)

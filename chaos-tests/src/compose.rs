@@ -80,8 +80,66 @@ pub fn build_images(release: bool) -> Result<(String, String)> {
         build.arg("--debug");
     }
     let vecshard = run(build.arg("vecshard:chaos"))?;
-    let s3 = run(Command::new(root.join("deploy/build-s3-image.sh")).arg("vecshard-s3:chaos"))?;
-    Ok((vecshard, s3))
+    Ok((vecshard, build_s3_image()?))
+}
+
+/// Build the bundled S3 server's image (`deploy/build-s3-image.sh`).
+pub fn build_s3_image() -> Result<String> {
+    run(Command::new(repo_root().join("deploy/build-s3-image.sh")).arg("vecshard-s3:chaos"))
+}
+
+/// The bundled S3 server alone in a container, published on a free loopback port; removed
+/// on drop.
+pub struct S3Container {
+    id: String,
+    /// `http://127.0.0.1:PORT`
+    pub endpoint: String,
+}
+
+impl S3Container {
+    /// Credentials the server is started with.
+    pub const ACCESS_KEY: &'static str = "vecshard";
+    pub const SECRET_KEY: &'static str = "vecshard-secret";
+    /// The bucket the image ships.
+    pub const BUCKET: &'static str = "vecshard";
+
+    /// Start `image` (see [`build_s3_image`]).
+    pub fn start(image: &str) -> Result<S3Container> {
+        let id = docker(&[
+            "run",
+            "-d",
+            "-p",
+            "127.0.0.1::8014",
+            image,
+            "--host",
+            "0.0.0.0",
+            "--port",
+            "8014",
+            "--access-key",
+            Self::ACCESS_KEY,
+            "--secret-key",
+            Self::SECRET_KEY,
+            "/data",
+        ])?;
+        let mut container = S3Container {
+            id,
+            endpoint: String::new(),
+        };
+        let port = docker(&["port", &container.id, "8014/tcp"])?;
+        let addr = port
+            .lines()
+            .next()
+            .context("docker port printed nothing")?
+            .to_string();
+        container.endpoint = format!("http://{addr}");
+        Ok(container)
+    }
+}
+
+impl Drop for S3Container {
+    fn drop(&mut self) {
+        let _ = docker(&["rm", "-f", &self.id]);
+    }
 }
 
 impl Compose {

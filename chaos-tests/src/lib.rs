@@ -20,7 +20,7 @@ mod run;
 mod settings;
 mod workload;
 
-pub use compose::{Compose, NODES, ROUTERS, S3};
+pub use compose::{Compose, NODES, ROUTERS, S3, S3Container, build_s3_image};
 pub use report::Report;
 pub use run::run;
 pub use settings::{Settings, parse_duration};

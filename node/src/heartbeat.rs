@@ -34,10 +34,21 @@ impl Routers {
             .map_err(|e| tracing::warn!(router = addr, error = %e, "bad router address"))
             .ok()?
             .connect_timeout(self.timeout)
-            .timeout(self.timeout);
+            .timeout(self.timeout)
+            // A connection whose peer vanished without a FIN (a network cut, a container
+            // that came back with a new address) is noticed by the missing ping replies.
+            .http2_keep_alive_interval(self.timeout)
+            .keep_alive_timeout(self.timeout)
+            .keep_alive_while_idle(true);
         let client = RouterInternalClient::new(endpoint.connect_lazy());
         self.clients.insert(addr.to_string(), client.clone());
         Some(client)
+    }
+
+    /// Forget the channel to `addr` after a failed call: the next call opens a new
+    /// connection instead of waiting on one that may be dead for good.
+    fn failed(&mut self, addr: &str) {
+        self.clients.remove(addr);
     }
 }
 
@@ -93,7 +104,8 @@ async fn register(state: &NodeState, routers: &mut Routers) -> bool {
                 return true;
             }
             Err(s) => {
-                tracing::warn!(router = %addr, code = ?s.code(), message = s.message(), "register failed")
+                tracing::warn!(router = %addr, code = ?s.code(), message = s.message(), "register failed");
+                routers.failed(&addr);
             }
         }
     }
@@ -142,7 +154,8 @@ async fn heartbeat(state: &NodeState, routers: &mut Routers) -> bool {
                 still_registered = false;
             }
             Err(s) => {
-                tracing::debug!(router = %addr, code = ?s.code(), message = s.message(), "heartbeat failed")
+                tracing::debug!(router = %addr, code = ?s.code(), message = s.message(), "heartbeat failed");
+                routers.failed(&addr);
             }
         }
     }

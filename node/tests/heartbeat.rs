@@ -212,3 +212,92 @@ async fn registers_sends_heartbeats_and_follows_the_router_list() {
     assert!(closed_reports >= 1);
     node.shutdown().await;
 }
+
+/// A TCP relay to `target` whose connections can all go dark at once: bytes are then read
+/// and dropped, nothing is answered and nothing is closed, as when a network cut leaves
+/// the peer's address unreachable. Connections accepted afterwards relay again.
+async fn relay(
+    target: std::net::SocketAddr,
+) -> (std::net::SocketAddr, tokio::sync::watch::Sender<u64>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (cut, generation) = tokio::sync::watch::channel(0u64);
+    tokio::spawn(async move {
+        while let Ok((inbound, _)) = listener.accept().await {
+            let Ok(outbound) = tokio::net::TcpStream::connect(target).await else {
+                continue;
+            };
+            let mut gone_dark = generation.clone();
+            let born = *gone_dark.borrow_and_update();
+            tokio::spawn(async move {
+                let (mut in_r, mut in_w) = inbound.into_split();
+                let (mut out_r, mut out_w) = outbound.into_split();
+                let mut up = [0u8; 16384];
+                let mut down = [0u8; 16384];
+                let mut dark = false;
+                loop {
+                    tokio::select! {
+                        n = in_r.read(&mut up) => match n {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) if !dark => { if out_w.write_all(&up[..n]).await.is_err() { return } }
+                            Ok(_) => {}
+                        },
+                        n = out_r.read(&mut down), if !dark => match n {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => { if in_w.write_all(&down[..n]).await.is_err() { return } }
+                        },
+                        changed = gone_dark.changed(), if !dark => {
+                            if changed.is_err() { return }
+                            dark = *gone_dark.borrow() > born;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (addr, cut)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeats_resume_on_a_new_connection_after_the_old_one_goes_dark() {
+    let router = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (relay_addr, cut) = relay(router.local_addr().unwrap()).await;
+    let (tx, mut seen) = mpsc::channel(1024);
+    serve(
+        router,
+        FakeRouter {
+            seen: tx,
+            forget_once: Arc::new(AtomicBool::new(false)),
+            others: vec![],
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.cluster.routers = vec![relay_addr.to_string()];
+    cfg.cluster.heartbeat_interval_ms = 20;
+    cfg.cluster.rpc_timeout_ms = 300;
+    let node = vecshard_node::start(cfg).await.unwrap();
+    while !matches!(next(&mut seen).await, Seen::Beat(_)) {}
+
+    // Every open connection goes dark; new ones work. The node must notice and reconnect:
+    // a beat arrives again (PATIENCE is many RPC timeouts).
+    cut.send_modify(|g| *g += 1);
+    // Beats already on their way may still land: skip them, up to a silence (the cut
+    // must stop the beats for a while, or this test proves nothing).
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while tokio::time::timeout(std::time::Duration::from_millis(100), seen.recv())
+        .await
+        .is_ok()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the cut did not stop the beats"
+        );
+    }
+    assert!(
+        matches!(next(&mut seen).await, Seen::Beat(_)),
+        "heartbeats resumed"
+    );
+    node.shutdown().await;
+}

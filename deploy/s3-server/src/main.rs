@@ -31,7 +31,12 @@ impl KeyLocks {
             held.entry(id.clone()).or_default().clone()
         };
         let guard = lock.clone().lock_owned().await;
-        KeyGuard { locks: self, id, lock, _guard: Some(guard) }
+        KeyGuard {
+            locks: self,
+            id,
+            lock,
+            _guard: Some(guard),
+        }
     }
 }
 
@@ -58,49 +63,140 @@ struct Atomic {
     locks: KeyLocks,
 }
 
-/// Calls that read, or that touch no single object, go straight to s3s-fs.
-macro_rules! pass {
-    ($($name:ident: $input:ty => $output:ty;)*) => {$(
-        async fn $name(&self, req: S3Request<$input>) -> S3Result<S3Response<$output>> {
-            self.fs.$name(req).await
-        }
-    )*};
-}
-
-/// Calls that change one object: serialised per key.
-macro_rules! locked {
-    ($($name:ident: $input:ty => $output:ty;)*) => {$(
-        async fn $name(&self, req: S3Request<$input>) -> S3Result<S3Response<$output>> {
-            let _key = self.locks.lock(&req.input.bucket, &req.input.key).await;
-            self.fs.$name(req).await
-        }
-    )*};
-}
-
 #[async_trait::async_trait]
 impl S3 for Atomic {
-    pass! {
-        create_bucket: CreateBucketInput => CreateBucketOutput;
-        delete_bucket: DeleteBucketInput => DeleteBucketOutput;
-        get_bucket_location: GetBucketLocationInput => GetBucketLocationOutput;
-        get_object: GetObjectInput => GetObjectOutput;
-        head_bucket: HeadBucketInput => HeadBucketOutput;
-        head_object: HeadObjectInput => HeadObjectOutput;
-        list_buckets: ListBucketsInput => ListBucketsOutput;
-        list_objects: ListObjectsInput => ListObjectsOutput;
-        list_objects_v2: ListObjectsV2Input => ListObjectsV2Output;
-        create_multipart_upload: CreateMultipartUploadInput => CreateMultipartUploadOutput;
-        upload_part: UploadPartInput => UploadPartOutput;
-        upload_part_copy: UploadPartCopyInput => UploadPartCopyOutput;
-        list_parts: ListPartsInput => ListPartsOutput;
-        abort_multipart_upload: AbortMultipartUploadInput => AbortMultipartUploadOutput;
+    // Reads, and calls that touch no single object, go straight to s3s-fs.
+
+    async fn create_bucket(
+        &self,
+        req: S3Request<CreateBucketInput>,
+    ) -> S3Result<S3Response<CreateBucketOutput>> {
+        self.fs.create_bucket(req).await
     }
 
-    locked! {
-        put_object: PutObjectInput => PutObjectOutput;
-        copy_object: CopyObjectInput => CopyObjectOutput;
-        delete_object: DeleteObjectInput => DeleteObjectOutput;
-        complete_multipart_upload: CompleteMultipartUploadInput => CompleteMultipartUploadOutput;
+    async fn delete_bucket(
+        &self,
+        req: S3Request<DeleteBucketInput>,
+    ) -> S3Result<S3Response<DeleteBucketOutput>> {
+        self.fs.delete_bucket(req).await
+    }
+
+    async fn get_bucket_location(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
+        self.fs.get_bucket_location(req).await
+    }
+
+    async fn get_object(
+        &self,
+        req: S3Request<GetObjectInput>,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
+        self.fs.get_object(req).await
+    }
+
+    async fn head_bucket(
+        &self,
+        req: S3Request<HeadBucketInput>,
+    ) -> S3Result<S3Response<HeadBucketOutput>> {
+        self.fs.head_bucket(req).await
+    }
+
+    async fn head_object(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
+        self.fs.head_object(req).await
+    }
+
+    async fn list_buckets(
+        &self,
+        req: S3Request<ListBucketsInput>,
+    ) -> S3Result<S3Response<ListBucketsOutput>> {
+        self.fs.list_buckets(req).await
+    }
+
+    async fn list_objects(
+        &self,
+        req: S3Request<ListObjectsInput>,
+    ) -> S3Result<S3Response<ListObjectsOutput>> {
+        self.fs.list_objects(req).await
+    }
+
+    async fn list_objects_v2(
+        &self,
+        req: S3Request<ListObjectsV2Input>,
+    ) -> S3Result<S3Response<ListObjectsV2Output>> {
+        self.fs.list_objects_v2(req).await
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        self.fs.create_multipart_upload(req).await
+    }
+
+    async fn upload_part(
+        &self,
+        req: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
+        self.fs.upload_part(req).await
+    }
+
+    async fn upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        self.fs.upload_part_copy(req).await
+    }
+
+    async fn list_parts(
+        &self,
+        req: S3Request<ListPartsInput>,
+    ) -> S3Result<S3Response<ListPartsOutput>> {
+        self.fs.list_parts(req).await
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        self.fs.abort_multipart_upload(req).await
+    }
+
+    // Calls that change one object: serialised per key.
+
+    async fn put_object(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
+        let _key = self.locks.lock(&req.input.bucket, &req.input.key).await;
+        self.fs.put_object(req).await
+    }
+
+    async fn copy_object(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
+        let _key = self.locks.lock(&req.input.bucket, &req.input.key).await;
+        self.fs.copy_object(req).await
+    }
+
+    async fn delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        let _key = self.locks.lock(&req.input.bucket, &req.input.key).await;
+        self.fs.delete_object(req).await
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        let _key = self.locks.lock(&req.input.bucket, &req.input.key).await;
+        self.fs.complete_multipart_upload(req).await
     }
 
     async fn delete_objects(
@@ -108,7 +204,13 @@ impl S3 for Atomic {
         req: S3Request<DeleteObjectsInput>,
     ) -> S3Result<S3Response<DeleteObjectsOutput>> {
         let bucket = req.input.bucket.clone();
-        let mut keys: Vec<String> = req.input.delete.objects.iter().map(|o| o.key.clone()).collect();
+        let mut keys: Vec<String> = req
+            .input
+            .delete
+            .objects
+            .iter()
+            .map(|o| o.key.clone())
+            .collect();
         keys.sort();
         keys.dedup();
         // Sorted order: two batch deletes never wait for each other in a cycle.
@@ -137,7 +239,9 @@ fn parse_args() -> Result<Opts, String> {
             "--host" => host = value("--host")?,
             "--port" => {
                 let v = value("--port")?;
-                port = v.parse().map_err(|_| format!("--port: not a port number: {v:?}"))?;
+                port = v
+                    .parse()
+                    .map_err(|_| format!("--port: not a port number: {v:?}"))?;
             }
             "--access-key" => ak = Some(value("--access-key")?),
             "--secret-key" => sk = Some(value("--secret-key")?),
@@ -151,7 +255,12 @@ fn parse_args() -> Result<Opts, String> {
         _ => return Err("--access-key and --secret-key go together".into()),
     };
     let root = root.ok_or("missing the root directory of the buckets")?;
-    Ok(Opts { host, port, auth, root })
+    Ok(Opts {
+        host,
+        port,
+        auth,
+        root,
+    })
 }
 
 #[tokio::main]
@@ -159,7 +268,9 @@ async fn main() {
     let opts = match parse_args() {
         Ok(o) => o,
         Err(e) => {
-            eprintln!("vecshard-s3-server: {e}\nusage: vecshard-s3-server [--host H] [--port P] [--access-key A --secret-key S] ROOT");
+            eprintln!(
+                "vecshard-s3-server: {e}\nusage: vecshard-s3-server [--host H] [--port P] [--access-key A --secret-key S] ROOT"
+            );
             std::process::exit(2);
         }
     };
@@ -170,14 +281,21 @@ async fn main() {
 }
 
 async fn serve(opts: Opts) -> Result<(), Box<dyn std::error::Error>> {
-    let fs = FileSystem::new(&opts.root)?;
-    let mut builder = S3ServiceBuilder::new(Atomic { fs, locks: KeyLocks::default() });
+    let fs = FileSystem::new(&opts.root).map_err(|e| format!("{}: {e:?}", opts.root.display()))?;
+    let mut builder = S3ServiceBuilder::new(Atomic {
+        fs,
+        locks: KeyLocks::default(),
+    });
     if let Some((ak, sk)) = opts.auth {
         builder.set_auth(SimpleAuth::from_single(ak, sk));
     }
     let service = builder.build();
     let listener = tokio::net::TcpListener::bind((opts.host.as_str(), opts.port)).await?;
-    eprintln!("vecshard-s3-server: serving {} at http://{}", opts.root.display(), listener.local_addr()?);
+    eprintln!(
+        "vecshard-s3-server: serving {} at http://{}",
+        opts.root.display(),
+        listener.local_addr()?
+    );
     let http = ConnBuilder::new(TokioExecutor::new());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut stop = std::pin::pin!(tokio::signal::ctrl_c());

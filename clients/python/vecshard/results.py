@@ -1,0 +1,70 @@
+"""Search responses as NumPy arrays (or :class:`~vecshard.types.Hit` objects).
+
+Ids come back as ``int64`` when every key is an integer below 2**63, as ``uint64`` for
+larger integer keys (1-D results only), else as an ``object`` array (string keys).
+Scores are ``float32``. A matrix search pads rows with fewer than ``k`` hits (a filter
+that matches few points) with id ``-1`` (``None`` in an object array) and score NaN."""
+from __future__ import annotations
+
+from typing import List, Sequence, Tuple
+
+import numpy as np
+
+from .conversions import key_py, metadata_py
+from .types import Hit, Key
+from .v1 import vecshard_pb2 as pb
+
+_I64_MAX = (1 << 63) - 1
+
+
+def _ids(resp: pb.SearchResponse) -> List[Key]:
+    return [k.str if k.WhichOneof("kind") == "str" else k.int for k in (h.key for h in resp.hits)]
+
+
+def ids_scores(resp: pb.SearchResponse) -> Tuple[np.ndarray, np.ndarray]:
+    """The ids and scores of one search, best first."""
+    hits = resp.hits
+    ids = _ids(resp)
+    scores = np.fromiter((h.score for h in hits), dtype=np.float32, count=len(hits))
+    return ids_array(ids), scores
+
+
+def ids_array(ids: List[Key]) -> np.ndarray:
+    """Ids as ``int64``, ``uint64`` or ``object``, as the module explains."""
+    if all(type(i) is int for i in ids):
+        if not ids or max(ids) <= _I64_MAX:
+            return np.array(ids, dtype=np.int64)
+        return np.array(ids, dtype=np.uint64)
+    a = np.empty(len(ids), dtype=object)
+    a[:] = ids
+    return a
+
+
+def ids_scores_matrix(resps: Sequence[pb.SearchResponse], k: int) -> Tuple[np.ndarray, np.ndarray]:
+    """The ids and scores of many searches as ``(len(resps), k)`` arrays, padded."""
+    rows = [_ids(r) for r in resps]
+    scores = np.full((len(resps), k), np.nan, dtype=np.float32)
+    for i, r in enumerate(resps):
+        scores[i, : len(r.hits)] = [h.score for h in r.hits]
+    flat = [i for row in rows for i in row]
+    if all(type(i) is int for i in flat) and (not flat or max(flat) <= _I64_MAX):
+        ids = np.full((len(resps), k), -1, dtype=np.int64)
+    else:
+        ids = np.full((len(resps), k), None, dtype=object)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)] = row
+    return ids, scores
+
+
+def hits(resp: pb.SearchResponse) -> List[Hit]:
+    """The hits of one search, with whatever metadata, payload and vectors were asked for."""
+    return [
+        Hit(
+            id=key_py(h.key),
+            score=h.score,
+            metadata=metadata_py(h.metadata),
+            payload=h.payload or None,
+            vector=np.array(h.vector, dtype=np.float32) if len(h.vector) else None,
+        )
+        for h in resp.hits
+    ]

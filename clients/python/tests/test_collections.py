@@ -1,4 +1,6 @@
 """Collections: create, list, describe, drop."""
+import time
+
 import pytest
 
 import vecshard
@@ -56,6 +58,9 @@ def test_bad_settings_are_invalid_argument(client: vecshard.Client) -> None:
 
 def test_live_points_after_upsert(client: vecshard.Client, collection: str) -> None:
     client.upsert(collection, ids=range(10), vectors=[[float(i)] * 8 for i in range(10)])
-    d = client.describe_collection(collection)
-    # Counts are reported by heartbeats; they are known (maybe not yet 10) and never more.
-    assert d.live_points is None or 0 <= d.live_points <= 10
+    # Nodes report their counts with their heartbeats (every 500 ms under `vecshard dev`).
+    end = time.monotonic() + 20
+    while (d := client.describe_collection(collection)).live_points != 10 and time.monotonic() < end:
+        time.sleep(0.1)
+    assert d.live_points == 10, d
+    assert all(s.state == "serving" for s in d.shards)

@@ -3,18 +3,31 @@ import numpy as np
 import pytest
 
 import vecshard
+from conftest import unique_name
 
 
-@pytest.fixture
-def stored(client: vecshard.Client, collection: str, rng: np.random.Generator):
-    vecs = rng.random((30, 8), dtype=np.float32)
-    client.upsert(collection, ids=np.arange(30), vectors=vecs, metadata=[{"i": i} for i in range(30)],
+@pytest.fixture(scope="module")
+def stored(client: vecshard.Client):
+    name = unique_name("export")
+    client.create_collection(name, dimension=8, metric="l2", shard_count=2)
+    vecs = np.random.default_rng(3).random((30, 8), dtype=np.float32)
+    client.upsert(name, ids=np.arange(30), vectors=vecs, metadata=[{"i": i} for i in range(30)],
                   payload=[f"p{i}" for i in range(30)])
-    return collection, vecs
+    yield name, vecs
+    client.drop_collection(name)
 
 
-def test_export_to_pandas(client: vecshard.Client, stored) -> None:
-    pytest.importorskip("pandas")
+@pytest.fixture(scope="module")
+def pd():
+    return pytest.importorskip("pandas")
+
+
+@pytest.fixture(scope="module")
+def pa():
+    return pytest.importorskip("pyarrow")
+
+
+def test_export_to_pandas(pd, client: vecshard.Client, stored) -> None:
     coll, vecs = stored
     df = client.export_to_pandas(coll, page_size=7).sort_values("id")
     assert list(df.columns) == ["id", "vector", "metadata", "payload"]
@@ -23,8 +36,7 @@ def test_export_to_pandas(client: vecshard.Client, stored) -> None:
     assert df["metadata"].iloc[4] == {"i": 4} and df["payload"].iloc[4] == b"p4"
 
 
-def test_export_to_arrow(client: vecshard.Client, stored) -> None:
-    pa = pytest.importorskip("pyarrow")
+def test_export_to_arrow(pa, client: vecshard.Client, stored) -> None:
     coll, vecs = stored
     t = client.export_to_arrow(coll).sort_by("id")
     assert t.schema.field("id").type == pa.uint64()

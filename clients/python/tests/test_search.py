@@ -5,18 +5,23 @@ import numpy as np
 import pytest
 
 import vecshard
+from conftest import unique_name
 
 N = 300
 
 
-@pytest.fixture
-def filled(client: vecshard.Client, collection: str, rng: np.random.Generator):
-    """The collection with N points: metadata color (4 values), price (0..N-1), tags."""
-    vecs = rng.random((N, 8), dtype=np.float32)
+@pytest.fixture(scope="module")
+def filled(client: vecshard.Client):
+    """A collection with N points: metadata color (4 values), price (0..N-1), tags. Shared
+    by the tests of this module, which only read it."""
+    name = unique_name("search")
+    client.create_collection(name, dimension=8, metric="l2", shard_count=2)
+    vecs = np.random.default_rng(7).random((N, 8), dtype=np.float32)
     meta = [{"color": ["red", "green", "blue", "black"][i % 4], "price": i,
              **({"tags": ["sale"]} if i % 10 == 0 else {})} for i in range(N)]
-    client.upsert(collection, ids=np.arange(N), vectors=vecs, metadata=meta, payload=[f"item {i}" for i in range(N)])
-    return collection, vecs, meta
+    client.upsert(name, ids=np.arange(N), vectors=vecs, metadata=meta, payload=[f"item {i}" for i in range(N)])
+    yield name, vecs, meta
+    client.drop_collection(name)
 
 
 def test_nearest_to_a_stored_vector_is_itself(client: vecshard.Client, filled) -> None:
@@ -105,8 +110,6 @@ def test_search_hits_carry_metadata_payload_and_vector(client: vecshard.Client, 
 
 
 def test_cosine_scores_are_similarities(client: vecshard.Client) -> None:
-    from conftest import unique_name
-
     name = unique_name("cos")
     client.create_collection(name, dimension=3, metric="cosine")
     try:

@@ -17,24 +17,31 @@ from .v1 import vecshard_pb2 as pb
 _I64_MAX = (1 << 63) - 1
 
 
-def _ids(resp: pb.SearchResponse) -> List[Key]:
-    return [k.str if k.WhichOneof("kind") == "str" else k.int for k in (h.key for h in resp.hits)]
+def _ids(hits: Sequence[pb.Hit]) -> List[Key]:
+    # Integer keys are the common case: read them all at C speed, then look again only at
+    # the zeros (a string key reads as int 0).
+    ids: List[Key] = [h.key.int for h in hits]
+    if 0 in ids:
+        for i, v in enumerate(ids):
+            if v == 0 and hits[i].key.WhichOneof("kind") == "str":
+                ids[i] = hits[i].key.str
+    return ids
 
 
 def ids_scores(resp: pb.SearchResponse) -> Tuple[np.ndarray, np.ndarray]:
     """The ids and scores of one search, best first."""
     hits = resp.hits
-    ids = _ids(resp)
-    scores = np.fromiter((h.score for h in hits), dtype=np.float32, count=len(hits))
-    return ids_array(ids), scores
+    scores = np.array([h.score for h in hits], dtype=np.float32)
+    return ids_array(_ids(hits)), scores
 
 
 def ids_array(ids: List[Key]) -> np.ndarray:
     """Ids as ``int64``, ``uint64`` or ``object``, as the module explains."""
-    if all(type(i) is int for i in ids):
-        if not ids or max(ids) <= _I64_MAX:
+    if all(type(i) is int for i in ids):  # never let NumPy parse a str key such as "5"
+        try:
             return np.array(ids, dtype=np.int64)
-        return np.array(ids, dtype=np.uint64)
+        except OverflowError:  # a key of 2**63 or more
+            return np.array(ids, dtype=np.uint64)
     a = np.empty(len(ids), dtype=object)
     a[:] = ids
     return a
@@ -42,7 +49,7 @@ def ids_array(ids: List[Key]) -> np.ndarray:
 
 def ids_scores_matrix(resps: Sequence[pb.SearchResponse], k: int) -> Tuple[np.ndarray, np.ndarray]:
     """The ids and scores of many searches as ``(len(resps), k)`` arrays, padded."""
-    rows = [_ids(r) for r in resps]
+    rows = [_ids(r.hits) for r in resps]
     scores = np.full((len(resps), k), np.nan, dtype=np.float32)
     for i, r in enumerate(resps):
         scores[i, : len(r.hits)] = [h.score for h in r.hits]

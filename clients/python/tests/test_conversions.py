@@ -58,3 +58,20 @@ def test_keys() -> None:
     for bad in (True, 1 << 64, b"bytes", None):
         with pytest.raises(vecshard.InvalidArgument):
             conversions.key_pb(bad)
+
+
+def test_tls_and_api_key_settings(tmp_path) -> None:
+    import grpc
+
+    from vecshard import channel
+
+    assert channel.credentials(None) is None and channel.credentials(False) is None
+    assert isinstance(channel.credentials(True), grpc.ChannelCredentials)
+    pem = tmp_path / "ca.pem"
+    pem.write_bytes(b"-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n")
+    assert isinstance(channel.credentials(str(pem)), grpc.ChannelCredentials)
+    assert isinstance(channel.credentials(pem.read_bytes()), grpc.ChannelCredentials)
+    with pytest.raises(FileNotFoundError):
+        channel.credentials(str(tmp_path / "missing.pem"))
+    assert channel.call_metadata(None) is None
+    assert channel.call_metadata("k1") == (("authorization", "Bearer k1"),)

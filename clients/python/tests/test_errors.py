@@ -76,3 +76,9 @@ def test_errors_are_one_family() -> None:
     for cls in (vecshard.InvalidArgument, vecshard.NotFound, vecshard.Unavailable, vecshard.AlreadyExists,
                 vecshard.Unauthenticated, vecshard.DeadlineExceeded, vecshard.ResourceExhausted):
         assert issubclass(cls, vecshard.VecshardError)
+
+
+def test_expired_deadline(client: vecshard.Client, collection: str) -> None:
+    with pytest.raises(vecshard.DeadlineExceeded) as e:
+        client.search(collection, np.ones(8), k=1, timeout=1e-6)
+    assert e.value.code == "DEADLINE_EXCEEDED"

@@ -152,7 +152,7 @@ def _json_default(o: Any) -> Any:
 
 
 # ---- collections
-def metric_pb(metric: Any) -> int:
+def metric_pb(metric: Any) -> Any:
     """A metric enum value from ``"l2"``, ``"cosine"`` or ``"dot"``."""
     m = METRICS.get(str(metric).lower())
     if m is None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
-import numpy as np
-
 from .conversions import (
     FilterLike,
     chunks,

@@ -54,7 +54,8 @@ def ids_scores_matrix(resps: Sequence[pb.SearchResponse], k: int) -> Tuple[np.nd
     for i, r in enumerate(resps):
         scores[i, : len(r.hits)] = [h.score for h in r.hits]
     flat = [i for row in rows for i in row]
-    if all(type(i) is int for i in flat) and (not flat or max(flat) <= _I64_MAX):
+    ints = [i for i in flat if type(i) is int]
+    if len(ints) == len(flat) and (not ints or max(ints) <= _I64_MAX):
         ids = np.full((len(resps), k), -1, dtype=np.int64)
     else:
         ids = np.full((len(resps), k), None, dtype=object)

@@ -5,12 +5,13 @@ shared/bench/servers.py (a raw stub, `SearchRequest(vector=q.tolist())`, ids fro
     python tools/cpu_per_query.py 127.0.0.1:7000 [--points 20000] [--dim 128] [--queries 2000]
 
 Creates a throwaway collection of random points on a running router (for example
-`vecshard dev --no-demo --any-port`), runs the queries through each path in turn, prints
-client CPU (time.process_time) and wall time per query, and drops the collection."""
+`vecshard dev --no-demo --any-port`), runs the queries through each path in alternate rounds, prints
+the median client CPU (time.process_time) and wall time per query, and drops the collection."""
 import argparse
 import time
 import uuid
 
+import grpc
 import numpy as np
 
 import vecshard
@@ -18,15 +19,28 @@ from vecshard.v1 import vecshard_pb2 as pb
 from vecshard.v1 import vecshard_pb2_grpc as pb_grpc
 
 
-def measure(name, fn, queries):
-    for q in queries[:50]:  # warm up
-        fn(q)
+def measure(fn, queries):
+    """Client CPU and wall time per query, in microseconds, over one pass of the queries."""
     cpu0, wall0 = time.process_time(), time.perf_counter()
     for q in queries:
         fn(q)
-    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     n = len(queries)
-    print(f"{name:<28} client CPU {1e6 * cpu / n:7.1f} us/query   wall {1e6 * wall / n:7.1f} us/query")
+    return 1e6 * (time.process_time() - cpu0) / n, 1e6 * (time.perf_counter() - wall0) / n
+
+
+def compare(paths, queries, rounds):
+    """Alternate the paths round by round (the machine's load drifts) and print medians."""
+    for fn in paths.values():
+        for q in queries[:50]:  # warm up
+            fn(q)
+    runs = {name: [] for name in paths}
+    for _ in range(rounds):
+        for name, fn in paths.items():
+            runs[name].append(measure(fn, queries))
+    for name, rs in runs.items():
+        cpu, wall = np.median(np.array(rs), axis=0)
+        print(f"{name:<30} client CPU {cpu:7.1f} us/query   wall {wall:7.1f} us/query"
+              f"   (median of {rounds} x {len(queries)} queries)")
 
 
 def main():
@@ -36,6 +50,7 @@ def main():
     ap.add_argument("--dim", type=int, default=128)
     ap.add_argument("--queries", type=int, default=2000)
     ap.add_argument("--k", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=3)
     a = ap.parse_args()
     rng = np.random.default_rng(1)
     base = rng.random((a.points, a.dim), dtype=np.float32)
@@ -45,10 +60,6 @@ def main():
         c.create_collection(coll, dimension=a.dim, metric="l2")
         try:
             c.upsert(coll, ids=np.arange(a.points), vectors=base, batch_size=2000)
-            measure("vecshard.Client.search", lambda q: c.search(coll, q, k=a.k), queries)
-
-            import grpc
-
             ch = grpc.insecure_channel(a.address)
             stub = pb_grpc.VecShardStub(ch)
 
@@ -56,8 +67,8 @@ def main():
                 r = stub.Search(pb.SearchRequest(collection=coll, vector=q.tolist(), k=a.k), timeout=60, metadata=None)
                 return [h.key.int for h in r.hits]
 
-            measure("generic stub (servers.py)", generic, queries)
-            measure("vecshard.Client.search", lambda q: c.search(coll, q, k=a.k), queries)
+            compare({"vecshard.Client.search": lambda q: c.search(coll, q, k=a.k),
+                     "generic stub (servers.py)": generic}, queries, a.rounds)
             ch.close()
         finally:
             c.drop_collection(coll)

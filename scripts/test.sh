@@ -27,4 +27,8 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast
 fi
+
+echo "== Python client"
+cargo build -p vecshard --locked
+scripts/test-python.sh
 echo "== all tests passed"

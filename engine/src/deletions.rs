@@ -3,31 +3,54 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::chunked::Chunked;
+
 /// The mark of a live row.
 pub(crate) const LIVE: u64 = u64::MAX;
 
 /// One `AtomicU64` per row: `LIVE`, or the sequence number of the deleting operation.
-#[derive(Debug)]
+/// Allocated in chunks as rows are marked (an untouched chunk is all `LIVE`), so the marks
+/// of a memtable grow with its rows.
 pub(crate) struct Deletions {
-    marks: Box<[AtomicU64]>,
+    marks: Chunked<AtomicU64>,
+}
+
+impl std::fmt::Debug for Deletions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deletions")
+            .field("rows", &self.marks.capacity())
+            .finish()
+    }
 }
 
 impl Deletions {
     pub(crate) fn new(rows: usize) -> Self {
         Deletions {
-            marks: (0..rows).map(|_| AtomicU64::new(LIVE)).collect(),
+            marks: Chunked::new(rows, 1, || AtomicU64::new(LIVE)),
         }
     }
 
-    /// Mark `row` deleted by operation `seq` (the earliest deletion wins).
+    /// Mark `row` deleted by operation `seq` (the earliest deletion wins). A row past the
+    /// end is ignored (and logged).
     pub(crate) fn mark(&self, row: u32, seq: u64) {
-        self.marks[row as usize].fetch_min(seq, Ordering::AcqRel);
+        match self.marks.get(row) {
+            Some(m) => {
+                m[0].fetch_min(seq, Ordering::AcqRel);
+            }
+            None => tracing::error!(
+                row,
+                rows = self.marks.capacity(),
+                "deletion mark past the end"
+            ),
+        }
     }
 
     /// The deleting sequence number, or `LIVE`.
     #[inline]
     pub(crate) fn get(&self, row: u32) -> u64 {
-        self.marks[row as usize].load(Ordering::Acquire)
+        self.marks
+            .peek(row)
+            .map_or(LIVE, |m| m[0].load(Ordering::Acquire))
     }
 
     /// Whether `row` is still present at snapshot `seq`.
@@ -36,11 +59,20 @@ impl Deletions {
         self.get(row) > seq
     }
 
-    /// Rows still live now.
-    pub(crate) fn live_count(&self) -> usize {
-        self.marks
-            .iter()
-            .filter(|m| m.load(Ordering::Relaxed) == LIVE)
-            .count()
+    /// Rows among the first `rows` still live now (a memtable's marks, carried into its
+    /// segment, have room for more rows than the segment has).
+    pub(crate) fn live_count(&self, rows: usize) -> usize {
+        let dead: usize = self
+            .marks
+            .allocated()
+            .map(|(first, chunk)| {
+                chunk
+                    .iter()
+                    .take(rows.saturating_sub(first))
+                    .filter(|m| m.load(Ordering::Relaxed) != LIVE)
+                    .count()
+            })
+            .sum();
+        rows - dead
     }
 }

@@ -5,6 +5,7 @@
 //! Start with [`Shard`].
 #![warn(missing_docs)]
 
+mod chunked;
 pub mod commit;
 #[cfg(feature = "dynamodb")]
 pub mod commit_dynamo;
@@ -27,6 +28,6 @@ mod wal;
 
 pub use error::{Error, ErrorKind, Result};
 pub use filter::Filter;
-pub use options::{Durability, Options, ShardSpec};
+pub use options::{Durability, Hook, Options, ShardSpec};
 pub use shard::{Shard, Stats, WalLoss, WalRepair};
 pub use types::*;

@@ -1,6 +1,8 @@
-//! The memtable: a fixed-capacity, append-only set of rows with a concurrent ANN index.
+//! The memtable: a bounded, append-only set of rows with a concurrent ANN index.
 //! Rows are reserved under the shard's commit lock, filled in parallel by their writers,
-//! and become visible when the shard publishes their sequence numbers.
+//! and become visible when the shard publishes their sequence numbers. Per-row storage
+//! grows in chunks as rows arrive ([`crate::chunked`]): an empty memtable costs a few
+//! kilobytes whatever its capacity.
 
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -8,6 +10,7 @@ use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 
+use crate::chunked::Chunked;
 use crate::deletions::Deletions;
 use crate::index::{MemIndex, Vectors};
 use crate::options::ShardSpec;
@@ -23,8 +26,7 @@ pub(crate) struct RowData {
 
 /// Row-major vectors written once per row by the row's owner.
 struct VectorArena {
-    data: Box<[UnsafeCell<f32>]>,
-    dim: usize,
+    data: Chunked<UnsafeCell<f32>>,
 }
 
 // SAFETY: each row is written exactly once, by the one writer that reserved it, before the
@@ -34,34 +36,35 @@ unsafe impl Sync for VectorArena {}
 
 impl VectorArena {
     fn new(rows: usize, dim: usize) -> Self {
-        // Zeroed allocation: the OS maps pages lazily, so an empty memtable costs little.
-        let zeroed: Box<[f32]> = vec![0.0f32; rows * dim].into_boxed_slice();
-        // SAFETY: `UnsafeCell<f32>` is `repr(transparent)` over `f32`, so the two boxed
-        // slices have the same layout and the same allocation.
-        let data = unsafe { Box::from_raw(Box::into_raw(zeroed) as *mut [UnsafeCell<f32>]) };
-        VectorArena { data, dim }
+        VectorArena {
+            data: Chunked::new(rows, dim, || UnsafeCell::new(0.0)),
+        }
     }
 
     /// # Safety
     /// The caller owns `row` exclusively (reserved it) and nobody reads it yet.
     unsafe fn write(&self, row: u32, v: &[f32]) {
-        let start = row as usize * self.dim;
-        let cells = &self.data[start..start + self.dim];
+        let Some(cells) = self.data.get(row) else {
+            tracing::error!(row, "memtable vector write past the capacity");
+            return;
+        };
+        let n = cells.len().min(v.len());
         let ptr = UnsafeCell::raw_get(cells.as_ptr());
-        // SAFETY: the cells are in bounds (sliced above) and exclusively ours per the
-        // function's contract; UnsafeCell<f32> has the layout of f32.
-        unsafe { std::ptr::copy_nonoverlapping(v.as_ptr(), ptr, self.dim) };
+        // SAFETY: the cells are the row's (in bounds, `n` at most their length) and
+        // exclusively ours per the function's contract; UnsafeCell<f32> has the layout of f32.
+        unsafe { std::ptr::copy_nonoverlapping(v.as_ptr(), ptr, n) };
     }
 }
 
 impl Vectors for VectorArena {
     #[inline]
     fn get(&self, row: u32) -> &[f32] {
-        let start = row as usize * self.dim;
-        let cells = &self.data[start..start + self.dim];
+        let Some(cells) = self.data.get(row) else {
+            return &[];
+        };
         // SAFETY: only called for rows already written (the index reaches rows after their
         // insert began, which follows the write; scans check publication first).
-        unsafe { std::slice::from_raw_parts(UnsafeCell::raw_get(cells.as_ptr()), self.dim) }
+        unsafe { std::slice::from_raw_parts(UnsafeCell::raw_get(cells.as_ptr()), cells.len()) }
     }
 }
 
@@ -71,8 +74,8 @@ pub(crate) struct Memtable {
     pub container: u32,
     capacity: usize,
     vectors: VectorArena,
-    rows: Box<[OnceLock<RowData>]>,
-    seqs: Box<[AtomicU64]>,
+    rows: Chunked<OnceLock<RowData>>,
+    seqs: Chunked<AtomicU64>,
     /// Deletion marks, shared with the segment this memtable becomes.
     pub deleted: Arc<Deletions>,
     reserved: AtomicUsize,
@@ -104,8 +107,8 @@ impl Memtable {
             container,
             capacity,
             vectors: VectorArena::new(capacity, spec.dim),
-            rows: (0..capacity).map(|_| OnceLock::new()).collect(),
-            seqs: (0..capacity).map(|_| AtomicU64::new(u64::MAX)).collect(),
+            rows: Chunked::new(capacity, 1, OnceLock::new),
+            seqs: Chunked::new(capacity, 1, || AtomicU64::new(u64::MAX)),
             deleted: Arc::new(Deletions::new(capacity)),
             reserved: AtomicUsize::new(0),
             bytes: AtomicUsize::new(0),
@@ -139,9 +142,9 @@ impl Memtable {
             metadata: point.metadata,
             payload: point.payload,
         };
-        let _ = self.rows[row as usize].set(data);
+        let _ = self.rows.at(row).set(data);
         self.index.insert(row, &self.vectors);
-        self.seqs[row as usize].store(seq, Ordering::Release);
+        self.seqs.at(row).store(seq, Ordering::Release);
     }
 
     pub(crate) fn add_tombstone(&self, key: Key, seq: u64) {
@@ -168,7 +171,9 @@ impl Memtable {
     /// The row's sequence number (`u64::MAX` until inserted).
     #[inline]
     pub(crate) fn seq(&self, row: u32) -> u64 {
-        self.seqs[row as usize].load(Ordering::Acquire)
+        self.seqs
+            .peek(row)
+            .map_or(u64::MAX, |s| s[0].load(Ordering::Acquire))
     }
 
     /// Whether `row` is visible at snapshot `snap`.
@@ -179,7 +184,7 @@ impl Memtable {
 
     /// Key/metadata/payload of an inserted row.
     pub(crate) fn row(&self, row: u32) -> Option<&RowData> {
-        self.rows.get(row as usize)?.get()
+        self.rows.peek(row)?[0].get()
     }
 
     pub(crate) fn vector(&self, row: u32) -> &[f32] {

@@ -1,5 +1,9 @@
 //! Primary key → location of the live row. Ordered, so scans page by key. Integer keys
 //! cost one `u64` key and one packed `u64` location (plus B-tree overhead).
+//!
+//! While a compaction builds its new index off to the side (a [`PkIndex::snapshot`] with
+//! the merged rows' locations rewritten), the live index keeps a journal of its changes,
+//! which the compaction replays onto its copy right before publishing it.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -26,11 +30,21 @@ impl Loc {
     }
 }
 
+/// One change to the index: the key, where it was, where it is now (`None`: absent).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Change {
+    pub key: Key,
+    pub old: Option<Loc>,
+    pub new: Option<Loc>,
+}
+
 /// The primary-key index of a shard.
 #[derive(Debug, Default)]
 pub(crate) struct PkIndex {
     ints: BTreeMap<u64, u64>,
     strs: BTreeMap<Box<str>, u64>,
+    /// Changes since [`PkIndex::start_journal`], while a compaction runs.
+    journal: Option<Vec<Change>>,
 }
 
 impl PkIndex {
@@ -44,19 +58,79 @@ impl PkIndex {
 
     /// Point `key` at `loc`; returns the previous location.
     pub(crate) fn insert(&mut self, key: &Key, loc: Loc) -> Option<Loc> {
-        match key {
+        let old = match key {
             Key::Int(k) => self.ints.insert(*k, loc.pack()),
             Key::Str(s) => self.strs.insert(s.as_str().into(), loc.pack()),
         }
-        .map(Loc::unpack)
+        .map(Loc::unpack);
+        self.record(key, old, Some(loc));
+        old
     }
 
     pub(crate) fn remove(&mut self, key: &Key) -> Option<Loc> {
-        match key {
+        let old = match key {
             Key::Int(k) => self.ints.remove(k),
             Key::Str(s) => self.strs.remove(s.as_str()),
         }
-        .map(Loc::unpack)
+        .map(Loc::unpack);
+        if old.is_some() {
+            self.record(key, old, None);
+        }
+        old
+    }
+
+    fn record(&mut self, key: &Key, old: Option<Loc>, new: Option<Loc>) {
+        if let Some(j) = &mut self.journal {
+            j.push(Change {
+                key: key.clone(),
+                old,
+                new,
+            });
+        }
+    }
+
+    /// Record every later change until [`PkIndex::take_journal`].
+    pub(crate) fn start_journal(&mut self) {
+        self.journal = Some(Vec::new());
+    }
+
+    /// Stop recording; the changes since [`PkIndex::start_journal`], oldest first.
+    pub(crate) fn take_journal(&mut self) -> Vec<Change> {
+        self.journal.take().unwrap_or_default()
+    }
+
+    /// A copy of the index (without a journal).
+    pub(crate) fn snapshot(&self) -> PkIndex {
+        PkIndex {
+            ints: self.ints.clone(),
+            strs: self.strs.clone(),
+            journal: None,
+        }
+    }
+
+    /// Rewrite every location through `f` (`None`: keep it). Stops at the first error.
+    pub(crate) fn relocate<E>(
+        &mut self,
+        mut f: impl FnMut(Loc) -> Result<Option<Loc>, E>,
+    ) -> Result<(), E> {
+        for v in self.ints.values_mut().chain(self.strs.values_mut()) {
+            if let Some(loc) = f(Loc::unpack(*v))? {
+                *v = loc.pack();
+            }
+        }
+        Ok(())
+    }
+
+    /// Apply `change` (a journal entry of another index).
+    pub(crate) fn apply(&mut self, change: &Change) {
+        match change.new {
+            Some(loc) => {
+                self.insert(&change.key, loc);
+            }
+            None => {
+                self.remove(&change.key);
+            }
+        }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -146,5 +220,39 @@ mod tests {
                 row: 7
             })
         );
+    }
+
+    #[test]
+    fn a_journal_replayed_on_a_relocated_snapshot_matches_the_index() {
+        let loc = |container, row| Loc { container, row };
+        let mut pk = PkIndex::default();
+        for k in 0..10u64 {
+            pk.insert(&Key::Int(k), loc(1, k as u32));
+        }
+        pk.start_journal();
+        let mut copy = pk.snapshot();
+        copy.relocate(|l| Ok::<_, ()>((l.container == 1).then(|| loc(9, l.row))))
+            .unwrap();
+        pk.insert(&Key::Int(3), loc(2, 0));
+        pk.remove(&Key::Int(4));
+        pk.remove(&Key::Int(99));
+        pk.insert(&Key::Str("s".into()), loc(2, 1));
+        let journal = pk.take_journal();
+        assert_eq!(
+            journal.len(),
+            3,
+            "a remove of an absent key changes nothing"
+        );
+        assert_eq!(journal[0].old, Some(loc(1, 3)));
+        for c in &journal {
+            copy.apply(c);
+        }
+        assert_eq!(copy.len(), pk.len());
+        assert_eq!(copy.get(&Key::Int(3)), Some(loc(2, 0)));
+        assert_eq!(copy.get(&Key::Int(4)), None);
+        assert_eq!(copy.get(&Key::Int(5)), Some(loc(9, 5)));
+        assert_eq!(copy.get(&Key::Str("s".into())), Some(loc(2, 1)));
+        pk.insert(&Key::Int(6), loc(3, 0));
+        assert!(pk.take_journal().is_empty(), "the journal stopped");
     }
 }

@@ -47,6 +47,12 @@ max_message_bytes = 67108864
 reader_refresh_ms = 1000
 # How long a graceful shutdown waits for in-flight calls before closing shards anyway.
 shutdown_timeout_ms = 20000
+# Memory the node's shards may claim, in bytes; 0: unlimited. Each shard counts at an
+# estimate: a writer engine.memtable_bytes x 3 (the active memtable and two waiting for
+# their flush), plus engine.block_cache_bytes for an object-store shard. An assignment
+# beyond the budget is refused (RESOURCE_EXHAUSTED) and the shard shows FAILED with the
+# reason in the node's status.
+memory_budget_bytes = 0
 
 [cluster]
 # Router gRPC addresses (`host:port`) to register with and send heartbeats to; empty:
@@ -125,6 +131,8 @@ pub struct NodeSection {
     pub reader_refresh_ms: u64,
     /// Graceful shutdown bound.
     pub shutdown_timeout_ms: u64,
+    /// Memory the shards may claim, by estimate ([`crate::budget`]); 0: unlimited.
+    pub memory_budget_bytes: u64,
 }
 
 /// `[cluster]`.

@@ -62,6 +62,10 @@ pub enum NodeError {
     /// The shard is still opening (replaying its WAL); retry shortly.
     #[error("shard {0} is opening; retry shortly")]
     Opening(ShardId),
+    /// An assignment beyond the node's memory budget; the message names the budget, the
+    /// ask and what is used.
+    #[error("{0}")]
+    OverBudget(String),
     /// Backpressure: a queue is full; retry later.
     #[error("{0}")]
     Busy(String),

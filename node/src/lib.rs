@@ -16,6 +16,7 @@
 
 mod actor;
 mod actors;
+pub mod budget;
 pub mod config;
 pub mod conversions;
 pub mod error;

@@ -15,6 +15,7 @@ use vecshard_engine::{Error as EngineError, ErrorKind};
 
 use crate::actor::{Close, Open, OpenPlan, ShardActor};
 use crate::actors::ActorSystem;
+use crate::budget;
 use crate::config::NodeConfig;
 use crate::error::{NodeError, NotOwnerReason, ShardCtx};
 use crate::metrics::Metrics;
@@ -66,6 +67,9 @@ pub struct Lifecycle {
     actors: Arc<ActorSystem>,
     metrics: Arc<Metrics>,
     config: Arc<NodeConfig>,
+    /// Serialises the budget check and the insert of every assignment, so two shards
+    /// cannot both take the last room.
+    admission: Arc<parking_lot::Mutex<()>>,
 }
 
 impl Lifecycle {
@@ -81,6 +85,7 @@ impl Lifecycle {
             actors,
             metrics,
             config,
+            admission: Arc::default(),
         }
     }
 
@@ -121,13 +126,14 @@ impl Lifecycle {
                 }
             }
         }
+        let local = a.storage == Storage::Local;
         let plan = OpenPlan {
             location: a.location(&self.config.node.data_dir),
             spec: a.spec,
             role: a.role,
             epoch: a.epoch,
-            local: a.storage == Storage::Local,
-            options: self.config.engine_options(a.storage == Storage::Local),
+            local,
+            options: self.config.engine_options(local),
             refresh: self.config.reader_refresh(),
         };
         let slot = Arc::new(Slot::new(
@@ -136,8 +142,9 @@ impl Lifecycle {
             a.role,
             plan.location.clone(),
             a.spec,
+            budget::shard_estimate(&plan.options, a.role, local),
         ));
-        self.registry.insert(slot.clone());
+        self.admit(&slot, held.as_ref())?;
         tracing::info!(shard = %a.id, epoch = a.epoch, role = a.role.as_str(), location = %plan.location, "assigned");
         let this = self.clone();
         tokio::spawn(async move {
@@ -151,6 +158,28 @@ impl Lifecycle {
             this.open_slot(slot, plan).await;
         });
         Ok(StateName::Opening)
+    }
+
+    /// Hold `slot` if its memory estimate fits the node's budget (the slot it replaces
+    /// does not count). Otherwise refuse: the shard shows FAILED with the reason (unless
+    /// an engine is still held for it, which stays as it is), and the caller gets
+    /// RESOURCE_EXHAUSTED. Repeating the assignment retries.
+    fn admit(&self, slot: &Arc<Slot>, held: Option<&Arc<Slot>>) -> Result<(), NodeError> {
+        let _one_at_a_time = self.admission.lock();
+        let (used, count) = self.registry.memory_in_use(&slot.id);
+        let budget = self.config.node.memory_budget_bytes;
+        if let Err(why) = budget::admit(budget, used, count, slot.memory, &slot.id) {
+            let engine_held = held
+                .is_some_and(|h| matches!(h.state_name(), StateName::Opening | StateName::Serving));
+            if !engine_held {
+                slot.set_state(SlotState::Failed(EngineError::new(ErrorKind::Busy, &why)));
+                self.registry.insert(slot.clone());
+            }
+            tracing::warn!(shard = %slot.id, epoch = slot.epoch, reason = %why, "assignment refused");
+            return Err(NodeError::OverBudget(why));
+        }
+        self.registry.insert(slot.clone());
+        Ok(())
     }
 
     async fn open_slot(&self, slot: Arc<Slot>, plan: OpenPlan) {

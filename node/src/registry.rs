@@ -101,6 +101,8 @@ pub struct Slot {
     pub location: String,
     /// Dimension, metric, index parameters.
     pub spec: ShardSpec,
+    /// Estimated memory while open ([`crate::budget::shard_estimate`]).
+    pub memory: u64,
     state: RwLock<SlotState>,
     addr: OnceLock<Addr<ShardActor>>,
     arbiter: Mutex<Option<Arbiter>>,
@@ -119,14 +121,22 @@ impl std::fmt::Debug for Slot {
 }
 
 impl Slot {
-    /// A new slot in state `Opening`.
-    pub fn new(id: ShardId, epoch: u64, role: Role, location: String, spec: ShardSpec) -> Self {
+    /// A new slot in state `Opening`, estimated to hold `memory` bytes while open.
+    pub fn new(
+        id: ShardId,
+        epoch: u64,
+        role: Role,
+        location: String,
+        spec: ShardSpec,
+        memory: u64,
+    ) -> Self {
         Slot {
             id,
             epoch,
             role,
             location,
             spec,
+            memory,
             state: RwLock::new(SlotState::Opening),
             addr: OnceLock::new(),
             arbiter: Mutex::new(None),
@@ -348,6 +358,17 @@ impl Registry {
             stats: None,
             queued_writes: 0,
         });
+    }
+
+    /// Estimated memory of the slots that hold (or are opening) an engine, other than
+    /// `except`'s, and how many they are.
+    pub fn memory_in_use(&self, except: &ShardId) -> (u64, usize) {
+        self.slots
+            .read()
+            .values()
+            .filter(|s| &s.id != except)
+            .filter(|s| matches!(s.state_name(), StateName::Opening | StateName::Serving))
+            .fold((0, 0), |(bytes, n), s| (bytes + s.memory, n + 1))
     }
 
     /// Every slot held.

@@ -5,7 +5,8 @@
 //! - "not owner" (no assignment, stale epochs, a write to a reader, engine `ReadOnly`,
 //!   engine `Fenced`, engine `Closed` after a release) → FAILED_PRECONDITION with a
 //!   message starting `not owner:` and a serialized `NotOwner` in the status details;
-//! - `Busy` and full mailboxes or read queues → RESOURCE_EXHAUSTED;
+//! - `Busy`, full mailboxes or read queues, an assignment over the memory budget →
+//!   RESOURCE_EXHAUSTED;
 //! - `Locked`, `Io`, a shard still opening or failed, shutdown → UNAVAILABLE;
 //! - `Corrupt` → DATA_LOSS (the message names the file); bugs → INTERNAL.
 
@@ -29,7 +30,7 @@ impl From<NodeError> for Status {
             } => not_owner(&ctx, reason, detail.as_deref()),
             NodeError::ShardFailed { id, err } => failed_shard(&id, &err),
             e @ NodeError::Opening(_) => Status::unavailable(e.to_string()),
-            NodeError::Busy(msg) => Status::resource_exhausted(msg),
+            NodeError::Busy(msg) | NodeError::OverBudget(msg) => Status::resource_exhausted(msg),
             NodeError::InvalidArgument(msg) => Status::invalid_argument(msg),
             e @ NodeError::ShuttingDown => Status::unavailable(e.to_string()),
             NodeError::Unsupported(msg) => Status::unimplemented(msg),

@@ -19,6 +19,7 @@ use super::search::{Space, beam, greedy, prefetch_slice};
 use super::select::select_neighbors;
 use super::visited::with_workspace;
 use super::{IndexBytes, IndexParams, Neighbor, Vectors, brute_force, sq8};
+use crate::chunked::Chunked;
 use crate::distance::distance;
 use crate::types::Metric;
 
@@ -36,13 +37,16 @@ pub struct MemIndex {
     m: usize,
     /// Links per node on layer 0.
     m0: usize,
-    /// Layer 0, `m0 + 1` words per row: the length, then the slots.
-    links0: Box<[AtomicU32]>,
+    /// Layer 0, `m0 + 1` words per row: the length, then the slots. Like every per-row
+    /// array here it grows in chunks as rows are inserted.
+    links0: Chunked<AtomicU32>,
     /// Layers `1..=level` of rows above layer 0, `m + 1` words per layer.
-    upper: Box<[OnceLock<Box<[AtomicU32]>>]>,
-    levels: Box<[AtomicU8]>,
-    state: Box<[AtomicU8]>,
-    locks: Box<[Mutex<()>]>,
+    upper: Chunked<OnceLock<Box<[AtomicU32]>>>,
+    levels: Chunked<AtomicU8>,
+    state: Chunked<AtomicU8>,
+    locks: Chunked<Mutex<()>>,
+    /// One past the highest row whose insert began: searches size their visited set by it.
+    high: AtomicUsize,
     /// `level << 32 | row` of the entry point, or [`EMPTY`].
     entry: AtomicU64,
     entry_lock: Mutex<()>,
@@ -75,11 +79,12 @@ impl MemIndex {
             dim,
             m,
             m0,
-            links0: atomics(capacity * (m0 + 1)),
-            upper: (0..capacity).map(|_| OnceLock::new()).collect(),
-            levels: (0..capacity).map(|_| AtomicU8::new(0)).collect(),
-            state: (0..capacity).map(|_| AtomicU8::new(FREE)).collect(),
-            locks: (0..capacity).map(|_| Mutex::new(())).collect(),
+            links0: Chunked::new(capacity, m0 + 1, || AtomicU32::new(0)),
+            upper: Chunked::new(capacity, 1, OnceLock::new),
+            levels: Chunked::new(capacity, 1, || AtomicU8::new(0)),
+            state: Chunked::new(capacity, 1, || AtomicU8::new(FREE)),
+            locks: Chunked::new(capacity, 1, || Mutex::new(())),
+            high: AtomicUsize::new(0),
             entry: AtomicU64::new(EMPTY),
             entry_lock: Mutex::new(()),
             len: AtomicUsize::new(0),
@@ -88,7 +93,12 @@ impl MemIndex {
 
     /// How many rows the index was sized for.
     pub fn capacity(&self) -> usize {
-        self.state.len()
+        self.state.capacity()
+    }
+
+    /// Rows a walk can meet now (one past the highest row whose insert began).
+    fn high(&self) -> usize {
+        self.high.load(Ordering::Acquire)
     }
 
     /// How many rows are fully inserted.
@@ -104,7 +114,7 @@ impl MemIndex {
     /// Insert `row`, whose vector is readable through `vectors`. Thread-safe for distinct rows.
     /// A row past the capacity or inserted twice is ignored (and logged).
     pub fn insert(&self, row: u32, vectors: &dyn Vectors) {
-        let Some(state) = self.state.get(row as usize) else {
+        let Some(state) = self.state.get(row).map(|s| &s[0]) else {
             tracing::error!(
                 row,
                 capacity = self.capacity(),
@@ -119,10 +129,17 @@ impl MemIndex {
             tracing::error!(row, "index insert of a row already inserted");
             return;
         }
+        // Allocate the row's layer-0 list before any walk can reach the row.
+        if self.links0.get(row).is_none() {
+            return;
+        }
+        self.high.fetch_max(row as usize + 1, Ordering::AcqRel);
         let level = random_level(self.params.seed, row, self.m);
-        self.levels[row as usize].store(level as u8, Ordering::Release);
+        self.levels.at(row).store(level as u8, Ordering::Release);
         if level > 0 {
-            self.upper[row as usize].get_or_init(|| atomics(level * (self.m + 1)));
+            self.upper
+                .at(row)
+                .get_or_init(|| atomics(level * (self.m + 1)));
         }
         self.link(row, level, vectors);
         state.store(DONE, Ordering::Release);
@@ -151,7 +168,7 @@ impl MemIndex {
             query: vectors.get(row),
         };
         let ef = self.params.ef_construction.max(self.m);
-        let found: Vec<Vec<Neighbor>> = with_workspace(self.capacity(), |visited, scratch| {
+        let found: Vec<Vec<Neighbor>> = with_workspace(self.high(), |visited, scratch| {
             let mut cur = Neighbor {
                 dist: space.dist(ep_row),
                 row: ep_row,
@@ -162,7 +179,7 @@ impl MemIndex {
             let start = [cur];
             let mut found: Vec<Vec<Neighbor>> = Vec::new();
             for l in (0..=level.min(top)).rev() {
-                visited.reset(self.capacity());
+                visited.reset(self.high());
                 let entries = found.last().map_or(&start[..], |f| &f[..]);
                 let next = beam(&space, visited, scratch, entries, l, ef, |r| r != row);
                 found.push(next);
@@ -195,7 +212,10 @@ impl MemIndex {
     /// list overflows.
     fn add_links(&self, node: u32, level: usize, new: &[u32], vectors: &dyn Vectors) {
         let cap = if level == 0 { self.m0 } else { self.m };
-        let _guard = self.locks[node as usize].lock();
+        let Some(lock) = self.locks.get(node) else {
+            return;
+        };
+        let _guard = lock[0].lock();
         let Some(slots) = self.slots(node, level) else {
             return;
         };
@@ -233,11 +253,9 @@ impl MemIndex {
     /// The length word and slots of `row`'s list on `level`, if it has one.
     fn slots(&self, row: u32, level: usize) -> Option<&[AtomicU32]> {
         if level == 0 {
-            let stride = self.m0 + 1;
-            let start = row as usize * stride;
-            return self.links0.get(start..start + stride);
+            return self.links0.peek(row);
         }
-        let upper = self.upper.get(row as usize)?.get()?;
+        let upper = self.upper.peek(row)?[0].get()?;
         let stride = self.m + 1;
         upper.get((level - 1) * stride..level * stride)
     }
@@ -261,7 +279,8 @@ impl MemIndex {
             vectors,
             query,
         };
-        let mut found = with_workspace(self.capacity(), |visited, scratch| {
+        let high = self.high();
+        let mut found = with_workspace(high, |visited, scratch| {
             let mut cur = Neighbor {
                 dist: space.dist(ep_row),
                 row: ep_row,
@@ -273,8 +292,11 @@ impl MemIndex {
         });
         if found.len() < k {
             // Too few accepted rows reached (a very selective filter): answer exactly.
-            let done = (0..self.capacity() as u32)
-                .filter(|&r| self.state[r as usize].load(Ordering::Acquire) == DONE);
+            let done = (0..high as u32).filter(|&r| {
+                self.state
+                    .peek(r)
+                    .is_some_and(|s| s[0].load(Ordering::Acquire) == DONE)
+            });
             return brute_force(self.metric, vectors, query, done, k, accept);
         }
         found.truncate(k);
@@ -295,8 +317,11 @@ impl MemIndex {
     fn graph_parts(&self, rows: u32) -> GraphParts {
         let levels: Vec<u8> = (0..rows)
             .map(|r| {
-                let level = self.levels[r as usize].load(Ordering::Acquire);
-                let has_upper = self.upper[r as usize].get().is_some();
+                let level = self
+                    .levels
+                    .peek(r)
+                    .map_or(0, |l| l[0].load(Ordering::Acquire));
+                let has_upper = self.upper.peek(r).is_some_and(|u| u[0].get().is_some());
                 if has_upper { level } else { 0 }
             })
             .collect();

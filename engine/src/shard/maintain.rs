@@ -1,5 +1,5 @@
-//! Flush, compaction, manifest commits, garbage collection, refresh, close, and the
-//! background thread that runs them.
+//! Flush, manifest commits, garbage collection, refresh, close, and the background
+//! thread that runs them (and compactions, see `compact.rs`).
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
@@ -7,15 +7,11 @@ use std::time::Duration;
 
 use super::view::Container;
 use super::{BgSignal, CLOSED, Current, Inner, OPEN, Stats};
-use crate::deletions::LIVE;
 use crate::error::{Error, ErrorKind, Result};
-use crate::index::{self, SliceVectors};
-use crate::manifest::{self, Manifest, Obsolete, SegmentMeta};
+use crate::manifest::{self, Manifest, SegmentMeta};
 use crate::memtable::Memtable;
 use crate::paths;
-use crate::pk_index::Loc;
 use crate::segment::{Segment, SegmentWriter};
-use crate::types::Key;
 
 /// Manifest versions kept behind the current one (readers may still be reading them).
 const KEEP_VERSIONS: u64 = 16;
@@ -192,7 +188,7 @@ impl Inner {
     }
 
     /// Store a new segment file under a fresh id.
-    fn write_segment(&self, bytes: Vec<u8>) -> Result<u64> {
+    pub(super) fn write_segment(&self, bytes: Vec<u8>) -> Result<u64> {
         let id = self.next_segment.fetch_add(1, Ordering::Relaxed);
         if !self
             .storage
@@ -210,147 +206,6 @@ impl Inner {
             return Err(e);
         }
         Ok(id)
-    }
-
-    /// Merge segments. `force`: all of them; otherwise only when the policy says so.
-    /// Returns whether anything was merged.
-    pub(super) fn compact(&self, force: bool) -> Result<bool> {
-        if self.read_only {
-            return Err(Error::read_only());
-        }
-        self.check_writable()?;
-        let _g = self.compact_lock.lock();
-        let (view, snap) = self.snapshot();
-        let all: Vec<Arc<Segment>> = view.segments().cloned().collect();
-        let inputs = if force {
-            all.clone()
-        } else {
-            pick_inputs(&all, self.opts.max_segments, snap)
-        };
-        let dirty = inputs
-            .iter()
-            .any(|s| !s.tombstones().is_empty() || s.deleted.live_count() < s.rows() as usize);
-        if inputs.is_empty() || (inputs.len() == 1 && !dirty) {
-            return Ok(false);
-        }
-        let whole = inputs.len() == all.len();
-        let live: Vec<(usize, u32)> = inputs
-            .iter()
-            .enumerate()
-            .flat_map(|(i, s)| {
-                (0..s.rows())
-                    .filter(move |r| s.visible(*r, snap))
-                    .map(move |r| (i, r))
-            })
-            .collect();
-        let dim = self.spec.dim;
-        let mut vectors = Vec::with_capacity(live.len() * dim);
-        for (i, r) in &live {
-            vectors.extend_from_slice(inputs[*i].vector(*r));
-        }
-        let index = index::build(
-            self.spec.index,
-            self.spec.metric,
-            dim,
-            live.len() as u32,
-            &SliceVectors {
-                data: &vectors,
-                dim,
-            },
-        );
-        let mut w = SegmentWriter::new(dim, self.spec.metric, live.len());
-        let mut keys = Vec::with_capacity(live.len());
-        for (row, (i, r)) in live.iter().enumerate() {
-            let s = &inputs[*i];
-            let key = s.key(*r);
-            w.push(
-                &vectors[row * dim..(row + 1) * dim],
-                s.seq(*r),
-                &key,
-                &s.metadata(*r)?,
-                s.payload(*r),
-            );
-            keys.push(key);
-        }
-        drop(vectors);
-        let tombstones = if whole {
-            Vec::new()
-        } else {
-            merge_tombstones(&inputs)
-        };
-        let max_seq = inputs.iter().map(|s| s.max_seq()).max().unwrap_or(0);
-        let rows = w.rows();
-        let input_ids: Vec<u64> = inputs.iter().map(|s| s.id).collect();
-        let input_containers: Vec<u32> = inputs.iter().map(|s| s.container).collect();
-        let now = manifest::now_ms();
-        let obsolete: Vec<Obsolete> = input_ids
-            .iter()
-            .map(|id| Obsolete {
-                path: paths::segment(*id),
-                since_ms: now,
-            })
-            .collect();
-        let new_seg = if rows == 0 && tombstones.is_empty() {
-            None
-        } else {
-            let bytes = w.finish(max_seq, &tombstones, index);
-            let size = bytes.len() as u64;
-            let id = self.write_segment(bytes)?;
-            let container = self.next_container.fetch_add(1, Ordering::Relaxed);
-            let seg = Arc::new(Segment::open(
-                self.storage.as_ref(),
-                id,
-                container,
-                self.spec,
-                None,
-            )?);
-            Some((
-                seg,
-                SegmentMeta {
-                    id,
-                    rows,
-                    bytes: size,
-                    max_seq,
-                },
-            ))
-        };
-        self.commit_manifest(|man| {
-            man.segments.retain(|m| !input_ids.contains(&m.id));
-            if let Some((_, meta)) = &new_seg {
-                man.segments.push(meta.clone());
-            }
-            man.obsolete.extend(obsolete);
-        })?;
-        // Swap with publishing paused: rows deleted since the snapshot stay deleted.
-        let _p = self.published.lock();
-        let mut pk = self.pk.write();
-        let mut cur = self.current.write();
-        match new_seg {
-            Some((seg, _)) => {
-                for (row, ((i, r), key)) in live.iter().zip(&keys).enumerate() {
-                    let d = inputs[*i].deleted.get(*r);
-                    if d != LIVE {
-                        seg.deleted.mark(row as u32, d);
-                    } else {
-                        pk.insert(
-                            key,
-                            Loc {
-                                container: seg.container,
-                                row: row as u32,
-                            },
-                        );
-                    }
-                }
-                cur.view = Arc::new(cur.view.swap(&input_containers, Container::Seg(seg)));
-            }
-            None => {
-                let mut v = (*cur.view).clone();
-                v.containers.retain(|c| !input_containers.contains(&c.id()));
-                cur.view = Arc::new(v);
-            }
-        }
-        self.compactions.fetch_add(1, Ordering::Relaxed);
-        Ok(true)
     }
 
     pub(super) fn refresh(&self) -> Result<bool> {
@@ -477,34 +332,6 @@ impl Inner {
         self.lock.lock().take();
         flushed
     }
-}
-
-/// Segments to merge when there are too many, smallest first; or a lone segment that is
-/// mostly dead rows.
-fn pick_inputs(all: &[Arc<Segment>], max_segments: usize, snap: u64) -> Vec<Arc<Segment>> {
-    if all.len() > max_segments {
-        let mut by_size: Vec<Arc<Segment>> = all.to_vec();
-        by_size.sort_by_key(|s| s.rows());
-        let n = (all.len() - max_segments / 2).max(2);
-        return by_size.into_iter().take(n).collect();
-    }
-    let _ = snap;
-    all.iter()
-        .find(|s| s.rows() >= 1024 && s.deleted.live_count() * 2 < s.rows() as usize)
-        .map(|s| vec![s.clone()])
-        .unwrap_or_default()
-}
-
-/// Tombstones of merged segments, one per key (the newest).
-fn merge_tombstones(inputs: &[Arc<Segment>]) -> Vec<(Key, u64)> {
-    let mut by_key: std::collections::BTreeMap<Key, u64> = std::collections::BTreeMap::new();
-    for s in inputs {
-        for (k, seq) in s.tombstones() {
-            let e = by_key.entry(k.clone()).or_insert(*seq);
-            *e = (*e).max(*seq);
-        }
-    }
-    by_key.into_iter().collect()
 }
 
 /// Start the thread that flushes, compacts and (read-only) refreshes.

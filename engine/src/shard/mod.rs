@@ -18,6 +18,7 @@
 //! # Ok::<(), vecshard_engine::Error>(())
 //! ```
 
+mod compact;
 mod maintain;
 mod open;
 mod read;

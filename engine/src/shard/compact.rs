@@ -1,0 +1,312 @@
+//! Compaction: merge segments into one, dropping deleted and superseded rows, without
+//! stopping reads or writes.
+//!
+//! Everything is built off to the side from a snapshot: the merged segment, and the new
+//! primary-key index (a copy of the live one with the merged rows' locations rewritten,
+//! plus the deletion marks carried over). Meanwhile the live index journals its changes.
+//! Publishing then holds the publish lock (writes wait, reads do not) only to replay that
+//! journal onto the copy, and the read locks only to swap the index and the view.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use super::Inner;
+use super::view::Container;
+use crate::deletions::LIVE;
+use crate::error::{Error, ErrorKind, Result};
+use crate::index::{self, SliceVectors};
+use crate::manifest::{self, Obsolete, SegmentMeta};
+use crate::paths;
+use crate::pk_index::{Change, Loc, PkIndex};
+use crate::segment::{Segment, SegmentWriter};
+use crate::types::Key;
+
+/// Marks "no row in the merged segment" in a [`Remap`].
+const GONE: u32 = u32::MAX;
+
+/// Where each row of the merged inputs went in the new segment.
+struct Remap {
+    /// Container id of each input.
+    containers: Vec<u32>,
+    /// Per input: old row → new row, or [`GONE`].
+    rows: Vec<Vec<u32>>,
+}
+
+impl Remap {
+    /// The new row of `loc`, if `loc` is in an input (`Some(GONE)`: dropped).
+    fn get(&self, loc: Loc) -> Option<(usize, u32)> {
+        let i = self.containers.iter().position(|c| *c == loc.container)?;
+        let new = self.rows[i].get(loc.row as usize).copied().unwrap_or(GONE);
+        Some((i, new))
+    }
+}
+
+/// The merged segment and what publishing it needs.
+struct Merged {
+    seg: Arc<Segment>,
+    meta: SegmentMeta,
+    remap: Remap,
+    /// Per new row: (input, old row).
+    origin: Vec<(usize, u32)>,
+}
+
+/// Stops the live index's journal if a compaction gives up half way.
+struct JournalGuard<'a> {
+    inner: &'a Inner,
+    armed: bool,
+}
+
+impl Drop for JournalGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.inner.pk.write().take_journal();
+        }
+    }
+}
+
+impl Inner {
+    /// Merge segments. `force`: all of them; otherwise only when the policy says so.
+    /// Returns whether anything was merged.
+    pub(super) fn compact(&self, force: bool) -> Result<bool> {
+        if self.read_only {
+            return Err(Error::read_only());
+        }
+        self.check_writable()?;
+        let _g = self.compact_lock.lock();
+        let (view, snap) = self.snapshot();
+        let all: Vec<Arc<Segment>> = view.segments().cloned().collect();
+        drop(view);
+        let inputs = if force {
+            all.clone()
+        } else {
+            pick_inputs(&all, self.opts.max_segments)
+        };
+        let dirty = inputs.iter().any(|s| {
+            !s.tombstones().is_empty()
+                || s.deleted.live_count(s.rows() as usize) < s.rows() as usize
+        });
+        if inputs.is_empty() || (inputs.len() == 1 && !dirty) {
+            return Ok(false);
+        }
+        let whole = inputs.len() == all.len();
+        let merged = self.merge(&inputs, snap, whole)?;
+        let input_ids: Vec<u64> = inputs.iter().map(|s| s.id).collect();
+        let input_containers: Vec<u32> = inputs.iter().map(|s| s.container).collect();
+
+        // The new key index, off to the side; the live one journals what changes meanwhile.
+        let mut journal = JournalGuard {
+            inner: self,
+            armed: true,
+        };
+        let mut new_pk = match &merged {
+            Some(m) => Some(self.relocated_index(m, &inputs)?),
+            None => None,
+        };
+
+        let now = manifest::now_ms();
+        let obsolete = input_ids.iter().map(|id| Obsolete {
+            path: paths::segment(*id),
+            since_ms: now,
+        });
+        self.commit_manifest(|man| {
+            man.segments.retain(|m| !input_ids.contains(&m.id));
+            if let Some(m) = &merged {
+                man.segments.push(m.meta.clone());
+            }
+            man.obsolete.extend(obsolete);
+        })?;
+        if let Some(hook) = &self.opts.compaction_hook {
+            hook.run();
+        }
+
+        // Publish: writes wait from here, reads only for the two pointer swaps.
+        let published = self.published.lock();
+        let changes = self.pk.write().take_journal();
+        journal.armed = false;
+        if let (Some(m), Some(pk)) = (&merged, &mut new_pk) {
+            carry_over(m, &inputs, pk, &changes);
+        }
+        {
+            let mut pk = self.pk.write();
+            let mut cur = self.current.write();
+            if let Some(new_pk) = &mut new_pk {
+                std::mem::swap(&mut *pk, new_pk);
+            }
+            cur.view = Arc::new(match &merged {
+                Some(m) => cur
+                    .view
+                    .swap(&input_containers, Container::Seg(m.seg.clone())),
+                None => {
+                    let mut v = (*cur.view).clone();
+                    v.containers.retain(|c| !input_containers.contains(&c.id()));
+                    v
+                }
+            });
+        }
+        drop(published);
+        // The old index (now in `new_pk`) is freed here, outside every lock.
+        drop(new_pk);
+        self.compactions.fetch_add(1, Ordering::Relaxed);
+        Ok(true)
+    }
+
+    /// Write one segment of the rows of `inputs` visible at `snap` (none: `None`).
+    fn merge(&self, inputs: &[Arc<Segment>], snap: u64, whole: bool) -> Result<Option<Merged>> {
+        let mut remap = Remap {
+            containers: inputs.iter().map(|s| s.container).collect(),
+            rows: inputs
+                .iter()
+                .map(|s| vec![GONE; s.rows() as usize])
+                .collect(),
+        };
+        let mut origin: Vec<(usize, u32)> = Vec::new();
+        for (i, s) in inputs.iter().enumerate() {
+            for r in (0..s.rows()).filter(|r| s.visible(*r, snap)) {
+                remap.rows[i][r as usize] = origin.len() as u32;
+                origin.push((i, r));
+            }
+        }
+        let dim = self.spec.dim;
+        let mut vectors = Vec::with_capacity(origin.len() * dim);
+        for (i, r) in &origin {
+            vectors.extend_from_slice(inputs[*i].vector(*r));
+        }
+        let index = index::build(
+            self.spec.index,
+            self.spec.metric,
+            dim,
+            origin.len() as u32,
+            &SliceVectors {
+                data: &vectors,
+                dim,
+            },
+        );
+        let mut w = SegmentWriter::new(dim, self.spec.metric, origin.len());
+        for (row, (i, r)) in origin.iter().enumerate() {
+            let s = &inputs[*i];
+            w.push(
+                &vectors[row * dim..(row + 1) * dim],
+                s.seq(*r),
+                &s.key(*r),
+                &s.metadata(*r)?,
+                s.payload(*r),
+            );
+        }
+        drop(vectors);
+        let tombstones = if whole {
+            Vec::new()
+        } else {
+            merge_tombstones(inputs)
+        };
+        let rows = w.rows();
+        if rows == 0 && tombstones.is_empty() {
+            return Ok(None);
+        }
+        let max_seq = inputs.iter().map(|s| s.max_seq()).max().unwrap_or(0);
+        let bytes = w.finish(max_seq, &tombstones, index);
+        let size = bytes.len() as u64;
+        let id = self.write_segment(bytes)?;
+        let container = self.next_container.fetch_add(1, Ordering::Relaxed);
+        let seg = Arc::new(Segment::open(
+            self.storage.as_ref(),
+            id,
+            container,
+            self.spec,
+            None,
+        )?);
+        let meta = SegmentMeta {
+            id,
+            rows,
+            bytes: size,
+            max_seq,
+        };
+        Ok(Some(Merged {
+            seg,
+            meta,
+            remap,
+            origin,
+        }))
+    }
+
+    /// Start the live index's journal and copy the index with every location in an input
+    /// rewritten to the merged segment; carry the deletion marks over. Reads go on; writes
+    /// wait only while the index is copied.
+    fn relocated_index(&self, m: &Merged, inputs: &[Arc<Segment>]) -> Result<PkIndex> {
+        let mut copy = {
+            let mut live = self.pk.write();
+            live.start_journal();
+            let live = parking_lot::RwLockWriteGuard::downgrade(live);
+            live.snapshot()
+        };
+        copy.relocate(|loc| match m.remap.get(loc) {
+            None => Ok(None),
+            Some((_, GONE)) => Err(Error::new(
+                ErrorKind::Io,
+                format!(
+                    "{}: the key index points at row {} of container {}, which compaction found dead",
+                    self.storage.location(),
+                    loc.row,
+                    loc.container
+                ),
+            )),
+            Some((_, row)) => Ok(Some(Loc {
+                container: m.seg.container,
+                row,
+            })),
+        })?;
+        // Marks set before the journal started; later ones arrive through the journal.
+        for (row, (i, r)) in m.origin.iter().enumerate() {
+            let d = inputs[*i].deleted.get(*r);
+            if d != LIVE {
+                m.seg.deleted.mark(row as u32, d);
+            }
+        }
+        Ok(copy)
+    }
+}
+
+/// Replay the live index's changes since the copy onto it: the newest locations, and the
+/// deletion marks writers set on merged rows meanwhile. Called with publishing paused.
+fn carry_over(m: &Merged, inputs: &[Arc<Segment>], pk: &mut PkIndex, changes: &[Change]) {
+    for c in changes {
+        pk.apply(c);
+        if let Some(old) = c.old
+            && let Some((i, row)) = m.remap.get(old)
+            && row != GONE
+        {
+            let d = inputs[i].deleted.get(old.row);
+            if d != LIVE {
+                m.seg.deleted.mark(row, d);
+            }
+        }
+    }
+}
+
+/// Segments to merge when there are too many, smallest first; or a lone segment that is
+/// mostly dead rows.
+fn pick_inputs(all: &[Arc<Segment>], max_segments: usize) -> Vec<Arc<Segment>> {
+    if all.len() > max_segments {
+        let mut by_size: Vec<Arc<Segment>> = all.to_vec();
+        by_size.sort_by_key(|s| s.rows());
+        let n = (all.len() - max_segments / 2).max(2);
+        return by_size.into_iter().take(n).collect();
+    }
+    all.iter()
+        .find(|s| {
+            s.rows() >= 1024 && s.deleted.live_count(s.rows() as usize) * 2 < s.rows() as usize
+        })
+        .map(|s| vec![s.clone()])
+        .unwrap_or_default()
+}
+
+/// Tombstones of merged segments, one per key (the newest).
+fn merge_tombstones(inputs: &[Arc<Segment>]) -> Vec<(Key, u64)> {
+    let mut by_key: std::collections::BTreeMap<Key, u64> = std::collections::BTreeMap::new();
+    for s in inputs {
+        for (k, seq) in s.tombstones() {
+            let e = by_key.entry(k.clone()).or_insert(*seq);
+            *e = (*e).max(*seq);
+        }
+    }
+    by_key.into_iter().collect()
+}

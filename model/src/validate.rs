@@ -228,7 +228,7 @@ pub fn search_params(k: usize, ef: Option<usize>) -> Result<()> {
         return Err(err(
             K::OutOfRange,
             "k",
-            format!("k must be in 1..={}, got {k}", limits::MAX_K),
+            format!("must be in 1..={}, got {k}", limits::MAX_K),
         ));
     }
     if let Some(ef) = ef
@@ -237,7 +237,7 @@ pub fn search_params(k: usize, ef: Option<usize>) -> Result<()> {
         return Err(err(
             K::OutOfRange,
             "ef",
-            format!("ef must be in 1..={}, got {ef}", limits::MAX_EF),
+            format!("must be in 1..={}, got {ef}", limits::MAX_EF),
         ));
     }
     Ok(())
@@ -261,7 +261,7 @@ pub fn shard_count(n: u32) -> Result<()> {
         return Err(err(
             K::OutOfRange,
             "shard_count",
-            format!("shard_count must be in 1..={}, got {n}", limits::MAX_SHARDS),
+            format!("must be in 1..={}, got {n}", limits::MAX_SHARDS),
         ));
     }
     Ok(())

@@ -205,12 +205,12 @@ fn batches_and_search_params() {
             ((10_000, Some(100_000)), None),
             (
                 (0, None),
-                Some((K::OutOfRange, "k must be in 1..=10000, got 0")),
+                Some((K::OutOfRange, "k: must be in 1..=10000, got 0")),
             ),
             ((10_001, None), Some((K::OutOfRange, "got 10001"))),
             (
                 (10, Some(0)),
-                Some((K::OutOfRange, "ef must be in 1..=100000, got 0")),
+                Some((K::OutOfRange, "ef: must be in 1..=100000, got 0")),
             ),
         ],
         |(k, ef)| search_params(*k, *ef),

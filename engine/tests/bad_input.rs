@@ -68,7 +68,7 @@ fn bad_writes_and_queries_are_rejected_and_the_shard_keeps_working() {
             Point::new(4u64, vec![1.0, 1.0, 0.0]),
             Point::new(5u64, vec![1.0]),
         ]),
-        "points[1].vector",
+        "points[1] (key 5).vector",
     );
     assert!(s.get(&Key::Int(4)).unwrap().is_none());
 

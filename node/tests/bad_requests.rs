@@ -76,7 +76,7 @@ async fn bad_requests_get_precise_errors() {
         c.upsert(upsert(vec![p4(1), point(2, vec![1.0, 2.0, 3.0])]))
             .await,
         Code::InvalidArgument,
-        &["points[1].vector", "dimension 3", "dimension 4"],
+        &["points[1] (key 2).vector", "dimension 3", "dimension 4"],
     );
     assert_status(
         c.upsert(upsert(vec![point(3, vec![0.0, f32::NAN, 0.0, 0.0])]))

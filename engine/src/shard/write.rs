@@ -41,7 +41,7 @@ impl Inner {
         validate::batch_len(points.len(), "upsert")?;
         for (i, p) in points.iter_mut().enumerate() {
             validate_point(p, self.spec.dim, self.spec.metric)
-                .map_err(|e| e.within(format!("points[{i}]")))?;
+                .map_err(|e| e.within(format!("points[{i}] (key {})", p.key)))?;
         }
         let op = WalOp::Upsert(points);
         let enc = EncodedOp::new(&op)?;

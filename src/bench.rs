@@ -435,11 +435,7 @@ mod via_node {
         metric: Metric,
         epoch: u64,
     ) -> Result<()> {
-        let metric = match metric {
-            Metric::L2 => pb1::Metric::L2,
-            Metric::Cosine => pb1::Metric::Cosine,
-            Metric::Dot => pb1::Metric::Dot,
-        };
+        let metric = vecshard_model::proto::metric_to_proto(metric);
         c.assign_shard(pb::AssignShardRequest {
             collection: COLLECTION.into(),
             shard: 0,
@@ -482,10 +478,7 @@ mod via_node {
     }
 
     fn hit_key(h: &pb::ShardHit) -> Option<Key> {
-        match h.key.as_ref()?.kind.as_ref()? {
-            pb1::key::Kind::Int(v) => Some(Key::Int(*v)),
-            pb1::key::Kind::Str(s) => Some(Key::Str(s.clone())),
-        }
+        vecshard_model::proto::key_from_proto(h.key.as_ref()).ok()
     }
 
     pub fn run(

@@ -1,12 +1,13 @@
 //! Input files: `.fvecs` / `.ivecs` (TEXMEX: per row an i32 dimension, then the values) and
-//! JSON lines (`{"id": …, "vector": […], "metadata": {…}, "payload": …}`).
+//! JSON lines (`{"id": …, "vector": […], "metadata": {…}, "payload": …}`: the model's
+//! grammar, `vecshard_model::json`, which rejects unknown fields as the REST API does).
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use vecshard_engine::{Key, Point, metadata_from_json};
+use vecshard_engine::Point;
 
 /// Rows of an `.fvecs` file, streamed.
 pub struct Fvecs {
@@ -85,61 +86,6 @@ pub fn read_ivecs(path: &Path) -> Result<Vec<Vec<i32>>> {
     Ok(out)
 }
 
-/// Parse one JSON line into a point; `line` numbers it in errors.
-pub fn point_from_json(v: &serde_json::Value, line: u64) -> Result<Point> {
-    let obj = v
-        .as_object()
-        .with_context(|| format!("line {line}: expected a JSON object"))?;
-    let id = obj
-        .get("id")
-        .with_context(|| format!("line {line}: missing \"id\""))?;
-    let key = Key::from_json(id).map_err(|e| anyhow::anyhow!("line {line}: {e}"))?;
-    let vector = obj
-        .get("vector")
-        .and_then(|v| v.as_array())
-        .with_context(|| format!("line {line}: missing \"vector\" array"))?
-        .iter()
-        .map(|x| {
-            x.as_f64()
-                .map(|f| f as f32)
-                .with_context(|| format!("line {line}: vector holds a non-number {x}"))
-        })
-        .collect::<Result<Vec<f32>>>()?;
-    let metadata = match obj.get("metadata") {
-        Some(m) => metadata_from_json(m).map_err(|e| anyhow::anyhow!("line {line}: {e}"))?,
-        None => Default::default(),
-    };
-    let payload = match obj.get("payload") {
-        None | Some(serde_json::Value::Null) => Vec::new(),
-        Some(serde_json::Value::String(s)) => s.as_bytes().to_vec(),
-        Some(other) => serde_json::to_vec(other)?,
-    };
-    Ok(Point {
-        key,
-        vector,
-        metadata,
-        payload,
-    })
-}
-
-/// A point as JSON (payload decoded as JSON when it is JSON, else as a string).
-pub fn point_to_json(p: &Point) -> serde_json::Value {
-    serde_json::json!({
-        "id": p.key.to_json(),
-        "vector": p.vector,
-        "metadata": vecshard_engine::metadata_to_json(&p.metadata),
-        "payload": payload_to_json(&p.payload),
-    })
-}
-
-pub fn payload_to_json(p: &[u8]) -> serde_json::Value {
-    if p.is_empty() {
-        return serde_json::Value::Null;
-    }
-    serde_json::from_slice(p)
-        .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(p).into_owned()))
-}
-
 /// Points of an import file: `.fvecs` rows get keys 0, 1, 2 …; anything else is JSON lines.
 pub fn points(path: &Path) -> Result<Box<dyn Iterator<Item = Result<Point>>>> {
     if path.extension().is_some_and(|e| e == "fvecs") {
@@ -160,9 +106,8 @@ pub fn points(path: &Path) -> Result<Box<dyn Iterator<Item = Result<Point>>>> {
         if line.trim().is_empty() {
             return None;
         }
-        let parsed = serde_json::from_str::<serde_json::Value>(&line)
-            .map_err(|e| anyhow::anyhow!("{name}: line {}: invalid JSON: {e}", i + 1))
-            .and_then(|v| point_from_json(&v, i as u64 + 1));
+        let parsed = vecshard_model::json::point_from_str(&line)
+            .map_err(|e| anyhow::anyhow!("{name}: line {}: {e}", i + 1));
         Some(parsed)
     })))
 }

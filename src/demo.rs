@@ -95,7 +95,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
             t.elapsed().as_secs_f64() * 1e3
         );
         for h in hits {
-            let meta = vecshard_engine::metadata_to_json(
+            let meta = vecshard_model::json::metadata_to_json(
                 h.metadata.as_ref().unwrap_or(&Default::default()),
             );
             let payload =

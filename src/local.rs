@@ -10,6 +10,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use vecshard_engine::{Durability, Filter, Key, Metric, Options, SearchRequest, Shard, ShardSpec};
 
 use crate::datafile;
+use vecshard_model::json::{key_to_json, point_to_json};
 
 #[derive(Subcommand)]
 pub enum LocalCmd {
@@ -218,7 +219,7 @@ pub fn run(cmd: LocalCmd) -> Result<()> {
                 req.exact = exact;
                 req.ef = ef;
                 let hits = s.search(&req).with_context(|| format!("query {i}"))?;
-                let ids: Vec<_> = hits.iter().map(|h| h.key.to_json()).collect();
+                let ids: Vec<_> = hits.iter().map(|h| key_to_json(&h.key)).collect();
                 let scores: Vec<_> = hits.iter().map(|h| h.score).collect();
                 writeln!(
                     out,
@@ -232,7 +233,7 @@ pub fn run(cmd: LocalCmd) -> Result<()> {
         LocalCmd::Get { shard, id } => {
             let s = shard.open()?;
             match s.get(&Key::parse_cli(&id))? {
-                Some(p) => println!("{}", datafile::point_to_json(&p)),
+                Some(p) => println!("{}", point_to_json(&p)),
                 None => bail!("no point with key {id} in {}", shard.location),
             }
             Ok(())
@@ -252,7 +253,7 @@ pub fn run(cmd: LocalCmd) -> Result<()> {
                 let Some(last) = page.last() else { break };
                 after = Some(last.key.clone());
                 for p in &page {
-                    writeln!(out, "{}", datafile::point_to_json(p))?;
+                    writeln!(out, "{}", point_to_json(p))?;
                 }
             }
             out.flush()?;

@@ -31,9 +31,9 @@ fn write_input(path: &std::path::Path) {
     for i in 0..LINES {
         let p = line_point(i);
         let line = serde_json::json!({
-            "id": p.key.to_json(),
+            "id": vecshard_model::json::key_to_json(&p.key),
             "vector": p.vector,
-            "metadata": vecshard_engine::metadata_to_json(&p.metadata),
+            "metadata": vecshard_model::json::metadata_to_json(&p.metadata),
         });
         writeln!(f, "{line}").unwrap();
     }

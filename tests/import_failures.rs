@@ -211,7 +211,8 @@ fn local_import_of_the_wrong_dimension_fails_promptly() {
         let e = local_import(&dir, &file, threads, &[]);
         assert!(!e.success, "threads {threads}: import succeeded");
         assert!(
-            e.stderr.contains("has dimension 48, the shard expects 8"),
+            e.stderr
+                .contains("dimension 48 does not match the collection's dimension 8"),
             "threads {threads}: {}",
             e.stderr
         );
@@ -249,7 +250,7 @@ fn local_import_with_a_nan_midway_keeps_exactly_the_acknowledged_prefix() {
         assert!(!e.success, "threads {threads}: import succeeded");
         assert!(
             e.stderr
-                .contains(&format!("vector of key {NAN_ROW} has a non-finite value")),
+                .contains(&format!("(key {NAN_ROW}).vector: non-finite value")),
             "{}",
             e.stderr
         );

@@ -33,14 +33,11 @@ pub fn distance(metric: Metric, a: &[f32], b: &[f32]) -> f32 {
     d + 0.0
 }
 
-/// Scale `v` to unit length in place; `false` if it has zero (or non-finite) length.
+/// Scale `v` to unit length in place; `false` if it has zero (or non-finite) length. The
+/// model's rule ([`vecshard_model::validate::normalize`]), so what validation accepts always
+/// normalises.
 pub fn normalize(v: &mut [f32]) -> bool {
-    let norm = dot(v, v).sqrt();
-    if !norm.is_finite() || norm == 0.0 {
-        return false;
-    }
-    v.iter_mut().for_each(|x| *x /= norm);
-    true
+    vecshard_model::validate::normalize(v)
 }
 
 #[cfg(test)]

@@ -113,6 +113,14 @@ impl Error {
     }
 }
 
+impl From<vecshard_model::ValidationError> for Error {
+    /// Every broken rule of the data model is an invalid argument; the message keeps the
+    /// field and what is wrong.
+    fn from(e: vecshard_model::ValidationError) -> Self {
+        Self::new(ErrorKind::InvalidArgument, e.to_string())
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.kind.as_str(), self.msg)

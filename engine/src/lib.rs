@@ -31,3 +31,5 @@ pub use filter::Filter;
 pub use options::{Durability, Hook, Options, ShardSpec};
 pub use shard::{Shard, Stats, WalLoss, WalRepair};
 pub use types::*;
+/// The data model the engine is built on (keys, values, points, filters, limits, rules).
+pub use vecshard_model as model;

@@ -194,7 +194,7 @@ mod tests {
                 if i % 3 == 0 {
                     v["tags"] = json!([format!("t{}", i % 4), "all"]);
                 }
-                crate::types::metadata_from_json(&v).unwrap()
+                vecshard_model::json::metadata_from_json(&v).unwrap()
             })
             .collect();
         let idx = MetaIndex::build(

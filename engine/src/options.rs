@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::index::IndexParams;
-use crate::types::{Metric, limits};
+use crate::types::Metric;
 
 /// A shard's fixed properties, stored in its manifest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,27 +32,8 @@ impl ShardSpec {
     }
 
     pub(crate) fn validate(&self) -> Result<()> {
-        if self.dim == 0 || self.dim > limits::MAX_DIM {
-            return Err(Error::invalid(format!(
-                "dimension {} out of range 1..={}",
-                self.dim,
-                limits::MAX_DIM
-            )));
-        }
-        let p = &self.index;
-        if !(2..=256).contains(&p.m)
-            || p.ef_construction == 0
-            || p.ef_search == 0
-            || p.ef_search > limits::MAX_EF
-        {
-            return Err(Error::invalid(format!(
-                "index parameters out of range: m={} (2..=256), ef_construction={}, ef_search={} (1..={})",
-                p.m,
-                p.ef_construction,
-                p.ef_search,
-                limits::MAX_EF
-            )));
-        }
+        vecshard_model::validate::dimension(self.dim)?;
+        vecshard_model::validate::index_params(&self.index)?;
         Ok(())
     }
 }

@@ -37,14 +37,14 @@ fn bad_writes_and_queries_are_rejected_and_the_shard_keeps_working() {
     );
     check(
         s.upsert(vec![Point::new(2u64, vec![0.0, 0.0, 0.0])]),
-        "zero length",
+        "zero vector",
     );
     check(
         s.upsert(vec![Point::new(
             "k".repeat(limits::MAX_KEY_BYTES + 1),
             vec![1.0, 0.0, 0.0],
         )]),
-        "exceeds the limit",
+        "the limit is 1024",
     );
     check(s.upsert(vec![Point::new("", vec![1.0, 0.0, 0.0])]), "empty");
     check(
@@ -68,7 +68,7 @@ fn bad_writes_and_queries_are_rejected_and_the_shard_keeps_working() {
             Point::new(4u64, vec![1.0, 1.0, 0.0]),
             Point::new(5u64, vec![1.0]),
         ]),
-        "key 5",
+        "points[1] (key 5).vector",
     );
     assert!(s.get(&Key::Int(4)).unwrap().is_none());
 
@@ -82,17 +82,17 @@ fn bad_writes_and_queries_are_rejected_and_the_shard_keeps_working() {
     );
     check(
         s.search(&SearchRequest::new(vec![1.0, 0.0, 0.0], 0)),
-        "k = 0",
+        "k: must be in 1..=10000, got 0",
     );
     check(
         s.search(&SearchRequest::new(vec![1.0, 0.0, 0.0], limits::MAX_K + 1)),
-        "out of range",
+        "got 10001",
     );
     let mut r = SearchRequest::new(vec![1.0, 0.0, 0.0], 3);
     r.ef = Some(0);
-    check(s.search(&r), "ef = 0");
+    check(s.search(&r), "ef: must be in 1..=100000, got 0");
     check(
-        Filter::parse_str(r#"{"field":"x","gt":1}"#),
+        Filter::parse_str(r#"{"field":"x","gt":1}"#).map_err(vecshard_engine::Error::from),
         "unknown operator",
     );
     check(s.scan(None, 0), "scan limit");

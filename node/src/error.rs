@@ -98,3 +98,10 @@ impl NodeError {
         NodeError::InvalidArgument(msg.into())
     }
 }
+
+impl From<vecshard_model::ValidationError> for NodeError {
+    /// A broken rule of the data model is an invalid argument naming the field.
+    fn from(e: vecshard_model::ValidationError) -> Self {
+        NodeError::InvalidArgument(e.to_string())
+    }
+}

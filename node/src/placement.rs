@@ -76,7 +76,7 @@ impl Assignment {
 /// The engine location of a shard: for local shards
 /// `<data_dir>/<collection>-<incarnation>/shard-<nnnn>`, or `<data_dir>/<collection>/<shard>`
 /// for incarnation 0 (collections created before incarnations); the URL otherwise. The
-/// collection name is checked ([`check_collection_name`]), so the path stays inside
+/// collection name is checked (`vecshard_model::validate::collection_name`), so the path stays inside
 /// `data_dir`.
 pub fn location(data_dir: &Path, id: &ShardId, storage: &Storage, incarnation: u64) -> String {
     let local = match incarnation {
@@ -161,36 +161,12 @@ pub fn check_storage_allowed(url: &str, allowed: &[String]) -> Result<(), String
     }
 }
 
-/// Check a collection name: 1 to 255 letters, digits, `_` and `-` (it becomes a
-/// directory name, so nothing else is allowed).
-pub fn check_collection_name(name: &str) -> Result<(), String> {
-    if name.is_empty() || name.len() > 255 {
-        return Err(format!(
-            "collection name must have 1 to 255 characters, got {}",
-            name.len()
-        ));
-    }
-    if let Some(c) = name
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'))
-    {
-        return Err(format!(
-            "collection name {name:?} contains {c:?}; use letters, digits, '_' and '-'"
-        ));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn names_and_locations() {
-        assert!(check_collection_name("docs_v2-a").is_ok());
-        for bad in ["", "../x", "a/b", "a b", "é"] {
-            assert!(check_collection_name(bad).is_err(), "{bad}");
-        }
         let a = Assignment {
             id: ShardId {
                 collection: "c".into(),

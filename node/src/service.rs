@@ -9,7 +9,8 @@ use std::time::Instant;
 use actix::dev::SendError;
 use tokio::sync::oneshot;
 use tonic::{Request, Response, Status};
-use vecshard_engine::{Key, Point, Shard, limits};
+use vecshard_engine::{Key, Point, Shard};
+use vecshard_model::validate;
 use vecshard_proto::internal::v1 as pb;
 use vecshard_proto::internal::v1::node_server::Node;
 
@@ -23,7 +24,7 @@ use crate::conversions::{
 use crate::error::{NodeError, NotOwnerReason};
 use crate::lifecycle::Lifecycle;
 use crate::metrics::Metrics;
-use crate::placement::{ShardId, check_collection_name};
+use crate::placement::ShardId;
 use crate::reads::ReadPool;
 use crate::registry::{Access, Registry, Slot, StateName};
 use crate::status::outcome_label;
@@ -155,19 +156,6 @@ impl NodeService {
     }
 }
 
-fn check_batch(n: usize, what: &str) -> Result<(), NodeError> {
-    if n == 0 {
-        return Err(NodeError::invalid(format!("{what} needs at least one key")));
-    }
-    if n > limits::MAX_BATCH_POINTS {
-        return Err(NodeError::invalid(format!(
-            "{what} of {n} keys exceeds the limit of {}",
-            limits::MAX_BATCH_POINTS
-        )));
-    }
-    Ok(())
-}
-
 #[tonic::async_trait]
 impl Node for NodeService {
     async fn assign_shard(
@@ -208,7 +196,7 @@ impl Node for NodeService {
     ) -> Reply<pb::ReleaseShardResponse> {
         let started = Instant::now();
         let r = req.into_inner();
-        check_collection_name(&r.collection).map_err(NodeError::invalid)?;
+        vecshard_model::validate::collection_name(&r.collection).map_err(NodeError::from)?;
         let id = ShardId {
             collection: r.collection,
             shard: r.shard,
@@ -239,15 +227,9 @@ impl Node for NodeService {
         let t = target_from_proto(r.target)?;
         let points = r.points;
         let out = async {
-            if points.is_empty() || points.len() > limits::MAX_BATCH_POINTS {
-                return Err(NodeError::invalid(format!(
-                    "an upsert needs 1 to {} points, got {}",
-                    limits::MAX_BATCH_POINTS,
-                    points.len()
-                )));
-            }
-            self.write(&t, |slot| {
-                let points: Vec<Point> = points_from_proto(points, slot.spec.dim)?;
+            validate::batch_len(points.len(), "upsert")?;
+            self.write(&t, |_| {
+                let points: Vec<Point> = points_from_proto(points)?;
                 Ok(WriteOp::Upsert(points))
             })
             .await
@@ -265,7 +247,7 @@ impl Node for NodeService {
         let t = target_from_proto(r.target)?;
         let keys = r.keys;
         let out = async {
-            check_batch(keys.len(), "a delete")?;
+            validate::batch_len(keys.len(), "delete")?;
             let keys = keys_from_proto(keys)?;
             self.write(&t, |_| Ok(WriteOp::Delete(keys))).await
         }
@@ -282,7 +264,7 @@ impl Node for NodeService {
         let t = target_from_proto(r.target)?;
         let keys = r.keys;
         let out = async {
-            check_batch(keys.len(), "a get")?;
+            validate::batch_len(keys.len(), "get")?;
             let keys: Vec<Key> = keys_from_proto(keys)?;
             let light = keys.len() <= LIGHT_GET_KEYS;
             self.read(
@@ -346,7 +328,7 @@ impl Node for NodeService {
             let limit = r.limit.min(MAX_SCAN_PAGE) as usize;
             let after = r
                 .start_after
-                .map(|k| key_from_proto(Some(k), "start_after"))
+                .map(|k| key_from_proto(Some(&k)).map_err(|e| e.within("start_after")))
                 .transpose()?;
             self.read(
                 &t,
@@ -356,7 +338,7 @@ impl Node for NodeService {
             .await
             .map(|points| {
                 let next = (points.len() == limit)
-                    .then(|| points.last().map(|p| key_to_proto(p.key.clone())))
+                    .then(|| points.last().map(|p| key_to_proto(&p.key)))
                     .flatten();
                 (points, next)
             })

@@ -76,7 +76,7 @@ async fn bad_requests_get_precise_errors() {
         c.upsert(upsert(vec![p4(1), point(2, vec![1.0, 2.0, 3.0])]))
             .await,
         Code::InvalidArgument,
-        &["points[1] (key 2)", "dimension 3", "expects 4"],
+        &["points[1] (key 2).vector", "dimension 3", "dimension 4"],
     );
     assert_status(
         c.upsert(upsert(vec![point(3, vec![0.0, f32::NAN, 0.0, 0.0])]))
@@ -103,12 +103,12 @@ async fn bad_requests_get_precise_errors() {
     assert_status(
         c.upsert(upsert(vec![nan_meta])).await,
         Code::InvalidArgument,
-        &["\"price\"", "not finite"],
+        &["metadata.price", "not finite"],
     );
     assert_status(
         c.upsert(upsert(vec![])).await,
         Code::InvalidArgument,
-        &["1 to 100000 points"],
+        &["empty upsert batch"],
     );
     // The engine's own limits come back with its message.
     assert_status(
@@ -128,7 +128,7 @@ async fn bad_requests_get_precise_errors() {
     assert_status(
         c.search(search(vec![0.0; 5], 1)).await,
         Code::InvalidArgument,
-        &["query vector", "dimension 5"],
+        &["query.vector", "dimension 5"],
     );
     assert_status(
         c.search(search(vec![0.0, 0.0, f32::NAN, 0.0], 1)).await,
@@ -138,7 +138,7 @@ async fn bad_requests_get_precise_errors() {
     assert_status(
         c.search(search(vec![0.0; 4], 0)).await,
         Code::InvalidArgument,
-        &["k = 0"],
+        &["k: must be in 1..=10000, got 0"],
     );
     let mut filtered = search(vec![0.0; 4], 1);
     filtered.filter = Some(pb1::Filter {
@@ -154,14 +154,14 @@ async fn bad_requests_get_precise_errors() {
     assert_status(
         c.search(filtered).await,
         Code::InvalidArgument,
-        &["malformed filter at filter.and[0]", "no operator"],
+        &["filter.and[0]: malformed filter", "no operator"],
     );
     let mut empty_filter = search(vec![0.0; 4], 1);
     empty_filter.filter = Some(pb1::Filter { kind: None });
     assert_status(
         c.search(empty_filter).await,
         Code::InvalidArgument,
-        &["malformed filter at filter", "empty filter"],
+        &["filter: malformed filter", "empty filter"],
     );
 
     // Scan and get limits.

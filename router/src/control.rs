@@ -324,8 +324,8 @@ fn spawn_assign(core: &Core, address: &str, w: &Want) {
         role: w.role as i32,
         storage: w.coll.shard_storage(w.shard),
         dimension: spec.dimension,
-        metric: spec.metric.to_proto() as i32,
-        index: Some(spec.index.to_proto()),
+        metric: vecshard_model::proto::metric_to_proto(spec.metric) as i32,
+        index: Some(vecshard_model::proto::index_to_proto(&spec.index)),
         incarnation: w.coll.path_incarnation(),
     });
     req.set_timeout(NODE_CALL_TIMEOUT);

@@ -3,64 +3,10 @@
 use vecshard_proto::internal::v1 as pi;
 use vecshard_proto::v1 as pb;
 
-use crate::error::{Error, Result};
-use crate::shardmap::{CollectionSpec, IndexParams, Liveness, Metric};
-use crate::validate::{self, limits};
+use vecshard_model::{proto as model_pb, validate};
 
-impl Metric {
-    /// The proto enum value.
-    pub fn to_proto(self) -> pb::Metric {
-        match self {
-            Metric::L2 => pb::Metric::L2,
-            Metric::Cosine => pb::Metric::Cosine,
-            Metric::Dot => pb::Metric::Dot,
-        }
-    }
-
-    /// From the proto enum value (as carried in a message).
-    pub fn from_proto(v: i32) -> Result<Metric> {
-        match pb::Metric::try_from(v) {
-            Ok(pb::Metric::L2) => Ok(Metric::L2),
-            Ok(pb::Metric::Cosine) => Ok(Metric::Cosine),
-            Ok(pb::Metric::Dot) => Ok(Metric::Dot),
-            Ok(pb::Metric::Unspecified) | Err(_) => {
-                Err(Error::invalid("metric is required: l2, cosine or dot"))
-            }
-        }
-    }
-
-    /// `l2`, `cosine` or `dot`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Metric::L2 => "l2",
-            Metric::Cosine => "cosine",
-            Metric::Dot => "dot",
-        }
-    }
-
-    /// Parse `l2`, `cosine` or `dot` (and common aliases).
-    pub fn parse(s: &str) -> Result<Metric> {
-        match s.to_ascii_lowercase().as_str() {
-            "l2" | "euclid" | "euclidean" => Ok(Metric::L2),
-            "cosine" | "cos" => Ok(Metric::Cosine),
-            "dot" | "ip" | "inner_product" => Ok(Metric::Dot),
-            other => Err(Error::invalid(format!(
-                "unknown metric {other:?} (expected l2, cosine or dot)"
-            ))),
-        }
-    }
-}
-
-impl IndexParams {
-    /// As the proto message, every field set.
-    pub fn to_proto(self) -> pb::IndexParams {
-        pb::IndexParams {
-            m: Some(self.m),
-            ef_construction: Some(self.ef_construction),
-            ef_search: Some(self.ef_search),
-        }
-    }
-}
+use crate::error::Result;
+use crate::shardmap::{CollectionSpec, Liveness};
 
 impl CollectionSpec {
     /// As the proto message.
@@ -68,10 +14,10 @@ impl CollectionSpec {
         pb::CollectionSpec {
             name: self.name.clone(),
             dimension: self.dimension,
-            metric: self.metric.to_proto() as i32,
+            metric: model_pb::metric_to_proto(self.metric) as i32,
             shard_count: self.shard_count,
             storage: self.storage.clone(),
-            index: Some(self.index.to_proto()),
+            index: Some(model_pb::index_to_proto(&self.index)),
         }
     }
 
@@ -83,45 +29,16 @@ impl CollectionSpec {
         allowed: &[String],
     ) -> Result<Self> {
         validate::collection_name(&r.name)?;
-        if !(1..=limits::MAX_DIM).contains(&r.dimension) {
-            return Err(Error::invalid(format!(
-                "dimension must be in 1..={}, got {}",
-                limits::MAX_DIM,
-                r.dimension
-            )));
-        }
-        let metric = Metric::from_proto(r.metric)?;
+        validate::dimension(r.dimension as usize)?;
+        let metric = model_pb::metric_from_proto(r.metric)?;
         let shard_count = if r.shard_count == 0 {
             default_shards
         } else {
             r.shard_count
         };
-        if shard_count > limits::MAX_SHARDS {
-            return Err(Error::invalid(format!(
-                "shard_count must be at most {}, got {shard_count}",
-                limits::MAX_SHARDS
-            )));
-        }
+        validate::shard_count(shard_count)?;
         let storage = crate::storage::collection_storage(&r.storage, allowed)?;
-        let d = IndexParams::default();
-        let i = r.index.unwrap_or_default();
-        let index = IndexParams {
-            m: i.m.unwrap_or(d.m),
-            ef_construction: i.ef_construction.unwrap_or(d.ef_construction),
-            ef_search: i.ef_search.unwrap_or(d.ef_search),
-        };
-        if !(2..=256).contains(&index.m)
-            || !(1..=limits::MAX_EF).contains(&index.ef_construction)
-            || !(1..=limits::MAX_EF).contains(&index.ef_search)
-        {
-            return Err(Error::invalid(format!(
-                "index parameters out of range: m={} (2..=256), ef_construction={} and ef_search={} (1..={})",
-                index.m,
-                index.ef_construction,
-                index.ef_search,
-                limits::MAX_EF
-            )));
-        }
+        let index = model_pb::index_from_proto(r.index.as_ref())?;
         Ok(CollectionSpec {
             name: r.name.clone(),
             dimension: r.dimension,
@@ -159,6 +76,7 @@ pub fn shard_state(s: i32) -> pb::ShardState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::shardmap::IndexParams;
 
     #[test]
     fn create_requests_get_defaults_and_checks() {
@@ -208,7 +126,7 @@ mod tests {
                     metric: 0,
                     ..r.clone()
                 },
-                "metric is required",
+                "metric 0 is not one of",
             ),
             (
                 pb::CreateCollectionRequest {

@@ -96,3 +96,10 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+impl From<vecshard_model::ValidationError> for Error {
+    /// A broken rule of the data model is an invalid argument naming the field.
+    fn from(e: vecshard_model::ValidationError) -> Self {
+        Error::invalid(e.to_string())
+    }
+}

@@ -13,9 +13,7 @@ mod conversions;
 pub mod core;
 pub mod data;
 mod error;
-pub mod filter;
 mod heartbeats;
-pub mod json;
 mod meta;
 mod metrics;
 pub mod partition;
@@ -24,7 +22,6 @@ mod server;
 pub mod shardmap;
 mod status;
 pub mod storage;
-pub mod validate;
 
 pub use config::{RouterConfig, load_config};
 pub use error::{Error, ErrorKind, Result};

@@ -58,12 +58,12 @@ async fn bad_requests_get_precise_errors() {
             "dimension 5",
         ),
         (upsert(vec![nan]), Code::InvalidArgument, "non-finite"),
-        (upsert(vec![zero]), Code::InvalidArgument, "zero length"),
+        (upsert(vec![zero]), Code::InvalidArgument, "zero vector"),
         (upsert(vec![long_key]), Code::InvalidArgument, "1025 bytes"),
         (
             upsert(vec![no_key]),
             Code::InvalidArgument,
-            "key is missing",
+            "key is required",
         ),
         (upsert(vec![]), Code::InvalidArgument, "empty upsert batch"),
         (
@@ -103,16 +103,16 @@ async fn bad_requests_get_precise_errors() {
         r
     };
     let cases: Vec<(pb::SearchRequest, Code, &str)> = vec![
-        (search(&|r| r.k = 0), Code::InvalidArgument, "k must be"),
+        (search(&|r| r.k = 0), Code::InvalidArgument, "k: must be"),
         (
             search(&|r| r.k = 10_001),
             Code::InvalidArgument,
-            "k must be",
+            "k: must be",
         ),
         (
             search(&|r| r.ef = Some(0)),
             Code::InvalidArgument,
-            "ef must be",
+            "ef: must be",
         ),
         (
             search(&|r| r.vector.push(1.0)),
@@ -209,7 +209,7 @@ async fn bad_requests_get_precise_errors() {
             "/v1/collections/c/points",
             json!({"points": [{"id": 1, "vector": [1, 2, 3, "x"]}]}).to_string(),
             400,
-            "non-number",
+            "vectors hold only numbers",
         ),
         (
             "/v1/collections/c/points",

@@ -13,7 +13,8 @@ use vecshard_proto::v1 as pb;
 
 use super::client::{Client, connect, status};
 use crate::progress::Progress;
-use vecshard_router::json::key_to_json;
+use vecshard_model::json::key_to_json;
+use vecshard_model::proto::key_from_proto;
 
 #[derive(Args)]
 pub struct DevArgs {
@@ -267,10 +268,8 @@ async fn demo(c: &mut Client, points: usize, shards: u32) -> Result<()> {
                 Some(pb::value::Kind::IntValue(p)) => p,
                 _ => 0,
             };
-            let id = h
-                .key
-                .as_ref()
-                .map(key_to_json)
+            let id = key_from_proto(h.key.as_ref())
+                .map(|k| key_to_json(&k))
                 .unwrap_or_default()
                 .to_string();
             println!(

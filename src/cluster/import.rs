@@ -9,7 +9,6 @@ use futures::StreamExt;
 use vecshard_proto::v1 as pb;
 
 use super::client::{Client, connect, status};
-use super::convert;
 use crate::datafile;
 use crate::progress::Progress;
 
@@ -58,7 +57,7 @@ pub async fn import(
         let mut buf = Vec::with_capacity(batch);
         for p in points {
             match p {
-                Ok(p) => buf.push(convert::point(p)),
+                Ok(p) => buf.push(vecshard_model::proto::point_to_proto(p)),
                 Err(e) => {
                     send(Err(e));
                     return;

@@ -5,7 +5,6 @@ mod admin;
 mod bench;
 mod client;
 mod collection;
-mod convert;
 mod dev;
 mod import;
 mod search;

@@ -10,7 +10,8 @@ use futures::StreamExt;
 use vecshard_proto::v1 as pb;
 
 use super::client::{connect, status};
-use vecshard_router::json::key_to_json;
+use vecshard_model::json::key_to_json;
+use vecshard_model::proto::key_from_proto;
 
 use crate::datafile;
 
@@ -54,7 +55,11 @@ pub async fn run(a: SearchArgs<'_>) -> Result<()> {
         let ids: Vec<_> = r
             .hits
             .iter()
-            .map(|h| h.key.as_ref().map(key_to_json).unwrap_or_default())
+            .map(|h| {
+                key_from_proto(h.key.as_ref())
+                    .map(|k| key_to_json(&k))
+                    .unwrap_or_default()
+            })
             .collect();
         let scores: Vec<_> = r.hits.iter().map(|h| h.score).collect();
         let mut line = serde_json::json!({"query": i, "ids": ids, "scores": scores});

@@ -32,43 +32,11 @@ pub use frozen::FrozenIndex;
 pub use mem::MemIndex;
 pub use planner::use_brute_force;
 
-use serde::{Deserialize, Serialize};
-
 use crate::distance::distance;
 use crate::types::Metric;
 
-/// Index parameters, fixed when a shard is created.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct IndexParams {
-    /// Graph degree: links per node on the upper layers, twice this on layer 0 (clamped
-    /// to 2..=256). Each unit costs 8 bytes per row of graph (16 → 128 bytes, about a
-    /// quarter of a 128-d f32 vector); higher keeps recall on harder data at the price of
-    /// memory and slower inserts.
-    pub m: usize,
-    /// Search width while inserting. Build time grows about linearly with it; 200 with
-    /// `m` 16 builds 200k × 128-d rows in about 25 s on 2 cores, and lower values lose
-    /// recall at every `ef`.
-    pub ef_construction: usize,
-    /// Default search width for queries that do not set `ef` (at least `k` is used).
-    /// Latency grows about linearly; on clustered-128 (200k rows) recall@10 is 0.90 at
-    /// 16, 0.97 at 32, 0.998 at 64.
-    pub ef_search: usize,
-    /// Seed of the layer assignment: a row gets the same layer under the same seed,
-    /// whatever the insert order or thread.
-    pub seed: u64,
-}
-
-impl Default for IndexParams {
-    fn default() -> Self {
-        IndexParams {
-            m: 16,
-            ef_construction: 200,
-            ef_search: 64,
-            seed: 0x5eed_1de5,
-        }
-    }
-}
+/// Index parameters and their defaults: the model's.
+pub use vecshard_model::IndexParams;
 
 /// Row-addressable vectors.
 pub trait Vectors: Sync {

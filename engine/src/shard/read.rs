@@ -9,7 +9,8 @@ use crate::filter::Filter;
 use crate::index::{self, Neighbor, Vectors};
 use crate::memtable::Memtable;
 use crate::segment::Segment;
-use crate::types::{Hit, Key, Point, SearchRequest, limits};
+use crate::types::{Hit, Key, Point, SearchRequest};
+use vecshard_model::validate;
 
 /// Most points in one scan page.
 pub const MAX_SCAN_PAGE: usize = 10_000;
@@ -27,7 +28,7 @@ struct Query<'a> {
 impl Inner {
     pub(super) fn get(&self, key: &Key) -> Result<Option<Point>> {
         self.check_open()?;
-        super::write::validate_key(key)?;
+        vecshard_model::validate::key(key)?;
         let pk = self.pk.read();
         let view = self.current.read().view.clone();
         let Some(loc) = pk.get(key) else {
@@ -63,23 +64,16 @@ impl Inner {
 
     pub(super) fn search(&self, req: &SearchRequest) -> Result<Vec<Hit>> {
         self.check_open()?;
-        if req.k == 0 || req.k > limits::MAX_K {
-            return Err(Error::invalid(format!(
-                "k = {} out of range 1..={}",
-                req.k,
-                limits::MAX_K
-            )));
-        }
-        if let Some(ef) = req.ef
-            && (ef == 0 || ef > limits::MAX_EF)
-        {
-            return Err(Error::invalid(format!(
-                "ef = {ef} out of range 1..={}",
-                limits::MAX_EF
-            )));
+        validate::search_params(req.k, req.ef)?;
+        validate::vector(&req.vector, self.spec.dim, self.spec.metric)
+            .map_err(|e| e.within("query"))?;
+        if let Some(f) = &req.filter {
+            validate::filter(f)?;
         }
         let mut vector = req.vector.clone();
-        super::write::check_vector(&mut vector, self.spec.dim, self.spec.metric, "query vector")?;
+        if self.spec.metric == crate::types::Metric::Cosine {
+            validate::normalize(&mut vector);
+        }
         let (view, snap) = self.snapshot();
         let q = Query {
             vector: &vector,

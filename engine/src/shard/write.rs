@@ -5,106 +5,25 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use super::Inner;
-use crate::distance::normalize;
 use crate::error::{Error, Result};
 use crate::memtable::{self, Memtable};
 use crate::pk_index::Loc;
-use crate::types::{Key, Metric, Point, limits};
+use crate::types::{Key, Metric, Point};
 use crate::wal::{EncodedOp, WalOp};
+use vecshard_model::validate;
 
 /// Batches at least this large insert into the memtable index on all cores.
 const PARALLEL_INSERT: usize = 64;
 
-pub(super) fn validate_key(key: &Key) -> Result<()> {
-    if let Key::Str(s) = key {
-        if s.is_empty() {
-            return Err(Error::invalid("string keys must not be empty"));
-        }
-        if s.len() > limits::MAX_KEY_BYTES {
-            return Err(Error::invalid(format!(
-                "key of {} bytes exceeds the limit of {} bytes",
-                s.len(),
-                limits::MAX_KEY_BYTES
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// Check a vector's length and values; normalise it for cosine.
-pub(super) fn check_vector(v: &mut [f32], dim: usize, metric: Metric, what: &str) -> Result<()> {
-    if v.len() != dim {
-        return Err(Error::invalid(format!(
-            "{what} has dimension {}, the shard expects {dim}",
-            v.len()
-        )));
-    }
-    if let Some(i) = v.iter().position(|x| !x.is_finite()) {
-        return Err(Error::invalid(format!(
-            "{what} has a non-finite value ({}) at index {i}",
-            v[i]
-        )));
-    }
-    if metric == Metric::Cosine && !normalize(v) {
-        return Err(Error::invalid(format!(
-            "{what} has zero length; cosine needs a non-zero vector"
-        )));
-    }
-    Ok(())
-}
-
-fn validate_point(p: &mut Point, dim: usize, metric: Metric) -> Result<()> {
-    validate_key(&p.key)?;
-    let what = format!("vector of key {}", p.key);
-    check_vector(&mut p.vector, dim, metric, &what)?;
-    if p.payload.len() > limits::MAX_PAYLOAD_BYTES {
-        return Err(Error::invalid(format!(
-            "payload of key {} has {} bytes, the limit is {}",
-            p.key,
-            p.payload.len(),
-            limits::MAX_PAYLOAD_BYTES
-        )));
-    }
-    for (field, value) in &p.metadata {
-        if field.is_empty() {
-            return Err(Error::invalid(format!(
-                "metadata of key {} has an empty field name",
-                p.key
-            )));
-        }
-        if let crate::types::Value::Float(f) = value
-            && !f.is_finite()
-        {
-            return Err(Error::invalid(format!(
-                "metadata field {field:?} of key {} is not finite",
-                p.key
-            )));
-        }
-    }
-    if !p.metadata.is_empty() {
-        let size = postcard::to_stdvec(&p.metadata)
-            .map(|b| b.len())
-            .unwrap_or(usize::MAX);
-        if size > limits::MAX_METADATA_BYTES {
-            return Err(Error::invalid(format!(
-                "metadata of key {} has {size} bytes encoded, the limit is {}",
-                p.key,
-                limits::MAX_METADATA_BYTES
-            )));
-        }
-    }
-    Ok(())
-}
-
-fn check_batch(n: usize, what: &str) -> Result<()> {
-    if n == 0 {
-        return Err(Error::invalid(format!("empty {what} batch")));
-    }
-    if n > limits::MAX_BATCH_POINTS {
-        return Err(Error::invalid(format!(
-            "{what} batch of {n} exceeds the limit of {}",
-            limits::MAX_BATCH_POINTS
-        )));
+/// Check a point (the model's rules) and normalise its vector for cosine.
+fn validate_point(
+    p: &mut Point,
+    dim: usize,
+    metric: Metric,
+) -> Result<(), vecshard_model::ValidationError> {
+    validate::point(p, dim, metric)?;
+    if metric == Metric::Cosine {
+        validate::normalize(&mut p.vector);
     }
     Ok(())
 }
@@ -119,9 +38,10 @@ struct Assigned {
 impl Inner {
     pub(super) fn upsert(&self, mut points: Vec<Point>) -> Result<u64> {
         self.check_writable()?;
-        check_batch(points.len(), "upsert")?;
-        for p in points.iter_mut() {
-            validate_point(p, self.spec.dim, self.spec.metric)?;
+        validate::batch_len(points.len(), "upsert")?;
+        for (i, p) in points.iter_mut().enumerate() {
+            validate_point(p, self.spec.dim, self.spec.metric)
+                .map_err(|e| e.within(format!("points[{i}] (key {})", p.key)))?;
         }
         let op = WalOp::Upsert(points);
         let enc = EncodedOp::new(&op)?;
@@ -134,8 +54,10 @@ impl Inner {
 
     pub(super) fn delete(&self, keys: Vec<Key>) -> Result<u64> {
         self.check_writable()?;
-        check_batch(keys.len(), "delete")?;
-        keys.iter().try_for_each(validate_key)?;
+        validate::batch_len(keys.len(), "delete")?;
+        keys.iter()
+            .enumerate()
+            .try_for_each(|(i, k)| validate::key(k).map_err(|e| e.within(format!("keys[{i}]"))))?;
         let op = WalOp::Delete(keys);
         let enc = EncodedOp::new(&op)?;
         let a = self.assign(&op, Some(&enc), None)?;

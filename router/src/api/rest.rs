@@ -39,11 +39,12 @@ use vecshard_proto::v1 as pb;
 use super::{FORWARDED_HEADER, check_key, deadline};
 use crate::core::Core;
 use crate::error::{Error, ErrorKind, Result};
-use crate::json::{
-    key_from_json, key_to_json, metadata_to_json, payload_to_json, point_from_json, point_to_json,
-};
 use crate::raft::RouterNode;
-use crate::shardmap::Metric;
+use vecshard_model::json::{
+    key_from_json, key_to_json, metadata_to_json, payload_to_json, point_to_json,
+    points_body_from_slice,
+};
+use vecshard_model::{Metric, ValidationKind, proto as model_pb};
 
 /// The REST API on `core`.
 pub fn router(core: Arc<Core>) -> axum::Router {
@@ -102,9 +103,9 @@ async fn guard(State(core): State<Arc<Core>>, req: Request, next: Next) -> Respo
 
 type Reply = Result<Response>;
 
-/// Parse a JSON body into `T`; 413 for a body over the limit, 400 otherwise.
-fn body<T: DeserializeOwned>(b: Result<Bytes, BytesRejection>) -> Result<T> {
-    let bytes = b.map_err(|r| {
+/// The body's bytes; 413 for a body over the limit, 400 when it cannot be read.
+fn bytes(b: Result<Bytes, BytesRejection>) -> Result<Bytes> {
+    b.map_err(|r| {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
             Error::new(
                 ErrorKind::PayloadTooLarge,
@@ -113,8 +114,13 @@ fn body<T: DeserializeOwned>(b: Result<Bytes, BytesRejection>) -> Result<T> {
         } else {
             Error::invalid(format!("cannot read the request body: {}", r.body_text()))
         }
-    })?;
-    serde_json::from_slice(&bytes).map_err(|e| Error::invalid(format!("invalid JSON body: {e}")))
+    })
+}
+
+/// Parse a JSON body into `T`; 413 for a body over the limit, 400 otherwise.
+fn body<T: DeserializeOwned>(b: Result<Bytes, BytesRejection>) -> Result<T> {
+    serde_json::from_slice(&bytes(b)?)
+        .map_err(|e| Error::invalid(format!("invalid JSON body: {e}")))
 }
 
 fn ok(v: J) -> Reply {
@@ -198,7 +204,7 @@ async fn create(
     let req = pb::CreateCollectionRequest {
         name: c.name,
         dimension: c.dimension,
-        metric: Metric::parse(&c.metric)?.to_proto() as i32,
+        metric: model_pb::metric_to_proto(c.metric.parse::<Metric>()?) as i32,
         shard_count: c.shard_count,
         storage: c.storage,
         index: c.index.map(|i| pb::IndexParams {
@@ -245,27 +251,19 @@ async fn drop_collection(
     ok(json!({}))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PointsBody {
-    points: Vec<J>,
-}
-
 async fn upsert(
     State(core): State<Arc<Core>>,
     Path(name): Path<String>,
     b: Result<Bytes, BytesRejection>,
 ) -> Reply {
-    let p: PointsBody = body(b)?;
-    let points = p
-        .points
-        .iter()
-        .enumerate()
-        .map(|(i, v)| point_from_json(v, &format!("points[{i}]")))
-        .collect::<Result<Vec<_>>>()?;
+    // Read straight into model points, limits checked while reading (no JSON tree).
+    let points = points_body_from_slice(&bytes(b)?).map_err(|e| match e.kind() {
+        ValidationKind::Malformed => Error::invalid(format!("invalid JSON body: {e}")),
+        _ => e.into(),
+    })?;
     let req = pb::UpsertRequest {
         collection: name,
-        points,
+        points: points.into_iter().map(model_pb::point_to_proto).collect(),
     };
     core.measured(
         "upsert",
@@ -286,7 +284,11 @@ fn keys(b: Result<Bytes, BytesRejection>) -> Result<Vec<pb::Key>> {
     ids.ids
         .iter()
         .enumerate()
-        .map(|(i, v)| key_from_json(v).map_err(|e| e.context(format!("ids[{i}]"))))
+        .map(|(i, v)| {
+            key_from_json(v)
+                .map(|k| model_pb::key_to_proto(&k))
+                .map_err(|e| e.within(format!("ids[{i}]")).into())
+        })
         .collect()
 }
 
@@ -318,7 +320,7 @@ async fn get_points(
     };
     let d = deadline(core.cfg.write_timeout_ms, None, None);
     let r = core.measured("get", core.get(req, d)).await?;
-    ok(json!({ "points": r.points.iter().map(point_to_json).collect::<Vec<_>>() }))
+    ok(json!({ "points": points_json(r.points)? }))
 }
 
 #[derive(Deserialize)]
@@ -344,7 +346,7 @@ async fn scan(
     let d = deadline(core.cfg.write_timeout_ms, None, None);
     let r = core.measured("scan", core.scan(req, d)).await?;
     ok(json!({
-        "points": r.points.iter().map(point_to_json).collect::<Vec<_>>(),
+        "points": points_json(r.points)?,
         "next_cursor": r.next_cursor,
     }))
 }
@@ -381,7 +383,7 @@ async fn search(
     let filter = s
         .filter
         .filter(|f| !f.is_null())
-        .map(|f| crate::filter::from_json(&f))
+        .map(|f| vecshard_model::Filter::from_json(&f).map(|f| model_pb::filter_to_proto(&f)))
         .transpose()?;
     let req = pb::SearchRequest {
         collection: name,
@@ -403,11 +405,12 @@ async fn search(
         .iter()
         .map(|h| {
             let mut o = json!({
-                "id": h.key.as_ref().map(key_to_json).unwrap_or(J::Null),
+                "id": model_pb::key_from_proto(h.key.as_ref()).map_or(J::Null, |k| key_to_json(&k)),
                 "score": h.score,
             });
             if s.with_metadata {
-                o["metadata"] = metadata_to_json(&h.metadata);
+                o["metadata"] = model_pb::metadata_from_proto(&h.metadata)
+                    .map_or(J::Null, |m| metadata_to_json(&m));
             }
             if s.with_payload {
                 o["payload"] = payload_to_json(&h.payload);
@@ -531,8 +534,20 @@ async fn remove_node(
     ok(json!({}))
 }
 
+/// Points a node returned, as JSON.
+fn points_json(points: Vec<pb::Point>) -> Result<Vec<J>> {
+    points
+        .into_iter()
+        .map(|p| {
+            model_pb::point_from_proto(p)
+                .map(|p| point_to_json(&p))
+                .map_err(|e| Error::internal(format!("a node returned a malformed point: {e}")))
+        })
+        .collect()
+}
+
 fn spec_json(s: &pb::CollectionSpec) -> J {
-    let metric = Metric::from_proto(s.metric)
+    let metric = model_pb::metric_from_proto(s.metric)
         .map(|m| m.as_str())
         .unwrap_or("unspecified");
     let i = s.index.unwrap_or_default();

@@ -12,7 +12,7 @@ use super::call::{Serve, WhenDown, shard_failures};
 use super::write::by_shard;
 use crate::core::Core;
 use crate::error::{Error, Result};
-use crate::validate::{self, limits};
+use vecshard_model::{limits, proto as model_pb, validate};
 
 /// Keys per Get call to a node (bounds the answer's size).
 const GET_CHUNK: usize = 1000;
@@ -22,7 +22,8 @@ impl Core {
     pub async fn get(&self, req: pb::GetRequest, deadline: Instant) -> Result<pb::GetResponse> {
         let view = self.view();
         let coll = Core::collection(&view, &req.collection)?;
-        validate::keys(&req.keys, "get")?;
+        validate::batch_len(req.keys.len(), "get")?;
+        model_pb::keys_from_proto(&req.keys)?;
         let part = self.partitioner(coll.spec.shard_count);
         let groups = by_shard(req.keys.clone(), |k| Some(k), &part);
         let name = &req.collection;

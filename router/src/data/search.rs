@@ -12,7 +12,7 @@ use super::call::{Serve, WhenDown, shard_failures};
 use super::merge;
 use crate::core::Core;
 use crate::error::{ErrorKind, Result};
-use crate::{filter, validate};
+use vecshard_model::{Filter, proto as model_pb, validate};
 
 impl Core {
     /// Search every shard of a collection.
@@ -23,16 +23,17 @@ impl Core {
     ) -> Result<pb::SearchResponse> {
         let view = self.view();
         let coll = Core::collection(&view, &req.collection)?;
-        validate::vector(&req.vector, &coll.spec, &"query vector")?;
-        validate::search_params(req.k, req.ef)?;
+        validate::vector(&req.vector, coll.spec.dimension as usize, coll.spec.metric)
+            .map_err(|e| e.within("query"))?;
+        validate::search_params(req.k as usize, req.ef.map(|e| e as usize))?;
         let filter = match req.filter_spec {
             None => None,
             Some(pb::search_request::FilterSpec::Filter(f)) => {
-                filter::validate(&f)?;
+                model_pb::filter_from_proto(&f)?;
                 Some(f)
             }
             Some(pb::search_request::FilterSpec::FilterJson(text)) => {
-                Some(filter::parse_str(&text)?)
+                Some(model_pb::filter_to_proto(&Filter::parse_str(&text)?))
             }
         };
         let shard_req = pi::SearchRequest {

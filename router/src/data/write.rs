@@ -13,7 +13,7 @@ use super::call::{Serve, WhenDown, shard_failures};
 use crate::core::Core;
 use crate::error::{Error, Result};
 use crate::partition::Partitioner;
-use crate::validate;
+use vecshard_model::{proto as model_pb, validate};
 
 /// Largest message the router sends to a node (nodes accept 4 MiB by default).
 const MAX_CHUNK_BYTES: usize = 3 << 20;
@@ -56,7 +56,8 @@ impl Core {
     pub async fn upsert(&self, req: pb::UpsertRequest, deadline: Instant) -> Result<()> {
         let view = self.view();
         let coll = Core::collection(&view, &req.collection)?;
-        validate::points(&req.points, &coll.spec)?;
+        let (dim, metric) = (coll.spec.dimension as usize, coll.spec.metric);
+        model_pb::check_points(&req.points, dim, metric)?;
         let part = self.partitioner(coll.spec.shard_count);
         let groups = by_shard(req.points, |p| p.key.as_ref(), &part);
         let name = &req.collection;
@@ -89,7 +90,8 @@ impl Core {
     pub async fn delete(&self, req: pb::DeleteRequest, deadline: Instant) -> Result<()> {
         let view = self.view();
         let coll = Core::collection(&view, &req.collection)?;
-        validate::keys(&req.keys, "delete")?;
+        validate::batch_len(req.keys.len(), "delete")?;
+        model_pb::keys_from_proto(&req.keys)?;
         let part = self.partitioner(coll.spec.shard_count);
         let groups = by_shard(req.keys, |k| Some(k), &part);
         let name = &req.collection;

@@ -78,7 +78,7 @@ impl Core {
         name: String,
         forwarded: bool,
     ) -> Result<pb::DropCollectionResponse> {
-        crate::validate::collection_name(&name)?;
+        vecshard_model::validate::collection_name(&name)?;
         let deadline = Instant::now() + META_DEADLINE;
         self.on_leader(
             deadline,

@@ -43,37 +43,7 @@ pub enum Liveness {
     Down,
 }
 
-/// The distance of a collection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Metric {
-    /// Squared Euclidean distance.
-    L2,
-    /// Cosine similarity.
-    Cosine,
-    /// Inner product.
-    Dot,
-}
-
-/// Index parameters with every field set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IndexParams {
-    /// Graph degree.
-    pub m: u32,
-    /// Build-time search width.
-    pub ef_construction: u32,
-    /// Default query-time search width.
-    pub ef_search: u32,
-}
-
-impl Default for IndexParams {
-    fn default() -> Self {
-        IndexParams {
-            m: 16,
-            ef_construction: 200,
-            ef_search: 64,
-        }
-    }
-}
+pub use vecshard_model::{IndexParams, Metric};
 
 /// A collection's fixed settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -82,7 +52,9 @@ pub struct CollectionSpec {
     pub name: String,
     /// Vector dimension.
     pub dimension: u32,
-    /// The distance.
+    /// The distance (written as `"L2"`, `"Cosine"`, `"Dot"`, as routers before the model
+    /// crate read it).
+    #[serde(with = "metric_name")]
     pub metric: Metric,
     /// Number of shards.
     pub shard_count: u32,
@@ -286,4 +258,23 @@ pub enum Rejection {
     NotFound(String),
     /// The state does not allow it.
     Conflict(String),
+}
+
+/// The shard map's spelling of a metric (`"L2"`, `"Cosine"`, `"Dot"`), kept so that routers
+/// of older and newer builds read each other's Raft log; either spelling is read.
+mod metric_name {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use vecshard_model::Metric;
+
+    pub fn serialize<S: Serializer>(m: &Metric, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(match m {
+            Metric::L2 => "L2",
+            Metric::Cosine => "Cosine",
+            Metric::Dot => "Dot",
+        })
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Metric, D::Error> {
+        Metric::deserialize(d)
+    }
 }

@@ -1,0 +1,29 @@
+//! vecshard-model: the data model every layer shares, free of I/O — keys, values, points,
+//! metrics, index parameters and their defaults, limits, validation, the JSON grammar of
+//! points and filters, and (feature `proto`) the one conversion to and from the gRPC types.
+//!
+//! Every rule of the data model is written here once; the engine, the node, the router and
+//! the CLI call it and map [`ValidationError`] to their own error once.
+#![warn(missing_docs)]
+
+mod error;
+pub mod filter;
+mod filter_json;
+mod index;
+pub mod json;
+mod key;
+pub mod limits;
+mod metric;
+mod point;
+#[cfg(feature = "proto")]
+pub mod proto;
+pub mod validate;
+mod value;
+
+pub use error::{ValidationError, ValidationKind};
+pub use filter::{Filter, Range};
+pub use index::IndexParams;
+pub use key::Key;
+pub use metric::Metric;
+pub use point::Point;
+pub use value::{Metadata, Value};

@@ -19,6 +19,8 @@ use clap::Subcommand;
 
 use crate::routercmd::{self, RouterArgs};
 
+pub use client::set_tls;
+
 #[derive(Subcommand)]
 pub enum ClusterCmd {
     /// Run a router (client API, shard map, placement) until ctrl-c.

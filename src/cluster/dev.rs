@@ -12,10 +12,9 @@ use rand::{Rng, SeedableRng};
 use vecshard_proto::v1 as pb;
 
 use super::client::{Client, connect, status};
+use super::devtls::DevCerts;
 use crate::progress::Progress;
 use vecshard_router::json::key_to_json;
-use vecshard_security::Identity;
-use vecshard_security::generate::{Plan, Written, generate};
 
 #[derive(Args)]
 pub struct DevArgs {
@@ -58,14 +57,10 @@ pub async fn run(a: DevArgs) -> Result<()> {
     rc.default_shard_count = a.nodes as u32;
     rc.failure_timeout_ms = 5000;
     rc.control_interval_ms = 200;
-    let certs = if super::client::tls_wanted() {
-        Some(dev_certs(&dir.join("certs"), a.nodes)?)
-    } else {
-        None
-    };
+    let node_ids: Vec<String> = (0..a.nodes).map(|i| format!("node-{i}")).collect();
+    let certs = DevCerts::if_wanted(&dir.join("certs"), &node_ids)?;
     if let Some(c) = &certs {
-        let (cert, key) = c.files(&Identity::Router("1".into()));
-        (rc.tls_cert, rc.tls_key, rc.tls_ca) = (cert, key, c.ca.display().to_string());
+        c.router(&mut rc);
     }
     let router = vecshard_router::start(rc)
         .await
@@ -80,10 +75,7 @@ pub async fn run(a: DevArgs) -> Result<()> {
         nc.cluster.routers = vec![router.internal_addr().to_string()];
         nc.cluster.heartbeat_interval_ms = 500;
         if let Some(c) = &certs {
-            let (cert, key) = c.files(&Identity::Node(nc.node.id.clone()));
-            nc.cluster.tls_cert = cert;
-            nc.cluster.tls_key = key;
-            nc.cluster.tls_ca = c.ca.display().to_string();
+            c.node(&mut nc);
         }
         let node = vecshard_node::start(nc)
             .await
@@ -102,7 +94,7 @@ pub async fn run(a: DevArgs) -> Result<()> {
     if let Some(c) = &certs {
         println!(
             "  TLS on: clients verify with --ca {} (curl --cacert)",
-            c.ca.display()
+            c.ca().display()
         );
     }
     for n in &nodes {
@@ -130,35 +122,6 @@ pub async fn run(a: DevArgs) -> Result<()> {
         n.shutdown().await;
     }
     Ok(())
-}
-
-/// Certificates for `dev --tls`, written afresh into `dir` at every start; the
-/// command line trusts their CA from now on.
-fn dev_certs(dir: &std::path::Path, nodes: usize) -> Result<Written> {
-    let plan = Plan {
-        hosts: vec![],
-        routers: vec!["1".into()],
-        nodes: (0..nodes).map(|i| format!("node-{i}")).collect(),
-    };
-    let written = generate(dir, &plan).context("generate TLS certificates")?;
-    let ca = std::fs::read(&written.ca).with_context(|| written.ca.display().to_string())?;
-    super::client::trust_ca(&ca);
-    Ok(written)
-}
-
-trait MemberPaths {
-    fn files(&self, id: &Identity) -> (String, String);
-}
-
-impl MemberPaths for Written {
-    /// The certificate and key of member `id` (generated just above).
-    fn files(&self, id: &Identity) -> (String, String) {
-        self.members
-            .iter()
-            .find(|m| &m.identity == id)
-            .map(|m| (m.cert.display().to_string(), m.key.display().to_string()))
-            .unwrap_or_default()
-    }
 }
 
 async fn wait_nodes(c: &mut Client, n: usize) -> Result<()> {

@@ -7,6 +7,7 @@ mod client;
 mod collection;
 mod convert;
 mod dev;
+mod devtls;
 mod import;
 mod search;
 mod status;

@@ -5,6 +5,8 @@
 #
 #   deploy/build-image.sh [--debug] [TAG]       default TAG: vecshard:local
 #
+# It also writes deploy/certs/ (CA, router-1..3, node-1..3) once, for docker-compose.yml.
+#
 # --debug packages the debug build (no release build; what the chaos tests use by default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +23,16 @@ bin="$(grep -o '"executable":"[^"]*/vecshard"' <<<"$messages" | tail -n 1 | cut 
 if [[ -z "$bin" || ! -x "$bin" ]]; then
   echo "build-image.sh: cargo build reported no vecshard executable" >&2
   exit 1
+fi
+
+# The compose cluster's certificates (TLS and mutual authentication are on by default):
+# generated once with this binary, kept across builds (delete deploy/certs to renew).
+if [[ ! -e deploy/certs/ca.pem ]]; then
+  "$bin" certs generate --out deploy/certs --routers 3 --nodes 3 \
+    --hosts router-1,router-2,router-3,node-1,node-2,node-3,localhost,127.0.0.1 >&2
+  # The containers read the keys as whatever user they run as.
+  chmod 0644 deploy/certs/*.key
+  chmod 0600 deploy/certs/ca.key
 fi
 
 stage="$(mktemp -d)"

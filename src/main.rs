@@ -1,6 +1,7 @@
 //! `vecshard`: one binary for the embedded engine, the cluster and the benchmarks.
 
 mod bench;
+mod certs;
 mod cluster;
 mod datafile;
 mod demo;
@@ -21,6 +22,13 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
+    /// Verify routers' TLS certificates against this CA certificate (PEM); implies --tls.
+    #[arg(long, global = true, env = "VECSHARD_CA")]
+    ca: Option<std::path::PathBuf>,
+    /// Talk TLS to routers (verified against --ca, else the system's roots). With `dev`:
+    /// generate certificates in the data directory and run the cluster with TLS.
+    #[arg(long, global = true)]
+    tls: bool,
 }
 
 #[derive(Subcommand)]
@@ -34,6 +42,9 @@ enum Cmd {
     Bench(bench::BenchArgs),
     /// Run a data node (shards behind the internal gRPC API) until SIGTERM or ctrl-c.
     Node(nodecmd::NodeArgs),
+    /// TLS certificates for a cluster (a CA, routers, nodes).
+    #[command(subcommand)]
+    Certs(certs::CertsCmd),
     #[command(flatten)]
     Cluster(cluster::ClusterCmd),
 }
@@ -53,11 +64,13 @@ fn main() {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    cluster::set_tls(cli.ca.as_deref(), cli.tls)?;
     match cli.cmd {
         Cmd::Local(cmd) => local::run(cmd),
         Cmd::Bench(args) => bench::run(args),
         Cmd::Demo(args) => demo::run(args),
         Cmd::Node(args) => nodecmd::run(args),
+        Cmd::Certs(cmd) => certs::run(cmd),
         Cmd::Cluster(cmd) => cluster::run(cmd),
     }
 }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use vecshard_proto::v1 as pb;
 use vecshard_proto::v1::vec_shard_client::VecShardClient;
 
@@ -51,8 +51,16 @@ impl Routers {
             return Ok(VecShardClient::new(ch.clone()).max_decoding_message_size(64 << 20));
         }
         let ip = blocking(|| self.compose.ip(router))?;
-        let ch = Endpoint::from_shared(format!("http://{ip}:7000"))
+        // The cluster runs with TLS (deploy/certs, written by deploy/build-image.sh): verify
+        // the router against the cluster CA under its service name, whatever its IP.
+        let ca = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/certs/ca.pem");
+        let ca = std::fs::read(ca).with_context(|| format!("the cluster CA {ca}"))?;
+        let tls = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(ca))
+            .domain_name(router);
+        let ch = Endpoint::from_shared(format!("https://{ip}:7000"))
             .with_context(|| format!("address of {router}"))?
+            .tls_config(tls)?
             .connect_timeout(Duration::from_secs(1))
             .connect_lazy();
         channels.insert(router.to_string(), ch.clone());

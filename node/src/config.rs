@@ -14,6 +14,7 @@ use std::time::Duration;
 use config::{Config, Environment, File, FileFormat, Value, ValueKind};
 use serde::{Deserialize, Serialize};
 use vecshard_engine::{Durability, Options};
+use vecshard_security::{Secret, TlsFiles};
 
 /// Built-in defaults; every key the node reads appears here (and only these keys are
 /// accepted in the node's sections).
@@ -68,6 +69,18 @@ rpc_timeout_ms = 2000
 # Empty: local shards (under node.data_dir) only. A node never opens anything else,
 # whoever asks.
 allowed_storage = []
+# TLS (PEM files): this node's certificate (naming vecshard://node/<node.id>) and key,
+# and the cluster CA. Set all three or none. With TLS the gRPC listener accepts only
+# clients with a certificate the CA signed, and only routers' certificates may call it;
+# routers are dialled over TLS and verified against the CA.
+tls_cert = ""
+tls_key = ""
+tls_ca = ""
+# Shared secret (at least 16 characters) every internal call carries, for clusters
+# without TLS; the routers' router.cluster_secret must be the same. Prefer secret_file
+# or VECSHARD__CLUSTER__SECRET.
+secret = ""
+secret_file = ""
 
 [engine]
 # Memtable size per shard; larger means fewer segments and a longer WAL replay.
@@ -146,6 +159,16 @@ pub struct ClusterSection {
     pub rpc_timeout_ms: u64,
     /// Object-store prefixes shards may live under (empty: local shards only).
     pub allowed_storage: Vec<String>,
+    /// This node's TLS certificate chain (PEM); with `tls_key` and `tls_ca`.
+    pub tls_cert: String,
+    /// This node's TLS private key (PEM).
+    pub tls_key: String,
+    /// The cluster CA (PEM).
+    pub tls_ca: String,
+    /// The cluster secret (clusters without TLS).
+    pub secret: String,
+    /// A file holding the cluster secret.
+    pub secret_file: String,
 }
 
 /// `[engine]`.
@@ -485,7 +508,23 @@ impl NodeConfig {
         at_least("engine.max_segments", self.engine.max_segments, 2)?;
         self.durability()?;
         check_commit_store(&self.engine.commit_store)?;
+        self.security()?;
         Ok(self)
+    }
+
+    /// The TLS files and cluster secret the `[cluster]` keys name, read and checked.
+    pub fn security(&self) -> Result<(Option<TlsFiles>, Option<Secret>), ConfigError> {
+        let c = &self.cluster;
+        let tls = TlsFiles::load("cluster.", &c.tls_cert, &c.tls_key, &c.tls_ca)
+            .map_err(|e| ConfigError::key_err("cluster.tls", e.0))?;
+        let secret = Secret::load(
+            &c.secret,
+            "cluster.secret",
+            &c.secret_file,
+            "cluster.secret_file",
+        )
+        .map_err(|e| ConfigError::key_err("cluster.secret", e.0))?;
+        Ok((tls, secret))
     }
 
     /// The engine durability named by `engine.durability`.

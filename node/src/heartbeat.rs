@@ -10,17 +10,19 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 use tonic::Code;
-use tonic::transport::{Channel, Endpoint};
 use vecshard_proto::internal::v1 as pb;
 use vecshard_proto::internal::v1::router_internal_client::RouterInternalClient;
+
+use vecshard_security::{AuthChannel, Outbound};
 
 use crate::conversions::status_to_proto;
 use crate::service::NodeState;
 
-type Client = RouterInternalClient<Channel>;
+type Client = RouterInternalClient<AuthChannel>;
 
 struct Routers {
     timeout: Duration,
+    outbound: Outbound,
     known: BTreeSet<String>,
     clients: BTreeMap<String, Client>,
 }
@@ -30,7 +32,9 @@ impl Routers {
         if let Some(c) = self.clients.get(addr) {
             return Some(c.clone());
         }
-        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
+        let endpoint = self
+            .outbound
+            .endpoint(addr)
             .map_err(|e| tracing::warn!(router = addr, error = %e, "bad router address"))
             .ok()?
             .connect_timeout(self.timeout)
@@ -40,7 +44,7 @@ impl Routers {
             .http2_keep_alive_interval(self.timeout)
             .keep_alive_timeout(self.timeout)
             .keep_alive_while_idle(true);
-        let client = RouterInternalClient::new(endpoint.connect_lazy());
+        let client = RouterInternalClient::new(self.outbound.wrap(endpoint.connect_lazy()));
         self.clients.insert(addr.to_string(), client.clone());
         Some(client)
     }
@@ -66,6 +70,7 @@ pub async fn run(
     }
     let mut routers = Routers {
         timeout: Duration::from_millis(cfg.rpc_timeout_ms),
+        outbound: state.outbound.clone(),
         known: cfg.routers.iter().cloned().collect(),
         clients: BTreeMap::new(),
     };

@@ -11,9 +11,11 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use vecshard_proto::internal::v1::node_server::NodeServer;
+use vecshard_security::{ClusterAuth, Credentials, Outbound, RouterOnly};
 
 use crate::actor::Hold;
 use crate::actors::ActorSystem;
@@ -51,6 +53,9 @@ pub enum StartError {
         /// Why.
         source: std::io::Error,
     },
+    /// The TLS settings are unusable.
+    #[error("cluster.tls: {0}")]
+    Tls(tonic::transport::Error),
     /// A thread or pool could not start.
     #[error("cannot start {what}: {source}")]
     Thread {
@@ -95,6 +100,9 @@ fn grpc_service(state: &Arc<NodeState>) -> NodeServer<NodeService> {
 /// bound addresses.
 pub async fn start(config: NodeConfig) -> Result<NodeHandle, StartError> {
     let config = Arc::new(config.validated()?);
+    let (tls, secret) = config.security()?;
+    let auth = Arc::new(ClusterAuth::new(tls.is_some(), secret.clone()));
+    let outbound = Outbound::new(tls.as_ref(), Credentials::new(secret));
     let data_dir = config.node.data_dir.clone();
     std::fs::create_dir_all(&data_dir).map_err(|source| StartError::DataDir {
         path: data_dir.clone(),
@@ -142,14 +150,23 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, StartError> {
         metrics: metrics.clone(),
         advertise,
         shutting_down: AtomicBool::new(false),
+        outbound,
     });
 
     let (stop_serving, serving_rx) = watch::channel(false);
     let (stop_http, http_rx) = watch::channel(false);
-    let service = grpc_service(&state);
+    // Over the network only routers may call (the in-process `service()` is trusted).
+    auth.warn_if_exposed("node.grpc_addr", grpc_addr);
+    let service = InterceptedService::new(grpc_service(&state), RouterOnly(auth));
     let incoming = TcpIncoming::from(grpc_listener).with_nodelay(Some(true));
+    let mut server = Server::builder();
+    if let Some(tls) = &tls {
+        server = server
+            .tls_config(tls.server(true))
+            .map_err(StartError::Tls)?;
+    }
     let grpc = tokio::spawn(
-        Server::builder()
+        server
             .add_service(service)
             .serve_with_incoming_shutdown(incoming, signalled(serving_rx.clone())),
     );

@@ -59,6 +59,8 @@ pub struct NodeState {
     pub advertise: String,
     /// Set once shutdown begins: no new assignments.
     pub shutting_down: AtomicBool,
+    /// How the node dials routers (TLS, cluster secret).
+    pub outbound: vecshard_security::Outbound,
 }
 
 /// The gRPC service.

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use config::{Config, Environment, File, FileFormat};
 use serde::{Deserialize, Serialize};
 
+use crate::api::keys::KeySpec;
 use crate::error::{Error, Result};
 
 /// Every default, as TOML.
@@ -30,8 +31,16 @@ search_timeout_ms = 10000
 write_timeout_ms = 30000
 node_connect_timeout_ms = 1000
 max_request_bytes = 67108864
+max_concurrent_requests = 1024
 api_keys = []
+keys = []
+metrics_need_key = false
 allowed_storage = []
+tls_cert = ""
+tls_key = ""
+tls_ca = ""
+cluster_secret = ""
+cluster_secret_file = ""
 
 [router.raft]
 heartbeat_ms = 200
@@ -90,14 +99,39 @@ pub struct RouterConfig {
     pub node_connect_timeout_ms: u64,
     /// Largest accepted request (gRPC message or HTTP body), bytes.
     pub max_request_bytes: usize,
-    /// If non-empty, client requests need `authorization: Bearer <key>` (or `x-api-key`)
-    /// with one of these keys. The internal service does not use them.
+    /// Client requests (gRPC and REST together) this router serves at once; beyond it a
+    /// request is refused at once (gRPC RESOURCE_EXHAUSTED, REST 429 with `retry-after`)
+    /// rather than queued. Bounds memory and tail latency under overload; 0: no cap.
+    pub max_concurrent_requests: usize,
+    /// Admin keys (every right, every collection). With these or `keys` non-empty, client
+    /// requests need `authorization: Bearer <key>` (or `x-api-key`) with a known key.
+    /// The internal service does not use them.
     pub api_keys: Vec<String>,
+    /// Keys with a role (`read`, `write`, `admin`), optionally limited to collections,
+    /// given inline, by environment variable or by file (`[[router.keys]]`).
+    pub keys: Vec<KeySpec>,
+    /// Whether `GET /metrics` needs a key (any role) when keys are configured.
+    pub metrics_need_key: bool,
     /// Object-store prefixes collections may use besides `local`, such as
     /// `s3://bucket/prefix` (a collection's storage must equal one or lie below it). Empty:
     /// only `local`. Nodes check their own list (`cluster.allowed_storage`) too, so list
     /// the same prefixes there.
     pub allowed_storage: Vec<String>,
+    /// TLS certificate chain (PEM) of this router, used on all three listeners and as
+    /// its client certificate towards nodes and peer routers. With `tls_key` and
+    /// `tls_ca`; all empty: plaintext.
+    pub tls_cert: String,
+    /// TLS private key (PEM).
+    pub tls_key: String,
+    /// The cluster CA (PEM): servers this router dials, and clients of its internal
+    /// listener, must have certificates it signed.
+    pub tls_ca: String,
+    /// Shared secret every internal call carries (at least 16 characters), for clusters
+    /// without TLS; it must equal the nodes' `cluster.secret`. Prefer
+    /// `cluster_secret_file` or the environment (`VECSHARD__ROUTER__CLUSTER_SECRET`).
+    pub cluster_secret: String,
+    /// A file holding the cluster secret.
+    pub cluster_secret_file: String,
     /// Raft timing and log compaction.
     pub raft: RaftSettings,
 }
@@ -263,6 +297,7 @@ impl RouterConfig {
         if self.api_keys.iter().any(|k| k.is_empty()) {
             return bad("api_keys", "keys must not be empty".into());
         }
+        crate::security::Security::load(self)?;
         for (i, p) in self.allowed_storage.iter().enumerate() {
             if let Err(why) = crate::storage::parse_url(p) {
                 return bad(&format!("allowed_storage[{i}]"), format!("{p:?} {why}"));

@@ -39,6 +39,22 @@ pub struct Core {
     pub http: reqwest::Client,
     /// Prometheus metrics.
     pub metrics: crate::metrics::Metrics,
+    /// TLS, cluster authentication and API keys.
+    pub security: crate::security::Security,
+    /// The cap on concurrent client requests.
+    pub limit: crate::api::limit::Limit,
+}
+
+/// The client for REST calls to peer routers: trusts only the cluster CA under TLS.
+fn rest_client(connect: Duration, security: &crate::security::Security) -> reqwest::Client {
+    let mut b = reqwest::Client::builder().connect_timeout(connect);
+    if let Some(tls) = &security.tls {
+        match reqwest::Certificate::from_pem(tls.ca_pem()) {
+            Ok(ca) => b = b.tls_certs_only([ca]),
+            Err(e) => tracing::error!(error = %e, "the cluster CA is unusable for REST calls"),
+        }
+    }
+    b.build().unwrap_or_default()
 }
 
 /// Why a proposal did not go through here.
@@ -53,6 +69,7 @@ impl Core {
     /// Assemble the shared state.
     pub fn new(
         cfg: RouterConfig,
+        security: crate::security::Security,
         me: RouterNode,
         raft: Raft,
         map: watch::Receiver<Arc<MapView>>,
@@ -60,7 +77,8 @@ impl Core {
         let connect = Duration::from_millis(cfg.node_connect_timeout_ms);
         Core {
             id: cfg.id,
-            nodes: NodeClients::new(connect),
+            limit: crate::api::limit::Limit::new(cfg.max_concurrent_requests),
+            nodes: NodeClients::new(connect, security.outbound.clone()),
             cfg,
             me,
             raft,
@@ -68,11 +86,9 @@ impl Core {
             heartbeats: Heartbeats::default(),
             partitioners: Mutex::new(HashMap::new()),
             control: Notify::new(),
-            http: reqwest::Client::builder()
-                .connect_timeout(connect)
-                .build()
-                .unwrap_or_default(),
+            http: rest_client(connect, &security),
             metrics: crate::metrics::Metrics::default(),
+            security,
         }
     }
 

@@ -25,6 +25,8 @@ pub enum ErrorKind {
     PayloadTooLarge,
     /// Missing or wrong API key.
     Unauthenticated,
+    /// A valid API key whose role or collections do not cover the request.
+    PermissionDenied,
     /// Stored data is corrupt (reported by a node).
     DataLoss,
     /// A bug.

@@ -18,6 +18,7 @@ mod meta;
 mod metrics;
 pub mod partition;
 pub mod raft;
+pub mod security;
 mod server;
 pub mod shardmap;
 mod status;

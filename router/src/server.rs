@@ -19,7 +19,7 @@ use vecshard_proto::v1::vec_shard_server::VecShardServer;
 
 use crate::api::grpc::PublicService;
 use crate::api::internal::InternalService;
-use crate::api::{check_key, rest};
+use crate::api::rest;
 use crate::config::RouterConfig;
 use crate::core::Core;
 use crate::error::{Error, Result};
@@ -27,6 +27,8 @@ use crate::raft::log_store::LogStore;
 use crate::raft::network::{MAX_RAFT_MESSAGE_BYTES, Network};
 use crate::raft::state_machine::StateMachine;
 use crate::raft::{NodeId, Raft, RouterNode};
+use vecshard_security::TlsFiles;
+use vecshard_security::rest_tls::TlsListener;
 
 /// A running router.
 pub struct RouterHandle {
@@ -163,9 +165,22 @@ fn oversized_as_resource_exhausted(
     r
 }
 
+/// A gRPC server builder: TLS with this router's certificate when configured, requiring a
+/// client certificate of the cluster when `peers_only`.
+fn server(tls: Option<&TlsFiles>, peers_only: bool) -> Result<Server> {
+    let b = Server::builder().tcp_nodelay(true);
+    match tls {
+        None => Ok(b),
+        Some(t) => b
+            .tls_config(t.server(peers_only))
+            .map_err(|e| Error::invalid(format!("router TLS settings: {e}"))),
+    }
+}
+
 /// Start a router.
 pub async fn start(cfg: RouterConfig) -> Result<RouterHandle> {
     cfg.validate()?;
+    let security = crate::security::Security::load(&cfg)?;
     let grpc_l = bind(&cfg.grpc_listen, "grpc_listen").await?;
     let http_l = bind(&cfg.http_listen, "http_listen").await?;
     let internal_l = bind(&cfg.internal_listen, "internal_listen").await?;
@@ -183,11 +198,22 @@ pub async fn start(cfg: RouterConfig) -> Result<RouterHandle> {
     let (sm, map_rx) = StateMachine::open(&cfg.data_dir).map_err(storage_err)?;
     let network = Network {
         connect_timeout: Duration::from_millis(cfg.node_connect_timeout_ms),
+        outbound: security.outbound.clone(),
     };
     let raft = Raft::new(cfg.id, Arc::new(raft_config(&cfg)?), network, log, sm)
         .await
         .map_err(|e| Error::unavailable(format!("cannot start Raft: {e}")))?;
-    let core = Arc::new(Core::new(cfg.clone(), me.clone(), raft.clone(), map_rx));
+    security
+        .auth
+        .warn_if_exposed("router.internal_listen", internal);
+    let tls = security.tls.clone();
+    let core = Arc::new(Core::new(
+        cfg.clone(),
+        security,
+        me.clone(),
+        raft.clone(),
+        map_rx,
+    ));
     let (stop, stop_rx) = watch::channel(false);
     let stopped = move || {
         let mut rx = stop_rx.clone();
@@ -200,8 +226,7 @@ pub async fn start(cfg: RouterConfig) -> Result<RouterHandle> {
     let internal_svc = RouterInternalServer::new(InternalService::new(core.clone()))
         .max_decoding_message_size(MAX_RAFT_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_RAFT_MESSAGE_BYTES);
-    let serve_internal = Server::builder()
-        .tcp_nodelay(true)
+    let serve_internal = server(tls.as_ref(), true)?
         .add_service(internal_svc)
         .serve_with_incoming_shutdown(incoming(internal_l), stopped());
     tasks.push(tokio::spawn(async move {
@@ -212,20 +237,24 @@ pub async fn start(cfg: RouterConfig) -> Result<RouterHandle> {
 
     initialize(&cfg, &raft, &me).await?;
 
-    let keys = cfg.api_keys.clone();
+    let keys_core = core.clone();
     let public_svc = InterceptedService::new(
         VecShardServer::new(PublicService::new(core.clone()))
             .max_decoding_message_size(cfg.max_request_bytes)
             .max_encoding_message_size(usize::MAX),
-        move |req: tonic::Request<()>| {
+        move |mut req: tonic::Request<()>| {
             let m = req.metadata();
             let header = |n: &str| m.get(n).and_then(|v| v.to_str().ok());
-            check_key(&keys, header("authorization"), header("x-api-key"))?;
+            let grant = keys_core
+                .security
+                .keys
+                .authenticate(header("authorization"), header("x-api-key"))?;
+            req.extensions_mut().insert(grant);
             Ok(req)
         },
     );
-    let serve_public = Server::builder()
-        .tcp_nodelay(true)
+    let serve_public = server(tls.as_ref(), false)?
+        .layer(crate::api::limit::LimitLayer(core.limit.clone()))
         .layer(tower::util::MapResponseLayer::new(
             oversized_as_resource_exhausted,
         ))
@@ -238,9 +267,25 @@ pub async fn start(cfg: RouterConfig) -> Result<RouterHandle> {
     }));
 
     let app = rest::router(core.clone());
-    let serve_http = axum::serve(http_l, app).with_graceful_shutdown(stopped());
+    let serve_http = match &tls {
+        None => tokio::spawn(async move {
+            axum::serve(http_l, app)
+                .with_graceful_shutdown(stopped())
+                .await
+        }),
+        Some(tls) => {
+            let config = tls.rustls_server().map_err(|e| Error::invalid(e.0))?;
+            let listener = TlsListener::new(http_l, config)
+                .map_err(|e| Error::invalid(format!("router.http_listen: {e}")))?;
+            tokio::spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stopped())
+                    .await
+            })
+        }
+    };
     tasks.push(tokio::spawn(async move {
-        if let Err(e) = serve_http.await {
+        if let Ok(Err(e)) = serve_http.await {
             tracing::error!(error = %e, "REST server stopped");
         }
     }));

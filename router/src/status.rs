@@ -17,6 +17,7 @@ pub fn grpc_code(kind: ErrorKind) -> tonic::Code {
         ErrorKind::DeadlineExceeded => tonic::Code::DeadlineExceeded,
         ErrorKind::ResourceExhausted | ErrorKind::PayloadTooLarge => tonic::Code::ResourceExhausted,
         ErrorKind::Unauthenticated => tonic::Code::Unauthenticated,
+        ErrorKind::PermissionDenied => tonic::Code::PermissionDenied,
         ErrorKind::DataLoss => tonic::Code::DataLoss,
         ErrorKind::Internal => tonic::Code::Internal,
     }
@@ -34,6 +35,7 @@ pub fn http_status(kind: ErrorKind) -> StatusCode {
         ErrorKind::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
         ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorKind::PermissionDenied => StatusCode::FORBIDDEN,
         ErrorKind::DataLoss | ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -50,7 +52,8 @@ pub fn kind_of_code(code: tonic::Code) -> ErrorKind {
         Code::Unavailable | Code::Cancelled => ErrorKind::Unavailable,
         Code::DeadlineExceeded => ErrorKind::DeadlineExceeded,
         Code::ResourceExhausted => ErrorKind::ResourceExhausted,
-        Code::Unauthenticated | Code::PermissionDenied => ErrorKind::Unauthenticated,
+        Code::Unauthenticated => ErrorKind::Unauthenticated,
+        Code::PermissionDenied => ErrorKind::PermissionDenied,
         Code::DataLoss => ErrorKind::DataLoss,
         Code::Ok | Code::Unknown | Code::Unimplemented | Code::Internal => ErrorKind::Internal,
     }
@@ -68,6 +71,7 @@ pub fn code_name(kind: ErrorKind) -> &'static str {
         ErrorKind::ResourceExhausted => "RESOURCE_EXHAUSTED",
         ErrorKind::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
         ErrorKind::Unauthenticated => "UNAUTHENTICATED",
+        ErrorKind::PermissionDenied => "PERMISSION_DENIED",
         ErrorKind::DataLoss => "DATA_LOSS",
         ErrorKind::Internal => "INTERNAL",
     }
@@ -85,6 +89,7 @@ pub fn kind_of_name(name: &str) -> ErrorKind {
         ErrorKind::ResourceExhausted,
         ErrorKind::PayloadTooLarge,
         ErrorKind::Unauthenticated,
+        ErrorKind::PermissionDenied,
         ErrorKind::DataLoss,
     ]
     .into_iter()

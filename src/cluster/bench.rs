@@ -1,7 +1,9 @@
 //! `vecshard bench-cluster`: the same TEXMEX dataset into one embedded engine and, for each
 //! shard count, through a router onto one data node (both in this process, local disk):
 //! ingest throughput, single-client latency (p50/p99) and QPS, multi-client QPS, and
-//! recall@k. Shows what the router adds over the engine.
+//! recall@k. Shows what the router adds over the engine. With the global `--tls`, router
+//! and node run with generated certificates (every hop encrypted and authenticated): the
+//! cost of TLS.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -269,12 +271,19 @@ fn ids(r: &pb::SearchResponse) -> Vec<u64> {
 /// A router and one node in this process; `shards` shards on the node.
 async fn cluster(a: &BenchClusterArgs, d: &Arc<Data>, shards: u32) -> Result<Row> {
     let tmp = tempfile::tempdir()?;
-    let router = vecshard_router::start(vecshard_router::RouterConfig::local(
-        &tmp.path().join("router"),
-    ))
-    .await?;
+    // With --tls every hop is TLS: client to router, router to node, node to router.
+    let certs =
+        super::devtls::DevCerts::if_wanted(&tmp.path().join("certs"), &["bench-node".into()])?;
+    let mut rc = vecshard_router::RouterConfig::local(&tmp.path().join("router"));
+    if let Some(c) = &certs {
+        c.router(&mut rc);
+    }
+    let router = vecshard_router::start(rc).await?;
     let mut nc = vecshard_node::NodeConfig::default();
     nc.node.id = "bench-node".into();
+    if let Some(c) = &certs {
+        c.node(&mut nc);
+    }
     nc.node.grpc_addr = "127.0.0.1:0".into();
     nc.node.http_addr = "127.0.0.1:0".into();
     nc.node.data_dir = tmp.path().join("node");
@@ -381,7 +390,7 @@ async fn cluster(a: &BenchClusterArgs, d: &Arc<Data>, shards: u32) -> Result<Row
         pass,
         qps_n,
     } = measured;
-    if shards == 1 {
+    if shards == 1 && certs.is_none() {
         let (addr, d2, name2, k, secs) = (
             node.grpc_addr().to_string(),
             d.clone(),

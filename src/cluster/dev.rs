@@ -12,6 +12,7 @@ use rand::{Rng, SeedableRng};
 use vecshard_proto::v1 as pb;
 
 use super::client::{Client, connect, status};
+use super::devtls::DevCerts;
 use crate::progress::Progress;
 use vecshard_model::json::key_to_json;
 use vecshard_model::proto::key_from_proto;
@@ -57,6 +58,11 @@ pub async fn run(a: DevArgs) -> Result<()> {
     rc.default_shard_count = a.nodes as u32;
     rc.failure_timeout_ms = 5000;
     rc.control_interval_ms = 200;
+    let node_ids: Vec<String> = (0..a.nodes).map(|i| format!("node-{i}")).collect();
+    let certs = DevCerts::if_wanted(&dir.join("certs"), &node_ids)?;
+    if let Some(c) = &certs {
+        c.router(&mut rc);
+    }
     let router = vecshard_router::start(rc)
         .await
         .context("start the router (another `vecshard dev` running? try --any-port)")?;
@@ -69,6 +75,9 @@ pub async fn run(a: DevArgs) -> Result<()> {
         nc.node.data_dir = dir.join(format!("node-{i}"));
         nc.cluster.routers = vec![router.internal_addr().to_string()];
         nc.cluster.heartbeat_interval_ms = 500;
+        if let Some(c) = &certs {
+            c.node(&mut nc);
+        }
         let node = vecshard_node::start(nc)
             .await
             .with_context(|| format!("start node-{i}"))?;
@@ -76,12 +85,19 @@ pub async fn run(a: DevArgs) -> Result<()> {
         router.attach_local_node(node.advertise_addr(), node.service());
         nodes.push(node);
     }
+    let scheme = if certs.is_some() { "https" } else { "http" };
     println!("vecshard dev cluster (data in {})", dir.display());
     println!(
-        "  router 1   gRPC {}   REST http://{}",
+        "  router 1   gRPC {}   REST {scheme}://{}",
         router.grpc_addr(),
         router.http_addr()
     );
+    if let Some(c) = &certs {
+        println!(
+            "  TLS on: clients verify with --ca {} (curl --cacert)",
+            c.ca().display()
+        );
+    }
     for n in &nodes {
         println!(
             "  {}    gRPC {}   health http://{}/healthz",

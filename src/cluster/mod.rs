@@ -6,6 +6,7 @@ mod bench;
 mod client;
 mod collection;
 mod dev;
+mod devtls;
 mod import;
 mod search;
 mod status;
@@ -17,6 +18,8 @@ use anyhow::{Context, Result};
 use clap::Subcommand;
 
 use crate::routercmd::{self, RouterArgs};
+
+pub use client::set_tls;
 
 #[derive(Subcommand)]
 pub enum ClusterCmd {

@@ -6,6 +6,7 @@ use tonic::{Request, Response, Status};
 use vecshard_proto::v1 as pb;
 use vecshard_proto::v1::vec_shard_server::VecShard;
 
+use super::keys::{Grant, Role};
 use super::{FORWARDED_HEADER, deadline};
 use crate::core::Core;
 
@@ -31,6 +32,16 @@ fn forwarded<T>(r: &Request<T>) -> bool {
     r.metadata().contains_key(FORWARDED_HEADER)
 }
 
+/// PERMISSION_DENIED unless the request's key (checked by the server's interceptor, which
+/// put its [`Grant`] in the request) has role `need` for `collection`. A request without a
+/// grant came from inside this process and may do anything.
+fn allow<T>(r: &Request<T>, need: Role, collection: Option<&str>) -> Result<(), Status> {
+    match r.extensions().get::<Grant>() {
+        Some(g) => Ok(g.allow(need, collection)?),
+        None => Ok(()),
+    }
+}
+
 type Answer<T> = Result<Response<T>, Status>;
 
 #[tonic::async_trait]
@@ -39,6 +50,7 @@ impl VecShard for PublicService {
         &self,
         r: Request<pb::CreateCollectionRequest>,
     ) -> Answer<pb::CreateCollectionResponse> {
+        allow(&r, Role::Admin, Some(&r.get_ref().name))?;
         let fwd = forwarded(&r);
         Ok(Response::new(
             self.core
@@ -52,8 +64,9 @@ impl VecShard for PublicService {
 
     async fn list_collections(
         &self,
-        _: Request<pb::ListCollectionsRequest>,
+        r: Request<pb::ListCollectionsRequest>,
     ) -> Answer<pb::ListCollectionsResponse> {
+        allow(&r, Role::Read, None)?;
         Ok(Response::new(self.core.list_collections()))
     }
 
@@ -61,6 +74,7 @@ impl VecShard for PublicService {
         &self,
         r: Request<pb::DescribeCollectionRequest>,
     ) -> Answer<pb::DescribeCollectionResponse> {
+        allow(&r, Role::Read, Some(&r.get_ref().name))?;
         Ok(Response::new(
             self.core.describe_collection(&r.get_ref().name)?,
         ))
@@ -70,6 +84,7 @@ impl VecShard for PublicService {
         &self,
         r: Request<pb::DropCollectionRequest>,
     ) -> Answer<pb::DropCollectionResponse> {
+        allow(&r, Role::Admin, Some(&r.get_ref().name))?;
         let fwd = forwarded(&r);
         Ok(Response::new(
             self.core
@@ -82,6 +97,7 @@ impl VecShard for PublicService {
     }
 
     async fn upsert(&self, r: Request<pb::UpsertRequest>) -> Answer<pb::UpsertResponse> {
+        allow(&r, Role::Write, Some(&r.get_ref().collection))?;
         let d = deadline(self.core.cfg.write_timeout_ms, None, grpc_timeout(&r));
         self.core
             .measured("upsert", self.core.upsert(r.into_inner(), d))
@@ -90,6 +106,7 @@ impl VecShard for PublicService {
     }
 
     async fn delete(&self, r: Request<pb::DeleteRequest>) -> Answer<pb::DeleteResponse> {
+        allow(&r, Role::Write, Some(&r.get_ref().collection))?;
         let d = deadline(self.core.cfg.write_timeout_ms, None, grpc_timeout(&r));
         self.core
             .measured("delete", self.core.delete(r.into_inner(), d))
@@ -98,6 +115,7 @@ impl VecShard for PublicService {
     }
 
     async fn get(&self, r: Request<pb::GetRequest>) -> Answer<pb::GetResponse> {
+        allow(&r, Role::Read, Some(&r.get_ref().collection))?;
         let d = deadline(self.core.cfg.write_timeout_ms, None, grpc_timeout(&r));
         Ok(Response::new(
             self.core
@@ -107,6 +125,7 @@ impl VecShard for PublicService {
     }
 
     async fn scan(&self, r: Request<pb::ScanRequest>) -> Answer<pb::ScanResponse> {
+        allow(&r, Role::Read, Some(&r.get_ref().collection))?;
         let d = deadline(self.core.cfg.write_timeout_ms, None, grpc_timeout(&r));
         Ok(Response::new(
             self.core
@@ -116,6 +135,7 @@ impl VecShard for PublicService {
     }
 
     async fn search(&self, r: Request<pb::SearchRequest>) -> Answer<pb::SearchResponse> {
+        allow(&r, Role::Read, Some(&r.get_ref().collection))?;
         let d = deadline(
             self.core.cfg.search_timeout_ms,
             r.get_ref().timeout_ms,
@@ -130,8 +150,9 @@ impl VecShard for PublicService {
 
     async fn cluster_status(
         &self,
-        _: Request<pb::ClusterStatusRequest>,
+        r: Request<pb::ClusterStatusRequest>,
     ) -> Answer<pb::ClusterStatusResponse> {
+        allow(&r, Role::Read, None)?;
         Ok(Response::new(self.core.cluster_status()))
     }
 }

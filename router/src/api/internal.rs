@@ -1,6 +1,8 @@
 //! The peer-only gRPC service `vecshard.internal.v1.RouterInternal`: node registration and
 //! heartbeats, and the Raft transport (serde_json payloads). Serve it only where cluster
-//! peers (routers and data nodes) can reach it, never to clients.
+//! peers (routers and data nodes) can reach it, never to clients. Every call is checked
+//! against the cluster authentication (`vecshard_security::auth`): Raft only from
+//! routers, a node's registration and heartbeats only from that node.
 
 use std::sync::Arc;
 
@@ -42,6 +44,8 @@ impl RouterInternal for InternalService {
         r: Request<pi::RegisterNodeRequest>,
     ) -> Result<Response<pi::RegisterNodeResponse>, Status> {
         let forwarded = r.metadata().contains_key(super::FORWARDED_HEADER);
+        let node = r.get_ref().node_id.clone();
+        self.core.security.auth.require_node(&r, &node, forwarded)?;
         let answer = self.core.register_node(r.into_inner(), forwarded).await?;
         Ok(Response::new(answer))
     }
@@ -50,6 +54,8 @@ impl RouterInternal for InternalService {
         &self,
         r: Request<pi::Heartbeat>,
     ) -> Result<Response<pi::HeartbeatResponse>, Status> {
+        let node = r.get_ref().node_id.clone();
+        self.core.security.auth.require_node(&r, &node, false)?;
         Ok(Response::new(self.core.heartbeat(r.into_inner())?))
     }
 
@@ -57,6 +63,7 @@ impl RouterInternal for InternalService {
         &self,
         r: Request<pi::RaftRequest>,
     ) -> Result<Response<pi::RaftResponse>, Status> {
+        self.core.security.auth.require_router(&r)?;
         encode(&self.core.raft.append_entries(decode(r)?).await)
     }
 
@@ -64,6 +71,7 @@ impl RouterInternal for InternalService {
         &self,
         r: Request<pi::RaftRequest>,
     ) -> Result<Response<pi::RaftResponse>, Status> {
+        self.core.security.auth.require_router(&r)?;
         encode(&self.core.raft.vote(decode(r)?).await)
     }
 
@@ -71,6 +79,7 @@ impl RouterInternal for InternalService {
         &self,
         r: Request<pi::RaftRequest>,
     ) -> Result<Response<pi::RaftResponse>, Status> {
+        self.core.security.auth.require_router(&r)?;
         encode(&self.core.raft.install_snapshot(decode(r)?).await)
     }
 }

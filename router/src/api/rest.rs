@@ -27,7 +27,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -36,7 +36,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value as J, json};
 use vecshard_proto::v1 as pb;
 
-use super::{FORWARDED_HEADER, check_key, deadline};
+use super::keys::Role;
+use super::{FORWARDED_HEADER, deadline};
 use crate::core::Core;
 use crate::error::{Error, ErrorKind, Result};
 use crate::raft::RouterNode;
@@ -74,20 +75,36 @@ pub fn router(core: Arc<Core>) -> axum::Router {
         .with_state(core)
 }
 
-/// Before any handler: the API key (except for health and metrics), and a declared body
-/// size over the limit (413 at once, without reading the body; chunked bodies are cut off
-/// by `DefaultBodyLimit` while they are read).
+/// Before any handler: the API key and its role (except for health, and metrics unless
+/// `router.metrics_need_key`), and a declared body size over the limit (413 at once,
+/// without reading the body; chunked bodies are cut off by `DefaultBodyLimit` while they
+/// are read).
 async fn guard(State(core): State<Arc<Core>>, req: Request, next: Next) -> Response {
     let h = req.headers();
     let header = |n: &str| h.get(n).and_then(|v| v.to_str().ok());
-    let open = matches!(req.uri().path(), "/healthz" | "/metrics");
-    if let Err(e) = check_key(
-        &core.cfg.api_keys,
-        header("authorization"),
-        header("x-api-key"),
-    ) && !open
-    {
-        return e.into_response();
+    let path = req.uri().path();
+    let mut _permit = None;
+    if let Some((need, collection)) = requirement(req.method(), path, core.cfg.metrics_need_key) {
+        let allowed = core
+            .security
+            .keys
+            .authenticate(header("authorization"), header("x-api-key"))
+            .and_then(|g| g.allow(need, collection));
+        if let Err(e) = allowed {
+            return e.into_response();
+        }
+    }
+    if !matches!(path, "/healthz" | "/metrics") {
+        match core.limit.try_enter() {
+            Some(p) => _permit = p,
+            None => {
+                let mut r =
+                    Error::new(ErrorKind::ResourceExhausted, super::limit::BUSY).into_response();
+                r.headers_mut()
+                    .insert("retry-after", super::limit::RETRY_AFTER_S.into());
+                return r;
+            }
+        }
     }
     let limit = core.cfg.max_request_bytes as u64;
     if let Some(len) = header("content-length").and_then(|v| v.parse::<u64>().ok())
@@ -99,6 +116,29 @@ async fn guard(State(core): State<Arc<Core>>, req: Request, next: Next) -> Respo
         return Error::new(ErrorKind::PayloadTooLarge, msg).into_response();
     }
     next.run(req).await
+}
+
+/// The role (and collection) a REST call needs; `None` for open endpoints. A collection
+/// name in the path is taken verbatim (valid names never need percent-encoding), so an
+/// encoded name matches no collection-scoped key's list and cannot slip past one.
+fn requirement<'a>(
+    method: &Method,
+    path: &'a str,
+    metrics_need_key: bool,
+) -> Option<(Role, Option<&'a str>)> {
+    let parts: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+    let write = |ok: bool| if ok { Role::Write } else { Role::Read };
+    Some(match parts.as_slice() {
+        ["healthz"] => return None,
+        ["metrics"] => return metrics_need_key.then_some((Role::Read, None)),
+        ["v1", "collections"] if method == Method::POST => (Role::Admin, None),
+        ["v1", "collections", name] if method == Method::DELETE => (Role::Admin, Some(*name)),
+        ["v1", "collections", name, "points"] => (write(method == Method::POST), Some(*name)),
+        ["v1", "collections", name, "points", "delete"] => (Role::Write, Some(*name)),
+        ["v1", "collections", name, ..] => (Role::Read, Some(*name)),
+        ["v1", "cluster", _, ..] => (Role::Admin, None),
+        _ => (Role::Read, None),
+    })
 }
 
 type Reply = Result<Response>;

@@ -8,14 +8,14 @@ use std::time::Duration;
 
 use prost::Message;
 use tonic::codegen::http;
-use tonic::transport::Channel;
 use tower::ServiceExt;
 use tower::util::BoxCloneSyncService;
 use vecshard_proto::internal::v1::NotOwner;
 use vecshard_proto::internal::v1::node_client::NodeClient;
 
+use vecshard_security::Outbound;
+
 use crate::error::{Error, Result};
-use crate::raft::network::channel;
 
 /// The largest message exchanged with a node (search results with vectors, scan pages).
 pub const MAX_NODE_MESSAGE_BYTES: usize = 256 << 20;
@@ -60,16 +60,19 @@ pub type NodeConn = NodeClient<NodeTransport>;
 /// Clients of data nodes by address.
 pub struct NodeClients {
     connect_timeout: Duration,
+    outbound: Outbound,
     clients: Mutex<HashMap<String, NodeConn>>,
     /// Nodes in this process, by the address they advertise.
     local: Mutex<HashMap<String, NodeTransport>>,
 }
 
 impl NodeClients {
-    /// A pool whose connections time out after `connect_timeout`.
-    pub fn new(connect_timeout: Duration) -> Self {
+    /// A pool whose connections time out after `connect_timeout`, dialled as `outbound`
+    /// says (TLS, credentials).
+    pub fn new(connect_timeout: Duration, outbound: Outbound) -> Self {
         NodeClients {
             connect_timeout,
+            outbound,
             clients: Mutex::new(HashMap::new()),
             local: Mutex::new(HashMap::new()),
         }
@@ -103,10 +106,16 @@ impl NodeClients {
         let transport = match local {
             Some(service) => service,
             None => {
-                let ch: Channel = channel(address, self.connect_timeout).map_err(|e| {
-                    Error::unavailable(format!("bad node address {address:?}: {e}"))
-                })?;
-                BoxCloneSyncService::new(ch.map_err(TransportError::new))
+                let ch = self
+                    .outbound
+                    .channel(address, self.connect_timeout)
+                    .map_err(|e| {
+                        Error::unavailable(format!("bad node address {address:?}: {e}"))
+                    })?;
+                BoxCloneSyncService::new(
+                    ch.map_response(|r| r.map(tonic::body::Body::new))
+                        .map_err(TransportError::new),
+                )
             }
         };
         let c = NodeClient::new(transport)

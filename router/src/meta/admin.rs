@@ -137,10 +137,14 @@ impl Core {
     ) -> Result<serde_json::Value> {
         let mut req = self
             .http
-            .post(format!("http://{}{path}", leader.http))
+            .post(format!(
+                "{}://{}{path}",
+                self.security.http_scheme(),
+                leader.http
+            ))
             .header(crate::api::FORWARDED_HEADER, "1")
             .json(&body);
-        if let Some(k) = self.cfg.api_keys.first() {
+        if let Some(k) = self.security.keys.forwarding_key() {
             req = req.bearer_auth(k);
         }
         let resp = req.send().await.map_err(|e| {

@@ -29,8 +29,8 @@ impl Core {
             |leader| {
                 let req = req.clone();
                 async move {
-                    let mut c = crate::api::client::public(&leader.grpc, &self.cfg)?;
-                    let req = crate::api::client::forwarded(req, &self.cfg);
+                    let mut c = crate::api::client::public(&leader.grpc, self)?;
+                    let req = crate::api::client::forwarded(req, self);
                     Ok(c.create_collection(req)
                         .await
                         .map_err(forward_error)?
@@ -87,8 +87,8 @@ impl Core {
             |leader| {
                 let req = pb::DropCollectionRequest { name: name.clone() };
                 async move {
-                    let mut c = crate::api::client::public(&leader.grpc, &self.cfg)?;
-                    let req = crate::api::client::forwarded(req, &self.cfg);
+                    let mut c = crate::api::client::public(&leader.grpc, self)?;
+                    let req = crate::api::client::forwarded(req, self);
                     Ok(c.drop_collection(req)
                         .await
                         .map_err(forward_error)?

@@ -43,8 +43,8 @@ impl Core {
             |leader| {
                 let req = req.clone();
                 async move {
-                    let mut c = crate::api::client::internal(&leader.internal, &self.cfg)?;
-                    let req = crate::api::client::forwarded(req, &self.cfg);
+                    let mut c = crate::api::client::internal(&leader.internal, self)?;
+                    let req = crate::api::client::forwarded(req, self);
                     Ok(c.register_node(req)
                         .await
                         .map_err(forward_error)?

@@ -13,41 +13,36 @@ use openraft::raft::{
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tonic::transport::{Channel, Endpoint};
 use vecshard_proto::internal::v1::router_internal_client::RouterInternalClient;
 use vecshard_proto::internal::v1::{RaftRequest, RaftResponse};
+use vecshard_security::{AuthChannel, Outbound};
 
 use super::{NodeId, RouterNode, TypeConfig};
 
 /// The largest Raft message a router accepts or sends (snapshot chunks are far smaller).
 pub const MAX_RAFT_MESSAGE_BYTES: usize = 64 << 20;
 
-/// A lazily connecting gRPC channel to `addr` (`host:port`).
-pub fn channel(addr: &str, connect_timeout: Duration) -> Result<Channel, tonic::transport::Error> {
-    Ok(Endpoint::from_shared(format!("http://{addr}"))?
-        .connect_timeout(connect_timeout)
-        .tcp_nodelay(true)
-        .http2_keep_alive_interval(Duration::from_secs(10))
-        .keep_alive_while_idle(true)
-        .connect_lazy())
-}
-
 /// Creates a connection per peer.
 #[derive(Clone)]
 pub struct Network {
     /// Bound on connecting to a peer.
     pub connect_timeout: Duration,
+    /// How peers are dialled (TLS, credentials).
+    pub outbound: Outbound,
 }
 
 impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = Connection;
 
     async fn new_client(&mut self, target: NodeId, node: &RouterNode) -> Connection {
-        let client = channel(&node.internal, self.connect_timeout).map(|c| {
-            RouterInternalClient::new(c)
-                .max_decoding_message_size(MAX_RAFT_MESSAGE_BYTES)
-                .max_encoding_message_size(MAX_RAFT_MESSAGE_BYTES)
-        });
+        let client = self
+            .outbound
+            .channel(&node.internal, self.connect_timeout)
+            .map(|c| {
+                RouterInternalClient::new(c)
+                    .max_decoding_message_size(MAX_RAFT_MESSAGE_BYTES)
+                    .max_encoding_message_size(MAX_RAFT_MESSAGE_BYTES)
+            });
         Connection {
             target,
             client: client.map_err(|e| e.to_string()),
@@ -58,7 +53,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
 /// A connection to one peer.
 pub struct Connection {
     target: NodeId,
-    client: Result<RouterInternalClient<Channel>, String>,
+    client: Result<RouterInternalClient<AuthChannel>, String>,
 }
 
 #[derive(Clone, Copy)]

@@ -21,6 +21,7 @@
 mod compact;
 mod maintain;
 mod open;
+mod policy;
 mod read;
 mod recover;
 mod view;

@@ -29,5 +29,5 @@ mod wal;
 pub use error::{Error, ErrorKind, Result};
 pub use filter::Filter;
 pub use options::{Durability, Hook, Options, ShardSpec};
-pub use shard::{Shard, Stats, WalLoss, WalRepair};
+pub use shard::{CheckpointSummary, Shard, Stats, WalLoss, WalRepair};
 pub use types::*;

@@ -56,7 +56,9 @@ async fn concurrent_conditional_creates_have_exactly_one_winner() {
                 (racer, store.put_opts(&key, body.into(), opts).await)
             });
         }
-        let mut winners = Vec::new();
+        // A racer whose request failed in transit may or may not have created the object:
+        // its outcome is unknown. Two acknowledged creates are the violation.
+        let (mut winners, mut unknown) = (Vec::new(), Vec::new());
         while let Some(done) = racers.join_next().await {
             match done.unwrap() {
                 (racer, Ok(_)) => winners.push(racer),
@@ -67,14 +69,30 @@ async fn concurrent_conditional_creates_have_exactly_one_winner() {
                         | object_store::Error::Precondition { .. },
                     ),
                 ) => {}
-                (racer, Err(e)) => panic!("round {round}, racer {racer}: {e}"),
+                (racer, Err(e)) => {
+                    eprintln!("round {round}, racer {racer}: outcome unknown: {e}");
+                    unknown.push(racer);
+                }
             }
         }
-        assert_eq!(winners.len(), 1, "round {round}: winners {winners:?}");
-        let got = store.get(&key).await.unwrap().bytes().await.unwrap();
+        assert!(winners.len() <= 1, "round {round}: winners {winners:?}");
         assert!(
-            got.len() == 256 * 1024 && got.iter().all(|&b| b == winners[0] as u8),
-            "round {round}: the object does not hold the winner's bytes"
+            unknown.len() < RACERS / 2,
+            "round {round}: most requests failed in transit ({unknown:?})"
+        );
+        let got = store.get(&key).await.unwrap().bytes().await.unwrap();
+        let holder = got.first().map_or(usize::MAX, |&b| usize::from(b));
+        let allowed = if winners.is_empty() {
+            &unknown
+        } else {
+            &winners
+        };
+        assert!(
+            allowed.contains(&holder)
+                && got.len() == 256 * 1024
+                && got.iter().all(|&b| usize::from(b) == holder),
+            "round {round}: the object holds racer {holder}'s bytes; winners {winners:?}, \
+             unknown {unknown:?}"
         );
     }
 }

@@ -263,10 +263,10 @@ async fn grpc_call(c: &mut VecShardClient<Channel>, rng: &mut SmallRng) -> Code 
             r.set_timeout(Duration::from_secs(10));
             match c.$method(r).await {
                 Ok(_) => Code::Ok,
-                // A transport failure on this side (known: an error message that echoes a
-                // 100 KB field makes a `grpc-message` header over the client's header
-                // limit, and the client resets the stream) is not an answer of the router;
-                // it is counted apart and the router must still serve afterwards.
+                // A transport failure on this side is counted apart, and is a failure: an
+                // answer the client cannot read (an error message echoing a 100 KB field
+                // made a `grpc-message` header over the client's limit until messages were
+                // bounded at the gRPC edges) is as bad as no answer.
                 Err(s)
                     if std::error::Error::source(&s)
                         .is_some_and(|e| e.downcast_ref::<tonic::transport::Error>().is_some()) =>
@@ -461,7 +461,11 @@ async fn random_and_mutated_requests_never_crash_or_fail_internally() {
                     let c = grpc_call(&mut grpc, &mut rng).await;
                     let bad = matches!(
                         c,
-                        Code::Internal | Code::Unknown | Code::DataLoss | Code::Unimplemented
+                        Code::Internal
+                            | Code::Unknown
+                            | Code::DataLoss
+                            | Code::Unimplemented
+                            | Code::Aborted
                     );
                     let what = if c == Code::Aborted {
                         "gRPC client-side transport failure".to_string()

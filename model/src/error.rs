@@ -1,6 +1,7 @@
 //! The one error of the model: what kind of rule was broken, where (a field path such as
 //! `points[3].vector` or `filter.and[1].in`), and a message naming the problem.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// Which rule an input broke; every kind is a client error (invalid argument) to callers.
@@ -101,9 +102,39 @@ impl fmt::Display for ValidationError {
 
 impl std::error::Error for ValidationError {}
 
+/// The longest error message sent to a client, in bytes. gRPC carries the message in a
+/// header (percent-encoded, up to 3× longer) and clients refuse headers beyond 16 KiB by
+/// default, so an error that echoes a large input (a 100 KB key) would make the client drop
+/// the answer.
+pub const MAX_MESSAGE_BYTES: usize = 2048;
+
+/// `msg` cut to [`MAX_MESSAGE_BYTES`] on a character boundary, saying how much was cut.
+pub fn bounded_message(msg: &str) -> Cow<'_, str> {
+    if msg.len() <= MAX_MESSAGE_BYTES {
+        return Cow::Borrowed(msg);
+    }
+    let mut end = MAX_MESSAGE_BYTES;
+    while !msg.is_char_boundary(end) {
+        end -= 1;
+    }
+    Cow::Owned(format!("{}… ({} more bytes)", &msg[..end], msg.len() - end))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_messages_are_cut_on_a_char_boundary() {
+        assert_eq!(bounded_message("short"), "short");
+        let long = format!("key {} is too long", "é".repeat(5000));
+        let cut = bounded_message(&long);
+        assert!(cut.len() < MAX_MESSAGE_BYTES + 40, "{}", cut.len());
+        assert!(
+            cut.starts_with("key éé") && cut.ends_with("more bytes)"),
+            "{cut}"
+        );
+    }
 
     #[test]
     fn fields_nest() {

@@ -20,7 +20,7 @@ pub mod proto;
 pub mod validate;
 mod value;
 
-pub use error::{ValidationError, ValidationKind};
+pub use error::{MAX_MESSAGE_BYTES, ValidationError, ValidationKind, bounded_message};
 pub use filter::{Filter, Range};
 pub use index::IndexParams;
 pub use key::Key;

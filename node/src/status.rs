@@ -21,21 +21,31 @@ use crate::error::{NodeError, NotOwnerReason, ShardCtx};
 
 impl From<NodeError> for Status {
     fn from(e: NodeError) -> Status {
-        match e {
-            NodeError::Engine { err, ctx } => engine_status(err, ctx),
-            NodeError::NotOwner {
-                ctx,
-                reason,
-                detail,
-            } => not_owner(&ctx, reason, detail.as_deref()),
-            NodeError::ShardFailed { id, err } => failed_shard(&id, &err),
-            e @ NodeError::Opening(_) => Status::unavailable(e.to_string()),
-            NodeError::Busy(msg) | NodeError::OverBudget(msg) => Status::resource_exhausted(msg),
-            NodeError::InvalidArgument(msg) => Status::invalid_argument(msg),
-            e @ NodeError::ShuttingDown => Status::unavailable(e.to_string()),
-            NodeError::Unsupported(msg) => Status::unimplemented(msg),
-            e @ NodeError::Internal(_) => Status::internal(e.to_string()),
+        let s = status_of(e);
+        if s.message().len() <= vecshard_model::MAX_MESSAGE_BYTES {
+            return s;
         }
+        let message = vecshard_model::bounded_message(s.message()).into_owned();
+        Status::with_details(s.code(), message, Bytes::copy_from_slice(s.details()))
+    }
+}
+
+/// The status for `e`, before its message is bounded.
+fn status_of(e: NodeError) -> Status {
+    match e {
+        NodeError::Engine { err, ctx } => engine_status(err, ctx),
+        NodeError::NotOwner {
+            ctx,
+            reason,
+            detail,
+        } => not_owner(&ctx, reason, detail.as_deref()),
+        NodeError::ShardFailed { id, err } => failed_shard(&id, &err),
+        e @ NodeError::Opening(_) => Status::unavailable(e.to_string()),
+        NodeError::Busy(msg) | NodeError::OverBudget(msg) => Status::resource_exhausted(msg),
+        NodeError::InvalidArgument(msg) => Status::invalid_argument(msg),
+        e @ NodeError::ShuttingDown => Status::unavailable(e.to_string()),
+        NodeError::Unsupported(msg) => Status::unimplemented(msg),
+        e @ NodeError::Internal(_) => Status::internal(e.to_string()),
     }
 }
 

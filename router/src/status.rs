@@ -99,7 +99,10 @@ pub fn kind_of_name(name: &str) -> ErrorKind {
 
 impl From<Error> for tonic::Status {
     fn from(e: Error) -> Self {
-        tonic::Status::new(grpc_code(e.kind()), e.message().to_string())
+        tonic::Status::new(
+            grpc_code(e.kind()),
+            vecshard_model::bounded_message(e.message()).into_owned(),
+        )
     }
 }
 

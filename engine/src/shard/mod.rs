@@ -21,7 +21,6 @@
 mod compact;
 mod maintain;
 mod open;
-mod policy;
 mod read;
 mod recover;
 mod view;

@@ -108,16 +108,26 @@ impl std::error::Error for ValidationError {}
 /// the answer.
 pub const MAX_MESSAGE_BYTES: usize = 2048;
 
-/// `msg` cut to [`MAX_MESSAGE_BYTES`] on a character boundary, saying how much was cut.
+/// `msg` cut to about [`MAX_MESSAGE_BYTES`] on character boundaries: its start and its end
+/// (where messages say what is wrong) are kept, the middle (usually an echoed input) goes.
 pub fn bounded_message(msg: &str) -> Cow<'_, str> {
     if msg.len() <= MAX_MESSAGE_BYTES {
         return Cow::Borrowed(msg);
     }
-    let mut end = MAX_MESSAGE_BYTES;
-    while !msg.is_char_boundary(end) {
-        end -= 1;
+    let mut head = MAX_MESSAGE_BYTES / 2;
+    while !msg.is_char_boundary(head) {
+        head -= 1;
     }
-    Cow::Owned(format!("{}… ({} more bytes)", &msg[..end], msg.len() - end))
+    let mut tail = msg.len() - MAX_MESSAGE_BYTES / 2;
+    while !msg.is_char_boundary(tail) {
+        tail += 1;
+    }
+    Cow::Owned(format!(
+        "{}…({} bytes cut)…{}",
+        &msg[..head],
+        tail - head,
+        &msg[tail..]
+    ))
 }
 
 #[cfg(test)]
@@ -127,13 +137,12 @@ mod tests {
     #[test]
     fn long_messages_are_cut_on_a_char_boundary() {
         assert_eq!(bounded_message("short"), "short");
-        let long = format!("key {} is too long", "é".repeat(5000));
+        let long = format!("key {} has 10001 bytes", "é".repeat(5000));
         let cut = bounded_message(&long);
         assert!(cut.len() < MAX_MESSAGE_BYTES + 40, "{}", cut.len());
-        assert!(
-            cut.starts_with("key éé") && cut.ends_with("more bytes)"),
-            "{cut}"
-        );
+        assert!(cut.starts_with("key éé"), "{cut}");
+        assert!(cut.ends_with("éé has 10001 bytes"), "{cut}");
+        assert!(cut.contains("bytes cut)"), "{cut}");
     }
 
     #[test]

@@ -72,14 +72,9 @@ impl Inner {
         ms.manifest = next;
         let (now, grace) = (manifest::now_ms(), self.gc_grace_ms());
         let storage = &self.storage;
-        // Files a running checkpoint copies stay listed; a commit after it deletes them.
-        let pins = self.pins.lock();
-        ms.manifest.obsolete.retain(|o| {
-            now.saturating_sub(o.since_ms) < grace
-                || pins.contains(&o.path)
-                || storage.delete(&o.path).is_err()
-        });
-        drop(pins);
+        ms.manifest
+            .obsolete
+            .retain(|o| now.saturating_sub(o.since_ms) < grace || storage.delete(&o.path).is_err());
         if version > KEEP_VERSIONS
             && version.is_multiple_of(KEEP_VERSIONS)
             && let Err(e) = self.delete_old_versions(version)

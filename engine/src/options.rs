@@ -71,6 +71,10 @@ pub struct Options {
     /// Run flushes and compactions on a background thread (default true). When false they
     /// run only through [`crate::Shard::flush`] / [`crate::Shard::compact`].
     pub background: bool,
+    /// Threads for background flushes and compactions, in a pool shared by every shard of
+    /// the process that asks for the same size, running at a lower scheduling priority than
+    /// searches (default 0: all cores but one, at least one).
+    pub background_threads: usize,
     /// How long a file no manifest references is kept before the writer deletes it, so
     /// readers that still use it keep working (default: 0 on local disk, 10 minutes on
     /// object stores).
@@ -127,6 +131,7 @@ impl Default for Options {
             durability: Durability::Sync,
             max_segments: 8,
             background: true,
+            background_threads: 0,
             gc_grace: None,
             epoch: None,
             refresh_interval: None,

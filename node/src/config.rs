@@ -96,6 +96,9 @@ cache_dir_bytes = 10737418240
 durability = "sync"
 # Compact when a shard has more segments than this.
 max_segments = 8
+# Threads for flushes and compactions, shared by all shards, at a lower scheduling priority
+# than searches; 0: all cores but one (at least one).
+background_threads = 0
 # Where object-store shards commit manifest versions: "" (create-once objects in the
 # store itself) or "dynamodb:TABLE" (a DynamoDB table, endpoint and credentials from the
 # AWS_* environment). Local shards ignore it. WAL objects still need a store with
@@ -186,6 +189,8 @@ pub struct EngineSection {
     pub durability: String,
     /// Compaction threshold.
     pub max_segments: usize,
+    /// Background (flush and compaction) threads; 0: all cores but one.
+    pub background_threads: usize,
     /// Manifest commit store of object-store shards: empty or `dynamodb:TABLE`.
     pub commit_store: String,
 }
@@ -569,6 +574,7 @@ impl NodeConfig {
             cache_dir_bytes: e.cache_dir_bytes,
             durability: self.durability().unwrap_or_default(),
             max_segments: e.max_segments,
+            background_threads: e.background_threads,
             commit_store,
             ..Options::default()
         }

@@ -364,7 +364,9 @@ pub(super) fn spawn_background(inner: &Arc<Inner>) {
             let result = if inner.read_only {
                 if inner.opts.refresh_interval.is_some() { inner.refresh().map(|_| ()) } else { Ok(()) }
             } else if inner.opts.background {
-                inner.flush_frozen().and_then(|_| inner.compact(false).map(|_| ()))
+                super::pool::run(inner.opts.background_threads, || {
+                    inner.flush_frozen().and_then(|_| inner.compact(false).map(|_| ()))
+                })
             } else {
                 Ok(())
             };

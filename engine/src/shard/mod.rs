@@ -21,6 +21,7 @@
 mod compact;
 mod maintain;
 mod open;
+mod pool;
 mod read;
 mod recover;
 mod view;
@@ -336,9 +337,13 @@ impl Shard {
         self.inner.flush()
     }
 
-    /// Merge all segments into one, dropping deleted and superseded points.
+    /// Merge all segments into one, dropping deleted and superseded points. Runs on the
+    /// background pool (see [`crate::Options::background_threads`]); the caller waits for it.
     pub fn compact(&self) -> Result<()> {
-        self.inner.compact(true).map(|_| ())
+        let inner = &self.inner;
+        pool::run(inner.opts.background_threads, || {
+            inner.compact(true).map(|_| ())
+        })
     }
 
     /// Read-only handles: load a newer manifest if there is one (`true` if it moved).

@@ -3,7 +3,7 @@
 //! Compaction rebuilds a segment's graph on many threads. On the global rayon pool it would
 //! take every core and queue searches behind it; here it runs on a pool of its own, sized to
 //! leave a core to foreground work (`Options::background_threads`, default: cores − 1, at
-//! least one), whose threads run at a lower scheduling priority (nice 10 on Linux), so a
+//! least one), whose threads run at a lower scheduling priority (nice 5 on Linux), so a
 //! search that needs a core gets it first. One pool per size is shared by every shard in the
 //! process: a node with many shards does not multiply its background threads.
 
@@ -13,9 +13,10 @@ use std::sync::{Arc, OnceLock};
 use parking_lot::Mutex;
 use rayon::{ThreadPool, ThreadPoolBuilder};
 
-/// Niceness of background threads: CFS then gives a contending search thread about nine
-/// times their share of a core.
-const BACKGROUND_NICE: i32 = 10;
+/// Niceness of background threads: CFS weighs a nice-5 thread at about a third of a
+/// nice-0 one, so searches win a contended core while background work, which writers wait
+/// on when memtables pile up, still progresses.
+const BACKGROUND_NICE: i32 = 5;
 
 /// How many threads background work gets when the option is 0: all cores but one.
 pub(crate) fn default_threads() -> usize {

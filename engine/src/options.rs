@@ -94,6 +94,10 @@ pub struct Options {
     /// publishes it (searches and gets must keep answering while this runs). `None` in
     /// production.
     pub compaction_hook: Option<Hook>,
+    /// Test hook: runs in [`crate::Shard::checkpoint`] after its files are pinned and
+    /// before they are copied (a test compacts there to check the pins). `None` in
+    /// production.
+    pub checkpoint_hook: Option<Hook>,
 }
 
 /// A callback the engine runs at a fixed step, for tests that must stop between steps
@@ -135,6 +139,7 @@ impl Default for Options {
             cache_dir_bytes: 10 << 30,
             commit_store: None,
             compaction_hook: None,
+            checkpoint_hook: None,
         }
     }
 }

@@ -72,9 +72,14 @@ impl Inner {
         ms.manifest = next;
         let (now, grace) = (manifest::now_ms(), self.gc_grace_ms());
         let storage = &self.storage;
-        ms.manifest
-            .obsolete
-            .retain(|o| now.saturating_sub(o.since_ms) < grace || storage.delete(&o.path).is_err());
+        // Files a running checkpoint copies stay listed; a commit after it deletes them.
+        let pins = self.pins.lock();
+        ms.manifest.obsolete.retain(|o| {
+            now.saturating_sub(o.since_ms) < grace
+                || pins.contains(&o.path)
+                || storage.delete(&o.path).is_err()
+        });
+        drop(pins);
         if version > KEEP_VERSIONS
             && version.is_multiple_of(KEEP_VERSIONS)
             && let Err(e) = self.delete_old_versions(version)

@@ -229,6 +229,57 @@ fn local_checkpoint_under_concurrent_writes() {
     checkpoint_under_writes(src.to_str().unwrap(), dest.to_str().unwrap());
 }
 
+/// Every manifest version holds exactly the writes up to its `flushed_seq`, so a compaction
+/// must keep rows that only unflushed writes (memtable + WAL) overwrote or deleted. It once
+/// dropped them: a checkpoint (or a read-only reader) of that manifest then missed writes it
+/// claimed to cover, the cause of lost batches under concurrent writes.
+#[test]
+fn compaction_keeps_rows_superseded_only_by_unflushed_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let src = src.to_str().unwrap();
+    let opts = Options {
+        background: false,
+        ..Options::default()
+    };
+    let shard = Shard::create(src, spec(), opts).unwrap();
+    shard
+        .upsert((0..10).map(|k| point(k, 1)).collect())
+        .unwrap();
+    shard.flush().unwrap();
+    shard
+        .upsert((10..20).map(|k| point(k, 2)).collect())
+        .unwrap();
+    shard.flush().unwrap();
+    let flushed: BTreeMap<u64, u64> = (0..20).map(|k| (k, 1 + k / 10)).collect();
+    // Not flushed: only in the memtable and the WAL.
+    shard.upsert(vec![point(3, 3)]).unwrap();
+    shard.delete(vec![Key::from(12u64)]).unwrap();
+    shard.compact().unwrap();
+    assert_eq!(shard.stats().segments, 1);
+    let mut newest = flushed.clone();
+    newest.insert(3, 3);
+    newest.remove(&12);
+    assert_eq!(contents(&shard), newest);
+
+    // What the manifest covers: the flushed writes, with nothing of the later ones.
+    let reader = Shard::open(src, Options::read_only()).unwrap();
+    assert_eq!(contents(&reader), flushed);
+    let dest = dir.path().join("ckpt");
+    let summary = reader.checkpoint(dest.to_str().unwrap()).unwrap();
+    assert_eq!(summary.points, flushed.len() as u64);
+    let restored = Shard::open(dest.to_str().unwrap(), Options::default()).unwrap();
+    assert_eq!(contents(&restored), flushed);
+    restored.close().unwrap();
+    reader.close().unwrap();
+
+    // The writer's own restart replays the WAL on top: the newest values.
+    shard.close().unwrap();
+    let reopened = Shard::open(src, Options::default()).unwrap();
+    assert_eq!(contents(&reopened), newest);
+    reopened.close().unwrap();
+}
+
 /// A compaction that makes the checkpoint's segments obsolete while it copies them (local
 /// disk deletes obsolete files at once): the pins keep them until the checkpoint ends, and
 /// the next commit after it deletes them.

@@ -73,17 +73,22 @@ impl Inner {
         }
         self.check_writable()?;
         let _g = self.compact_lock.lock();
-        let (view, snap) = self.snapshot();
+        let (view, _) = self.snapshot();
         let all: Vec<Arc<Segment>> = view.segments().cloned().collect();
         drop(view);
+        // Drop only rows that writes already in segments overwrote or deleted: every
+        // manifest version must hold exactly the writes up to its `flushed_seq` (readers
+        // and checkpoints use it without the WAL). A row a memtable write superseded stays,
+        // marked deleted, until a compaction after that write's flush.
+        let snap = self.manifest.lock().manifest.flushed_seq;
         let inputs = if force {
             all.clone()
         } else {
-            pick_inputs(&all, self.opts.max_segments)
+            pick_inputs(&all, self.opts.max_segments, snap)
         };
         let dirty = inputs.iter().any(|s| {
             !s.tombstones().is_empty()
-                || s.deleted.live_count(s.rows() as usize) < s.rows() as usize
+                || s.deleted.live_count_at(s.rows() as usize, snap) < s.rows() as usize
         });
         if inputs.is_empty() || (inputs.len() == 1 && !dirty) {
             return Ok(false);
@@ -283,8 +288,8 @@ fn carry_over(m: &Merged, inputs: &[Arc<Segment>], pk: &mut PkIndex, changes: &[
 }
 
 /// Segments to merge when there are too many, smallest first; or a lone segment that is
-/// mostly dead rows.
-fn pick_inputs(all: &[Arc<Segment>], max_segments: usize) -> Vec<Arc<Segment>> {
+/// mostly rows dead at `snap` (the flushed sequence number).
+fn pick_inputs(all: &[Arc<Segment>], max_segments: usize, snap: u64) -> Vec<Arc<Segment>> {
     if all.len() > max_segments {
         let mut by_size: Vec<Arc<Segment>> = all.to_vec();
         by_size.sort_by_key(|s| s.rows());
@@ -293,7 +298,8 @@ fn pick_inputs(all: &[Arc<Segment>], max_segments: usize) -> Vec<Arc<Segment>> {
     }
     all.iter()
         .find(|s| {
-            s.rows() >= 1024 && s.deleted.live_count(s.rows() as usize) * 2 < s.rows() as usize
+            s.rows() >= 1024
+                && s.deleted.live_count_at(s.rows() as usize, snap) * 2 < s.rows() as usize
         })
         .map(|s| vec![s.clone()])
         .unwrap_or_default()

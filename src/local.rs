@@ -151,8 +151,8 @@ pub struct ShardArgs {
     /// Memtable size limit in bytes.
     #[arg(long, default_value_t = 64 << 20)]
     pub memtable_bytes: usize,
-    /// Compact when more segments than this exist.
-    #[arg(long, default_value_t = 8)]
+    /// Merge policy cap: at most this many segments once compaction catches up.
+    #[arg(long, default_value_t = 3)]
     pub max_segments: usize,
     /// When writes are acknowledged.
     #[arg(long, value_enum, default_value = "sync")]

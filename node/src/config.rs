@@ -94,8 +94,9 @@ cache_dir_bytes = 10737418240
 # "sync" (an acknowledged write survives a machine crash) or "buffered" (local disk
 # only: survives a process crash, not a power loss).
 durability = "sync"
-# Compact when a shard has more segments than this.
-max_segments = 8
+# Merge policy cap: at most this many segments per shard once background compaction
+# catches up (searches walk every segment; a lower cap rewrites rows more often).
+max_segments = 3
 # Where object-store shards commit manifest versions: "" (create-once objects in the
 # store itself) or "dynamodb:TABLE" (a DynamoDB table, endpoint and credentials from the
 # AWS_* environment). Local shards ignore it. WAL objects still need a store with
@@ -184,7 +185,7 @@ pub struct EngineSection {
     pub cache_dir_bytes: u64,
     /// `sync` or `buffered`.
     pub durability: String,
-    /// Compaction threshold.
+    /// Merge policy cap on segments per shard.
     pub max_segments: usize,
     /// Manifest commit store of object-store shards: empty or `dynamodb:TABLE`.
     pub commit_store: String,

@@ -369,7 +369,13 @@ pub(super) fn spawn_background(inner: &Arc<Inner>) {
             let result = if inner.read_only {
                 if inner.opts.refresh_interval.is_some() { inner.refresh().map(|_| ()) } else { Ok(()) }
             } else if inner.opts.background {
-                inner.flush_frozen().and_then(|_| inner.compact(false).map(|_| ()))
+                // One merge per round, then another round (flushes first): the policy may
+                // want several merges, and a full memtable must not wait behind them.
+                inner.flush_frozen().and_then(|_| inner.compact(false)).map(|merged| {
+                    if merged {
+                        signal.state.lock().work = true;
+                    }
+                })
             } else {
                 Ok(())
             };

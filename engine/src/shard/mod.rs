@@ -22,6 +22,7 @@ mod checkpoint;
 mod compact;
 mod maintain;
 mod open;
+mod policy;
 mod read;
 mod recover;
 mod view;
@@ -343,6 +344,13 @@ impl Shard {
     /// Merge all segments into one, dropping deleted and superseded points.
     pub fn compact(&self) -> Result<()> {
         self.inner.compact(true).map(|_| ())
+    }
+
+    /// Run one round of the merge policy now, as the background thread does after a
+    /// flush: merge the segments the policy picks (see `engine/src/shard/policy.rs`), if
+    /// any. Returns whether it merged; call again until `false` to settle.
+    pub fn compact_by_policy(&self) -> Result<bool> {
+        self.inner.compact(false)
     }
 
     /// Write a consistent point-in-time copy of the shard to `dest` (a directory or an

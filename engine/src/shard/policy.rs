@@ -10,6 +10,9 @@
 //! 3. **Deletions**: a segment (of at least [`MIN_REWRITE_ROWS`] rows) whose deleted share
 //!    exceeds `max_deleted_ratio` is rewritten alone, dropping its dead rows.
 //!
+//! The inputs need not be neighbours in sequence order: reopening resolves keys by
+//! sequence number, and partial merges keep their tombstones (design note 008).
+//!
 //! Rows are counted live (the size a merge writes), so a segment thinned by deletions
 //! tiers with smaller ones. The background thread asks again after every merge (flushing
 //! waiting memtables first), so several merges in a row reach the cap.

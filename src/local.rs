@@ -102,6 +102,17 @@ pub enum LocalCmd {
         #[command(flatten)]
         shard: ShardArgs,
     },
+    /// Write a consistent point-in-time copy of the shard to DEST (a directory or an
+    /// object-store URL where no shard is) and print its summary as JSON. Opening DEST is
+    /// the restore. A writer flushes first (the copy holds every acknowledged write); with
+    /// --read-only it copies what the shard's manifest covers, leaving a running writer be.
+    Checkpoint {
+        #[command(flatten)]
+        shard: ShardArgs,
+        /// Where the checkpoint goes: a directory (hard links on the same file system) or
+        /// s3://bucket/prefix, file:///path (server-side copies within one bucket).
+        dest: String,
+    },
     /// Open a shard whose WAL is damaged: keep every write before the first damage, drop
     /// everything after it (reported per file, as JSON on stdout), and settle that so the
     /// shard opens normally again. Only when no intact copy of the shard exists.
@@ -140,8 +151,8 @@ pub struct ShardArgs {
     /// Memtable size limit in bytes.
     #[arg(long, default_value_t = 64 << 20)]
     pub memtable_bytes: usize,
-    /// Compact when more segments than this exist.
-    #[arg(long, default_value_t = 8)]
+    /// Merge policy cap: at most this many segments once compaction catches up.
+    #[arg(long, default_value_t = 3)]
     pub max_segments: usize,
     /// When writes are acknowledged.
     #[arg(long, value_enum, default_value = "sync")]
@@ -274,6 +285,26 @@ pub fn run(cmd: LocalCmd) -> Result<()> {
             let s = shard.open()?;
             s.compact()?;
             s.close()?;
+            Ok(())
+        }
+        LocalCmd::Checkpoint { shard, dest } => {
+            let s = shard.open()?;
+            let summary = s
+                .checkpoint(&dest)
+                .with_context(|| format!("checkpoint {} to {dest}", shard.location))?;
+            s.close()?;
+            let secs = summary.duration.as_secs_f64();
+            eprintln!(
+                "checkpoint of {} at {}: {} points, {} segments, {:.1} MB, up to sequence number {}, in {secs:.2} s ({:.0} MB/s)",
+                shard.location,
+                summary.location,
+                summary.points,
+                summary.segments,
+                summary.bytes as f64 / 1e6,
+                summary.seq,
+                summary.bytes as f64 / 1e6 / secs.max(1e-9)
+            );
+            println!("{}", serde_json::to_string_pretty(&summary)?);
             Ok(())
         }
         LocalCmd::Repair {

@@ -59,9 +59,9 @@ impl Deletions {
         self.get(row) > seq
     }
 
-    /// Rows among the first `rows` still live now (a memtable's marks, carried into its
-    /// segment, have room for more rows than the segment has).
-    pub(crate) fn live_count(&self, rows: usize) -> usize {
+    /// Rows among the first `rows` still present at snapshot `seq` (a memtable's marks,
+    /// carried into its segment, have room for more rows than the segment has).
+    pub(crate) fn live_count_at(&self, rows: usize, seq: u64) -> usize {
         let dead: usize = self
             .marks
             .allocated()
@@ -69,7 +69,7 @@ impl Deletions {
                 chunk
                     .iter()
                     .take(rows.saturating_sub(first))
-                    .filter(|m| m.load(Ordering::Relaxed) != LIVE)
+                    .filter(|m| m.load(Ordering::Relaxed) <= seq)
                     .count()
             })
             .sum();

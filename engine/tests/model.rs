@@ -1,6 +1,8 @@
-//! Property test: random sequences of upserts, deletes, flushes, compactions, clean and
-//! unclean reopens, checked against an in-memory model after every step: get, scan and
-//! exact search (with and without filters) must match exactly, including tie-breaks.
+//! Property test: random sequences of upserts, deletes, flushes, compactions (all segments,
+//! or what the merge policy picks: partial merges of segments that need not be adjacent),
+//! checkpoints, clean and unclean reopens, checked against an in-memory model after every
+//! step: get, scan and exact search (with and without filters) must match exactly,
+//! including tie-breaks; a checkpoint restores to the model.
 
 use std::collections::BTreeMap;
 
@@ -17,6 +19,10 @@ enum Op {
     Delete(Vec<Key>),
     Flush,
     Compact,
+    /// Merge rounds of the policy until it picks nothing.
+    Merge,
+    /// Checkpoint to a new location and check the restore against the model.
+    Checkpoint,
     Reopen,
     /// Drop the handle without closing it (memtables are not flushed): recovery replays
     /// the WAL.
@@ -101,6 +107,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => prop::collection::vec(key(), 1..4).prop_map(Op::Delete),
         1 => Just(Op::Flush),
         1 => Just(Op::Compact),
+        2 => Just(Op::Merge),
+        1 => Just(Op::Checkpoint),
         1 => Just(Op::Reopen),
         1 => Just(Op::CrashReopen),
         3 => (vector(), 1usize..12, prop::option::of(filter())).prop_map(|(query, k, filter)| Op::Search { query, k, filter }),
@@ -192,10 +200,28 @@ fn check_search(
     );
 }
 
+/// A policy that merges partially and often: at most 2 segments, so a third one makes the
+/// two smallest merge (neighbours in sequence order or not) and leaves the largest; tiers
+/// only of equal sizes.
+fn eager_opts() -> Options {
+    Options {
+        max_segments: 2,
+        min_merge_width: 2,
+        merge_ratio: 1.0,
+        ..opts()
+    }
+}
+
 fn run(metric: Metric, ops: Vec<Op>) {
+    run_with(metric, ops, opts())
+}
+
+fn run_with(metric: Metric, ops: Vec<Op>, opts: Options) {
+    let opts = || opts.clone();
     let dir = tempfile::tempdir().unwrap();
     let loc = dir.path().join("shard");
     let loc = loc.to_str().unwrap();
+    let mut checkpoints = 0;
     let mut shard = Shard::create(loc, ShardSpec::new(DIM, metric), opts()).unwrap();
     let mut model: BTreeMap<Key, Point> = BTreeMap::new();
     for op in ops {
@@ -214,6 +240,22 @@ fn run(metric: Metric, ops: Vec<Op>) {
             }
             Op::Flush => shard.flush().unwrap(),
             Op::Compact => shard.compact().unwrap(),
+            Op::Merge => {
+                let mut rounds = 0;
+                while shard.compact_by_policy().unwrap() {
+                    rounds += 1;
+                    assert!(rounds < 64, "the merge policy does not settle");
+                }
+            }
+            Op::Checkpoint => {
+                checkpoints += 1;
+                let dest = dir.path().join(format!("ckpt{checkpoints}"));
+                let summary = shard.checkpoint(dest.to_str().unwrap()).unwrap();
+                assert_eq!(summary.points as usize, model.len());
+                let restored = Shard::open(dest.to_str().unwrap(), opts()).unwrap();
+                check_all(&restored, &model);
+                restored.close().unwrap();
+            }
             Op::Reopen => {
                 shard.close().unwrap();
                 shard = Shard::open(loc, opts()).unwrap();
@@ -248,5 +290,10 @@ proptest! {
     #[test]
     fn dot_matches_model(ops in prop::collection::vec(op(), 1..40)) {
         run(Metric::Dot, ops);
+    }
+
+    #[test]
+    fn eager_merge_policy_matches_model(ops in prop::collection::vec(op(), 1..60)) {
+        run_with(Metric::L2, ops, eager_opts());
     }
 }

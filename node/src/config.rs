@@ -94,8 +94,9 @@ cache_dir_bytes = 10737418240
 # "sync" (an acknowledged write survives a machine crash) or "buffered" (local disk
 # only: survives a process crash, not a power loss).
 durability = "sync"
-# Compact when a shard has more segments than this.
-max_segments = 8
+# Merge policy cap: at most this many segments per shard once background compaction
+# catches up (searches walk every segment; a lower cap rewrites rows more often).
+max_segments = 3
 # Threads for flushes and compactions, shared by all shards, at a lower scheduling priority
 # than searches; 0: all cores but one (at least one).
 background_threads = 0
@@ -187,7 +188,7 @@ pub struct EngineSection {
     pub cache_dir_bytes: u64,
     /// `sync` or `buffered`.
     pub durability: String,
-    /// Compaction threshold.
+    /// Merge policy cap on segments per shard.
     pub max_segments: usize,
     /// Background (flush and compaction) threads; 0: all cores but one.
     pub background_threads: usize,

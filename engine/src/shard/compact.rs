@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::Inner;
+use super::policy::{MergePolicy, SegmentSize};
 use super::view::Container;
 use crate::deletions::LIVE;
 use crate::error::{Error, ErrorKind, Result};
@@ -73,17 +74,33 @@ impl Inner {
         }
         self.check_writable()?;
         let _g = self.compact_lock.lock();
-        let (view, snap) = self.snapshot();
+        let (view, _) = self.snapshot();
         let all: Vec<Arc<Segment>> = view.segments().cloned().collect();
         drop(view);
+        // Drop only rows that writes already in segments overwrote or deleted: every
+        // manifest version must hold exactly the writes up to its `flushed_seq` (readers
+        // and checkpoints use it without the WAL). A row a memtable write superseded stays,
+        // marked deleted, until a compaction after that write's flush.
+        let snap = self.manifest.lock().manifest.flushed_seq;
         let inputs = if force {
             all.clone()
         } else {
-            pick_inputs(&all, self.opts.max_segments)
+            let sizes: Vec<SegmentSize> = all
+                .iter()
+                .map(|s| SegmentSize {
+                    rows: u64::from(s.rows()),
+                    live: s.deleted.live_count_at(s.rows() as usize, snap) as u64,
+                })
+                .collect();
+            MergePolicy::from_options(&self.opts)
+                .plan(&sizes)
+                .into_iter()
+                .map(|i| all[i].clone())
+                .collect()
         };
         let dirty = inputs.iter().any(|s| {
             !s.tombstones().is_empty()
-                || s.deleted.live_count(s.rows() as usize) < s.rows() as usize
+                || s.deleted.live_count_at(s.rows() as usize, snap) < s.rows() as usize
         });
         if inputs.is_empty() || (inputs.len() == 1 && !dirty) {
             return Ok(false);
@@ -280,23 +297,6 @@ fn carry_over(m: &Merged, inputs: &[Arc<Segment>], pk: &mut PkIndex, changes: &[
             }
         }
     }
-}
-
-/// Segments to merge when there are too many, smallest first; or a lone segment that is
-/// mostly dead rows.
-fn pick_inputs(all: &[Arc<Segment>], max_segments: usize) -> Vec<Arc<Segment>> {
-    if all.len() > max_segments {
-        let mut by_size: Vec<Arc<Segment>> = all.to_vec();
-        by_size.sort_by_key(|s| s.rows());
-        let n = (all.len() - max_segments / 2).max(2);
-        return by_size.into_iter().take(n).collect();
-    }
-    all.iter()
-        .find(|s| {
-            s.rows() >= 1024 && s.deleted.live_count(s.rows() as usize) * 2 < s.rows() as usize
-        })
-        .map(|s| vec![s.clone()])
-        .unwrap_or_default()
 }
 
 /// Tombstones of merged segments, one per key (the newest).

@@ -72,9 +72,14 @@ impl Inner {
         ms.manifest = next;
         let (now, grace) = (manifest::now_ms(), self.gc_grace_ms());
         let storage = &self.storage;
-        ms.manifest
-            .obsolete
-            .retain(|o| now.saturating_sub(o.since_ms) < grace || storage.delete(&o.path).is_err());
+        // Files a running checkpoint copies stay listed; a commit after it deletes them.
+        let pins = self.pins.lock();
+        ms.manifest.obsolete.retain(|o| {
+            now.saturating_sub(o.since_ms) < grace
+                || pins.contains(&o.path)
+                || storage.delete(&o.path).is_err()
+        });
+        drop(pins);
         if version > KEEP_VERSIONS
             && version.is_multiple_of(KEEP_VERSIONS)
             && let Err(e) = self.delete_old_versions(version)
@@ -364,8 +369,15 @@ pub(super) fn spawn_background(inner: &Arc<Inner>) {
             let result = if inner.read_only {
                 if inner.opts.refresh_interval.is_some() { inner.refresh().map(|_| ()) } else { Ok(()) }
             } else if inner.opts.background {
+                // One merge per round, then another round (flushes first): the policy may
+                // want several merges, and a full memtable must not wait behind them.
                 super::pool::run(inner.opts.background_threads, || {
-                    inner.flush_frozen().and_then(|_| inner.compact(false).map(|_| ()))
+                    inner.flush_frozen().and_then(|_| inner.compact(false))
+                })
+                .map(|merged| {
+                    if merged {
+                        signal.state.lock().work = true;
+                    }
                 })
             } else {
                 Ok(())

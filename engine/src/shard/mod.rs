@@ -18,9 +18,11 @@
 //! # Ok::<(), vecshard_engine::Error>(())
 //! ```
 
+mod checkpoint;
 mod compact;
 mod maintain;
 mod open;
+mod policy;
 mod pool;
 mod read;
 mod recover;
@@ -44,6 +46,7 @@ use crate::types::{Hit, Key, Point, SearchRequest};
 use crate::wal::WalWriter;
 use view::View;
 
+pub use checkpoint::CheckpointSummary;
 pub use recover::{WalLoss, WalRepair};
 
 /// A handle to one open shard. Cheap to clone; all clones share the shard. Thread-safe:
@@ -171,6 +174,8 @@ struct Inner {
     bg_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     flushes: AtomicU64,
     compactions: AtomicU64,
+    /// Segment files running checkpoints still copy (kept from garbage collection).
+    pins: Mutex<checkpoint::Pins>,
 }
 
 impl Drop for Inner {
@@ -344,6 +349,27 @@ impl Shard {
         pool::run(inner.opts.background_threads, || {
             inner.compact(true).map(|_| ())
         })
+    }
+
+    /// Run one round of the merge policy now, as the background thread does after a
+    /// flush: merge the segments the policy picks (see `engine/src/shard/policy.rs`), if
+    /// any. Returns whether it merged; call again until `false` to settle.
+    pub fn compact_by_policy(&self) -> Result<bool> {
+        let inner = &self.inner;
+        pool::run(inner.opts.background_threads, || inner.compact(false))
+    }
+
+    /// Write a consistent point-in-time copy of the shard to `dest` (a directory or an
+    /// object-store URL where no shard is); opening `dest` restores it as a shard of its
+    /// own. A writer flushes first, so the copy holds every write acknowledged before this
+    /// call (and maybe some during it, whole batches only); a read-only handle copies what
+    /// its manifest covers. Writes, flushes and compactions go on meanwhile; the files the
+    /// copy needs are kept from garbage collection until it ends. Files are hard-linked on
+    /// one local file system and copied server-side within one object store. The manifest
+    /// is written last: a location without it does not open.
+    /// See `docs/design/007-checkpoints.md`.
+    pub fn checkpoint(&self, dest: &str) -> Result<CheckpointSummary> {
+        self.inner.checkpoint(dest)
     }
 
     /// Read-only handles: load a newer manifest if there is one (`true` if it moved).

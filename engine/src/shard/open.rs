@@ -93,7 +93,7 @@ pub(super) fn open_on(
         storage::check_conditional_create(storage.as_ref())?;
     }
     let (mut version, mut manifest) =
-        load_or_create(commits.as_ref(), storage.location(), spec, mode, &opts)?;
+        load_or_create(commits.as_ref(), storage.as_ref(), spec, mode, &opts)?;
     if !opts.read_only {
         (version, manifest) = claim_epoch(
             commits.as_ref(),
@@ -152,6 +152,7 @@ pub(super) fn open_on(
         bg_thread: Mutex::new(None),
         flushes: AtomicU64::new(0),
         compactions: AtomicU64::new(0),
+        pins: Mutex::new(Default::default()),
         opts,
     });
     let mut repair = WalRepair::default();
@@ -168,11 +169,12 @@ pub(super) fn open_on(
 
 fn load_or_create(
     commits: &dyn CommitStore,
-    location: &str,
+    storage: &dyn Storage,
     spec: Option<ShardSpec>,
     mode: Mode,
     opts: &Options,
 ) -> Result<(u64, Manifest)> {
+    let location = storage.location();
     for _ in 0..CLAIM_ATTEMPTS {
         if let Some((version, m)) = manifest::load_latest(commits, location)? {
             if mode == Mode::Create {
@@ -191,6 +193,7 @@ fn load_or_create(
             }
             return Ok((version, m));
         }
+        refuse_incomplete(storage)?;
         let Some(spec) = spec.filter(|_| mode != Mode::Open && !opts.read_only) else {
             return Err(Error::new(
                 ErrorKind::NotFound,
@@ -204,6 +207,25 @@ fn load_or_create(
     Err(Error::new(
         ErrorKind::Io,
         format!("{location}: could not read or create the manifest"),
+    ))
+}
+
+/// Segment files without any manifest: a checkpoint (or a copy) that stopped before its
+/// manifest, never a shard — a manifest is created before the first segment.
+fn refuse_incomplete(storage: &dyn Storage) -> Result<()> {
+    let segments = storage.list(paths::SEGMENT_DIR)?;
+    if segments.is_empty() {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorKind::Corrupt,
+        format!(
+            "{}: incomplete checkpoint or shard: {} segment files but no manifest \
+             ({}/ is empty or missing); it was never completed and does not open",
+            storage.location(),
+            segments.len(),
+            paths::MANIFEST_DIR
+        ),
     ))
 }
 

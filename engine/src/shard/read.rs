@@ -83,6 +83,12 @@ impl Inner {
             exact: req.exact,
             snap,
         };
+        // Every container is walked with the full `ef`. Passing the k-th distance found so
+        // far (largest segment first) to the next walk, to stop it once its frontier is
+        // past that distance, was measured on clustered 32-d (6k + 2k rows): 2% fewer rows
+        // reached at ef 16 for 0.007 less recall@10, 3–5% at ef 64 and 15–20% at ef 128
+        // for 0.004 less. The merge policy keeps searches to ≤ 3 segments instead
+        // (`segments_bench`: 2 segments cost 1.2× one at equal recall).
         let mut cands: Vec<(Neighbor, usize, Key)> = Vec::new();
         for (ci, c) in view.containers.iter().enumerate() {
             let found = match c {

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 
-use super::{AppendFile, Blob, LockGuard, ObjectInfo, Storage};
+use super::{AppendFile, Blob, LockGuard, NativeFile, ObjectInfo, Storage};
 use crate::error::{Error, ErrorKind, Result};
 use crate::paths;
 
@@ -56,17 +56,22 @@ impl LocalStorage {
         }
     }
 
-    /// Write `data` to a fresh temporary file next to `path` and fsync it.
-    fn write_temp(&self, path: &str, data: &[u8]) -> Result<PathBuf> {
-        self.ensure_parent(path)?;
+    /// A fresh temporary name next to `path` (never listed).
+    fn temp_name(&self, path: &str) -> PathBuf {
         let n = self.tmp_counter.fetch_add(1, Ordering::Relaxed);
         let full = self.full(path);
         let name = full.file_name().and_then(|s| s.to_str()).unwrap_or("file");
-        let tmp = full.with_file_name(format!(
+        full.with_file_name(format!(
             "{}{name}.{}.{n}",
             paths::TEMP_PREFIX,
             std::process::id()
-        ));
+        ))
+    }
+
+    /// Write `data` to a fresh temporary file next to `path` and fsync it.
+    fn write_temp(&self, path: &str, data: &[u8]) -> Result<PathBuf> {
+        self.ensure_parent(path)?;
+        let tmp = self.temp_name(path);
         let ctx = || format!("write {}", tmp.display());
         let mut f = File::create(&tmp).map_err(|e| Error::io(ctx(), e))?;
         f.write_all(data).map_err(|e| Error::io(ctx(), e))?;
@@ -222,6 +227,42 @@ impl Storage for LocalStorage {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(Error::io(format!("delete {}", self.display(path)), e)),
         }
+    }
+
+    fn native(&self, path: &str) -> Option<NativeFile> {
+        Some(NativeFile::Local(self.full(path)))
+    }
+
+    /// A hard link where `src` is a local file on the same file system (the files copied
+    /// are immutable), else a copy; both fsynced, made under a temporary name and renamed.
+    fn copy_from(&self, src: &dyn Storage, path: &str) -> Result<bool> {
+        let Some(NativeFile::Local(from)) = src.native(path) else {
+            return super::stream_copy(self, src, path).map(|_| false);
+        };
+        self.ensure_parent(path)?;
+        let tmp = self.temp_name(path);
+        let linked = match fs::hard_link(&from, &tmp) {
+            Ok(()) => true,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::io(format!("link {}", from.display()), e));
+            }
+            // Another file system, or links not allowed: copy the bytes.
+            Err(_) => {
+                let ctx = || format!("copy {} to {}", from.display(), tmp.display());
+                fs::copy(&from, &tmp).map_err(|e| Error::io(ctx(), e))?;
+                let f = File::open(&tmp).map_err(|e| Error::io(ctx(), e))?;
+                f.sync_all().map_err(|e| Error::io(ctx(), e))?;
+                false
+            }
+        };
+        fs::rename(&tmp, self.full(path)).map_err(|e| {
+            Error::io(
+                format!("rename {} to {}", tmp.display(), self.display(path)),
+                e,
+            )
+        })?;
+        sync_dir(&self.parent_dir(path))?;
+        Ok(linked)
     }
 
     fn supports_append(&self) -> bool {

@@ -16,6 +16,7 @@ mod probe;
 
 use std::fmt::Debug;
 use std::ops::{Deref, Range};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -78,6 +79,30 @@ impl Debug for Blob {
     }
 }
 
+/// Where a file lives natively, so a storage of the same kind can copy it without the
+/// bytes passing through this process ([`Storage::copy_from`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NativeFile {
+    /// A file on local disk (can be hard-linked).
+    Local(PathBuf),
+    /// An object: `store` names the store (`s3://bucket`), `key` is the full key.
+    Object {
+        /// The store, without the prefix (`s3://bucket`, `memory://name`).
+        store: String,
+        /// The object's full key in that store.
+        key: String,
+    },
+}
+
+/// Copy `path` of `src` to `dst` by reading it whole and writing it (durably).
+pub(crate) fn stream_copy<S: Storage + ?Sized>(
+    dst: &S,
+    src: &dyn Storage,
+    path: &str,
+) -> Result<()> {
+    dst.put(path, src.get(path)?)
+}
+
 /// Keeps the shard's exclusive lock while alive.
 pub trait LockGuard: Send + Sync {}
 
@@ -129,6 +154,16 @@ pub trait Storage: Send + Sync + Debug {
     /// Take the exclusive writer lock where the backend has one (`None`: it has none and
     /// relies on fencing).
     fn lock_exclusive(&self) -> Result<Option<Box<dyn LockGuard>>>;
+    /// Where `path` lives natively (`None`: only through this trait).
+    fn native(&self, _path: &str) -> Option<NativeFile> {
+        None
+    }
+    /// Durably copy `path` of `src` to the same path here, replacing what is there.
+    /// `Ok(true)` when the bytes did not pass through this process (a hard link, a
+    /// server-side copy); the default reads and writes them.
+    fn copy_from(&self, src: &dyn Storage, path: &str) -> Result<bool> {
+        self.put(path, src.get(path)?).map(|_| false)
+    }
     /// Cache counters.
     fn cache_stats(&self) -> CacheStats {
         CacheStats::default()

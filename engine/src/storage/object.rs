@@ -33,7 +33,9 @@ use tokio::io::AsyncWriteExt;
 pub use block_cache::BlockCache;
 pub use disk_cache::DiskCache;
 
-use super::{AppendFile, Blob, CacheStats, LockGuard, ObjectInfo, Storage, StorageOptions};
+use super::{
+    AppendFile, Blob, CacheStats, LockGuard, NativeFile, ObjectInfo, Storage, StorageOptions,
+};
 use crate::error::{Error, ErrorKind, Result};
 use crate::paths;
 use crate::storage::RetrySettings;
@@ -48,6 +50,9 @@ pub struct ObjectStorage {
     prefix: String,
     /// `s3://bucket/prefix`, for messages and cache keys.
     location: String,
+    /// The location without the prefix (`s3://bucket`): objects of two storages with the
+    /// same `store_id` can be copied server-side.
+    store_id: String,
     retry: RetrySettings,
     blocks: Arc<BlockCache>,
     disk: Option<Arc<DiskCache>>,
@@ -109,10 +114,19 @@ impl ObjectStorageBuilder {
             Some(dir) => Some(DiskCache::shared(dir, o.cache_dir_bytes)?),
             None => None,
         };
+        let location = self.location.trim_end_matches('/').to_string();
+        let store_id = match self.prefix.is_empty() {
+            true => location.clone(),
+            false => location
+                .strip_suffix(&format!("/{}", self.prefix))
+                .unwrap_or(&location)
+                .to_string(),
+        };
         Ok(ObjectStorage {
             store: self.store,
             prefix: self.prefix,
-            location: self.location.trim_end_matches('/').to_string(),
+            location,
+            store_id,
             retry: o.retry.clone(),
             blocks,
             disk,
@@ -497,6 +511,29 @@ impl Storage for ObjectStorage {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(self.err("delete", path, e)),
         }
+    }
+
+    fn native(&self, path: &str) -> Option<NativeFile> {
+        Some(NativeFile::Object {
+            store: self.store_id.clone(),
+            key: self.key(path).ok()?.to_string(),
+        })
+    }
+
+    /// A server-side copy from the same store, else get + put.
+    fn copy_from(&self, src: &dyn Storage, path: &str) -> Result<bool> {
+        let from = match src.native(path) {
+            Some(NativeFile::Object { store, key }) if store == self.store_id => key,
+            _ => return super::stream_copy(self, src, path).map(|_| false),
+        };
+        self.invalidate(path);
+        let (store, to, settings) = (self.store.clone(), self.key(path)?, self.retry.clone());
+        let from = Path::from(from);
+        let done = runtime::run(async move {
+            retry::retry(&settings, is_transient, || store.copy(&from, &to)).await
+        })?;
+        done.map_err(|e| self.err("copy to", path, e))?;
+        Ok(true)
     }
 
     fn supports_append(&self) -> bool {

@@ -6,6 +6,7 @@
 //! |---|---|
 //! | `GET /healthz` | liveness |
 //! | `GET /metrics` | Prometheus metrics |
+//! | `GET /openapi.json` | the OpenAPI document of this API (`router/openapi.json`) |
 //! | `GET /v1/collections` | list |
 //! | `POST /v1/collections` | create `{name, dimension, metric, shard_count?, storage?, index?}` |
 //! | `GET /v1/collections/{name}` | describe |
@@ -55,6 +56,7 @@ pub fn router(core: Arc<Core>) -> axum::Router {
     axum::Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
         .route("/v1/collections", get(list).post(create))
         .route(
             "/v1/collections/{name}",
@@ -133,7 +135,7 @@ fn requirement<'a>(
     let parts: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
     let write = |ok: bool| if ok { Role::Write } else { Role::Read };
     Some(match parts.as_slice() {
-        ["healthz"] => return None,
+        ["healthz"] | ["openapi.json"] => return None,
         ["metrics"] => return metrics_need_key.then_some((Role::Read, None)),
         ["v1", "collections"] if method == Method::POST => (Role::Admin, None),
         ["v1", "collections", name] if method == Method::DELETE => (Role::Admin, Some(*name)),
@@ -173,6 +175,14 @@ fn ok(v: J) -> Reply {
 
 fn forwarded(h: &HeaderMap) -> bool {
     h.contains_key(FORWARDED_HEADER)
+}
+
+/// The OpenAPI document of the REST API, kept in the repository; a test checks it against
+/// the routes above in both directions.
+pub const OPENAPI: &str = include_str!("../../openapi.json");
+
+async fn openapi() -> Response {
+    ([("content-type", "application/json")], OPENAPI).into_response()
 }
 
 async fn metrics(State(core): State<Arc<Core>>) -> Reply {

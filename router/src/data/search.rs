@@ -306,6 +306,17 @@ impl Core {
             )
         });
         if !failed.is_empty() && (!allow_partial || !availability_only) {
+            if availability_only && Instant::now() >= deadline {
+                // The request's own deadline ran out: that is the answer, not the shards.
+                let mut shards: Vec<u32> = failed.iter().map(|(s, _)| *s).collect();
+                shards.sort_unstable();
+                return Err(Error::new(
+                    ErrorKind::DeadlineExceeded,
+                    format!(
+                        "{what} on {collection:?}: the deadline expired before shards {shards:?} answered"
+                    ),
+                ));
+            }
             return Err(shard_failures(collection, what, failed));
         }
         let mut missing: Vec<u32> = failed.iter().map(|(s, _)| *s).collect();

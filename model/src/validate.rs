@@ -98,7 +98,7 @@ pub fn vector(v: &[f32], dim: usize, metric: Metric) -> Result<()> {
 /// without decoding them into a new vector.
 pub fn vector_f32le(b: &[u8], dim: usize, metric: Metric) -> Result<()> {
     let field = "vector_f32le";
-    if b.len() % 4 != 0 {
+    if !b.len().is_multiple_of(4) {
         return Err(err(
             K::Malformed,
             field,
@@ -144,7 +144,7 @@ pub fn vector_f32le(b: &[u8], dim: usize, metric: Metric) -> Result<()> {
 /// Decode a packed vector (little-endian float32); the byte length must be a multiple of
 /// 4 (values are not checked: see [`vector`]).
 pub fn decode_f32le(b: &[u8]) -> Result<Vec<f32>> {
-    if b.len() % 4 != 0 {
+    if !b.len().is_multiple_of(4) {
         return Err(err(
             K::Malformed,
             "vector_f32le",

@@ -50,17 +50,31 @@ enum Cmd {
 }
 
 fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("VECSHARD_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    if let Err(e) = init_logging() {
+        eprintln!("error: {e:#}");
+        std::process::exit(2);
+    }
     if let Err(e) = run(Cli::parse()) {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }
+}
+
+/// Logs go to stderr at the level `VECSHARD_LOG` sets (default `warn`), as text or, with
+/// `VECSHARD_LOG_FORMAT=json`, one JSON object per line (timestamp, level, target,
+/// fields, spans) for log collectors.
+fn init_logging() -> Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("VECSHARD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match std::env::var("VECSHARD_LOG_FORMAT").as_deref() {
+        Ok("json") => logs.json().init(),
+        Ok("text") | Ok("") | Err(_) => logs.init(),
+        Ok(other) => anyhow::bail!("VECSHARD_LOG_FORMAT must be `text` or `json`, got {other:?}"),
+    }
+    Ok(())
 }
 
 fn run(cli: Cli) -> Result<()> {

@@ -32,6 +32,7 @@ fn round_point(i: u64, round: u64) -> pb::Point {
         vector: vector(i + round * 1_000_000, DIM),
         metadata: [("round".to_string(), round_value)].into(),
         payload: Vec::new(),
+        ..Default::default()
     }
 }
 

@@ -314,6 +314,7 @@ async fn grpc_call(c: &mut VecShardClient<Channel>, rng: &mut SmallRng) -> Code 
                         .map(|_| (text(rng), value(rng)))
                         .collect(),
                     payload: (0..rng.random_range(0..64)).map(|_| rng.random()).collect(),
+                    ..Default::default()
                 })
                 .collect();
             call!(

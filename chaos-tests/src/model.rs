@@ -109,6 +109,7 @@ pub fn point(key: &Key, w: u64) -> pb::Point {
         vector: vector(w),
         metadata: metadata(w),
         payload: payload(w),
+        ..Default::default()
     }
 }
 

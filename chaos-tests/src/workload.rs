@@ -125,6 +125,7 @@ fn seen_hit(h: pb::Hit) -> Result<Hit, String> {
         vector: h.vector,
         metadata: h.metadata,
         payload: h.payload,
+        ..Default::default()
     };
     Ok(Hit {
         seen: Seen::of_point(&p)?,
@@ -254,6 +255,7 @@ pub async fn search(
         with_vector: true,
         allow_partial: false,
         timeout_ms: Some(OP_DEADLINE.as_millis() as u32),
+        ..Default::default()
     };
     let (mut o, r, router) = call(shared, router, |mut c| async move { c.search(req).await }).await;
     let mut hits = Vec::new();

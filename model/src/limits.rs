@@ -17,6 +17,8 @@ pub const MAX_METADATA_BYTES: usize = 64 << 10;
 pub const MAX_BATCH: usize = 100_000;
 /// Largest `k`.
 pub const MAX_K: usize = 10_000;
+/// Most searches in one batch search.
+pub const MAX_SEARCH_BATCH: usize = 1_024;
 /// Largest `ef` (query-time search width, and `ef_search` of an index).
 pub const MAX_EF: usize = 100_000;
 /// Largest scan page.

@@ -110,6 +110,27 @@ pub fn point_to_proto(p: Point) -> pb::Point {
         metadata: metadata_to_proto(&p.metadata),
         vector: p.vector,
         payload: p.payload,
+        vector_f32le: Vec::new(),
+    }
+}
+
+/// A vector from the wire, given as floats or packed (`vector_f32le`), at most one of
+/// them; the packed form is decoded (values are not checked: see [`check_vector`]).
+pub fn vector_from_proto(floats: Vec<f32>, packed: &[u8]) -> Result<Vec<f32>> {
+    if validate::one_vector_form(floats.len(), packed.len())? {
+        validate::decode_f32le(packed)
+    } else {
+        Ok(floats)
+    }
+}
+
+/// Every rule of [`validate::vector`] on a wire vector in either form, without decoding
+/// or copying it.
+pub fn check_vector(floats: &[f32], packed: &[u8], dim: usize, metric: Metric) -> Result<()> {
+    if validate::one_vector_form(floats.len(), packed.len())? {
+        validate::vector_f32le(packed, dim, metric)
+    } else {
+        validate::vector(floats, dim, metric)
     }
 }
 
@@ -118,7 +139,7 @@ pub fn point_from_proto(p: pb::Point) -> Result<Point> {
     Ok(Point {
         key: key_from_proto(p.key.as_ref())?,
         metadata: metadata_from_proto(&p.metadata)?,
-        vector: p.vector,
+        vector: vector_from_proto(p.vector, &p.vector_f32le)?,
         payload: p.payload,
     })
 }
@@ -127,7 +148,7 @@ pub fn point_from_proto(p: pb::Point) -> Result<Point> {
 pub fn check_point(p: &pb::Point, dim: usize, metric: Metric) -> Result<()> {
     let key = key_from_proto(p.key.as_ref())?;
     validate::key(&key)?;
-    validate::vector(&p.vector, dim, metric)?;
+    check_vector(&p.vector, &p.vector_f32le, dim, metric)?;
     validate::payload_len(p.payload.len())?;
     validate::metadata(&metadata_from_proto(&p.metadata)?)
 }
@@ -137,6 +158,27 @@ pub fn check_points(points: &[pb::Point], dim: usize, metric: Metric) -> Result<
     validate::batch_len(points.len(), "upsert")?;
     points.iter().enumerate().try_for_each(|(i, p)| {
         check_point(p, dim, metric).map_err(|e| e.within(format!("points[{i}]")))
+    })
+}
+
+/// Packed search results (`PackedHits`) for hits whose keys are all integers; `None`
+/// when a key is a string (or unset), so the caller answers with the hits themselves.
+pub fn pack_hits<'a>(
+    hits: impl Iterator<Item = (Option<&'a pb::Key>, f32)>,
+) -> Option<pb::PackedHits> {
+    let n = hits.size_hint().0;
+    let mut ids = Vec::with_capacity(n * 8);
+    let mut scores = Vec::with_capacity(n * 4);
+    for (key, score) in hits {
+        match key.and_then(|k| k.kind.as_ref()) {
+            Some(pb::key::Kind::Int(id)) => ids.extend_from_slice(&id.to_le_bytes()),
+            _ => return None,
+        }
+        scores.extend_from_slice(&score.to_le_bytes());
+    }
+    Some(pb::PackedHits {
+        ids_u64le: ids,
+        scores_f32le: scores,
     })
 }
 

@@ -93,6 +93,85 @@ pub fn vector(v: &[f32], dim: usize, metric: Metric) -> Result<()> {
     Ok(())
 }
 
+/// A packed vector (`vector_f32le`: little-endian float32, 4 bytes per component) for a
+/// collection of `dim` and `metric`: the same rules as [`vector`], checked on the bytes
+/// without decoding them into a new vector.
+pub fn vector_f32le(b: &[u8], dim: usize, metric: Metric) -> Result<()> {
+    let field = "vector_f32le";
+    if !b.len().is_multiple_of(4) {
+        return Err(err(
+            K::Malformed,
+            field,
+            format!(
+                "{} bytes is not a whole number of float32 components (4 bytes each)",
+                b.len()
+            ),
+        ));
+    }
+    if b.len() / 4 != dim {
+        return Err(err(
+            K::Dimension,
+            field,
+            format!(
+                "dimension {} ({} bytes) does not match the collection's dimension {dim}",
+                b.len() / 4,
+                b.len()
+            ),
+        ));
+    }
+    let mut all_zero = true;
+    for (i, c) in b.chunks_exact(4).enumerate() {
+        let x = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        if !x.is_finite() {
+            return Err(err(
+                K::NotFinite,
+                field,
+                format!("non-finite value ({x}) at index {i}"),
+            ));
+        }
+        all_zero &= x == 0.0;
+    }
+    if metric == Metric::Cosine && all_zero {
+        return Err(err(
+            K::ZeroVector,
+            field,
+            "zero vector; cosine needs a non-zero vector",
+        ));
+    }
+    Ok(())
+}
+
+/// Decode a packed vector (little-endian float32); the byte length must be a multiple of
+/// 4 (values are not checked: see [`vector`]).
+pub fn decode_f32le(b: &[u8]) -> Result<Vec<f32>> {
+    if !b.len().is_multiple_of(4) {
+        return Err(err(
+            K::Malformed,
+            "vector_f32le",
+            format!(
+                "{} bytes is not a whole number of float32 components (4 bytes each)",
+                b.len()
+            ),
+        ));
+    }
+    Ok(b.chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect())
+}
+
+/// A vector given either as floats or packed (`vector_f32le`): at most one of the two may
+/// be set. Returns whether the packed form is used.
+pub fn one_vector_form(floats: usize, packed: usize) -> Result<bool> {
+    if floats > 0 && packed > 0 {
+        return Err(err(
+            K::Malformed,
+            "vector_f32le",
+            "both vector and vector_f32le are set; set exactly one of them",
+        ));
+    }
+    Ok(packed > 0)
+}
+
 /// Scale `v` to unit length in place (the norm is taken in f64, so any finite non-zero
 /// vector — however tiny or huge its values — normalises); `false` for a zero or
 /// non-finite vector, which [`vector`] rejects before.
@@ -216,6 +295,39 @@ pub fn batch_len(n: usize, what: &str) -> Result<()> {
             format!(
                 "{what} batch of {n} exceeds the limit of {}",
                 limits::MAX_BATCH
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Paging of a search: `k + offset` at most [`limits::MAX_K`] (the shards return that many).
+pub fn search_offset(k: usize, offset: usize) -> Result<()> {
+    if k.saturating_add(offset) > limits::MAX_K {
+        return Err(err(
+            K::OutOfRange,
+            "offset",
+            format!(
+                "k + offset must be at most {}, got {k} + {offset}",
+                limits::MAX_K
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The number of searches in one batch: 1 to [`limits::MAX_SEARCH_BATCH`].
+pub fn search_batch_len(n: usize) -> Result<()> {
+    if n == 0 {
+        return Err(err(K::Missing, "searches", "empty search batch"));
+    }
+    if n > limits::MAX_SEARCH_BATCH {
+        return Err(err(
+            K::TooLarge,
+            "searches",
+            format!(
+                "search batch of {n} exceeds the limit of {}",
+                limits::MAX_SEARCH_BATCH
             ),
         ));
     }

@@ -117,7 +117,7 @@ pub fn assignment_from_proto(r: pb::AssignShardRequest) -> Result<Assignment> {
 /// A search request (the target is taken out by the caller).
 pub fn search_from_proto(r: pb::SearchRequest) -> Result<vecshard_engine::SearchRequest> {
     Ok(vecshard_engine::SearchRequest {
-        vector: r.vector,
+        vector: model_pb::vector_from_proto(r.vector, &r.vector_f32le)?,
         k: r.k as usize,
         filter: r
             .filter

@@ -56,6 +56,9 @@ pub enum StartError {
     /// The TLS settings are unusable.
     #[error("cluster.tls: {0}")]
     Tls(tonic::transport::Error),
+    /// The gRPC reflection service could not be built (a bug in the embedded schema).
+    #[error("gRPC reflection: {0}")]
+    Reflection(tonic_reflection::server::Error),
     /// A thread or pool could not start.
     #[error("cannot start {what}: {source}")]
     Thread {
@@ -157,6 +160,7 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, StartError> {
     let (stop_http, http_rx) = watch::channel(false);
     // Over the network only routers may call (the in-process `service()` is trusted).
     auth.warn_if_exposed("node.grpc_addr", grpc_addr);
+    let auth_for_reflection = auth.clone();
     let service = InterceptedService::new(grpc_service(&state), RouterOnly(auth));
     let incoming = TcpIncoming::from(grpc_listener).with_nodelay(Some(true));
     let mut server = Server::builder();
@@ -165,9 +169,28 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, StartError> {
             .tls_config(tls.server(true))
             .map_err(StartError::Tls)?;
     }
+    // Health (`grpc.health.v1`) is open, like the HTTP `/healthz`; reflection shows the
+    // internal API, so only routers may use it.
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_service_status("", tonic_health::ServingStatus::Serving)
+        .await;
+    health_reporter
+        .set_serving::<NodeServer<NodeService>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(vecshard_proto::internal::v1::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(StartError::Reflection)?;
     let grpc = tokio::spawn(
         server
             .add_service(service)
+            .add_service(health)
+            .add_service(InterceptedService::new(
+                reflection,
+                RouterOnly(auth_for_reflection),
+            ))
             .serve_with_incoming_shutdown(incoming, signalled(serving_rx.clone())),
     );
 

@@ -158,6 +158,23 @@ impl NodeService {
     }
 }
 
+/// Points of `shard` whose metadata matches `filter`, counted over a scan in pages.
+fn count_matching(shard: &Shard, filter: &vecshard_model::Filter) -> vecshard_engine::Result<u64> {
+    let page = MAX_SCAN_PAGE as usize;
+    let (mut n, mut after) = (0u64, None::<Key>);
+    loop {
+        let points = shard.scan(after.as_ref(), page)?;
+        n += points
+            .iter()
+            .filter(|p| filter.matches(&p.metadata))
+            .count() as u64;
+        if points.len() < page {
+            return Ok(n);
+        }
+        after = points.last().map(|p| p.key.clone());
+    }
+}
+
 #[tonic::async_trait]
 impl Node for NodeService {
     async fn assign_shard(
@@ -316,6 +333,80 @@ impl Node for NodeService {
         })
         .map_err(Status::from);
         self.observe(&t.id, "search", &out, started);
+        out
+    }
+
+    async fn search_batch(
+        &self,
+        req: Request<pb::SearchBatchRequest>,
+    ) -> Reply<pb::SearchBatchResponse> {
+        let started = Instant::now();
+        let mut r = req.into_inner();
+        let t = target_from_proto(r.target.take())?;
+        let out = async {
+            validate::search_batch_len(r.searches.len())?;
+            let queries = r
+                .searches
+                .into_iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    search_from_proto(s).map_err(|e| match e {
+                        NodeError::InvalidArgument(m) => {
+                            NodeError::InvalidArgument(format!("searches[{i}]: {m}"))
+                        }
+                        other => other,
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            // One read for the whole batch: on the pool, as it is rarely light.
+            self.read(
+                &t,
+                |_| false,
+                move |shard| queries.iter().map(|q| shard.search(q)).collect(),
+            )
+            .await
+        }
+        .await
+        .map(|lists: Vec<Vec<vecshard_engine::Hit>>| {
+            Response::new(pb::SearchBatchResponse {
+                results: lists
+                    .into_iter()
+                    .map(|hits| pb::SearchResponse {
+                        hits: hits.into_iter().map(hit_to_proto).collect(),
+                    })
+                    .collect(),
+            })
+        })
+        .map_err(Status::from);
+        self.observe(&t.id, "search_batch", &out, started);
+        out
+    }
+
+    async fn count(&self, req: Request<pb::CountRequest>) -> Reply<pb::CountResponse> {
+        let started = Instant::now();
+        let r = req.into_inner();
+        let t = target_from_proto(r.target)?;
+        let out = async {
+            let filter = r
+                .filter
+                .as_ref()
+                .map(vecshard_model::proto::filter_from_proto)
+                .transpose()?;
+            let light = filter.is_none();
+            self.read(
+                &t,
+                |_| light,
+                move |shard| match filter {
+                    None => Ok(shard.stats().live_points),
+                    Some(f) => count_matching(shard, &f),
+                },
+            )
+            .await
+        }
+        .await
+        .map(|count| Response::new(pb::CountResponse { count }))
+        .map_err(Status::from);
+        self.observe(&t.id, "count", &out, started);
         out
     }
 

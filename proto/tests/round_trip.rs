@@ -54,6 +54,7 @@ fn point(key: api::Key) -> api::Point {
         vector: vec![0.25, -1.0, 3.5],
         metadata: metadata(),
         payload: br#"{"title":"x"}"#.to_vec(),
+        ..Default::default()
     }
 }
 
@@ -219,6 +220,7 @@ fn public_search_and_status_messages_round_trip() {
         with_vector: false,
         allow_partial: true,
         timeout_ms: Some(250),
+        ..Default::default()
     };
     round_trip(&search);
     search.filter_spec = Some(FilterSpec::FilterJson(
@@ -238,6 +240,7 @@ fn public_search_and_status_messages_round_trip() {
             shards_answered: 3,
             missing_shards: vec![2],
         }),
+        ..Default::default()
     });
     round_trip(&api::ClusterStatusRequest {});
     round_trip(&api::ClusterStatusResponse {
@@ -357,6 +360,7 @@ fn node_messages_round_trip() {
         with_metadata: false,
         with_payload: true,
         with_vector: true,
+        ..Default::default()
     });
     round_trip(&int::SearchResponse {
         hits: vec![int::ShardHit {

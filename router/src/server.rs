@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 use tonic::codegen::http;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
+use tonic::transport::server::Router;
 use tonic::transport::server::TcpIncoming;
 use vecshard_proto::internal::v1::router_internal_server::RouterInternalServer;
 use vecshard_proto::v1::vec_shard_server::VecShardServer;
@@ -177,6 +178,29 @@ fn server(tls: Option<&TlsFiles>, peers_only: bool) -> Result<Server> {
     }
 }
 
+/// The gRPC health service (`grpc.health.v1.Health`: the server, `""`, and
+/// `vecshard.v1.VecShard` report SERVING) and server reflection over the public API
+/// (`grpc.reflection.v1` and `v1alpha`), all open without an API key like `/healthz`.
+async fn health_and_reflection<L>(server: Router<L>) -> Result<Router<L>> {
+    let (reporter, health) = tonic_health::server::health_reporter();
+    reporter
+        .set_service_status("", tonic_health::ServingStatus::Serving)
+        .await;
+    reporter
+        .set_serving::<VecShardServer<PublicService>>()
+        .await;
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(vecshard_proto::v1::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let bad = |e: tonic_reflection::server::Error| Error::internal(format!("gRPC reflection: {e}"));
+    Ok(server
+        .add_service(health)
+        .add_service(reflection().build_v1().map_err(bad)?)
+        .add_service(reflection().build_v1alpha().map_err(bad)?))
+}
+
 /// Start a router.
 pub async fn start(cfg: RouterConfig) -> Result<RouterHandle> {
     cfg.validate()?;
@@ -253,12 +277,14 @@ pub async fn start(cfg: RouterConfig) -> Result<RouterHandle> {
             Ok(req)
         },
     );
-    let serve_public = server(tls.as_ref(), false)?
+    let public = server(tls.as_ref(), false)?
         .layer(crate::api::limit::LimitLayer(core.limit.clone()))
         .layer(tower::util::MapResponseLayer::new(
             oversized_as_resource_exhausted,
         ))
-        .add_service(public_svc)
+        .add_service(public_svc);
+    let serve_public = health_and_reflection(public)
+        .await?
         .serve_with_incoming_shutdown(incoming(grpc_l), stopped());
     tasks.push(tokio::spawn(async move {
         if let Err(e) = serve_public.await {

@@ -173,6 +173,7 @@ fn demo_point(i: usize, centers: &[Vec<f32>], rng: &mut rand::rngs::SmallRng) ->
             .collect(),
         metadata: metadata.into(),
         payload: format!("{{\"title\": \"item {i}\"}}").into_bytes(),
+        ..Default::default()
     }
 }
 

@@ -493,6 +493,7 @@ pub fn point(i: u64, dim: usize) -> pb::Point {
         vector: vector(i, dim),
         metadata: [("tag".to_string(), tag)].into(),
         payload: Vec::new(),
+        ..Default::default()
     }
 }
 

@@ -38,6 +38,13 @@ def test_async_client_does_everything(dev_address: str, rng: np.random.Generator
                 np.testing.assert_array_equal(mids[i], one)
                 np.testing.assert_array_equal(mscores[i], one_s)
                 assert all(x % 2 == 0 for x in one)
+            by_id, _ = await c.search_by_id(name, 9, k=3, exact=True)
+            near, _ = await c.search(name, vecs[9], k=4, exact=True)
+            np.testing.assert_array_equal(by_id, near[1:])
+            page, _ = await c.search(name, vecs[9], k=2, offset=2, exact=True)
+            np.testing.assert_array_equal(page, near[2:4])
+            assert await c.count(name) == 40
+            assert await c.count(name, filter={"field": "even", "eq": True}) == 20
             hits = await c.search_hits(name, vecs[2], k=1, exact=True)
             assert hits[0].id == 2 and hits[0].metadata == {"even": True}
 

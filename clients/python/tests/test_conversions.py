@@ -22,14 +22,36 @@ def test_ids_dtype_follows_the_keys() -> None:
     assert ids.shape == scores.shape == (0,)
 
 
-def test_search_requests_convert_each_row_once() -> None:
+def test_search_requests_pack_a_matrix_into_one_batch() -> None:
     reqs, single = requests.search_requests("c", np.arange(6, dtype=np.float64).reshape(2, 3), 4,
                                             {"field": "x", "eq": np.int64(1)}, 50, True, False)
-    assert not single and len(reqs) == 2
-    assert list(reqs[1].vector) == [3.0, 4.0, 5.0]
-    assert reqs[0].filter_json == '{"field": "x", "eq": 1}' and reqs[0].ef == 50 and reqs[0].exact
+    assert not single and len(reqs) == 1 and len(reqs[0].searches) == 2
+    s = reqs[0].searches
+    assert np.frombuffer(s[1].vector_f32le, dtype="<f4").tolist() == [3.0, 4.0, 5.0]
+    assert len(s[1].vector) == 0 and s[1].packed_hits
+    assert s[0].filter_json == '{"field": "x", "eq": 1}' and s[0].ef == 50 and s[0].exact
     reqs, single = requests.search_requests("c", [1, 2, 3], 4, None, None, False, False)
     assert single and not reqs[0].HasField("ef") and reqs[0].WhichOneof("filter_spec") is None
+    assert reqs[0].vector_f32le == np.array([1, 2, 3], dtype="<f4").tobytes()
+    reqs, _ = requests.search_requests("c", np.zeros((2500, 2)), 1, None, None, False, False)
+    assert [len(r.searches) for r in reqs] == [1024, 1024, 452]
+
+
+def test_packed_hits_become_arrays() -> None:
+    packed = pb.SearchResponse(packed=pb.PackedHits(
+        ids_u64le=np.array([7, 3], dtype="<u8").tobytes(),
+        scores_f32le=np.array([0.25, 0.5], dtype="<f4").tobytes()))
+    ids, scores = results.ids_scores(packed)
+    assert ids.dtype == np.int64 and ids.tolist() == [7, 3] and scores.tolist() == [0.25, 0.5]
+    ids, scores = results.ids_scores_matrix([packed, pb.SearchResponse(packed=pb.PackedHits())], 3)
+    assert ids.tolist() == [[7, 3, -1], [-1, -1, -1]]
+    assert scores[0, :2].tolist() == [0.25, 0.5] and np.isnan(scores[1]).all()
+    big = pb.SearchResponse(packed=pb.PackedHits(
+        ids_u64le=np.array([1 << 63], dtype="<u8").tobytes(),
+        scores_f32le=np.array([1.0], dtype="<f4").tobytes()))
+    assert results.ids_scores(big)[0].dtype == np.uint64
+    ids, _ = results.ids_scores_matrix([big, packed], 2)
+    assert ids.dtype == object and ids.tolist() == [[1 << 63, None], [7, 3]]
     with pytest.raises(vecshard.InvalidArgument, match="vector or a matrix"):
         requests.search_requests("c", np.ones((2, 2, 2)), 1, None, None, False, False)
 

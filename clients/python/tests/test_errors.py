@@ -11,7 +11,10 @@ def test_wrong_dimension(client: vecshard.Client, collection: str) -> None:
     with pytest.raises(vecshard.InvalidArgument) as e:
         client.search(collection, np.ones(5), k=1)
     assert e.value.code == "INVALID_ARGUMENT"
-    assert e.value.message == "query.vector: dimension 5 does not match the collection's dimension 8"
+    # Vectors travel packed (vector_f32le), so the error names that field.
+    assert e.value.message == (
+        "query.vector_f32le: dimension 5 (20 bytes) does not match the collection's dimension 8"
+    )
     assert str(e.value) == f"INVALID_ARGUMENT: {e.value.message}"
     with pytest.raises(vecshard.InvalidArgument, match="dimension 3"):
         client.upsert(collection, ids=[1], vectors=np.ones((1, 3)))
@@ -22,7 +25,7 @@ def test_nan_and_infinity(client: vecshard.Client, collection: str) -> None:
         client.search(collection, [0, 0, np.nan, 0, 0, 0, 0, 0], k=1)
     v = np.ones((2, 8))
     v[1, 4] = np.inf
-    with pytest.raises(vecshard.InvalidArgument, match=r"points\[1\]\.vector: non-finite value \(inf\) at index 4"):
+    with pytest.raises(vecshard.InvalidArgument, match=r"points\[1\]\.vector_f32le: non-finite value \(inf\) at index 4"):
         client.upsert(collection, ids=[1, 2], vectors=v)
 
 

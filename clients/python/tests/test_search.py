@@ -119,3 +119,47 @@ def test_cosine_scores_are_similarities(client: vecshard.Client) -> None:
         assert 0.99 < scores[0] <= 1.0 + 1e-6 and scores[1] < scores[0]
     finally:
         client.drop_collection(name)
+
+
+def test_matrix_search_is_one_batch_call(client: vecshard.Client, filled, monkeypatch) -> None:
+    coll, vecs, _ = filled
+    calls = []
+    batch = client._stub.SearchBatch
+    monkeypatch.setattr(client._stub, "SearchBatch", lambda r, **kw: calls.append(len(r.searches)) or batch(r, **kw))
+    monkeypatch.setattr(client._stub, "Search", None)  # a per-row search would fail
+    ids, _ = client.search(coll, vecs[:50], k=3, exact=True)
+    assert calls == [50]
+    assert ids[:, 0].tolist() == list(range(50))
+
+
+def test_search_by_id_leaves_the_point_out(client: vecshard.Client, filled) -> None:
+    coll, vecs, _ = filled
+    ids, scores = client.search_by_id(coll, 17, k=5, exact=True)
+    want_ids, want_scores = client.search(coll, vecs[17], k=6, exact=True)
+    assert want_ids[0] == 17 and 17 not in ids.tolist()
+    np.testing.assert_array_equal(ids, want_ids[1:])
+    np.testing.assert_array_equal(scores, want_scores[1:])
+    red, _ = client.search_by_id(coll, 17, k=5, exact=True, filter={"field": "color", "eq": "red"})
+    assert all(i % 4 == 0 for i in red.tolist()) and len(red) == 5
+    with pytest.raises(vecshard.NotFound, match="no point with key 123456"):
+        client.search_by_id(coll, 123456, k=5)
+
+
+def test_offset_pages_through_the_ranking(client: vecshard.Client, filled) -> None:
+    coll, vecs, _ = filled
+    full_ids, full_scores = client.search(coll, vecs[0], k=30, exact=True)
+    for page in range(3):
+        ids, scores = client.search(coll, vecs[0], k=10, offset=10 * page, exact=True)
+        np.testing.assert_array_equal(ids, full_ids[10 * page : 10 * page + 10])
+        np.testing.assert_array_equal(scores, full_scores[10 * page : 10 * page + 10])
+    with pytest.raises(vecshard.InvalidArgument, match="k \\+ offset"):
+        client.search(coll, vecs[0], k=10, offset=9_995)
+
+
+def test_count_with_and_without_filter(client: vecshard.Client, filled) -> None:
+    coll, _, meta = filled
+    assert client.count(coll) == N
+    assert client.count(coll, filter={"field": "color", "eq": "red"}) == sum(m["color"] == "red" for m in meta)
+    assert client.count(coll, filter='{"field": "tags", "exists": true}') == N // 10
+    with pytest.raises(vecshard.InvalidArgument, match='unknown operator "bogus"'):
+        client.count(coll, filter={"field": "color", "bogus": 1})

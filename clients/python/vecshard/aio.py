@@ -151,19 +151,45 @@ class AsyncClient:
         ef: Optional[int] = None,
         exact: bool = False,
         allow_partial: bool = False,
+        offset: int = 0,
         timeout: Optional[float] = None,
     ) -> Tuple[np.ndarray, np.ndarray]:
-        """See :meth:`vecshard.Client.search`. The rows of a matrix are searched
-        concurrently."""
-        reqs, single = requests.search_requests(collection, query, k, filter, ef, exact, allow_partial)
+        """See :meth:`vecshard.Client.search`. A matrix goes in SearchBatch calls of up
+        to 1024 rows, sent concurrently."""
+        reqs, single = requests.search_requests(
+            collection, query, k, filter, ef, exact, allow_partial, offset=offset
+        )
         if single:
             return results.ids_scores(await self._call(self._stub.Search, reqs[0], timeout))
-        return results.ids_scores_matrix(await self._search_rows(reqs, timeout), int(k))
+        return results.ids_scores_matrix(await self._search_batches(reqs, timeout), int(k))
 
-    async def _search_rows(self, reqs: List[pb.SearchRequest], timeout: Optional[float]) -> List[pb.SearchResponse]:
-        # The one place a matrix of queries goes out: concurrent requests, one per row,
-        # until the API has a batch search.
-        return list(await asyncio.gather(*(self._call(self._stub.Search, r, timeout) for r in reqs)))
+    async def _search_batches(
+        self, batches: List[pb.SearchBatchRequest], timeout: Optional[float]
+    ) -> List[pb.SearchResponse]:
+        answers = await asyncio.gather(*(self._call(self._stub.SearchBatch, b, timeout) for b in batches))
+        return [r for a in answers for r in a.results]
+
+    async def search_by_id(
+        self,
+        collection: str,
+        id: Any,
+        k: int = 10,
+        *,
+        filter: FilterLike = None,
+        ef: Optional[int] = None,
+        exact: bool = False,
+        allow_partial: bool = False,
+        offset: int = 0,
+        timeout: Optional[float] = None,
+    ) -> Tuple[np.ndarray, np.ndarray]:
+        """See :meth:`vecshard.Client.search_by_id`."""
+        req = requests.search_by_id_request(collection, id, k, filter, ef, exact, allow_partial, offset)
+        return results.ids_scores(await self._call(self._stub.Search, req, timeout))
+
+    async def count(self, collection: str, *, filter: FilterLike = None, timeout: Optional[float] = None) -> int:
+        """See :meth:`vecshard.Client.count`."""
+        r = await self._call(self._stub.Count, requests.count_request(collection, filter), timeout)
+        return int(r.count)
 
     async def search_hits(
         self,

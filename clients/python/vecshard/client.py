@@ -173,6 +173,7 @@ class Client:
         ef: Optional[int] = None,
         exact: bool = False,
         allow_partial: bool = False,
+        offset: int = 0,
         timeout: Optional[float] = None,
     ) -> Tuple[np.ndarray, np.ndarray]:
         """The ``k`` nearest points: ``(ids, scores)`` NumPy arrays, best first.
@@ -183,17 +184,49 @@ class Client:
         ``{"and": [{"field": "color", "eq": "red"}, {"field": "price", "range": {"lt": 20}}]}``.
         ``ef``: search width (higher: better recall, slower). ``exact``: brute force.
         ``allow_partial``: return what the reachable shards found instead of failing.
+        ``offset``: skip that many of the best hits (paging; ``k + offset`` at most 10000).
         Scores: squared distance for l2 (lower is better), similarity otherwise. Ids:
-        ``int64`` for integer keys, ``object`` when there are string keys."""
-        reqs, single = requests.search_requests(collection, query, k, filter, ef, exact, allow_partial)
+        ``int64`` for integer keys, ``object`` when there are string keys. A matrix goes
+        in one ``SearchBatch`` call per 1024 rows; vectors and results travel packed."""
+        reqs, single = requests.search_requests(
+            collection, query, k, filter, ef, exact, allow_partial, offset=offset
+        )
         if single:
             return results.ids_scores(self._call(self._stub.Search, reqs[0], timeout))
-        return results.ids_scores_matrix(self._search_rows(reqs, timeout), int(k))
+        return results.ids_scores_matrix(self._search_batches(reqs, timeout), int(k))
 
-    def _search_rows(self, reqs: List[pb.SearchRequest], timeout: Optional[float]) -> List[pb.SearchResponse]:
-        # The one place a matrix of queries goes out: a request per row until the API has
-        # a batch search.
-        return [self._call(self._stub.Search, r, timeout) for r in reqs]
+    def _search_batches(
+        self, batches: List[pb.SearchBatchRequest], timeout: Optional[float]
+    ) -> List[pb.SearchResponse]:
+        out: List[pb.SearchResponse] = []
+        for b in batches:
+            out.extend(self._call(self._stub.SearchBatch, b, timeout).results)
+        return out
+
+    def search_by_id(
+        self,
+        collection: str,
+        id: Any,
+        k: int = 10,
+        *,
+        filter: FilterLike = None,
+        ef: Optional[int] = None,
+        exact: bool = False,
+        allow_partial: bool = False,
+        offset: int = 0,
+        timeout: Optional[float] = None,
+    ) -> Tuple[np.ndarray, np.ndarray]:
+        """"More like this": the ``k`` points nearest to the stored point ``id``, without
+        the point itself, as ``(ids, scores)`` like :meth:`search`. Raises
+        :class:`~vecshard.NotFound` when no point has that id."""
+        req = requests.search_by_id_request(collection, id, k, filter, ef, exact, allow_partial, offset)
+        return results.ids_scores(self._call(self._stub.Search, req, timeout))
+
+    def count(self, collection: str, *, filter: FilterLike = None, timeout: Optional[float] = None) -> int:
+        """The number of points stored, or of those matching ``filter`` (the grammar of
+        :meth:`search`)."""
+        r = self._call(self._stub.Count, requests.count_request(collection, filter), timeout)
+        return int(r.count)
 
     def search_hits(
         self,

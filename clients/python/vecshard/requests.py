@@ -1,6 +1,7 @@
 """Request messages built from the client's arguments, shared by :class:`~vecshard.Client`
-and :class:`~vecshard.AsyncClient`. Vectors are converted from NumPy once per batch
-(``tolist``), never per float in a Python loop."""
+and :class:`~vecshard.AsyncClient`. Vectors travel packed (``vector_f32le``: the bytes of
+a little-endian float32 array), converted from NumPy once per batch and never per float
+in Python."""
 from __future__ import annotations
 
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
@@ -20,8 +21,21 @@ from .conversions import (
 from .errors import invalid
 from .v1 import vecshard_pb2 as pb
 
+import numpy as np
+
 #: Keys per Get or Delete request (the server takes at most 100000).
 KEY_BATCH = 10_000
+
+#: Searches per SearchBatch request (the server takes at most 1024).
+SEARCH_BATCH = 1024
+
+
+def packed_rows(mat: np.ndarray) -> List[bytes]:
+    """The rows of a 2-D array as little-endian float32 bytes, one ``bytes`` per row
+    (one conversion of the whole array, then slices)."""
+    buf = np.ascontiguousarray(mat, dtype="<f4").tobytes()
+    step = mat.shape[1] * 4
+    return [buf[i : i + step] for i in range(0, len(buf), step)] if step else [b""] * mat.shape[0]
 
 
 def create_collection(
@@ -74,11 +88,11 @@ def upsert_batches(
 
     def requests() -> Iterator[Tuple[pb.UpsertRequest, int]]:
         for r in batches:
-            rows = mat[r.start : r.stop].tolist()
+            rows = packed_rows(mat[r.start : r.stop])
             points = [
                 pb.Point(
                     key=key_pb(keys[i]),
-                    vector=rows[j],
+                    vector_f32le=rows[j],
                     metadata=metadata_pb(metadata[i]) if metadata is not None else None,
                     payload=payload_pb(payload[i]) if payload is not None else None,
                 )
@@ -97,6 +111,37 @@ def key_batches(ids: Any) -> List[List[pb.Key]]:
     return [keys[r.start : r.stop] for r in chunks(len(keys), KEY_BATCH)]
 
 
+def search_common(
+    k: int,
+    filter: FilterLike,
+    ef: Optional[int],
+    exact: bool,
+    offset: int = 0,
+    with_metadata: bool = False,
+    with_payload: bool = False,
+    with_vector: bool = False,
+) -> Dict[str, Any]:
+    """The fields every search of a call shares. Hits come packed (ids and scores as
+    arrays) unless metadata, payloads or vectors are asked for."""
+    common: Dict[str, Any] = filter_fields(filter)
+    common["k"] = int(k)
+    if ef is not None:
+        common["ef"] = int(ef)
+    if exact:
+        common["exact"] = True
+    if offset:
+        common["offset"] = int(offset)
+    if with_metadata:
+        common["with_metadata"] = True
+    if with_payload:
+        common["with_payload"] = True
+    if with_vector:
+        common["with_vector"] = True
+    if not (with_metadata or with_payload or with_vector):
+        common["packed_hits"] = True
+    return common
+
+
 def search_requests(
     collection: str,
     query: Any,
@@ -109,27 +154,54 @@ def search_requests(
     with_metadata: bool = False,
     with_payload: bool = False,
     with_vector: bool = False,
-) -> Tuple[List[pb.SearchRequest], bool]:
-    """One Search request per query row, and whether the query was a single vector (1-D)
-    rather than a matrix (2-D)."""
+    offset: int = 0,
+) -> Tuple[List[Any], bool]:
+    """For one vector (1-D): ``([SearchRequest], True)``. For a matrix (2-D, one query
+    per row): ``([SearchBatchRequest, ...], False)``, each batch with at most
+    :data:`SEARCH_BATCH` searches."""
     q = vector_array(query, "the query")
     if q.ndim not in (1, 2):
         raise invalid(f"the query must be a vector or a matrix (queries x dimension), got shape {q.shape}")
-    common: Dict[str, Any] = filter_fields(filter)
-    if ef is not None:
-        common["ef"] = int(ef)
+    common = search_common(k, filter, ef, exact, offset, with_metadata, with_payload, with_vector)
+    outer: Dict[str, Any] = {}
     if timeout_ms is not None:
-        common["timeout_ms"] = int(timeout_ms)
-    if exact:
-        common["exact"] = True
+        outer["timeout_ms"] = int(timeout_ms)
     if allow_partial:
-        common["allow_partial"] = True
-    if with_metadata:
-        common["with_metadata"] = True
-    if with_payload:
-        common["with_payload"] = True
-    if with_vector:
-        common["with_vector"] = True
-    rows = [q.tolist()] if q.ndim == 1 else q.tolist()
-    reqs = [pb.SearchRequest(collection=collection, vector=row, k=int(k), **common) for row in rows]
-    return reqs, q.ndim == 1
+        outer["allow_partial"] = True
+    if q.ndim == 1:
+        row = packed_rows(q.reshape(1, -1))[0]
+        return [pb.SearchRequest(collection=collection, vector_f32le=row, **common, **outer)], True
+    if q.shape[0] == 0:
+        raise invalid("the query matrix has no rows")
+    rows = packed_rows(q)
+    batches = [
+        pb.SearchBatchRequest(
+            collection=collection,
+            searches=[pb.SearchRequest(vector_f32le=row, **common) for row in rows[r.start : r.stop]],
+            **outer,
+        )
+        for r in chunks(len(rows), SEARCH_BATCH)
+    ]
+    return batches, False
+
+
+def search_by_id_request(
+    collection: str,
+    id: Any,
+    k: int,
+    filter: FilterLike,
+    ef: Optional[int],
+    exact: bool,
+    allow_partial: bool,
+    offset: int = 0,
+) -> pb.SearchRequest:
+    """A search with the stored vector of point ``id`` (the point itself left out)."""
+    common = search_common(k, filter, ef, exact, offset)
+    return pb.SearchRequest(
+        collection=collection, query_key=key_pb(id), allow_partial=allow_partial, **common
+    )
+
+
+def count_request(collection: str, filter: FilterLike) -> pb.CountRequest:
+    """A Count request, with an optional filter."""
+    return pb.CountRequest(collection=collection, **filter_fields(filter))

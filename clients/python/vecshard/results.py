@@ -28,8 +28,19 @@ def _ids(hits: Sequence[pb.Hit]) -> List[Key]:
     return ids
 
 
+def _packed(resp: pb.SearchResponse) -> Tuple[np.ndarray, np.ndarray]:
+    """Packed hits (``SearchResponse.packed``) as arrays, without a Python loop."""
+    ids = np.frombuffer(resp.packed.ids_u64le, dtype="<u8")
+    scores = np.frombuffer(resp.packed.scores_f32le, dtype="<f4").astype(np.float32)
+    if not len(ids) or int(ids.max()) <= _I64_MAX:
+        return ids.astype(np.int64), scores
+    return ids.astype(np.uint64), scores
+
+
 def ids_scores(resp: pb.SearchResponse) -> Tuple[np.ndarray, np.ndarray]:
     """The ids and scores of one search, best first."""
+    if resp.HasField("packed"):
+        return _packed(resp)
     hits = resp.hits
     scores = np.array([h.score for h in hits], dtype=np.float32)
     return ids_array(_ids(hits)), scores
@@ -49,6 +60,18 @@ def ids_array(ids: List[Key]) -> np.ndarray:
 
 def ids_scores_matrix(resps: Sequence[pb.SearchResponse], k: int) -> Tuple[np.ndarray, np.ndarray]:
     """The ids and scores of many searches as ``(len(resps), k)`` arrays, padded."""
+    if all(r.HasField("packed") for r in resps):
+        ids = np.full((len(resps), k), -1, dtype=np.int64)
+        scores = np.full((len(resps), k), np.nan, dtype=np.float32)
+        for i, r in enumerate(resps):
+            row_ids, row_scores = _packed(r)
+            if row_ids.dtype != np.int64:
+                break  # a key of 2**63 or more: the general path below
+            ids[i, : len(row_ids)] = row_ids
+            scores[i, : len(row_scores)] = row_scores
+        else:
+            return ids, scores
+        resps = [_unpacked(r) for r in resps]
     rows = [_ids(r.hits) for r in resps]
     scores = np.full((len(resps), k), np.nan, dtype=np.float32)
     for i, r in enumerate(resps):
@@ -64,8 +87,21 @@ def ids_scores_matrix(resps: Sequence[pb.SearchResponse], k: int) -> Tuple[np.nd
     return ids, scores
 
 
+def _unpacked(resp: pb.SearchResponse) -> pb.SearchResponse:
+    """Packed hits as Hit messages (only for the rare keys of 2**63 or more)."""
+    if not resp.HasField("packed"):
+        return resp
+    ids = np.frombuffer(resp.packed.ids_u64le, dtype="<u8").tolist()
+    scores = np.frombuffer(resp.packed.scores_f32le, dtype="<f4").tolist()
+    return pb.SearchResponse(
+        hits=[pb.Hit(key=pb.Key(int=i), score=s) for i, s in zip(ids, scores)],
+        coverage=resp.coverage,
+    )
+
+
 def hits(resp: pb.SearchResponse) -> List[Hit]:
     """The hits of one search, with whatever metadata, payload and vectors were asked for."""
+    resp = _unpacked(resp)
     return [
         Hit(
             id=key_py(h.key),

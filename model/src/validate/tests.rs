@@ -326,3 +326,71 @@ fn filter_structure() {
         filter,
     );
 }
+
+fn packed(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+#[test]
+fn packed_vectors_follow_the_same_rules_as_float_vectors() {
+    let ok = packed(&[1.0, -2.5, 3.0]);
+    assert_eq!(vector_f32le(&ok, 3, Metric::L2), Ok(()));
+    assert_eq!(decode_f32le(&ok).unwrap(), vec![1.0, -2.5, 3.0]);
+    let cases: Vec<(Vec<u8>, Metric, K, &str)> = vec![
+        (
+            ok[..11].to_vec(),
+            Metric::L2,
+            K::Malformed,
+            "11 bytes is not a whole number",
+        ),
+        (
+            ok.clone(),
+            Metric::Dot,
+            K::Dimension,
+            "dimension 3 (12 bytes) does not match",
+        ),
+        (
+            packed(&[0.0, f32::NAN, 0.0]),
+            Metric::L2,
+            K::NotFinite,
+            "at index 1",
+        ),
+        (
+            packed(&[0.0, 0.0, 0.0]),
+            Metric::Cosine,
+            K::ZeroVector,
+            "zero vector",
+        ),
+    ];
+    for (i, (bytes, metric, kind, needle)) in cases.into_iter().enumerate() {
+        let dim = if kind == K::Dimension { 4 } else { 3 };
+        let e = vector_f32le(&bytes, dim, metric).unwrap_err();
+        assert_eq!(e.kind(), kind, "case {i}: {e}");
+        assert_eq!(e.field(), "vector_f32le", "case {i}");
+        assert!(e.to_string().contains(needle), "case {i}: {e}");
+    }
+    assert!(decode_f32le(&ok[..5]).is_err());
+    assert_eq!(one_vector_form(3, 0), Ok(false));
+    assert_eq!(one_vector_form(0, 12), Ok(true));
+    let e = one_vector_form(3, 12).unwrap_err();
+    assert!(e.to_string().contains("set exactly one"), "{e}");
+}
+
+#[test]
+fn offsets_and_batch_sizes_have_limits() {
+    assert!(search_offset(10, 9_990).is_ok());
+    assert!(
+        search_offset(10, 9_991)
+            .unwrap_err()
+            .to_string()
+            .contains("k + offset")
+    );
+    assert!(search_batch_len(0).is_err());
+    assert!(search_batch_len(1_024).is_ok());
+    assert!(
+        search_batch_len(1_025)
+            .unwrap_err()
+            .to_string()
+            .contains("1025")
+    );
+}

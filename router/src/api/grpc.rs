@@ -148,6 +148,33 @@ impl VecShard for PublicService {
         ))
     }
 
+    async fn search_batch(
+        &self,
+        r: Request<pb::SearchBatchRequest>,
+    ) -> Answer<pb::SearchBatchResponse> {
+        allow(&r, Role::Read, Some(&r.get_ref().collection))?;
+        let d = deadline(
+            self.core.cfg.search_timeout_ms,
+            r.get_ref().timeout_ms,
+            grpc_timeout(&r),
+        );
+        Ok(Response::new(
+            self.core
+                .measured("search_batch", self.core.search_batch(r.into_inner(), d))
+                .await?,
+        ))
+    }
+
+    async fn count(&self, r: Request<pb::CountRequest>) -> Answer<pb::CountResponse> {
+        allow(&r, Role::Read, Some(&r.get_ref().collection))?;
+        let d = deadline(self.core.cfg.search_timeout_ms, None, grpc_timeout(&r));
+        let count = self
+            .core
+            .measured("count", self.core.count(r.into_inner(), d))
+            .await?;
+        Ok(Response::new(pb::CountResponse { count }))
+    }
+
     async fn cluster_status(
         &self,
         r: Request<pb::ClusterStatusRequest>,

@@ -6,6 +6,7 @@
 //! |---|---|
 //! | `GET /healthz` | liveness |
 //! | `GET /metrics` | Prometheus metrics |
+//! | `GET /openapi.json` | the OpenAPI document of this API (`router/openapi.json`) |
 //! | `GET /v1/collections` | list |
 //! | `POST /v1/collections` | create `{name, dimension, metric, shard_count?, storage?, index?}` |
 //! | `GET /v1/collections/{name}` | describe |
@@ -14,7 +15,9 @@
 //! | `POST /v1/collections/{name}/points/delete` | delete `{ids: [...]}` |
 //! | `POST /v1/collections/{name}/points/get` | get `{ids: [...]}` |
 //! | `GET /v1/collections/{name}/points?cursor=&limit=` | scan one page |
-//! | `POST /v1/collections/{name}/search` | search `{vector, k, filter?, ef?, exact?, with_metadata?, with_payload?, with_vector?, allow_partial?, timeout_ms?}` |
+//! | `POST /v1/collections/{name}/search` | search `{vector \| id, k, offset?, filter?, ef?, exact?, with_metadata?, with_payload?, with_vector?, allow_partial?, timeout_ms?}` |
+//! | `POST /v1/collections/{name}/search/batch` | many searches `{searches: [...], allow_partial?, timeout_ms?}` |
+//! | `POST /v1/collections/{name}/count` | count `{filter?}` |
 //! | `GET /v1/cluster` | cluster status |
 //! | `POST /v1/cluster/shards/move` | move a shard `{collection, shard, to}` |
 //! | `POST /v1/cluster/routers` | add a router `{id, grpc, internal, http}` |
@@ -53,6 +56,7 @@ pub fn router(core: Arc<Core>) -> axum::Router {
     axum::Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
         .route("/v1/collections", get(list).post(create))
         .route(
             "/v1/collections/{name}",
@@ -62,6 +66,8 @@ pub fn router(core: Arc<Core>) -> axum::Router {
         .route("/v1/collections/{name}/points/delete", post(delete))
         .route("/v1/collections/{name}/points/get", post(get_points))
         .route("/v1/collections/{name}/search", post(search))
+        .route("/v1/collections/{name}/search/batch", post(search_batch))
+        .route("/v1/collections/{name}/count", post(count))
         .route("/v1/cluster", get(status))
         .route("/v1/cluster/shards/move", post(move_shard))
         .route("/v1/cluster/routers", post(add_router))
@@ -129,7 +135,7 @@ fn requirement<'a>(
     let parts: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
     let write = |ok: bool| if ok { Role::Write } else { Role::Read };
     Some(match parts.as_slice() {
-        ["healthz"] => return None,
+        ["healthz"] | ["openapi.json"] => return None,
         ["metrics"] => return metrics_need_key.then_some((Role::Read, None)),
         ["v1", "collections"] if method == Method::POST => (Role::Admin, None),
         ["v1", "collections", name] if method == Method::DELETE => (Role::Admin, Some(*name)),
@@ -169,6 +175,14 @@ fn ok(v: J) -> Reply {
 
 fn forwarded(h: &HeaderMap) -> bool {
     h.contains_key(FORWARDED_HEADER)
+}
+
+/// The OpenAPI document of the REST API, kept in the repository; a test checks it against
+/// the routes above in both directions.
+pub const OPENAPI: &str = include_str!("../../openapi.json");
+
+async fn openapi() -> Response {
+    ([("content-type", "application/json")], OPENAPI).into_response()
 }
 
 async fn metrics(State(core): State<Arc<Core>>) -> Reply {
@@ -394,8 +408,14 @@ async fn scan(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SearchBody {
+    #[serde(default)]
     vector: Vec<f32>,
+    /// Search by the stored point with this id ("more like this", the point excluded).
+    #[serde(default)]
+    id: Option<J>,
     k: u32,
+    #[serde(default)]
+    offset: u32,
     #[serde(default)]
     filter: Option<J>,
     #[serde(default)]
@@ -414,62 +434,161 @@ struct SearchBody {
     timeout_ms: Option<u32>,
 }
 
+/// A JSON filter (or null) as the proto filter.
+fn filter_json(f: Option<J>) -> Result<Option<pb::Filter>> {
+    Ok(f.filter(|f| !f.is_null())
+        .map(|f| vecshard_model::Filter::from_json(&f).map(|f| model_pb::filter_to_proto(&f)))
+        .transpose()?)
+}
+
+impl SearchBody {
+    fn to_proto(&self, collection: String) -> Result<pb::SearchRequest> {
+        let query_key = self
+            .id
+            .as_ref()
+            .map(|v| {
+                key_from_json(v)
+                    .map(|k| model_pb::key_to_proto(&k))
+                    .map_err(|e| e.within("id"))
+            })
+            .transpose()?;
+        Ok(pb::SearchRequest {
+            collection,
+            vector: self.vector.clone(),
+            k: self.k,
+            filter_spec: filter_json(self.filter.clone())?
+                .map(pb::search_request::FilterSpec::Filter),
+            ef: self.ef,
+            exact: self.exact,
+            with_metadata: self.with_metadata,
+            with_payload: self.with_payload,
+            with_vector: self.with_vector,
+            allow_partial: self.allow_partial,
+            timeout_ms: self.timeout_ms,
+            vector_f32le: Vec::new(),
+            query_key,
+            offset: self.offset,
+            packed_hits: false,
+        })
+    }
+
+    /// A search's hits and coverage as JSON, with the fields it asked for.
+    fn answer(&self, r: &pb::SearchResponse) -> J {
+        let hits: Vec<J> = r
+            .hits
+            .iter()
+            .map(|h| {
+                let mut o = json!({
+                    "id": model_pb::key_from_proto(h.key.as_ref()).map_or(J::Null, |k| key_to_json(&k)),
+                    "score": h.score,
+                });
+                if self.with_metadata {
+                    o["metadata"] = model_pb::metadata_from_proto(&h.metadata)
+                        .map_or(J::Null, |m| metadata_to_json(&m));
+                }
+                if self.with_payload {
+                    o["payload"] = payload_to_json(&h.payload);
+                }
+                if self.with_vector {
+                    o["vector"] = json!(h.vector);
+                }
+                o
+            })
+            .collect();
+        let c = r.coverage.clone().unwrap_or_default();
+        json!({
+            "hits": hits,
+            "coverage": {
+                "shards_total": c.shards_total,
+                "shards_answered": c.shards_answered,
+                "missing_shards": c.missing_shards,
+            },
+        })
+    }
+}
+
 async fn search(
     State(core): State<Arc<Core>>,
     Path(name): Path<String>,
     b: Result<Bytes, BytesRejection>,
 ) -> Reply {
     let s: SearchBody = body(b)?;
-    let filter = s
-        .filter
-        .filter(|f| !f.is_null())
-        .map(|f| vecshard_model::Filter::from_json(&f).map(|f| model_pb::filter_to_proto(&f)))
-        .transpose()?;
-    let req = pb::SearchRequest {
+    let req = s.to_proto(name)?;
+    let d = deadline(core.cfg.search_timeout_ms, s.timeout_ms, None);
+    let r = core.measured("search", core.search(req, d)).await?;
+    ok(s.answer(&r))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SearchBatchBody {
+    searches: Vec<SearchBody>,
+    #[serde(default)]
+    allow_partial: bool,
+    #[serde(default)]
+    timeout_ms: Option<u32>,
+}
+
+async fn search_batch(
+    State(core): State<Arc<Core>>,
+    Path(name): Path<String>,
+    b: Result<Bytes, BytesRejection>,
+) -> Reply {
+    let s: SearchBatchBody = body(b)?;
+    let searches = s
+        .searches
+        .iter()
+        .enumerate()
+        .map(|(i, q)| {
+            q.to_proto(String::new())
+                .map_err(|e| e.context(format!("searches[{i}]")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let req = pb::SearchBatchRequest {
         collection: name,
-        vector: s.vector,
-        k: s.k,
-        filter_spec: filter.map(pb::search_request::FilterSpec::Filter),
-        ef: s.ef,
-        exact: s.exact,
-        with_metadata: s.with_metadata,
-        with_payload: s.with_payload,
-        with_vector: s.with_vector,
+        searches,
         allow_partial: s.allow_partial,
         timeout_ms: s.timeout_ms,
     };
     let d = deadline(core.cfg.search_timeout_ms, s.timeout_ms, None);
-    let r = core.measured("search", core.search(req, d)).await?;
-    let hits: Vec<J> = r
-        .hits
+    let r = core
+        .measured("search_batch", core.search_batch(req, d))
+        .await?;
+    let results: Vec<J> = s
+        .searches
         .iter()
-        .map(|h| {
-            let mut o = json!({
-                "id": model_pb::key_from_proto(h.key.as_ref()).map_or(J::Null, |k| key_to_json(&k)),
-                "score": h.score,
-            });
-            if s.with_metadata {
-                o["metadata"] = model_pb::metadata_from_proto(&h.metadata)
-                    .map_or(J::Null, |m| metadata_to_json(&m));
-            }
-            if s.with_payload {
-                o["payload"] = payload_to_json(&h.payload);
-            }
-            if s.with_vector {
-                o["vector"] = json!(h.vector);
-            }
-            o
-        })
+        .zip(&r.results)
+        .map(|(q, r)| q.answer(r))
         .collect();
-    let c = r.coverage.unwrap_or_default();
-    ok(json!({
-        "hits": hits,
-        "coverage": {
-            "shards_total": c.shards_total,
-            "shards_answered": c.shards_answered,
-            "missing_shards": c.missing_shards,
-        },
-    }))
+    ok(json!({ "results": results }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CountBody {
+    #[serde(default)]
+    filter: Option<J>,
+}
+
+async fn count(
+    State(core): State<Arc<Core>>,
+    Path(name): Path<String>,
+    b: Result<Bytes, BytesRejection>,
+) -> Reply {
+    // An empty body counts every point.
+    let b = bytes(b)?;
+    let c: CountBody = if b.iter().all(u8::is_ascii_whitespace) {
+        CountBody { filter: None }
+    } else {
+        serde_json::from_slice(&b).map_err(|e| Error::invalid(format!("invalid JSON body: {e}")))?
+    };
+    let req = pb::CountRequest {
+        collection: name,
+        filter_spec: filter_json(c.filter)?.map(pb::count_request::FilterSpec::Filter),
+    };
+    let d = deadline(core.cfg.search_timeout_ms, None, None);
+    let n = core.measured("count", core.count(req, d)).await?;
+    ok(json!({ "count": n }))
 }
 
 async fn status(State(core): State<Arc<Core>>) -> Reply {

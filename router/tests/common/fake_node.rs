@@ -72,6 +72,17 @@ struct Inner {
     disk: Disk,
     store: ObjectStore,
     paused: watch::Sender<bool>,
+    /// What arrived: packed vectors (points and queries), float vectors, calls per RPC.
+    seen: Mutex<Seen>,
+}
+
+/// What a fake node received, for tests of the router's forwarding.
+#[derive(Default, Clone, Debug)]
+pub struct Seen {
+    pub packed_vectors: usize,
+    pub float_vectors: usize,
+    pub search_calls: usize,
+    pub search_batch_calls: usize,
 }
 
 /// Where the real node keeps a local shard, relative to its data directory.
@@ -366,9 +377,19 @@ impl Node for Svc {
     ) -> Result<Response<pi::UpsertResponse>, Status> {
         self.wait_unpaused().await;
         let r = r.into_inner();
+        self.note_vectors(r.points.iter().map(|p| !p.vector_f32le.is_empty()));
+        let mut points = Vec::with_capacity(r.points.len());
+        for mut p in r.points {
+            p.vector = vecshard_model::proto::vector_from_proto(
+                std::mem::take(&mut p.vector),
+                &std::mem::take(&mut p.vector_f32le),
+            )
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+            points.push(p);
+        }
         self.with_shard(r.target.as_ref(), true, |h, node| {
             points_mut(h, node, |pts| {
-                for p in r.points {
+                for p in points {
                     pts.insert(key_ord(p.key.as_ref().unwrap()), p);
                 }
             })
@@ -412,47 +433,43 @@ impl Node for Svc {
     ) -> Result<Response<pi::SearchResponse>, Status> {
         self.wait_unpaused().await;
         let r = r.into_inner();
-        let hits = self.with_shard(r.target.as_ref(), false, |h, node| {
-            let metric = h.metric;
+        self.0.seen.lock().unwrap().search_calls += 1;
+        self.note_vectors([!r.vector_f32le.is_empty()].into_iter());
+        let hits = self.with_shard(r.target.as_ref(), false, |h, node| search_one(h, node, &r))?;
+        Ok(Response::new(pi::SearchResponse { hits }))
+    }
+
+    async fn search_batch(
+        &self,
+        r: Request<pi::SearchBatchRequest>,
+    ) -> Result<Response<pi::SearchBatchResponse>, Status> {
+        self.wait_unpaused().await;
+        let r = r.into_inner();
+        self.0.seen.lock().unwrap().search_batch_calls += 1;
+        self.note_vectors(r.searches.iter().map(|s| !s.vector_f32le.is_empty()));
+        let results = self.with_shard(r.target.as_ref(), false, |h, node| {
+            r.searches
+                .iter()
+                .map(|s| search_one(h, node, s).map(|hits| pi::SearchResponse { hits }))
+                .collect()
+        })?;
+        Ok(Response::new(pi::SearchBatchResponse { results }))
+    }
+
+    async fn count(
+        &self,
+        r: Request<pi::CountRequest>,
+    ) -> Result<Response<pi::CountResponse>, Status> {
+        self.wait_unpaused().await;
+        let r = r.into_inner();
+        let count = self.with_shard(r.target.as_ref(), false, |h, node| {
             points_mut(h, node, |pts| {
-                let mut hits: Vec<(f32, KeyOrd, pi::ShardHit)> = pts
-                    .iter()
-                    .filter(|(_, p)| r.filter.as_ref().is_none_or(|f| matches(f, &p.metadata)))
-                    .map(|(k, p)| {
-                        let d = distance(metric, &r.vector, &p.vector);
-                        let hit = pi::ShardHit {
-                            key: p.key.clone(),
-                            distance: d,
-                            score: if metric == pb::Metric::L2 as i32 {
-                                d
-                            } else {
-                                -d
-                            },
-                            metadata: if r.with_metadata {
-                                p.metadata.clone()
-                            } else {
-                                HashMap::new()
-                            },
-                            payload: if r.with_payload {
-                                p.payload.clone()
-                            } else {
-                                Vec::new()
-                            },
-                            vector: if r.with_vector {
-                                p.vector.clone()
-                            } else {
-                                Vec::new()
-                            },
-                        };
-                        (d, k.clone(), hit)
-                    })
-                    .collect();
-                hits.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
-                hits.truncate(r.k as usize);
-                hits.into_iter().map(|h| h.2).collect()
+                pts.values()
+                    .filter(|p| r.filter.as_ref().is_none_or(|f| matches(f, &p.metadata)))
+                    .count() as u64
             })
         })?;
-        Ok(Response::new(pi::SearchResponse { hits }))
+        Ok(Response::new(pi::CountResponse { count }))
     }
 
     async fn scan(
@@ -533,6 +550,67 @@ impl Svc {
     }
 }
 
+impl Svc {
+    fn note_vectors(&self, packed: impl Iterator<Item = bool>) {
+        let mut seen = self.0.seen.lock().unwrap();
+        for p in packed {
+            if p {
+                seen.packed_vectors += 1;
+            } else {
+                seen.float_vectors += 1;
+            }
+        }
+    }
+}
+
+/// Brute-force search of one held shard.
+fn search_one(
+    h: &mut Held,
+    node: &Inner,
+    r: &pi::SearchRequest,
+) -> Result<Vec<pi::ShardHit>, Status> {
+    let metric = h.metric;
+    let q = vecshard_model::proto::vector_from_proto(r.vector.clone(), &r.vector_f32le)
+        .map_err(|e| Status::invalid_argument(e.to_string()))?;
+    points_mut(h, node, |pts| {
+        let mut hits: Vec<(f32, KeyOrd, pi::ShardHit)> = pts
+            .iter()
+            .filter(|(_, p)| r.filter.as_ref().is_none_or(|f| matches(f, &p.metadata)))
+            .map(|(k, p)| {
+                let d = distance(metric, &q, &p.vector);
+                let hit = pi::ShardHit {
+                    key: p.key.clone(),
+                    distance: d,
+                    score: if metric == pb::Metric::L2 as i32 {
+                        d
+                    } else {
+                        -d
+                    },
+                    metadata: if r.with_metadata {
+                        p.metadata.clone()
+                    } else {
+                        HashMap::new()
+                    },
+                    payload: if r.with_payload {
+                        p.payload.clone()
+                    } else {
+                        Vec::new()
+                    },
+                    vector: if r.with_vector {
+                        p.vector.clone()
+                    } else {
+                        Vec::new()
+                    },
+                };
+                (d, k.clone(), hit)
+            })
+            .collect();
+        hits.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+        hits.truncate(r.k as usize);
+        hits.into_iter().map(|h| h.2).collect()
+    })
+}
+
 impl FakeNode {
     /// Start a node that registers with and heartbeats to `routers` (internal addresses).
     pub async fn start(id: &str, routers: Vec<String>, store: ObjectStore) -> FakeNode {
@@ -545,6 +623,7 @@ impl FakeNode {
             disk: Mutex::new(BTreeMap::new()),
             store,
             paused,
+            seen: Mutex::new(Seen::default()),
         });
         let (stop, stop_rx) = watch::channel(false);
         let svc = Svc(inner.clone());
@@ -594,6 +673,11 @@ impl FakeNode {
     pub fn disk(&self) -> BTreeMap<String, usize> {
         let d = self.inner.disk.lock().unwrap();
         d.iter().map(|(p, pts)| (p.clone(), pts.len())).collect()
+    }
+
+    /// What this node has received so far.
+    pub fn seen(&self) -> Seen {
+        self.inner.seen.lock().unwrap().clone()
     }
 
     /// (collection, shard, epoch, role) of every shard held.

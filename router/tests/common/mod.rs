@@ -171,6 +171,7 @@ pub fn point(i: u64, dim: usize) -> pb::Point {
         vector: vector(i, dim),
         metadata,
         payload: format!("{{\"i\":{i}}}").into_bytes(),
+        ..Default::default()
     }
 }
 

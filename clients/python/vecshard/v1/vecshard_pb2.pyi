@@ -77,7 +77,7 @@ class Value(_message.Message):
     def __init__(self, int_value: _Optional[int] = ..., float_value: _Optional[float] = ..., string_value: _Optional[str] = ..., bool_value: _Optional[bool] = ..., string_list_value: _Optional[_Union[StringList, _Mapping]] = ...) -> None: ...
 
 class Point(_message.Message):
-    __slots__ = ("key", "vector", "metadata", "payload")
+    __slots__ = ("key", "vector", "metadata", "payload", "vector_f32le")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -89,11 +89,13 @@ class Point(_message.Message):
     VECTOR_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
     PAYLOAD_FIELD_NUMBER: _ClassVar[int]
+    VECTOR_F32LE_FIELD_NUMBER: _ClassVar[int]
     key: Key
     vector: _containers.RepeatedScalarFieldContainer[float]
     metadata: _containers.MessageMap[str, Value]
     payload: bytes
-    def __init__(self, key: _Optional[_Union[Key, _Mapping]] = ..., vector: _Optional[_Iterable[float]] = ..., metadata: _Optional[_Mapping[str, Value]] = ..., payload: _Optional[bytes] = ...) -> None: ...
+    vector_f32le: bytes
+    def __init__(self, key: _Optional[_Union[Key, _Mapping]] = ..., vector: _Optional[_Iterable[float]] = ..., metadata: _Optional[_Mapping[str, Value]] = ..., payload: _Optional[bytes] = ..., vector_f32le: _Optional[bytes] = ...) -> None: ...
 
 class IndexParams(_message.Message):
     __slots__ = ("m", "ef_construction", "ef_search")
@@ -296,7 +298,7 @@ class Range(_message.Message):
     def __init__(self, gt: _Optional[_Union[Value, _Mapping]] = ..., gte: _Optional[_Union[Value, _Mapping]] = ..., lt: _Optional[_Union[Value, _Mapping]] = ..., lte: _Optional[_Union[Value, _Mapping]] = ...) -> None: ...
 
 class SearchRequest(_message.Message):
-    __slots__ = ("collection", "vector", "k", "filter", "filter_json", "ef", "exact", "with_metadata", "with_payload", "with_vector", "allow_partial", "timeout_ms")
+    __slots__ = ("collection", "vector", "k", "filter", "filter_json", "ef", "exact", "with_metadata", "with_payload", "with_vector", "allow_partial", "timeout_ms", "vector_f32le", "query_key", "offset", "packed_hits")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     VECTOR_FIELD_NUMBER: _ClassVar[int]
     K_FIELD_NUMBER: _ClassVar[int]
@@ -309,6 +311,10 @@ class SearchRequest(_message.Message):
     WITH_VECTOR_FIELD_NUMBER: _ClassVar[int]
     ALLOW_PARTIAL_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
+    VECTOR_F32LE_FIELD_NUMBER: _ClassVar[int]
+    QUERY_KEY_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    PACKED_HITS_FIELD_NUMBER: _ClassVar[int]
     collection: str
     vector: _containers.RepeatedScalarFieldContainer[float]
     k: int
@@ -321,7 +327,19 @@ class SearchRequest(_message.Message):
     with_vector: bool
     allow_partial: bool
     timeout_ms: int
-    def __init__(self, collection: _Optional[str] = ..., vector: _Optional[_Iterable[float]] = ..., k: _Optional[int] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ..., filter_json: _Optional[str] = ..., ef: _Optional[int] = ..., exact: _Optional[bool] = ..., with_metadata: _Optional[bool] = ..., with_payload: _Optional[bool] = ..., with_vector: _Optional[bool] = ..., allow_partial: _Optional[bool] = ..., timeout_ms: _Optional[int] = ...) -> None: ...
+    vector_f32le: bytes
+    query_key: Key
+    offset: int
+    packed_hits: bool
+    def __init__(self, collection: _Optional[str] = ..., vector: _Optional[_Iterable[float]] = ..., k: _Optional[int] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ..., filter_json: _Optional[str] = ..., ef: _Optional[int] = ..., exact: _Optional[bool] = ..., with_metadata: _Optional[bool] = ..., with_payload: _Optional[bool] = ..., with_vector: _Optional[bool] = ..., allow_partial: _Optional[bool] = ..., timeout_ms: _Optional[int] = ..., vector_f32le: _Optional[bytes] = ..., query_key: _Optional[_Union[Key, _Mapping]] = ..., offset: _Optional[int] = ..., packed_hits: _Optional[bool] = ...) -> None: ...
+
+class PackedHits(_message.Message):
+    __slots__ = ("ids_u64le", "scores_f32le")
+    IDS_U64LE_FIELD_NUMBER: _ClassVar[int]
+    SCORES_F32LE_FIELD_NUMBER: _ClassVar[int]
+    ids_u64le: bytes
+    scores_f32le: bytes
+    def __init__(self, ids_u64le: _Optional[bytes] = ..., scores_f32le: _Optional[bytes] = ...) -> None: ...
 
 class Hit(_message.Message):
     __slots__ = ("key", "score", "metadata", "payload", "vector")
@@ -355,12 +373,48 @@ class Coverage(_message.Message):
     def __init__(self, shards_total: _Optional[int] = ..., shards_answered: _Optional[int] = ..., missing_shards: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class SearchResponse(_message.Message):
-    __slots__ = ("hits", "coverage")
+    __slots__ = ("hits", "coverage", "packed")
     HITS_FIELD_NUMBER: _ClassVar[int]
     COVERAGE_FIELD_NUMBER: _ClassVar[int]
+    PACKED_FIELD_NUMBER: _ClassVar[int]
     hits: _containers.RepeatedCompositeFieldContainer[Hit]
     coverage: Coverage
-    def __init__(self, hits: _Optional[_Iterable[_Union[Hit, _Mapping]]] = ..., coverage: _Optional[_Union[Coverage, _Mapping]] = ...) -> None: ...
+    packed: PackedHits
+    def __init__(self, hits: _Optional[_Iterable[_Union[Hit, _Mapping]]] = ..., coverage: _Optional[_Union[Coverage, _Mapping]] = ..., packed: _Optional[_Union[PackedHits, _Mapping]] = ...) -> None: ...
+
+class SearchBatchRequest(_message.Message):
+    __slots__ = ("collection", "searches", "allow_partial", "timeout_ms")
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    SEARCHES_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_PARTIAL_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
+    collection: str
+    searches: _containers.RepeatedCompositeFieldContainer[SearchRequest]
+    allow_partial: bool
+    timeout_ms: int
+    def __init__(self, collection: _Optional[str] = ..., searches: _Optional[_Iterable[_Union[SearchRequest, _Mapping]]] = ..., allow_partial: _Optional[bool] = ..., timeout_ms: _Optional[int] = ...) -> None: ...
+
+class SearchBatchResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[SearchResponse]
+    def __init__(self, results: _Optional[_Iterable[_Union[SearchResponse, _Mapping]]] = ...) -> None: ...
+
+class CountRequest(_message.Message):
+    __slots__ = ("collection", "filter", "filter_json")
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    FILTER_JSON_FIELD_NUMBER: _ClassVar[int]
+    collection: str
+    filter: Filter
+    filter_json: str
+    def __init__(self, collection: _Optional[str] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ..., filter_json: _Optional[str] = ...) -> None: ...
+
+class CountResponse(_message.Message):
+    __slots__ = ("count",)
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    count: int
+    def __init__(self, count: _Optional[int] = ...) -> None: ...
 
 class ClusterStatusRequest(_message.Message):
     __slots__ = ()

@@ -91,6 +91,16 @@ class VecShardStub:
                 request_serializer=vecshard_dot_v1_dot_vecshard__pb2.SearchRequest.SerializeToString,
                 response_deserializer=vecshard_dot_v1_dot_vecshard__pb2.SearchResponse.FromString,
                 _registered_method=True)
+        self.SearchBatch = channel.unary_unary(
+                '/vecshard.v1.VecShard/SearchBatch',
+                request_serializer=vecshard_dot_v1_dot_vecshard__pb2.SearchBatchRequest.SerializeToString,
+                response_deserializer=vecshard_dot_v1_dot_vecshard__pb2.SearchBatchResponse.FromString,
+                _registered_method=True)
+        self.Count = channel.unary_unary(
+                '/vecshard.v1.VecShard/Count',
+                request_serializer=vecshard_dot_v1_dot_vecshard__pb2.CountRequest.SerializeToString,
+                response_deserializer=vecshard_dot_v1_dot_vecshard__pb2.CountResponse.FromString,
+                _registered_method=True)
         self.ClusterStatus = channel.unary_unary(
                 '/vecshard.v1.VecShard/ClusterStatus',
                 request_serializer=vecshard_dot_v1_dot_vecshard__pb2.ClusterStatusRequest.SerializeToString,
@@ -170,7 +180,23 @@ class VecShardServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Search(self, request, context):
-        """Find the k points nearest to a vector, optionally filtered by metadata.
+        """Find the k points nearest to a vector (or to a stored point), optionally filtered
+        by metadata.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SearchBatch(self, request, context):
+        """Many searches of one collection in one call: one request per shard carries all of
+        them. The results come in the order of the searches.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Count(self, request, context):
+        """Count the points of a collection, optionally only those matching a filter.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -230,6 +256,16 @@ def add_VecShardServicer_to_server(servicer, server):
                     servicer.Search,
                     request_deserializer=vecshard_dot_v1_dot_vecshard__pb2.SearchRequest.FromString,
                     response_serializer=vecshard_dot_v1_dot_vecshard__pb2.SearchResponse.SerializeToString,
+            ),
+            'SearchBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.SearchBatch,
+                    request_deserializer=vecshard_dot_v1_dot_vecshard__pb2.SearchBatchRequest.FromString,
+                    response_serializer=vecshard_dot_v1_dot_vecshard__pb2.SearchBatchResponse.SerializeToString,
+            ),
+            'Count': grpc.unary_unary_rpc_method_handler(
+                    servicer.Count,
+                    request_deserializer=vecshard_dot_v1_dot_vecshard__pb2.CountRequest.FromString,
+                    response_serializer=vecshard_dot_v1_dot_vecshard__pb2.CountResponse.SerializeToString,
             ),
             'ClusterStatus': grpc.unary_unary_rpc_method_handler(
                     servicer.ClusterStatus,
@@ -492,6 +528,60 @@ class VecShard:
             '/vecshard.v1.VecShard/Search',
             vecshard_dot_v1_dot_vecshard__pb2.SearchRequest.SerializeToString,
             vecshard_dot_v1_dot_vecshard__pb2.SearchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SearchBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vecshard.v1.VecShard/SearchBatch',
+            vecshard_dot_v1_dot_vecshard__pb2.SearchBatchRequest.SerializeToString,
+            vecshard_dot_v1_dot_vecshard__pb2.SearchBatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Count(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vecshard.v1.VecShard/Count',
+            vecshard_dot_v1_dot_vecshard__pb2.CountRequest.SerializeToString,
+            vecshard_dot_v1_dot_vecshard__pb2.CountResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -3,7 +3,6 @@
 mod bench;
 mod certs;
 mod cluster;
-mod datafile;
 mod demo;
 mod local;
 mod nodecmd;
@@ -12,6 +11,7 @@ mod routercmd;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use vecshard_transfer::read as datafile;
 
 #[derive(Parser)]
 #[command(

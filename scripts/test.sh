@@ -28,6 +28,9 @@ else
   cargo test --workspace --locked --no-fail-fast
 fi
 
+echo "== Kubernetes manifests"
+scripts/test-k8s.sh
+
 echo "== Python client"
 # The binary where cargo put it (CARGO_TARGET_DIR, build.target-dir), not target/debug.
 VECSHARD_BIN="$(cargo build -p vecshard --bin vecshard --locked --message-format=json-render-diagnostics |

@@ -5,6 +5,7 @@
 //! | method and path | operation |
 //! |---|---|
 //! | `GET /healthz` | liveness |
+//! | `GET /readyz` | readiness: 200 while this router follows a leader, or leads with a quorum; else 503 |
 //! | `GET /metrics` | Prometheus metrics |
 //! | `GET /v1/collections` | list |
 //! | `POST /v1/collections` | create `{name, dimension, metric, shard_count?, storage?, index?}` |
@@ -52,6 +53,7 @@ pub fn router(core: Arc<Core>) -> axum::Router {
     let limit = core.cfg.max_request_bytes;
     axum::Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/v1/collections", get(list).post(create))
         .route(
@@ -94,7 +96,7 @@ async fn guard(State(core): State<Arc<Core>>, req: Request, next: Next) -> Respo
             return e.into_response();
         }
     }
-    if !matches!(path, "/healthz" | "/metrics") {
+    if !matches!(path, "/healthz" | "/readyz" | "/metrics") {
         match core.limit.try_enter() {
             Some(p) => _permit = p,
             None => {
@@ -129,7 +131,7 @@ fn requirement<'a>(
     let parts: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
     let write = |ok: bool| if ok { Role::Write } else { Role::Read };
     Some(match parts.as_slice() {
-        ["healthz"] => return None,
+        ["healthz"] | ["readyz"] => return None,
         ["metrics"] => return metrics_need_key.then_some((Role::Read, None)),
         ["v1", "collections"] if method == Method::POST => (Role::Admin, None),
         ["v1", "collections", name] if method == Method::DELETE => (Role::Admin, Some(*name)),
@@ -470,6 +472,18 @@ async fn search(
             "missing_shards": c.missing_shards,
         },
     }))
+}
+
+/// Ready while the router follows a leader or leads with a quorum ([`Core::readiness`]):
+/// then it can serve the shard map and forward changes. Open, like `/healthz`, for probes.
+async fn readyz(State(core): State<Arc<Core>>) -> (StatusCode, String) {
+    match core.readiness() {
+        Ok(()) => (StatusCode::OK, "ready\n".into()),
+        Err(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {why}\n"),
+        ),
+    }
 }
 
 async fn status(State(core): State<Arc<Core>>) -> Reply {

@@ -6,6 +6,7 @@ mod cluster;
 mod demo;
 mod local;
 mod nodecmd;
+mod probe;
 mod progress;
 mod routercmd;
 
@@ -42,6 +43,8 @@ enum Cmd {
     Bench(bench::BenchArgs),
     /// Run a data node (shards behind the internal gRPC API) until SIGTERM or ctrl-c.
     Node(nodecmd::NodeArgs),
+    /// GET a plain-HTTP health endpoint; exit non-zero unless it answers 2xx.
+    Probe(probe::ProbeArgs),
     /// TLS certificates for a cluster (a CA, routers, nodes).
     #[command(subcommand)]
     Certs(certs::CertsCmd),
@@ -71,6 +74,7 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Demo(args) => demo::run(args),
         Cmd::Node(args) => nodecmd::run(args),
         Cmd::Certs(cmd) => certs::run(cmd),
+        Cmd::Probe(args) => probe::run(args),
         Cmd::Cluster(cmd) => cluster::run(cmd),
     }
 }

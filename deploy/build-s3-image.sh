@@ -9,9 +9,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tag="${1:-vecshard-s3:local}"
-target="${CARGO_TARGET_DIR:-$PWD/target}/s3-server"
+# The workspace's target directory as cargo reports it (CARGO_TARGET_DIR, build.target-dir):
+# the S3 server is its own workspace, built into a subdirectory of it.
+target_dir="$(cargo metadata --format-version 1 --no-deps --locked | jq -r .target_directory)"
+target="$target_dir/s3-server"
 cargo build --release --locked --manifest-path deploy/s3-server/Cargo.toml --target-dir "$target" >&2
 bin="$target/release/vecshard-s3-server"
+if [[ ! -x "$bin" ]]; then
+  echo "build-s3-image.sh: no S3 server executable at $bin after the build" >&2
+  exit 1
+fi
 stage="$(mktemp -d)"
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/data/vecshard" "$stage/tmp"

@@ -28,7 +28,14 @@ else
   cargo test --workspace --locked --no-fail-fast
 fi
 
+echo "== Kubernetes manifests"
+scripts/test-k8s.sh
+
 echo "== Python client"
-cargo build -p vecshard --locked
+# The binary where cargo put it (CARGO_TARGET_DIR, build.target-dir), not target/debug.
+VECSHARD_BIN="$(cargo build -p vecshard --bin vecshard --locked --message-format=json-render-diagnostics |
+  jq -r 'select(.reason == "compiler-artifact" and .target.name == "vecshard" and .executable != null) | .executable' |
+  tail -n 1)"
+export VECSHARD_BIN
 scripts/test-python.sh
 echo "== all tests passed"

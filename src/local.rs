@@ -1,7 +1,5 @@
 //! `vecshard local …`: the embedded engine on one shard, from the command line.
 
-mod import;
-
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -9,7 +7,10 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use vecshard_engine::{Durability, Filter, Key, Metric, Options, SearchRequest, Shard, ShardSpec};
 
+use vecshard_transfer::Format;
+
 use crate::datafile;
+use crate::progress::Progress;
 use vecshard_model::json::{key_to_json, point_to_json};
 
 #[derive(Subcommand)]
@@ -34,12 +35,16 @@ pub enum LocalCmd {
         #[arg(long, default_value_t = 64)]
         ef_search: usize,
     },
-    /// Import points from FILE (`.fvecs`: keys are row numbers; otherwise JSON lines).
+    /// Import points from FILE: `.fvecs` and `.npy` (keys are row numbers), `.parquet`,
+    /// otherwise JSON lines.
     Import {
         #[command(flatten)]
         shard: ShardArgs,
         /// The file to import.
         file: PathBuf,
+        /// The file's format (fvecs, jsonl, parquet, npy); default: from its extension.
+        #[arg(long)]
+        format: Option<Format>,
         /// Points per write batch.
         #[arg(long, default_value_t = 1000)]
         batch: usize,
@@ -204,11 +209,19 @@ pub fn run(cmd: LocalCmd) -> Result<()> {
         LocalCmd::Import {
             shard,
             file,
+            format,
             batch,
             threads,
         } => {
             let s = shard.open()?;
-            let n = import::import(&s, &file, batch, threads)?;
+            let format = Format::or_detect(format, &file);
+            let progress = Progress::new(datafile::count_hint(&file, format), "importing");
+            let imported =
+                vecshard_transfer::import::local::import(&s, &file, format, batch, threads, |n| {
+                    progress.acked(n)
+                });
+            progress.finish();
+            let n = imported?;
             s.close()?;
             eprintln!("imported {n} points into {}", shard.location);
             Ok(())

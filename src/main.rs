@@ -3,15 +3,16 @@
 mod bench;
 mod certs;
 mod cluster;
-mod datafile;
 mod demo;
 mod local;
 mod nodecmd;
+mod probe;
 mod progress;
 mod routercmd;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use vecshard_transfer::read as datafile;
 
 #[derive(Parser)]
 #[command(
@@ -42,6 +43,8 @@ enum Cmd {
     Bench(bench::BenchArgs),
     /// Run a data node (shards behind the internal gRPC API) until SIGTERM or ctrl-c.
     Node(nodecmd::NodeArgs),
+    /// GET a plain-HTTP health endpoint; exit non-zero unless it answers 2xx.
+    Probe(probe::ProbeArgs),
     /// TLS certificates for a cluster (a CA, routers, nodes).
     #[command(subcommand)]
     Certs(certs::CertsCmd),
@@ -85,6 +88,7 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Demo(args) => demo::run(args),
         Cmd::Node(args) => nodecmd::run(args),
         Cmd::Certs(cmd) => certs::run(cmd),
+        Cmd::Probe(args) => probe::run(args),
         Cmd::Cluster(cmd) => cluster::run(cmd),
     }
 }

@@ -270,6 +270,18 @@ impl Compose {
         self.compose(&["restart", "-t", "10"]).map(drop)
     }
 
+    /// `down` (containers and networks are removed; the named volumes stay), then `up`:
+    /// new containers on the same volumes, as an operator's `docker compose down && up`.
+    pub fn down_up(&self) -> Result<()> {
+        self.compose(&["--profile", "s3", "down", "-t", "10"])?;
+        self.containers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        self.compose(&["--profile", "s3", "up", "-d", "--quiet-pull"])
+            .map(drop)
+    }
+
     /// SIGKILL every router and node at once, then start them all.
     pub fn crash_all(&self) -> Result<()> {
         let all: Vec<String> = ROUTERS

@@ -22,5 +22,6 @@ mod workload;
 
 pub use compose::{Compose, NODES, ROUTERS, S3, S3Container, build_s3_image};
 pub use report::Report;
+pub use routers::{Client, Routers};
 pub use run::run;
 pub use settings::{Settings, parse_duration};

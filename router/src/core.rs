@@ -138,6 +138,27 @@ impl Core {
         Some((id, node))
     }
 
+    /// Whether this router can serve (`/readyz`): it follows a known leader, or it leads
+    /// and a quorum acknowledged it within the longest election timeout (a leader cut off
+    /// from its majority keeps believing it leads; this is how it stops answering ready).
+    pub fn readiness(&self) -> std::result::Result<(), String> {
+        let m = self.raft.metrics().borrow().clone();
+        let Some(leader) = m.current_leader else {
+            return Err("no Raft leader known".into());
+        };
+        if leader != self.id {
+            return Ok(());
+        }
+        let limit = self.cfg.raft.election_timeout_max_ms;
+        match m.millis_since_quorum_ack {
+            Some(ms) if ms <= limit => Ok(()),
+            Some(ms) => Err(format!(
+                "leading without a quorum's acknowledgement for {ms} ms (limit {limit} ms)"
+            )),
+            None => Err("leading without a quorum's acknowledgement yet".into()),
+        }
+    }
+
     /// Whether this router is the Raft leader.
     pub fn is_leader(&self) -> bool {
         self.raft.metrics().borrow().current_leader == Some(self.id)

@@ -7,10 +7,10 @@ mod client;
 mod collection;
 mod dev;
 mod devtls;
-mod import;
 mod search;
 mod status;
 mod table;
+mod transfer;
 
 use std::path::PathBuf;
 
@@ -37,7 +37,8 @@ pub enum ClusterCmd {
         #[arg(long)]
         router: String,
     },
-    /// Import `.fvecs` (keys = row numbers) or JSON lines through a router.
+    /// Import a file through a router: `.fvecs` and `.npy` (keys = row numbers),
+    /// `.parquet`, otherwise JSON lines.
     Import {
         /// A router's gRPC address.
         #[arg(long)]
@@ -47,12 +48,31 @@ pub enum ClusterCmd {
         collection: String,
         /// The file.
         file: PathBuf,
+        /// The file's format (fvecs, jsonl, parquet, npy); default: from its extension.
+        #[arg(long)]
+        format: Option<vecshard_transfer::Format>,
         /// Points per upsert.
         #[arg(long, default_value_t = 1000)]
         batch: usize,
         /// Upserts in flight.
         #[arg(long, default_value_t = 4)]
         parallel: usize,
+    },
+    /// Export every point of a collection (key, vector, metadata, payload) through a
+    /// router's scan into JSON lines or Parquet; the file appears only when complete.
+    Export {
+        /// A router's gRPC address.
+        #[arg(long)]
+        router: String,
+        /// Collection.
+        #[arg(long)]
+        collection: String,
+        /// jsonl or parquet; default: from --out's extension.
+        #[arg(long)]
+        format: Option<vecshard_transfer::Format>,
+        /// The file to write.
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Search with every vector of an `.fvecs` file; one JSON line per query.
     Search {
@@ -106,11 +126,16 @@ pub fn run(cmd: ClusterCmd) -> Result<()> {
                 router,
                 collection,
                 file,
+                format,
                 batch,
                 parallel,
-            } => import::run(&router, &collection, file, batch, parallel)
-                .await
-                .map(|_| ()),
+            } => transfer::import(&router, &collection, &file, format, batch, parallel).await,
+            ClusterCmd::Export {
+                router,
+                collection,
+                format,
+                out,
+            } => transfer::export(&router, &collection, format, &out).await,
             ClusterCmd::Search {
                 router,
                 collection,

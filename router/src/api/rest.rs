@@ -5,6 +5,7 @@
 //! | method and path | operation |
 //! |---|---|
 //! | `GET /healthz` | liveness |
+//! | `GET /readyz` | readiness: 200 while this router follows a leader, or leads with a quorum; else 503 |
 //! | `GET /metrics` | Prometheus metrics |
 //! | `GET /openapi.json` | the OpenAPI document of this API (`router/openapi.json`) |
 //! | `GET /v1/collections` | list |
@@ -55,6 +56,7 @@ pub fn router(core: Arc<Core>) -> axum::Router {
     let limit = core.cfg.max_request_bytes;
     axum::Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
         .route("/v1/collections", get(list).post(create))
@@ -100,7 +102,7 @@ async fn guard(State(core): State<Arc<Core>>, req: Request, next: Next) -> Respo
             return e.into_response();
         }
     }
-    if !matches!(path, "/healthz" | "/metrics") {
+    if !matches!(path, "/healthz" | "/readyz" | "/metrics") {
         match core.limit.try_enter() {
             Some(p) => _permit = p,
             None => {
@@ -135,7 +137,7 @@ fn requirement<'a>(
     let parts: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
     let write = |ok: bool| if ok { Role::Write } else { Role::Read };
     Some(match parts.as_slice() {
-        ["healthz"] | ["openapi.json"] => return None,
+        ["healthz"] | ["readyz"] | ["openapi.json"] => return None,
         ["metrics"] => return metrics_need_key.then_some((Role::Read, None)),
         ["v1", "collections"] if method == Method::POST => (Role::Admin, None),
         ["v1", "collections", name] if method == Method::DELETE => (Role::Admin, Some(*name)),
@@ -589,6 +591,18 @@ async fn count(
     let d = deadline(core.cfg.search_timeout_ms, None, None);
     let n = core.measured("count", core.count(req, d)).await?;
     ok(json!({ "count": n }))
+}
+
+/// Ready while the router follows a leader or leads with a quorum ([`Core::readiness`]):
+/// then it can serve the shard map and forward changes. Open, like `/healthz`, for probes.
+async fn readyz(State(core): State<Arc<Core>>) -> (StatusCode, String) {
+    match core.readiness() {
+        Ok(()) => (StatusCode::OK, "ready\n".into()),
+        Err(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {why}\n"),
+        ),
+    }
 }
 
 async fn status(State(core): State<Arc<Core>>) -> Reply {

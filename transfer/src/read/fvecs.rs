@@ -1,13 +1,10 @@
-//! Input files: `.fvecs` / `.ivecs` (TEXMEX: per row an i32 dimension, then the values) and
-//! JSON lines (`{"id": …, "vector": […], "metadata": {…}, "payload": …}`: the model's
-//! grammar, `vecshard_model::json`, which rejects unknown fields as the REST API does).
+//! TEXMEX `.fvecs` / `.ivecs`: per row an i32 dimension, then the values (little-endian).
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufReader, Read};
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use vecshard_engine::Point;
 
 /// Rows of an `.fvecs` file, streamed.
 pub struct Fvecs {
@@ -17,6 +14,7 @@ pub struct Fvecs {
 }
 
 impl Fvecs {
+    /// Open `path`.
     pub fn open(path: &Path) -> Result<Self> {
         let f = File::open(path).with_context(|| format!("open {}", path.display()))?;
         Ok(Fvecs {
@@ -86,37 +84,8 @@ pub fn read_ivecs(path: &Path) -> Result<Vec<Vec<i32>>> {
     Ok(out)
 }
 
-/// Points of an import file: `.fvecs` rows get keys 0, 1, 2 …; anything else is JSON lines.
-pub fn points(path: &Path) -> Result<Box<dyn Iterator<Item = Result<Point>>>> {
-    if path.extension().is_some_and(|e| e == "fvecs") {
-        let rows = Fvecs::open(path)?;
-        return Ok(Box::new(
-            rows.enumerate()
-                .map(|(i, v)| v.map(|v| Point::new(i as u64, v))),
-        ));
-    }
-    let f = File::open(path).with_context(|| format!("open {}", path.display()))?;
-    let lines = BufReader::with_capacity(1 << 20, f).lines();
-    let name = path.display().to_string();
-    Ok(Box::new(lines.enumerate().filter_map(move |(i, line)| {
-        let line = match line {
-            Ok(l) => l,
-            Err(e) => return Some(Err(anyhow::anyhow!("{name}: line {}: {e}", i + 1))),
-        };
-        if line.trim().is_empty() {
-            return None;
-        }
-        let parsed = vecshard_model::json::point_from_str(&line)
-            .map_err(|e| anyhow::anyhow!("{name}: line {}: {e}", i + 1));
-        Some(parsed)
-    })))
-}
-
-/// Number of rows, when cheap to know (fvecs: from the file size).
-pub fn count_hint(path: &Path) -> Option<u64> {
-    if path.extension()? != "fvecs" {
-        return None;
-    }
+/// Number of rows, from the file size and the first row's dimension.
+pub(super) fn count_hint(path: &Path) -> Option<u64> {
     let len = std::fs::metadata(path).ok()?.len();
     let mut f = File::open(path).ok()?;
     let mut d = [0u8; 4];

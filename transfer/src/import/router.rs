@@ -1,53 +1,36 @@
 //! `vecshard import --router ADDR --collection C FILE`: upsert a file's points through a
 //! router, `parallel` batches in flight, progress counting the acknowledged prefix of the
-//! file (a bar on a terminal, `acked N` lines in a pipe).
+//! file.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use futures::StreamExt;
 use vecshard_proto::v1 as pb;
 
-use super::client::{Client, connect, status};
-use crate::datafile;
-use crate::progress::Progress;
+use crate::router::{Router, status};
+use crate::{Format, read};
 
-pub async fn run(
-    router: &str,
-    collection: &str,
-    file: PathBuf,
-    batch: usize,
-    parallel: usize,
-) -> Result<u64> {
-    if batch == 0 || parallel == 0 {
-        bail!("--batch and --parallel must be at least 1");
-    }
-    let client = connect(router).await?;
-    let progress = Progress::new(datafile::count_hint(&file), "importing");
-    let acked = import(client, collection, &file, batch, parallel, |n| {
-        progress.acked(n)
-    })
-    .await?;
-    progress.finish();
-    eprintln!("imported {acked} points into {collection}");
-    Ok(acked)
-}
-
-/// Import `file`; `on_ack(n)` after each batch, n = points acknowledged so far (always a
-/// prefix of the file). Returns the number imported.
-pub async fn import(
-    client: Client,
+/// Import `file`, read as `format`, `parallel` upserts of `batch` points in flight;
+/// `on_ack(n)` after each batch, n = points acknowledged so far (always a prefix of the
+/// file). Returns the number imported.
+pub async fn import<R: Router>(
+    client: R,
     collection: &str,
     file: &Path,
+    format: Format,
     batch: usize,
     parallel: usize,
     mut on_ack: impl FnMut(u64),
 ) -> Result<u64> {
+    if batch == 0 || parallel == 0 {
+        bail!("--batch and --parallel must be at least 1");
+    }
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<pb::Point>>>(parallel * 2);
     let path = file.to_path_buf();
     let reader = tokio::task::spawn_blocking(move || {
         let send = |b: Result<Vec<pb::Point>>| tx.blocking_send(b).is_ok();
-        let points = match datafile::points(&path) {
+        let points = match read::points(&path, format) {
             Ok(p) => p,
             Err(e) => {
                 send(Err(e));

@@ -16,8 +16,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Result, bail};
 use vecshard_engine::{Point, Shard};
 
-use crate::datafile;
-use crate::progress::Progress;
+use crate::{Format, read};
 
 /// Points `first..first + points.len()` of the file, the `index`-th batch.
 struct Batch {
@@ -40,14 +39,21 @@ enum Outcome {
     },
 }
 
-/// Import `file` in batches of `batch` points with `threads` concurrent writers. Returns the
+/// Import `file`, read as `format`, in batches of `batch` points with `threads` concurrent
+/// writers; `on_ack(n)` whenever the acknowledged prefix grows to n points. Returns the
 /// number of points imported; on failure, the error names the failure and the acknowledged
 /// prefix.
-pub fn import(s: &Shard, file: &Path, batch: usize, threads: usize) -> Result<u64> {
+pub fn import(
+    s: &Shard,
+    file: &Path,
+    format: Format,
+    batch: usize,
+    threads: usize,
+    mut on_ack: impl FnMut(u64),
+) -> Result<u64> {
     if batch == 0 || threads == 0 {
         bail!("--batch and --threads must be at least 1");
     }
-    let progress = Progress::new(datafile::count_hint(file), "importing");
     // The lowest index of a refused batch (u64::MAX: none yet).
     let refused = AtomicU64::new(u64::MAX);
     let (work_tx, work_rx) = mpsc::sync_channel::<Batch>(threads * 2);
@@ -61,12 +67,12 @@ pub fn import(s: &Shard, file: &Path, batch: usize, threads: usize) -> Result<u6
         // The writers own the receiving end: when the last one stops, the reader's next send
         // fails and it stops too, wherever it is in the file.
         drop((work_rx, done_tx));
-        let reader = scope.spawn(move || read_batches(file, batch, &work_tx));
+        let reader = scope.spawn(move || read_batches(file, format, batch, &work_tx));
         let mut acks = Acks::default();
         let mut failure: Option<Outcome> = None;
         for outcome in done_rx {
             match outcome {
-                Outcome::Written { index, n } => acks.written(index, n, &progress),
+                Outcome::Written { index, n } => acks.written(index, n, &mut on_ack),
                 refused @ Outcome::Refused { .. } => {
                     if failure.as_ref().is_none_or(|f| f.index() > refused.index()) {
                         failure = Some(refused);
@@ -79,7 +85,6 @@ pub fn import(s: &Shard, file: &Path, batch: usize, threads: usize) -> Result<u6
             .unwrap_or_else(|_| Err(anyhow::anyhow!("the file reader panicked")));
         (acks, failure, read)
     });
-    progress.finish();
     let stopped = |e: anyhow::Error| {
         let mut what = format!(
             "import of {} stopped after {} acknowledged points (the first {} of the file)",
@@ -152,10 +157,10 @@ fn write_batches(
 }
 
 /// Read the file into batches; stops early (Ok) when the writers are gone.
-fn read_batches(file: &Path, batch: usize, work: &SyncSender<Batch>) -> Result<()> {
+fn read_batches(file: &Path, format: Format, batch: usize, work: &SyncSender<Batch>) -> Result<()> {
     let mut buf = Vec::with_capacity(batch);
     let (mut index, mut first) = (0u64, 0u64);
-    for p in datafile::points(file)? {
+    for p in read::points(file, format)? {
         buf.push(p?);
         if buf.len() == batch {
             let points = std::mem::replace(&mut buf, Vec::with_capacity(batch));
@@ -196,14 +201,14 @@ struct Acks {
 }
 
 impl Acks {
-    fn written(&mut self, index: u64, n: u64, progress: &Progress) {
+    fn written(&mut self, index: u64, n: u64, on_ack: &mut impl FnMut(u64)) {
         self.finished.insert(index, n);
         self.beyond += n;
         while let Some(n) = self.finished.remove(&self.next) {
             self.prefix += n;
             self.beyond -= n;
             self.next += 1;
-            progress.acked(self.prefix);
+            on_ack(self.prefix);
         }
     }
 }

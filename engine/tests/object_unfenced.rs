@@ -170,7 +170,7 @@ fn a_writer_is_refused_on_a_store_whose_creates_overwrite() {
 #[cfg(feature = "dynamodb")]
 #[test]
 fn the_dynamodb_commit_store_does_not_make_such_a_store_safe_for_writers() {
-    use vecshard_engine::commit_dynamo::{DynamoCommitStore, create_table_if_missing};
+    use vecshard_engine::commit::dynamo::{DynamoCommitStore, create_table_if_missing};
 
     let endpoint = object_support::dynamodb_endpoint();
     let table = unique("vecshard-no-cas");

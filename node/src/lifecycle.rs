@@ -13,8 +13,8 @@ use vecshard_engine::paths;
 use vecshard_engine::storage::{StorageOptions, open_storage};
 use vecshard_engine::{Error as EngineError, ErrorKind};
 
-use crate::actor::{Close, Open, OpenPlan, ShardActor};
-use crate::actors::ActorSystem;
+use crate::shard_actor::{Close, Open, OpenPlan, ShardActor};
+use crate::actor_system::ActorSystem;
 use crate::budget;
 use crate::config::NodeConfig;
 use crate::error::{NodeError, NotOwnerReason, ShardCtx};

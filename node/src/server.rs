@@ -17,8 +17,8 @@ use tonic::transport::server::TcpIncoming;
 use vecshard_proto::internal::v1::node_server::NodeServer;
 use vecshard_security::{ClusterAuth, Credentials, Outbound, RouterOnly};
 
-use crate::actor::Hold;
-use crate::actors::ActorSystem;
+use crate::shard_actor::Hold;
+use crate::actor_system::ActorSystem;
 use crate::config::{ConfigError, NodeConfig};
 use crate::heartbeat;
 use crate::http::{self, HttpState};

@@ -14,7 +14,7 @@ use vecshard_model::validate;
 use vecshard_proto::internal::v1 as pb;
 use vecshard_proto::internal::v1::node_server::Node;
 
-use crate::actor::{Write, WriteOp};
+use crate::shard_actor::{Write, WriteOp};
 use crate::config::NodeConfig;
 use crate::conversions::{
     Target, assignment_from_proto, hit_to_proto, key_from_proto, key_to_proto, keys_from_proto,
@@ -27,7 +27,7 @@ use crate::metrics::Metrics;
 use crate::placement::ShardId;
 use crate::reads::ReadPool;
 use crate::registry::{Access, Registry, Slot, StateName};
-use crate::status::outcome_label;
+use crate::error_status::outcome_label;
 
 /// Searches without a filter whose width (`ef`, and `k`) is at most this run on the
 /// gRPC worker that received them instead of the read pool: they take tens to hundreds

@@ -21,7 +21,7 @@ pub mod raft;
 pub mod security;
 mod server;
 pub mod shardmap;
-mod status;
+mod error_status;
 pub mod storage;
 
 pub use config::{RouterConfig, load_config};

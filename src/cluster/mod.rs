@@ -8,8 +8,8 @@ mod collection;
 mod dev;
 mod devtls;
 mod import;
+mod overview;
 mod search;
-mod status;
 mod table;
 
 use std::path::PathBuf;
@@ -101,7 +101,7 @@ pub fn run(cmd: ClusterCmd) -> Result<()> {
             ClusterCmd::Router(_) | ClusterCmd::BenchCluster(_) => Ok(()),
             ClusterCmd::Dev(a) => dev::run(a).await,
             ClusterCmd::Collection(c) => collection::run(c).await,
-            ClusterCmd::Status { router } => status::run(&router).await,
+            ClusterCmd::Status { router } => overview::run(&router).await,
             ClusterCmd::Import {
                 router,
                 collection,

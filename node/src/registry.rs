@@ -9,10 +9,10 @@ use actix::{Addr, Arbiter};
 use parking_lot::{Mutex, RwLock};
 use vecshard_engine::{Shard, ShardSpec, Stats};
 
-use crate::shard_actor::ShardActor;
 use crate::conversions::Target;
 use crate::error::{NodeError, NotOwnerReason, ShardCtx};
 use crate::placement::{Role, ShardId};
+use crate::shard_actor::ShardActor;
 
 /// What a call needs from the shard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

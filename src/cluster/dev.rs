@@ -2,7 +2,7 @@
 //! disk — then a demo through the router's public API (create a collection, import
 //! generated points with a progress bar, filtered searches), then serve until ctrl-c.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -11,9 +11,9 @@ use futures::StreamExt;
 use rand::{Rng, SeedableRng};
 use vecshard_proto::v1 as pb;
 
-use super::client::{Client, connect, status};
-use super::devtls::DevCerts;
+use super::client::{Client, connect, status, tls_wanted, trust_ca};
 use crate::progress::Progress;
+use vecshard_cluster::{Cluster, ClusterError, DevCerts, Spec, node_config};
 use vecshard_model::json::key_to_json;
 use vecshard_model::proto::key_from_proto;
 
@@ -59,32 +59,30 @@ pub async fn run(a: DevArgs) -> Result<()> {
     rc.failure_timeout_ms = 5000;
     rc.control_interval_ms = 200;
     let node_ids: Vec<String> = (0..a.nodes).map(|i| format!("node-{i}")).collect();
-    let certs = DevCerts::if_wanted(&dir.join("certs"), &node_ids)?;
-    if let Some(c) = &certs {
-        c.router(&mut rc);
-    }
-    let router = vecshard_router::start(rc)
-        .await
-        .context("start the router (another `vecshard dev` running? try --any-port)")?;
-    let mut nodes = Vec::new();
-    for i in 0..a.nodes {
-        let mut nc = vecshard_node::NodeConfig::default();
-        nc.node.id = format!("node-{i}");
-        nc.node.grpc_addr = "127.0.0.1:0".into();
-        nc.node.http_addr = "127.0.0.1:0".into();
-        nc.node.data_dir = dir.join(format!("node-{i}"));
-        nc.cluster.routers = vec![router.internal_addr().to_string()];
-        nc.cluster.heartbeat_interval_ms = 500;
-        if let Some(c) = &certs {
-            c.node(&mut nc);
+    let certs = dev_certs(&dir.join("certs"), &node_ids)?;
+    let nodes = node_ids
+        .iter()
+        .map(|id| {
+            let mut nc = node_config(id, dir.join(id));
+            nc.cluster.heartbeat_interval_ms = 500;
+            nc
+        })
+        .collect();
+    // Same process: the router calls the nodes' services directly.
+    let cluster = Cluster::start(Spec {
+        router: rc,
+        nodes,
+        local_calls: true,
+        certs,
+    })
+    .await
+    .map_err(|e| match e {
+        ClusterError::Router(_) => {
+            anyhow::Error::new(e).context("another `vecshard dev` running? try --any-port")
         }
-        let node = vecshard_node::start(nc)
-            .await
-            .with_context(|| format!("start node-{i}"))?;
-        // Same process: the router calls the node's service directly.
-        router.attach_local_node(node.advertise_addr(), node.service());
-        nodes.push(node);
-    }
+        e => e.into(),
+    })?;
+    let (router, nodes, certs) = (cluster.router(), cluster.nodes(), cluster.certs());
     let scheme = if certs.is_some() { "https" } else { "http" };
     println!("vecshard dev cluster (data in {})", dir.display());
     println!(
@@ -98,7 +96,7 @@ pub async fn run(a: DevArgs) -> Result<()> {
             c.ca().display()
         );
     }
-    for n in &nodes {
+    for n in nodes {
         println!(
             "  {}    gRPC {}   health http://{}/healthz",
             n.node_id(),
@@ -118,11 +116,20 @@ pub async fn run(a: DevArgs) -> Result<()> {
         );
         super::until_signal().await;
     }
-    router.shutdown().await;
-    for n in nodes {
-        n.shutdown().await;
-    }
+    cluster.shutdown().await;
     Ok(())
+}
+
+/// Certificates in `dir` (written afresh) when `--tls` or `--ca` was given; the command
+/// line's client trusts their CA from then on.
+fn dev_certs(dir: &Path, nodes: &[String]) -> Result<Option<DevCerts>> {
+    if !tls_wanted() {
+        return Ok(None);
+    }
+    let certs = DevCerts::generate(dir, nodes).context("generate TLS certificates")?;
+    let ca = std::fs::read(certs.ca()).with_context(|| certs.ca().display().to_string())?;
+    trust_ca(&ca);
+    Ok(Some(certs))
 }
 
 async fn wait_nodes(c: &mut Client, n: usize) -> Result<()> {

@@ -2,11 +2,9 @@
 //! operator's commands. Each talks to a router over its public API.
 
 mod admin;
-mod bench;
 mod client;
 mod collection;
 mod dev;
-mod devtls;
 mod import;
 mod overview;
 mod search;
@@ -83,7 +81,7 @@ pub enum ClusterCmd {
     },
     /// Benchmark ingest and search through a router (1, 2, 4 shards) against one
     /// embedded engine on the same TEXMEX dataset.
-    BenchCluster(bench::BenchClusterArgs),
+    BenchCluster(crate::bench::BenchClusterArgs),
     /// Operator commands: move a shard, add or remove a router.
     #[command(subcommand)]
     Cluster(admin::AdminCmd),
@@ -92,7 +90,7 @@ pub enum ClusterCmd {
 pub fn run(cmd: ClusterCmd) -> Result<()> {
     match cmd {
         ClusterCmd::Router(a) => return routercmd::run(a),
-        ClusterCmd::BenchCluster(a) => return bench::run(a),
+        ClusterCmd::BenchCluster(a) => return crate::bench::run_cluster(a, client::tls_wanted()),
         _ => {}
     }
     let rt = tokio::runtime::Runtime::new().context("start the async runtime")?;

@@ -30,6 +30,17 @@ pub enum ClusterError {
         /// Why.
         message: String,
     },
+    /// The router refused a call.
+    #[error("the router answered {}: {}", .0.code(), .0.message())]
+    Api(#[source] tonic::Status),
+    /// Fewer nodes than wanted are alive.
+    #[error("only {alive} of {wanted} nodes came up")]
+    NodesMissing {
+        /// Nodes alive.
+        alive: usize,
+        /// Nodes wanted.
+        wanted: usize,
+    },
     /// There is no node with this index.
     #[error("no node {index} (the cluster has {count})")]
     NoSuchNode {

@@ -8,6 +8,7 @@
 mod certs;
 mod client;
 mod cluster;
+pub mod demo;
 
 pub use certs::DevCerts;
 pub use client::{Client, connect};

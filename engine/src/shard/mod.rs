@@ -18,15 +18,11 @@
 //! # Ok::<(), vecshard_engine::Error>(())
 //! ```
 
-mod commit;
 mod compact;
-mod flush;
-mod gc;
 mod maintain;
 mod open;
 mod read;
 mod recover;
-mod refresh;
 mod view;
 mod write;
 

@@ -48,3 +48,12 @@ impl Progress {
         }
     }
 }
+
+impl vecshard_cluster::demo::Progress for Progress {
+    fn acked(&self, total: u64) {
+        Progress::acked(self, total)
+    }
+    fn finish(&self) {
+        Progress::finish(self)
+    }
+}

@@ -3,12 +3,12 @@
 
 mod cluster_support;
 
-use std::io::Write;
 use std::process::Command;
 use std::time::Duration;
 
 use cluster_support::*;
 use vecshard_proto::v1 as pb;
+use vecshard_test_support::write_fvecs;
 
 fn vecshard(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(bin()).args(args).output().unwrap();
@@ -17,16 +17,6 @@ fn vecshard(args: &[&str]) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-fn write_fvecs(path: &std::path::Path, rows: impl Iterator<Item = Vec<f32>>) {
-    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
-    for r in rows {
-        f.write_all(&(r.len() as i32).to_le_bytes()).unwrap();
-        for x in r {
-            f.write_all(&x.to_le_bytes()).unwrap();
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -105,7 +95,7 @@ async fn cli_commands_and_bad_requests_against_processes() {
         "--exact",
     ]);
     assert!(ok, "{err}");
-    let all = (0..2500u64).collect();
+    let all: Vec<u64> = (0..2500).collect();
     for (i, line) in out.lines().enumerate() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         assert_eq!(v["query"], i);

@@ -8,7 +8,6 @@
 mod cluster_support;
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -16,6 +15,7 @@ use std::time::{Duration, Instant};
 use cluster_support::{Cluster, bin};
 use vecshard_engine::{Key, Options, Shard};
 use vecshard_proto::v1 as pb;
+use vecshard_test_support::write_fvecs;
 
 /// Far above what a failing import needs (it stops within a batch of the failure); only a
 /// hang reaches it.
@@ -29,17 +29,6 @@ fn row(i: u64, dim: usize) -> Vec<f32> {
     (0..dim as u64)
         .map(|d| ((i * 31 + d * 7) % 997) as f32 / 100.0)
         .collect()
-}
-
-fn write_fvecs(path: &Path, rows: impl Iterator<Item = Vec<f32>>) {
-    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
-    for r in rows {
-        f.write_all(&(r.len() as i32).to_le_bytes()).unwrap();
-        for x in r {
-            f.write_all(&x.to_le_bytes()).unwrap();
-        }
-    }
-    f.flush().unwrap();
 }
 
 /// An 8-d file whose row `NAN_ROW` holds a NaN.

@@ -29,6 +29,7 @@ fn point(i: u64, collection: &str) -> pb::Point {
         )]
         .into(),
         payload: format!("payload {i}").into_bytes(),
+        ..Default::default()
     }
 }
 

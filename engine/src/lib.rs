@@ -7,8 +7,6 @@
 
 mod chunked;
 pub mod commit;
-#[cfg(feature = "dynamodb")]
-pub mod commit_dynamo;
 mod deletions;
 pub mod distance;
 mod error;

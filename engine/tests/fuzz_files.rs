@@ -11,19 +11,14 @@ use std::path::{Path, PathBuf};
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use vecshard_engine::{Key, Metric, Options, Point, SearchRequest, Shard, ShardSpec, Value};
+use vecshard_engine::{Key, Metric, Options, SearchRequest, Shard, ShardSpec};
+use vecshard_test_support::model::point4 as point;
 
 fn opts() -> Options {
     Options {
         background: false,
         ..Options::default()
     }
-}
-
-fn point(i: u64) -> Point {
-    Point::new(i, vec![i as f32, (i % 7) as f32, 1.0, -(i as f32)])
-        .with("n", Value::Int(i as i64))
-        .with_payload(vec![i as u8; 3])
 }
 
 fn files(dir: &Path) -> Vec<PathBuf> {

@@ -10,14 +10,14 @@ use bytes::Bytes;
 use object_support::{dynamodb_endpoint, fast_retries, unique};
 use vecshard_engine::ErrorKind;
 use vecshard_engine::commit::CommitStore;
-use vecshard_engine::commit_dynamo::aws_sdk_dynamodb::config::interceptors::{
+use vecshard_engine::commit::dynamo::aws_sdk_dynamodb::config::interceptors::{
     BeforeDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
 };
-use vecshard_engine::commit_dynamo::aws_sdk_dynamodb::config::{
+use vecshard_engine::commit::dynamo::aws_sdk_dynamodb::config::{
     ConfigBag, Intercept, RuntimeComponents, SharedInterceptor,
 };
-use vecshard_engine::commit_dynamo::aws_sdk_dynamodb::error::BoxError;
-use vecshard_engine::commit_dynamo::{
+use vecshard_engine::commit::dynamo::aws_sdk_dynamodb::error::BoxError;
+use vecshard_engine::commit::dynamo::{
     DynamoCommitStore, DynamoCommitStoreBuilder, INLINE_MANIFEST_MAX, create_table_if_missing,
 };
 use vecshard_engine::storage::{Storage, open_commit_store, open_storage};

@@ -263,7 +263,7 @@ fn fencing_on_local_s3() {
 #[cfg(feature = "dynamodb")]
 #[test]
 fn fencing_with_dynamodb_commit_store() {
-    use vecshard_engine::commit_dynamo::{DynamoCommitStore, create_table_if_missing};
+    use vecshard_engine::commit::dynamo::{DynamoCommitStore, create_table_if_missing};
     let table = unique("vecshard-fence");
     create_table_if_missing(&table, Some(&object_support::dynamodb_endpoint())).unwrap();
     for step in STEPS {

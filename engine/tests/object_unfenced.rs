@@ -17,9 +17,10 @@ use vecshard_engine::storage::object_store::memory::InMemory;
 use vecshard_engine::storage::{
     AppendFile, Blob, CacheStats, LockGuard, ObjectInfo, ObjectStorage, Storage, open_storage,
 };
-use vecshard_engine::{Error, ErrorKind, Key, Metric, Options, Point, Result, Shard, ShardSpec};
+use vecshard_engine::{Error, ErrorKind, Key, Metric, Options, Result, Shard, ShardSpec};
 
 use object_support::{fast_retries, unique};
+use vecshard_test_support::model::point3 as point;
 
 /// A store without conditional writes: `put_if_absent` replaces whatever is there.
 #[derive(Debug)]
@@ -65,10 +66,6 @@ impl Storage for Overwriting {
     fn cache_stats(&self) -> CacheStats {
         self.inner.cache_stats()
     }
-}
-
-fn point(k: u64) -> Point {
-    Point::new(k, vec![k as f32, 1.0, 2.0]).with_payload(vec![k as u8])
 }
 
 fn opts() -> Options {
@@ -170,7 +167,7 @@ fn a_writer_is_refused_on_a_store_whose_creates_overwrite() {
 #[cfg(feature = "dynamodb")]
 #[test]
 fn the_dynamodb_commit_store_does_not_make_such_a_store_safe_for_writers() {
-    use vecshard_engine::commit_dynamo::{DynamoCommitStore, create_table_if_missing};
+    use vecshard_engine::commit::dynamo::{DynamoCommitStore, create_table_if_missing};
 
     let endpoint = object_support::dynamodb_endpoint();
     let table = unique("vecshard-no-cas");

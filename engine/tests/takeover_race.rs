@@ -19,6 +19,7 @@ use vecshard_engine::storage::{
 use vecshard_engine::{Key, Metric, Options, Point, Result, Shard, ShardSpec};
 
 use object_support::{fast_retries, unique};
+use vecshard_test_support::model::point3 as point;
 
 /// Where B stops until resumed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,10 +95,6 @@ impl Storage for PauseOnce {
     fn cache_stats(&self) -> CacheStats {
         self.inner.cache_stats()
     }
-}
-
-fn point(k: u64) -> Point {
-    Point::new(k, vec![k as f32, 1.0, 2.0]).with_payload(vec![k as u8])
 }
 
 fn points(keys: Range<u64>) -> Vec<Point> {

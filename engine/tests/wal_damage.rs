@@ -9,7 +9,8 @@ mod object_support;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use vecshard_engine::{ErrorKind, Key, Metric, Options, Point, Shard, ShardSpec, Value};
+use vecshard_engine::{ErrorKind, Key, Metric, Options, Point, Shard, ShardSpec};
+use vecshard_test_support::model::point4 as point;
 
 fn opts() -> Options {
     Options {
@@ -20,12 +21,6 @@ fn opts() -> Options {
 
 fn spec() -> ShardSpec {
     ShardSpec::new(4, Metric::L2)
-}
-
-fn point(i: u64) -> Point {
-    Point::new(i, vec![i as f32, (i % 7) as f32, 1.0, -(i as f32)])
-        .with("n", Value::Int(i as i64))
-        .with_payload(vec![i as u8; 3])
 }
 
 fn points(range: std::ops::Range<u64>) -> Vec<Point> {

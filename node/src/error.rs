@@ -1,6 +1,6 @@
 //! The node's error: what went wrong with a call, with enough context (the shard, the
 //! epochs, the role) to build the not-owner detail. Converted to a gRPC status in
-//! exactly one place, [`crate::status`].
+//! exactly one place, [`crate::error_status`].
 
 use crate::placement::{Role, ShardId};
 

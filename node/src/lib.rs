@@ -14,12 +14,12 @@
 //! ```
 #![warn(missing_docs)]
 
-mod actor;
-mod actors;
+mod actor_system;
 pub mod budget;
 pub mod config;
 pub mod conversions;
 pub mod error;
+pub mod error_status;
 mod heartbeat;
 mod http;
 mod lifecycle;
@@ -29,8 +29,8 @@ mod reads;
 mod registry;
 mod server;
 mod service;
+mod shard_actor;
 mod signal;
-pub mod status;
 
 pub use config::{ConfigError, NodeConfig, load_config, load_config_with_env};
 pub use error::NodeError;

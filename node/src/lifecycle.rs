@@ -13,14 +13,14 @@ use vecshard_engine::paths;
 use vecshard_engine::storage::{StorageOptions, open_storage};
 use vecshard_engine::{Error as EngineError, ErrorKind};
 
-use crate::actor::{Close, Open, OpenPlan, ShardActor};
-use crate::actors::ActorSystem;
+use crate::actor_system::ActorSystem;
 use crate::budget;
 use crate::config::NodeConfig;
 use crate::error::{NodeError, NotOwnerReason, ShardCtx};
 use crate::metrics::Metrics;
 use crate::placement::{Assignment, Role, ShardId, Storage, check_storage_allowed, location};
 use crate::registry::{Registry, Slot, SlotState, StateName};
+use crate::shard_actor::{Close, Open, OpenPlan, ShardActor};
 
 /// Remove a local shard's directory, and its collection's directory once empty.
 fn delete_local_shard(data_dir: &Path, dir: &Path) -> Result<(), EngineError> {

@@ -9,10 +9,10 @@ use actix::{Addr, Arbiter};
 use parking_lot::{Mutex, RwLock};
 use vecshard_engine::{Shard, ShardSpec, Stats};
 
-use crate::actor::ShardActor;
 use crate::conversions::Target;
 use crate::error::{NodeError, NotOwnerReason, ShardCtx};
 use crate::placement::{Role, ShardId};
+use crate::shard_actor::ShardActor;
 
 /// What a call needs from the shard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -310,7 +310,7 @@ impl Slot {
         };
         self.set_state(next);
         if let Some(addr) = self.addr() {
-            addr.do_send(crate::actor::EngineStopped);
+            addr.do_send(crate::shard_actor::EngineStopped);
         }
         true
     }

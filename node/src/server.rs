@@ -17,8 +17,7 @@ use tonic::transport::server::TcpIncoming;
 use vecshard_proto::internal::v1::node_server::NodeServer;
 use vecshard_security::{ClusterAuth, Credentials, Outbound, RouterOnly};
 
-use crate::actor::Hold;
-use crate::actors::ActorSystem;
+use crate::actor_system::ActorSystem;
 use crate::config::{ConfigError, NodeConfig};
 use crate::heartbeat;
 use crate::http::{self, HttpState};
@@ -28,6 +27,7 @@ use crate::placement::ShardId;
 use crate::reads::ReadPool;
 use crate::registry::Registry;
 use crate::service::{NodeService, NodeState};
+use crate::shard_actor::Hold;
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]

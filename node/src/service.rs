@@ -14,7 +14,6 @@ use vecshard_model::validate;
 use vecshard_proto::internal::v1 as pb;
 use vecshard_proto::internal::v1::node_server::Node;
 
-use crate::actor::{Write, WriteOp};
 use crate::config::NodeConfig;
 use crate::conversions::{
     Target, assignment_from_proto, hit_to_proto, key_from_proto, key_to_proto, keys_from_proto,
@@ -22,12 +21,13 @@ use crate::conversions::{
     target_from_proto,
 };
 use crate::error::{NodeError, NotOwnerReason};
+use crate::error_status::outcome_label;
 use crate::lifecycle::Lifecycle;
 use crate::metrics::Metrics;
 use crate::placement::ShardId;
 use crate::reads::ReadPool;
 use crate::registry::{Access, Registry, Slot, StateName};
-use crate::status::outcome_label;
+use crate::shard_actor::{Write, WriteOp};
 
 /// Searches without a filter whose width (`ef`, and `k`) is at most this run on the
 /// gRPC worker that received them instead of the read pool: they take tens to hundreds

@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use common::*;
 use vecshard_engine::commit::CommitStore;
-use vecshard_engine::commit_dynamo::{DynamoCommitStore, create_table_if_missing};
+use vecshard_engine::commit::dynamo::{DynamoCommitStore, create_table_if_missing};
 use vecshard_engine::storage::{StorageOptions, open_storage};
 use vecshard_proto::internal::v1 as pb;
 

@@ -1,5 +1,5 @@
 //! The router's error type: a small set of kinds callers branch on, each with a message
-//! that says what was wrong. Conversion to gRPC and HTTP status lives in `status.rs`.
+//! that says what was wrong. Conversion to gRPC and HTTP status lives in `error_status.rs`.
 
 use std::fmt;
 

@@ -13,6 +13,7 @@ mod conversions;
 pub mod core;
 pub mod data;
 mod error;
+mod error_status;
 mod heartbeats;
 mod meta;
 mod metrics;
@@ -21,7 +22,6 @@ pub mod raft;
 pub mod security;
 mod server;
 pub mod shardmap;
-mod status;
 pub mod storage;
 
 pub use config::{RouterConfig, load_config};

@@ -1,18 +1,13 @@
 //! `vecshard collection create|list|describe|drop --router ADDR`.
 
 use anyhow::Result;
-use clap::{Subcommand, ValueEnum};
+use clap::Subcommand;
+use vecshard_model::Metric;
+use vecshard_model::proto::metric_to_proto;
 use vecshard_proto::v1 as pb;
 
 use super::client::{connect, status};
 use super::table::Table;
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum MetricArg {
-    L2,
-    Cosine,
-    Dot,
-}
 
 #[derive(Subcommand)]
 pub enum CollectionCmd {
@@ -26,9 +21,9 @@ pub enum CollectionCmd {
         /// Vector dimension.
         #[arg(long)]
         dim: u32,
-        /// Distance metric.
-        #[arg(long, value_enum, default_value = "l2")]
-        metric: MetricArg,
+        /// Distance metric: l2, cosine or dot.
+        #[arg(long, default_value = "l2")]
+        metric: Metric,
         /// Number of shards (0: the cluster's default).
         #[arg(long, default_value_t = 0)]
         shards: u32,
@@ -83,11 +78,7 @@ pub async fn run(cmd: CollectionCmd) -> Result<()> {
             ef_construction,
             ef_search,
         } => {
-            let metric = match metric {
-                MetricArg::L2 => pb::Metric::L2,
-                MetricArg::Cosine => pb::Metric::Cosine,
-                MetricArg::Dot => pb::Metric::Dot,
-            };
+            let metric = metric_to_proto(metric);
             let req = pb::CreateCollectionRequest {
                 name,
                 dimension: dim,

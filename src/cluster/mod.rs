@@ -2,13 +2,11 @@
 //! operator's commands. Each talks to a router over its public API.
 
 mod admin;
-mod bench;
 mod client;
 mod collection;
 mod dev;
-mod devtls;
+mod overview;
 mod search;
-mod status;
 mod table;
 mod transfer;
 
@@ -103,7 +101,7 @@ pub enum ClusterCmd {
     },
     /// Benchmark ingest and search through a router (1, 2, 4 shards) against one
     /// embedded engine on the same TEXMEX dataset.
-    BenchCluster(bench::BenchClusterArgs),
+    BenchCluster(crate::bench::BenchClusterArgs),
     /// Operator commands: move a shard, add or remove a router.
     #[command(subcommand)]
     Cluster(admin::AdminCmd),
@@ -112,7 +110,7 @@ pub enum ClusterCmd {
 pub fn run(cmd: ClusterCmd) -> Result<()> {
     match cmd {
         ClusterCmd::Router(a) => return routercmd::run(a),
-        ClusterCmd::BenchCluster(a) => return bench::run(a),
+        ClusterCmd::BenchCluster(a) => return crate::bench::run_cluster(a, client::tls_wanted()),
         _ => {}
     }
     let rt = tokio::runtime::Runtime::new().context("start the async runtime")?;
@@ -121,7 +119,7 @@ pub fn run(cmd: ClusterCmd) -> Result<()> {
             ClusterCmd::Router(_) | ClusterCmd::BenchCluster(_) => Ok(()),
             ClusterCmd::Dev(a) => dev::run(a).await,
             ClusterCmd::Collection(c) => collection::run(c).await,
-            ClusterCmd::Status { router } => status::run(&router).await,
+            ClusterCmd::Status { router } => overview::run(&router).await,
             ClusterCmd::Import {
                 router,
                 collection,

@@ -5,36 +5,21 @@
 //! allow (`allowed_storage`); a test that asks for it without the endpoint fails with how to
 //! start it. Process output goes to log files that are printed when a test fails.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tonic::transport::Channel;
 use vecshard_proto::v1 as pb;
-use vecshard_proto::v1::vec_shard_client::VecShardClient;
-
-pub type Client = VecShardClient<Channel>;
+pub use vecshard_test_support::api::{
+    Client, alive_nodes, assert_all_found, assert_same_hits, int_key, point, scan_all, upsert,
+};
+use vecshard_test_support::eventually_every;
+pub use vecshard_test_support::{exact, free_port, l2, vector};
 
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_vecshard"))
-}
-
-/// A port that is free now, outside the kernel's ephemeral range (32768–60999 on Linux) so
-/// that outgoing connections of other processes do not take it before we bind it.
-pub fn free_port() -> u16 {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let seed = std::process::id().wrapping_mul(7919);
-    loop {
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let port = 20_000 + (seed.wrapping_add(n.wrapping_mul(104_729)) % 12_000) as u16;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
 }
 
 /// One child process with its log file.
@@ -343,18 +328,12 @@ impl Cluster {
     /// A client of router `i` (retrying until it answers).
     pub async fn client(&self, i: usize) -> Client {
         let addr = format!("http://{}", self.routers[i].grpc);
-        let end = Instant::now() + Duration::from_secs(30);
-        loop {
-            match VecShardClient::connect(addr.clone()).await {
-                Ok(c) => return c.max_decoding_message_size(256 << 20),
-                Err(e) => assert!(
-                    Instant::now() < end,
-                    "router {i} at {addr}: {e}\n{}",
-                    self.logs()
-                ),
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let what = format!("router {i} at {addr} to accept a connection");
+        self.eventually(&what, Duration::from_secs(30), || async {
+            let c = Client::connect(addr.clone()).await.ok()?;
+            Some(c.max_decoding_message_size(256 << 20))
+        })
+        .await
     }
 
     /// A client of any router whose process runs.
@@ -368,23 +347,13 @@ impl Cluster {
     }
 
     /// Poll `f` until it returns `Some` (failing with every process's log after `timeout`).
-    pub async fn eventually<T, F, Fut>(&self, what: &str, timeout: Duration, mut f: F) -> T
+    pub async fn eventually<T, F, Fut>(&self, what: &str, timeout: Duration, f: F) -> T
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Option<T>>,
     {
-        let end = Instant::now() + timeout;
-        loop {
-            if let Some(v) = f().await {
-                return v;
-            }
-            assert!(
-                Instant::now() < end,
-                "timed out waiting for {what}\n{}",
-                self.logs()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let every = Duration::from_millis(50);
+        eventually_every(what, timeout, every, || self.logs(), f).await
     }
 
     pub async fn status(&self) -> Option<pb::ClusterStatusResponse> {
@@ -404,12 +373,7 @@ impl Cluster {
             Duration::from_secs(60),
             || async {
                 let s = self.status().await?;
-                let alive = s
-                    .nodes
-                    .iter()
-                    .filter(|x| x.state == pb::NodeState::Alive as i32)
-                    .count();
-                (alive >= n && s.routers.iter().any(|r| r.leader)).then_some(())
+                (alive_nodes(&s) >= n && s.routers.iter().any(|r| r.leader)).then_some(())
             },
         )
         .await
@@ -460,133 +424,5 @@ impl Cluster {
         {
             assert!(p.alive(), "{} exited\n{logs}", p.name);
         }
-    }
-}
-
-pub fn int_key(v: u64) -> pb::Key {
-    pb::Key {
-        kind: Some(pb::key::Kind::Int(v)),
-    }
-}
-
-/// Deterministic pseudo-random vector of key `i`.
-pub fn vector(i: u64, dim: usize) -> Vec<f32> {
-    let mut x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
-    (0..dim)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x % 100_000) as f32 / 100_000.0 - 0.5
-        })
-        .collect()
-}
-
-pub fn point(i: u64, dim: usize) -> pb::Point {
-    let tag = pb::Value {
-        kind: Some(pb::value::Kind::StringValue(
-            if i.is_multiple_of(3) { "a" } else { "b" }.into(),
-        )),
-    };
-    pb::Point {
-        key: Some(int_key(i)),
-        vector: vector(i, dim),
-        metadata: [("tag".to_string(), tag)].into(),
-        payload: Vec::new(),
-        ..Default::default()
-    }
-}
-
-pub fn l2(a: &[f32], b: &[f32]) -> f64 {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (*x as f64 - *y as f64).powi(2))
-        .sum()
-}
-
-/// Exact top-k by L2 over `ids` (f64, ties by key): (id, distance).
-pub fn exact(query: &[f32], ids: &BTreeSet<u64>, dim: usize, k: usize) -> Vec<(u64, f64)> {
-    let mut all: Vec<(u64, f64)> = ids
-        .iter()
-        .map(|i| (*i, l2(query, &vector(*i, dim))))
-        .collect();
-    all.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
-    all.truncate(k);
-    all
-}
-
-/// The router's answer equals the exact answer up to the order of near-ties.
-pub fn assert_same_hits(got: &pb::SearchResponse, want: &[(u64, f64)], query: &[f32], dim: usize) {
-    assert_eq!(got.hits.len(), want.len(), "hit count");
-    for (i, (h, (wid, wd))) in got.hits.iter().zip(want).enumerate() {
-        let pb::key::Kind::Int(id) = h.key.as_ref().unwrap().kind.clone().unwrap() else {
-            panic!("string key")
-        };
-        let d = l2(query, &vector(id, dim));
-        assert!(
-            id == *wid || (d - wd).abs() < 1e-5,
-            "hit {i}: got {id} at {d}, want {wid} at {wd}"
-        );
-    }
-}
-
-/// Upsert `ids` in batches through `c`.
-pub async fn upsert(c: &mut Client, collection: &str, ids: impl Iterator<Item = u64>, dim: usize) {
-    let ids: Vec<u64> = ids.collect();
-    for chunk in ids.chunks(500) {
-        let points = chunk.iter().map(|i| point(*i, dim)).collect();
-        c.upsert(pb::UpsertRequest {
-            collection: collection.into(),
-            points,
-        })
-        .await
-        .unwrap();
-    }
-}
-
-/// Every key in `ids` is found through `c`.
-pub async fn assert_all_found(c: &mut Client, collection: &str, ids: &BTreeSet<u64>) {
-    let ids: Vec<u64> = ids.iter().copied().collect();
-    for chunk in ids.chunks(1000) {
-        let r = c
-            .get(pb::GetRequest {
-                collection: collection.into(),
-                keys: chunk.iter().map(|i| int_key(*i)).collect(),
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        assert_eq!(
-            r.points.len(),
-            chunk.len(),
-            "some acknowledged points are missing"
-        );
-    }
-}
-
-/// Every point via scan, as a set of keys.
-pub async fn scan_all(c: &mut Client, collection: &str) -> BTreeSet<u64> {
-    let mut cursor = String::new();
-    let mut seen = BTreeSet::new();
-    loop {
-        let page = c
-            .scan(pb::ScanRequest {
-                collection: collection.into(),
-                cursor,
-                limit: 1000,
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        for p in page.points {
-            let pb::key::Kind::Int(v) = p.key.unwrap().kind.unwrap() else {
-                panic!()
-            };
-            assert!(seen.insert(v), "{v} twice in a scan");
-        }
-        if page.next_cursor.is_empty() {
-            return seen;
-        }
-        cursor = page.next_cursor;
     }
 }

@@ -193,7 +193,7 @@ fn open_dynamo(
     base_uri: &str,
 ) -> Result<Arc<dyn CommitStore>> {
     let store =
-        crate::commit_dynamo::DynamoCommitStore::builder(table, base_uri, storage).build()?;
+        crate::commit::dynamo::DynamoCommitStore::builder(table, base_uri, storage).build()?;
     Ok(Arc::new(store))
 }
 

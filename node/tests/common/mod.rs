@@ -1,6 +1,6 @@
 //! Helpers for the node's tests: a node on loopback with ephemeral ports and a
 //! temporary data directory, a gRPC client, and small builders.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -12,6 +12,7 @@ use vecshard_node::{NodeConfig, NodeHandle};
 use vecshard_proto::internal::v1 as pb;
 use vecshard_proto::internal::v1::node_client::NodeClient;
 use vecshard_proto::v1 as pb1;
+pub use vecshard_test_support::api::int_key;
 
 pub type Client = NodeClient<Channel>;
 
@@ -75,12 +76,6 @@ pub fn target(collection: &str, shard: u32, epoch: u64) -> Option<pb::ShardTarge
         shard,
         epoch,
     })
-}
-
-pub fn int_key(k: u64) -> pb1::Key {
-    pb1::Key {
-        kind: Some(pb1::key::Kind::Int(k)),
-    }
 }
 
 pub fn point(k: u64, vector: Vec<f32>) -> pb1::Point {

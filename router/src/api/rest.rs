@@ -1,6 +1,6 @@
 //! The REST/JSON API: the same operations as the gRPC service, with JSON bodies, plus the
 //! operator's commands. Errors are `{"error": {"code": "...", "message": "..."}}` with
-//! the HTTP status from `status.rs`.
+//! the HTTP status from `error_status.rs`.
 //!
 //! | method and path | operation |
 //! |---|---|

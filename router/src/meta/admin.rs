@@ -163,7 +163,7 @@ impl Core {
             .as_str()
             .unwrap_or("no message")
             .to_string();
-        Err(Error::new(crate::status::kind_of_name(code), msg))
+        Err(Error::new(crate::error_status::kind_of_name(code), msg))
     }
 }
 

@@ -8,6 +8,9 @@
 //! conditionally in the storage, so a writer needs a store whose conditional creates work
 //! (checked when it opens: [`crate::storage::check_conditional_create`]).
 
+#[cfg(feature = "dynamodb")]
+pub mod dynamo;
+
 use std::fmt::Debug;
 use std::sync::Arc;
 

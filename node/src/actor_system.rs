@@ -7,7 +7,7 @@ use std::sync::Arc;
 use actix::{Actor, Addr, Arbiter, System};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::actor::ShardActor;
+use crate::shard_actor::ShardActor;
 
 type Made = std::io::Result<(Addr<ShardActor>, Arbiter)>;
 

@@ -16,8 +16,15 @@ use futures::StreamExt;
 use vecshard_engine::{Metric, Options, Point, SearchRequest, Shard, ShardSpec};
 use vecshard_proto::v1 as pb;
 
-use super::client::{connect, status};
-use crate::datafile::{read_fvecs, read_ivecs};
+use vecshard_cluster::{Cluster, Spec, connect, node_config};
+
+use crate::Dataset;
+use crate::measure::{Pass, client_threads_qps, threaded_qps, timed_passes};
+
+/// A gRPC error as an error that reads well on a terminal.
+fn status(s: tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!("{:?}: {}", s.code(), s.message())
+}
 
 #[derive(Args)]
 pub struct BenchClusterArgs {
@@ -67,12 +74,6 @@ struct Row {
     recall: Option<f64>,
 }
 
-struct Data {
-    base: Vec<Vec<f32>>,
-    queries: Vec<Vec<f32>>,
-    truth: Option<Vec<Vec<i32>>>,
-}
-
 fn recall(truth: &Option<Vec<Vec<i32>>>, results: &[Vec<u64>], k: usize) -> Option<f64> {
     let truth = truth.as_ref()?;
     let hits: usize = results
@@ -87,10 +88,14 @@ fn recall(truth: &Option<Vec<Vec<i32>>>, results: &[Vec<u64>], k: usize) -> Opti
     Some(hits as f64 / (results.len() * k) as f64)
 }
 
-pub fn run(a: BenchClusterArgs) -> Result<()> {
-    let mut base = read_fvecs(&a.dataset.join("base.fvecs"))?;
-    let queries = read_fvecs(&a.dataset.join("query.fvecs"))?;
-    let mut truth = read_ivecs(&a.dataset.join("groundtruth.ivecs")).ok();
+/// Run `vecshard bench-cluster` on `data` (read from `a.dataset`); with `tls`, router and
+/// node run with generated certificates.
+pub fn run(a: BenchClusterArgs, data: Dataset, tls: bool) -> Result<()> {
+    let Dataset {
+        mut base,
+        queries,
+        mut truth,
+    } = data;
     if a.limit > 0 && a.limit < base.len() {
         base.truncate(a.limit);
         truth = None;
@@ -98,7 +103,7 @@ pub fn run(a: BenchClusterArgs) -> Result<()> {
     if base.is_empty() || queries.is_empty() {
         bail!("dataset {}: no base or query vectors", a.dataset.display());
     }
-    let data = Arc::new(Data {
+    let data = Arc::new(Dataset {
         base,
         queries,
         truth,
@@ -118,7 +123,7 @@ pub fn run(a: BenchClusterArgs) -> Result<()> {
     }
     let rt = tokio::runtime::Runtime::new()?;
     for &s in &a.shards {
-        rows.push(rt.block_on(cluster(&a, &data, s))?);
+        rows.push(rt.block_on(cluster(&a, &data, s, tls))?);
         print_row(rows.last().unwrap());
     }
     println!();
@@ -180,7 +185,7 @@ fn print_table(rows: &[Row]) {
 }
 
 /// The embedded engine: the baseline.
-fn engine(a: &BenchClusterArgs, d: &Data) -> Result<Row> {
+fn engine(a: &BenchClusterArgs, d: &Dataset) -> Result<Row> {
     let tmp = tempfile::tempdir()?;
     let location = tmp.path().join("shard").to_string_lossy().into_owned();
     let mut spec = ShardSpec::new(d.base[0].len(), Metric::L2);
@@ -229,10 +234,10 @@ fn engine(a: &BenchClusterArgs, d: &Data) -> Result<Row> {
     };
     let results = d.queries.iter().map(search).collect::<Result<Vec<_>>>()?;
     // Every query succeeded once above; the timed passes only measure.
-    let pass = crate::bench::timed_passes(d.queries.len(), a.secs, 1, |i| {
+    let pass = timed_passes(d.queries.len(), a.secs, 1, |i| {
         let _ = search(&d.queries[i]);
     });
-    let qps_n = crate::bench::threaded_qps(a.clients, a.secs, |_| {
+    let qps_n = threaded_qps(a.clients, a.secs, |_| {
         Some(|i: usize| {
             let _ = search(&d.queries[i % d.queries.len()]);
         })
@@ -269,33 +274,29 @@ fn ids(r: &pb::SearchResponse) -> Vec<u64> {
 }
 
 /// A router and one node in this process; `shards` shards on the node.
-async fn cluster(a: &BenchClusterArgs, d: &Arc<Data>, shards: u32) -> Result<Row> {
+async fn cluster(a: &BenchClusterArgs, d: &Arc<Dataset>, shards: u32, tls: bool) -> Result<Row> {
     let tmp = tempfile::tempdir()?;
     // With --tls every hop is TLS: client to router, router to node, node to router.
-    let certs =
-        super::devtls::DevCerts::if_wanted(&tmp.path().join("certs"), &["bench-node".into()])?;
-    let mut rc = vecshard_router::RouterConfig::local(&tmp.path().join("router"));
-    if let Some(c) = &certs {
-        c.router(&mut rc);
-    }
-    let router = vecshard_router::start(rc).await?;
-    let mut nc = vecshard_node::NodeConfig::default();
-    nc.node.id = "bench-node".into();
-    if let Some(c) = &certs {
-        c.node(&mut nc);
-    }
-    nc.node.grpc_addr = "127.0.0.1:0".into();
-    nc.node.http_addr = "127.0.0.1:0".into();
-    nc.node.data_dir = tmp.path().join("node");
-    nc.cluster.routers = vec![router.internal_addr().to_string()];
+    let certs = if tls {
+        let dir = tmp.path().join("certs");
+        Some(vecshard_cluster::DevCerts::generate(
+            &dir,
+            &["bench-node".into()],
+        )?)
+    } else {
+        None
+    };
+    let mut nc = node_config("bench-node", tmp.path().join("node"));
     nc.cluster.heartbeat_interval_ms = 200;
-    let mut node = vecshard_node::start(nc.clone())
-        .await
-        .context("start the node")?;
-    if a.local_node {
-        router.attach_local_node(node.advertise_addr(), node.service());
-    }
-    let mut c = connect(&router.grpc_addr().to_string()).await?;
+    let mut cluster = Cluster::start(Spec {
+        router: vecshard_router::RouterConfig::local(&tmp.path().join("router")),
+        nodes: vec![nc],
+        local_calls: a.local_node,
+        certs,
+    })
+    .await?;
+    let ca = cluster.certs().map(|c| c.ca().to_path_buf());
+    let mut c = cluster.client().await?;
     let name = "bench";
     let end = Instant::now() + Duration::from_secs(30);
     loop {
@@ -358,12 +359,7 @@ async fn cluster(a: &BenchClusterArgs, d: &Arc<Data>, shards: u32) -> Result<Row
 
     // Steady state, as for the engine: restart the node (closing flushes every shard)
     // on the same address and wait until every shard serves again.
-    nc.node.grpc_addr = node.grpc_addr().to_string();
-    node.shutdown().await;
-    node = vecshard_node::start(nc).await.context("restart the node")?;
-    if a.local_node {
-        router.attach_local_node(node.advertise_addr(), node.service());
-    }
+    cluster.restart_node(0).await.context("restart the node")?;
     let end = Instant::now() + Duration::from_secs(60);
     while let Err(e) = c.search(query_req(name, &d.queries[0], a.k)).await {
         if Instant::now() > end {
@@ -375,24 +371,25 @@ async fn cluster(a: &BenchClusterArgs, d: &Arc<Data>, shards: u32) -> Result<Row
     // Clients run on their own threads and runtimes, as separate client processes
     // would, not on the cluster's runtime.
     let (addr, d2, name2, k, secs, clients) = (
-        router.grpc_addr().to_string(),
+        cluster.router().grpc_addr().to_string(),
         d.clone(),
         name.to_string(),
         a.k,
         a.secs,
         a.clients,
     );
-    let measured =
-        tokio::task::spawn_blocking(move || client_passes(&addr, &d2, &name2, k, secs, clients))
-            .await??;
+    let measured = tokio::task::spawn_blocking(move || {
+        client_passes(&addr, ca, &d2, &name2, k, secs, clients)
+    })
+    .await??;
     let Measured {
         results,
         pass,
         qps_n,
     } = measured;
-    if shards == 1 && certs.is_none() {
+    if shards == 1 && cluster.certs().is_none() {
         let (addr, d2, name2, k, secs) = (
-            node.grpc_addr().to_string(),
+            cluster.nodes()[0].grpc_addr().to_string(),
             d.clone(),
             name.to_string(),
             a.k,
@@ -400,8 +397,7 @@ async fn cluster(a: &BenchClusterArgs, d: &Arc<Data>, shards: u32) -> Result<Row
         );
         tokio::task::spawn_blocking(move || direct_node(&addr, &d2, &name2, k, secs)).await??;
     }
-    router.shutdown().await;
-    node.shutdown().await;
+    cluster.shutdown().await;
     Ok(Row {
         target: format!(
             "router {shards} shard{}",
@@ -418,7 +414,7 @@ async fn cluster(a: &BenchClusterArgs, d: &Arc<Data>, shards: u32) -> Result<Row
 
 struct Measured {
     results: Vec<Vec<u64>>,
-    pass: crate::bench::Pass,
+    pass: Pass,
     qps_n: f64,
 }
 
@@ -426,7 +422,8 @@ struct Measured {
 /// `clients` clients, each on its own thread with a single-threaded runtime.
 fn client_passes(
     addr: &str,
-    d: &Data,
+    ca: Option<std::path::PathBuf>,
+    d: &Dataset,
     name: &str,
     k: u32,
     secs: f64,
@@ -435,7 +432,8 @@ fn client_passes(
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let mut c = rt.block_on(connect(addr))?;
+    let ca = ca.as_deref();
+    let mut c = rt.block_on(connect(addr, ca))?;
     let mut search = |q: &[f32]| -> Result<pb::SearchResponse> {
         Ok(rt
             .block_on(c.search(query_req(name, q, k)))
@@ -448,13 +446,13 @@ fn client_passes(
         .map(|q| search(q).map(|r| ids(&r)))
         .collect::<Result<Vec<_>>>()?;
     // Every query succeeded once above; the timed passes only measure.
-    let pass = crate::bench::timed_passes(d.queries.len(), secs, 1, |i| {
+    let pass = timed_passes(d.queries.len(), secs, 1, |i| {
         let _ = search(&d.queries[i]);
     });
-    let qps_n = crate::bench::client_threads_qps(
+    let qps_n = client_threads_qps(
         clients,
         secs,
-        || connect(addr),
+        || async { Ok(connect(addr, ca).await?) },
         |mut c, i| {
             let req = query_req(name, &d.queries[i % d.queries.len()], k);
             async move {
@@ -471,7 +469,7 @@ fn client_passes(
 
 /// Diagnostic: the node's own search latency, without the router (shard 0, at the epoch
 /// the node holds it).
-fn direct_node(addr: &str, d: &Data, name: &str, k: u32, secs: f64) -> Result<()> {
+fn direct_node(addr: &str, d: &Dataset, name: &str, k: u32, secs: f64) -> Result<()> {
     use vecshard_proto::internal::v1 as pi;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -505,7 +503,7 @@ fn direct_node(addr: &str, d: &Data, name: &str, k: u32, secs: f64) -> Result<()
         ..Default::default()
     };
     rt.block_on(n.search(req(0))).map_err(status)?;
-    let pass = crate::bench::timed_passes(d.queries.len(), secs, 1, |i| {
+    let pass = timed_passes(d.queries.len(), secs, 1, |i| {
         let _ = rt.block_on(n.search(req(i)));
     });
     let (p50, p99, qps) = (pass.p50_us, pass.p99_us, pass.qps);

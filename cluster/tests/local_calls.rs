@@ -3,12 +3,14 @@
 //! (checked against brute force), the same errors, and the node's epoch checks still
 //! apply to calls that never touch a socket.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tonic::Code;
+use vecshard_cluster::{Cluster, Spec, node_config};
 use vecshard_proto::internal::v1 as pi;
 use vecshard_proto::v1 as pb;
 use vecshard_proto::v1::vec_shard_client::VecShardClient;
+use vecshard_test_support::eventually;
 
 const DIM: usize = 8;
 const POINTS: u64 = 600;
@@ -46,47 +48,47 @@ fn brute_force(q: &[f32], alive: impl Iterator<Item = u64>, k: usize) -> Vec<u64
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_router_calling_nodes_in_its_process_answers_as_over_the_network() {
     let dir = tempfile::tempdir().unwrap();
-    let router = vecshard_router::start(vecshard_router::RouterConfig::local(
-        &dir.path().join("router"),
-    ))
+    let nodes = (0..2)
+        .map(|i| {
+            let id = format!("node-{i}");
+            let mut nc = node_config(&id, dir.path().join(&id));
+            nc.cluster.heartbeat_interval_ms = 100;
+            nc
+        })
+        .collect();
+    let cluster = Cluster::start(Spec {
+        router: vecshard_router::RouterConfig::local(&dir.path().join("router")),
+        nodes,
+        local_calls: true,
+        certs: None,
+    })
     .await
     .unwrap();
-    let mut nodes = Vec::new();
-    for i in 0..2 {
-        let mut nc = vecshard_node::NodeConfig::default();
-        nc.node.id = format!("node-{i}");
-        nc.node.grpc_addr = "127.0.0.1:0".into();
-        nc.node.http_addr = "127.0.0.1:0".into();
-        nc.node.data_dir = dir.path().join(format!("node-{i}"));
-        nc.cluster.routers = vec![router.internal_addr().to_string()];
-        nc.cluster.heartbeat_interval_ms = 100;
-        let node = vecshard_node::start(nc).await.unwrap();
-        router.attach_local_node(node.advertise_addr(), node.service());
-        nodes.push(node);
-    }
+    let router = cluster.router();
     let mut c = VecShardClient::connect(format!("http://{}", router.grpc_addr()))
         .await
         .unwrap();
 
     // Create once both nodes are known (the router answers UNAVAILABLE until then).
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let req = pb::CreateCollectionRequest {
-            name: "local".into(),
-            dimension: DIM as u32,
-            metric: pb::Metric::L2 as i32,
-            shard_count: 4,
-            storage: "local".into(),
-            index: None,
-        };
-        match c.create_collection(req).await {
-            Ok(_) => break,
-            Err(e) if e.code() == Code::Unavailable && Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(20)).await;
+    eventually("the collection created", Duration::from_secs(30), || {
+        let mut c = c.clone();
+        async move {
+            let req = pb::CreateCollectionRequest {
+                name: "local".into(),
+                dimension: DIM as u32,
+                metric: pb::Metric::L2 as i32,
+                shard_count: 4,
+                storage: "local".into(),
+                index: None,
+            };
+            match c.create_collection(req).await {
+                Ok(_) => Some(()),
+                Err(e) if e.code() == Code::Unavailable => None,
+                Err(e) => panic!("create: {e}"),
             }
-            Err(e) => panic!("create: {e}"),
         }
-    }
+    })
+    .await;
     let points = (0..POINTS)
         .map(|i| pb::Point {
             key: key(i),
@@ -195,7 +197,7 @@ async fn a_router_calling_nodes_in_its_process_answers_as_over_the_network() {
     // The node's own checks hold on the direct path: a call with a stale epoch is
     // refused with "not owner", exactly as over gRPC.
     let mut held = None;
-    for n in &nodes {
+    for n in cluster.nodes() {
         let mut direct = pi::node_client::NodeClient::new(n.service());
         let status = direct
             .node_status(pi::NodeStatusRequest {})
@@ -223,8 +225,77 @@ async fn a_router_calling_nodes_in_its_process_answers_as_over_the_network() {
         .unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition, "{err}");
 
-    router.shutdown().await;
-    for n in nodes {
-        n.shutdown().await;
-    }
+    cluster.shutdown().await;
+}
+
+/// A restarted node comes back on the same address with its data; an index past the last
+/// node is an error, not a panic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_node_serves_its_shards_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut nc = node_config("only", dir.path().join("only"));
+    nc.cluster.heartbeat_interval_ms = 100;
+    let mut cluster = Cluster::start(Spec {
+        router: vecshard_router::RouterConfig::local(&dir.path().join("router")),
+        nodes: vec![nc],
+        local_calls: false,
+        certs: None,
+    })
+    .await
+    .unwrap();
+    let mut c = cluster.client().await.unwrap();
+    eventually("the collection created", Duration::from_secs(30), || {
+        let mut c = c.clone();
+        async move {
+            let req = pb::CreateCollectionRequest {
+                name: "r".into(),
+                dimension: DIM as u32,
+                metric: pb::Metric::L2 as i32,
+                shard_count: 2,
+                storage: "local".into(),
+                index: None,
+            };
+            match c.create_collection(req).await {
+                Ok(_) => Some(()),
+                Err(e) if e.code() == Code::Unavailable => None,
+                Err(e) => panic!("create: {e}"),
+            }
+        }
+    })
+    .await;
+    vecshard_test_support::api::wait_serving(&mut c, "r").await;
+    let points = (0..50)
+        .map(|i| pb::Point {
+            key: key(i),
+            vector: vector(i),
+            ..Default::default()
+        })
+        .collect();
+    c.upsert(pb::UpsertRequest {
+        collection: "r".into(),
+        points,
+    })
+    .await
+    .unwrap();
+    let before = cluster.nodes()[0].grpc_addr();
+
+    cluster.restart_node(0).await.unwrap();
+    assert_eq!(cluster.nodes()[0].grpc_addr(), before);
+    // The router learns of the restart from the node; until then a call may fail.
+    eventually("every point back", Duration::from_secs(30), || {
+        let mut c = c.clone();
+        async move {
+            let req = pb::GetRequest {
+                collection: "r".into(),
+                keys: (0..50).map(|i| key(i).unwrap()).collect(),
+            };
+            let got = c.get(req).await.ok()?.into_inner();
+            (got.points.len() == 50).then_some(())
+        }
+    })
+    .await;
+
+    let err = cluster.restart_node(1).await.unwrap_err();
+    assert_eq!(err.to_string(), "no node 1 (the cluster has 1)");
+    cluster.shutdown().await;
 }

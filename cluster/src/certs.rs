@@ -1,32 +1,28 @@
-//! TLS for clusters the command line runs in one process (`dev --tls`, `bench-cluster
-//! --tls`): a fresh CA and certificates for router 1 and the given nodes, the router's and
-//! nodes' settings pointing at them, and the command line's client trusting the CA.
+//! TLS for a cluster in one process: a fresh CA and certificates for router 1 and the
+//! given nodes, and the router's and nodes' settings pointing at them.
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
-use vecshard_security::Identity;
 use vecshard_security::generate::{Plan, Written, generate};
+use vecshard_security::{Identity, SecurityError};
 
+/// Certificates for router `1` and a set of nodes, written under one directory.
+#[derive(Debug)]
 pub struct DevCerts(Written);
 
 impl DevCerts {
-    /// Certificates in `dir` (written afresh) when `--tls` or `--ca` was given.
-    pub fn if_wanted(dir: &Path, nodes: &[String]) -> Result<Option<DevCerts>> {
-        if !super::client::tls_wanted() {
-            return Ok(None);
-        }
+    /// Write a CA and certificates for router `1` and `nodes` (by `node.id`) into `dir`
+    /// (afresh).
+    pub fn generate(dir: &Path, nodes: &[String]) -> Result<DevCerts, SecurityError> {
         let plan = Plan {
             hosts: vec![],
             routers: vec!["1".into()],
             nodes: nodes.to_vec(),
         };
-        let written = generate(dir, &plan).context("generate TLS certificates")?;
-        let ca = std::fs::read(&written.ca).with_context(|| written.ca.display().to_string())?;
-        super::client::trust_ca(&ca);
-        Ok(Some(DevCerts(written)))
+        Ok(DevCerts(generate(dir, &plan)?))
     }
 
+    /// The CA certificate (PEM) clients verify the router with.
     pub fn ca(&self) -> &Path {
         &self.0.ca
     }
@@ -40,14 +36,14 @@ impl DevCerts {
             .unwrap_or_default()
     }
 
-    /// Router 1's TLS settings.
+    /// Point router 1's TLS settings at its files.
     pub fn router(&self, rc: &mut vecshard_router::RouterConfig) {
         let (cert, key) = self.files(&Identity::Router("1".into()));
         (rc.tls_cert, rc.tls_key) = (cert, key);
         rc.tls_ca = self.ca().display().to_string();
     }
 
-    /// A node's TLS settings (by its `node.id`).
+    /// Point a node's TLS settings (found by its `node.id`) at its files.
     pub fn node(&self, nc: &mut vecshard_node::NodeConfig) {
         let (cert, key) = self.files(&Identity::Node(nc.node.id.clone()));
         (nc.cluster.tls_cert, nc.cluster.tls_key) = (cert, key);

@@ -1,0 +1,261 @@
+//! `vecshard bench`: ingest a TEXMEX dataset through the public engine API (durable writes,
+//! real WAL), flush, reopen, and measure recall, QPS and latency for several `ef`.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use vecshard_engine::{Key, Metric, Options, Point, SearchRequest, Shard, ShardSpec};
+
+use crate::Dataset;
+use crate::measure::{dir_bytes, multi_thread_qps, peak_rss_bytes, round, timed_passes};
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Directory with base.fvecs, query.fvecs, groundtruth.ivecs (and optionally meta.json).
+    #[arg(long)]
+    pub dataset: PathBuf,
+    /// Metric (default: from meta.json — l2, or cosine for inner-product sets).
+    #[arg(long)]
+    pub metric: Option<Metric>,
+    /// Neighbours per query.
+    #[arg(long, default_value_t = 10)]
+    pub k: usize,
+    /// Search widths to measure.
+    #[arg(long, value_delimiter = ',', default_value = "16,32,64,128,256")]
+    pub ef: Vec<usize>,
+    /// Threads for ingest and for the multi-thread QPS run.
+    #[arg(long, default_value_t = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))]
+    pub threads: usize,
+    /// Points per upsert batch.
+    #[arg(long, default_value_t = 1000)]
+    pub batch: usize,
+    /// Memtable size (default: large enough for the whole set, so it becomes one segment).
+    #[arg(long)]
+    pub memtable_bytes: Option<usize>,
+    /// Graph degree.
+    #[arg(long, default_value_t = 16)]
+    pub m: usize,
+    /// Build-time search width.
+    #[arg(long, default_value_t = 200)]
+    pub ef_construction: usize,
+    /// Where to put the shard (default: a fresh temporary directory).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Put the shard in an object store instead (s3://bucket/prefix, file:///path): the
+    /// summary then also reports the cold open, the first query and the bytes they fetched.
+    #[arg(long, conflicts_with = "dir")]
+    pub location: Option<String>,
+    /// Minimum seconds per timed pass.
+    #[arg(long, default_value_t = 1.0)]
+    pub min_pass_secs: f64,
+    /// One JSON object per line instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Where searches go: `engine` (in process) or `node` (a node started in process,
+    /// ingest and searches over loopback gRPC, compared with the engine on the same data).
+    #[arg(long, value_enum, default_value = "engine")]
+    pub via: Via,
+}
+
+/// What `vecshard bench` measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Via {
+    /// The embedded engine, in process.
+    Engine,
+    /// A node over loopback gRPC, next to the engine on the same data.
+    Node,
+}
+
+fn dataset_metric(dir: &Path) -> Metric {
+    let meta = std::fs::read_to_string(dir.join("meta.json")).unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_str(&meta).unwrap_or_default();
+    match v.get("metric").and_then(|m| m.as_str()) {
+        Some("ip") | Some("dot") | Some("cosine") => Metric::Cosine,
+        _ => Metric::L2,
+    }
+}
+
+/// Run `vecshard bench` on `data` (read from `a.dataset`, ground truth required).
+pub fn run(a: BenchArgs, data: Dataset) -> Result<()> {
+    let Dataset {
+        base,
+        queries,
+        truth,
+    } = data;
+    let truth =
+        truth.with_context(|| format!("dataset {}: no groundtruth", a.dataset.display()))?;
+    if base.is_empty() || queries.len() != truth.len() {
+        bail!(
+            "dataset {}: empty base or query/groundtruth count mismatch",
+            a.dataset.display()
+        );
+    }
+    if truth.iter().any(|t| t.len() < a.k) {
+        bail!(
+            "groundtruth has fewer than k = {} neighbours per query",
+            a.k
+        );
+    }
+    let dim = base[0].len();
+    let metric = a.metric.unwrap_or_else(|| dataset_metric(&a.dataset));
+    if a.via == Via::Node {
+        return crate::via_node::run(&a, base, &queries, &truth, metric);
+    }
+    let tmp;
+    let dir = match &a.dir {
+        Some(d) => d.clone(),
+        None => {
+            tmp = tempfile::tempdir()?;
+            tmp.path().join("shard")
+        }
+    };
+    let location = match &a.location {
+        Some(url) => url.clone(),
+        None => dir
+            .to_str()
+            .context("shard directory is not UTF-8")?
+            .to_string(),
+    };
+    let mut spec = ShardSpec::new(dim, metric);
+    spec.index.m = a.m;
+    spec.index.ef_construction = a.ef_construction;
+    let memtable_bytes = a
+        .memtable_bytes
+        .unwrap_or((base.len() * (dim * 4 + a.m * 8 + 256)).max(64 << 20));
+    let opts = Options {
+        memtable_bytes,
+        ..Options::default()
+    };
+    let n = base.len();
+
+    // Ingest: `threads` writers, batches of `batch`, every write durable.
+    let shard = Shard::create(&location, spec, opts.clone())?;
+    let next = AtomicUsize::new(0);
+    let started = Instant::now();
+    std::thread::scope(|s| -> Result<()> {
+        let workers: Vec<_> = (0..a.threads.max(1))
+            .map(|_| {
+                s.spawn(|| -> Result<()> {
+                    loop {
+                        let from = next.fetch_add(a.batch, Ordering::Relaxed);
+                        if from >= n {
+                            return Ok(());
+                        }
+                        let to = (from + a.batch).min(n);
+                        let points = (from..to)
+                            .map(|i| Point::new(i as u64, base[i].clone()))
+                            .collect();
+                        shard.upsert(points)?;
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join()
+                .map_err(|_| anyhow::anyhow!("ingest thread panicked"))??;
+        }
+        Ok(())
+    })?;
+    let searchable_s = started.elapsed().as_secs_f64();
+    let t = Instant::now();
+    shard.flush()?;
+    let flush_s = t.elapsed().as_secs_f64();
+    let build_s = started.elapsed().as_secs_f64();
+    shard.close()?;
+    drop(shard);
+    drop(base);
+
+    let t = Instant::now();
+    let shard = Shard::open(
+        &location,
+        Options {
+            read_only: true,
+            ..opts
+        },
+    )?;
+    let open_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let mut first = SearchRequest::new(queries[0].clone(), a.k);
+    first.ef = a.ef.first().copied();
+    shard.search(&first)?;
+    let first_query_ms = t.elapsed().as_secs_f64() * 1e3;
+    let stats = shard.stats();
+    let cold_bytes_fetched = stats.bytes_fetched;
+    let disk_bytes = if a.location.is_some() {
+        stats.segment_bytes + stats.wal_bytes
+    } else {
+        dir_bytes(&dir)
+    };
+
+    let mut rows = Vec::new();
+    for &ef in &a.ef {
+        let request = |q: &[f32]| {
+            let mut r = SearchRequest::new(q.to_vec(), a.k);
+            r.ef = Some(ef);
+            r
+        };
+        let mut found = 0usize;
+        for (q, t) in queries.iter().zip(&truth) {
+            let hits = shard.search(&request(q))?;
+            let want: std::collections::HashSet<Key> =
+                t[..a.k].iter().map(|&i| Key::Int(i as u64)).collect();
+            found += hits.iter().filter(|h| want.contains(&h.key)).count();
+        }
+        let recall = found as f64 / (queries.len() * a.k) as f64;
+        let reqs: Vec<SearchRequest> = queries.iter().map(|q| request(q)).collect();
+        let single = timed_passes(reqs.len(), a.min_pass_secs, 5, |i| {
+            let _ = shard.search(&reqs[i]);
+        });
+        let mt_qps = multi_thread_qps(&shard, &reqs, a.threads, a.min_pass_secs);
+        rows.push(serde_json::json!({
+            "ef": ef, "recall": round(recall, 4), "qps": round(single.qps, 0), "qps_mt": round(mt_qps, 0),
+            "threads": a.threads, "p50_us": round(single.p50_us, 1), "p99_us": round(single.p99_us, 1),
+        }));
+    }
+    let summary = serde_json::json!({
+        "summary": true, "via": "engine", "points": n, "dim": dim, "metric": metric.as_str(), "k": a.k,
+        "ingest_points_per_s": round(n as f64 / searchable_s, 0), "searchable_s": round(searchable_s, 2),
+        "flush_s": round(flush_s, 2), "build_s": round(build_s, 2), "open_s": round(open_s, 3),
+        "segments": stats.segments, "disk_bytes": disk_bytes, "peak_rss_bytes": peak_rss_bytes(),
+        "memtable_bytes": memtable_bytes, "location": if a.location.is_some() { location.as_str() } else { "local" },
+        "first_query_ms": round(first_query_ms, 2), "cold_bytes_fetched": cold_bytes_fetched,
+    });
+    if a.json {
+        for r in &rows {
+            println!("{r}");
+        }
+        println!("{summary}");
+    } else {
+        print_table(&rows, &summary);
+    }
+    Ok(())
+}
+
+fn print_table(rows: &[serde_json::Value], s: &serde_json::Value) {
+    println!(
+        "{} points × {}-d {}: ingest {} pts/s (searchable after {} s), flush {} s, open {} s, {} segment(s), disk {:.1} MB, peak RSS {:.1} MB",
+        s["points"],
+        s["dim"],
+        s["metric"].as_str().unwrap_or(""),
+        s["ingest_points_per_s"],
+        s["searchable_s"],
+        s["flush_s"],
+        s["open_s"],
+        s["segments"],
+        s["disk_bytes"].as_f64().unwrap_or(0.0) / 1e6,
+        s["peak_rss_bytes"].as_f64().unwrap_or(0.0) / 1e6
+    );
+    println!(
+        "{:>6} {:>8} {:>10} {:>12} {:>9} {:>9}",
+        "ef", "recall", "QPS (1t)", "QPS (mt)", "p50 µs", "p99 µs"
+    );
+    for r in rows {
+        println!(
+            "{:>6} {:>8} {:>10} {:>12} {:>9} {:>9}",
+            r["ef"], r["recall"], r["qps"], r["qps_mt"], r["p50_us"], r["p99_us"]
+        );
+    }
+}

@@ -19,13 +19,17 @@
 //! ```
 
 mod checkpoint;
+mod commit;
 mod compact;
+mod flush;
+mod gc;
 mod maintain;
 mod open;
 mod policy;
 mod pool;
 mod read;
 mod recover;
+mod refresh;
 mod view;
 mod write;
 

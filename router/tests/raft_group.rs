@@ -156,6 +156,22 @@ async fn the_group_survives_leader_loss_and_restarts() {
         root.path().join("router-4/snapshot.json").exists(),
         "router 4 installed a snapshot"
     );
+    // The map can arrive (snapshot) before the membership change that adds router 4 is
+    // applied there: wait for the membership, then check it.
+    eventually(
+        "router 4 sees 4 routers",
+        Duration::from_secs(20),
+        || async {
+            let s = client(&r4)
+                .await
+                .cluster_status(pb::ClusterStatusRequest {})
+                .await
+                .ok()?
+                .into_inner();
+            (s.routers.len() == 4).then_some(())
+        },
+    )
+    .await;
     let s = client(&r4)
         .await
         .cluster_status(pb::ClusterStatusRequest {})

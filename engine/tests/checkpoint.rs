@@ -6,12 +6,15 @@
 #[cfg(feature = "object-store")]
 mod object_support;
 
+mod batches;
+
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
-use vecshard_engine::{ErrorKind, Hook, Key, Metric, Options, Point, Shard, ShardSpec, Value};
+use batches::{contents, point};
+use vecshard_engine::{ErrorKind, Hook, Key, Metric, Options, Point, Shard, ShardSpec};
 
 const DIM: usize = 4;
 const KEYS: u64 = 300;
@@ -27,14 +30,6 @@ fn busy_opts() -> Options {
         max_segments: 3,
         ..Options::default()
     }
-}
-
-/// Every point of batch `batch` carries the batch number in its vector, metadata and payload.
-fn point(key: u64, batch: u64) -> Point {
-    let mut p = Point::new(key, vec![batch as f32, key as f32, 1.0, -(batch as f32)])
-        .with("batch", Value::Int(batch as i64));
-    p.payload = batch.to_le_bytes().to_vec();
-    p
 }
 
 /// One acknowledged write: its last sequence number, its keys, and `Some(batch)` for an
@@ -143,30 +138,6 @@ fn model(acked: &[Acked], seq: u64) -> BTreeMap<u64, u64> {
         }
     }
     m
-}
-
-/// Every live point of `shard`, checked to be one whole write of its batch.
-fn contents(shard: &Shard) -> BTreeMap<u64, u64> {
-    let mut out = BTreeMap::new();
-    let mut after: Option<Key> = None;
-    loop {
-        let page = shard.scan(after.as_ref(), 500).unwrap();
-        let Some(last) = page.last() else { break };
-        after = Some(last.key.clone());
-        for p in page {
-            let Key::Int(k) = p.key else {
-                panic!("unexpected key {:?}", p.key)
-            };
-            let batch = p.vector[0] as u64;
-            assert_eq!(
-                p,
-                point(k, batch),
-                "point {k} is not what batch {batch} wrote"
-            );
-            out.insert(k, batch);
-        }
-    }
-    out
 }
 
 /// A checkpoint taken under concurrent writes (and the flushes and compactions they cause)

@@ -9,12 +9,15 @@
 //! those only whole. Every round continues the same shard, so later rounds also recover
 //! from earlier crashes.
 
+mod batches;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
-use vecshard_engine::{Hook, Key, Metric, Options, Point, Shard, ShardSpec, Value};
+use batches::{contents, point};
+use vecshard_engine::{Hook, Key, Metric, Options, Shard, ShardSpec};
 
 const DIM: usize = 4;
 const KEYS: u64 = 1000;
@@ -33,13 +36,6 @@ fn batch_keys(b: u64) -> Vec<u64> {
 /// Every fifth batch deletes its keys; the others upsert them.
 fn is_delete(b: u64) -> bool {
     b.is_multiple_of(5)
-}
-
-fn point(key: u64, batch: u64) -> Point {
-    let mut p = Point::new(key, vec![batch as f32, key as f32, 1.0, -(batch as f32)])
-        .with("batch", Value::Int(batch as i64));
-    p.payload = batch.to_le_bytes().to_vec();
-    p
 }
 
 fn child_opts(hook: Option<Hook>) -> Options {
@@ -117,30 +113,6 @@ impl Rng {
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         (z ^ (z >> 31)) % n
     }
-}
-
-/// The shard's content as key → batch, each point checked to be exactly its batch's.
-fn contents(shard: &Shard) -> BTreeMap<u64, u64> {
-    let mut out = BTreeMap::new();
-    let mut after: Option<Key> = None;
-    loop {
-        let page = shard.scan(after.as_ref(), 500).unwrap();
-        let Some(last) = page.last() else { break };
-        after = Some(last.key.clone());
-        for p in page {
-            let Key::Int(k) = p.key else {
-                panic!("unexpected key {:?}", p.key)
-            };
-            let batch = p.vector[0] as u64;
-            assert_eq!(
-                p,
-                point(k, batch),
-                "point {k} is not what batch {batch} wrote"
-            );
-            out.insert(k, batch);
-        }
-    }
-    out
 }
 
 fn apply(state: &mut BTreeMap<u64, u64>, b: u64) {

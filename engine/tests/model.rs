@@ -154,6 +154,7 @@ fn check_all(shard: &Shard, model: &BTreeMap<Key, Point>) {
         assert_eq!(shard.get(&k).unwrap().as_ref(), model.get(&k), "get {k}");
     }
     assert_eq!(shard.stats().live_points as usize, model.len());
+    assert_eq!(shard.count(None).unwrap() as usize, model.len());
 }
 
 fn check_search(
@@ -180,6 +181,11 @@ fn check_search(
         .filter(|p| filter.as_ref().is_none_or(|f| f.matches(&p.metadata)))
         .map(|p| (p.key.clone(), model_distance(metric, query, &p.vector)))
         .collect();
+    assert_eq!(
+        shard.count(filter.as_ref()).unwrap(),
+        want.len() as u64,
+        "count (filter={filter:?})"
+    );
     want.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
     want.truncate(k);
     assert_eq!(got, want, "exact search (k={k}, filter={filter:?})");

@@ -158,23 +158,6 @@ impl NodeService {
     }
 }
 
-/// Points of `shard` whose metadata matches `filter`, counted over a scan in pages.
-fn count_matching(shard: &Shard, filter: &vecshard_model::Filter) -> vecshard_engine::Result<u64> {
-    let page = MAX_SCAN_PAGE as usize;
-    let (mut n, mut after) = (0u64, None::<Key>);
-    loop {
-        let points = shard.scan(after.as_ref(), page)?;
-        n += points
-            .iter()
-            .filter(|p| filter.matches(&p.metadata))
-            .count() as u64;
-        if points.len() < page {
-            return Ok(n);
-        }
-        after = points.last().map(|p| p.key.clone());
-    }
-}
-
 #[tonic::async_trait]
 impl Node for NodeService {
     async fn assign_shard(
@@ -393,15 +376,8 @@ impl Node for NodeService {
                 .map(vecshard_model::proto::filter_from_proto)
                 .transpose()?;
             let light = filter.is_none();
-            self.read(
-                &t,
-                |_| light,
-                move |shard| match filter {
-                    None => Ok(shard.stats().live_points),
-                    Some(f) => count_matching(shard, &f),
-                },
-            )
-            .await
+            self.read(&t, |_| light, move |shard| shard.count(filter.as_ref()))
+                .await
         }
         .await
         .map(|count| Response::new(pb::CountResponse { count }))

@@ -21,6 +21,7 @@
 mod checkpoint;
 mod commit;
 mod compact;
+mod count;
 mod flush;
 mod gc;
 mod maintain;
@@ -41,6 +42,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::commit::CommitStore;
 use crate::error::{Error, ErrorKind, Result};
+use crate::filter::Filter;
 use crate::manifest::Manifest;
 use crate::memtable::Memtable;
 use crate::options::{Options, ShardSpec};
@@ -339,6 +341,12 @@ impl Shard {
     /// The `k` nearest live points to the request's vector, best first, ties by key.
     pub fn search(&self, req: &SearchRequest) -> Result<Vec<Hit>> {
         self.inner.search(req)
+    }
+
+    /// How many live points match `filter` (all live points when `None`), counted from
+    /// the segments' filter indexes and the memtable without reading any vector.
+    pub fn count(&self, filter: Option<&Filter>) -> Result<u64> {
+        self.inner.count(filter)
     }
 
     /// Write every memtable to a segment now and wait for it.

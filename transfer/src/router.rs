@@ -54,8 +54,3 @@ where
         spec.ok_or_else(|| tonic::Status::internal("the router described no spec"))
     }
 }
-
-/// A gRPC error as an error that reads well on a terminal.
-pub fn status(s: tonic::Status) -> anyhow::Error {
-    anyhow::anyhow!("{:?}: {}", s.code(), s.message())
-}

@@ -1,15 +1,17 @@
-//! Progress of long imports: a bar on a terminal, `acked N` lines in a pipe.
+//! Progress of long imports and exports: a bar on a terminal, `acked N` lines in a pipe.
 
 use std::io::{IsTerminal, Write};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-/// Reports acknowledged points.
+/// Reports acknowledged points: a bar when stdout is a terminal (towards `total` when it is
+/// known, a spinner otherwise), else one `acked N` line on stdout per report.
 pub struct Progress {
     bar: Option<ProgressBar>,
 }
 
 impl Progress {
+    /// `what` labels the bar (`importing`, `exporting`).
     pub fn new(total: Option<u64>, what: &str) -> Self {
         if !std::io::stdout().is_terminal() {
             return Progress { bar: None };
@@ -42,18 +44,10 @@ impl Progress {
         }
     }
 
+    /// The work is over: leave the bar as it stands.
     pub fn finish(&self) {
         if let Some(b) = &self.bar {
             b.finish();
         }
-    }
-}
-
-impl vecshard_cluster::demo::Progress for Progress {
-    fn acked(&self, total: u64) {
-        Progress::acked(self, total)
-    }
-    fn finish(&self) {
-        Progress::finish(self)
     }
 }

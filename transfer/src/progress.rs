@@ -1,8 +1,11 @@
 //! Progress of long imports and exports: a bar on a terminal, `acked N` lines in a pipe.
 
 use std::io::{IsTerminal, Write};
+use std::path::Path;
 
 use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::{Format, read};
 
 /// Reports acknowledged points: a bar when stdout is a terminal (towards `total` when it is
 /// known, a spinner otherwise), else one `acked N` line on stdout per report.
@@ -30,6 +33,14 @@ impl Progress {
         }
         bar.set_message(what.to_string());
         Progress { bar: Some(bar) }
+    }
+
+    /// For the import of `file`: its format (`format`, else from its name) and a bar
+    /// towards its number of points when that is cheap to know.
+    pub fn importing(file: &Path, format: Option<Format>) -> (Format, Progress) {
+        let format = Format::or_detect(format, file);
+        let progress = Progress::new(read::count_hint(file, format), "importing");
+        (format, progress)
     }
 
     /// `total` points are now acknowledged (durable).

@@ -27,8 +27,7 @@ pub fn import_file(
     batch: usize,
     threads: usize,
 ) -> Result<u64> {
-    let format = Format::or_detect(format, file);
-    let progress = Progress::new(read::count_hint(file, format), "importing");
+    let (format, progress) = Progress::importing(file, format);
     let imported = import(s, file, format, batch, threads, |n| progress.acked(n));
     progress.finish();
     imported

@@ -22,8 +22,7 @@ pub async fn import_file<R: Router>(
     batch: usize,
     parallel: usize,
 ) -> Result<u64> {
-    let format = Format::or_detect(format, file);
-    let progress = Progress::new(read::count_hint(file, format), "importing");
+    let (format, progress) = Progress::importing(file, format);
     let imported = import(client, collection, file, format, batch, parallel, |n| {
         progress.acked(n)
     })

@@ -28,7 +28,7 @@ struct Cli {
     cmd: Cmd,
     /// Verify routers' TLS certificates against this CA certificate (PEM); implies --tls.
     #[arg(long, global = true, env = "VECSHARD_CA")]
-    ca: Option<std::path::PathBuf>,
+    ca: Option<PathBuf>,
     /// Talk TLS to routers (verified against --ca, else the system's roots). With `dev`:
     /// generate certificates in the data directory and run the cluster with TLS.
     #[arg(long, global = true)]

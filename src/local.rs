@@ -1,17 +1,13 @@
-//! `vecshard local …`: the embedded engine on one shard, from the command line.
+//! `vecshard local …`: the embedded engine on one shard, from the command line; the
+//! operations are `vecshard_local::Local`'s.
 
-use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
-use vecshard_engine::{Durability, Filter, Key, Metric, Options, SearchRequest, Shard, ShardSpec};
-
+use vecshard_engine::{Durability, Metric, Options, ShardSpec};
+use vecshard_local::{Local, Search};
 use vecshard_transfer::Format;
-
-use crate::datafile;
-use crate::progress::Progress;
-use vecshard_model::json::{key_to_json, point_to_json};
 
 #[derive(Subcommand)]
 pub enum LocalCmd {
@@ -165,25 +161,23 @@ pub struct ShardArgs {
 }
 
 impl ShardArgs {
-    pub fn options(&self) -> Options {
-        Options {
-            read_only: self.read_only,
-            cache_dir: self.cache_dir.clone(),
-            block_cache_bytes: self.block_cache_bytes,
-            commit_store: self.commit_store.clone(),
-            memtable_bytes: self.memtable_bytes,
-            max_segments: self.max_segments,
-            durability: match self.durability {
-                DurabilityArg::Sync => Durability::Sync,
-                DurabilityArg::Buffered => Durability::Buffered,
+    fn local(&self) -> Local {
+        Local {
+            location: self.location.clone(),
+            options: Options {
+                read_only: self.read_only,
+                cache_dir: self.cache_dir.clone(),
+                block_cache_bytes: self.block_cache_bytes,
+                commit_store: self.commit_store.clone(),
+                memtable_bytes: self.memtable_bytes,
+                max_segments: self.max_segments,
+                durability: match self.durability {
+                    DurabilityArg::Sync => Durability::Sync,
+                    DurabilityArg::Buffered => Durability::Buffered,
+                },
+                ..Options::default()
             },
-            ..Options::default()
         }
-    }
-
-    fn open(&self) -> Result<Shard> {
-        Shard::open(&self.location, self.options())
-            .with_context(|| format!("open shard {}", self.location))
     }
 }
 
@@ -201,10 +195,7 @@ pub fn run(cmd: LocalCmd) -> Result<()> {
             spec.index.m = m;
             spec.index.ef_construction = ef_construction;
             spec.index.ef_search = ef_search;
-            let s = Shard::create(&shard.location, spec, shard.options())?;
-            s.close()?;
-            println!("created {} ({dim}-d {metric})", shard.location);
-            Ok(())
+            shard.local().create(spec)
         }
         LocalCmd::Import {
             shard,
@@ -212,20 +203,7 @@ pub fn run(cmd: LocalCmd) -> Result<()> {
             format,
             batch,
             threads,
-        } => {
-            let s = shard.open()?;
-            let format = Format::or_detect(format, &file);
-            let progress = Progress::new(datafile::count_hint(&file, format), "importing");
-            let imported =
-                vecshard_transfer::import::local::import(&s, &file, format, batch, threads, |n| {
-                    progress.acked(n)
-                });
-            progress.finish();
-            let n = imported?;
-            s.close()?;
-            eprintln!("imported {n} points into {}", shard.location);
-            Ok(())
-        }
+        } => shard.local().import(&file, format, batch, threads),
         LocalCmd::Search {
             shard,
             queries,
@@ -233,93 +211,22 @@ pub fn run(cmd: LocalCmd) -> Result<()> {
             filter,
             exact,
             ef,
-        } => {
-            let s = shard.open()?;
-            let filter = filter.map(|f| Filter::parse_str(&f)).transpose()?;
-            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            for (i, q) in datafile::Fvecs::open(&queries)?.enumerate() {
-                let mut req = SearchRequest::new(q?, k);
-                req.filter = filter.clone();
-                req.exact = exact;
-                req.ef = ef;
-                let hits = s.search(&req).with_context(|| format!("query {i}"))?;
-                let ids: Vec<_> = hits.iter().map(|h| key_to_json(&h.key)).collect();
-                let scores: Vec<_> = hits.iter().map(|h| h.score).collect();
-                writeln!(
-                    out,
-                    "{}",
-                    serde_json::json!({"query": i, "ids": ids, "scores": scores})
-                )?;
-            }
-            out.flush()?;
-            Ok(())
-        }
-        LocalCmd::Get { shard, id } => {
-            let s = shard.open()?;
-            match s.get(&Key::parse_cli(&id))? {
-                Some(p) => println!("{}", point_to_json(&p)),
-                None => bail!("no point with key {id} in {}", shard.location),
-            }
-            Ok(())
-        }
-        LocalCmd::Delete { shard, ids } => {
-            let s = shard.open()?;
-            s.delete(ids.iter().map(|i| Key::parse_cli(i)).collect())?;
-            s.close()?;
-            Ok(())
-        }
-        LocalCmd::Scan { shard } => {
-            let s = shard.open()?;
-            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            let mut after: Option<Key> = None;
-            loop {
-                let page = s.scan(after.as_ref(), 1000)?;
-                let Some(last) = page.last() else { break };
-                after = Some(last.key.clone());
-                for p in &page {
-                    writeln!(out, "{}", point_to_json(p))?;
-                }
-            }
-            out.flush()?;
-            Ok(())
-        }
-        LocalCmd::Stats { shard } => {
-            let s = shard.open()?;
-            println!("{}", serde_json::to_string_pretty(&s.stats())?);
-            Ok(())
-        }
-        LocalCmd::Flush { shard } => {
-            let s = shard.open()?;
-            s.flush()?;
-            s.close()?;
-            Ok(())
-        }
-        LocalCmd::Compact { shard } => {
-            let s = shard.open()?;
-            s.compact()?;
-            s.close()?;
-            Ok(())
-        }
-        LocalCmd::Checkpoint { shard, dest } => {
-            let s = shard.open()?;
-            let summary = s
-                .checkpoint(&dest)
-                .with_context(|| format!("checkpoint {} to {dest}", shard.location))?;
-            s.close()?;
-            let secs = summary.duration.as_secs_f64();
-            eprintln!(
-                "checkpoint of {} at {}: {} points, {} segments, {:.1} MB, up to sequence number {}, in {secs:.2} s ({:.0} MB/s)",
-                shard.location,
-                summary.location,
-                summary.points,
-                summary.segments,
-                summary.bytes as f64 / 1e6,
-                summary.seq,
-                summary.bytes as f64 / 1e6 / secs.max(1e-9)
-            );
-            println!("{}", serde_json::to_string_pretty(&summary)?);
-            Ok(())
-        }
+        } => shard.local().search(
+            &queries,
+            &Search {
+                k,
+                filter,
+                exact,
+                ef,
+            },
+        ),
+        LocalCmd::Get { shard, id } => shard.local().get(&id),
+        LocalCmd::Delete { shard, ids } => shard.local().delete(&ids),
+        LocalCmd::Scan { shard } => shard.local().scan(),
+        LocalCmd::Stats { shard } => shard.local().stats(),
+        LocalCmd::Flush { shard } => shard.local().flush(),
+        LocalCmd::Compact { shard } => shard.local().compact(),
+        LocalCmd::Checkpoint { shard, dest } => shard.local().checkpoint(&dest),
         LocalCmd::Repair {
             shard,
             accept_wal_loss,
@@ -327,46 +234,7 @@ pub fn run(cmd: LocalCmd) -> Result<()> {
             if !accept_wal_loss {
                 bail!("repair drops WAL data: pass --accept-wal-loss to confirm");
             }
-            repair(&shard)
+            shard.local().repair()
         }
     }
-}
-
-/// `local repair --accept-wal-loss`: a summary on stderr, the report as JSON on stdout.
-fn repair(shard: &ShardArgs) -> Result<()> {
-    if shard.read_only {
-        bail!("repair writes to the shard: drop --read-only");
-    }
-    let (s, report) = Shard::open_accepting_wal_loss(&shard.location, shard.options())
-        .with_context(|| format!("repair shard {}", shard.location))?;
-    s.close()?;
-    for l in &report.dropped {
-        eprintln!(
-            "dropped {} bytes of {} from byte offset {}: {} readable records ({} points and deletes) — {}",
-            l.bytes, l.file, l.offset, l.records, l.points, l.reason
-        );
-    }
-    if report.is_empty() {
-        eprintln!("the WAL of {} is intact: nothing dropped", shard.location);
-    } else {
-        eprintln!(
-            "dropped {} readable WAL records ({} points and deletes, {} bytes) after the damage; \
-             every write up to sequence number {} is kept; {} opens normally again",
-            report.records(),
-            report.points(),
-            report.bytes(),
-            report.kept_seq,
-            shard.location
-        );
-    }
-    let json = serde_json::json!({
-        "location": shard.location,
-        "dropped_records": report.records(),
-        "dropped_points": report.points(),
-        "dropped_bytes": report.bytes(),
-        "kept_seq": report.kept_seq,
-        "files": report.dropped,
-    });
-    println!("{}", serde_json::to_string_pretty(&json)?);
-    Ok(())
 }

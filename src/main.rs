@@ -1,18 +1,21 @@
-//! `vecshard`: one binary for the embedded engine, the cluster and the benchmarks.
+//! `vecshard`: one binary for the embedded engine, the cluster and the benchmarks. It parses
+//! arguments and calls the libraries: `vecshard-local` (`local`, `demo`), `vecshard-bench`,
+//! `vecshard-node`, `vecshard-router`, `vecshard-cluster` (`dev`), `vecshard-client` and
+//! `vecshard-transfer` (the commands that talk to a router), `vecshard-security` (`certs`).
 
-mod bench;
 mod certs;
 mod cluster;
-mod demo;
 mod local;
 mod nodecmd;
 mod probe;
-mod progress;
 mod routercmd;
 
+use std::path::PathBuf;
+
 use anyhow::Result;
-use clap::{Parser, Subcommand};
-use vecshard_transfer::read as datafile;
+use clap::{Args, Parser, Subcommand};
+use vecshard_bench::Dataset;
+use vecshard_client::Connector;
 
 #[derive(Parser)]
 #[command(
@@ -25,11 +28,24 @@ struct Cli {
     cmd: Cmd,
     /// Verify routers' TLS certificates against this CA certificate (PEM); implies --tls.
     #[arg(long, global = true, env = "VECSHARD_CA")]
-    ca: Option<std::path::PathBuf>,
+    ca: Option<PathBuf>,
     /// Talk TLS to routers (verified against --ca, else the system's roots). With `dev`:
     /// generate certificates in the data directory and run the cluster with TLS.
     #[arg(long, global = true)]
     tls: bool,
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    /// Where to keep the shard (default: a temporary directory, removed afterwards).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Points to generate.
+    #[arg(long, default_value_t = 50_000)]
+    points: usize,
+    /// Dimension.
+    #[arg(long, default_value_t = 64)]
+    dim: usize,
 }
 
 #[derive(Subcommand)]
@@ -38,9 +54,9 @@ enum Cmd {
     #[command(subcommand)]
     Local(local::LocalCmd),
     /// The embedded engine in one process: import generated data and search it.
-    Demo(demo::DemoArgs),
+    Demo(DemoArgs),
     /// Benchmark one shard on a TEXMEX dataset (recall, QPS, latency, build, memory).
-    Bench(bench::BenchArgs),
+    Bench(vecshard_bench::shard::BenchArgs),
     /// Run a data node (shards behind the internal gRPC API) until SIGTERM or ctrl-c.
     Node(nodecmd::NodeArgs),
     /// GET a plain-HTTP health endpoint; exit non-zero unless it answers 2xx.
@@ -81,14 +97,21 @@ fn init_logging() -> Result<()> {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    cluster::set_tls(cli.ca.as_deref(), cli.tls)?;
+    let connector = Connector::new(cli.ca.as_deref(), cli.tls)?;
     match cli.cmd {
         Cmd::Local(cmd) => local::run(cmd),
-        Cmd::Bench(args) => bench::run(args),
-        Cmd::Demo(args) => demo::run(args),
+        Cmd::Bench(a) => {
+            let data = Dataset::load(&a.dataset, true)?;
+            vecshard_bench::shard::run(a, data)
+        }
+        Cmd::Demo(a) => vecshard_local::demo::run(vecshard_local::demo::Demo {
+            data: a.data,
+            points: a.points,
+            dim: a.dim,
+        }),
         Cmd::Node(args) => nodecmd::run(args),
         Cmd::Certs(cmd) => certs::run(cmd),
         Cmd::Probe(args) => probe::run(args),
-        Cmd::Cluster(cmd) => cluster::run(cmd),
+        Cmd::Cluster(cmd) => cluster::run(cmd, &connector),
     }
 }

@@ -26,7 +26,7 @@ pub fn run(a: RouterArgs) -> Result<()> {
             "internal_addr": router.internal_addr().to_string(),
         });
         println!("{line}");
-        crate::cluster::until_signal().await;
+        vecshard_node::stop_requested().await;
         eprintln!("shutting down");
         router.shutdown().await;
         Ok(())

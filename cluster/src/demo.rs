@@ -9,19 +9,12 @@ use rand::{Rng, SeedableRng};
 use vecshard_model::json::key_to_json;
 use vecshard_model::proto::key_from_proto;
 use vecshard_proto::v1 as pb;
+use vecshard_transfer::Progress;
 
 use crate::{Client, ClusterError};
 
 const DIM: usize = 64;
 const COLORS: [&str; 4] = ["red", "green", "blue", "black"];
-
-/// Where the demo reports its import.
-pub trait Progress {
-    /// `total` points are acknowledged so far.
-    fn acked(&self, total: u64);
-    /// The import is over.
-    fn finish(&self);
-}
 
 /// Wait (up to `timeout`) until the router sees `n` live nodes.
 pub async fn wait_nodes(c: &mut Client, n: usize, timeout: Duration) -> Result<(), ClusterError> {
@@ -82,7 +75,7 @@ pub async fn run(
     c: &mut Client,
     points: usize,
     shards: u32,
-    progress: &dyn Progress,
+    progress: &Progress,
 ) -> Result<(), ClusterError> {
     let name = "demo";
     let exists = c

@@ -9,6 +9,7 @@ mod certs;
 mod client;
 mod cluster;
 pub mod demo;
+pub mod dev;
 
 pub use certs::DevCerts;
 pub use client::{Client, connect};

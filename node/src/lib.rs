@@ -36,4 +36,4 @@ pub use config::{ConfigError, NodeConfig, load_config, load_config_with_env};
 pub use error::NodeError;
 pub use server::{NodeHandle, StartError, WriteHold, start};
 pub use service::NodeService;
-pub use signal::run_until_signal;
+pub use signal::{run_until_signal, stop_requested};

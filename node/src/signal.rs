@@ -25,7 +25,8 @@ pub async fn run_until_signal(
     Ok(())
 }
 
-async fn stop_requested() {
+/// Resolves on SIGTERM or ctrl-c (ctrl-c only where SIGTERM cannot be listened for).
+pub async fn stop_requested() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

@@ -1,9 +1,9 @@
-//! `vecshard cluster move-shard|add-router|remove-router --http ADDR`: operator commands,
-//! sent to any router's REST address (followers forward them to the Raft leader).
+//! `vecshard cluster move-shard|add-router|remove-node|remove-router --http ADDR`: operator
+//! commands, sent to any router's REST address (`vecshard_client::admin`).
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use clap::Subcommand;
-use serde_json::{Value, json};
+use vecshard_client::admin;
 
 #[derive(Subcommand)]
 pub enum AdminCmd {
@@ -58,32 +58,6 @@ pub enum AdminCmd {
     },
 }
 
-async fn post(http: &str, path: &str, body: Value) -> Result<Value> {
-    let mut req = reqwest::Client::new()
-        .post(format!("http://{http}{path}"))
-        .json(&body);
-    if let Ok(k) = std::env::var("VECSHARD_API_KEY") {
-        req = req.bearer_auth(k);
-    }
-    let resp = req
-        .send()
-        .await
-        .with_context(|| format!("cannot reach the router at {http}"))?;
-    let ok = resp.status().is_success();
-    let v: Value = resp
-        .json()
-        .await
-        .context("the router's answer is not JSON")?;
-    if !ok {
-        bail!(
-            "{}: {}",
-            v["error"]["code"].as_str().unwrap_or("error"),
-            v["error"]["message"].as_str().unwrap_or("")
-        );
-    }
-    Ok(v)
-}
-
 pub async fn run(cmd: AdminCmd) -> Result<()> {
     match cmd {
         AdminCmd::MoveShard {
@@ -92,16 +66,8 @@ pub async fn run(cmd: AdminCmd) -> Result<()> {
             shard,
             to,
         } => {
-            let v = post(
-                &http,
-                "/v1/cluster/shards/move",
-                json!({"collection": collection, "shard": shard, "to": to}),
-            )
-            .await?;
-            println!(
-                "shard {shard} of {collection} now belongs to {to} at epoch {}",
-                v["epoch"]
-            );
+            let epoch = admin::move_shard(&http, &collection, shard, &to).await?;
+            println!("shard {shard} of {collection} now belongs to {to} at epoch {epoch}");
         }
         AdminCmd::AddRouter {
             http,
@@ -110,17 +76,21 @@ pub async fn run(cmd: AdminCmd) -> Result<()> {
             internal_addr,
             http_addr,
         } => {
-            let body =
-                json!({"id": id, "grpc": grpc_addr, "internal": internal_addr, "http": http_addr});
-            post(&http, "/v1/cluster/routers", body).await?;
+            let new = admin::NewRouter {
+                id,
+                grpc: &grpc_addr,
+                internal: &internal_addr,
+                http: &http_addr,
+            };
+            admin::add_router(&http, new).await?;
             println!("router {id} added");
         }
         AdminCmd::RemoveNode { http, id } => {
-            post(&http, "/v1/cluster/nodes/remove", json!({"id": id})).await?;
+            admin::remove_node(&http, &id).await?;
             println!("node {id} removed");
         }
         AdminCmd::RemoveRouter { http, id } => {
-            post(&http, "/v1/cluster/routers/remove", json!({"id": id})).await?;
+            admin::remove_router(&http, id).await?;
             println!("router {id} removed");
         }
     }

@@ -2,12 +2,9 @@
 
 use anyhow::Result;
 use clap::Subcommand;
+use vecshard_client::collections::{self, NewCollection};
+use vecshard_client::{Connector, text};
 use vecshard_model::Metric;
-use vecshard_model::proto::metric_to_proto;
-use vecshard_proto::v1 as pb;
-
-use super::client::{connect, status};
-use super::table::Table;
 
 #[derive(Subcommand)]
 pub enum CollectionCmd {
@@ -65,7 +62,7 @@ pub enum CollectionCmd {
     },
 }
 
-pub async fn run(cmd: CollectionCmd) -> Result<()> {
+pub async fn run(cmd: CollectionCmd, connector: &Connector) -> Result<()> {
     match cmd {
         CollectionCmd::Create {
             router,
@@ -78,104 +75,34 @@ pub async fn run(cmd: CollectionCmd) -> Result<()> {
             ef_construction,
             ef_search,
         } => {
-            let metric = metric_to_proto(metric);
-            let req = pb::CreateCollectionRequest {
+            let new = NewCollection {
                 name,
                 dimension: dim,
-                metric: metric as i32,
-                shard_count: shards,
+                metric,
+                shards,
                 storage,
-                index: Some(pb::IndexParams {
-                    m,
-                    ef_construction,
-                    ef_search,
-                }),
+                m,
+                ef_construction,
+                ef_search,
             };
-            let r = connect(&router)
-                .await?
-                .create_collection(req)
-                .await
-                .map_err(status)?;
-            if let Some(s) = r.into_inner().spec {
-                println!("created {}", spec_line(&s));
+            let spec = collections::create(&mut connector.connect(&router).await?, new).await?;
+            if let Some(s) = spec {
+                println!("created {}", text::spec_line(&s));
             }
         }
         CollectionCmd::List { router } => {
-            let r = connect(&router).await?;
-            let l = r
-                .clone()
-                .list_collections(pb::ListCollectionsRequest {})
-                .await
-                .map_err(status)?;
-            for s in l.into_inner().collections {
-                println!("{}", spec_line(&s));
+            for s in collections::list(&mut connector.connect(&router).await?).await? {
+                println!("{}", text::spec_line(&s));
             }
         }
         CollectionCmd::Describe { router, name } => {
-            let req = pb::DescribeCollectionRequest { name };
-            let d = connect(&router)
-                .await?
-                .describe_collection(req)
-                .await
-                .map_err(status)?
-                .into_inner();
-            if let Some(s) = &d.spec {
-                println!("{}", spec_line(s));
-            }
-            let mut t = Table::new(&["SHARD", "OWNER", "EPOCH", "STATE", "POINTS"]);
-            for s in d.shards {
-                t.row(vec![
-                    s.number.to_string(),
-                    s.owner_node,
-                    s.epoch.to_string(),
-                    shard_state(s.state),
-                    s.live_points
-                        .map(|p| p.to_string())
-                        .unwrap_or_else(|| "-".into()),
-                ]);
-            }
-            print!("{t}");
+            let d = collections::describe(&mut connector.connect(&router).await?, &name).await?;
+            print!("{}", text::describe(&d));
         }
         CollectionCmd::Drop { router, name } => {
-            let req = pb::DropCollectionRequest { name: name.clone() };
-            connect(&router)
-                .await?
-                .drop_collection(req)
-                .await
-                .map_err(status)?;
+            collections::drop(&mut connector.connect(&router).await?, &name).await?;
             println!("dropped {name}");
         }
     }
     Ok(())
-}
-
-pub fn spec_line(s: &pb::CollectionSpec) -> String {
-    let metric = pb::Metric::try_from(s.metric)
-        .map(|m| {
-            m.as_str_name()
-                .trim_start_matches("METRIC_")
-                .to_ascii_lowercase()
-        })
-        .unwrap_or_default();
-    let i = s.index.unwrap_or_default();
-    format!(
-        "{}: {}-d {metric}, {} shards, storage {}, m={} ef_construction={} ef_search={}",
-        s.name,
-        s.dimension,
-        s.shard_count,
-        s.storage,
-        i.m.unwrap_or_default(),
-        i.ef_construction.unwrap_or_default(),
-        i.ef_search.unwrap_or_default()
-    )
-}
-
-pub fn shard_state(s: i32) -> String {
-    pb::ShardState::try_from(s)
-        .map(|x| {
-            x.as_str_name()
-                .trim_start_matches("SHARD_STATE_")
-                .to_ascii_lowercase()
-        })
-        .unwrap_or_else(|_| "unknown".into())
 }

@@ -1,23 +1,18 @@
-//! Cluster subcommands: run a router, manage collections, import, search, status, and the
-//! operator's commands. Each talks to a router over its public API.
+//! Cluster subcommands: run a router, a whole cluster in one process (`vecshard-cluster`),
+//! manage collections, import, export, search, status, and the operator's commands. Each
+//! talks to a router over its public API (`vecshard-client`, `vecshard-transfer`).
 
 mod admin;
-mod client;
 mod collection;
-mod dev;
-mod overview;
-mod search;
-mod table;
-mod transfer;
 
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use clap::Subcommand;
+use clap::{Args, Subcommand};
+use vecshard_client::{Connector, collections, search};
+use vecshard_transfer::{Format, read};
 
 use crate::routercmd::{self, RouterArgs};
-
-pub use client::set_tls;
 
 #[derive(Subcommand)]
 pub enum ClusterCmd {
@@ -25,7 +20,7 @@ pub enum ClusterCmd {
     Router(RouterArgs),
     /// A whole cluster in one process (one router, N nodes, local disk), a demo, then
     /// serve until ctrl-c.
-    Dev(dev::DevArgs),
+    Dev(DevArgs),
     /// Create, list, describe or drop collections.
     #[command(subcommand)]
     Collection(collection::CollectionCmd),
@@ -48,7 +43,7 @@ pub enum ClusterCmd {
         file: PathBuf,
         /// The file's format (fvecs, jsonl, parquet, npy); default: from its extension.
         #[arg(long)]
-        format: Option<vecshard_transfer::Format>,
+        format: Option<Format>,
         /// Points per upsert.
         #[arg(long, default_value_t = 1000)]
         batch: usize,
@@ -67,7 +62,7 @@ pub enum ClusterCmd {
         collection: String,
         /// jsonl or parquet; default: from --out's extension.
         #[arg(long)]
-        format: Option<vecshard_transfer::Format>,
+        format: Option<Format>,
         /// The file to write.
         #[arg(long)]
         out: PathBuf,
@@ -101,25 +96,66 @@ pub enum ClusterCmd {
     },
     /// Benchmark ingest and search through a router (1, 2, 4 shards) against one
     /// embedded engine on the same TEXMEX dataset.
-    BenchCluster(crate::bench::BenchClusterArgs),
+    BenchCluster(vecshard_bench::cluster::BenchClusterArgs),
     /// Operator commands: move a shard, add or remove a router.
     #[command(subcommand)]
     Cluster(admin::AdminCmd),
 }
 
-pub fn run(cmd: ClusterCmd) -> Result<()> {
+#[derive(Args)]
+pub struct DevArgs {
+    /// Data nodes to run.
+    #[arg(long, default_value_t = 3)]
+    nodes: usize,
+    /// Where the router and the nodes keep their data (default: a temporary directory,
+    /// removed on exit). Reusing a directory keeps the collections.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Run the demo, then exit.
+    #[arg(long, conflicts_with = "no_demo")]
+    demo_only: bool,
+    /// Skip the demo; just serve.
+    #[arg(long)]
+    no_demo: bool,
+    /// Listen on any free ports instead of 7000 (gRPC), 7080 (REST), 7001 (internal).
+    #[arg(long)]
+    any_port: bool,
+    /// Points the demo imports.
+    #[arg(long, default_value_t = 20_000)]
+    points: usize,
+}
+
+pub fn run(cmd: ClusterCmd, connector: &Connector) -> Result<()> {
     match cmd {
         ClusterCmd::Router(a) => return routercmd::run(a),
-        ClusterCmd::BenchCluster(a) => return crate::bench::run_cluster(a, client::tls_wanted()),
+        ClusterCmd::BenchCluster(a) => {
+            let data = vecshard_bench::Dataset::load(&a.dataset, false)?;
+            return vecshard_bench::cluster::run(a, data, connector.tls());
+        }
         _ => {}
     }
     let rt = tokio::runtime::Runtime::new().context("start the async runtime")?;
     rt.block_on(async {
         match cmd {
             ClusterCmd::Router(_) | ClusterCmd::BenchCluster(_) => Ok(()),
-            ClusterCmd::Dev(a) => dev::run(a).await,
-            ClusterCmd::Collection(c) => collection::run(c).await,
-            ClusterCmd::Status { router } => overview::run(&router).await,
+            ClusterCmd::Dev(a) => {
+                let dev = vecshard_cluster::dev::Dev {
+                    nodes: a.nodes,
+                    data: a.data,
+                    demo_only: a.demo_only,
+                    no_demo: a.no_demo,
+                    any_port: a.any_port,
+                    points: a.points,
+                    tls: connector.tls(),
+                };
+                vecshard_cluster::dev::run(dev).await
+            }
+            ClusterCmd::Collection(c) => collection::run(c, connector).await,
+            ClusterCmd::Status { router } => {
+                let s = collections::cluster_status(&mut connector.connect(&router).await?).await?;
+                print!("{}", vecshard_client::text::cluster_status(&s));
+                Ok(())
+            }
             ClusterCmd::Import {
                 router,
                 collection,
@@ -127,13 +163,26 @@ pub fn run(cmd: ClusterCmd) -> Result<()> {
                 format,
                 batch,
                 parallel,
-            } => transfer::import(&router, &collection, &file, format, batch, parallel).await,
+            } => {
+                let client = connector.connect(&router).await?;
+                let import = vecshard_transfer::import::router::import_file;
+                let n = import(client, &collection, &file, format, batch, parallel).await?;
+                eprintln!("imported {n} points into {collection}");
+                Ok(())
+            }
             ClusterCmd::Export {
                 router,
                 collection,
                 format,
                 out,
-            } => transfer::export(&router, &collection, format, &out).await,
+            } => {
+                let format = Format::for_export(format, &out)?;
+                let client = connector.connect(&router).await?;
+                let export = vecshard_transfer::export::export_file;
+                let n = export(client, &collection, format, &out).await?;
+                eprintln!("exported {n} points of {collection} to {}", out.display());
+                Ok(())
+            }
             ClusterCmd::Search {
                 router,
                 collection,
@@ -144,35 +193,20 @@ pub fn run(cmd: ClusterCmd) -> Result<()> {
                 exact,
                 allow_partial,
             } => {
-                search::run(search::SearchArgs {
-                    router: &router,
-                    collection: &collection,
-                    queries: &queries,
+                let client = connector.connect(&router).await?;
+                let queries = read::read_fvecs(&queries)?;
+                let params = search::Params {
+                    collection,
                     k,
                     filter,
                     ef,
                     exact,
                     allow_partial,
-                })
-                .await
+                };
+                let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+                search::search_lines(&client, queries, &params, &mut out).await
             }
             ClusterCmd::Cluster(c) => admin::run(c).await,
         }
     })
-}
-
-/// Resolves on ctrl-c or SIGTERM.
-pub async fn until_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term => {}
-    }
 }

@@ -11,8 +11,23 @@ use anyhow::{Context, Result};
 use vecshard_model::proto::point_from_proto;
 use vecshard_proto::v1 as pb;
 
-use crate::router::{Router, status};
-use crate::{Format, write};
+use crate::router::Router;
+use crate::{Format, Progress, write};
+use vecshard_client::status;
+
+/// `vecshard export`: [`export`] showing [`Progress`]; `format` from
+/// [`Format::for_export`].
+pub async fn export_file<R: Router>(
+    router: R,
+    collection: &str,
+    format: Format,
+    out: &Path,
+) -> Result<u64> {
+    let progress = Progress::new(None, "exporting");
+    let exported = export(router, collection, format, out, |n| progress.acked(n)).await;
+    progress.finish();
+    exported
+}
 
 /// Points per scan page.
 pub const PAGE: u32 = 1000;

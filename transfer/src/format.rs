@@ -34,6 +34,16 @@ impl Format {
         format.unwrap_or_else(|| Format::detect(path))
     }
 
+    /// The format to export `out` as: `format`, else from the name; an error unless
+    /// [`crate::export`] can write it.
+    pub fn for_export(format: Option<Format>, out: &Path) -> anyhow::Result<Format> {
+        let format = Format::or_detect(format, out);
+        if !format.exportable() {
+            anyhow::bail!("cannot export as {format}: use --format jsonl or parquet");
+        }
+        Ok(format)
+    }
+
     /// Whether [`crate::export`] can write it.
     pub fn exportable(self) -> bool {
         matches!(self, Format::Jsonl | Format::Parquet)

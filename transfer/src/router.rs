@@ -1,6 +1,6 @@
 //! What import and export need of a router: upsert and scan pages, and a collection's spec.
-//! Implemented for the generated gRPC client over a channel with any interceptor (the CLI's
-//! adds an API key).
+//! Implemented for the generated gRPC client over a channel with any interceptor
+//! (`vecshard-client`'s adds an API key).
 
 use std::future::Future;
 
@@ -53,9 +53,4 @@ where
             .spec;
         spec.ok_or_else(|| tonic::Status::internal("the router described no spec"))
     }
-}
-
-/// A gRPC error as an error that reads well on a terminal.
-pub fn status(s: tonic::Status) -> anyhow::Error {
-    anyhow::anyhow!("{:?}: {}", s.code(), s.message())
 }

@@ -16,7 +16,22 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Result, bail};
 use vecshard_engine::{Point, Shard};
 
-use crate::{Format, read};
+use crate::{Format, Progress, read};
+
+/// `vecshard local import`: [`import`] showing [`Progress`], the format taken from the
+/// file's name unless given.
+pub fn import_file(
+    s: &Shard,
+    file: &Path,
+    format: Option<Format>,
+    batch: usize,
+    threads: usize,
+) -> Result<u64> {
+    let (format, progress) = Progress::importing(file, format);
+    let imported = import(s, file, format, batch, threads, |n| progress.acked(n));
+    progress.finish();
+    imported
+}
 
 /// Points `first..first + points.len()` of the file, the `index`-th batch.
 struct Batch {

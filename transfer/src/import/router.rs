@@ -8,8 +8,28 @@ use anyhow::{Context, Result, bail};
 use futures::StreamExt;
 use vecshard_proto::v1 as pb;
 
-use crate::router::{Router, status};
-use crate::{Format, read};
+use crate::router::Router;
+use crate::{Format, Progress, read};
+use vecshard_client::status;
+
+/// `vecshard import`: [`import`] showing [`Progress`], the format taken from the file's
+/// name unless given.
+pub async fn import_file<R: Router>(
+    client: R,
+    collection: &str,
+    file: &Path,
+    format: Option<Format>,
+    batch: usize,
+    parallel: usize,
+) -> Result<u64> {
+    let (format, progress) = Progress::importing(file, format);
+    let imported = import(client, collection, file, format, batch, parallel, |n| {
+        progress.acked(n)
+    })
+    .await;
+    progress.finish();
+    imported
+}
 
 /// Import `file`, read as `format`, `parallel` upserts of `batch` points in flight;
 /// `on_ack(n)` after each batch, n = points acknowledged so far (always a prefix of the

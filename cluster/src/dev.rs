@@ -1,41 +1,37 @@
 //! `vecshard dev`: a whole cluster in one process — one router and N data nodes on local
-//! disk (`vecshard-cluster`) — then its demo through the router's public API, then serve
+//! disk ([`Cluster`]) — then its demo through the router's public API, then serve
 //! until ctrl-c.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use clap::Args;
-use vecshard_cluster::{Cluster, ClusterError, DevCerts, Spec, demo, node_config};
+use vecshard_transfer::Progress;
 
-use super::client::{tls_wanted, trust_ca};
-use crate::progress::Progress;
+use crate::{Cluster, ClusterError, DevCerts, Spec, demo, node_config};
 
-#[derive(Args)]
-pub struct DevArgs {
-    /// Data nodes to run.
-    #[arg(long, default_value_t = 3)]
+/// What `vecshard dev` runs.
+pub struct Dev {
+    /// Data nodes to run (at least 1).
     pub nodes: usize,
     /// Where the router and the nodes keep their data (default: a temporary directory,
     /// removed on exit). Reusing a directory keeps the collections.
-    #[arg(long)]
     pub data: Option<PathBuf>,
     /// Run the demo, then exit.
-    #[arg(long, conflicts_with = "no_demo")]
     pub demo_only: bool,
     /// Skip the demo; just serve.
-    #[arg(long)]
     pub no_demo: bool,
     /// Listen on any free ports instead of 7000 (gRPC), 7080 (REST), 7001 (internal).
-    #[arg(long)]
     pub any_port: bool,
     /// Points the demo imports.
-    #[arg(long, default_value_t = 20_000)]
     pub points: usize,
+    /// Generate certificates in the data directory and run the cluster with TLS.
+    pub tls: bool,
 }
 
-pub async fn run(a: DevArgs) -> Result<()> {
+/// Start the cluster, print its addresses, run the demo, then serve until SIGTERM or
+/// ctrl-c (as `a` says).
+pub async fn run(a: Dev) -> Result<()> {
     if a.nodes == 0 {
         bail!("--nodes must be at least 1");
     }
@@ -51,7 +47,13 @@ pub async fn run(a: DevArgs) -> Result<()> {
     rc.failure_timeout_ms = 5000;
     rc.control_interval_ms = 200;
     let node_ids: Vec<String> = (0..a.nodes).map(|i| format!("node-{i}")).collect();
-    let certs = dev_certs(&dir.join("certs"), &node_ids)?;
+    let certs = match a.tls {
+        true => Some(
+            DevCerts::generate(&dir.join("certs"), &node_ids)
+                .context("generate TLS certificates")?,
+        ),
+        false => None,
+    };
     let nodes = node_ids
         .iter()
         .map(|id| {
@@ -107,20 +109,8 @@ pub async fn run(a: DevArgs) -> Result<()> {
             "\nserving; try `vecshard status --router {}` — ctrl-c to stop",
             router.grpc_addr()
         );
-        super::until_signal().await;
+        vecshard_node::stop_requested().await;
     }
     cluster.shutdown().await;
     Ok(())
-}
-
-/// Certificates in `dir` (written afresh) when `--tls` or `--ca` was given; the command
-/// line's client trusts their CA from then on.
-fn dev_certs(dir: &Path, nodes: &[String]) -> Result<Option<DevCerts>> {
-    if !tls_wanted() {
-        return Ok(None);
-    }
-    let certs = DevCerts::generate(dir, nodes).context("generate TLS certificates")?;
-    let ca = std::fs::read(certs.ca()).with_context(|| certs.ca().display().to_string())?;
-    trust_ca(&ca);
-    Ok(Some(certs))
 }

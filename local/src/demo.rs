@@ -5,33 +5,26 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Result;
-use clap::Args;
 use rand::{Rng, SeedableRng};
 use vecshard_engine::{Filter, Metric, Options, Point, SearchRequest, Shard, ShardSpec, Value};
+use vecshard_transfer::Progress;
 
-use crate::progress::Progress;
-
-#[derive(Args)]
-pub struct DemoArgs {
+/// What `vecshard demo` does.
+pub struct Demo {
     /// Where to keep the shard (default: a temporary directory, removed afterwards).
-    #[arg(long)]
     pub data: Option<PathBuf>,
     /// Points to generate.
-    #[arg(long, default_value_t = 50_000)]
     pub points: usize,
     /// Dimension.
-    #[arg(long, default_value_t = 64)]
     pub dim: usize,
 }
 
 const COLORS: [&str; 4] = ["red", "green", "blue", "black"];
 
-pub fn run(a: DemoArgs) -> Result<()> {
+/// Run the demo, printing as it goes.
+pub fn run(a: Demo) -> Result<()> {
     let tmp = tempfile::tempdir()?;
-    let dir = a
-        .data
-        .clone()
-        .unwrap_or_else(|| tmp.path().join("demo-shard"));
+    let dir = a.data.unwrap_or_else(|| tmp.path().join("demo-shard"));
     let location = dir.to_string_lossy().into_owned();
     let shard = Shard::open_or_create(
         &location,

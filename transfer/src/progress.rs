@@ -1,15 +1,20 @@
-//! Progress of long imports: a bar on a terminal, `acked N` lines in a pipe.
+//! Progress of long imports and exports: a bar on a terminal, `acked N` lines in a pipe.
 
 use std::io::{IsTerminal, Write};
+use std::path::Path;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-/// Reports acknowledged points.
+use crate::{Format, read};
+
+/// Reports acknowledged points: a bar when stdout is a terminal (towards `total` when it is
+/// known, a spinner otherwise), else one `acked N` line on stdout per report.
 pub struct Progress {
     bar: Option<ProgressBar>,
 }
 
 impl Progress {
+    /// `what` labels the bar (`importing`, `exporting`).
     pub fn new(total: Option<u64>, what: &str) -> Self {
         if !std::io::stdout().is_terminal() {
             return Progress { bar: None };
@@ -30,6 +35,14 @@ impl Progress {
         Progress { bar: Some(bar) }
     }
 
+    /// For the import of `file`: its format (`format`, else from its name) and a bar
+    /// towards its number of points when that is cheap to know.
+    pub fn importing(file: &Path, format: Option<Format>) -> (Format, Progress) {
+        let format = Format::or_detect(format, file);
+        let progress = Progress::new(read::count_hint(file, format), "importing");
+        (format, progress)
+    }
+
     /// `total` points are now acknowledged (durable).
     pub fn acked(&self, total: u64) {
         match &self.bar {
@@ -42,18 +55,10 @@ impl Progress {
         }
     }
 
+    /// The work is over: leave the bar as it stands.
     pub fn finish(&self) {
         if let Some(b) = &self.bar {
             b.finish();
         }
-    }
-}
-
-impl vecshard_cluster::demo::Progress for Progress {
-    fn acked(&self, total: u64) {
-        Progress::acked(self, total)
-    }
-    fn finish(&self) {
-        Progress::finish(self)
     }
 }

@@ -29,6 +29,31 @@ pub(crate) struct Scratch {
     fresh: Vec<u32>,
     candidates: BinaryHeap<Reverse<HeapItem>>,
     results: BinaryHeap<HeapItem>,
+    best: BinaryHeap<HeapItem>,
+}
+
+/// A bound from outside one walk: the distance (in the walk's own distance space) that
+/// results must beat to matter, e.g. the k-th best found in other segments of the shard.
+///
+/// Once the walk holds `keep` accepted results of its own, it stops expanding (and
+/// queueing) candidates farther than both `bound` and its own `keep`-th best, instead of
+/// only once its frontier is past its `ef`-th best. The `keep` results let it first reach
+/// its own nearest neighbourhood from the entry point (as a beam of width `keep` would),
+/// so a segment whose closest rows lie a little past the bound still returns them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Limit {
+    /// Distance a result must beat; `f32::INFINITY` for none.
+    pub bound: f32,
+    /// Own results the walk keeps looking for regardless of `bound` (at least 1).
+    pub keep: usize,
+}
+
+impl Limit {
+    /// No outside bound: a plain beam search.
+    pub(crate) const NONE: Limit = Limit {
+        bound: f32::INFINITY,
+        keep: 1,
+    };
 }
 
 /// Follow strictly improving neighbours on `level` until none improves.
@@ -68,24 +93,65 @@ pub(crate) fn beam<S: Space>(
     ef: usize,
     accept: impl Fn(u32) -> bool,
 ) -> Vec<Neighbor> {
+    beam_within(
+        space,
+        visited,
+        scratch,
+        entries,
+        level,
+        ef,
+        Limit::NONE,
+        accept,
+    )
+}
+
+/// [`beam`] that also stops at an outside [`Limit`].
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn beam_within<S: Space>(
+    space: &S,
+    visited: &mut Visited,
+    scratch: &mut Scratch,
+    entries: &[Neighbor],
+    level: usize,
+    ef: usize,
+    limit: Limit,
+    accept: impl Fn(u32) -> bool,
+) -> Vec<Neighbor> {
     let ef = ef.max(1);
     let Scratch {
         links,
         fresh,
         candidates,
         results,
+        best,
     } = scratch;
     candidates.clear();
     results.clear();
+    best.clear();
+    // With an outside bound, the `keep` best results are tracked too; the walk's bound is
+    // then the nearer of its ef-th best and the farther of `limit.bound` and its keep-th.
+    let limited = limit.bound < f32::INFINITY;
+    let keep = limit.keep.clamp(1, ef);
+    let bound_now = |results: &BinaryHeap<HeapItem>, best: &BinaryHeap<HeapItem>| {
+        let own = bound_of(results, ef);
+        if limited {
+            own.min(limit.bound.max(bound_of(best, keep)))
+        } else {
+            own
+        }
+    };
     for &e in entries {
         if visited.insert(e.row) {
             candidates.push(Reverse(HeapItem(e)));
             if accept(e.row) {
                 push_bounded(results, e, ef);
+                if limited {
+                    push_bounded(best, e, keep);
+                }
             }
         }
     }
-    let mut bound = bound_of(results, ef);
+    let mut bound = bound_now(results, best);
     while let Some(Reverse(HeapItem(cur))) = candidates.pop() {
         if cur.dist > bound {
             break;
@@ -108,7 +174,10 @@ pub(crate) fn beam<S: Space>(
                 candidates.push(Reverse(HeapItem(n)));
                 if accept(row) {
                     push_bounded(results, n, ef);
-                    bound = bound_of(results, ef);
+                    if limited {
+                        push_bounded(best, n, keep);
+                    }
+                    bound = bound_now(results, best);
                 }
             }
         }

@@ -235,3 +235,88 @@ pub(crate) fn prefetch_slice<T>(data: &[T], max_lines: usize) {
         let _ = (data, max_lines);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+
+    /// Nodes 0..n on a line at x = node, each linked to its two neighbours; counts the
+    /// distances computed.
+    struct Line {
+        n: u32,
+        query: f32,
+        dists: Cell<usize>,
+    }
+
+    impl Space for Line {
+        fn neighbors(&self, node: u32, _level: usize, out: &mut Vec<u32>) {
+            out.clear();
+            out.extend(
+                [node.wrapping_sub(1), node + 1]
+                    .into_iter()
+                    .filter(|&x| x < self.n),
+            );
+        }
+        fn dist(&self, node: u32) -> f32 {
+            self.dists.set(self.dists.get() + 1);
+            (node as f32 - self.query).abs()
+        }
+    }
+
+    fn walk(query: f32, entry: u32, ef: usize, limit: Limit) -> (Vec<Neighbor>, usize) {
+        let space = Line {
+            n: 1000,
+            query,
+            dists: Cell::new(0),
+        };
+        let mut visited = Visited::new();
+        visited.reset(1000);
+        let e = Neighbor {
+            dist: space.dist(entry),
+            row: entry,
+        };
+        let found = beam_within(
+            &space,
+            &mut visited,
+            &mut Scratch::default(),
+            &[e],
+            0,
+            ef,
+            limit,
+            |_| true,
+        );
+        (found, space.dists.get())
+    }
+
+    #[test]
+    fn an_outside_bound_stops_the_walk_early() {
+        let (plain, plain_cost) = walk(500.0, 500, 50, Limit::NONE);
+        assert_eq!(plain.len(), 50);
+        let bound = Limit {
+            bound: 5.5,
+            keep: 2,
+        };
+        let (bounded, cost) = walk(500.0, 500, 50, bound);
+        // Everything within the bound, in the same order as the plain walk found it.
+        assert_eq!(bounded[..], plain[..bounded.len()]);
+        assert_eq!(bounded.len(), 11, "rows 495..=505");
+        assert!(cost * 3 < plain_cost, "{cost} vs {plain_cost} distances");
+    }
+
+    #[test]
+    fn a_bounded_walk_still_reaches_its_own_nearest_rows() {
+        // The bound is below every row: the walk still goes from the entry (row 0) to the
+        // query's neighbourhood and returns its `keep` best, then stops.
+        let limit = Limit {
+            bound: -1.0,
+            keep: 3,
+        };
+        let (found, cost) = walk(300.0, 0, 50, limit);
+        let rows: Vec<u32> = found.iter().take(3).map(|n| n.row).collect();
+        assert_eq!(rows, vec![300, 299, 301]);
+        let (_, plain_cost) = walk(300.0, 0, 50, Limit::NONE);
+        assert!(cost < plain_cost, "{cost} vs {plain_cost} distances");
+    }
+}

@@ -12,12 +12,15 @@ use crate::segment::Segment;
 use crate::types::{Hit, Key, Point, SearchRequest};
 use vecshard_model::validate;
 
-/// Of the k rows asked for, the share (percent) each walk after the first looks for in its
-/// own container before the bound from the others may stop it (see `Within::keep`).
-/// Tuned with `segments_bench` (1M clustered 32-d rows in 3 segments): 10 % cost
-/// 0.03–0.04 recall@10, 30 % about 0.01 at a quarter less time than unbounded walks,
-/// 100 % saved little.
-const KEEP_PERCENT: usize = 30;
+/// How many of its own best rows (percent of k) each walk after the first finds before
+/// the bound from the others may stop it (see `Within::keep`); a walk whose own share of
+/// `ef` is at most this is not cut by the bound. Measured with `segments_bench` (1M
+/// clustered 32-d rows in 3 segments) and `tests/multi_segment.rs` (16-d Gaussian
+/// clusters, 6.6k rows in 3 segments and a memtable): at 30 % the walks cost a quarter
+/// less at equal ef but lost 0.01 recall@10 on the first and 0.06 at ef 128 on the
+/// second (a narrow walk stuck before its nearest rows); at 100 % still 0.02 there; at
+/// 300 % none on either.
+const KEEP_PERCENT: usize = 300;
 
 /// Most points in one scan page.
 pub const MAX_SCAN_PAGE: usize = 10_000;

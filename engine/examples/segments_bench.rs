@@ -2,12 +2,19 @@
 //!
 //! ```text
 //! cargo run --release -p vecshard-engine --example segments_bench -- \
-//!     [--points 200000] [--dim 32] [--flushes 10] [--max-segments 3] [--min-width 3] [--efs 16,32,64]
+//!     [--points 200000] [--dim 32] [--flushes 10] [--max-segments 3] [--min-width 3] \
+//!     [--efs 16,32,64] [--rounds 3] [--dir DIR]
 //! ```
 //! Ingests `--points` clustered vectors with background flushes and merges on (the
 //! memtable sized for about `--flushes` flushes), waits until the background work is done,
-//! and prints the segment count. Then, for each ef, search p50 and recall@10 (against an
-//! exact search) over those segments, and again after `compact()` leaves one segment.
+//! and prints the segment count. Then, for each ef, search p50/p99 and recall@10 (against
+//! an exact search) over those segments, and again after `compact()` leaves one segment,
+//! and the multi-segment p50 over the single-segment p50 at equal recall (the single
+//! segment's p50 interpolated at the multi-segment recall).
+//!
+//! With `--dir DIR` the two shards are kept in `DIR/multi` and `DIR/single` (a compacted
+//! checkpoint of the first) and reused by later runs with the same `DIR`, which then only
+//! search them (background work off): before/after builds can alternate on the same data.
 //! `--min-width 1000000 --max-segments 8` approximates the old policy (merge the smallest
 //! beyond 8).
 //!
@@ -28,6 +35,8 @@ struct Args {
     max_segments: usize,
     min_width: usize,
     efs: Vec<usize>,
+    rounds: usize,
+    dir: Option<std::path::PathBuf>,
 }
 
 fn parse() -> Result<Args, String> {
@@ -38,6 +47,8 @@ fn parse() -> Result<Args, String> {
         max_segments: Options::default().max_segments,
         min_width: Options::default().min_merge_width,
         efs: vec![16, 32, 64],
+        rounds: 3,
+        dir: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -51,6 +62,8 @@ fn parse() -> Result<Args, String> {
             "--flushes" => a.flushes = num()?,
             "--max-segments" => a.max_segments = num()?,
             "--min-width" => a.min_width = num()?,
+            "--rounds" => a.rounds = num()?,
+            "--dir" => a.dir = Some(value.clone().into()),
             "--efs" => {
                 a.efs = value
                     .split(',')
@@ -60,8 +73,8 @@ fn parse() -> Result<Args, String> {
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
-    if a.points < 1000 || a.dim == 0 || a.flushes == 0 || a.efs.is_empty() {
-        return Err("need --points ≥ 1000, --dim ≥ 1, --flushes ≥ 1, --efs".into());
+    if a.points < 1000 || a.dim == 0 || a.flushes == 0 || a.efs.is_empty() || a.rounds == 0 {
+        return Err("need --points ≥ 1000, --dim ≥ 1, --flushes ≥ 1, --efs, --rounds ≥ 1".into());
     }
     Ok(a)
 }
@@ -88,16 +101,25 @@ fn keys(hits: &[Hit]) -> Vec<vecshard_engine::Key> {
     hits.iter().map(|h| h.key.clone()).collect()
 }
 
-/// (p50 µs, recall@10) of `queries` at `ef`.
+/// One ef's result: latency percentiles and recall.
+#[derive(Clone, Copy)]
+struct Row {
+    p50: f64,
+    p99: f64,
+    recall: f64,
+}
+
+/// p50/p99 µs and recall@10 of `queries` at `ef`, over `rounds` passes.
 fn measure(
     shard: &Shard,
     queries: &[Vec<f32>],
     truth: &[Vec<vecshard_engine::Key>],
     ef: usize,
-) -> (f64, f64) {
-    let mut lat = Vec::with_capacity(queries.len());
+    rounds: usize,
+) -> Row {
+    let mut lat = Vec::with_capacity(queries.len() * rounds);
     let mut found = 0usize;
-    for _round in 0..3 {
+    for _round in 0..rounds {
         for (q, t) in queries.iter().zip(truth) {
             let mut req = SearchRequest::new(q.clone(), 10);
             req.ef = Some(ef);
@@ -108,21 +130,29 @@ fn measure(
         }
     }
     lat.sort_by(f64::total_cmp);
-    (
-        lat[lat.len() / 2],
-        found as f64 / (3 * 10 * queries.len()) as f64,
-    )
+    Row {
+        p50: lat[lat.len() / 2],
+        p99: lat[lat.len() * 99 / 100],
+        recall: found as f64 / (rounds * 10 * queries.len()) as f64,
+    }
 }
 
-fn main() {
-    let a = match parse() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("segments_bench: {e}");
-            std::process::exit(2);
-        }
-    };
-    let dir = tempfile::tempdir().expect("temporary directory");
+/// The single-segment p50 at `recall`, interpolated linearly between the measured efs
+/// (`None` outside their recall range).
+fn p50_at(single: &[Row], recall: f64) -> Option<f64> {
+    let mut pts: Vec<(f64, f64)> = single.iter().map(|r| (r.recall, r.p50)).collect();
+    pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+    if let Some(&(_, p)) = pts.iter().find(|(r, _)| *r == recall) {
+        return Some(p);
+    }
+    pts.windows(2).find_map(|w| {
+        let ((r0, p0), (r1, p1)) = (w[0], w[1]);
+        (r0 < recall && recall < r1).then(|| p0 + (p1 - p0) * (recall - r0) / (r1 - r0))
+    })
+}
+
+/// Ingest, wait until idle and return the shard with its stats line printed.
+fn build(a: &Args, location: &str, vectors: &[Vec<f32>]) -> Shard {
     let mut spec = ShardSpec::new(a.dim, Metric::L2);
     spec.index.ef_construction = 64;
     // About what one row costs in a memtable (vector, graph links, key, bookkeeping).
@@ -134,10 +164,7 @@ fn main() {
         min_merge_width: a.min_width,
         ..Options::default()
     };
-    let shard = Shard::create(dir.path().to_str().unwrap(), spec, opts).expect("create");
-    // Queries come from the same distribution as the points (300 held out).
-    let mut vectors = data(1, a.points + 300, a.dim);
-    let queries = vectors.split_off(a.points);
+    let shard = Shard::create(location, spec, opts).expect("create");
     let started = Instant::now();
     for (i, chunk) in vectors.chunks(5_000).enumerate() {
         let points = chunk
@@ -169,7 +196,53 @@ fn main() {
         "{} points {}-d, {} flushes, {} merges: {} segments after ingest ({ingest_s:.1} s) + idle ({idle_s:.1} s)",
         last.live_points, a.dim, last.flushes, last.compactions, last.segments
     );
+    shard
+}
 
+fn main() {
+    let a = match parse() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("segments_bench: {e}");
+            std::process::exit(2);
+        }
+    };
+    // Queries come from the same distribution as the points (300 held out).
+    let mut vectors = data(1, a.points + 300, a.dim);
+    let queries = vectors.split_off(a.points);
+    let tmp = tempfile::tempdir().expect("temporary directory");
+    let dir = a.dir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
+    let (multi_dir, single_dir) = (dir.join("multi"), dir.join("single"));
+    let (multi_loc, single_loc) = (
+        multi_dir.to_str().expect("UTF-8 path"),
+        single_dir.to_str().expect("UTF-8 path"),
+    );
+    let search_only = Options {
+        background: false,
+        ..Options::default()
+    };
+    let (shard, single_shard) = if single_dir.exists() {
+        let shard = Shard::open(multi_loc, search_only.clone()).expect("open multi");
+        let st = shard.stats();
+        println!(
+            "{} points in {} segments, reused from {}",
+            st.live_points,
+            st.segments,
+            dir.display()
+        );
+        let single = Shard::open(single_loc, search_only).expect("open single");
+        (shard, single)
+    } else {
+        let shard = build(&a, multi_loc, &vectors);
+        shard.close().expect("close");
+        let shard = Shard::open(multi_loc, search_only.clone()).expect("open multi");
+        shard.checkpoint(single_loc).expect("checkpoint");
+        let single = Shard::open(single_loc, search_only).expect("open single");
+        single.compact().expect("compact");
+        (shard, single)
+    };
+    drop(vectors);
+    let last = shard.stats();
     let truth: Vec<Vec<vecshard_engine::Key>> = queries
         .iter()
         .map(|q| {
@@ -178,26 +251,32 @@ fn main() {
             keys(&shard.search(&req).expect("exact search"))
         })
         .collect();
-    let multi: Vec<(f64, f64)> = a
+    let multi: Vec<Row> = a
         .efs
         .iter()
-        .map(|&ef| measure(&shard, &queries, &truth, ef))
+        .map(|&ef| measure(&shard, &queries, &truth, ef, a.rounds))
         .collect();
     let segments = last.segments;
-    shard.compact().expect("compact");
-    let single: Vec<(f64, f64)> = a
+    let single: Vec<Row> = a
         .efs
         .iter()
-        .map(|&ef| measure(&shard, &queries, &truth, ef))
+        .map(|&ef| measure(&single_shard, &queries, &truth, ef, a.rounds))
         .collect();
+    assert_eq!(single_shard.stats().segments, 1, "the compacted copy");
     println!();
-    println!("| ef | {segments} segments p50 µs | recall@10 | 1 segment p50 µs | recall@10 |");
-    println!("|---|---|---|---|---|");
+    println!(
+        "| ef | {segments} segments p50 / p99 µs | recall@10 | 1 segment p50 / p99 µs | recall@10 | {segments} segments p50 / 1 segment p50 at equal recall |"
+    );
+    println!("|---|---|---|---|---|---|");
     for (ef, (m, s)) in a.efs.iter().zip(multi.iter().zip(&single)) {
+        let ratio = p50_at(&single, m.recall)
+            .map(|p| format!("{:.2}×", m.p50 / p))
+            .unwrap_or_else(|| "–".into());
         println!(
-            "| {ef} | {:.0} | {:.3} | {:.0} | {:.3} |",
-            m.0, m.1, s.0, s.1
+            "| {ef} | {:.0} / {:.0} | {:.3} | {:.0} / {:.0} | {:.3} | {ratio} |",
+            m.p50, m.p99, m.recall, s.p50, s.p99, s.recall
         );
     }
     shard.close().expect("close");
+    single_shard.close().expect("close");
 }

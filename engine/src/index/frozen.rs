@@ -3,7 +3,7 @@
 
 use super::format::{GraphLayout, GraphView, NONE};
 use super::planner::{use_brute_force, widened_ef};
-use super::search::{Space, beam, greedy, prefetch_slice};
+use super::search::{Limit, Space, beam_within, greedy, prefetch_slice};
 use super::sq8::{CodesLayout, CodesView, code_distance};
 use super::visited::with_workspace;
 use super::{Neighbor, Vectors, brute_force, sort_neighbors};
@@ -70,6 +70,36 @@ impl FrozenIndex {
         accept: &dyn Fn(u32) -> bool,
         selectivity: f32,
     ) -> Vec<Neighbor> {
+        let within = Within::NONE;
+        self.search_within(
+            graph,
+            codes,
+            vectors,
+            query,
+            k,
+            ef,
+            accept,
+            selectivity,
+            within,
+        )
+    }
+
+    /// [`FrozenIndex::search`] for one of several containers searched together: the walk
+    /// stops early once it cannot beat `within.dist`, the k-th best distance already found
+    /// elsewhere (see [`Within`]). Exact scans ignore it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn search_within(
+        &self,
+        graph: &[u8],
+        codes: &[u8],
+        vectors: &dyn Vectors,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        accept: &dyn Fn(u32) -> bool,
+        selectivity: f32,
+        within: Within,
+    ) -> Vec<Neighbor> {
         if k == 0 || self.rows == 0 {
             return Vec::new();
         }
@@ -101,8 +131,12 @@ impl FrozenIndex {
             query: &qcode,
             prefetch_lines: self.dim.div_ceil(64),
         };
-        let found = self.walk(&space, ef, accept);
-        if found.len() < k {
+        let limit = Limit {
+            bound: c.bound(self.metric, within.dist),
+            keep: within.keep,
+        };
+        let found = self.walk(&space, ef, limit, accept);
+        if found.len() < within.needed(k) {
             // Too few accepted rows reached (a very selective filter): answer exactly.
             return self.exact(vectors, query, k, accept);
         }
@@ -137,6 +171,7 @@ impl FrozenIndex {
         &self,
         space: &CodeSpace<'_>,
         ef: usize,
+        limit: Limit,
         accept: &dyn Fn(u32) -> bool,
     ) -> Vec<Neighbor> {
         let entry = self.graph.entry;
@@ -148,7 +183,7 @@ impl FrozenIndex {
             for level in (1..=self.graph.max_level as usize).rev() {
                 cur = greedy(space, cur, level, scratch);
             }
-            beam(space, visited, scratch, &[cur], 0, ef, accept)
+            beam_within(space, visited, scratch, &[cur], 0, ef, limit, accept)
         })
     }
 
@@ -184,6 +219,37 @@ impl FrozenIndex {
         accept: &dyn Fn(u32) -> bool,
     ) -> Vec<Neighbor> {
         brute_force(self.metric, vectors, query, 0..self.rows, k, accept)
+    }
+}
+
+/// An outside bound for one search among several (segments and memtables of one shard,
+/// searched one after another): `dist` is the k-th best exact distance found so far
+/// (`INFINITY` when none), and `keep` how many of its own best rows the walk looks for
+/// before that bound may stop it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Within {
+    /// The distance a row must beat to enter the caller's top k.
+    pub dist: f32,
+    /// Own results the walk finds regardless of `dist` (at least 1).
+    pub keep: usize,
+}
+
+impl Within {
+    /// No bound: a search on its own.
+    pub const NONE: Within = Within {
+        dist: f32::INFINITY,
+        keep: 1,
+    };
+
+    /// How many results a walk must return for a search of the best `k`: `k` without a
+    /// bound; with one, the walk may stop sooner (its other rows cannot enter the top k)
+    /// but must have found its `keep` best, or it ran out of accepted rows to reach.
+    pub fn needed(&self, k: usize) -> usize {
+        if self.dist < f32::INFINITY {
+            k.min(self.keep.max(1))
+        } else {
+            k
+        }
     }
 }
 

@@ -14,8 +14,9 @@ use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use parking_lot::Mutex;
 
 use super::format::GraphParts;
+use super::frozen::Within;
 use super::level::random_level;
-use super::search::{Space, beam, greedy, prefetch_slice};
+use super::search::{Limit, Space, beam, beam_within, greedy, prefetch_slice};
 use super::select::select_neighbors;
 use super::visited::with_workspace;
 use super::{IndexBytes, IndexParams, Neighbor, Vectors, brute_force, sq8};
@@ -269,6 +270,24 @@ impl MemIndex {
         ef: usize,
         accept: &dyn Fn(u32) -> bool,
     ) -> Vec<Neighbor> {
+        self.search_within(vectors, query, k, ef, accept, Within::NONE)
+    }
+
+    /// [`MemIndex::search`] that stops early once it cannot beat `within.dist` (see
+    /// [`Within`]).
+    pub fn search_within(
+        &self,
+        vectors: &dyn Vectors,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        accept: &dyn Fn(u32) -> bool,
+        within: Within,
+    ) -> Vec<Neighbor> {
+        let limit = Limit {
+            bound: within.dist,
+            keep: within.keep,
+        };
         let ep = self.entry.load(Ordering::Acquire);
         if k == 0 || ep == EMPTY {
             return Vec::new();
@@ -288,9 +307,18 @@ impl MemIndex {
             for l in (1..=top).rev() {
                 cur = greedy(&space, cur, l, scratch);
             }
-            beam(&space, visited, scratch, &[cur], 0, ef.max(k), accept)
+            beam_within(
+                &space,
+                visited,
+                scratch,
+                &[cur],
+                0,
+                ef.max(k),
+                limit,
+                accept,
+            )
         });
-        if found.len() < k {
+        if found.len() < within.needed(k) {
             // Too few accepted rows reached (a very selective filter): answer exactly.
             let done = (0..high as u32).filter(|&r| {
                 self.state

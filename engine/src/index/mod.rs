@@ -28,7 +28,7 @@ mod sq8;
 mod visited;
 
 pub use build::build;
-pub use frozen::FrozenIndex;
+pub use frozen::{FrozenIndex, Within};
 pub use mem::MemIndex;
 pub use planner::use_brute_force;
 

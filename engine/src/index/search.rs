@@ -29,6 +29,31 @@ pub(crate) struct Scratch {
     fresh: Vec<u32>,
     candidates: BinaryHeap<Reverse<HeapItem>>,
     results: BinaryHeap<HeapItem>,
+    best: BinaryHeap<HeapItem>,
+}
+
+/// A bound from outside one walk: the distance (in the walk's own distance space) that
+/// results must beat to matter, e.g. the k-th best found in other segments of the shard.
+///
+/// Once the walk holds `keep` accepted results of its own, it stops expanding (and
+/// queueing) candidates farther than both `bound` and its own `keep`-th best, instead of
+/// only once its frontier is past its `ef`-th best. The `keep` results let it first reach
+/// its own nearest neighbourhood from the entry point (as a beam of width `keep` would),
+/// so a segment whose closest rows lie a little past the bound still returns them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Limit {
+    /// Distance a result must beat; `f32::INFINITY` for none.
+    pub bound: f32,
+    /// Own results the walk keeps looking for regardless of `bound` (at least 1).
+    pub keep: usize,
+}
+
+impl Limit {
+    /// No outside bound: a plain beam search.
+    pub(crate) const NONE: Limit = Limit {
+        bound: f32::INFINITY,
+        keep: 1,
+    };
 }
 
 /// Follow strictly improving neighbours on `level` until none improves.
@@ -68,24 +93,65 @@ pub(crate) fn beam<S: Space>(
     ef: usize,
     accept: impl Fn(u32) -> bool,
 ) -> Vec<Neighbor> {
+    beam_within(
+        space,
+        visited,
+        scratch,
+        entries,
+        level,
+        ef,
+        Limit::NONE,
+        accept,
+    )
+}
+
+/// [`beam`] that also stops at an outside [`Limit`].
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn beam_within<S: Space>(
+    space: &S,
+    visited: &mut Visited,
+    scratch: &mut Scratch,
+    entries: &[Neighbor],
+    level: usize,
+    ef: usize,
+    limit: Limit,
+    accept: impl Fn(u32) -> bool,
+) -> Vec<Neighbor> {
     let ef = ef.max(1);
     let Scratch {
         links,
         fresh,
         candidates,
         results,
+        best,
     } = scratch;
     candidates.clear();
     results.clear();
+    best.clear();
+    // With an outside bound, the `keep` best results are tracked too; the walk's bound is
+    // then the nearer of its ef-th best and the farther of `limit.bound` and its keep-th.
+    let limited = limit.bound < f32::INFINITY;
+    let keep = limit.keep.clamp(1, ef);
+    let bound_now = |results: &BinaryHeap<HeapItem>, best: &BinaryHeap<HeapItem>| {
+        let own = bound_of(results, ef);
+        if limited {
+            own.min(limit.bound.max(bound_of(best, keep)))
+        } else {
+            own
+        }
+    };
     for &e in entries {
         if visited.insert(e.row) {
             candidates.push(Reverse(HeapItem(e)));
             if accept(e.row) {
                 push_bounded(results, e, ef);
+                if limited {
+                    push_bounded(best, e, keep);
+                }
             }
         }
     }
-    let mut bound = bound_of(results, ef);
+    let mut bound = bound_now(results, best);
     while let Some(Reverse(HeapItem(cur))) = candidates.pop() {
         if cur.dist > bound {
             break;
@@ -108,7 +174,10 @@ pub(crate) fn beam<S: Space>(
                 candidates.push(Reverse(HeapItem(n)));
                 if accept(row) {
                     push_bounded(results, n, ef);
-                    bound = bound_of(results, ef);
+                    if limited {
+                        push_bounded(best, n, keep);
+                    }
+                    bound = bound_now(results, best);
                 }
             }
         }
@@ -164,5 +233,90 @@ pub(crate) fn prefetch_slice<T>(data: &[T], max_lines: usize) {
     #[cfg(not(target_arch = "x86_64"))]
     {
         let _ = (data, max_lines);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+
+    /// Nodes 0..n on a line at x = node, each linked to its two neighbours; counts the
+    /// distances computed.
+    struct Line {
+        n: u32,
+        query: f32,
+        dists: Cell<usize>,
+    }
+
+    impl Space for Line {
+        fn neighbors(&self, node: u32, _level: usize, out: &mut Vec<u32>) {
+            out.clear();
+            out.extend(
+                [node.wrapping_sub(1), node + 1]
+                    .into_iter()
+                    .filter(|&x| x < self.n),
+            );
+        }
+        fn dist(&self, node: u32) -> f32 {
+            self.dists.set(self.dists.get() + 1);
+            (node as f32 - self.query).abs()
+        }
+    }
+
+    fn walk(query: f32, entry: u32, ef: usize, limit: Limit) -> (Vec<Neighbor>, usize) {
+        let space = Line {
+            n: 1000,
+            query,
+            dists: Cell::new(0),
+        };
+        let mut visited = Visited::new();
+        visited.reset(1000);
+        let e = Neighbor {
+            dist: space.dist(entry),
+            row: entry,
+        };
+        let found = beam_within(
+            &space,
+            &mut visited,
+            &mut Scratch::default(),
+            &[e],
+            0,
+            ef,
+            limit,
+            |_| true,
+        );
+        (found, space.dists.get())
+    }
+
+    #[test]
+    fn an_outside_bound_stops_the_walk_early() {
+        let (plain, plain_cost) = walk(500.0, 500, 50, Limit::NONE);
+        assert_eq!(plain.len(), 50);
+        let bound = Limit {
+            bound: 5.5,
+            keep: 2,
+        };
+        let (bounded, cost) = walk(500.0, 500, 50, bound);
+        // Everything within the bound, in the same order as the plain walk found it.
+        assert_eq!(bounded[..], plain[..bounded.len()]);
+        assert_eq!(bounded.len(), 11, "rows 495..=505");
+        assert!(cost * 3 < plain_cost, "{cost} vs {plain_cost} distances");
+    }
+
+    #[test]
+    fn a_bounded_walk_still_reaches_its_own_nearest_rows() {
+        // The bound is below every row: the walk still goes from the entry (row 0) to the
+        // query's neighbourhood and returns its `keep` best, then stops.
+        let limit = Limit {
+            bound: -1.0,
+            keep: 3,
+        };
+        let (found, cost) = walk(300.0, 0, 50, limit);
+        let rows: Vec<u32> = found.iter().take(3).map(|n| n.row).collect();
+        assert_eq!(rows, vec![300, 299, 301]);
+        let (_, plain_cost) = walk(300.0, 0, 50, Limit::NONE);
+        assert!(cost < plain_cost, "{cost} vs {plain_cost} distances");
     }
 }

@@ -13,7 +13,7 @@ pub(crate) struct Visited {
 }
 
 impl Visited {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Visited {
             marks: Vec::new(),
             generation: 0,

@@ -16,7 +16,7 @@ pub(crate) use writer::SegmentWriter;
 use crate::deletions::Deletions;
 use crate::error::{Error, Result};
 use crate::filter::Filter;
-use crate::index::{FrozenIndex, Neighbor, SliceVectors};
+use crate::index::{FrozenIndex, Neighbor, SliceVectors, Within};
 use crate::meta_index::MetaIndex;
 use crate::options::ShardSpec;
 use crate::paths;
@@ -264,8 +264,9 @@ impl Segment {
         ef: usize,
         accept: &dyn Fn(u32) -> bool,
         selectivity: f32,
+        within: Within,
     ) -> Vec<Neighbor> {
-        self.index.search(
+        self.index.search_within(
             self.section(Section::Graph),
             self.section(Section::Codes),
             &self.vectors(),
@@ -274,6 +275,7 @@ impl Segment {
             ef,
             accept,
             selectivity,
+            within,
         )
     }
 }

@@ -6,11 +6,21 @@ use super::Inner;
 use super::view::{Container, View};
 use crate::error::{Error, Result};
 use crate::filter::Filter;
-use crate::index::{self, Neighbor, Vectors};
+use crate::index::{self, Neighbor, Vectors, Within};
 use crate::memtable::Memtable;
 use crate::segment::Segment;
 use crate::types::{Hit, Key, Point, SearchRequest};
 use vecshard_model::validate;
+
+/// How many of its own best rows (percent of k) each walk after the first finds before
+/// the bound from the others may stop it (see `Within::keep`); a walk whose own share of
+/// `ef` is at most this is not cut by the bound. Measured with `segments_bench` (1M
+/// clustered 32-d rows in 3 segments) and `tests/multi_segment.rs` (16-d Gaussian
+/// clusters, 6.6k rows in 3 segments and a memtable): at 30 % the walks cost a quarter
+/// less at equal ef but lost 0.01 recall@10 on the first and 0.06 at ef 128 on the
+/// second (a narrow walk stuck before its nearest rows); at 100 % still 0.02 there; at
+/// 300 % none on either.
+const KEEP_PERCENT: usize = 300;
 
 /// Most points in one scan page.
 pub const MAX_SCAN_PAGE: usize = 10_000;
@@ -83,23 +93,56 @@ impl Inner {
             exact: req.exact,
             snap,
         };
-        // Every container is walked with the full `ef`. Passing the k-th distance found so
-        // far (largest segment first) to the next walk, to stop it once its frontier is
-        // past that distance, was measured on clustered 32-d (6k + 2k rows): 2% fewer rows
-        // reached at ef 16 for 0.007 less recall@10, 3–5% at ef 64 and 15–20% at ef 128
-        // for 0.004 less. The merge policy keeps searches to ≤ 3 segments instead
-        // (`segments_bench`: 2 segments cost 1.2× one at equal recall).
-        let mut cands: Vec<(Neighbor, usize, Key)> = Vec::new();
-        for (ci, c) in view.containers.iter().enumerate() {
-            let found = match c {
-                Container::Mem(m) => self.search_memtable(m, &q),
-                Container::Seg(s) => self.search_segment(s, &q),
+        // Containers are searched one after another, largest first, and each walk after
+        // the first gets the k-th best distance found so far as a bound (`Within`): it
+        // stops once its frontier cannot beat that bound (after finding its own `keep`
+        // best rows) instead of filling its own `ef` results, and a container gets a share
+        // of `ef` by its size relative to the largest (at least k). Deletions, superseded
+        // rows and filters are applied inside each walk (`accept`), so the bound only ever
+        // comes from rows that can be returned. Exact searches use no bound.
+        let mut order: Vec<usize> = (0..view.containers.len()).collect();
+        order.sort_by_key(|&ci| std::cmp::Reverse(view.containers[ci].rows()));
+        let largest = order
+            .first()
+            .map_or(1, |&ci| view.containers[ci].rows().max(1));
+        let keep = (q.k * KEEP_PERCENT).div_ceil(100).max(1);
+        let mut kth = KthBest::new(q.k);
+        let mut cands: Vec<(Neighbor, usize)> = Vec::new();
+        for ci in order {
+            let c = &view.containers[ci];
+            let within = if q.exact {
+                Within::NONE
+            } else {
+                Within {
+                    dist: kth.bound(),
+                    keep,
+                }
             };
-            cands.extend(found.into_iter().map(|n| (n, ci, c.key(n.row))));
+            let share = f64::from(c.rows()) / f64::from(largest);
+            let ef = ((q.ef as f64 * share).ceil() as usize).clamp(q.k, q.ef);
+            let found = match c {
+                Container::Mem(m) => self.search_memtable(m, &q, ef, within),
+                Container::Seg(s) => self.search_segment(s, &q, ef, within),
+            };
+            for n in &found {
+                kth.push(n.dist);
+            }
+            cands.extend(found.into_iter().map(|n| (n, ci)));
         }
-        cands.sort_by(|a, b| a.0.dist.total_cmp(&b.0.dist).then_with(|| a.2.cmp(&b.2)));
-        cands.truncate(req.k);
-        cands
+        // The best k by (distance, key): keys are read only for rows up to the k-th
+        // distance (ties included).
+        cands.sort_by(|a, b| a.0.dist.total_cmp(&b.0.dist));
+        if let Some(last) = cands.get(req.k.saturating_sub(1)).map(|c| c.0.dist) {
+            let end = cands.partition_point(|c| c.0.dist.total_cmp(&last).is_le());
+            cands.truncate(end);
+        }
+        let mut keyed: Vec<(Neighbor, usize, Key)> = cands
+            .into_iter()
+            .map(|(n, ci)| (n, ci, view.containers[ci].key(n.row)))
+            .collect();
+        keyed.sort_by(|a, b| a.0.dist.total_cmp(&b.0.dist).then_with(|| a.2.cmp(&b.2)));
+        keyed.truncate(req.k);
+        keyed
             .into_iter()
             .map(|(n, ci, key)| self.hit(&view, ci, n, key, req))
             .collect()
@@ -128,15 +171,17 @@ impl Inner {
         })
     }
 
-    fn search_memtable(&self, m: &Memtable, q: &Query) -> Vec<Neighbor> {
+    fn search_memtable(&self, m: &Memtable, q: &Query, ef: usize, within: Within) -> Vec<Neighbor> {
         let accept = |row: u32| {
             m.visible(row, q.snap)
                 && q.filter
                     .is_none_or(|f| m.row(row).is_some_and(|r| f.matches(&r.metadata)))
         };
         if !q.exact {
-            let found = m.index().search(m.vectors(), q.vector, q.k, q.ef, &accept);
-            if found.len() >= q.k {
+            let found = m
+                .index()
+                .search_within(m.vectors(), q.vector, q.k, ef, &accept, within);
+            if found.len() >= within.needed(q.k) {
                 return found;
             }
         }
@@ -150,30 +195,92 @@ impl Inner {
         )
     }
 
-    fn search_segment(&self, s: &Segment, q: &Query) -> Vec<Neighbor> {
-        let matching: RoaringBitmap = s.matching(q.filter);
-        let count = matching.len() as usize;
+    fn search_segment(&self, s: &Segment, q: &Query, ef: usize, within: Within) -> Vec<Neighbor> {
+        // Unfiltered: every row matches, without a bitmap of them all.
+        let matching: Option<RoaringBitmap> = q.filter.map(|f| s.matching(Some(f)));
+        let count = matching
+            .as_ref()
+            .map_or(s.rows() as usize, |m| m.len() as usize);
         if count == 0 {
             return Vec::new();
         }
         let visible = |row: u32| s.visible(row, q.snap);
         let vectors = s.vectors();
-        if !q.exact && !index::use_brute_force(s.rows() as usize, count, q.k, q.ef) {
-            let accept = |row: u32| (q.filter.is_none() || matching.contains(row)) && visible(row);
+        if !q.exact && !index::use_brute_force(s.rows() as usize, count, q.k, ef) {
+            let accept =
+                |row: u32| matching.as_ref().is_none_or(|m| m.contains(row)) && visible(row);
             let selectivity = count as f32 / s.rows().max(1) as f32;
-            let found = s.ann(q.vector, q.k, q.ef, &accept, selectivity);
-            if found.len() >= q.k {
+            let found = s.ann(q.vector, q.k, ef, &accept, selectivity, within);
+            if found.len() >= within.needed(q.k) {
                 return found;
             }
         }
-        exact_with_ties(
-            self.spec.metric,
-            &vectors,
-            q.vector,
-            matching.iter(),
-            q.k,
-            &visible,
-        )
+        match &matching {
+            Some(m) => exact_with_ties(
+                self.spec.metric,
+                &vectors,
+                q.vector,
+                m.iter(),
+                q.k,
+                &visible,
+            ),
+            None => exact_with_ties(
+                self.spec.metric,
+                &vectors,
+                q.vector,
+                0..s.rows(),
+                q.k,
+                &visible,
+            ),
+        }
+    }
+}
+
+/// The k-th smallest of the distances pushed so far.
+struct KthBest {
+    k: usize,
+    heap: std::collections::BinaryHeap<Dist>,
+}
+
+impl KthBest {
+    fn new(k: usize) -> Self {
+        KthBest {
+            k,
+            heap: std::collections::BinaryHeap::with_capacity(k + 1),
+        }
+    }
+
+    fn push(&mut self, d: f32) {
+        if self.heap.len() < self.k {
+            self.heap.push(Dist(d));
+        } else if self.heap.peek().is_some_and(|top| d < top.0) {
+            self.heap.pop();
+            self.heap.push(Dist(d));
+        }
+    }
+
+    /// The k-th best distance, `INFINITY` while fewer than k were pushed.
+    fn bound(&self) -> f32 {
+        match self.heap.peek() {
+            Some(top) if self.heap.len() >= self.k => top.0,
+            _ => f32::INFINITY,
+        }
+    }
+}
+
+/// A distance ordered by `total_cmp`.
+#[derive(PartialEq)]
+struct Dist(f32);
+
+impl Eq for Dist {}
+impl PartialOrd for Dist {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Dist {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
     }
 }
 

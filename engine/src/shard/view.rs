@@ -22,6 +22,14 @@ impl Container {
         }
     }
 
+    /// Rows stored (live or not).
+    pub(crate) fn rows(&self) -> u32 {
+        match self {
+            Container::Mem(m) => m.rows() as u32,
+            Container::Seg(s) => s.rows(),
+        }
+    }
+
     pub(crate) fn deleted(&self) -> &Deletions {
         match self {
             Container::Mem(m) => &m.deleted,

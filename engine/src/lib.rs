@@ -10,6 +10,7 @@ pub mod commit;
 mod deletions;
 pub mod distance;
 mod error;
+pub mod failpoints;
 pub mod filter;
 pub mod index;
 pub mod manifest;
@@ -26,7 +27,7 @@ mod wal;
 
 pub use error::{Error, ErrorKind, Result};
 pub use filter::Filter;
-pub use options::{Durability, Hook, Options, ShardSpec};
+pub use options::{Durability, Options, ShardSpec};
 pub use shard::{CheckpointSummary, Shard, Stats, WalLoss, WalRepair};
 pub use types::*;
 /// The data model the engine is built on (keys, values, points, filters, limits, rules).

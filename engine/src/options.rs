@@ -111,36 +111,6 @@ pub struct Options {
     /// Commit store for manifests: `None` (conditional puts on the storage itself) or
     /// `dynamodb:TABLE`. WAL units always need conditional creates from the storage.
     pub commit_store: Option<String>,
-    /// Test seam: called by a compaction after it built the new view and right before it
-    /// publishes it (searches and gets must keep answering while this runs). `None` in
-    /// production.
-    pub compaction_hook: Option<Hook>,
-    /// Test hook: runs in [`crate::Shard::checkpoint`] after its files are pinned and
-    /// before they are copied (a test compacts there to check the pins). `None` in
-    /// production.
-    pub checkpoint_hook: Option<Hook>,
-}
-
-/// A callback the engine runs at a fixed step, for tests that must stop between steps
-/// instead of racing them.
-#[derive(Clone)]
-pub struct Hook(pub std::sync::Arc<dyn Fn() + Send + Sync>);
-
-impl Hook {
-    /// A hook that runs `f`.
-    pub fn new(f: impl Fn() + Send + Sync + 'static) -> Self {
-        Hook(std::sync::Arc::new(f))
-    }
-
-    pub(crate) fn run(&self) {
-        (self.0)()
-    }
-}
-
-impl std::fmt::Debug for Hook {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Hook")
-    }
 }
 
 impl Default for Options {
@@ -163,8 +133,6 @@ impl Default for Options {
             cache_dir: None,
             cache_dir_bytes: 10 << 30,
             commit_store: None,
-            compaction_hook: None,
-            checkpoint_hook: None,
         }
     }
 }

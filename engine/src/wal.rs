@@ -23,6 +23,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::failpoints::{self, fail_point};
 use crate::options::Durability;
 use crate::paths;
 use crate::storage::{AppendFile, ObjectInfo, Storage};
@@ -463,10 +464,12 @@ impl WalWriter {
             table,
             unsynced: false,
         };
+        fail_point!(failpoints::WAL_CREATE_BEFORE);
         if append {
             let mut f = storage.create_append(&path)?;
             f.append(&header(epoch, first_unit))?;
             f.sync()?;
+            fail_point!(failpoints::WAL_CREATE_AFTER);
             io.file = Some(f);
             io.table.units.insert(
                 first_unit,
@@ -480,6 +483,7 @@ impl WalWriter {
             if !storage.put_if_absent(&path, Bytes::from(header(epoch, first_unit)))? {
                 return Ok(None);
             }
+            fail_point!(failpoints::WAL_CREATE_AFTER);
             io.table.units.insert(
                 first_unit,
                 UnitInfo {
@@ -614,6 +618,7 @@ impl WalWriter {
             let mut data = header(self.epoch, unit);
             data.extend_from_slice(buf);
             let bytes = data.len() as u64;
+            fail_point!(failpoints::WAL_CREATE_BEFORE);
             if !self
                 .storage
                 .put_if_absent(&paths::wal(unit), Bytes::from(data))?
@@ -627,6 +632,7 @@ impl WalWriter {
                     ),
                 ));
             }
+            fail_point!(failpoints::WAL_CREATE_AFTER);
             io.table.units.insert(
                 unit,
                 UnitInfo {
@@ -649,9 +655,11 @@ impl WalWriter {
             io.unsynced = false;
         }
         let unit = io.unit + 1;
+        fail_point!(failpoints::WAL_CREATE_BEFORE);
         let mut f = self.storage.create_append(&paths::wal(unit))?;
         f.append(&header(self.epoch, unit))?;
         f.sync()?;
+        fail_point!(failpoints::WAL_CREATE_AFTER);
         io.file = Some(f);
         io.unit = unit;
         io.table.units.insert(
@@ -691,9 +699,15 @@ impl WalWriter {
             })
             .map(|(n, _)| *n)
             .collect();
-        for n in doomed {
-            self.storage.delete(&paths::wal(n))?;
-            io.table.units.remove(&n);
+        if !doomed.is_empty() {
+            fail_point!(failpoints::WAL_DELETE_BEFORE);
+        }
+        for n in &doomed {
+            self.storage.delete(&paths::wal(*n))?;
+            io.table.units.remove(n);
+        }
+        if !doomed.is_empty() {
+            fail_point!(failpoints::WAL_DELETE_AFTER);
         }
         self.live_bytes.store(io.table.bytes(), Ordering::Relaxed);
         let lowest_needed = io

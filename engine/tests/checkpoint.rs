@@ -14,10 +14,17 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use batches::{contents, point};
-use vecshard_engine::{ErrorKind, Hook, Key, Metric, Options, Point, Shard, ShardSpec};
+use vecshard_engine::failpoints::CHECKPOINT_COPY_BEFORE;
+use vecshard_engine::{ErrorKind, Key, Metric, Options, Point, Shard, ShardSpec};
 
 const DIM: usize = 4;
 const KEYS: u64 = 300;
+
+/// Fail points are process-wide: each test of this binary runs in a fail scenario of its
+/// own (one at a time under `cargo test`; nextest gives each test a process anyway).
+fn one_at_a_time() -> fail::FailScenario<'static> {
+    fail::FailScenario::setup()
+}
 
 fn spec() -> ShardSpec {
     ShardSpec::new(DIM, Metric::L2)
@@ -194,6 +201,7 @@ fn checkpoint_under_writes(src: &str, dest: &str) {
 
 #[test]
 fn local_checkpoint_under_concurrent_writes() {
+    let _fp = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("src");
     let dest = dir.path().join("ckpt");
@@ -206,6 +214,7 @@ fn local_checkpoint_under_concurrent_writes() {
 /// claimed to cover, the cause of lost batches under concurrent writes.
 #[test]
 fn compaction_keeps_rows_superseded_only_by_unflushed_writes() {
+    let _fp = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("src");
     let src = src.to_str().unwrap();
@@ -256,23 +265,24 @@ fn compaction_keeps_rows_superseded_only_by_unflushed_writes() {
 /// the next commit after it deletes them.
 #[test]
 fn compaction_during_checkpoint_keeps_its_files_until_it_ends() {
+    let _fp = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("src");
     let slot: Arc<OnceLock<Shard>> = Arc::new(OnceLock::new());
     let compacted = Arc::new(AtomicBool::new(false));
-    let hook = {
+    {
         let (slot, compacted) = (slot.clone(), compacted.clone());
-        Hook::new(move || {
+        fail::cfg_callback(CHECKPOINT_COPY_BEFORE, move || {
             let shard = slot.get().unwrap();
             shard.upsert(vec![point(0, 999)]).unwrap();
             shard.flush().unwrap();
             shard.compact().unwrap();
             compacted.store(true, Ordering::Relaxed);
         })
-    };
+        .unwrap();
+    }
     let opts = Options {
         background: false,
-        checkpoint_hook: Some(hook),
         ..Options::default()
     };
     let shard = Shard::create(src.to_str().unwrap(), spec(), opts).unwrap();
@@ -351,6 +361,7 @@ fn small_expected() -> BTreeMap<u64, u64> {
 
 #[test]
 fn deleting_a_checkpoint_leaves_the_shard_intact() {
+    let _fp = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("src");
     let dest = dir.path().join("ckpt");
@@ -370,6 +381,7 @@ fn deleting_a_checkpoint_leaves_the_shard_intact() {
 
 #[test]
 fn a_checkpoint_without_its_manifest_does_not_open() {
+    let _fp = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("src");
     let dest = dir.path().join("ckpt");
@@ -391,6 +403,7 @@ fn a_checkpoint_without_its_manifest_does_not_open() {
 
 #[test]
 fn a_checkpoint_goes_only_where_no_shard_is() {
+    let _fp = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("src");
     let dest = dir.path().join("ckpt");
@@ -408,6 +421,7 @@ fn a_checkpoint_goes_only_where_no_shard_is() {
 /// A read-only handle checkpoints what its manifest covers: the flushed writes.
 #[test]
 fn read_only_checkpoint_covers_flushed_writes() {
+    let _fp = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("src");
     let dest = dir.path().join("ckpt");
@@ -457,6 +471,7 @@ fn measure(src: &str, dest: &str, mb: usize) {
 #[test]
 #[ignore = "a measurement: cargo test --release --test checkpoint -- --ignored --nocapture"]
 fn measure_local_throughput() {
+    let _fp = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("src");
     measure(

@@ -9,9 +9,8 @@ use std::time::Duration;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use vecshard_engine::{
-    Durability, Hook, Key, Metric, Options, Point, SearchRequest, Shard, ShardSpec,
-};
+use vecshard_engine::failpoints::COMPACTION_PUBLISH_BEFORE;
+use vecshard_engine::{Durability, Key, Metric, Options, Point, SearchRequest, Shard, ShardSpec};
 
 /// Long enough for a slow, shared machine; a blocked read never answers at all.
 const ANSWER: Duration = Duration::from_secs(20);
@@ -80,14 +79,15 @@ fn check(shard: &Shard, model: &Model, key_space: u64, what: &str) {
     }
 }
 
-/// A hook that stops the first compaction right before it publishes until `resume` says go
-/// (or is dropped: a failing test never leaves the compaction stuck).
-fn pausing_hook() -> (Hook, mpsc::Receiver<()>, mpsc::Sender<()>) {
+/// Stop the first compaction right before it publishes (fail point
+/// `compaction-publish-before`) until `resume` says go (or is dropped: a failing test never
+/// leaves the compaction stuck).
+fn pause_before_publish() -> (mpsc::Receiver<()>, mpsc::Sender<()>) {
     let (paused_tx, paused_rx) = mpsc::sync_channel::<()>(1);
     let (resume_tx, resume_rx) = mpsc::channel::<()>();
     let resume_rx = Mutex::new(resume_rx);
     let first = AtomicBool::new(true);
-    let hook = Hook::new(move || {
+    fail::cfg_callback(COMPACTION_PUBLISH_BEFORE, move || {
         if first.swap(false, Ordering::SeqCst) {
             let _ = paused_tx.send(());
             let _ = resume_rx
@@ -95,8 +95,9 @@ fn pausing_hook() -> (Hook, mpsc::Receiver<()>, mpsc::Sender<()>) {
                 .unwrap()
                 .recv_timeout(Duration::from_secs(120));
         }
-    });
-    (hook, paused_rx, resume_tx)
+    })
+    .unwrap();
+    (paused_rx, resume_tx)
 }
 
 /// Run `f` on another thread and wait a bounded time for its answer.
@@ -111,11 +112,12 @@ fn answers<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static
 
 #[test]
 fn reads_and_writes_go_on_while_a_compaction_is_about_to_publish() {
+    // Fail points are process-wide: the scenario keeps this binary's tests apart.
+    let scenario = fail::FailScenario::setup();
     let dir = tempfile::tempdir().unwrap();
-    let (hook, paused, resume) = pausing_hook();
+    let (paused, resume) = pause_before_publish();
     let opts = Options {
         background: false,
-        compaction_hook: Some(hook),
         ..Options::default()
     };
     let location = dir.path().to_str().unwrap().to_string();
@@ -186,12 +188,15 @@ fn reads_and_writes_go_on_while_a_compaction_is_about_to_publish() {
     shard.close().unwrap();
     let reopened = Shard::open(&location, Options::default()).unwrap();
     check(&reopened, &model, 5300, "after reopen");
+    scenario.teardown();
 }
 
 /// Random upserts and deletes from one writer (which reads its own writes) while another
 /// thread compacts over and over; the shard must end equal to a HashMap model.
 #[test]
 fn random_writes_interleaved_with_compactions_match_a_model() {
+    // No fail point here, but it must not run into the other test's pause.
+    let _scenario = fail::FailScenario::setup();
     for seed in [7u64, 1234, 99_991] {
         let dir = tempfile::tempdir().unwrap();
         let location = dir.path().to_str().unwrap().to_string();

@@ -17,7 +17,8 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 use batches::{contents, point};
-use vecshard_engine::{Hook, Key, Metric, Options, Shard, ShardSpec};
+use vecshard_engine::failpoints::COMPACTION_PUBLISH_BEFORE;
+use vecshard_engine::{Key, Metric, Options, Shard, ShardSpec};
 
 const DIM: usize = 4;
 const KEYS: u64 = 1000;
@@ -38,13 +39,12 @@ fn is_delete(b: u64) -> bool {
     b.is_multiple_of(5)
 }
 
-fn child_opts(hook: Option<Hook>) -> Options {
+fn child_opts() -> Options {
     Options {
         memtable_bytes: 64 << 10,
         max_segments: 2,
         min_merge_width: 2,
         merge_ratio: 1.0,
-        compaction_hook: hook,
         ..Options::default()
     }
 }
@@ -67,16 +67,14 @@ fn merge_crash_child() {
             o.flush().unwrap();
         }
     };
-    let hook = {
+    // The child process is this test alone: the scenario lives until it is killed.
+    let _scenario = fail::FailScenario::setup();
+    {
         let say = say.clone();
-        Hook::new(move || say("merged".into()))
-    };
-    let shard = Shard::open_or_create(
-        &location,
-        ShardSpec::new(DIM, Metric::L2),
-        child_opts(Some(hook)),
-    )
-    .unwrap();
+        fail::cfg_callback(COMPACTION_PUBLISH_BEFORE, move || say("merged".into())).unwrap();
+    }
+    let shard =
+        Shard::open_or_create(&location, ShardSpec::new(DIM, Metric::L2), child_opts()).unwrap();
     // Killed long before the writers run out of batch numbers.
     let writers: Vec<_> = (0..2u64)
         .map(|w| {

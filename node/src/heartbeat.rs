@@ -74,14 +74,18 @@ pub async fn run(
         known: cfg.routers.iter().cloned().collect(),
         clients: BTreeMap::new(),
     };
-    let mut interval = tokio::time::interval(state.config.heartbeat_interval());
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let period = state.config.heartbeat_interval();
+    let clock = state.clock.clone();
+    // The first round at once, then one `period` after the start of the previous round
+    // (a round that overran delays the next rather than bunching them).
+    let mut next = clock.now();
     let mut registered = false;
     loop {
         tokio::select! {
-            _ = interval.tick() => {}
+            _ = clock.sleep(next.saturating_duration_since(clock.now())) => {}
             _ = shutdown.changed() => return,
         }
+        next = clock.now() + period;
         if !registered {
             registered = register(&state, &mut routers).await;
             if registered {

@@ -34,6 +34,6 @@ mod signal;
 
 pub use config::{ConfigError, NodeConfig, load_config, load_config_with_env};
 pub use error::NodeError;
-pub use server::{NodeHandle, StartError, WriteHold, start};
+pub use server::{NodeHandle, StartError, WriteHold, start, start_with_clock};
 pub use service::NodeService;
 pub use signal::{run_until_signal, stop_requested};

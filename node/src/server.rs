@@ -102,6 +102,15 @@ fn grpc_service(state: &Arc<NodeState>) -> NodeServer<NodeService> {
 /// Start a node on the current tokio runtime. Ports may be 0; the handle reports the
 /// bound addresses.
 pub async fn start(config: NodeConfig) -> Result<NodeHandle, StartError> {
+    start_with_clock(config, vecshard_model::clock::system()).await
+}
+
+/// Start a node whose heartbeat timer runs on `clock` (tests pass a `ManualClock` and
+/// advance it).
+pub async fn start_with_clock(
+    config: NodeConfig,
+    clock: Arc<dyn vecshard_model::Clock>,
+) -> Result<NodeHandle, StartError> {
     let config = Arc::new(config.validated()?);
     let (tls, secret) = config.security()?;
     let auth = Arc::new(ClusterAuth::new(tls.is_some(), secret.clone()));
@@ -154,6 +163,7 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, StartError> {
         advertise,
         shutting_down: AtomicBool::new(false),
         outbound,
+        clock,
     });
 
     let (stop_serving, serving_rx) = watch::channel(false);

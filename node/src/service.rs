@@ -61,6 +61,9 @@ pub struct NodeState {
     pub shutting_down: AtomicBool,
     /// How the node dials routers (TLS, cluster secret).
     pub outbound: vecshard_security::Outbound,
+    /// The time the heartbeat timer runs on (the system clock unless a test passes a
+    /// manual one to [`crate::start_with_clock`]).
+    pub clock: Arc<dyn vecshard_model::Clock>,
 }
 
 /// The gRPC service.

@@ -6,6 +6,7 @@ mod common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use common::*;
 use tokio::net::TcpListener;
@@ -298,6 +299,54 @@ async fn heartbeats_resume_on_a_new_connection_after_the_old_one_goes_dark() {
     assert!(
         matches!(next(&mut seen).await, Seen::Beat(_)),
         "heartbeats resumed"
+    );
+    node.shutdown().await;
+}
+
+/// The heartbeat timer runs on the node's clock: with a manual clock and a 10 s interval
+/// the node registers and beats at once, then beats again only when the clock has moved a
+/// whole interval (not a millisecond sooner), without any real 10 s passing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeats_follow_the_injected_clock() {
+    let a = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (tx, mut seen) = mpsc::channel(1024);
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.cluster.routers = vec![a.local_addr().unwrap().to_string()];
+    cfg.cluster.heartbeat_interval_ms = 10_000;
+    serve(
+        a,
+        FakeRouter {
+            seen: tx,
+            forget_once: Arc::new(AtomicBool::new(false)),
+            others: vec![],
+        },
+    );
+    let clock = vecshard_model::ManualClock::new();
+    let started = std::time::Instant::now();
+    let node = vecshard_node::start_with_clock(cfg, Arc::new(clock.clone()))
+        .await
+        .unwrap();
+    assert!(matches!(next(&mut seen).await, Seen::Register(_)));
+    assert!(matches!(next(&mut seen).await, Seen::Beat(_)));
+    for round in 0..3 {
+        clock.advance(Duration::from_millis(9_999));
+        // Nothing is due yet: a beat now would come within a few milliseconds.
+        let early = tokio::time::timeout(Duration::from_millis(200), seen.recv()).await;
+        assert!(
+            early.is_err(),
+            "round {round}: a beat before the interval: {early:?}"
+        );
+        clock.advance(Duration::from_millis(1));
+        assert!(
+            matches!(next(&mut seen).await, Seen::Beat(_)),
+            "round {round}"
+        );
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "30 s of heartbeats took {:?} of real time",
+        started.elapsed()
     );
     node.shutdown().await;
 }

@@ -45,7 +45,7 @@ pub async fn run(core: Arc<Core>) {
     let interval = Duration::from_millis(core.cfg.control_interval_ms);
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
+            _ = core.clock.sleep(interval) => {}
             _ = core.control.notified() => {}
         }
         if !core.is_leader() {
@@ -81,14 +81,19 @@ async fn propose(core: &Core, cmd: Command) -> bool {
 }
 
 async fn tick(core: &Core, state: &mut ControlState) {
-    let since = *state.leader_since.get_or_insert_with(Instant::now);
+    let since = *state.leader_since.get_or_insert_with(|| core.clock.now());
     let seen = core.heartbeats.all();
     if let Some(cmd) = liveness_changes(core, &core.view(), &seen, since) {
         propose(core, cmd).await;
     }
     let view = core.view();
     let mut moves = placement::failover_moves(&view.map);
-    moves.extend(broken_shard_moves(&view, &seen, &mut state.broken));
+    moves.extend(broken_shard_moves(
+        &view,
+        &seen,
+        &mut state.broken,
+        core.clock.now(),
+    ));
     if !moves.is_empty() {
         tracing::info!(?moves, "control: moving shards");
         propose(core, Command::Move { moves }).await;
@@ -136,11 +141,12 @@ fn liveness_changes(
     since: Instant,
 ) -> Option<Command> {
     let timeout = Duration::from_millis(core.cfg.failure_timeout_ms);
+    let clock = core.clock.as_ref();
     let mut changes = Vec::new();
     for n in view.map.nodes.values() {
         let last = seen.get(&n.id).map(|s| s.at);
-        let silent = last.unwrap_or(since).max(since).elapsed();
-        let fresh = last.is_some_and(|t| t.elapsed() < timeout);
+        let silent = clock.since(last.unwrap_or(since).max(since));
+        let fresh = last.is_some_and(|t| clock.since(t) < timeout);
         match n.state {
             Liveness::Alive if silent >= timeout && !fresh => {
                 changes.push((n.id.clone(), Liveness::Down))
@@ -174,8 +180,8 @@ fn broken_shard_moves(
     view: &MapView,
     seen: &HashMap<String, Seen>,
     backoff: &mut HashMap<(String, u32), (u32, Instant)>,
+    now: Instant,
 ) -> Vec<Move> {
-    let now = Instant::now();
     let mut moves = Vec::new();
     backoff.retain(|(name, _), _| view.map.collections.contains_key(name));
     for (name, c) in &view.map.collections {
@@ -245,7 +251,7 @@ struct Want<'a> {
 
 /// Send AssignShard / ReleaseShard calls so that live nodes hold what the map says.
 fn reconcile(core: &Core, view: &MapView, seen: &HashMap<String, Seen>, state: &mut ControlState) {
-    let now = Instant::now();
+    let now = core.clock.now();
     state
         .sent
         .retain(|_, t| now.duration_since(*t) < RESEND_AFTER);
@@ -367,7 +373,7 @@ fn spawn_release(core: &Core, address: &str, s: &pi::ShardStatus) {
 /// Ask nodes to delete dropped shards' data (see `placement::deletions`); a node's answer
 /// is recorded in the map by the next tick.
 fn delete_dropped(core: &Core, view: &MapView, state: &mut ControlState) {
-    let now = Instant::now();
+    let now = core.clock.now();
     state
         .deleting
         .retain(|_, t| now.duration_since(*t) < RESEND_AFTER);
@@ -423,6 +429,7 @@ fn delete_dropped(core: &Core, view: &MapView, state: &mut ControlState) {
 mod tests {
     use super::*;
     use crate::shardmap::{CollectionSpec, IndexParams, Metric, ShardMap};
+    use vecshard_model::Clock;
 
     fn view() -> MapView {
         let mut map = ShardMap::default();
@@ -484,26 +491,30 @@ mod tests {
 
     #[test]
     fn a_shard_that_keeps_failing_is_moved_with_growing_pauses() {
+        let clock = vecshard_model::ManualClock::new();
         let v = view();
         let failed = seen(&v, pi::ShardState::Failed);
         let mut backoff = HashMap::new();
-        assert_eq!(broken_shard_moves(&v, &failed, &mut backoff).len(), 1);
-        // Still failing right after: no second move until the pause has passed.
-        assert!(broken_shard_moves(&v, &failed, &mut backoff).is_empty());
-        let key = ("c".to_string(), 0);
-        let (tries, next) = backoff[&key];
-        assert_eq!(tries, 1);
-        let first_pause = next.duration_since(Instant::now());
-        assert!(first_pause <= Duration::from_secs(1), "{first_pause:?}");
-        // Once the pause has passed it moves again, and the next pause is longer.
-        backoff.insert(key.clone(), (tries, Instant::now()));
-        assert_eq!(broken_shard_moves(&v, &failed, &mut backoff).len(), 1);
-        let (tries, next) = backoff[&key];
-        assert_eq!(tries, 2);
-        assert!(next.duration_since(Instant::now()) > Duration::from_secs(1));
+        let moves = |seen: &HashMap<String, Seen>, backoff: &mut _| {
+            broken_shard_moves(&v, seen, backoff, clock.now()).len()
+        };
+        assert_eq!(moves(&failed, &mut backoff), 1);
+        // Still failing: no second move until the 1 s pause has passed.
+        clock.advance(Duration::from_millis(999));
+        assert_eq!(moves(&failed, &mut backoff), 0);
+        clock.advance(Duration::from_millis(1));
+        assert_eq!(moves(&failed, &mut backoff), 1);
+        // The next pause is 2 s, then 4 s.
+        clock.advance(Duration::from_millis(1999));
+        assert_eq!(moves(&failed, &mut backoff), 0);
+        clock.advance(Duration::from_millis(1));
+        assert_eq!(moves(&failed, &mut backoff), 1);
+        assert_eq!(backoff[&("c".to_string(), 0)].0, 3);
+        clock.advance(Duration::from_secs(4));
+        assert_eq!(moves(&failed, &mut backoff), 1);
         // Serving at its epoch clears the history.
         let serving = seen(&v, pi::ShardState::Serving);
-        assert!(broken_shard_moves(&v, &serving, &mut backoff).is_empty());
+        assert_eq!(moves(&serving, &mut backoff), 0);
         assert!(backoff.is_empty());
     }
 }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use openraft::error::{ClientWriteError, RaftError};
 use tokio::sync::{Notify, watch};
+use vecshard_model::Clock;
 
 use crate::config::RouterConfig;
 use crate::data::nodes::NodeClients;
@@ -43,6 +44,9 @@ pub struct Core {
     pub security: crate::security::Security,
     /// The cap on concurrent client requests.
     pub limit: crate::api::limit::Limit,
+    /// The time the control loop, heartbeats and failure detection run on (the system
+    /// clock unless a test passes a manual one to [`crate::start_with_clock`]).
+    pub clock: Arc<dyn Clock>,
 }
 
 /// The client for REST calls to peer routers: trusts only the cluster CA under TLS.
@@ -73,6 +77,7 @@ impl Core {
         me: RouterNode,
         raft: Raft,
         map: watch::Receiver<Arc<MapView>>,
+        clock: Arc<dyn Clock>,
     ) -> Self {
         let connect = Duration::from_millis(cfg.node_connect_timeout_ms);
         Core {
@@ -83,7 +88,8 @@ impl Core {
             me,
             raft,
             map,
-            heartbeats: Heartbeats::default(),
+            heartbeats: Heartbeats::new(clock.clone()),
+            clock,
             partitioners: Mutex::new(HashMap::new()),
             control: Notify::new(),
             http: rest_client(connect, &security),

@@ -4,15 +4,16 @@
 //! commands (see `control.rs`).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use vecshard_model::Clock;
 use vecshard_proto::internal::v1::ShardStatus;
 
 /// One node's last heartbeat at this router.
 #[derive(Debug, Clone)]
 pub struct Seen {
-    /// When it arrived.
+    /// When it arrived (by the router's clock).
     pub at: Instant,
     /// The address the node reported.
     pub address: String,
@@ -30,16 +31,24 @@ impl Seen {
 }
 
 /// Last heartbeats by node id.
-#[derive(Default)]
 pub struct Heartbeats {
+    clock: Arc<dyn Clock>,
     seen: Mutex<HashMap<String, Seen>>,
 }
 
 impl Heartbeats {
+    /// No heartbeats yet; arrivals are stamped by `clock`.
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
+        Heartbeats {
+            clock,
+            seen: Mutex::default(),
+        }
+    }
+
     /// Record a heartbeat received now.
     pub fn record(&self, node: &str, address: &str, shards: Vec<ShardStatus>) {
         let seen = Seen {
-            at: Instant::now(),
+            at: self.clock.now(),
             address: address.to_string(),
             shards,
         };

@@ -26,4 +26,4 @@ pub mod storage;
 
 pub use config::{RouterConfig, load_config};
 pub use error::{Error, ErrorKind, Result};
-pub use server::{RouterHandle, start};
+pub use server::{RouterHandle, start, start_with_clock};

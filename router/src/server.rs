@@ -203,6 +203,15 @@ async fn health_and_reflection<L>(server: Router<L>) -> Result<Router<L>> {
 
 /// Start a router.
 pub async fn start(cfg: RouterConfig) -> Result<RouterHandle> {
+    start_with_clock(cfg, vecshard_model::clock::system()).await
+}
+
+/// Start a router whose control loop, heartbeat stamps and failure detection run on
+/// `clock` (tests pass a `ManualClock` and advance it; Raft's own timers stay real).
+pub async fn start_with_clock(
+    cfg: RouterConfig,
+    clock: Arc<dyn vecshard_model::Clock>,
+) -> Result<RouterHandle> {
     cfg.validate()?;
     let security = crate::security::Security::load(&cfg)?;
     let grpc_l = bind(&cfg.grpc_listen, "grpc_listen").await?;
@@ -237,6 +246,7 @@ pub async fn start(cfg: RouterConfig) -> Result<RouterHandle> {
         me.clone(),
         raft.clone(),
         map_rx,
+        clock,
     ));
     let (stop, stop_rx) = watch::channel(false);
     let stopped = move || {

@@ -3,18 +3,28 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::fake_node::{FakeNode, ObjectStore};
 use common::*;
+use vecshard_model::{Clock, ManualClock};
 use vecshard_proto::v1 as pb;
 use vecshard_router::RouterHandle;
 
 const DIM: usize = 8;
 
 async fn setup(nodes: usize) -> (tempfile::TempDir, RouterHandle, Vec<FakeNode>, ObjectStore) {
+    setup_on(nodes, vecshard_model::clock::system()).await
+}
+
+/// A router whose control loop and failure detection run on `clock`.
+async fn setup_on(
+    nodes: usize,
+    clock: Arc<dyn Clock>,
+) -> (tempfile::TempDir, RouterHandle, Vec<FakeNode>, ObjectStore) {
     let dir = tempfile::tempdir().unwrap();
-    let router = vecshard_router::start(test_config(dir.path(), 1))
+    let router = vecshard_router::start_with_clock(test_config(dir.path(), 1), clock)
         .await
         .unwrap();
     let store = ObjectStore::default();
@@ -176,7 +186,11 @@ async fn writes_spread_and_search_merges_exactly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_nodes_object_store_shards_move_and_acknowledged_writes_survive() {
-    let (_dir, router, nodes, _store) = setup(3).await;
+    // Failure detection runs on a manual clock: the test moves it past the timeout.
+    let clock = ManualClock::new();
+    let (_dir, router, nodes, _store) = setup_on(3, Arc::new(clock.clone())).await;
+    let cfg = test_config(std::path::Path::new("."), 1);
+    let timeout = Duration::from_millis(cfg.failure_timeout_ms);
     let mut c = client(&router).await;
     create(&mut c, "docs", 6, "s3://bucket/b").await;
     upsert(&mut c, "docs", 0..300).await;
@@ -185,9 +199,32 @@ async fn a_dead_nodes_object_store_shards_move_and_acknowledged_writes_survive()
     let held_before = victim.held().len();
     assert!(held_before > 0);
     victim.kill();
+    let live: Vec<&FakeNode> = nodes[1..].iter().collect();
 
     // Writes during the failure are acknowledged once the shards have moved.
-    upsert(&mut c, "docs", 300..400).await;
+    let write = tokio::spawn({
+        let mut c = c.clone();
+        async move { upsert(&mut c, "docs", 300..400).await }
+    });
+    // Short of the timeout by the clock, the silent node is still alive, however long the
+    // test took in real time.
+    advance_with_heartbeats(&clock, &cfg, &live, timeout * 2 / 3).await;
+    let s = c
+        .cluster_status(pb::ClusterStatusRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let victim_state = s.nodes.iter().find(|n| n.id == victim.id).unwrap().state;
+    assert_eq!(victim_state, pb::NodeState::Alive as i32, "{s:?}");
+    assert!(
+        !write.is_finished(),
+        "a write reached the dead node's shards"
+    );
+    // Past it (by a step more than needed: a heartbeat in flight at the kill may still
+    // land after the first step): the node is down, its shards move, the write is
+    // acknowledged.
+    advance_with_heartbeats(&clock, &cfg, &live, timeout).await;
+    write.await.unwrap();
     let s = c
         .cluster_status(pb::ClusterStatusRequest {})
         .await
@@ -212,7 +249,8 @@ async fn a_dead_nodes_object_store_shards_move_and_acknowledged_writes_survive()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_shards_wait_and_partial_results_report_coverage() {
-    let (_dir, router, nodes, _store) = setup(2).await;
+    let clock = ManualClock::new();
+    let (_dir, router, nodes, _store) = setup_on(2, Arc::new(clock.clone())).await;
     let mut c = client(&router).await;
     create(&mut c, "loc", 2, "local").await;
     upsert(&mut c, "loc", 0..100).await;
@@ -226,6 +264,11 @@ async fn local_shards_wait_and_partial_results_report_coverage() {
         .find(|n| n.id == d.shards[1].owner_node)
         .unwrap();
     victim.kill();
+    let live: Vec<&FakeNode> = nodes.iter().filter(|n| n.id != victim.id).collect();
+    let cfg = test_config(std::path::Path::new("."), 1);
+    let timeout = Duration::from_millis(cfg.failure_timeout_ms);
+    // A step past the timeout: a heartbeat in flight at the kill may land after the first.
+    advance_with_heartbeats(&clock, &cfg, &live, timeout + timeout / 3).await;
     eventually("node down", Duration::from_secs(10), || {
         let mut c = c.clone();
         async move {
@@ -273,15 +316,26 @@ async fn local_shards_wait_and_partial_results_report_coverage() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_owner_is_fenced_after_its_shard_moves() {
-    let (_dir, router, nodes, store) = setup(2).await;
+    let clock = ManualClock::new();
+    let (_dir, router, nodes, store) = setup_on(2, Arc::new(clock.clone())).await;
     let mut c = client(&router).await;
     create(&mut c, "f", 1, "s3://bucket/fence").await;
     upsert(&mut c, "f", 0..10).await;
     let first_epoch = epochs(&mut c, "f").await[0];
     let owner = nodes.iter().find(|n| !n.held().is_empty()).unwrap();
     owner.pause();
-    // The write waits for the failover and lands on the new owner at the next epoch.
-    upsert(&mut c, "f", 10..20).await;
+    // The write waits for the failover (the clock run past the failure timeout) and lands
+    // on the new owner at the next epoch.
+    let write = tokio::spawn({
+        let mut c = c.clone();
+        async move { upsert(&mut c, "f", 10..20).await }
+    });
+    let cfg = test_config(std::path::Path::new("."), 1);
+    let live: Vec<&FakeNode> = nodes.iter().filter(|n| n.id != owner.id).collect();
+    let timeout = Duration::from_millis(cfg.failure_timeout_ms);
+    // A step past the timeout: a heartbeat in flight at the pause may land after the first.
+    advance_with_heartbeats(&clock, &cfg, &live, timeout + timeout / 3).await;
+    write.await.unwrap();
     let d = c
         .describe_collection(pb::DescribeCollectionRequest { name: "f".into() })
         .await

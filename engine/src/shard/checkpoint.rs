@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::Inner;
 use crate::error::{Error, ErrorKind, Result};
+use crate::failpoints::{self, fail_point};
 use crate::manifest::{self, Manifest};
 use crate::paths;
 use crate::segment::Segment;
@@ -88,9 +89,7 @@ impl Inner {
             self.flush()?;
         }
         let (version, manifest, segments, _pins) = self.pinned_snapshot()?;
-        if let Some(hook) = &self.opts.checkpoint_hook {
-            hook.run();
-        }
+        fail_point!(failpoints::CHECKPOINT_COPY_BEFORE);
         let (mut bytes, mut linked) = (0, 0);
         for meta in &manifest.segments {
             if target.copy_from(self.storage.as_ref(), &paths::segment(meta.id))? {
@@ -102,6 +101,7 @@ impl Inner {
         m.obsolete.clear();
         m.written_ms = manifest::now_ms();
         m.writer_nonce = rand::random();
+        fail_point!(failpoints::CHECKPOINT_MANIFEST_BEFORE);
         if !target.put_if_absent(&paths::manifest(version), m.encode())? {
             return Err(Error::new(
                 ErrorKind::AlreadyExists,

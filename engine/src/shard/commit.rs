@@ -5,6 +5,7 @@ use std::sync::atomic::Ordering;
 use super::Inner;
 use super::gc::KEEP_VERSIONS;
 use crate::error::{Error, ErrorKind, Result};
+use crate::failpoints::{self, fail_point};
 use crate::manifest::{self, Manifest};
 
 impl Inner {
@@ -18,6 +19,7 @@ impl Inner {
         change(&mut next);
         next.written_ms = manifest::now_ms();
         let version = ms.version + 1;
+        fail_point!(failpoints::MANIFEST_CREATE_BEFORE);
         match self.commits.create(version, next.encode()) {
             Ok(true) => {}
             Ok(false) => {
@@ -47,6 +49,10 @@ impl Inner {
                 self.fail(&e);
                 return Err(e);
             }
+        }
+        if let Err(e) = failpoints::check(failpoints::MANIFEST_CREATE_AFTER) {
+            self.fail(&e);
+            return Err(e);
         }
         ms.version = version;
         self.manifest_version.store(version, Ordering::Relaxed);

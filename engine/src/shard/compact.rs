@@ -15,6 +15,7 @@ use super::policy::{MergePolicy, SegmentSize};
 use super::view::Container;
 use crate::deletions::LIVE;
 use crate::error::{Error, ErrorKind, Result};
+use crate::failpoints::{self, fail_point};
 use crate::index::{self, SliceVectors};
 use crate::manifest::{self, Obsolete, SegmentMeta};
 use crate::paths;
@@ -132,8 +133,10 @@ impl Inner {
             }
             man.obsolete.extend(obsolete);
         })?;
-        if let Some(hook) = &self.opts.compaction_hook {
-            hook.run();
+        // Committed but not published: an injected error stops the handle (reopen recovers).
+        if let Err(e) = failpoints::check(failpoints::COMPACTION_PUBLISH_BEFORE) {
+            self.fail(&e);
+            return Err(e);
         }
 
         // Publish: writes wait from here, reads only for the two pointer swaps.
@@ -164,6 +167,7 @@ impl Inner {
         // The old index (now in `new_pk`) is freed here, outside every lock.
         drop(new_pk);
         self.compactions.fetch_add(1, Ordering::Relaxed);
+        fail_point!(failpoints::COMPACTION_PUBLISH_AFTER);
         Ok(true)
     }
 

@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use super::Inner;
 use super::view::Container;
 use crate::error::{Error, ErrorKind, Result};
+use crate::failpoints::{self, fail_point};
 use crate::manifest::SegmentMeta;
 use crate::memtable::Memtable;
 use crate::paths;
@@ -105,6 +106,7 @@ impl Inner {
     /// Store a new segment file under a fresh id.
     pub(super) fn write_segment(&self, bytes: Vec<u8>) -> Result<u64> {
         let id = self.next_segment.fetch_add(1, Ordering::Relaxed);
+        fail_point!(failpoints::SEGMENT_UPLOAD_BEFORE);
         if !self
             .storage
             .put_if_absent(&paths::segment(id), bytes.into())?
@@ -120,6 +122,7 @@ impl Inner {
             self.fail(&e);
             return Err(e);
         }
+        fail_point!(failpoints::SEGMENT_UPLOAD_AFTER);
         Ok(id)
     }
 }

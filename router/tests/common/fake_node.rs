@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -74,6 +75,8 @@ struct Inner {
     paused: watch::Sender<bool>,
     /// What arrived: packed vectors (points and queries), float vectors, calls per RPC.
     seen: Mutex<Seen>,
+    /// Heartbeats a router has answered.
+    beats: AtomicU64,
 }
 
 /// What a fake node received, for tests of the router's forwarding.
@@ -624,6 +627,7 @@ impl FakeNode {
             store,
             paused,
             seen: Mutex::new(Seen::default()),
+            beats: AtomicU64::new(0),
         });
         let (stop, stop_rx) = watch::channel(false);
         let svc = Svc(inner.clone());
@@ -675,6 +679,11 @@ impl FakeNode {
         d.iter().map(|(p, pts)| (p.clone(), pts.len())).collect()
     }
 
+    /// How many of its heartbeats routers have answered.
+    pub fn heartbeats(&self) -> u64 {
+        self.inner.beats.load(Ordering::SeqCst)
+    }
+
     /// What this node has received so far.
     pub fn seen(&self) -> Seen {
         self.inner.seen.lock().unwrap().clone()
@@ -723,7 +732,10 @@ async fn heartbeat_loop(
                     shards: svc.statuses(),
                 };
                 match c.heartbeat(hb).await {
-                    Ok(r) => learned.extend(r.into_inner().routers.into_iter().map(|e| e.address)),
+                    Ok(r) => {
+                        svc.0.beats.fetch_add(1, Ordering::SeqCst);
+                        learned.extend(r.into_inner().routers.into_iter().map(|e| e.address))
+                    }
                     Err(s) if s.code() == tonic::Code::NotFound => registered = false,
                     Err(_) => {}
                 }

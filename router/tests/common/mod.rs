@@ -6,8 +6,10 @@
 pub mod fake_node;
 
 use std::path::Path;
+use std::time::Duration;
 
 use tonic::transport::Channel;
+use vecshard_model::ManualClock;
 use vecshard_proto::v1 as pb;
 use vecshard_proto::v1::vec_shard_client::VecShardClient;
 use vecshard_router::config::Member;
@@ -52,6 +54,34 @@ pub fn group_configs(root: &Path, n: u64) -> Vec<RouterConfig> {
             c
         })
         .collect()
+}
+
+/// Advance a router's manual `clock` by `total`, a third of `failure_timeout_ms` at a time,
+/// and after each step wait until every node in `live` has had a heartbeat answered: the
+/// live nodes never look silent for more than a step, a node that stopped sending looks
+/// silent for all of `total`.
+pub async fn advance_with_heartbeats(
+    clock: &ManualClock,
+    cfg: &RouterConfig,
+    live: &[&fake_node::FakeNode],
+    total: Duration,
+) {
+    let step = Duration::from_millis(cfg.failure_timeout_ms / 3);
+    let mut done = Duration::ZERO;
+    while done < total {
+        let before: Vec<u64> = live.iter().map(|n| n.heartbeats()).collect();
+        clock.advance(step);
+        done += step;
+        eventually(
+            "a heartbeat from every live node",
+            Duration::from_secs(10),
+            || {
+                let fresh = live.iter().zip(&before).all(|(n, b)| n.heartbeats() > *b);
+                async move { fresh.then_some(()) }
+            },
+        )
+        .await;
+    }
 }
 
 pub async fn client(r: &RouterHandle) -> VecShardClient<Channel> {

@@ -43,6 +43,8 @@ pub struct Core {
     pub security: crate::security::Security,
     /// The cap on concurrent client requests.
     pub limit: crate::api::limit::Limit,
+    /// Backup and restore jobs started here.
+    pub backups: crate::backup::Jobs,
 }
 
 /// The client for REST calls to peer routers: trusts only the cluster CA under TLS.
@@ -89,6 +91,7 @@ impl Core {
             http: rest_client(connect, &security),
             metrics: crate::metrics::Metrics::default(),
             security,
+            backups: crate::backup::Jobs::default(),
         }
     }
 

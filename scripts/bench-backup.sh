@@ -12,7 +12,7 @@
 #   cargo build --release -p vecshard
 #   eval "$(scripts/test-services.sh start)"        # local S3 (moto)
 #   python3 /work/shared/bench/gen_synthetic.py --out /tmp/vecshard-bench/clustered-128
-#   scripts/bench-backup.sh [BIN] [DATASET_DIR]
+#   scripts/bench-backup.sh [BIN] [DATASET_DIR]     # BENCH_POINTS=N: only the first N points
 set -euo pipefail
 
 BIN="$(realpath "${1:-${CARGO_TARGET_DIR:-target}/release/vecshard}")"
@@ -39,6 +39,7 @@ grpc_listen = "$GRPC"
 internal_listen = "$INTERNAL"
 http_listen = "$HTTP"
 allowed_storage = ["$S3"]
+write_timeout_ms = 120000
 [[router.members]]
 id = 1
 grpc = "$GRPC"
@@ -71,11 +72,21 @@ create() { # NAME STORAGE
 }
 now() { date +%s.%N; }
 
+for _ in $(seq 1 200); do
+    alive=$(curl -s "http://$HTTP/v1/cluster" | jq '[.nodes[]? | select(.state | ascii_downcase == "alive")] | length' 2>/dev/null || echo 0)
+    [[ "$alive" == 2 ]] && break
+    sleep 0.3
+done
+BASE="$DATA/base.fvecs"
+if [[ -n "${BENCH_POINTS:-}" ]]; then    # the first N rows only (516 bytes per 128-d row)
+    head -c $((BENCH_POINTS * 516)) "$BASE" >"$WORK/base.fvecs"
+    BASE="$WORK/base.fvecs"
+fi
 create bench_local local
 create bench_s3 "$S3/data"
 for c in bench_local bench_s3; do
     t0=$(now)
-    "$BIN" import --router "$GRPC" --collection "$c" "$DATA/base.fvecs" >/dev/null
+    "$BIN" import --router "$GRPC" --collection "$c" --parallel 2 "$BASE" >/dev/null
     echo "loaded $c in $(echo "$(now) - $t0" | bc) s" >&2
 done
 

@@ -64,6 +64,9 @@ enum Cmd {
     /// TLS certificates for a cluster (a CA, routers, nodes).
     #[command(subcommand)]
     Certs(certs::CertsCmd),
+    /// Cluster backups through a router: create, list, describe, restore, delete.
+    #[command(subcommand)]
+    Backup(vecshard_backup::BackupCmd),
     #[command(flatten)]
     Cluster(cluster::ClusterCmd),
 }
@@ -111,6 +114,7 @@ fn run(cli: Cli) -> Result<()> {
         }),
         Cmd::Node(args) => nodecmd::run(args),
         Cmd::Certs(cmd) => certs::run(cmd),
+        Cmd::Backup(cmd) => vecshard_backup::run(cmd),
         Cmd::Probe(args) => probe::run(args),
         Cmd::Cluster(cmd) => cluster::run(cmd, &connector),
     }

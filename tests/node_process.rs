@@ -88,6 +88,7 @@ async fn assign(c: &mut NodeClient<Channel>) {
         metric: pb1::Metric::L2 as i32,
         index: None,
         incarnation: 0,
+        restore: None,
     })
     .await
     .unwrap();

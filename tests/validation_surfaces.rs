@@ -406,6 +406,7 @@ fn assign(collection: &str) -> pi::AssignShardRequest {
         metric: pb::Metric::Cosine as i32,
         index: None,
         incarnation: 0,
+        restore: None,
     }
 }
 

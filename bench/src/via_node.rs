@@ -61,6 +61,7 @@ async fn assign(
             ef_search: Some(64),
         }),
         incarnation: 0,
+        restore: None,
     })
     .await?;
     loop {

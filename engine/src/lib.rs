@@ -28,7 +28,9 @@ mod wal;
 pub use error::{Error, ErrorKind, Result};
 pub use filter::Filter;
 pub use options::{Durability, Options, ShardSpec};
-pub use shard::{CheckpointSummary, Shard, Stats, WalLoss, WalRepair};
+pub use shard::{
+    CheckpointSummary, RestoreSummary, Shard, Stats, WalLoss, WalRepair, restore_checkpoint,
+};
 pub use types::*;
 /// The data model the engine is built on (keys, values, points, filters, limits, rules).
 pub use vecshard_model as model;

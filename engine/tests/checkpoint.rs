@@ -418,6 +418,50 @@ fn a_checkpoint_goes_only_where_no_shard_is() {
     shard.close().unwrap();
 }
 
+/// `restore_checkpoint` copies a checkpoint into a new location that then opens as the
+/// checkpoint's shard; it checks the recorded CRC32C, finishes an interrupted copy, leaves
+/// a location with a manifest alone, and names a missing checkpoint.
+#[test]
+fn restore_checkpoint_copies_checks_and_resumes() {
+    use vecshard_engine::restore_checkpoint;
+    let dir = tempfile::tempdir().unwrap();
+    let path = |n: &str| dir.path().join(n).to_string_lossy().into_owned();
+    let shard = small_shard(&path("src"));
+    let c = shard.checkpoint(&path("ckpt")).unwrap();
+    shard.close().unwrap();
+    let err =
+        restore_checkpoint(&path("ckpt"), &path("bad"), Some(c.manifest_crc32c ^ 1)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
+    assert!(err.to_string().contains("CRC32C"), "{err}");
+    assert!(
+        list(&dir.path().join("bad"))
+            .iter()
+            .all(|d| d != "manifest")
+    );
+    // An interrupted restore (segments, no manifest) is finished by the next one.
+    let r = restore_checkpoint(&path("ckpt"), &path("new"), Some(c.manifest_crc32c)).unwrap();
+    assert_eq!(
+        (r.segments, r.bytes, r.already_there),
+        (c.segments, c.bytes, false)
+    );
+    std::fs::remove_dir_all(dir.path().join("new/manifest")).unwrap();
+    let r = restore_checkpoint(&path("ckpt"), &path("new"), Some(c.manifest_crc32c)).unwrap();
+    assert!(!r.already_there);
+    let restored = Shard::open(&path("new"), Options::default()).unwrap();
+    assert_eq!(contents(&restored), small_expected());
+    restored.upsert(vec![point(100, 3)]).unwrap();
+    restored.close().unwrap();
+    // Once the shard exists, a repeated restore leaves it alone.
+    let r = restore_checkpoint(&path("ckpt"), &path("new"), Some(c.manifest_crc32c)).unwrap();
+    assert!(r.already_there);
+    let reopened = Shard::open(&path("new"), Options::default()).unwrap();
+    assert_eq!(contents(&reopened).len(), small_expected().len() + 1);
+    reopened.close().unwrap();
+    let err = restore_checkpoint(&path("nothing"), &path("other"), None).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert!(err.to_string().contains("nothing"), "{err}");
+}
+
 /// A read-only handle checkpoints what its manifest covers: the flushed writes.
 #[test]
 fn read_only_checkpoint_covers_flushed_writes() {

@@ -12,7 +12,7 @@ use vecshard_proto::v1 as pb1;
 pub use vecshard_model::proto::{key_from_proto, key_to_proto};
 
 use crate::error::NodeError;
-use crate::placement::{Assignment, Role, ShardId, Storage};
+use crate::placement::{Assignment, RestoreFrom, Role, ShardId, Storage};
 use crate::registry::SlotStatus;
 
 type Result<T> = std::result::Result<T, NodeError>;
@@ -111,6 +111,10 @@ pub fn assignment_from_proto(r: pb::AssignShardRequest) -> Result<Assignment> {
         epoch: r.epoch,
         storage,
         incarnation: r.incarnation,
+        restore: r.restore.map(|x| RestoreFrom {
+            location: x.location,
+            manifest_crc32c: x.manifest_crc32c,
+        }),
     })
 }
 

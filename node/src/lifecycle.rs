@@ -135,6 +135,7 @@ impl Lifecycle {
             local,
             options: self.config.engine_options(local),
             refresh: self.config.reader_refresh(),
+            restore: a.restore.clone(),
         };
         let slot = Arc::new(Slot::new(
             a.id.clone(),

@@ -64,6 +64,17 @@ pub struct Assignment {
     pub incarnation: u64,
     /// Dimension, metric and index parameters.
     pub spec: ShardSpec,
+    /// A checkpoint to copy into an empty location before opening (a restore).
+    pub restore: Option<RestoreFrom>,
+}
+
+/// A checkpoint a new shard is restored from (one shard of a cluster backup).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoreFrom {
+    /// The checkpoint's location.
+    pub location: String,
+    /// The CRC32C its manifest file must have.
+    pub manifest_crc32c: u32,
 }
 
 impl Assignment {
@@ -177,6 +188,7 @@ mod tests {
             storage: Storage::Local,
             incarnation: 0,
             spec: ShardSpec::new(4, vecshard_engine::Metric::L2),
+            restore: None,
         };
         assert_eq!(a.location(Path::new("/data")), "/data/c/3");
         let new = Assignment {

@@ -427,6 +427,48 @@ impl Node for NodeService {
         out
     }
 
+    async fn checkpoint_shard(
+        &self,
+        req: Request<pb::CheckpointShardRequest>,
+    ) -> Reply<pb::CheckpointShardResponse> {
+        let started = Instant::now();
+        let r = req.into_inner();
+        let t = target_from_proto(r.target)?;
+        let out = async {
+            let dest = r.destination.trim().to_string();
+            if dest.is_empty() {
+                return Err(NodeError::invalid("checkpoint destination is empty"));
+            }
+            let (slot, shard) = self.state.registry.lookup(&t, Access::Write)?;
+            let epoch = t.epoch;
+            // A long copy: on a blocking thread, not the read pool (searches go on).
+            tokio::task::spawn_blocking(move || {
+                shard.checkpoint(&dest).map_err(|err| NodeError::Engine {
+                    err,
+                    ctx: slot.ctx(epoch),
+                })
+            })
+            .await
+            .map_err(|e| NodeError::Internal(format!("checkpoint task: {e}")))?
+        }
+        .await
+        .map(|c| {
+            tracing::info!(shard = %t.id, location = %c.location, points = c.points, bytes = c.bytes, "checkpoint written");
+            Response::new(pb::CheckpointShardResponse {
+                location: c.location,
+                points: c.points,
+                bytes: c.bytes,
+                segments: c.segments,
+                seq: c.seq,
+                manifest_crc32c: c.manifest_crc32c,
+                seconds: c.duration.as_secs_f64(),
+            })
+        })
+        .map_err(Status::from);
+        self.observe(&t.id, "checkpoint", &out, started);
+        out
+    }
+
     async fn node_status(
         &self,
         _: Request<pb::NodeStatusRequest>,

@@ -21,7 +21,7 @@ use vecshard_engine::{ErrorKind, Key, Options, Point, Shard, ShardSpec};
 
 use crate::error::NodeError;
 use crate::metrics::Metrics;
-use crate::placement::Role;
+use crate::placement::{RestoreFrom, Role};
 use crate::registry::{Slot, SlotState};
 
 /// How to open the shard's engine.
@@ -41,6 +41,8 @@ pub struct OpenPlan {
     pub options: Options,
     /// READER refresh period.
     pub refresh: Duration,
+    /// A WRITER whose location holds no shard yet copies this checkpoint there first.
+    pub restore: Option<RestoreFrom>,
 }
 
 impl OpenPlan {
@@ -51,6 +53,17 @@ impl OpenPlan {
     pub fn open(&self) -> vecshard_engine::Result<Shard> {
         match self.role {
             Role::Writer => {
+                if let Some(r) = &self.restore {
+                    let done = vecshard_engine::restore_checkpoint(
+                        &r.location,
+                        &self.location,
+                        Some(r.manifest_crc32c),
+                    )?;
+                    if !done.already_there {
+                        tracing::info!(location = %self.location, from = %r.location,
+                            bytes = done.bytes, segments = done.segments, "restored from a checkpoint");
+                    }
+                }
                 let opts = Options {
                     epoch: Some(self.epoch),
                     read_only: false,

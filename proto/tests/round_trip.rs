@@ -320,6 +320,7 @@ fn node_messages_round_trip() {
         metric: api::Metric::Dot as i32,
         index: Some(index()),
         incarnation: 17,
+        restore: None,
     });
     round_trip(&int::AssignShardResponse {
         state: int::ShardState::Opening as i32,

@@ -333,6 +333,14 @@ fn spawn_assign(core: &Core, address: &str, w: &Want) {
         metric: vecshard_model::proto::metric_to_proto(spec.metric) as i32,
         index: Some(vecshard_model::proto::index_to_proto(&spec.index)),
         incarnation: w.coll.path_incarnation(),
+        restore: w.coll.restore.as_ref().map(|r| pi::RestoreFrom {
+            location: crate::backup::shard_location(&r.location, w.shard),
+            manifest_crc32c: r
+                .manifest_crc32c
+                .get(w.shard as usize)
+                .copied()
+                .unwrap_or(0),
+        }),
     });
     req.set_timeout(NODE_CALL_TIMEOUT);
     let what = format!(

@@ -47,6 +47,8 @@ pub struct Core {
     /// The time the control loop, heartbeats and failure detection run on (the system
     /// clock unless a test passes a manual one to [`crate::start_with_clock`]).
     pub clock: Arc<dyn Clock>,
+    /// Backup and restore jobs started here.
+    pub backups: crate::backup::Jobs,
 }
 
 /// The client for REST calls to peer routers: trusts only the cluster CA under TLS.
@@ -95,6 +97,7 @@ impl Core {
             http: rest_client(connect, &security),
             metrics: crate::metrics::Metrics::default(),
             security,
+            backups: crate::backup::Jobs::default(),
         }
     }
 

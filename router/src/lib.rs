@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod backup;
 pub mod config;
 mod control;
 mod conversions;

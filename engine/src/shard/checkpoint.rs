@@ -32,6 +32,9 @@ pub struct CheckpointSummary {
     /// Wall time of the whole checkpoint, the flush included.
     #[serde(serialize_with = "as_secs")]
     pub duration: Duration,
+    /// CRC32C of the checkpoint's manifest file (which lists every segment with its size;
+    /// each segment carries its own checksum): [`restore_checkpoint`] checks it.
+    pub manifest_crc32c: u32,
 }
 
 fn as_secs<S: serde::Serializer>(d: &Duration, s: S) -> std::result::Result<S::Ok, S::Error> {
@@ -102,7 +105,9 @@ impl Inner {
         m.written_ms = manifest::now_ms();
         m.writer_nonce = rand::random();
         fail_point!(failpoints::CHECKPOINT_MANIFEST_BEFORE);
-        if !target.put_if_absent(&paths::manifest(version), m.encode())? {
+        let encoded = m.encode();
+        let manifest_crc32c = crc32c::crc32c(&encoded);
+        if !target.put_if_absent(&paths::manifest(version), encoded)? {
             return Err(Error::new(
                 ErrorKind::AlreadyExists,
                 format!(
@@ -119,6 +124,7 @@ impl Inner {
             seq: manifest.flushed_seq,
             linked,
             duration: started.elapsed(),
+            manifest_crc32c,
         })
     }
 

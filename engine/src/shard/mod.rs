@@ -31,6 +31,7 @@ mod pool;
 mod read;
 mod recover;
 mod refresh;
+mod restore;
 mod view;
 mod write;
 
@@ -54,6 +55,7 @@ use view::View;
 
 pub use checkpoint::CheckpointSummary;
 pub use recover::{WalLoss, WalRepair};
+pub use restore::{RestoreSummary, restore_checkpoint};
 
 /// A handle to one open shard. Cheap to clone; all clones share the shard. Thread-safe:
 /// concurrent writers share WAL syncs (group commit) and searches never wait for writes.

@@ -112,6 +112,7 @@ pub fn assign_req(
             ef_search: Some(64),
         }),
         incarnation: 0,
+        restore: None,
     }
 }
 

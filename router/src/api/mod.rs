@@ -7,6 +7,7 @@ pub mod internal;
 pub mod keys;
 pub mod limit;
 pub mod rest;
+mod rest_backups;
 
 use std::time::{Duration, Instant};
 

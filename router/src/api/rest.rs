@@ -24,6 +24,7 @@
 //! | `POST /v1/cluster/routers` | add a router `{id, grpc, internal, http}` |
 //! | `POST /v1/cluster/routers/remove` | remove a router `{id}` |
 //! | `POST /v1/cluster/nodes/remove` | forget a down node that holds nothing `{id}` |
+//! | `/v1/backups…` | cluster backups: see `rest_backups.rs` |
 
 use std::sync::Arc;
 
@@ -41,6 +42,7 @@ use serde_json::{Value as J, json};
 use vecshard_proto::v1 as pb;
 
 use super::keys::Role;
+use super::rest_backups as backups;
 use super::{FORWARDED_HEADER, deadline};
 use crate::core::Core;
 use crate::error::{Error, ErrorKind, Result};
@@ -75,6 +77,11 @@ pub fn router(core: Arc<Core>) -> axum::Router {
         .route("/v1/cluster/routers", post(add_router))
         .route("/v1/cluster/routers/remove", post(remove_router))
         .route("/v1/cluster/nodes/remove", post(remove_node))
+        .route("/v1/backups", get(backups::list).post(backups::create))
+        .route("/v1/backups/describe", get(backups::describe))
+        .route("/v1/backups/restore", post(backups::restore))
+        .route("/v1/backups/delete", post(backups::delete))
+        .route("/v1/backups/jobs/{id}", get(backups::job))
         .fallback(|| async {
             Error::not_found("no such endpoint; see the REST API table in the README")
         })
@@ -145,6 +152,7 @@ fn requirement<'a>(
         ["v1", "collections", name, "points", "delete"] => (Role::Write, Some(*name)),
         ["v1", "collections", name, ..] => (Role::Read, Some(*name)),
         ["v1", "cluster", _, ..] => (Role::Admin, None),
+        ["v1", "backups", ..] => (Role::Admin, None),
         _ => (Role::Read, None),
     })
 }

@@ -129,7 +129,7 @@ impl Core {
     }
 
     /// Forward an admin REST call to the leader; returns its JSON answer.
-    async fn forward_admin(
+    pub(crate) async fn forward_admin(
         &self,
         leader: RouterNode,
         path: &str,

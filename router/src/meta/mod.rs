@@ -10,4 +10,4 @@ mod status;
 use std::time::Duration;
 
 /// How long a forwarded or retried metadata change may take.
-const META_DEADLINE: Duration = Duration::from_secs(15);
+pub(crate) const META_DEADLINE: Duration = Duration::from_secs(15);

@@ -17,7 +17,12 @@ impl Core {
     }
 
     /// The shard's state and, when its owner reports it failed or fenced, why.
-    fn shard_report(&self, view: &MapView, coll: &Collection, n: u32) -> (pb::ShardState, String) {
+    pub(crate) fn shard_report(
+        &self,
+        view: &MapView,
+        coll: &Collection,
+        n: u32,
+    ) -> (pb::ShardState, String) {
         let a = &coll.shards[n as usize];
         let Some(owner) = &a.owner else {
             return (pb::ShardState::Unassigned, String::new());

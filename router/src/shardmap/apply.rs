@@ -24,6 +24,19 @@ impl ShardMap {
                 owners,
                 layout,
             } => self.create(spec, owners, *layout, index),
+            Command::RestoreCollection {
+                spec,
+                owners,
+                restore,
+            } => {
+                let r = self.create(spec, owners, Layout::Incarnation, index);
+                if r == CommandResult::Ok
+                    && let Some(c) = self.collections.get_mut(&spec.name)
+                {
+                    c.restore = Some(restore.clone());
+                }
+                r
+            }
             Command::DropCollection { name } => self.drop_collection(name),
             Command::DataDeleted { incarnation, shard } => {
                 self.data_deleted(*incarnation, *shard);
@@ -121,6 +134,7 @@ impl ShardMap {
                 incarnation: index,
                 layout,
                 shards,
+                restore: None,
             },
         );
         CommandResult::Ok

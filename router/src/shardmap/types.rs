@@ -100,6 +100,20 @@ pub struct Collection {
     pub layout: Layout,
     /// One assignment per shard, by number.
     pub shards: Vec<Assignment>,
+    /// Created by a restore: the backup its shards are copied from when first opened
+    /// (absent otherwise, and from maps written before backups).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore: Option<RestoreSource>,
+}
+
+/// The cluster backup a restored collection's shards start from (see
+/// `docs/design/013-cluster-backups.md`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreSource {
+    /// The backup's location; shard `n`'s checkpoint is at `<location>/shard-<nnnn>`.
+    pub location: String,
+    /// The CRC32C of each shard checkpoint's manifest file, by shard number.
+    pub manifest_crc32c: Vec<u32>,
 }
 
 impl Collection {
@@ -213,6 +227,16 @@ pub enum Command {
     RemoveNode {
         /// Node id.
         id: String,
+    },
+    /// Create a collection (incarnation layout) whose shards start from a backup's
+    /// checkpoints, as `CreateCollection` otherwise.
+    RestoreCollection {
+        /// Settings.
+        spec: CollectionSpec,
+        /// Owner per shard.
+        owners: Vec<Option<String>>,
+        /// The backup.
+        restore: RestoreSource,
     },
 }
 

@@ -505,6 +505,15 @@ impl Node for Svc {
         }))
     }
 
+    async fn checkpoint_shard(
+        &self,
+        _: Request<pi::CheckpointShardRequest>,
+    ) -> Result<Response<pi::CheckpointShardResponse>, Status> {
+        Err(Status::unimplemented(
+            "the fake node keeps no data to checkpoint",
+        ))
+    }
+
     async fn node_status(
         &self,
         _: Request<pi::NodeStatusRequest>,

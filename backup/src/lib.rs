@@ -1,0 +1,10 @@
+//! `vecshard backup …`: cluster backups through a router's REST API. The router does the
+//! work (see `vecshard_router::backup` and `docs/design/013-cluster-backups.md`); these
+//! commands start a job, follow it with a progress bar, and print the outcome.
+
+mod client;
+mod cmd;
+mod show;
+
+pub use client::Router;
+pub use cmd::{BackupCmd, run};

@@ -102,50 +102,7 @@ pub fn location(data_dir: &Path, id: &ShardId, storage: &Storage, incarnation: u
     }
 }
 
-/// URL schemes of object stores that every node shares: the only URLs a node may be
-/// allowed to open (a `memory://` or `file://` shard is private to one process or machine).
-pub const SHARED_SCHEMES: &[&str] = &["s3"];
-
-/// Check an object-store URL: a shared scheme, a bucket, and path segments of letters,
-/// digits, `.`, `_` and `-` (no empty, `.` or `..` segment). Returns it without a trailing
-/// `/`, or why it is not one.
-pub fn parse_storage_url(url: &str) -> Result<String, String> {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return Err("is not an object-store URL (scheme://bucket/prefix)".into());
-    };
-    if !SHARED_SCHEMES.contains(&scheme) {
-        return Err(format!(
-            "has scheme {scheme}://, which is not an object store shared by the nodes (supported: s3://)"
-        ));
-    }
-    let rest = rest.strip_suffix('/').unwrap_or(rest);
-    let mut segments = rest.split('/');
-    let bucket = segments.next().unwrap_or_default();
-    if bucket.len() < 3
-        || bucket.len() > 63
-        || !bucket
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
-    {
-        return Err(format!(
-            "has bucket {bucket:?}; a bucket name has 3 to 63 lower-case letters, digits, '.' and '-'"
-        ));
-    }
-    let bad_segment = |s: &&str| {
-        s.is_empty()
-            || *s == "."
-            || *s == ".."
-            || !s
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-    };
-    if let Some(bad) = segments.find(bad_segment) {
-        return Err(format!(
-            "has path segment {bad:?}; segments are non-empty letters, digits, '.', '_' and '-' (not '.' or '..')"
-        ));
-    }
-    Ok(format!("{scheme}://{rest}"))
-}
+pub use vecshard_model::storage_url::{SHARED_SCHEMES, parse as parse_storage_url};
 
 /// Check that the object-store `url` lies under one of the node's `allowed` prefixes
 /// (normalized by [`parse_storage_url`]); the error names the URL and the allowed values.
@@ -159,13 +116,10 @@ pub fn check_storage_allowed(url: &str, allowed: &[String]) -> Result<(), String
         format!("storage {url:?} is not allowed on this node: it {why}; {allowed_values}")
     };
     let url = parse_storage_url(url).map_err(|why| refuse(&why))?;
-    let under = |p: &String| {
-        url == *p
-            || url
-                .strip_prefix(p.as_str())
-                .is_some_and(|rest| rest.starts_with('/'))
-    };
-    if allowed.iter().any(under) {
+    if allowed
+        .iter()
+        .any(|p| vecshard_model::storage_url::is_under(&url, p))
+    {
         Ok(())
     } else {
         Err(refuse("is outside the allowed prefixes"))

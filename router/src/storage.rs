@@ -7,69 +7,8 @@
 
 use crate::error::{Error, Result};
 
-/// URL schemes of object stores that every node shares.
-pub const SHARED_SCHEMES: &[&str] = &["s3"];
-
-/// Whether `storage` names a shared object store (its shards may move between nodes).
-pub fn is_shared(storage: &str) -> bool {
-    storage
-        .split_once("://")
-        .is_some_and(|(scheme, _)| SHARED_SCHEMES.contains(&scheme))
-}
-
-/// Check an object-store URL: a shared scheme, a bucket, and path segments of letters,
-/// digits, `.`, `_` and `-` (no empty, `.` or `..` segment). Returns it without a trailing
-/// `/`, or why it is not one.
-pub fn parse_url(url: &str) -> std::result::Result<String, String> {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return Err("is not an object-store URL (scheme://bucket/prefix)".into());
-    };
-    if !SHARED_SCHEMES.contains(&scheme) {
-        return Err(format!(
-            "has scheme {scheme}://, which is not an object store shared by the nodes (supported: {})",
-            SHARED_SCHEMES
-                .iter()
-                .map(|s| format!("{s}://"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
-    let rest = rest.strip_suffix('/').unwrap_or(rest);
-    let mut segments = rest.split('/');
-    let bucket = segments.next().unwrap_or_default();
-    if bucket.len() < 3
-        || bucket.len() > 63
-        || !bucket
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
-    {
-        return Err(format!(
-            "has bucket {bucket:?}; a bucket name has 3 to 63 lower-case letters, digits, '.' and '-'"
-        ));
-    }
-    if let Some(bad) = segments.find(|s| {
-        s.is_empty()
-            || *s == "."
-            || *s == ".."
-            || !s
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-    }) {
-        return Err(format!(
-            "has path segment {bad:?}; segments are non-empty letters, digits, '.', '_' and '-' (not '.' or '..')"
-        ));
-    }
-    Ok(format!("{scheme}://{rest}"))
-}
-
-/// Whether `url` (checked by [`parse_url`]) lies under the allowed `prefix` (also
-/// checked): equal, or below it at a `/` boundary.
-fn under(url: &str, prefix: &str) -> bool {
-    url == prefix
-        || url
-            .strip_prefix(prefix)
-            .is_some_and(|rest| rest.starts_with('/'))
-}
+use vecshard_model::storage_url::is_under as under;
+pub use vecshard_model::storage_url::{SHARED_SCHEMES, is_shared, parse as parse_url};
 
 /// A collection's storage as stored in the shard map: `local` (also for an empty value),
 /// or an object-store URL under one of `allowed`. Anything else is a client error that

@@ -7,8 +7,8 @@ use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 
-use crate::client::Router;
 use crate::show;
+use vecshard_client::rest::Router;
 
 /// `vecshard backup …`.
 #[derive(Debug, Subcommand)]

@@ -2,9 +2,8 @@
 //! work (see `vecshard_router::backup` and `docs/design/013-cluster-backups.md`); these
 //! commands start a job, follow it with a progress bar, and print the outcome.
 
-mod client;
 mod cmd;
 mod show;
 
-pub use client::Router;
 pub use cmd::{BackupCmd, run};
+pub use vecshard_client::rest::Router;

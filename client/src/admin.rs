@@ -1,7 +1,7 @@
 //! The operator's calls, sent to any router's REST address (`host:port`; followers forward
 //! them to the Raft leader), with the API key of `VECSHARD_API_KEY` when set.
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use serde_json::{Value, json};
 
 /// Give an object-store shard a new owner; returns its new epoch.
@@ -43,29 +43,7 @@ pub async fn remove_router(http: &str, id: u64) -> Result<()> {
         .map(drop)
 }
 
-/// POST `body` to `path`; an error answer becomes `code: message`.
+/// POST `body` to the router's REST API at `http` (`host:port` or a URL).
 async fn post(http: &str, path: &str, body: Value) -> Result<Value> {
-    let mut req = reqwest::Client::new()
-        .post(format!("http://{http}{path}"))
-        .json(&body);
-    if let Ok(k) = std::env::var("VECSHARD_API_KEY") {
-        req = req.bearer_auth(k);
-    }
-    let resp = req
-        .send()
-        .await
-        .with_context(|| format!("cannot reach the router at {http}"))?;
-    let ok = resp.status().is_success();
-    let v: Value = resp
-        .json()
-        .await
-        .context("the router's answer is not JSON")?;
-    if !ok {
-        bail!(
-            "{}: {}",
-            v["error"]["code"].as_str().unwrap_or("error"),
-            v["error"]["message"].as_str().unwrap_or("")
-        );
-    }
-    Ok(v)
+    crate::rest::Router::new(http)?.post(path, body).await
 }

@@ -14,6 +14,7 @@
 pub mod admin;
 pub mod collections;
 mod connect;
+pub mod rest;
 pub mod search;
 pub mod text;
 

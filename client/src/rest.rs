@@ -1,4 +1,5 @@
-//! A router's backup endpoints over REST (`VECSHARD_API_KEY` as the bearer key).
+//! A router's REST API (`VECSHARD_API_KEY` as the bearer key): the operator's calls and
+//! the backup endpoints go through this one client; an error answer becomes `code: message`.
 
 use std::time::Duration;
 
@@ -51,7 +52,7 @@ impl Router {
         }
         let resp = req.send().await.with_context(|| {
             format!(
-                "cannot reach the router's REST API at {} (--router takes its HTTP address)",
+                "cannot reach the router's REST API at {} (give its HTTP address, not its gRPC one)",
                 self.base
             )
         })?;

@@ -6,7 +6,7 @@
 
 mod cluster_support;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use cluster_support::*;
@@ -150,6 +150,26 @@ async fn describe(c: &Cluster, location: &str) -> Value {
     serde_json::from_str(&out).unwrap()
 }
 
+/// `vecshard backup list --json` at `location`: backup name → status.
+async fn statuses(c: &Cluster, http: &str, location: &str) -> BTreeMap<String, String> {
+    let out = cli_ok(
+        c,
+        &["list", "--router", http, "--location", location, "--json"],
+    )
+    .await;
+    let list: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["name"].as_str().unwrap().into(),
+                b["status"].as_str().unwrap().into(),
+            )
+        })
+        .collect()
+}
+
 /// Back up, restore as `restored`, and check points and exact search are identical.
 async fn round_trip(c: &Cluster, collection: &str, to: &str, restored: &str) {
     let http = c.routers[0].http.clone();
@@ -238,30 +258,7 @@ async fn backups_of_local_and_s3_collections_restore_identically() {
     let to = format!("{storage}-backups/loc-2");
     round_trip(&c, "loc", &to, "loc_from_s3").await;
     let http = c.routers[0].http.clone();
-    let out = cli_ok(
-        &c,
-        &[
-            "list",
-            "--router",
-            &http,
-            "--location",
-            &format!("{storage}-backups"),
-            "--json",
-        ],
-    )
-    .await;
-    let list: Value = serde_json::from_str(&out).unwrap();
-    let statuses: BTreeSet<(String, String)> = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| {
-            (
-                b["name"].as_str().unwrap().into(),
-                b["status"].as_str().unwrap().into(),
-            )
-        })
-        .collect();
+    let statuses = statuses(&c, &http, &format!("{storage}-backups")).await;
     assert_eq!(
         statuses,
         [
@@ -635,38 +632,14 @@ async fn failed_and_interrupted_backups_are_never_listed_complete() {
     )
     .await;
 
-    let out = cli_ok(
-        &c,
-        &[
-            "list",
-            "--router",
-            &http,
-            "--location",
-            &backups.to_string_lossy(),
-            "--json",
-        ],
-    )
-    .await;
-    let list: Value = serde_json::from_str(&out).unwrap();
-    let statuses: BTreeMap<String, String> = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| {
-            (
-                b["name"].as_str().unwrap().into(),
-                b["status"].as_str().unwrap().into(),
-            )
-        })
-        .collect();
+    let statuses = statuses(&c, &http, &backups.to_string_lossy()).await;
     assert_eq!(
         statuses,
         [
             ("failed".into(), "failed".into()),
             ("interrupted".into(), "incomplete".into())
         ]
-        .into(),
-        "{out}"
+        .into()
     );
     for (from, needle) in [(&interrupted, "incomplete"), (&failed, "failed")] {
         cli_fails(

@@ -36,6 +36,7 @@ api_keys = []
 keys = []
 metrics_need_key = false
 allowed_storage = []
+backup_locations = []
 tls_cert = ""
 tls_key = ""
 tls_ca = ""
@@ -117,6 +118,12 @@ pub struct RouterConfig {
     /// only `local`. Nodes check their own list (`cluster.allowed_storage`) too, so list
     /// the same prefixes there.
     pub allowed_storage: Vec<String>,
+    /// Where backups may be written, listed, described, restored from and deleted:
+    /// `s3://bucket/prefix`, `file:///abs/dir` or an absolute directory; a backup location
+    /// must equal one or lie below it. Empty: backups are off (every location refused),
+    /// as `allowed_storage` allows no object store until listed — a backup location is a
+    /// place nodes write to and `backup delete` empties, so the operator names it.
+    pub backup_locations: Vec<String>,
     /// TLS certificate chain (PEM) of this router, used on all three listeners and as
     /// its client certificate towards nodes and peer routers. With `tls_key` and
     /// `tls_ca`; all empty: plaintext.
@@ -190,7 +197,8 @@ pub fn load_config(file: Option<&Path>) -> Result<RouterConfig> {
             .try_parsing(true)
             .list_separator(",")
             .with_list_parse_key("router.api_keys")
-            .with_list_parse_key("router.allowed_storage"),
+            .with_list_parse_key("router.allowed_storage")
+            .with_list_parse_key("router.backup_locations"),
     );
     let where_ = file
         .map(|f| f.display().to_string())
@@ -303,7 +311,20 @@ impl RouterConfig {
                 return bad(&format!("allowed_storage[{i}]"), format!("{p:?} {why}"));
             }
         }
+        for (i, l) in self.backup_locations.iter().enumerate() {
+            if let Err(e) = crate::backup::store::parse(l) {
+                return bad(&format!("backup_locations[{i}]"), e.message().to_string());
+            }
+        }
         Ok(())
+    }
+
+    /// The allowed backup locations, normalized (no trailing `/`; validated).
+    pub fn backup_prefixes(&self) -> Vec<String> {
+        self.backup_locations
+            .iter()
+            .filter_map(|l| crate::backup::store::parse(l).ok())
+            .collect()
     }
 
     /// The allowed object-store prefixes, normalized (no trailing `/`; validated).
@@ -362,6 +383,14 @@ mod tests {
             (
                 "[router]\nallowed_storage = [\"s3://b-1/../p\"]\n",
                 "router.allowed_storage[0]",
+            ),
+            (
+                "[router]\nbackup_locations = [\"/backups\", \"relative/dir\"]\n",
+                "router.backup_locations[1]",
+            ),
+            (
+                "[router]\nbackup_locations = [\"gs://b/x\"]\n",
+                "router.backup_locations[0]",
             ),
         ] {
             let f = dir.path().join("bad.toml");

@@ -5,6 +5,10 @@ use vecshard_proto::v1 as pb;
 
 use vecshard_model::{proto as model_pb, validate};
 
+use serde_json::Value as J;
+
+use crate::backup::Job;
+use crate::backup::manifest::{BackupManifest, ShardBackup};
 use crate::error::Result;
 use crate::shardmap::{CollectionSpec, Liveness};
 
@@ -70,6 +74,134 @@ pub fn shard_state(s: i32) -> pb::ShardState {
         Ok(pi::ShardState::Failed) => pb::ShardState::Failed,
         Ok(pi::ShardState::Closed) => pb::ShardState::Closed,
         Ok(pi::ShardState::Unspecified) | Err(_) => pb::ShardState::Unspecified,
+    }
+}
+
+impl BackupManifest {
+    /// As the proto message.
+    pub fn to_proto(&self) -> pb::BackupManifest {
+        pb::BackupManifest {
+            format: self.format,
+            collection: Some(self.collection.to_proto()),
+            incarnation: self.incarnation,
+            shard_map_version: self.shard_map_version,
+            shards: self.shards.iter().map(ShardBackup::to_proto).collect(),
+            points: self.points,
+            bytes: self.bytes,
+            started_ms: self.started_ms,
+            created_ms: self.created_ms,
+            crc32c: self.crc32c,
+            partitioning_scheme: self.partitioning.scheme.clone(),
+        }
+    }
+}
+
+impl ShardBackup {
+    /// As the proto message.
+    pub fn to_proto(&self) -> pb::BackupShard {
+        pb::BackupShard {
+            shard: self.shard,
+            path: self.path.clone(),
+            node: self.node.clone(),
+            epoch: self.epoch,
+            points: self.points,
+            bytes: self.bytes,
+            segments: self.segments,
+            seq: self.seq,
+            manifest_crc32c: self.manifest_crc32c,
+            seconds: self.seconds,
+        }
+    }
+}
+
+fn str_of(v: &J) -> String {
+    match v {
+        J::Null => String::new(),
+        J::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn u64_of(v: &J) -> u64 {
+    v.as_u64().unwrap_or(0)
+}
+
+/// The `manifest` field of a backup's JSON (a job's result, a description) as proto;
+/// `None` when absent.
+fn manifest_of(v: &J) -> Option<pb::BackupManifest> {
+    serde_json::from_value::<BackupManifest>(v.clone())
+        .ok()
+        .map(|m| m.to_proto())
+}
+
+/// A backup's summary (an entry of `list_backups`, the head of `describe_backup`) as
+/// proto.
+pub fn backup_summary(v: &J) -> pb::BackupSummary {
+    let status = match v["status"].as_str() {
+        Some("complete") => pb::BackupStatus::Complete,
+        Some("incomplete") => pb::BackupStatus::Incomplete,
+        Some("failed") => pb::BackupStatus::Failed,
+        Some("corrupt") => pb::BackupStatus::Corrupt,
+        _ => pb::BackupStatus::Unspecified,
+    };
+    pb::BackupSummary {
+        location: str_of(&v["location"]),
+        name: str_of(&v["name"]),
+        status: status as i32,
+        collection: str_of(&v["collection"]),
+        shard_count: u64_of(&v["shard_count"]) as u32,
+        points: u64_of(&v["points"]),
+        bytes: u64_of(&v["bytes"]),
+        started_ms: u64_of(&v["started_ms"]),
+        created_ms: u64_of(&v["created_ms"]),
+        error: str_of(&v["error"]),
+    }
+}
+
+/// A backup's description (`describe_backup`) as proto.
+pub fn backup_description(v: &J) -> pb::DescribeBackupResponse {
+    pb::DescribeBackupResponse {
+        backup: Some(backup_summary(v)),
+        manifest: manifest_of(&v["manifest"]),
+    }
+}
+
+/// A job, with its progress and (once ended) its outcome, as proto.
+pub fn backup_job(job: &Job) -> pb::BackupJob {
+    use pb::backup_job::Result as Outcome;
+    let v = job.to_json();
+    let state = match v["state"].as_str() {
+        Some("done") => pb::BackupJobState::Done,
+        Some("failed") => pb::BackupJobState::Failed,
+        _ => pb::BackupJobState::Running,
+    };
+    let r = &v["result"];
+    let result = match (state, job.kind) {
+        (pb::BackupJobState::Done, "backup") => manifest_of(&r["manifest"]).map(Outcome::Backup),
+        (pb::BackupJobState::Done, _) => Some(Outcome::Restore(pb::RestoreResult {
+            collection: str_of(&r["collection"]),
+            location: str_of(&r["from"]),
+            shard_count: u64_of(&r["shard_count"]) as u32,
+            points: u64_of(&r["points"]),
+            bytes: u64_of(&r["bytes"]),
+            seconds: r["seconds"].as_f64().unwrap_or(0.0),
+        })),
+        _ => None,
+    };
+    pb::BackupJob {
+        id: job.id.clone(),
+        kind: job.kind.to_string(),
+        location: job.location.clone(),
+        collection: job.collection.clone(),
+        state: state as i32,
+        shards_total: u64_of(&v["shards_total"]),
+        shards_done: u64_of(&v["shards_done"]),
+        bytes_done: u64_of(&v["bytes_done"]),
+        points_done: u64_of(&v["points_done"]),
+        elapsed_s: v["elapsed_s"].as_f64().unwrap_or(0.0),
+        result,
+        error_code: str_of(&v["error"]["code"]),
+        error_message: str_of(&v["error"]["message"]),
     }
 }
 

@@ -6,6 +6,7 @@ use tonic::{Request, Response, Status};
 use vecshard_proto::v1 as pb;
 use vecshard_proto::v1::vec_shard_server::VecShard;
 
+use super::grpc_backups as backups;
 use super::keys::{Grant, Role};
 use super::{FORWARDED_HEADER, deadline};
 use crate::core::Core;
@@ -181,5 +182,50 @@ impl VecShard for PublicService {
     ) -> Answer<pb::ClusterStatusResponse> {
         allow(&r, Role::Read, None)?;
         Ok(Response::new(self.core.cluster_status()))
+    }
+
+    async fn create_backup(&self, r: Request<pb::CreateBackupRequest>) -> Answer<pb::BackupJob> {
+        allow(&r, Role::Admin, None)?;
+        Ok(Response::new(
+            backups::create(&self.core, r.into_inner()).await?,
+        ))
+    }
+
+    async fn get_backup_job(&self, r: Request<pb::GetBackupJobRequest>) -> Answer<pb::BackupJob> {
+        allow(&r, Role::Admin, None)?;
+        Ok(Response::new(backups::job(&self.core, r.get_ref())?))
+    }
+
+    async fn list_backups(
+        &self,
+        r: Request<pb::ListBackupsRequest>,
+    ) -> Answer<pb::ListBackupsResponse> {
+        allow(&r, Role::Admin, None)?;
+        Ok(Response::new(backups::list(&self.core, r.get_ref()).await?))
+    }
+
+    async fn describe_backup(
+        &self,
+        r: Request<pb::DescribeBackupRequest>,
+    ) -> Answer<pb::DescribeBackupResponse> {
+        allow(&r, Role::Admin, None)?;
+        Ok(Response::new(
+            backups::describe(&self.core, r.get_ref()).await?,
+        ))
+    }
+
+    async fn restore_backup(&self, r: Request<pb::RestoreBackupRequest>) -> Answer<pb::BackupJob> {
+        allow(&r, Role::Admin, None)?;
+        Ok(Response::new(
+            backups::restore(&self.core, r.into_inner()).await?,
+        ))
+    }
+
+    async fn delete_backup(
+        &self,
+        r: Request<pb::DeleteBackupRequest>,
+    ) -> Answer<pb::DeleteBackupResponse> {
+        allow(&r, Role::Admin, None)?;
+        Ok(Response::new(backups::delete(&self.core, r.get_ref()).await?))
     }
 }

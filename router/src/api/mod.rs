@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod grpc;
+mod grpc_backups;
 pub mod internal;
 pub mod keys;
 pub mod limit;

@@ -10,7 +10,6 @@
 //! | `GET /v1/backups/jobs/{id}` | a job's progress and outcome |
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Json;
 use axum::body::Bytes;
@@ -19,14 +18,11 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::{Value as J, json};
+use serde_json::json;
 
-use crate::backup::{Job, RestoreRequest};
+use crate::backup::{RestoreRequest, Started};
 use crate::core::Core;
 use crate::error::{Error, Result};
-
-/// Default time a backup or restore may take.
-const DEFAULT_TIMEOUT_S: u64 = 3600;
 
 type Reply = Result<Response>;
 
@@ -36,34 +32,12 @@ fn body<T: serde::de::DeserializeOwned>(b: Result<Bytes, BytesRejection>) -> Res
     serde_json::from_slice(&b).map_err(|e| Error::invalid(format!("invalid JSON body: {e}")))
 }
 
-fn timeout(s: Option<u64>) -> Result<Duration> {
-    match s {
-        Some(0) => Err(Error::invalid("timeout_s must be at least 1")),
-        s => Ok(Duration::from_secs(s.unwrap_or(DEFAULT_TIMEOUT_S))),
-    }
-}
-
-/// Run `work` as a job: wait for it (`wait`) or answer 202 with the job's id at once.
-async fn run_job<F>(core: &Arc<Core>, job: Arc<Job>, wait: bool, work: F) -> Reply
-where
-    F: Future<Output = Result<J>> + Send + 'static,
-{
-    let task = {
-        let job = job.clone();
-        tokio::spawn(async move {
-            let r = work.await;
-            job.finish(r.clone());
-            r
-        })
-    };
-    let _ = core;
+/// 200 with the job's result once it ended (`wait`), or 202 `{job}` at once.
+async fn answer(started: Started, wait: bool) -> Reply {
     if wait {
-        let r = task
-            .await
-            .map_err(|e| Error::internal(format!("backup task: {e}")))??;
-        return Ok(Json(r).into_response());
+        return Ok(Json(started.outcome().await?).into_response());
     }
-    Ok((StatusCode::ACCEPTED, Json(json!({ "job": job.id }))).into_response())
+    Ok((StatusCode::ACCEPTED, Json(json!({ "job": started.job.id }))).into_response())
 }
 
 #[derive(Deserialize)]
@@ -81,18 +55,7 @@ pub(super) async fn create(
     b: Result<Bytes, BytesRejection>,
 ) -> Reply {
     let c: CreateBody = body(b)?;
-    let to = crate::backup::store::parse(&c.to)?;
-    let timeout = timeout(c.timeout_s)?;
-    Core::collection(&core.view(), &c.collection)?;
-    let job = core.backups.start("backup", &to, &c.collection);
-    let (core2, job2) = (core.clone(), job.clone());
-    run_job(&core, job, c.wait, async move {
-        let m = core2
-            .create_backup(&c.collection, &to, timeout, &job2)
-            .await?;
-        Ok(json!({ "location": to, "manifest": m }))
-    })
-    .await
+    answer(core.start_backup(&c.collection, &c.to, c.timeout_s)?, c.wait).await
 }
 
 #[derive(Deserialize)]
@@ -113,21 +76,14 @@ pub(super) async fn restore(
     b: Result<Bytes, BytesRejection>,
 ) -> Reply {
     let r: RestoreBody = body(b)?;
-    let from = crate::backup::store::parse(&r.from)?;
-    vecshard_model::validate::collection_name(&r.as_name)?;
-    let timeout = timeout(r.timeout_s)?;
     let forwarded = h.contains_key(super::FORWARDED_HEADER);
-    let job = core.backups.start("restore", &from, &r.as_name);
     let req = RestoreRequest {
-        from,
+        from: r.from,
         as_name: r.as_name,
         storage: r.storage,
     };
-    let (core2, job2) = (core.clone(), job.clone());
-    run_job(&core, job, r.wait || forwarded, async move {
-        core2.restore_backup(req, timeout, forwarded, &job2).await
-    })
-    .await
+    let started = core.start_restore(req, r.timeout_s, forwarded)?;
+    answer(started, r.wait || forwarded).await
 }
 
 #[derive(Deserialize)]

@@ -89,9 +89,10 @@ pub async fn read_complete(location: &str) -> Result<(Location, BackupManifest)>
 }
 
 impl Core {
-    /// The backup at `location` (if any) and every backup directly under it.
+    /// The backup at `location` (if any) and every backup directly under it. Like every
+    /// operation here, `location` must be allowed (`router.backup_locations`).
     pub async fn list_backups(&self, location: &str) -> Result<Vec<J>> {
-        let loc = Location::open(location)?;
+        let loc = Location::open(&self.backup_location(location)?)?;
         let mut out = Vec::new();
         out.extend(summary(loc.url(), &inspect(&loc).await?));
         for child in loc.children().await? {
@@ -103,7 +104,7 @@ impl Core {
 
     /// The backup at `location`: its status, and its manifest when complete.
     pub async fn describe_backup(&self, location: &str) -> Result<J> {
-        let loc = Location::open(location)?;
+        let loc = Location::open(&self.backup_location(location)?)?;
         let found = inspect(&loc).await?;
         let mut s = summary(loc.url(), &found)
             .ok_or_else(|| Error::not_found(format!("no backup at {}", loc.url())))?;
@@ -119,7 +120,7 @@ impl Core {
     /// a collection: a location that is, or holds, or lies in a collection's storage is
     /// refused, and so is one a job on this router is writing.
     pub async fn delete_backup(&self, location: &str) -> Result<J> {
-        let loc = Location::open(location)?;
+        let loc = Location::open(&self.backup_location(location)?)?;
         let url = loc.url().to_string();
         if matches!(inspect(&loc).await?, Found::Nothing) {
             return Err(Error::not_found(format!("no backup at {url}")));

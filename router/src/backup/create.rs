@@ -23,7 +23,7 @@ const PARALLEL_SHARDS: usize = 4;
 impl Core {
     /// Back up `collection` to `to`: write the started marker, checkpoint every shard on
     /// its owner (`<to>/shard-<nnnn>`), check the collection is still the same one, then
-    /// write the manifest. On failure the failed marker records why; the manifest is
+    /// write the manifest. `to` must be allowed (`router.backup_locations`). On failure the failed marker records why; the manifest is
     /// never written, so the backup never looks complete.
     pub async fn create_backup(
         &self,
@@ -32,7 +32,7 @@ impl Core {
         timeout: Duration,
         job: &Job,
     ) -> Result<BackupManifest> {
-        let url = store::parse(to)?;
+        let url = self.backup_location(to)?;
         let view = self.view();
         let coll = Core::collection(&view, collection)?.clone();
         let loc = Location::open(&url)?;

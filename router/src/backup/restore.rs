@@ -33,7 +33,7 @@ pub struct RestoreRequest {
 }
 
 impl Core {
-    /// Restore a complete backup as a new collection and wait (until `timeout`) for
+    /// Restore a complete backup (at an allowed location) as a new collection and wait (until `timeout`) for
     /// every shard to serve its recorded points. `forwarded`: another router asks this
     /// one, the leader, only to create the collection. On failure the new collection is
     /// dropped again.
@@ -46,7 +46,7 @@ impl Core {
     ) -> Result<J> {
         let deadline = Instant::now() + timeout;
         vecshard_model::validate::collection_name(&req.as_name)?;
-        let (loc, m) = read_complete(&req.from).await?;
+        let (loc, m) = read_complete(&self.backup_location(&req.from)?).await?;
         let count = m.collection.shard_count;
         if Partitioning::of(count) != m.partitioning {
             return Err(Error::new(

@@ -39,6 +39,7 @@ grpc_listen = "$GRPC"
 internal_listen = "$INTERNAL"
 http_listen = "$HTTP"
 allowed_storage = ["$S3"]
+backup_locations = ["$S3/backups", "$WORK/backups"]
 write_timeout_ms = 120000
 [[router.members]]
 id = 1
@@ -57,6 +58,7 @@ data_dir = "$WORK/node-$n"
 [cluster]
 routers = ["$INTERNAL"]
 allowed_storage = ["$S3"]
+backup_locations = ["$S3/backups", "$WORK/backups"]
 TOML
     "$BIN" node --config "$WORK/node-$n.toml" >"$WORK/node-$n.log" 2>&1 & PIDS+=($!)
 done

@@ -46,6 +46,9 @@ pub async fn run(a: Dev) -> Result<()> {
     rc.default_shard_count = a.nodes as u32;
     rc.failure_timeout_ms = 5000;
     rc.control_interval_ms = 200;
+    // One host: router and nodes share the file system, so backups may go under it.
+    let backups = std::path::absolute(dir.join("backups"))?;
+    rc.backup_locations = vec![backups.to_string_lossy().into_owned()];
     let node_ids: Vec<String> = (0..a.nodes).map(|i| format!("node-{i}")).collect();
     let certs = match a.tls {
         true => Some(
@@ -84,6 +87,7 @@ pub async fn run(a: Dev) -> Result<()> {
         router.grpc_addr(),
         router.http_addr()
     );
+    println!("  backups    under {}", backups.display());
     if let Some(c) = &certs {
         println!(
             "  TLS on: clients verify with --ca {} (curl --cacert)",

@@ -496,3 +496,170 @@ async fn requests_beyond_the_concurrency_cap_are_refused_at_once() {
     .await;
     router.shutdown().await;
 }
+
+/// The gRPC backup operations need the admin role (as REST `/v1/backups…` does), and
+/// every location must lie under `router.backup_locations`: refused with the location
+/// and the setting named, on gRPC and REST alike, before anything is created there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backups_need_admin_and_an_allowed_location() {
+    use vecshard_router::api::keys::{KeySpec, Role};
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = test_config(dir.path(), 1);
+    let spec = |key: &str, role| KeySpec {
+        key: key.into(),
+        key_env: String::new(),
+        key_file: String::new(),
+        role,
+        collections: vec![],
+    };
+    cfg.keys = vec![
+        spec("reader-key", Role::Read),
+        spec("writer-key", Role::Write),
+    ];
+    cfg.api_keys = vec!["admin-key".into()];
+    let allowed = dir.path().join("backups");
+    cfg.backup_locations = vec![allowed.to_string_lossy().into_owned()];
+    let router = vecshard_router::start(cfg).await.unwrap();
+    let mut c = common::client(&router).await;
+    let inside = allowed.join("b1").to_string_lossy().into_owned();
+    let outside = dir.path().join("elsewhere/b1");
+    let outside_s = outside.to_string_lossy().into_owned();
+
+    /// Every backup operation with `key` on `location`: (operation, its status).
+    async fn all_ops(
+        c: &mut VecShardClient<Channel>,
+        key: Option<&str>,
+        location: &str,
+    ) -> Vec<(&'static str, Result<(), tonic::Status>)> {
+        fn req<T>(m: T, key: Option<&str>) -> tonic::Request<T> {
+            match key {
+                Some(k) => with_key(m, k),
+                None => tonic::Request::new(m),
+            }
+        }
+        let l = location.to_string();
+        vec![
+            (
+                "CreateBackup",
+                c.create_backup(req(
+                    pb::CreateBackupRequest {
+                        collection: "c".into(),
+                        to: l.clone(),
+                        ..Default::default()
+                    },
+                    key,
+                ))
+                .await
+                .map(drop),
+            ),
+            (
+                "GetBackupJob",
+                c.get_backup_job(req(
+                    pb::GetBackupJobRequest {
+                        id: "backup-1".into(),
+                    },
+                    key,
+                ))
+                .await
+                .map(drop),
+            ),
+            (
+                "ListBackups",
+                c.list_backups(req(pb::ListBackupsRequest { location: l.clone() }, key))
+                    .await
+                    .map(drop),
+            ),
+            (
+                "DescribeBackup",
+                c.describe_backup(req(pb::DescribeBackupRequest { location: l.clone() }, key))
+                    .await
+                    .map(drop),
+            ),
+            (
+                "RestoreBackup",
+                c.restore_backup(req(
+                    pb::RestoreBackupRequest {
+                        location: l.clone(),
+                        as_collection: "r".into(),
+                        ..Default::default()
+                    },
+                    key,
+                ))
+                .await
+                .map(drop),
+            ),
+            (
+                "DeleteBackup",
+                c.delete_backup(req(pb::DeleteBackupRequest { location: l }, key))
+                    .await
+                    .map(drop),
+            ),
+        ]
+    }
+
+    for (key, code, needle) in [
+        (None, Code::Unauthenticated, ""),
+        (Some("guessed-key"), Code::Unauthenticated, ""),
+        (Some("reader-key"), Code::PermissionDenied, "needs the admin role"),
+        (Some("writer-key"), Code::PermissionDenied, "needs the admin role"),
+    ] {
+        for (op, r) in all_ops(&mut c, key, &inside).await {
+            let e = r.expect_err(op);
+            assert_eq!(e.code(), code, "{op} with {key:?}: {e:?}");
+            assert!(e.message().contains(needle), "{op}: {e:?}");
+        }
+    }
+    // An admin outside the allow-list: every operation with a location names it and the
+    // setting; nothing is created there.
+    for (op, r) in all_ops(&mut c, Some("admin-key"), &outside_s).await {
+        if op == "GetBackupJob" {
+            assert_eq!(r.unwrap_err().code(), Code::NotFound);
+            continue;
+        }
+        let e = r.expect_err(op);
+        assert_eq!(e.code(), Code::InvalidArgument, "{op}: {e:?}");
+        assert!(
+            e.message().contains(&outside_s) && e.message().contains("router.backup_locations"),
+            "{op}: {e:?}"
+        );
+    }
+    assert!(!outside.exists(), "{} was created", outside.display());
+    // Inside it, the request goes on to the ordinary answers.
+    let admin = |m| with_key(m, "admin-key");
+    let e = c
+        .create_backup(admin(pb::CreateBackupRequest {
+            collection: "nope".into(),
+            to: inside.clone(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound, "{e:?}");
+    assert!(e.message().contains("nope"), "{e:?}");
+    let listed = c
+        .list_backups(with_key(
+            pb::ListBackupsRequest {
+                location: allowed.to_string_lossy().into_owned(),
+            },
+            "admin-key",
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(listed.backups.is_empty(), "{listed:?}");
+    // REST answers the same error with the same code.
+    let r = reqwest::Client::new()
+        .post(format!("http://{}/v1/backups", router.http_addr()))
+        .bearer_auth("admin-key")
+        .json(&serde_json::json!({"collection": "c", "to": outside_s}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let body = r.text().await.unwrap();
+    assert!(
+        body.contains("INVALID_ARGUMENT") && body.contains("router.backup_locations"),
+        "{body}"
+    );
+    router.shutdown().await;
+}

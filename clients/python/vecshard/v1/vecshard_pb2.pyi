@@ -31,6 +31,21 @@ class NodeState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     NODE_STATE_JOINING: _ClassVar[NodeState]
     NODE_STATE_ALIVE: _ClassVar[NodeState]
     NODE_STATE_DOWN: _ClassVar[NodeState]
+
+class BackupJobState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    BACKUP_JOB_STATE_UNSPECIFIED: _ClassVar[BackupJobState]
+    BACKUP_JOB_STATE_RUNNING: _ClassVar[BackupJobState]
+    BACKUP_JOB_STATE_DONE: _ClassVar[BackupJobState]
+    BACKUP_JOB_STATE_FAILED: _ClassVar[BackupJobState]
+
+class BackupStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    BACKUP_STATUS_UNSPECIFIED: _ClassVar[BackupStatus]
+    BACKUP_STATUS_COMPLETE: _ClassVar[BackupStatus]
+    BACKUP_STATUS_INCOMPLETE: _ClassVar[BackupStatus]
+    BACKUP_STATUS_FAILED: _ClassVar[BackupStatus]
+    BACKUP_STATUS_CORRUPT: _ClassVar[BackupStatus]
 METRIC_UNSPECIFIED: Metric
 METRIC_L2: Metric
 METRIC_COSINE: Metric
@@ -47,6 +62,15 @@ NODE_STATE_UNSPECIFIED: NodeState
 NODE_STATE_JOINING: NodeState
 NODE_STATE_ALIVE: NodeState
 NODE_STATE_DOWN: NodeState
+BACKUP_JOB_STATE_UNSPECIFIED: BackupJobState
+BACKUP_JOB_STATE_RUNNING: BackupJobState
+BACKUP_JOB_STATE_DONE: BackupJobState
+BACKUP_JOB_STATE_FAILED: BackupJobState
+BACKUP_STATUS_UNSPECIFIED: BackupStatus
+BACKUP_STATUS_COMPLETE: BackupStatus
+BACKUP_STATUS_INCOMPLETE: BackupStatus
+BACKUP_STATUS_FAILED: BackupStatus
+BACKUP_STATUS_CORRUPT: BackupStatus
 
 class Key(_message.Message):
     __slots__ = ("int", "str")
@@ -479,3 +503,197 @@ class ClusterStatusResponse(_message.Message):
     nodes: _containers.RepeatedCompositeFieldContainer[NodeInfo]
     shards: _containers.RepeatedCompositeFieldContainer[ShardPlacement]
     def __init__(self, routers: _Optional[_Iterable[_Union[RouterInfo, _Mapping]]] = ..., nodes: _Optional[_Iterable[_Union[NodeInfo, _Mapping]]] = ..., shards: _Optional[_Iterable[_Union[ShardPlacement, _Mapping]]] = ...) -> None: ...
+
+class CreateBackupRequest(_message.Message):
+    __slots__ = ("collection", "to", "timeout_s", "wait")
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    TO_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_S_FIELD_NUMBER: _ClassVar[int]
+    WAIT_FIELD_NUMBER: _ClassVar[int]
+    collection: str
+    to: str
+    timeout_s: int
+    wait: bool
+    def __init__(self, collection: _Optional[str] = ..., to: _Optional[str] = ..., timeout_s: _Optional[int] = ..., wait: _Optional[bool] = ...) -> None: ...
+
+class GetBackupJobRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class BackupJob(_message.Message):
+    __slots__ = ("id", "kind", "location", "collection", "state", "shards_total", "shards_done", "bytes_done", "points_done", "elapsed_s", "backup", "restore", "error_code", "error_message")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    LOCATION_FIELD_NUMBER: _ClassVar[int]
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    SHARDS_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    SHARDS_DONE_FIELD_NUMBER: _ClassVar[int]
+    BYTES_DONE_FIELD_NUMBER: _ClassVar[int]
+    POINTS_DONE_FIELD_NUMBER: _ClassVar[int]
+    ELAPSED_S_FIELD_NUMBER: _ClassVar[int]
+    BACKUP_FIELD_NUMBER: _ClassVar[int]
+    RESTORE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_CODE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    kind: str
+    location: str
+    collection: str
+    state: BackupJobState
+    shards_total: int
+    shards_done: int
+    bytes_done: int
+    points_done: int
+    elapsed_s: float
+    backup: BackupManifest
+    restore: RestoreResult
+    error_code: str
+    error_message: str
+    def __init__(self, id: _Optional[str] = ..., kind: _Optional[str] = ..., location: _Optional[str] = ..., collection: _Optional[str] = ..., state: _Optional[_Union[BackupJobState, str]] = ..., shards_total: _Optional[int] = ..., shards_done: _Optional[int] = ..., bytes_done: _Optional[int] = ..., points_done: _Optional[int] = ..., elapsed_s: _Optional[float] = ..., backup: _Optional[_Union[BackupManifest, _Mapping]] = ..., restore: _Optional[_Union[RestoreResult, _Mapping]] = ..., error_code: _Optional[str] = ..., error_message: _Optional[str] = ...) -> None: ...
+
+class BackupShard(_message.Message):
+    __slots__ = ("shard", "path", "node", "epoch", "points", "bytes", "segments", "seq", "manifest_crc32c", "seconds")
+    SHARD_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    BYTES_FIELD_NUMBER: _ClassVar[int]
+    SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    MANIFEST_CRC32C_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_FIELD_NUMBER: _ClassVar[int]
+    shard: int
+    path: str
+    node: str
+    epoch: int
+    points: int
+    bytes: int
+    segments: int
+    seq: int
+    manifest_crc32c: int
+    seconds: float
+    def __init__(self, shard: _Optional[int] = ..., path: _Optional[str] = ..., node: _Optional[str] = ..., epoch: _Optional[int] = ..., points: _Optional[int] = ..., bytes: _Optional[int] = ..., segments: _Optional[int] = ..., seq: _Optional[int] = ..., manifest_crc32c: _Optional[int] = ..., seconds: _Optional[float] = ...) -> None: ...
+
+class BackupManifest(_message.Message):
+    __slots__ = ("format", "collection", "incarnation", "shard_map_version", "shards", "points", "bytes", "started_ms", "created_ms", "crc32c", "partitioning_scheme")
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    INCARNATION_FIELD_NUMBER: _ClassVar[int]
+    SHARD_MAP_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SHARDS_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    BYTES_FIELD_NUMBER: _ClassVar[int]
+    STARTED_MS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_MS_FIELD_NUMBER: _ClassVar[int]
+    CRC32C_FIELD_NUMBER: _ClassVar[int]
+    PARTITIONING_SCHEME_FIELD_NUMBER: _ClassVar[int]
+    format: int
+    collection: CollectionSpec
+    incarnation: int
+    shard_map_version: int
+    shards: _containers.RepeatedCompositeFieldContainer[BackupShard]
+    points: int
+    bytes: int
+    started_ms: int
+    created_ms: int
+    crc32c: int
+    partitioning_scheme: str
+    def __init__(self, format: _Optional[int] = ..., collection: _Optional[_Union[CollectionSpec, _Mapping]] = ..., incarnation: _Optional[int] = ..., shard_map_version: _Optional[int] = ..., shards: _Optional[_Iterable[_Union[BackupShard, _Mapping]]] = ..., points: _Optional[int] = ..., bytes: _Optional[int] = ..., started_ms: _Optional[int] = ..., created_ms: _Optional[int] = ..., crc32c: _Optional[int] = ..., partitioning_scheme: _Optional[str] = ...) -> None: ...
+
+class RestoreResult(_message.Message):
+    __slots__ = ("collection", "location", "shard_count", "points", "bytes", "seconds")
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    LOCATION_FIELD_NUMBER: _ClassVar[int]
+    SHARD_COUNT_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    BYTES_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_FIELD_NUMBER: _ClassVar[int]
+    collection: str
+    location: str
+    shard_count: int
+    points: int
+    bytes: int
+    seconds: float
+    def __init__(self, collection: _Optional[str] = ..., location: _Optional[str] = ..., shard_count: _Optional[int] = ..., points: _Optional[int] = ..., bytes: _Optional[int] = ..., seconds: _Optional[float] = ...) -> None: ...
+
+class ListBackupsRequest(_message.Message):
+    __slots__ = ("location",)
+    LOCATION_FIELD_NUMBER: _ClassVar[int]
+    location: str
+    def __init__(self, location: _Optional[str] = ...) -> None: ...
+
+class BackupSummary(_message.Message):
+    __slots__ = ("location", "name", "status", "collection", "shard_count", "points", "bytes", "started_ms", "created_ms", "error")
+    LOCATION_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    SHARD_COUNT_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    BYTES_FIELD_NUMBER: _ClassVar[int]
+    STARTED_MS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_MS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    location: str
+    name: str
+    status: BackupStatus
+    collection: str
+    shard_count: int
+    points: int
+    bytes: int
+    started_ms: int
+    created_ms: int
+    error: str
+    def __init__(self, location: _Optional[str] = ..., name: _Optional[str] = ..., status: _Optional[_Union[BackupStatus, str]] = ..., collection: _Optional[str] = ..., shard_count: _Optional[int] = ..., points: _Optional[int] = ..., bytes: _Optional[int] = ..., started_ms: _Optional[int] = ..., created_ms: _Optional[int] = ..., error: _Optional[str] = ...) -> None: ...
+
+class ListBackupsResponse(_message.Message):
+    __slots__ = ("backups",)
+    BACKUPS_FIELD_NUMBER: _ClassVar[int]
+    backups: _containers.RepeatedCompositeFieldContainer[BackupSummary]
+    def __init__(self, backups: _Optional[_Iterable[_Union[BackupSummary, _Mapping]]] = ...) -> None: ...
+
+class DescribeBackupRequest(_message.Message):
+    __slots__ = ("location",)
+    LOCATION_FIELD_NUMBER: _ClassVar[int]
+    location: str
+    def __init__(self, location: _Optional[str] = ...) -> None: ...
+
+class DescribeBackupResponse(_message.Message):
+    __slots__ = ("backup", "manifest")
+    BACKUP_FIELD_NUMBER: _ClassVar[int]
+    MANIFEST_FIELD_NUMBER: _ClassVar[int]
+    backup: BackupSummary
+    manifest: BackupManifest
+    def __init__(self, backup: _Optional[_Union[BackupSummary, _Mapping]] = ..., manifest: _Optional[_Union[BackupManifest, _Mapping]] = ...) -> None: ...
+
+class RestoreBackupRequest(_message.Message):
+    __slots__ = ("location", "as_collection", "storage", "timeout_s", "wait")
+    LOCATION_FIELD_NUMBER: _ClassVar[int]
+    AS_COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    STORAGE_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_S_FIELD_NUMBER: _ClassVar[int]
+    WAIT_FIELD_NUMBER: _ClassVar[int]
+    location: str
+    as_collection: str
+    storage: str
+    timeout_s: int
+    wait: bool
+    def __init__(self, location: _Optional[str] = ..., as_collection: _Optional[str] = ..., storage: _Optional[str] = ..., timeout_s: _Optional[int] = ..., wait: _Optional[bool] = ...) -> None: ...
+
+class DeleteBackupRequest(_message.Message):
+    __slots__ = ("location",)
+    LOCATION_FIELD_NUMBER: _ClassVar[int]
+    location: str
+    def __init__(self, location: _Optional[str] = ...) -> None: ...
+
+class DeleteBackupResponse(_message.Message):
+    __slots__ = ("location", "files_deleted")
+    LOCATION_FIELD_NUMBER: _ClassVar[int]
+    FILES_DELETED_FIELD_NUMBER: _ClassVar[int]
+    location: str
+    files_deleted: int
+    def __init__(self, location: _Optional[str] = ..., files_deleted: _Optional[int] = ...) -> None: ...

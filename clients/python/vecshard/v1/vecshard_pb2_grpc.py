@@ -106,6 +106,36 @@ class VecShardStub:
                 request_serializer=vecshard_dot_v1_dot_vecshard__pb2.ClusterStatusRequest.SerializeToString,
                 response_deserializer=vecshard_dot_v1_dot_vecshard__pb2.ClusterStatusResponse.FromString,
                 _registered_method=True)
+        self.CreateBackup = channel.unary_unary(
+                '/vecshard.v1.VecShard/CreateBackup',
+                request_serializer=vecshard_dot_v1_dot_vecshard__pb2.CreateBackupRequest.SerializeToString,
+                response_deserializer=vecshard_dot_v1_dot_vecshard__pb2.BackupJob.FromString,
+                _registered_method=True)
+        self.GetBackupJob = channel.unary_unary(
+                '/vecshard.v1.VecShard/GetBackupJob',
+                request_serializer=vecshard_dot_v1_dot_vecshard__pb2.GetBackupJobRequest.SerializeToString,
+                response_deserializer=vecshard_dot_v1_dot_vecshard__pb2.BackupJob.FromString,
+                _registered_method=True)
+        self.ListBackups = channel.unary_unary(
+                '/vecshard.v1.VecShard/ListBackups',
+                request_serializer=vecshard_dot_v1_dot_vecshard__pb2.ListBackupsRequest.SerializeToString,
+                response_deserializer=vecshard_dot_v1_dot_vecshard__pb2.ListBackupsResponse.FromString,
+                _registered_method=True)
+        self.DescribeBackup = channel.unary_unary(
+                '/vecshard.v1.VecShard/DescribeBackup',
+                request_serializer=vecshard_dot_v1_dot_vecshard__pb2.DescribeBackupRequest.SerializeToString,
+                response_deserializer=vecshard_dot_v1_dot_vecshard__pb2.DescribeBackupResponse.FromString,
+                _registered_method=True)
+        self.RestoreBackup = channel.unary_unary(
+                '/vecshard.v1.VecShard/RestoreBackup',
+                request_serializer=vecshard_dot_v1_dot_vecshard__pb2.RestoreBackupRequest.SerializeToString,
+                response_deserializer=vecshard_dot_v1_dot_vecshard__pb2.BackupJob.FromString,
+                _registered_method=True)
+        self.DeleteBackup = channel.unary_unary(
+                '/vecshard.v1.VecShard/DeleteBackup',
+                request_serializer=vecshard_dot_v1_dot_vecshard__pb2.DeleteBackupRequest.SerializeToString,
+                response_deserializer=vecshard_dot_v1_dot_vecshard__pb2.DeleteBackupResponse.FromString,
+                _registered_method=True)
 
 
 class VecShardServicer:
@@ -209,6 +239,54 @@ class VecShardServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateBackup(self, request, context):
+        """Cluster backups (PERMISSION_DENIED without an admin key). A location is `s3://bucket/prefix`, `file:///abs/dir` or
+        an absolute directory, and must lie under one of the router's `backup_locations`
+        (INVALID_ARGUMENT otherwise). The same operations as REST `/v1/backups…`.
+
+        Start a backup of a collection: a checkpoint of every shard, then the manifest.
+        Answers at once with the job (poll GetBackupJob), or when `wait`, once it ended.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetBackupJob(self, request, context):
+        """A backup or restore job of the router that answers (jobs live in its memory).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListBackups(self, request, context):
+        """The backup at a location and every backup directly under it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DescribeBackup(self, request, context):
+        """One backup: its status, and its manifest when complete.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RestoreBackup(self, request, context):
+        """Restore a complete backup as a new collection (same settings and shard count).
+        Answers at once with the job, or when `wait`, once it ended.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteBackup(self, request, context):
+        """Delete a backup (any status): every file under its location. Never a collection's.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_VecShardServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -271,6 +349,36 @@ def add_VecShardServicer_to_server(servicer, server):
                     servicer.ClusterStatus,
                     request_deserializer=vecshard_dot_v1_dot_vecshard__pb2.ClusterStatusRequest.FromString,
                     response_serializer=vecshard_dot_v1_dot_vecshard__pb2.ClusterStatusResponse.SerializeToString,
+            ),
+            'CreateBackup': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateBackup,
+                    request_deserializer=vecshard_dot_v1_dot_vecshard__pb2.CreateBackupRequest.FromString,
+                    response_serializer=vecshard_dot_v1_dot_vecshard__pb2.BackupJob.SerializeToString,
+            ),
+            'GetBackupJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetBackupJob,
+                    request_deserializer=vecshard_dot_v1_dot_vecshard__pb2.GetBackupJobRequest.FromString,
+                    response_serializer=vecshard_dot_v1_dot_vecshard__pb2.BackupJob.SerializeToString,
+            ),
+            'ListBackups': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListBackups,
+                    request_deserializer=vecshard_dot_v1_dot_vecshard__pb2.ListBackupsRequest.FromString,
+                    response_serializer=vecshard_dot_v1_dot_vecshard__pb2.ListBackupsResponse.SerializeToString,
+            ),
+            'DescribeBackup': grpc.unary_unary_rpc_method_handler(
+                    servicer.DescribeBackup,
+                    request_deserializer=vecshard_dot_v1_dot_vecshard__pb2.DescribeBackupRequest.FromString,
+                    response_serializer=vecshard_dot_v1_dot_vecshard__pb2.DescribeBackupResponse.SerializeToString,
+            ),
+            'RestoreBackup': grpc.unary_unary_rpc_method_handler(
+                    servicer.RestoreBackup,
+                    request_deserializer=vecshard_dot_v1_dot_vecshard__pb2.RestoreBackupRequest.FromString,
+                    response_serializer=vecshard_dot_v1_dot_vecshard__pb2.BackupJob.SerializeToString,
+            ),
+            'DeleteBackup': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteBackup,
+                    request_deserializer=vecshard_dot_v1_dot_vecshard__pb2.DeleteBackupRequest.FromString,
+                    response_serializer=vecshard_dot_v1_dot_vecshard__pb2.DeleteBackupResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -609,6 +717,168 @@ class VecShard:
             '/vecshard.v1.VecShard/ClusterStatus',
             vecshard_dot_v1_dot_vecshard__pb2.ClusterStatusRequest.SerializeToString,
             vecshard_dot_v1_dot_vecshard__pb2.ClusterStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateBackup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vecshard.v1.VecShard/CreateBackup',
+            vecshard_dot_v1_dot_vecshard__pb2.CreateBackupRequest.SerializeToString,
+            vecshard_dot_v1_dot_vecshard__pb2.BackupJob.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetBackupJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vecshard.v1.VecShard/GetBackupJob',
+            vecshard_dot_v1_dot_vecshard__pb2.GetBackupJobRequest.SerializeToString,
+            vecshard_dot_v1_dot_vecshard__pb2.BackupJob.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListBackups(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vecshard.v1.VecShard/ListBackups',
+            vecshard_dot_v1_dot_vecshard__pb2.ListBackupsRequest.SerializeToString,
+            vecshard_dot_v1_dot_vecshard__pb2.ListBackupsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DescribeBackup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vecshard.v1.VecShard/DescribeBackup',
+            vecshard_dot_v1_dot_vecshard__pb2.DescribeBackupRequest.SerializeToString,
+            vecshard_dot_v1_dot_vecshard__pb2.DescribeBackupResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RestoreBackup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vecshard.v1.VecShard/RestoreBackup',
+            vecshard_dot_v1_dot_vecshard__pb2.RestoreBackupRequest.SerializeToString,
+            vecshard_dot_v1_dot_vecshard__pb2.BackupJob.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteBackup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vecshard.v1.VecShard/DeleteBackup',
+            vecshard_dot_v1_dot_vecshard__pb2.DeleteBackupRequest.SerializeToString,
+            vecshard_dot_v1_dot_vecshard__pb2.DeleteBackupResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -654,6 +654,227 @@ async fn failed_and_interrupted_backups_are_never_listed_complete() {
     }
 }
 
+/// The same operations over the public gRPC API: a backup started as a job and polled,
+/// described and listed, restored (waiting) with identical points and exact-search
+/// results, deleted; bad input answers with the codes REST (and so the CLI) answers. (The
+/// admin role on these RPCs: `router/tests/security.rs`, whose router has API keys.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_backup_operations_round_trip_and_refuse_bad_input() {
+    use tonic::Code;
+    let c = Cluster::start(1, 2);
+    c.wait_ready(2).await;
+    create(&c, "g", 3, "local").await;
+    fill(&c, "g", 0..1200, &[7, 70]).await;
+    create(&c, "taken", 1, "local").await;
+    let backups = c.dir.path().join("backups");
+    let to = backups.join("g-1").to_string_lossy().into_owned();
+    let mut client = c.any_client().await;
+    let before = points(&c, "g").await;
+
+    let job = client
+        .create_backup(pb::CreateBackupRequest {
+            collection: "g".into(),
+            to: to.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("CreateBackup: {e:?}\n{}", c.logs()))
+        .into_inner();
+    assert_eq!((job.kind.as_str(), job.location.as_str()), ("backup", to.as_str()));
+    let done = c
+        .eventually("the backup job to end", Duration::from_secs(60), || {
+            let (mut client, id) = (client.clone(), job.id.clone());
+            async move {
+                let j = client
+                    .get_backup_job(pb::GetBackupJobRequest { id })
+                    .await
+                    .unwrap()
+                    .into_inner();
+                (j.state != pb::BackupJobState::Running as i32).then_some(j)
+            }
+        })
+        .await;
+    assert_eq!(done.state, pb::BackupJobState::Done as i32, "{done:?}");
+    assert_eq!((done.shards_total, done.shards_done), (3, 3));
+    assert_eq!(done.points_done, before.len() as u64);
+    let Some(pb::backup_job::Result::Backup(m)) = done.result.clone() else {
+        panic!("no manifest in {done:?}")
+    };
+    assert_eq!(m.points, before.len() as u64);
+    assert_eq!(m.shards.len(), 3);
+    assert_eq!(m.collection.as_ref().unwrap().name, "g");
+    assert!(m.shards.iter().all(|s| s.manifest_crc32c != 0), "{m:?}");
+
+    let d = client
+        .describe_backup(pb::DescribeBackupRequest {
+            location: to.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let summary = d.backup.unwrap();
+    assert_eq!(summary.status, pb::BackupStatus::Complete as i32);
+    assert_eq!((summary.collection.as_str(), summary.points), ("g", m.points));
+    assert_eq!(d.manifest, Some(m.clone()));
+    let listed = client
+        .list_backups(pb::ListBackupsRequest {
+            location: backups.to_string_lossy().into_owned(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let listed: Vec<(String, i32)> = listed.backups.into_iter().map(|b| (b.name, b.status)).collect();
+    assert_eq!(listed, [("g-1".to_string(), pb::BackupStatus::Complete as i32)]);
+
+    let r = client
+        .restore_backup(pb::RestoreBackupRequest {
+            location: to.clone(),
+            as_collection: "g_restored".into(),
+            wait: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("RestoreBackup: {e:?}\n{}", c.logs()))
+        .into_inner();
+    assert_eq!(r.state, pb::BackupJobState::Done as i32, "{r:?}");
+    let Some(pb::backup_job::Result::Restore(restored)) = r.result else {
+        panic!("no restore result in {r:?}")
+    };
+    assert_eq!(
+        (restored.collection.as_str(), restored.points, restored.shard_count),
+        ("g_restored", before.len() as u64, 3)
+    );
+    assert!(points(&c, "g_restored").await == before, "restored points differ");
+    assert_eq!(
+        exact_results(&c, "g").await,
+        exact_results(&c, "g_restored").await,
+        "exact search differs"
+    );
+
+    // Bad input, each with the code and words REST answers.
+    let create_req = |collection: &str, to: &str, timeout_s| pb::CreateBackupRequest {
+        collection: collection.into(),
+        to: to.into(),
+        timeout_s,
+        wait: true,
+    };
+    let restore_req = |from: &str, name: &str| pb::RestoreBackupRequest {
+        location: from.into(),
+        as_collection: name.into(),
+        wait: true,
+        ..Default::default()
+    };
+    let to2 = backups.join("g-2").to_string_lossy().into_owned();
+    let outside = c.dir.path().join("elsewhere/g").to_string_lossy().into_owned();
+    let missing = backups.join("missing").to_string_lossy().into_owned();
+    let cases: Vec<(&str, Result<(), tonic::Status>, Code, Vec<&str>)> = vec![
+        (
+            "unknown collection",
+            client.create_backup(create_req("nope", &to2, None)).await.map(drop),
+            Code::NotFound,
+            vec!["nope"],
+        ),
+        (
+            "unsupported scheme",
+            client.create_backup(create_req("g", "gs://b/x", None)).await.map(drop),
+            Code::InvalidArgument,
+            vec!["gs://"],
+        ),
+        (
+            "relative location",
+            client.create_backup(create_req("g", "relative/dir", None)).await.map(drop),
+            Code::InvalidArgument,
+            vec!["not absolute"],
+        ),
+        (
+            "location outside backup_locations",
+            client.create_backup(create_req("g", &outside, None)).await.map(drop),
+            Code::InvalidArgument,
+            vec![outside.as_str(), "router.backup_locations"],
+        ),
+        (
+            "zero timeout",
+            client.create_backup(create_req("g", &to2, Some(0))).await.map(drop),
+            Code::InvalidArgument,
+            vec!["timeout_s"],
+        ),
+        (
+            "location that holds a backup",
+            client.create_backup(create_req("g", &to, None)).await.map(drop),
+            Code::AlreadyExists,
+            vec!["already"],
+        ),
+        (
+            "restore over an existing name",
+            client.restore_backup(restore_req(&to, "taken")).await.map(drop),
+            Code::AlreadyExists,
+            vec!["taken"],
+        ),
+        (
+            "restore under a bad name",
+            client.restore_backup(restore_req(&to, "bad name!")).await.map(drop),
+            Code::InvalidArgument,
+            vec!["bad name!"],
+        ),
+        (
+            "restore from nothing",
+            client.restore_backup(restore_req(&missing, "x")).await.map(drop),
+            Code::NotFound,
+            vec!["no backup"],
+        ),
+        (
+            "restore from outside backup_locations",
+            client.restore_backup(restore_req(&outside, "x")).await.map(drop),
+            Code::InvalidArgument,
+            vec!["router.backup_locations"],
+        ),
+        (
+            "unknown job",
+            client
+                .get_backup_job(pb::GetBackupJobRequest {
+                    id: "backup-999".into(),
+                })
+                .await
+                .map(drop),
+            Code::NotFound,
+            vec!["backup-999"],
+        ),
+        (
+            "delete nothing",
+            client
+                .delete_backup(pb::DeleteBackupRequest {
+                    location: missing.clone(),
+                })
+                .await
+                .map(drop),
+            Code::NotFound,
+            vec!["no backup"],
+        ),
+    ];
+    for (what, r, code, needles) in cases {
+        let e = r.expect_err(what);
+        assert_eq!(e.code(), code, "{what}: {e:?}");
+        for n in needles {
+            assert!(e.message().contains(n), "{what}: {n:?} not in {e:?}");
+        }
+    }
+    assert!(!std::path::Path::new(&outside).exists(), "{outside} was created");
+
+    // Deleting the backup over gRPC leaves both collections intact.
+    let del = client
+        .delete_backup(pb::DeleteBackupRequest {
+            location: to.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(del.location, to);
+    assert!(del.files_deleted > 3, "{del:?}");
+    assert!(!std::path::Path::new(&to).exists(), "{to} still exists");
+    assert_eq!(points(&c, "g").await, before);
+    assert_eq!(points(&c, "g_restored").await, before);
+}
+
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {

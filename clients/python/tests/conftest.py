@@ -75,9 +75,16 @@ def _dev_endpoints(log: str) -> Optional[str]:
 
 
 @pytest.fixture(scope="session")
-def dev_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def dev_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The directory of the session's `vecshard dev` (its data is in ``data/``; backups
+    may go under ``data/backups``)."""
+    return tmp_path_factory.mktemp("vecshard-dev")
+
+
+@pytest.fixture(scope="session")
+def dev_address(dev_dir: Path) -> Iterator[str]:
     """The gRPC address of a `vecshard dev --nodes 2` cluster, up for the whole session."""
-    d = tmp_path_factory.mktemp("vecshard-dev")
+    d = dev_dir
     srv = Server(["dev", "--nodes", "2", "--no-demo", "--any-port", "--data", str(d / "data")], d / "vecshard.log")
     try:
         yield srv.wait_for(_dev_endpoints, "vecshard dev")  # type: ignore[misc]

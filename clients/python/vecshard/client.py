@@ -267,3 +267,59 @@ class Client:
     def cluster_status(self, *, timeout: Optional[float] = None) -> pb.ClusterStatusResponse:
         """The cluster's routers, nodes and shard placements (the protobuf message)."""
         return self._call(self._stub.ClusterStatus, pb.ClusterStatusRequest(), timeout)
+
+    # ---- backups (admin key; locations under the router's backup_locations)
+    def create_backup(
+        self,
+        collection: str,
+        to: str,
+        *,
+        wait: bool = True,
+        timeout_s: Optional[int] = None,
+        timeout: Optional[float] = None,
+    ) -> pb.BackupJob:
+        """Back up ``collection`` to ``to`` (``s3://bucket/prefix`` or an absolute
+        directory). With ``wait`` (the default) return the finished job (its ``backup``
+        field is the manifest; a failure raises); otherwise the running job, to poll with
+        :meth:`backup_job`. ``timeout_s`` bounds the backup (server default 3600 s); give
+        a ``timeout`` (the call's deadline) long enough when waiting."""
+        r = pb.CreateBackupRequest(collection=collection, to=to, wait=wait)
+        if timeout_s is not None:
+            r.timeout_s = timeout_s
+        return self._call(self._stub.CreateBackup, r, timeout)
+
+    def backup_job(self, job_id: str, *, timeout: Optional[float] = None) -> pb.BackupJob:
+        """A backup or restore job of the router this client talks to: state and progress."""
+        return self._call(self._stub.GetBackupJob, pb.GetBackupJobRequest(id=job_id), timeout)
+
+    def list_backups(self, location: str, *, timeout: Optional[float] = None) -> List[pb.BackupSummary]:
+        """The backup at ``location`` and every backup directly under it, with statuses."""
+        return list(self._call(self._stub.ListBackups, pb.ListBackupsRequest(location=location), timeout).backups)
+
+    def describe_backup(self, location: str, *, timeout: Optional[float] = None) -> pb.DescribeBackupResponse:
+        """One backup: ``backup`` (status) and, when complete, ``manifest``."""
+        return self._call(self._stub.DescribeBackup, pb.DescribeBackupRequest(location=location), timeout)
+
+    def restore_backup(
+        self,
+        location: str,
+        as_collection: str,
+        *,
+        storage: Optional[str] = None,
+        wait: bool = True,
+        timeout_s: Optional[int] = None,
+        timeout: Optional[float] = None,
+    ) -> pb.BackupJob:
+        """Restore the complete backup at ``location`` as the new collection
+        ``as_collection`` (optionally on other ``storage``). ``wait`` as for
+        :meth:`create_backup`; the finished job's ``restore`` field says what was restored."""
+        r = pb.RestoreBackupRequest(location=location, as_collection=as_collection, wait=wait)
+        if storage is not None:
+            r.storage = storage
+        if timeout_s is not None:
+            r.timeout_s = timeout_s
+        return self._call(self._stub.RestoreBackup, r, timeout)
+
+    def delete_backup(self, location: str, *, timeout: Optional[float] = None) -> int:
+        """Delete the backup at ``location`` (its files only); the number of files deleted."""
+        return self._call(self._stub.DeleteBackup, pb.DeleteBackupRequest(location=location), timeout).files_deleted

@@ -230,3 +230,48 @@ class AsyncClient:
     async def cluster_status(self, *, timeout: Optional[float] = None) -> pb.ClusterStatusResponse:
         """See :meth:`vecshard.Client.cluster_status`."""
         return await self._call(self._stub.ClusterStatus, pb.ClusterStatusRequest(), timeout)
+
+    async def create_backup(
+        self,
+        collection: str,
+        to: str,
+        *,
+        wait: bool = True,
+        timeout_s: Optional[int] = None,
+        timeout: Optional[float] = None,
+    ) -> pb.BackupJob:
+        """See :meth:`vecshard.Client.create_backup`."""
+        r = requests.create_backup(collection, to, wait, timeout_s)
+        return await self._call(self._stub.CreateBackup, r, timeout)
+
+    async def backup_job(self, job_id: str, *, timeout: Optional[float] = None) -> pb.BackupJob:
+        """See :meth:`vecshard.Client.backup_job`."""
+        return await self._call(self._stub.GetBackupJob, pb.GetBackupJobRequest(id=job_id), timeout)
+
+    async def list_backups(self, location: str, *, timeout: Optional[float] = None) -> List[pb.BackupSummary]:
+        """See :meth:`vecshard.Client.list_backups`."""
+        r = await self._call(self._stub.ListBackups, pb.ListBackupsRequest(location=location), timeout)
+        return list(r.backups)
+
+    async def describe_backup(self, location: str, *, timeout: Optional[float] = None) -> pb.DescribeBackupResponse:
+        """See :meth:`vecshard.Client.describe_backup`."""
+        return await self._call(self._stub.DescribeBackup, pb.DescribeBackupRequest(location=location), timeout)
+
+    async def restore_backup(
+        self,
+        location: str,
+        as_collection: str,
+        *,
+        storage: Optional[str] = None,
+        wait: bool = True,
+        timeout_s: Optional[int] = None,
+        timeout: Optional[float] = None,
+    ) -> pb.BackupJob:
+        """See :meth:`vecshard.Client.restore_backup`."""
+        r = requests.restore_backup(location, as_collection, storage, wait, timeout_s)
+        return await self._call(self._stub.RestoreBackup, r, timeout)
+
+    async def delete_backup(self, location: str, *, timeout: Optional[float] = None) -> int:
+        """See :meth:`vecshard.Client.delete_backup`."""
+        r = await self._call(self._stub.DeleteBackup, pb.DeleteBackupRequest(location=location), timeout)
+        return r.files_deleted

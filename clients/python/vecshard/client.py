@@ -283,9 +283,7 @@ class Client:
         field is the manifest; a failure raises); otherwise the running job, to poll with
         :meth:`backup_job`. ``timeout_s`` bounds the backup (server default 3600 s); give
         a ``timeout`` (the call's deadline) long enough when waiting."""
-        r = pb.CreateBackupRequest(collection=collection, to=to, wait=wait)
-        if timeout_s is not None:
-            r.timeout_s = timeout_s
+        r = requests.create_backup(collection, to, wait, timeout_s)
         return self._call(self._stub.CreateBackup, r, timeout)
 
     def backup_job(self, job_id: str, *, timeout: Optional[float] = None) -> pb.BackupJob:
@@ -313,11 +311,7 @@ class Client:
         """Restore the complete backup at ``location`` as the new collection
         ``as_collection`` (optionally on other ``storage``). ``wait`` as for
         :meth:`create_backup`; the finished job's ``restore`` field says what was restored."""
-        r = pb.RestoreBackupRequest(location=location, as_collection=as_collection, wait=wait)
-        if storage is not None:
-            r.storage = storage
-        if timeout_s is not None:
-            r.timeout_s = timeout_s
+        r = requests.restore_backup(location, as_collection, storage, wait, timeout_s)
         return self._call(self._stub.RestoreBackup, r, timeout)
 
     def delete_backup(self, location: str, *, timeout: Optional[float] = None) -> int:

@@ -205,3 +205,21 @@ def search_by_id_request(
 def count_request(collection: str, filter: FilterLike) -> pb.CountRequest:
     """A Count request, with an optional filter."""
     return pb.CountRequest(collection=collection, **filter_fields(filter))
+
+
+def create_backup(collection: str, to: str, wait: bool, timeout_s: Optional[int]) -> pb.CreateBackupRequest:
+    r = pb.CreateBackupRequest(collection=collection, to=to, wait=wait)
+    if timeout_s is not None:
+        r.timeout_s = timeout_s
+    return r
+
+
+def restore_backup(
+    location: str, as_collection: str, storage: Optional[str], wait: bool, timeout_s: Optional[int]
+) -> pb.RestoreBackupRequest:
+    r = pb.RestoreBackupRequest(location=location, as_collection=as_collection, wait=wait)
+    if storage is not None:
+        r.storage = storage
+    if timeout_s is not None:
+        r.timeout_s = timeout_s
+    return r

@@ -680,7 +680,10 @@ async fn grpc_backup_operations_round_trip_and_refuse_bad_input() {
         .await
         .unwrap_or_else(|e| panic!("CreateBackup: {e:?}\n{}", c.logs()))
         .into_inner();
-    assert_eq!((job.kind.as_str(), job.location.as_str()), ("backup", to.as_str()));
+    assert_eq!(
+        (job.kind.as_str(), job.location.as_str()),
+        ("backup", to.as_str())
+    );
     let done = c
         .eventually("the backup job to end", Duration::from_secs(60), || {
             let (mut client, id) = (client.clone(), job.id.clone());
@@ -714,7 +717,10 @@ async fn grpc_backup_operations_round_trip_and_refuse_bad_input() {
         .into_inner();
     let summary = d.backup.unwrap();
     assert_eq!(summary.status, pb::BackupStatus::Complete as i32);
-    assert_eq!((summary.collection.as_str(), summary.points), ("g", m.points));
+    assert_eq!(
+        (summary.collection.as_str(), summary.points),
+        ("g", m.points)
+    );
     assert_eq!(d.manifest, Some(m.clone()));
     let listed = client
         .list_backups(pb::ListBackupsRequest {
@@ -723,8 +729,15 @@ async fn grpc_backup_operations_round_trip_and_refuse_bad_input() {
         .await
         .unwrap()
         .into_inner();
-    let listed: Vec<(String, i32)> = listed.backups.into_iter().map(|b| (b.name, b.status)).collect();
-    assert_eq!(listed, [("g-1".to_string(), pb::BackupStatus::Complete as i32)]);
+    let listed: Vec<(String, i32)> = listed
+        .backups
+        .into_iter()
+        .map(|b| (b.name, b.status))
+        .collect();
+    assert_eq!(
+        listed,
+        [("g-1".to_string(), pb::BackupStatus::Complete as i32)]
+    );
 
     let r = client
         .restore_backup(pb::RestoreBackupRequest {
@@ -741,10 +754,17 @@ async fn grpc_backup_operations_round_trip_and_refuse_bad_input() {
         panic!("no restore result in {r:?}")
     };
     assert_eq!(
-        (restored.collection.as_str(), restored.points, restored.shard_count),
+        (
+            restored.collection.as_str(),
+            restored.points,
+            restored.shard_count
+        ),
         ("g_restored", before.len() as u64, 3)
     );
-    assert!(points(&c, "g_restored").await == before, "restored points differ");
+    assert!(
+        points(&c, "g_restored").await == before,
+        "restored points differ"
+    );
     assert_eq!(
         exact_results(&c, "g").await,
         exact_results(&c, "g_restored").await,
@@ -765,66 +785,101 @@ async fn grpc_backup_operations_round_trip_and_refuse_bad_input() {
         ..Default::default()
     };
     let to2 = backups.join("g-2").to_string_lossy().into_owned();
-    let outside = c.dir.path().join("elsewhere/g").to_string_lossy().into_owned();
+    let outside = c
+        .dir
+        .path()
+        .join("elsewhere/g")
+        .to_string_lossy()
+        .into_owned();
     let missing = backups.join("missing").to_string_lossy().into_owned();
     let cases: Vec<(&str, Result<(), tonic::Status>, Code, Vec<&str>)> = vec![
         (
             "unknown collection",
-            client.create_backup(create_req("nope", &to2, None)).await.map(drop),
+            client
+                .create_backup(create_req("nope", &to2, None))
+                .await
+                .map(drop),
             Code::NotFound,
             vec!["nope"],
         ),
         (
             "unsupported scheme",
-            client.create_backup(create_req("g", "gs://b/x", None)).await.map(drop),
+            client
+                .create_backup(create_req("g", "gs://b/x", None))
+                .await
+                .map(drop),
             Code::InvalidArgument,
             vec!["gs://"],
         ),
         (
             "relative location",
-            client.create_backup(create_req("g", "relative/dir", None)).await.map(drop),
+            client
+                .create_backup(create_req("g", "relative/dir", None))
+                .await
+                .map(drop),
             Code::InvalidArgument,
             vec!["not absolute"],
         ),
         (
             "location outside backup_locations",
-            client.create_backup(create_req("g", &outside, None)).await.map(drop),
+            client
+                .create_backup(create_req("g", &outside, None))
+                .await
+                .map(drop),
             Code::InvalidArgument,
             vec![outside.as_str(), "router.backup_locations"],
         ),
         (
             "zero timeout",
-            client.create_backup(create_req("g", &to2, Some(0))).await.map(drop),
+            client
+                .create_backup(create_req("g", &to2, Some(0)))
+                .await
+                .map(drop),
             Code::InvalidArgument,
             vec!["timeout_s"],
         ),
         (
             "location that holds a backup",
-            client.create_backup(create_req("g", &to, None)).await.map(drop),
+            client
+                .create_backup(create_req("g", &to, None))
+                .await
+                .map(drop),
             Code::AlreadyExists,
             vec!["already"],
         ),
         (
             "restore over an existing name",
-            client.restore_backup(restore_req(&to, "taken")).await.map(drop),
+            client
+                .restore_backup(restore_req(&to, "taken"))
+                .await
+                .map(drop),
             Code::AlreadyExists,
             vec!["taken"],
         ),
         (
             "restore under a bad name",
-            client.restore_backup(restore_req(&to, "bad name!")).await.map(drop),
+            client
+                .restore_backup(restore_req(&to, "bad name!"))
+                .await
+                .map(drop),
             Code::InvalidArgument,
             vec!["bad name!"],
         ),
         (
             "restore from nothing",
-            client.restore_backup(restore_req(&missing, "x")).await.map(drop),
+            client
+                .restore_backup(restore_req(&missing, "x"))
+                .await
+                .map(drop),
             Code::NotFound,
             vec!["no backup"],
         ),
         (
             "restore from outside backup_locations",
-            client.restore_backup(restore_req(&outside, "x")).await.map(drop),
+            client
+                .restore_backup(restore_req(&outside, "x"))
+                .await
+                .map(drop),
             Code::InvalidArgument,
             vec!["router.backup_locations"],
         ),
@@ -858,7 +913,10 @@ async fn grpc_backup_operations_round_trip_and_refuse_bad_input() {
             assert!(e.message().contains(n), "{what}: {n:?} not in {e:?}");
         }
     }
-    assert!(!std::path::Path::new(&outside).exists(), "{outside} was created");
+    assert!(
+        !std::path::Path::new(&outside).exists(),
+        "{outside} was created"
+    );
 
     // Deleting the backup over gRPC leaves both collections intact.
     let del = client

@@ -565,15 +565,25 @@ async fn backups_need_admin_and_an_allowed_location() {
             ),
             (
                 "ListBackups",
-                c.list_backups(req(pb::ListBackupsRequest { location: l.clone() }, key))
-                    .await
-                    .map(drop),
+                c.list_backups(req(
+                    pb::ListBackupsRequest {
+                        location: l.clone(),
+                    },
+                    key,
+                ))
+                .await
+                .map(drop),
             ),
             (
                 "DescribeBackup",
-                c.describe_backup(req(pb::DescribeBackupRequest { location: l.clone() }, key))
-                    .await
-                    .map(drop),
+                c.describe_backup(req(
+                    pb::DescribeBackupRequest {
+                        location: l.clone(),
+                    },
+                    key,
+                ))
+                .await
+                .map(drop),
             ),
             (
                 "RestoreBackup",
@@ -600,8 +610,16 @@ async fn backups_need_admin_and_an_allowed_location() {
     for (key, code, needle) in [
         (None, Code::Unauthenticated, ""),
         (Some("guessed-key"), Code::Unauthenticated, ""),
-        (Some("reader-key"), Code::PermissionDenied, "needs the admin role"),
-        (Some("writer-key"), Code::PermissionDenied, "needs the admin role"),
+        (
+            Some("reader-key"),
+            Code::PermissionDenied,
+            "needs the admin role",
+        ),
+        (
+            Some("writer-key"),
+            Code::PermissionDenied,
+            "needs the admin role",
+        ),
     ] {
         for (op, r) in all_ops(&mut c, key, &inside).await {
             let e = r.expect_err(op);

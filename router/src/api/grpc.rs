@@ -226,6 +226,8 @@ impl VecShard for PublicService {
         r: Request<pb::DeleteBackupRequest>,
     ) -> Answer<pb::DeleteBackupResponse> {
         allow(&r, Role::Admin, None)?;
-        Ok(Response::new(backups::delete(&self.core, r.get_ref()).await?))
+        Ok(Response::new(
+            backups::delete(&self.core, r.get_ref()).await?,
+        ))
     }
 }

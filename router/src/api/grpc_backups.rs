@@ -22,7 +22,11 @@ async fn answer(started: Started, wait: bool) -> Result<pb::BackupJob> {
 }
 
 pub(super) async fn create(core: &Arc<Core>, r: pb::CreateBackupRequest) -> Result<pb::BackupJob> {
-    answer(core.start_backup(&r.collection, &r.to, r.timeout_s)?, r.wait).await
+    answer(
+        core.start_backup(&r.collection, &r.to, r.timeout_s)?,
+        r.wait,
+    )
+    .await
 }
 
 pub(super) fn job(core: &Core, r: &pb::GetBackupJobRequest) -> Result<pb::BackupJob> {
@@ -33,7 +37,10 @@ pub(super) fn job(core: &Core, r: &pb::GetBackupJobRequest) -> Result<pb::Backup
     Ok(backup_job(&job))
 }
 
-pub(super) async fn list(core: &Core, r: &pb::ListBackupsRequest) -> Result<pb::ListBackupsResponse> {
+pub(super) async fn list(
+    core: &Core,
+    r: &pb::ListBackupsRequest,
+) -> Result<pb::ListBackupsResponse> {
     let backups = core.list_backups(&r.location).await?;
     Ok(pb::ListBackupsResponse {
         backups: backups.iter().map(backup_summary).collect(),
@@ -44,7 +51,9 @@ pub(super) async fn describe(
     core: &Core,
     r: &pb::DescribeBackupRequest,
 ) -> Result<pb::DescribeBackupResponse> {
-    Ok(backup_description(&core.describe_backup(&r.location).await?))
+    Ok(backup_description(
+        &core.describe_backup(&r.location).await?,
+    ))
 }
 
 pub(super) async fn restore(

@@ -55,7 +55,11 @@ pub(super) async fn create(
     b: Result<Bytes, BytesRejection>,
 ) -> Reply {
     let c: CreateBody = body(b)?;
-    answer(core.start_backup(&c.collection, &c.to, c.timeout_s)?, c.wait).await
+    answer(
+        core.start_backup(&c.collection, &c.to, c.timeout_s)?,
+        c.wait,
+    )
+    .await
 }
 
 #[derive(Deserialize)]

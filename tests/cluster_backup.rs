@@ -792,7 +792,8 @@ async fn grpc_backup_operations_round_trip_and_refuse_bad_input() {
         .to_string_lossy()
         .into_owned();
     let missing = backups.join("missing").to_string_lossy().into_owned();
-    let cases: Vec<(&str, Result<(), tonic::Status>, Code, Vec<&str>)> = vec![
+    type Case<'a> = (&'a str, Result<(), tonic::Status>, Code, Vec<&'a str>);
+    let cases: Vec<Case> = vec![
         (
             "unknown collection",
             client

@@ -8,6 +8,9 @@
 //! | `POST /v1/backups/restore` | restore `{from, as, storage?, timeout_s?, wait?}` as a new collection: 202 `{job}` (200 when `wait`) |
 //! | `POST /v1/backups/delete` | delete a backup `{location}` |
 //! | `GET /v1/backups/jobs/{id}` | a job's progress and outcome |
+//!
+//! The gRPC operations (`grpc_backups.rs`) make the same calls: jobs start in
+//! `backup/start.rs`, list, describe and delete are the catalog's.
 
 use std::sync::Arc;
 

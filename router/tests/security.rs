@@ -303,18 +303,9 @@ async fn without_tls_internal_calls_need_the_cluster_secret() {
     router.shutdown().await;
 }
 
-fn with_key<T>(msg: T, key: &str) -> tonic::Request<T> {
-    let mut r = tonic::Request::new(msg);
-    r.metadata_mut()
-        .insert("authorization", format!("Bearer {key}").parse().unwrap());
-    r
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn key_roles_are_enforced_on_rest_and_grpc() {
+/// Keys for the role tests: `reader-key` (read), `writer-key` (write), `admin-key` (admin).
+fn with_role_keys(cfg: &mut RouterConfig) {
     use vecshard_router::api::keys::{KeySpec, Role};
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = test_config(dir.path(), 1);
     let spec = |key: &str, role| KeySpec {
         key: key.into(),
         key_env: String::new(),
@@ -327,6 +318,20 @@ async fn key_roles_are_enforced_on_rest_and_grpc() {
         spec("writer-key", Role::Write),
     ];
     cfg.api_keys = vec!["admin-key".into()];
+}
+
+fn with_key<T>(msg: T, key: &str) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(msg);
+    r.metadata_mut()
+        .insert("authorization", format!("Bearer {key}").parse().unwrap());
+    r
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_roles_are_enforced_on_rest_and_grpc() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = test_config(dir.path(), 1);
+    with_role_keys(&mut cfg);
     cfg.metrics_need_key = true;
     let router = vecshard_router::start(cfg).await.unwrap();
     let base = format!("http://{}", router.http_addr());
@@ -502,21 +507,9 @@ async fn requests_beyond_the_concurrency_cap_are_refused_at_once() {
 /// and the setting named, on gRPC and REST alike, before anything is created there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backups_need_admin_and_an_allowed_location() {
-    use vecshard_router::api::keys::{KeySpec, Role};
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = test_config(dir.path(), 1);
-    let spec = |key: &str, role| KeySpec {
-        key: key.into(),
-        key_env: String::new(),
-        key_file: String::new(),
-        role,
-        collections: vec![],
-    };
-    cfg.keys = vec![
-        spec("reader-key", Role::Read),
-        spec("writer-key", Role::Write),
-    ];
-    cfg.api_keys = vec!["admin-key".into()];
+    with_role_keys(&mut cfg);
     let allowed = dir.path().join("backups");
     cfg.backup_locations = vec![allowed.to_string_lossy().into_owned()];
     let router = vecshard_router::start(cfg).await.unwrap();

@@ -11,6 +11,7 @@ use anyhow::Result;
 use vecshard_transfer::read::{read_fvecs, read_ivecs};
 
 pub mod cluster;
+pub mod cold;
 pub mod measure;
 pub mod shard;
 mod via_node;

@@ -7,10 +7,11 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
+use vecshard_engine::storage::Latency;
 use vecshard_engine::{Key, Metric, Options, Point, SearchRequest, Shard, ShardSpec};
 
-use crate::Dataset;
 use crate::measure::{dir_bytes, multi_thread_qps, peak_rss_bytes, round, timed_passes};
+use crate::{Dataset, cold};
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -48,6 +49,17 @@ pub struct BenchArgs {
     /// summary then also reports the cold open, the first query and the bytes they fetched.
     #[arg(long, conflicts_with = "dir")]
     pub location: Option<String>,
+    /// With --location: first-byte latency injected into every object-store request of
+    /// the cold open and the searches (ingest is not slowed), e.g. 25 for S3 in-region.
+    #[arg(long, requires = "location")]
+    pub object_latency_ms: Option<u64>,
+    /// With --object-latency-ms: bandwidth of one request in MB/s (0: unlimited).
+    #[arg(long, default_value_t = 0, requires = "object_latency_ms")]
+    pub object_bandwidth_mbps: u64,
+    /// The shard at --location or --dir already holds this dataset (from an earlier run
+    /// with the same parameters): skip ingest and measure the cold open and searches only.
+    #[arg(long)]
+    pub skip_ingest: bool,
     /// Minimum seconds per timed pass.
     #[arg(long, default_value_t = 1.0)]
     pub min_pass_secs: f64,
@@ -131,8 +143,102 @@ pub fn run(a: BenchArgs, data: Dataset) -> Result<()> {
     };
     let n = base.len();
 
-    // Ingest: `threads` writers, batches of `batch`, every write durable.
-    let shard = Shard::create(&location, spec, opts.clone())?;
+    let (searchable_s, flush_s, build_s) = match a.skip_ingest {
+        true => {
+            drop(base);
+            (0.0, 0.0, 0.0)
+        }
+        false => ingest(&a, &location, spec, &opts, base)?,
+    };
+
+    let latency = a
+        .object_latency_ms
+        .map(|ms| Latency::new(ms, a.object_bandwidth_mbps));
+    let cold_reqs: Vec<SearchRequest> = queries
+        .iter()
+        .map(|q| {
+            let mut r = SearchRequest::new(q.clone(), a.k);
+            r.ef = a.ef.first().copied();
+            r
+        })
+        .collect();
+    let (shard, cold) = cold::open_cold(&location, &opts, latency, &cold_reqs)?;
+    let stats = shard.stats();
+    if stats.live_points != n as u64 {
+        bail!(
+            "shard {location} holds {} points, the dataset {n}: it is not this dataset \
+             (drop --skip-ingest to build it)",
+            stats.live_points
+        );
+    }
+    let disk_bytes = if a.location.is_some() {
+        stats.segment_bytes + stats.wal_bytes
+    } else {
+        dir_bytes(&dir)
+    };
+
+    let mut rows = Vec::new();
+    for &ef in &a.ef {
+        let request = |q: &[f32]| {
+            let mut r = SearchRequest::new(q.to_vec(), a.k);
+            r.ef = Some(ef);
+            r
+        };
+        let mut found = 0usize;
+        for (q, t) in queries.iter().zip(&truth) {
+            let hits = shard.search(&request(q))?;
+            let want: std::collections::HashSet<Key> =
+                t[..a.k].iter().map(|&i| Key::Int(i as u64)).collect();
+            found += hits.iter().filter(|h| want.contains(&h.key)).count();
+        }
+        let recall = found as f64 / (queries.len() * a.k) as f64;
+        let reqs: Vec<SearchRequest> = queries.iter().map(|q| request(q)).collect();
+        let single = timed_passes(reqs.len(), a.min_pass_secs, 5, |i| {
+            let _ = shard.search(&reqs[i]);
+        });
+        let mt_qps = multi_thread_qps(&shard, &reqs, a.threads, a.min_pass_secs);
+        rows.push(serde_json::json!({
+            "ef": ef, "recall": round(recall, 4), "qps": round(single.qps, 0), "qps_mt": round(mt_qps, 0),
+            "threads": a.threads, "p50_us": round(single.p50_us, 1), "p99_us": round(single.p99_us, 1),
+        }));
+    }
+    let ingest_rate = match searchable_s > 0.0 {
+        true => round(n as f64 / searchable_s, 0),
+        false => 0.0,
+    };
+    let mut summary = serde_json::json!({
+        "summary": true, "via": "engine", "points": n, "dim": dim, "metric": metric.as_str(), "k": a.k,
+        "ingest_points_per_s": ingest_rate, "searchable_s": round(searchable_s, 2),
+        "flush_s": round(flush_s, 2), "build_s": round(build_s, 2),
+        "segments": stats.segments, "disk_bytes": disk_bytes, "peak_rss_bytes": peak_rss_bytes(),
+        "memtable_bytes": opts.memtable_bytes, "location": if a.location.is_some() { location.as_str() } else { "local" },
+    });
+    if let (Some(out), serde_json::Value::Object(c)) = (summary.as_object_mut(), cold.json()) {
+        out.extend(c);
+    }
+    if a.json {
+        for r in &rows {
+            println!("{r}");
+        }
+        println!("{summary}");
+    } else {
+        print_table(&rows, &summary);
+    }
+    Ok(())
+}
+
+/// Ingest `base` into a new shard at `location` with `threads` writers in batches of
+/// `batch`, every write durable; flush and close. Returns the seconds until searchable,
+/// of the flush, and in all.
+fn ingest(
+    a: &BenchArgs,
+    location: &str,
+    spec: ShardSpec,
+    opts: &Options,
+    base: Vec<Vec<f32>>,
+) -> Result<(f64, f64, f64)> {
+    let n = base.len();
+    let shard = Shard::create(location, spec, opts.clone())?;
     let next = AtomicUsize::new(0);
     let started = Instant::now();
     std::thread::scope(|s| -> Result<()> {
@@ -165,73 +271,7 @@ pub fn run(a: BenchArgs, data: Dataset) -> Result<()> {
     let flush_s = t.elapsed().as_secs_f64();
     let build_s = started.elapsed().as_secs_f64();
     shard.close()?;
-    drop(shard);
-    drop(base);
-
-    let t = Instant::now();
-    let shard = Shard::open(
-        &location,
-        Options {
-            read_only: true,
-            ..opts
-        },
-    )?;
-    let open_s = t.elapsed().as_secs_f64();
-    let t = Instant::now();
-    let mut first = SearchRequest::new(queries[0].clone(), a.k);
-    first.ef = a.ef.first().copied();
-    shard.search(&first)?;
-    let first_query_ms = t.elapsed().as_secs_f64() * 1e3;
-    let stats = shard.stats();
-    let cold_bytes_fetched = stats.bytes_fetched;
-    let disk_bytes = if a.location.is_some() {
-        stats.segment_bytes + stats.wal_bytes
-    } else {
-        dir_bytes(&dir)
-    };
-
-    let mut rows = Vec::new();
-    for &ef in &a.ef {
-        let request = |q: &[f32]| {
-            let mut r = SearchRequest::new(q.to_vec(), a.k);
-            r.ef = Some(ef);
-            r
-        };
-        let mut found = 0usize;
-        for (q, t) in queries.iter().zip(&truth) {
-            let hits = shard.search(&request(q))?;
-            let want: std::collections::HashSet<Key> =
-                t[..a.k].iter().map(|&i| Key::Int(i as u64)).collect();
-            found += hits.iter().filter(|h| want.contains(&h.key)).count();
-        }
-        let recall = found as f64 / (queries.len() * a.k) as f64;
-        let reqs: Vec<SearchRequest> = queries.iter().map(|q| request(q)).collect();
-        let single = timed_passes(reqs.len(), a.min_pass_secs, 5, |i| {
-            let _ = shard.search(&reqs[i]);
-        });
-        let mt_qps = multi_thread_qps(&shard, &reqs, a.threads, a.min_pass_secs);
-        rows.push(serde_json::json!({
-            "ef": ef, "recall": round(recall, 4), "qps": round(single.qps, 0), "qps_mt": round(mt_qps, 0),
-            "threads": a.threads, "p50_us": round(single.p50_us, 1), "p99_us": round(single.p99_us, 1),
-        }));
-    }
-    let summary = serde_json::json!({
-        "summary": true, "via": "engine", "points": n, "dim": dim, "metric": metric.as_str(), "k": a.k,
-        "ingest_points_per_s": round(n as f64 / searchable_s, 0), "searchable_s": round(searchable_s, 2),
-        "flush_s": round(flush_s, 2), "build_s": round(build_s, 2), "open_s": round(open_s, 3),
-        "segments": stats.segments, "disk_bytes": disk_bytes, "peak_rss_bytes": peak_rss_bytes(),
-        "memtable_bytes": memtable_bytes, "location": if a.location.is_some() { location.as_str() } else { "local" },
-        "first_query_ms": round(first_query_ms, 2), "cold_bytes_fetched": cold_bytes_fetched,
-    });
-    if a.json {
-        for r in &rows {
-            println!("{r}");
-        }
-        println!("{summary}");
-    } else {
-        print_table(&rows, &summary);
-    }
-    Ok(())
+    Ok((searchable_s, flush_s, build_s))
 }
 
 fn print_table(rows: &[serde_json::Value], s: &serde_json::Value) {
@@ -247,6 +287,21 @@ fn print_table(rows: &[serde_json::Value], s: &serde_json::Value) {
         s["segments"],
         s["disk_bytes"].as_f64().unwrap_or(0.0) / 1e6,
         s["peak_rss_bytes"].as_f64().unwrap_or(0.0) / 1e6
+    );
+    let mb = |v: &serde_json::Value| v.as_f64().unwrap_or(0.0) / 1e6;
+    println!(
+        "cold: open {} s ({:.1} MB fetched), first query {} ms, first {} queries p50 {} / p99 {} ms, RSS after open {:.1} MB, after them {:.1} MB; injected latency {} ms: {} requests, {} s",
+        s["open_s"],
+        mb(&s["open_bytes_fetched"]),
+        s["first_query_ms"],
+        s["cold_queries"],
+        s["cold_p50_ms"],
+        s["cold_p99_ms"],
+        mb(&s["rss_after_open_bytes"]),
+        mb(&s["rss_after_cold_queries_bytes"]),
+        s["object_latency_ms"],
+        s["injected_requests"],
+        s["injected_s"]
     );
     println!(
         "{:>6} {:>8} {:>10} {:>12} {:>9} {:>9}",

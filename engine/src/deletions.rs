@@ -3,6 +3,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use roaring::RoaringBitmap;
+
 use crate::chunked::Chunked;
 
 /// The mark of a live row.
@@ -74,5 +76,21 @@ impl Deletions {
             })
             .sum();
         rows - dead
+    }
+
+    /// The rows among the first `rows` deleted at or before `seq`: a segment's deletion
+    /// vector for a manifest version whose `flushed_seq` is `seq`. Reads only the chunks
+    /// that hold a mark.
+    pub(crate) fn dead_at(&self, rows: u32, seq: u64) -> RoaringBitmap {
+        let mut dead = RoaringBitmap::new();
+        for (first, chunk) in self.marks.allocated() {
+            for (i, m) in chunk.iter().enumerate() {
+                let row = (first + i) as u32;
+                if row < rows && m.load(Ordering::Acquire) <= seq {
+                    dead.insert(row);
+                }
+            }
+        }
+        dead
     }
 }

@@ -3,7 +3,8 @@
 //! committing the manifest that references it, and a real crash (the process aborts) at
 //! each step from segment upload to WAL deletion and compaction publish. After each, the
 //! reopened shard holds every acknowledged write with its exact value (vector, metadata,
-//! payload) and no file stays unreferenced after the next commit.
+//! payload) and no file stays unreferenced after the next commit, and a reader (deletion
+//! vectors of the last committed version) sees a committed state.
 
 mod batches;
 
@@ -23,6 +24,13 @@ fn opts() -> Options {
         background: false,
         max_segments: 100,
         ..Options::default()
+    }
+}
+
+fn read_only() -> Options {
+    Options {
+        read_only: true,
+        ..opts()
     }
 }
 
@@ -205,6 +213,17 @@ fn a_crash_at_any_commit_step_keeps_every_acknowledged_write() {
         assert!(!out.status.success(), "{at}: the child did not die");
         assert_eq!(acked, vec![1, 2, 3, 4, 5, 6], "{at}");
 
+        // A reader sees the last committed version from its deletion vectors: the
+        // batches flushed before the crash, or all of them once the crashing flush (or
+        // compaction) committed.
+        let reader = Shard::open(location, read_only()).unwrap();
+        let seen = contents(&reader);
+        assert!(
+            seen == model(&[1, 2, 3]) || seen == model(&acked),
+            "{at}: a reader after the crash sees {seen:?}"
+        );
+        reader.close().unwrap();
+
         let shard = Shard::open(location, opts())
             .unwrap_or_else(|e| panic!("{at}: reopen after the crash: {e}"));
         assert_eq!(contents(&shard), model(&acked), "{at}: after reopen");
@@ -216,5 +235,12 @@ fn a_crash_at_any_commit_step_keeps_every_acknowledged_write() {
         want.insert(10_000, 99);
         assert_eq!(contents(&again), want, "{at}: after a second reopen");
         again.close().unwrap();
+        let reader = Shard::open(location, read_only()).unwrap();
+        assert_eq!(
+            contents(&reader),
+            want,
+            "{at}: a reader after the second reopen"
+        );
+        reader.close().unwrap();
     }
 }

@@ -2,7 +2,8 @@
 //! or what the merge policy picks: partial merges of segments that need not be adjacent),
 //! checkpoints, clean and unclean reopens, checked against an in-memory model after every
 //! step: get, scan and exact search (with and without filters) must match exactly,
-//! including tie-breaks; a checkpoint restores to the model.
+//! including tie-breaks; a checkpoint restores to the model; after a flush, a new reader
+//! and a refreshed one (both from the version's deletion vectors) match it too.
 
 use std::collections::BTreeMap;
 
@@ -229,6 +230,9 @@ fn run_with(metric: Metric, ops: Vec<Op>, opts: Options) {
     let loc = loc.to_str().unwrap();
     let mut checkpoints = 0;
     let mut shard = Shard::create(loc, ShardSpec::new(DIM, metric), opts()).unwrap();
+    // A reader that follows every flush by refreshing (deletion vectors of the new
+    // version, applied to the segments it already holds).
+    let follower = Shard::open(loc, Options::read_only()).unwrap();
     let mut model: BTreeMap<Key, Point> = BTreeMap::new();
     for op in ops {
         match op {
@@ -244,7 +248,14 @@ fn run_with(metric: Metric, ops: Vec<Op>, opts: Options) {
                     model.remove(&k);
                 }
             }
-            Op::Flush => shard.flush().unwrap(),
+            Op::Flush => {
+                shard.flush().unwrap();
+                // Everything is flushed: a fresh reader and the follower see the model.
+                let reader = Shard::open(loc, Options::read_only()).unwrap();
+                check_all(&reader, &model);
+                follower.refresh().unwrap();
+                check_all(&follower, &model);
+            }
             Op::Compact => shard.compact().unwrap(),
             Op::Merge => {
                 let mut rounds = 0;

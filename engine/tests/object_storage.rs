@@ -479,3 +479,47 @@ fn s3_retried_create_is_checked_against_the_real_server() {
             .unwrap()
     );
 }
+
+#[test]
+fn latency_wrapper_conforms_and_charges_only_backend_fetches() {
+    use std::sync::Mutex;
+    use std::time::Duration;
+    use vecshard_engine::storage::{Latency, LatencyStorage};
+
+    let inner = open_storage(&format!("memory://{}", unique("latency")), &fast_retries()).unwrap();
+    let waits = Arc::new(Mutex::new(Vec::new()));
+    let log = waits.clone();
+    let s = LatencyStorage::new(inner.clone(), Latency::new(25, 100))
+        .with_delay(Arc::new(move |d| log.lock().unwrap().push(d)));
+    conformance::run(&s);
+
+    s.put("seg", Bytes::from(pattern(3 * 1024 * KIB))).unwrap();
+    let charged = || s.injected().requests;
+    let before = charged();
+    let got = s.get_range("seg", 10..2_000_000).unwrap();
+    assert_eq!(&got[..], &pattern(2_000_000)[10..]);
+    assert_eq!(charged(), before + 1, "a cold range is one charged request");
+    let fetched = waits.lock().unwrap().last().copied().unwrap();
+    assert_eq!(
+        fetched,
+        Latency::new(25, 100).cost(2 * 1024 * KIB),
+        "whole blocks fetched"
+    );
+    s.get_range("seg", 100..1_000_000).unwrap();
+    assert_eq!(charged(), before + 1, "block-cache hits cost nothing");
+    let m = s.map("seg").unwrap();
+    assert_eq!(m.len() as u64, 3 * 1024 * KIB);
+    assert_eq!(charged(), before + 2, "map without a disk cache downloads");
+    assert_eq!(
+        s.cache_stats(),
+        inner.cache_stats(),
+        "counters are the backend's"
+    );
+    assert!(
+        waits
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|d| *d >= Duration::from_millis(25))
+    );
+}

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::Inner;
+use super::commit::Added;
 use super::policy::{MergePolicy, SegmentSize};
 use super::view::Container;
 use crate::deletions::LIVE;
@@ -126,13 +127,19 @@ impl Inner {
             path: paths::segment(*id),
             since_ms: now,
         });
-        self.commit_manifest(|man| {
+        let added = merged.as_ref().map(|m| Added::Merged {
+            id: m.meta.id,
+            origin: &m.origin,
+            inputs: &inputs,
+        });
+        let change = |man: &mut manifest::Manifest| {
             man.segments.retain(|m| !input_ids.contains(&m.id));
             if let Some(m) = &merged {
                 man.segments.push(m.meta.clone());
             }
             man.obsolete.extend(obsolete);
-        })?;
+        };
+        self.commit_manifest_adding(change, added)?;
         // Committed but not published: an injected error stops the handle (reopen recovers).
         if let Err(e) = failpoints::check(failpoints::COMPACTION_PUBLISH_BEFORE) {
             self.fail(&e);

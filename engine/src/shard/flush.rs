@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::Inner;
+use super::commit::Added;
 use super::view::Container;
 use crate::error::{Error, ErrorKind, Result};
 use crate::failpoints::{self, fail_point};
@@ -82,7 +83,7 @@ impl Inner {
                 Some(m.deleted.clone()),
             )?);
             let lowest = wal.lowest_needed(flushed_seq);
-            self.commit_manifest(|man| {
+            let change = |man: &mut crate::manifest::Manifest| {
                 man.segments.push(SegmentMeta {
                     id,
                     rows: rows as u64,
@@ -91,7 +92,8 @@ impl Inner {
                 });
                 man.flushed_seq = flushed_seq;
                 man.wal_min_unit = lowest;
-            })?;
+            };
+            self.commit_manifest_adding(change, Some(Added::Flushed(&seg)))?;
             let mut cur = self.current.write();
             cur.view = Arc::new(cur.view.replace(m.container, Some(Container::Seg(seg))));
         }

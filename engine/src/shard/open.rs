@@ -7,6 +7,7 @@ use std::sync::{Arc, OnceLock};
 
 use parking_lot::{Condvar, Mutex, RwLock};
 use rayon::prelude::*;
+use roaring::RoaringBitmap;
 
 use super::recover::{self, Recovery, WalRepair};
 use super::view::{Container, View};
@@ -106,7 +107,13 @@ pub(super) fn open_on(
     let spec = manifest.spec;
     let epoch = manifest.writer_epoch;
     let segments = open_segments(storage.as_ref(), &manifest, spec, 1)?;
-    let pk = resolve(&segments);
+    // Readers take the version's deletion vectors; a writer resolves every key, which
+    // also gives each mark its exact sequence number.
+    let pk = match opts.read_only {
+        true => from_vectors(&segments, &manifest),
+        false => None,
+    };
+    let pk = pk.unwrap_or_else(|| resolve(&segments));
     let next_container = segments.len() as u32 + 1;
     let active = Arc::new(Memtable::new(
         next_container,
@@ -332,6 +339,54 @@ pub(super) fn resolve(segments: &[Arc<Segment>]) -> PkIndex {
     pk
 }
 
+/// The primary-key index of a reader and the deletion marks of `segments` from the
+/// deletion vectors of `m`: only live rows' keys are read, and the marks carry
+/// `m.flushed_seq` (every snapshot of the version is at or after it). `None` when `m` has
+/// none, or they do not fit the segments (a row past a segment's end, a key live twice,
+/// a vector of a segment not in `m`): then [`resolve`] rebuilds them.
+pub(super) fn from_vectors(segments: &[Arc<Segment>], m: &Manifest) -> Option<PkIndex> {
+    let deletes = m.deletes.as_ref()?;
+    let empty = RoaringBitmap::new();
+    let mut pk = PkIndex::default();
+    let misfit = |why: String| {
+        tracing::warn!(
+            why,
+            flushed_seq = m.flushed_seq,
+            "deletion vectors do not fit the segments; resolving keys"
+        );
+        None
+    };
+    if let Some(id) = deletes
+        .keys()
+        .find(|id| !segments.iter().any(|s| s.id == **id))
+    {
+        return misfit(format!(
+            "vector of segment {id}, which the version does not list"
+        ));
+    }
+    for s in segments {
+        let dead = deletes.get(&s.id).unwrap_or(&empty);
+        if dead.max().is_some_and(|r| r >= s.rows()) {
+            return misfit(format!("segment {} has {} rows", s.id, s.rows()));
+        }
+        for row in (0..s.rows()).filter(|r| !dead.contains(*r)) {
+            let loc = Loc {
+                container: s.container,
+                row,
+            };
+            if pk.insert(&s.key(row), loc).is_some() {
+                return misfit(format!("a key is live twice (segment {})", s.id));
+            }
+        }
+    }
+    for s in segments {
+        for row in deletes.get(&s.id).into_iter().flatten() {
+            s.deleted.mark(row, m.flushed_seq);
+        }
+    }
+    Some(pk)
+}
+
 /// Segment files no manifest references (a crash between writing a segment and committing
 /// it, or a fenced writer's last flush) become obsolete: deleted after the grace period.
 fn note_orphans(inner: &Inner) -> Result<()> {
@@ -353,4 +408,99 @@ fn note_orphans(inner: &Inner) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commit::StorageCommitStore;
+    use crate::storage::LocalStorage;
+    use crate::types::{Key, Metric, Point};
+
+    fn opts() -> Options {
+        Options {
+            background: false,
+            max_segments: 100,
+            ..Options::default()
+        }
+    }
+
+    /// Dead rows of every segment, and every key with its location.
+    fn state(
+        segments: &[Arc<Segment>],
+        pk: &PkIndex,
+        seq: u64,
+    ) -> (Vec<Vec<u32>>, Vec<(Key, Loc)>) {
+        let dead = segments
+            .iter()
+            .map(|s| s.deleted.dead_at(s.rows(), seq).iter().collect())
+            .collect();
+        (dead, pk.page(None, usize::MAX))
+    }
+
+    /// After overwrites and deletes across flushes and a partial merge, the current
+    /// version's deletion vectors give readers exactly what resolving every key gives.
+    #[test]
+    fn vectors_equal_resolving_every_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let loc = dir.path().to_str().unwrap();
+        let shard = crate::Shard::create(loc, ShardSpec::new(2, Metric::L2), opts()).unwrap();
+        let p = |k: u64, b: u64| Point::new(k, vec![k as f32, b as f32]);
+        for b in 0..6u64 {
+            shard
+                .upsert((b * 7..b * 7 + 20).map(|k| p(k, b)).collect())
+                .unwrap();
+            if b % 2 == 1 {
+                shard
+                    .delete((b * 5..b * 5 + 4).map(Key::Int).collect())
+                    .unwrap();
+            }
+            shard.flush().unwrap();
+            if b == 3 {
+                assert!(shard.compact_by_policy().unwrap() || shard.stats().segments > 1);
+            }
+        }
+        // Writes after the last flush mark rows too; they are not in the version.
+        shard.upsert((0..10).map(|k| p(k, 9)).collect()).unwrap();
+
+        let storage = Arc::new(LocalStorage::new(loc).unwrap());
+        let commits = StorageCommitStore::new(storage.clone());
+        let (_, m) = manifest::load_latest(&commits, loc).unwrap().unwrap();
+        assert!(
+            m.deletes.as_ref().is_some_and(|d| !d.is_empty()),
+            "{:?}",
+            m.deletes
+        );
+        let spec = m.spec;
+        let resolved = open_segments(storage.as_ref(), &m, spec, 1).unwrap();
+        let from_keys = resolve(&resolved);
+        let loaded = open_segments(storage.as_ref(), &m, spec, 1).unwrap();
+        let from_vecs = from_vectors(&loaded, &m).expect("the vectors fit");
+        assert_eq!(
+            state(&loaded, &from_vecs, m.flushed_seq),
+            state(&resolved, &from_keys, m.flushed_seq)
+        );
+
+        // Vectors that do not fit are refused, and nothing is marked.
+        let mut bad = m.clone();
+        let first = m.segments[0].id;
+        bad.deletes
+            .as_mut()
+            .unwrap()
+            .insert(first, [u32::MAX - 1].into_iter().collect());
+        let fresh = open_segments(storage.as_ref(), &bad, spec, 1).unwrap();
+        assert!(from_vectors(&fresh, &bad).is_none());
+        let mut live_twice = m.clone();
+        live_twice.deletes.as_mut().unwrap().clear();
+        assert!(
+            from_vectors(&fresh, &live_twice).is_none(),
+            "overwritten keys are live twice"
+        );
+        assert!(
+            fresh
+                .iter()
+                .all(|s| s.deleted.dead_at(s.rows(), u64::MAX).is_empty())
+        );
+        shard.close().unwrap();
+    }
 }

@@ -65,7 +65,8 @@ impl Inner {
                 }
             }
         }
-        let pk = super::open::resolve(&segments);
+        let pk = super::open::from_vectors(&segments, m)
+            .unwrap_or_else(|| super::open::resolve(&segments));
         let containers = segments.into_iter().map(Container::Seg).collect();
         let mut published = self.published.lock();
         // Readers take the key index and then the view: swap both while holding the key

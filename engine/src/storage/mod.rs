@@ -3,10 +3,12 @@
 //!
 //! Implementations: [`LocalStorage`] (a directory on local disk, mmap, append-only WAL
 //! files, an exclusive `LOCK`) and, with the `object-store` feature, object stores
-//! (S3-compatible, `file://`, `memory://`). [`conformance`] is the behaviour every
+//! (S3-compatible, `file://`, `memory://`); [`LatencyStorage`] wraps any of them with an
+//! injected first-byte latency and bandwidth limit. [`conformance`] is the behaviour every
 //! implementation must show; each backend's tests run it.
 
 pub mod conformance;
+mod latency;
 mod local;
 #[cfg(feature = "object-store")]
 mod object;
@@ -23,6 +25,7 @@ use bytes::Bytes;
 
 use crate::error::Result;
 
+pub use latency::{Delay, Injected, Latency, LatencyStorage};
 pub use local::LocalStorage;
 #[cfg(feature = "object-store")]
 pub use object::{BlockCache, DiskCache, ObjectStorage, ObjectStorageBuilder};

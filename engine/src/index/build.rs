@@ -1,8 +1,9 @@
-//! Building a segment's index from scratch (compaction), on all cores.
+//! Building a segment's index (compaction), on all cores: from scratch, or by extending
+//! the graph of the largest merged segment with the other rows.
 
 use rayon::prelude::*;
 
-use super::{IndexBytes, IndexParams, MemIndex, Vectors};
+use super::{FrozenIndex, IndexBytes, IndexParams, MemIndex, Vectors};
 use crate::types::Metric;
 
 /// Build a segment index from scratch (compaction), using all cores of the current rayon
@@ -20,4 +21,43 @@ pub fn build(
         .into_par_iter()
         .for_each(|row| index.insert(row, vectors));
     index.to_bytes(rows, vectors)
+}
+
+/// Build the index of rows `0..rows` by extending the graph of `base`, a segment index
+/// over exactly rows `0..base.rows()` of `vectors` (same rows, same order), with rows
+/// `base.rows()..rows`: the base rows keep their layers and links and the new rows are
+/// inserted as into a memtable, so the cost is that of inserting the new rows only (a
+/// from-scratch [`build`] inserts them all). The result is a graph an incremental build
+/// could have made, searched like any other (recall: `tests/index_extend.rs`).
+///
+/// `base_graph` is the graph section `base` was opened with. Errors (the caller can fall
+/// back to [`build`]): other bytes than the opened section, other degrees than `params`
+/// give, fewer rows than the base holds.
+pub fn extend(
+    params: IndexParams,
+    metric: Metric,
+    dim: usize,
+    base: &FrozenIndex,
+    base_graph: &[u8],
+    rows: u32,
+    vectors: &dyn Vectors,
+) -> Result<IndexBytes, String> {
+    let (view, layout) = base.graph(base_graph)?;
+    if rows < base.rows() {
+        return Err(format!(
+            "cannot extend a graph of {} rows to {rows}",
+            base.rows()
+        ));
+    }
+    let index = MemIndex::from_graph(params, metric, dim, rows as usize, &view, layout)
+        .ok_or_else(|| {
+            format!(
+                "the graph's degrees ({}, {}) are not the index parameters' (m {})",
+                view.m, view.m0, params.m
+            )
+        })?;
+    (base.rows()..rows)
+        .into_par_iter()
+        .for_each(|row| index.insert(row, vectors));
+    Ok(index.to_bytes(rows, vectors))
 }

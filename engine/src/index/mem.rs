@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 
-use super::format::GraphParts;
+use super::format::{GraphLayout, GraphParts, GraphView, NONE};
 use super::frozen::Within;
 use super::level::random_level;
 use super::search::{Limit, Space, beam, beam_within, greedy, prefetch_slice};
@@ -90,6 +90,52 @@ impl MemIndex {
             entry_lock: Mutex::new(()),
             len: AtomicUsize::new(0),
         }
+    }
+
+    /// An index for up to `capacity` rows that starts as a copy of a segment's graph
+    /// (rows `0..layout.rows`, same links, layers and entry point) and takes more rows with
+    /// [`MemIndex::insert`]: a merge extends the largest input's graph with the other rows
+    /// instead of rebuilding it. `None` when the graph does not fit: other degrees than
+    /// `params` give, or more rows than `capacity`.
+    pub(crate) fn from_graph(
+        params: IndexParams,
+        metric: Metric,
+        dim: usize,
+        capacity: usize,
+        graph: &GraphView<'_>,
+        layout: &GraphLayout,
+    ) -> Option<Self> {
+        let index = MemIndex::new(params, metric, dim, capacity);
+        let rows = layout.rows;
+        if index.m != graph.m || index.m0 != graph.m0 || rows as usize > capacity {
+            return None;
+        }
+        let mut list = Vec::with_capacity(index.m0);
+        for row in 0..rows {
+            let level = graph.levels[row as usize] as usize;
+            index.levels.at(row).store(level as u8, Ordering::Relaxed);
+            if level > 0 {
+                index
+                    .upper
+                    .at(row)
+                    .get_or_init(|| atomics(level * (index.m + 1)));
+            }
+            for l in 0..=level {
+                list.clear();
+                list.extend(graph.links(row, l).iter().take_while(|&&nb| nb != NONE));
+                write_list(index.slots_alloc(row, l)?, &list);
+            }
+            index.state.at(row).store(DONE, Ordering::Relaxed);
+        }
+        index.high.store(rows as usize, Ordering::Release);
+        index.len.store(rows as usize, Ordering::Release);
+        if layout.entry != NONE {
+            index.entry.store(
+                pack(layout.entry, layout.max_level as usize),
+                Ordering::Release,
+            );
+        }
+        Some(index)
     }
 
     /// How many rows the index was sized for.
@@ -249,6 +295,14 @@ impl MemIndex {
         super::sort_neighbors(&mut cands);
         let pair = |a: u32, b: u32| distance(self.metric, vectors.get(a), vectors.get(b));
         write_list(slots, &select_neighbors(&cands, cap, pair));
+    }
+
+    /// [`MemIndex::slots`], allocating the layer-0 chunk of `row` if needed.
+    fn slots_alloc(&self, row: u32, level: usize) -> Option<&[AtomicU32]> {
+        if level == 0 {
+            return self.links0.get(row);
+        }
+        self.slots(row, level)
     }
 
     /// The length word and slots of `row`'s list on `level`, if it has one.

@@ -180,8 +180,17 @@ impl Inner {
                 .map(|s| vec![GONE; s.rows() as usize])
                 .collect(),
         };
+        // The graph of the largest input whose rows are all kept is extended with the
+        // other rows instead of rebuilt (see `index::extend`): its rows go first, in order.
+        let base = extension_base(inputs, snap);
+        let mut order: Vec<usize> = (0..inputs.len()).collect();
+        if let Some(b) = base {
+            order.retain(|&i| i != b);
+            order.insert(0, b);
+        }
         let mut origin: Vec<(usize, u32)> = Vec::new();
-        for (i, s) in inputs.iter().enumerate() {
+        for &i in &order {
+            let s = &inputs[i];
             for r in (0..s.rows()).filter(|r| s.visible(*r, snap)) {
                 remap.rows[i][r as usize] = origin.len() as u32;
                 origin.push((i, r));
@@ -192,16 +201,24 @@ impl Inner {
         for (i, r) in &origin {
             vectors.extend_from_slice(inputs[*i].vector(*r));
         }
-        let index = index::build(
-            self.spec.index,
-            self.spec.metric,
+        let rows = origin.len() as u32;
+        let all = SliceVectors {
+            data: &vectors,
             dim,
-            origin.len() as u32,
-            &SliceVectors {
-                data: &vectors,
-                dim,
-            },
-        );
+        };
+        let (params, metric) = (self.spec.index, self.spec.metric);
+        let extended = base.and_then(|b| {
+            let (base_index, base_graph) = inputs[b].index();
+            index::extend(params, metric, dim, base_index, base_graph, rows, &all)
+                .inspect_err(|e| {
+                    tracing::warn!(segment = %inputs[b].name, error = %e, "cannot extend the segment's graph; rebuilding");
+                })
+                .ok()
+        });
+        let index = match extended {
+            Some(index) => index,
+            None => index::build(params, metric, dim, rows, &all),
+        };
         let mut w = SegmentWriter::new(dim, self.spec.metric, origin.len());
         for (row, (i, r)) in origin.iter().enumerate() {
             let s = &inputs[*i];
@@ -284,6 +301,18 @@ impl Inner {
         }
         Ok(copy)
     }
+}
+
+/// The input whose graph a merge extends: the one with the most rows among those whose
+/// rows are all visible at `snap` (a graph with dropped rows would need repairing).
+/// Extending costs the insertion of the other rows only, so any such input will do.
+fn extension_base(inputs: &[Arc<Segment>], snap: u64) -> Option<usize> {
+    inputs
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.rows() > 0 && (0..s.rows()).all(|r| s.visible(r, snap)))
+        .max_by_key(|(i, s)| (s.rows(), std::cmp::Reverse(*i)))
+        .map(|(i, _)| i)
 }
 
 /// Replay the live index's changes since the copy onto it: the newest locations, and the

@@ -182,6 +182,10 @@ struct Inner {
     bg_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     flushes: AtomicU64,
     compactions: AtomicU64,
+    /// When the handle opened, and the last write since then (ms after `opened`): the idle
+    /// merge waits for `Options::idle_merge_after` without writes.
+    opened: std::time::Instant,
+    last_write_ms: AtomicU64,
     /// Segment files running checkpoints still copy (kept from garbage collection).
     pins: Mutex<checkpoint::Pins>,
 }
@@ -248,6 +252,18 @@ impl Inner {
             FENCED => "fenced",
             _ => "failed",
         }
+    }
+
+    /// Note a write now (for the idle merge).
+    fn note_write(&self) {
+        let ms = self.opened.elapsed().as_millis() as u64;
+        self.last_write_ms.fetch_max(ms, Ordering::Relaxed);
+    }
+
+    /// How long no write has arrived (since the open if none did).
+    fn idle_for(&self) -> std::time::Duration {
+        let last = std::time::Duration::from_millis(self.last_write_ms.load(Ordering::Relaxed));
+        self.opened.elapsed().saturating_sub(last)
     }
 
     fn wake_background(&self) {

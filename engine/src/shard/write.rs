@@ -90,6 +90,9 @@ impl Inner {
             WalOp::Upsert(points) => (n, points.iter().map(memtable::point_bytes).sum()),
             WalOp::Delete(_) => (0, 0),
         };
+        if replayed.is_none() {
+            self.note_write();
+        }
         let mut st = self.commit.lock();
         if replayed.is_none() {
             while st.frozen.len() >= self.opts.max_frozen_memtables {

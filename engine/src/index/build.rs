@@ -23,40 +23,43 @@ pub fn build(
     index.to_bytes(rows, vectors)
 }
 
-/// Build the index of rows `0..rows` by extending the graph of `base`, a segment index
-/// over exactly rows `0..base.rows()` of `vectors` (same rows, same order), with rows
-/// `base.rows()..rows`: the base rows keep their layers and links and the new rows are
-/// inserted as into a memtable, so the cost is that of inserting the new rows only (a
-/// from-scratch [`build`] inserts them all). The result is a graph an incremental build
-/// could have made, searched like any other (recall: `tests/index_extend.rs`).
+/// Build the index of rows `0..rows` by extending the graph of `base`, a segment index,
+/// with rows `kept.len()..rows`: `kept` lists the base rows that stay (ascending), and
+/// rows `0..kept.len()` of `vectors` must be exactly those rows' vectors, in that order.
+/// The kept rows keep their layers and links (links to dropped rows are repaired, see
+/// [`MemIndex::from_graph`]) and the new rows are inserted as into a memtable, so the
+/// cost is that of inserting the new rows only (a from-scratch [`build`] inserts them
+/// all). Recall: `tests/index_extend.rs`.
 ///
 /// `base_graph` is the graph section `base` was opened with. Errors (the caller can fall
 /// back to [`build`]): other bytes than the opened section, other degrees than `params`
-/// give, fewer rows than the base holds.
+/// give, `kept` not ascending or past the base, fewer rows than `kept`.
+#[allow(clippy::too_many_arguments)]
 pub fn extend(
     params: IndexParams,
     metric: Metric,
     dim: usize,
     base: &FrozenIndex,
     base_graph: &[u8],
+    kept: &[u32],
     rows: u32,
     vectors: &dyn Vectors,
 ) -> Result<IndexBytes, String> {
     let (view, layout) = base.graph(base_graph)?;
-    if rows < base.rows() {
+    if (rows as usize) < kept.len() {
         return Err(format!(
-            "cannot extend a graph of {} rows to {rows}",
-            base.rows()
+            "cannot extend a graph keeping {} rows to {rows}",
+            kept.len()
         ));
     }
-    let index = MemIndex::from_graph(params, metric, dim, rows as usize, &view, layout)
+    let index = MemIndex::from_graph(params, metric, dim, rows as usize, &view, layout, kept, vectors)
         .ok_or_else(|| {
             format!(
-                "the graph's degrees ({}, {}) are not the index parameters' (m {})",
-                view.m, view.m0, params.m
+                "the graph (degrees {} and {}, {} rows) does not fit: index parameters m {}, {} kept rows ascending",
+                view.m, view.m0, base.rows(), params.m, kept.len()
             )
         })?;
-    (base.rows()..rows)
+    (kept.len() as u32..rows)
         .into_par_iter()
         .for_each(|row| index.insert(row, vectors));
     Ok(index.to_bytes(rows, vectors))

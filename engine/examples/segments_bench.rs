@@ -19,8 +19,8 @@
 //!
 //! `--idle-merge-after SECS` sets `Options::idle_merge_after` (default: the option's
 //! default; `0`: off, and the bench flushes the last memtable itself): with it on, waiting
-//! means until the idle merge has left one segment and an empty memtable (or nothing has
-//! changed for eleven idle periods).
+//! means until the idle merge has left one segment and an empty memtable (`Stats::merging`
+//! tells a running merge).
 //!
 //! With `--dir DIR` the two shards are kept in `DIR/multi` and `DIR/single` (a compacted
 //! checkpoint of the first) and reused by later runs with the same `DIR`, which then only
@@ -259,41 +259,40 @@ fn build(a: &Args, location: &str, vectors: &[Vec<f32>]) -> Shard {
         "after ingest ({ingest_s:.1} s): {} segments, {} memtable rows, {} flushes, {} merges",
         last.segments, last.memtable_rows, last.flushes, last.compactions
     );
-    // Idle: wait until the policy's cap is met and the background merges stop (a merge in
-    // progress changes nothing until it publishes). Without the idle merge the last
-    // memtable is flushed here; with it, the idle merge flushes it and is waited for.
-    let (min_quiet, quiet_for) = match a.idle_merge_after {
-        None => {
-            shard.flush().expect("flush");
-            (Duration::from_secs(3), Duration::from_secs(3600))
-        }
-        Some(after) => (Duration::from_secs(1), after * 11 + Duration::from_secs(5)),
-    };
-    let mut quiet_since = Instant::now();
+    // Idle: wait until the policy's cap is met and no merge runs. Without the idle merge
+    // the last memtable is flushed here; with it, the idle merge flushes it and is waited
+    // for (one segment, an empty memtable, no merge running).
+    if a.idle_merge_after.is_none() {
+        shard.flush().expect("flush");
+    }
     let deadline = Instant::now() + Duration::from_secs(3600);
     loop {
-        let settled = match a.idle_merge_after {
-            None => last.segments as usize <= a.max_segments,
-            Some(_) => last.segments == 1 && last.memtable_rows == 0,
-        };
-        if (settled || Instant::now() > deadline) && quiet_since.elapsed() >= min_quiet
-            || quiet_since.elapsed() >= quiet_for
-        {
+        let settled = !last.merging
+            && match a.idle_merge_after {
+                None => last.segments as usize <= a.max_segments,
+                Some(_) => last.segments == 1 && last.memtable_rows == 0,
+            };
+        if settled || Instant::now() > deadline {
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
         let st = shard.stats();
-        if (st.compactions, st.segments, st.memtable_rows)
-            != (last.compactions, last.segments, last.memtable_rows)
+        if (st.compactions, st.segments, st.memtable_rows, st.merging)
+            != (
+                last.compactions,
+                last.segments,
+                last.memtable_rows,
+                last.merging,
+            )
         {
-            quiet_since = Instant::now();
             println!(
-                "  +{:.1} s: {} segments, {} memtable rows, {} flushes, {} merges",
+                "  +{:.1} s: {} segments, {} memtable rows, {} flushes, {} merges{}",
                 started.elapsed().as_secs_f64() - ingest_s,
                 st.segments,
                 st.memtable_rows,
                 st.flushes,
-                st.compactions
+                st.compactions,
+                if st.merging { ", merging" } else { "" }
             );
         }
         last = st;

@@ -71,6 +71,22 @@ impl Drop for JournalGuard<'_> {
     }
 }
 
+/// Sets `Inner::merging` while a compaction runs.
+struct Merging<'a>(&'a Inner);
+
+impl<'a> Merging<'a> {
+    fn start(inner: &'a Inner) -> Self {
+        inner.merging.store(true, Ordering::Relaxed);
+        Merging(inner)
+    }
+}
+
+impl Drop for Merging<'_> {
+    fn drop(&mut self) {
+        self.0.merging.store(false, Ordering::Relaxed);
+    }
+}
+
 impl Inner {
     /// Merge segments. `force`: all of them; otherwise only when the policy says so.
     /// Returns whether anything was merged.
@@ -80,6 +96,7 @@ impl Inner {
         }
         self.check_writable()?;
         let _g = self.compact_lock.lock();
+        let _merging = Merging::start(self);
         let (view, _) = self.snapshot();
         let all: Vec<Arc<Segment>> = view.segments().cloned().collect();
         drop(view);

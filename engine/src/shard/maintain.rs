@@ -25,6 +25,7 @@ impl Inner {
             flushed_seq: self.flushed_seq.load(Ordering::Relaxed),
             flushes: self.flushes.load(Ordering::Relaxed),
             compactions: self.compactions.load(Ordering::Relaxed),
+            merging: self.merging.load(Ordering::Relaxed),
             read_only: self.read_only,
             state: self.status_name(),
             cache_memory_hits: cache.memory_hits,

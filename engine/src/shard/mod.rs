@@ -97,6 +97,8 @@ pub struct Stats {
     pub flushes: u64,
     /// Compactions done by this handle.
     pub compactions: u64,
+    /// Whether a compaction (a policy, idle or requested merge) is running now.
+    pub merging: bool,
     /// Whether the handle is read-only.
     pub read_only: bool,
     /// `open`, `closed`, `fenced` or `failed`.
@@ -182,6 +184,8 @@ struct Inner {
     bg_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     flushes: AtomicU64,
     compactions: AtomicU64,
+    /// Set while a compaction runs (for `Stats::merging`).
+    merging: std::sync::atomic::AtomicBool,
     /// When the handle opened, and the last write since then (ms after `opened`): the idle
     /// merge waits for `Options::idle_merge_after` without writes.
     opened: std::time::Instant,

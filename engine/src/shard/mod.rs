@@ -113,6 +113,17 @@ pub struct Stats {
     pub bytes_fetched: u64,
 }
 
+/// A write in progress (see `Inner::writing`): when it ends, the idle clock restarts.
+struct Writing<'a>(&'a Inner);
+
+impl Drop for Writing<'_> {
+    fn drop(&mut self) {
+        let ms = self.0.opened.elapsed().as_millis() as u64;
+        self.0.last_write_ms.fetch_max(ms, Ordering::AcqRel);
+        self.0.writes_running.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// Opens refuse a damaged WAL.
 const STRICT: recover::Recovery = recover::Recovery::Strict;
 
@@ -186,10 +197,12 @@ struct Inner {
     compactions: AtomicU64,
     /// Set while a compaction runs (for `Stats::merging`).
     merging: std::sync::atomic::AtomicBool,
-    /// When the handle opened, and the last write since then (ms after `opened`): the idle
-    /// merge waits for `Options::idle_merge_after` without writes.
+    /// When the handle opened, when the last write since then ended (ms after `opened`),
+    /// and how many run now: the idle merge waits for `Options::idle_merge_after` without
+    /// writes.
     opened: std::time::Instant,
     last_write_ms: AtomicU64,
+    writes_running: std::sync::atomic::AtomicUsize,
     /// Segment files running checkpoints still copy (kept from garbage collection).
     pins: Mutex<checkpoint::Pins>,
 }
@@ -258,15 +271,18 @@ impl Inner {
         }
     }
 
-    /// Note a write now (for the idle merge).
-    fn note_write(&self) {
-        let ms = self.opened.elapsed().as_millis() as u64;
-        self.last_write_ms.fetch_max(ms, Ordering::Relaxed);
+    /// Count a write as running until the guard drops (for the idle merge).
+    fn writing(&self) -> Writing<'_> {
+        self.writes_running.fetch_add(1, Ordering::AcqRel);
+        Writing(self)
     }
 
-    /// How long no write has arrived (since the open if none did).
+    /// How long no write has run (since the open if none did; zero while one runs).
     fn idle_for(&self) -> std::time::Duration {
-        let last = std::time::Duration::from_millis(self.last_write_ms.load(Ordering::Relaxed));
+        if self.writes_running.load(Ordering::Acquire) > 0 {
+            return std::time::Duration::ZERO;
+        }
+        let last = std::time::Duration::from_millis(self.last_write_ms.load(Ordering::Acquire));
         self.opened.elapsed().saturating_sub(last)
     }
 

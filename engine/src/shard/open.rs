@@ -155,6 +155,7 @@ pub(super) fn open_on(
         merging: std::sync::atomic::AtomicBool::new(false),
         opened: std::time::Instant::now(),
         last_write_ms: AtomicU64::new(0),
+        writes_running: std::sync::atomic::AtomicUsize::new(0),
         pins: Mutex::new(Default::default()),
         opts,
     });

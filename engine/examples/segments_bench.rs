@@ -39,7 +39,7 @@
 //!   equal recall 1.61× one segment at ef 10 (recall 0.905), 1.38× at ef 16 (0.962),
 //!   1.36× at ef 24 (0.986), 1.42× at ef 32 (0.994).
 //! - defaults (idle merge after 10 s): 3 segments after ingest, then one idle merge (the
-//!   largest graph extended with the other 90k rows, on one niced background thread) left
+//!   largest segment's graph extended with the other rows, on one niced background thread) left
 //!   1 segment 73 s later; p50 0.8–1.06× the compacted copy's at every ef (the same
 //!   graph: noise), e.g. 31 µs at ef 16 (recall 0.908), 42 µs at ef 24 (0.955).
 

@@ -3,14 +3,24 @@
 //! ```text
 //! cargo run --release -p vecshard-engine --example segments_bench -- \
 //!     [--points 200000] [--dim 32] [--flushes 10] [--max-segments 3] [--min-width 3] \
-//!     [--efs 16,32,64] [--rounds 3] [--dir DIR]
+//!     [--efs 16,32,64] [--rounds 3] [--dir DIR] [--dataset DIR] [--m 16] \
+//!     [--ef-construction 64] [--memtable-bytes N] [--idle-merge-after SECS]
 //! ```
-//! Ingests `--points` clustered vectors with background flushes and merges on (the
-//! memtable sized for about `--flushes` flushes), waits until the background work is done,
-//! and prints the segment count. Then, for each ef, search p50/p99 and recall@10 (against
-//! an exact search) over those segments, and again after `compact()` leaves one segment,
-//! and the multi-segment p50 over the single-segment p50 at equal recall (the single
-//! segment's p50 interpolated at the multi-segment recall).
+//! Ingests `--points` clustered vectors (or the base vectors of `--dataset`, a directory
+//! with `base.fvecs`, `query.fvecs` and `groundtruth.ivecs` as
+//! `shared/bench/gen_synthetic.py` writes them) with background flushes and merges on,
+//! the memtable sized for about `--flushes` flushes (or `--memtable-bytes`; `0`: the
+//! default 64 MiB), waits until the background work is done, and prints the segment count
+//! and how the segments changed while it waited. Then, for each ef, search p50/p99 and
+//! recall@10 (against an exact search, or the dataset's ground truth) over those segments,
+//! and again after `compact()` leaves one segment, and the multi-segment p50 over the
+//! single-segment p50 at equal recall (the single segment's p50 interpolated at the
+//! multi-segment recall).
+//!
+//! `--idle-merge-after SECS` sets `Options::idle_merge_after` (default: the option's
+//! default; `0`: off, and the bench flushes the last memtable itself): with it on, waiting
+//! means until the idle merge has left one segment and an empty memtable (`Stats::merging`
+//! tells a running merge).
 //!
 //! With `--dir DIR` the two shards are kept in `DIR/multi` and `DIR/single` (a compacted
 //! checkpoint of the first) and reused by later runs with the same `DIR`, which then only
@@ -21,6 +31,17 @@
 //! 200k × 32-d, 10 flushes, on 2 busy cores: the default policy ends in 2 segments
 //! (p50 52 µs at ef 16, recall@10 0.964; one segment: 44 µs at ef 32, recall 0.965); the
 //! old one in 8 (130 µs at ef 16, recall 0.981; one segment: 63 µs at ef 64, recall 0.976).
+//! (Measured before the idle merge, i.e. with `--idle-merge-after 0`.)
+//!
+//! clustered-128 (200k × 128-d from `gen_synthetic.py`), `--m 16 --ef-construction 200
+//! --flushes 10`, one run each on 2 cores shared with other builds (load ≈ 15):
+//! - `--idle-merge-after 0`: 2 segments after ingest (470 s) + merges (128 s); p50 at
+//!   equal recall 1.61× one segment at ef 10 (recall 0.905), 1.38× at ef 16 (0.962),
+//!   1.36× at ef 24 (0.986), 1.42× at ef 32 (0.994).
+//! - defaults (idle merge after 10 s): 3 segments after ingest, then one idle merge (the
+//!   largest segment's graph extended with the other rows, on one niced background thread) left
+//!   1 segment 73 s later; p50 0.8–1.06× the compacted copy's at every ef (the same
+//!   graph: noise), e.g. 31 µs at ef 16 (recall 0.908), 42 µs at ef 24 (0.955).
 
 use std::time::{Duration, Instant};
 
@@ -37,6 +58,11 @@ struct Args {
     efs: Vec<usize>,
     rounds: usize,
     dir: Option<std::path::PathBuf>,
+    dataset: Option<std::path::PathBuf>,
+    m: usize,
+    ef_construction: usize,
+    memtable_bytes: Option<usize>,
+    idle_merge_after: Option<Duration>,
 }
 
 fn parse() -> Result<Args, String> {
@@ -49,6 +75,11 @@ fn parse() -> Result<Args, String> {
         efs: vec![16, 32, 64],
         rounds: 3,
         dir: None,
+        dataset: None,
+        m: 16,
+        ef_construction: 64,
+        memtable_bytes: None,
+        idle_merge_after: Options::default().idle_merge_after,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -64,6 +95,16 @@ fn parse() -> Result<Args, String> {
             "--min-width" => a.min_width = num()?,
             "--rounds" => a.rounds = num()?,
             "--dir" => a.dir = Some(value.clone().into()),
+            "--dataset" => a.dataset = Some(value.clone().into()),
+            "--m" => a.m = num()?,
+            "--ef-construction" => a.ef_construction = num()?,
+            "--memtable-bytes" => a.memtable_bytes = Some(num()?),
+            "--idle-merge-after" => {
+                a.idle_merge_after = match num()? {
+                    0 => None,
+                    secs => Some(Duration::from_secs(secs as u64)),
+                }
+            }
             "--efs" => {
                 a.efs = value
                     .split(',')
@@ -95,6 +136,46 @@ fn data(seed: u64, n: usize, dim: usize) -> Vec<Vec<f32>> {
                 .collect()
         })
         .collect()
+}
+
+/// The vectors of an `.fvecs` file (or the ids of an `.ivecs` file, as `f32::from_bits`).
+fn read_vecs(path: &std::path::Path) -> Result<Vec<Vec<f32>>, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        let word = |i: usize| -> Result<u32, String> {
+            bytes
+                .get(i..i + 4)
+                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .ok_or_else(|| format!("{}: truncated at byte {i}", path.display()))
+        };
+        let dim = word(at)? as usize;
+        let v = (0..dim)
+            .map(|d| word(at + 4 + 4 * d).map(f32::from_bits))
+            .collect::<Result<Vec<f32>, String>>()?;
+        out.push(v);
+        at += 4 + 4 * dim;
+    }
+    Ok(out)
+}
+
+/// Base vectors, queries and each query's true top 10 (row numbers as keys).
+type Dataset = (Vec<Vec<f32>>, Vec<Vec<f32>>, Vec<Vec<vecshard_engine::Key>>);
+
+fn read_dataset(dir: &std::path::Path) -> Result<Dataset, String> {
+    let base = read_vecs(&dir.join("base.fvecs"))?;
+    let queries = read_vecs(&dir.join("query.fvecs"))?;
+    let truth = read_vecs(&dir.join("groundtruth.ivecs"))?
+        .into_iter()
+        .map(|ids| {
+            ids.iter()
+                .take(10)
+                .map(|id| vecshard_engine::Key::Int(u64::from(id.to_bits())))
+                .collect()
+        })
+        .collect();
+    Ok((base, queries, truth))
 }
 
 fn keys(hits: &[Hit]) -> Vec<vecshard_engine::Key> {
@@ -153,15 +234,23 @@ fn p50_at(single: &[Row], recall: f64) -> Option<f64> {
 
 /// Ingest, wait until idle and return the shard with its stats line printed.
 fn build(a: &Args, location: &str, vectors: &[Vec<f32>]) -> Shard {
-    let mut spec = ShardSpec::new(a.dim, Metric::L2);
-    spec.index.ef_construction = 64;
+    let dim = vectors[0].len();
+    let mut spec = ShardSpec::new(dim, Metric::L2);
+    spec.index.m = a.m;
+    spec.index.ef_construction = a.ef_construction;
     // About what one row costs in a memtable (vector, graph links, key, bookkeeping).
-    let row_bytes = a.dim * 4 + spec.index.m * 2 * 4 + 200;
+    let row_bytes = dim * 4 + spec.index.m * 2 * 4 + 200;
+    let memtable_bytes = match a.memtable_bytes {
+        Some(0) => Options::default().memtable_bytes,
+        Some(n) => n,
+        None => (vectors.len() / a.flushes * row_bytes).max(64 << 10),
+    };
     let opts = Options {
         durability: Durability::Buffered,
-        memtable_bytes: (a.points / a.flushes * row_bytes).max(64 << 10),
+        memtable_bytes,
         max_segments: a.max_segments,
         min_merge_width: a.min_width,
+        idle_merge_after: a.idle_merge_after,
         ..Options::default()
     };
     let shard = Shard::create(location, spec, opts).expect("create");
@@ -175,26 +264,53 @@ fn build(a: &Args, location: &str, vectors: &[Vec<f32>]) -> Shard {
         shard.upsert(points).expect("upsert");
     }
     let ingest_s = started.elapsed().as_secs_f64();
-    // Idle: the last memtable flushed, then wait until the policy's cap is met and the
-    // background merges stop (a merge in progress changes nothing until it publishes).
-    shard.flush().expect("flush");
     let mut last = shard.stats();
-    let mut quiet_since = Instant::now();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while (last.segments as usize > a.max_segments && Instant::now() < deadline)
-        || quiet_since.elapsed() < Duration::from_secs(3)
-    {
+    println!(
+        "after ingest ({ingest_s:.1} s): {} segments, {} memtable rows, {} flushes, {} merges",
+        last.segments, last.memtable_rows, last.flushes, last.compactions
+    );
+    // Idle: wait until the policy's cap is met and no merge runs. Without the idle merge
+    // the last memtable is flushed here; with it, the idle merge flushes it and is waited
+    // for (one segment, an empty memtable, no merge running).
+    if a.idle_merge_after.is_none() {
+        shard.flush().expect("flush");
+    }
+    let deadline = Instant::now() + Duration::from_secs(3600);
+    loop {
+        let settled = !last.merging
+            && match a.idle_merge_after {
+                None => last.segments as usize <= a.max_segments,
+                Some(_) => last.segments == 1 && last.memtable_rows == 0,
+            };
+        if settled || Instant::now() > deadline {
+            break;
+        }
         std::thread::sleep(Duration::from_millis(100));
         let st = shard.stats();
-        if st.compactions != last.compactions || st.segments != last.segments {
-            quiet_since = Instant::now();
+        if (st.compactions, st.segments, st.memtable_rows, st.merging)
+            != (
+                last.compactions,
+                last.segments,
+                last.memtable_rows,
+                last.merging,
+            )
+        {
+            println!(
+                "  +{:.1} s: {} segments, {} memtable rows, {} flushes, {} merges{}",
+                started.elapsed().as_secs_f64() - ingest_s,
+                st.segments,
+                st.memtable_rows,
+                st.flushes,
+                st.compactions,
+                if st.merging { ", merging" } else { "" }
+            );
         }
         last = st;
     }
     let idle_s = started.elapsed().as_secs_f64() - ingest_s;
     println!(
-        "{} points {}-d, {} flushes, {} merges: {} segments after ingest ({ingest_s:.1} s) + idle ({idle_s:.1} s)",
-        last.live_points, a.dim, last.flushes, last.compactions, last.segments
+        "{} points {dim}-d, {} flushes, {} merges: {} segments after ingest ({ingest_s:.1} s) + idle ({idle_s:.1} s)",
+        last.live_points, last.flushes, last.compactions, last.segments
     );
     shard
 }
@@ -207,9 +323,22 @@ fn main() {
             std::process::exit(2);
         }
     };
-    // Queries come from the same distribution as the points (300 held out).
-    let mut vectors = data(1, a.points + 300, a.dim);
-    let queries = vectors.split_off(a.points);
+    // Queries come from the same distribution as the points (300 held out), or from the
+    // dataset with its ground truth.
+    let (vectors, queries, given_truth) = match &a.dataset {
+        Some(dir) => match read_dataset(dir) {
+            Ok((base, queries, truth)) => (base, queries, Some(truth)),
+            Err(e) => {
+                eprintln!("segments_bench: {e}");
+                std::process::exit(2);
+            }
+        },
+        None => {
+            let mut vectors = data(1, a.points + 300, a.dim);
+            let queries = vectors.split_off(a.points);
+            (vectors, queries, None)
+        }
+    };
     let tmp = tempfile::tempdir().expect("temporary directory");
     let dir = a.dir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
     let (multi_dir, single_dir) = (dir.join("multi"), dir.join("single"));
@@ -243,14 +372,16 @@ fn main() {
     };
     drop(vectors);
     let last = shard.stats();
-    let truth: Vec<Vec<vecshard_engine::Key>> = queries
-        .iter()
-        .map(|q| {
-            let mut req = SearchRequest::new(q.clone(), 10);
-            req.exact = true;
-            keys(&shard.search(&req).expect("exact search"))
-        })
-        .collect();
+    let truth: Vec<Vec<vecshard_engine::Key>> = given_truth.unwrap_or_else(|| {
+        queries
+            .iter()
+            .map(|q| {
+                let mut req = SearchRequest::new(q.clone(), 10);
+                req.exact = true;
+                keys(&shard.search(&req).expect("exact search"))
+            })
+            .collect()
+    });
     let multi: Vec<Row> = a
         .efs
         .iter()

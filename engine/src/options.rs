@@ -85,6 +85,19 @@ pub struct Options {
     /// rewritten alone to drop them (default 0.3). Lower: less space and search time lost
     /// to dead rows, more rewriting under update-heavy loads.
     pub max_deleted_ratio: f64,
+    /// Once no write has arrived for this long, the background thread flushes the memtable
+    /// and merges every segment into one (default 10 s; `None`: never), so a shard that
+    /// went quiet is searched as one graph instead of several (searching 3 segments costs
+    /// about twice one at equal recall). The merge extends the largest segment's graph with
+    /// the other rows instead of rebuilding it. To bound rewriting under a trickle of
+    /// writes, the segments are merged when the largest holds under 95 % of the rows, or
+    /// once the shard has been idle ten times this long (rules in
+    /// `engine/src/shard/policy.rs`).
+    pub idle_merge_after: Option<Duration>,
+    /// The idle merge (see `idle_merge_after`) only merges shards of at most this many live
+    /// rows (default 2,000,000): a merge holds a copy of all their vectors in memory
+    /// (rows × dim × 4 bytes) plus the graph it extends.
+    pub idle_merge_max_rows: u64,
     /// Run flushes and compactions on a background thread (default true). When false they
     /// run only through [`crate::Shard::flush`] / [`crate::Shard::compact`].
     pub background: bool,
@@ -124,6 +137,8 @@ impl Default for Options {
             merge_ratio: 3.0,
             min_merge_width: 3,
             max_deleted_ratio: 0.3,
+            idle_merge_after: Some(Duration::from_secs(10)),
+            idle_merge_max_rows: 2_000_000,
             background: true,
             background_threads: 0,
             gc_grace: None,

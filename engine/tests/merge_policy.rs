@@ -1,7 +1,11 @@
 //! The merge policy at work: with the default policy, a shard that flushed many times
 //! settles in at most 3 segments on its own (background compaction, no `compact()` call),
 //! still answers every search exactly as the data says, and a segment that lost most of
-//! its rows to deletions is rewritten.
+//! its rows to deletions is rewritten; once writes stop, it ends in one segment (the idle
+//! merge) whose extended graph still finds the true nearest neighbours.
+
+#[path = "index_util.rs"]
+mod index_util;
 
 use std::time::{Duration, Instant};
 
@@ -149,4 +153,64 @@ fn bad_policy_options_are_refused_by_name() {
         let e = Shard::create(location, spec(), opts).unwrap_err();
         assert!(e.to_string().contains(name), "{e}");
     }
+}
+
+#[test]
+fn an_idle_shard_ends_in_one_segment_that_searches_like_brute_force() {
+    const DIM: usize = 16;
+    const N: usize = 6_000;
+    let dir = tempfile::tempdir().unwrap();
+    let opts = Options {
+        memtable_bytes: 128 << 10,
+        idle_merge_after: Some(Duration::from_millis(100)),
+        ..Options::default()
+    };
+    let spec = ShardSpec {
+        dim: DIM,
+        metric: Metric::L2,
+        index: IndexParams {
+            m: 12,
+            ef_construction: 64,
+            ..IndexParams::default()
+        },
+    };
+    let shard = Shard::create(dir.path().to_str().unwrap(), spec, opts).unwrap();
+    let data = index_util::clustered(21, N + 50, DIM, 30, Metric::L2);
+    let (rows, queries) = data.split_at(N * DIM);
+    for (i, chunk) in rows.chunks(500 * DIM).enumerate() {
+        let points = chunk
+            .chunks_exact(DIM)
+            .enumerate()
+            .map(|(j, v)| Point::new((i * 500 + j) as u64, v.to_vec()))
+            .collect();
+        shard.upsert(points).unwrap();
+    }
+    // The last rows are still in the memtable: the idle merge flushes them too.
+    let st = wait_for(&shard, "the idle flush and merge", |st| {
+        st.segments == 1 && st.memtable_rows == 0
+    });
+    assert!(st.flushes >= 5, "too few flushes to test the merge: {st:?}");
+    assert!(st.compactions >= 1, "{st:?}");
+    assert_eq!(st.live_points, N as u64);
+    let vectors = vecshard_engine::index::SliceVectors {
+        data: rows,
+        dim: DIM,
+    };
+    let all = |_: u32| true;
+    let truth = index_util::truth(Metric::L2, &vectors, queries, N as u32, 10, &all);
+    let (mut found, mut total) = (0, 0);
+    for (q, t) in queries.chunks_exact(DIM).zip(&truth) {
+        let mut req = SearchRequest::new(q.to_vec(), 10);
+        req.ef = Some(64);
+        let hits = shard.search(&req).unwrap();
+        assert_eq!(hits.len(), 10);
+        total += t.len();
+        found += t
+            .iter()
+            .filter(|n| hits.iter().any(|h| h.key == Key::Int(u64::from(n.row))))
+            .count();
+    }
+    let recall = found as f64 / total as f64;
+    assert!(recall >= 0.95, "recall@10 {recall} after the idle merge");
+    shard.close().unwrap();
 }

@@ -143,6 +143,14 @@ impl FrozenIndex {
         self.rescore(&found, vectors, query, k)
     }
 
+    /// The graph section opened with this index, borrowed, and its layout.
+    pub(crate) fn graph<'a>(
+        &self,
+        graph: &'a [u8],
+    ) -> Result<(GraphView<'a>, &GraphLayout), String> {
+        Ok((GraphView::at(graph, &self.graph)?, &self.graph))
+    }
+
     /// Borrow both sections with the layouts checked at open.
     fn views<'a>(
         &self,

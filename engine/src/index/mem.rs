@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 
-use super::format::GraphParts;
+use super::format::{GraphLayout, GraphParts, GraphView, NONE};
 use super::frozen::Within;
 use super::level::random_level;
 use super::search::{Limit, Space, beam, beam_within, greedy, prefetch_slice};
@@ -90,6 +90,110 @@ impl MemIndex {
             entry_lock: Mutex::new(()),
             len: AtomicUsize::new(0),
         }
+    }
+
+    /// An index for up to `capacity` rows that starts as a copy of a segment's graph and
+    /// takes more rows with [`MemIndex::insert`]: a merge extends the largest input's graph
+    /// with the other rows instead of rebuilding it. `kept` lists the graph's rows that
+    /// stay (ascending): the i-th of them becomes row i, with its layers and links. A row
+    /// that linked to a dropped one is repaired as in hnswlib: the dropped neighbour's
+    /// links become candidates and the neighbour heuristic picks the row's list again
+    /// (distances through `vectors`, which holds the new rows). The entry point moves to
+    /// a kept row on the highest remaining layer if it was dropped. `None` when the graph
+    /// does not fit: other degrees than `params` give, more rows than `capacity`, `kept`
+    /// not ascending or past the graph.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn from_graph(
+        params: IndexParams,
+        metric: Metric,
+        dim: usize,
+        capacity: usize,
+        graph: &GraphView<'_>,
+        layout: &GraphLayout,
+        kept: &[u32],
+        vectors: &dyn Vectors,
+    ) -> Option<Self> {
+        let index = MemIndex::new(params, metric, dim, capacity);
+        let old_rows = layout.rows as usize;
+        let fits = index.m == graph.m
+            && index.m0 == graph.m0
+            && kept.len() <= capacity
+            && kept.windows(2).all(|w| w[0] < w[1])
+            && kept.last().is_none_or(|&r| (r as usize) < old_rows);
+        if !fits {
+            return None;
+        }
+        let mut new_of = vec![NONE; old_rows];
+        for (new, &old) in kept.iter().enumerate() {
+            new_of[old as usize] = new as u32;
+        }
+        let mut list = Vec::with_capacity(index.m0);
+        let mut cands: Vec<u32> = Vec::new();
+        for (new, &old) in kept.iter().enumerate() {
+            let row = new as u32;
+            let level = graph.levels[old as usize] as usize;
+            index.levels.at(row).store(level as u8, Ordering::Relaxed);
+            if level > 0 {
+                index
+                    .upper
+                    .at(row)
+                    .get_or_init(|| atomics(level * (index.m + 1)));
+            }
+            for l in 0..=level {
+                let links = || graph.links(old, l).iter().take_while(|&&nb| nb != NONE);
+                list.clear();
+                list.extend(
+                    links()
+                        .map(|&nb| new_of[nb as usize])
+                        .filter(|&nb| nb != NONE),
+                );
+                if list.len() < links().count() {
+                    // Repair: the dropped neighbours' kept links are candidates too.
+                    cands.clear();
+                    cands.extend_from_slice(&list);
+                    for &gone in links().filter(|&&nb| new_of[nb as usize] == NONE) {
+                        cands.extend(
+                            graph
+                                .links(gone, l)
+                                .iter()
+                                .take_while(|&&nb| nb != NONE)
+                                .map(|&nb| new_of[nb as usize])
+                                .filter(|&nb| nb != NONE && nb != row),
+                        );
+                    }
+                    cands.sort_unstable();
+                    cands.dedup();
+                    let base = vectors.get(row);
+                    let mut scored: Vec<Neighbor> = cands
+                        .iter()
+                        .map(|&r| Neighbor {
+                            dist: distance(metric, base, vectors.get(r)),
+                            row: r,
+                        })
+                        .collect();
+                    super::sort_neighbors(&mut scored);
+                    let cap = if l == 0 { index.m0 } else { index.m };
+                    let pair = |a: u32, b: u32| distance(metric, vectors.get(a), vectors.get(b));
+                    list = select_neighbors(&scored, cap, pair);
+                }
+                write_list(index.slots_alloc(row, l)?, &list);
+            }
+            index.state.at(row).store(DONE, Ordering::Relaxed);
+        }
+        index.high.store(kept.len(), Ordering::Release);
+        index.len.store(kept.len(), Ordering::Release);
+        let entry = match new_of.get(layout.entry as usize) {
+            Some(&new) if new != NONE => Some((new, layout.max_level as usize)),
+            _ => kept
+                .iter()
+                .enumerate()
+                .max_by_key(|(i, old)| (graph.levels[**old as usize], std::cmp::Reverse(*i)))
+                .map(|(i, old)| (i as u32, graph.levels[*old as usize] as usize)),
+        };
+        if let Some((row, level)) = entry {
+            index.entry.store(pack(row, level), Ordering::Release);
+        }
+        Some(index)
     }
 
     /// How many rows the index was sized for.
@@ -249,6 +353,14 @@ impl MemIndex {
         super::sort_neighbors(&mut cands);
         let pair = |a: u32, b: u32| distance(self.metric, vectors.get(a), vectors.get(b));
         write_list(slots, &select_neighbors(&cands, cap, pair));
+    }
+
+    /// [`MemIndex::slots`], allocating the layer-0 chunk of `row` if needed.
+    fn slots_alloc(&self, row: u32, level: usize) -> Option<&[AtomicU32]> {
+        if level == 0 {
+            return self.links0.get(row);
+        }
+        self.slots(row, level)
     }
 
     /// The length word and slots of `row`'s list on `level`, if it has one.

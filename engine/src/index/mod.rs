@@ -27,7 +27,7 @@ mod select;
 mod sq8;
 mod visited;
 
-pub use build::build;
+pub use build::{build, extend};
 pub use frozen::{FrozenIndex, Within};
 pub use mem::MemIndex;
 pub use planner::use_brute_force;

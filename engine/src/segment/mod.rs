@@ -256,6 +256,11 @@ impl Segment {
         }
     }
 
+    /// The segment's index and the graph section it was opened with (a merge extends it).
+    pub(crate) fn index(&self) -> (&FrozenIndex, &[u8]) {
+        (&self.index, self.section(Section::Graph))
+    }
+
     /// Approximate search through the segment's index.
     pub(crate) fn ann(
         &self,

@@ -24,6 +24,11 @@ use crate::pk_index::{Change, Loc, PkIndex};
 use crate::segment::{Segment, SegmentWriter};
 use crate::types::Key;
 
+/// A merge extends the graph of an input that keeps at least this share of its rows
+/// (see [`extension_base`]); links to the dropped rows are repaired, which keeps recall
+/// for a few dropped rows (`tests/index_extend.rs` drops 10 %), not for many.
+const EXTEND_MIN_KEPT: f64 = 0.9;
+
 /// Marks "no row in the merged segment" in a [`Remap`].
 const GONE: u32 = u32::MAX;
 
@@ -67,6 +72,22 @@ impl Drop for JournalGuard<'_> {
     }
 }
 
+/// Sets `Inner::merging` while a compaction runs.
+struct Merging<'a>(&'a Inner);
+
+impl<'a> Merging<'a> {
+    fn start(inner: &'a Inner) -> Self {
+        inner.merging.store(true, Ordering::Relaxed);
+        Merging(inner)
+    }
+}
+
+impl Drop for Merging<'_> {
+    fn drop(&mut self) {
+        self.0.merging.store(false, Ordering::Relaxed);
+    }
+}
+
 impl Inner {
     /// Merge segments. `force`: all of them; otherwise only when the policy says so.
     /// Returns whether anything was merged.
@@ -76,6 +97,7 @@ impl Inner {
         }
         self.check_writable()?;
         let _g = self.compact_lock.lock();
+        let _merging = Merging::start(self);
         let (view, _) = self.snapshot();
         let all: Vec<Arc<Segment>> = view.segments().cloned().collect();
         drop(view);
@@ -187,8 +209,17 @@ impl Inner {
                 .map(|s| vec![GONE; s.rows() as usize])
                 .collect(),
         };
+        // The graph of the largest input whose rows are all kept is extended with the
+        // other rows instead of rebuilt (see `index::extend`): its rows go first, in order.
+        let base = extension_base(inputs, snap);
+        let mut order: Vec<usize> = (0..inputs.len()).collect();
+        if let Some(b) = base {
+            order.retain(|&i| i != b);
+            order.insert(0, b);
+        }
         let mut origin: Vec<(usize, u32)> = Vec::new();
-        for (i, s) in inputs.iter().enumerate() {
+        for &i in &order {
+            let s = &inputs[i];
             for r in (0..s.rows()).filter(|r| s.visible(*r, snap)) {
                 remap.rows[i][r as usize] = origin.len() as u32;
                 origin.push((i, r));
@@ -199,16 +230,29 @@ impl Inner {
         for (i, r) in &origin {
             vectors.extend_from_slice(inputs[*i].vector(*r));
         }
-        let index = index::build(
-            self.spec.index,
-            self.spec.metric,
+        let rows = origin.len() as u32;
+        let all = SliceVectors {
+            data: &vectors,
             dim,
-            origin.len() as u32,
-            &SliceVectors {
-                data: &vectors,
-                dim,
-            },
-        );
+        };
+        let (params, metric) = (self.spec.index, self.spec.metric);
+        let extended = base.and_then(|b| {
+            let (base_index, base_graph) = inputs[b].index();
+            let kept: Vec<u32> = origin
+                .iter()
+                .take_while(|(i, _)| *i == b)
+                .map(|(_, r)| *r)
+                .collect();
+            index::extend(params, metric, dim, base_index, base_graph, &kept, rows, &all)
+                .inspect_err(|e| {
+                    tracing::warn!(segment = %inputs[b].name, error = %e, "cannot extend the segment's graph; rebuilding");
+                })
+                .ok()
+        });
+        let index = match extended {
+            Some(index) => index,
+            None => index::build(params, metric, dim, rows, &all),
+        };
         let mut w = SegmentWriter::new(dim, self.spec.metric, origin.len());
         for (row, (i, r)) in origin.iter().enumerate() {
             let s = &inputs[*i];
@@ -291,6 +335,26 @@ impl Inner {
         }
         Ok(copy)
     }
+}
+
+/// The input whose graph a merge extends: the one with the most rows kept (visible at
+/// `snap`) among those that keep at least [`EXTEND_MIN_KEPT`] of their rows. Extending
+/// costs the insertion of the other rows (plus repairing the links of rows that pointed
+/// at dropped ones), so any such input will do; a graph that loses more is rebuilt.
+fn extension_base(inputs: &[Arc<Segment>], snap: u64) -> Option<usize> {
+    inputs
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            (
+                i,
+                s.rows(),
+                (0..s.rows()).filter(|r| s.visible(*r, snap)).count(),
+            )
+        })
+        .filter(|&(_, rows, kept)| kept > 0 && kept as f64 >= EXTEND_MIN_KEPT * f64::from(rows))
+        .max_by_key(|&(i, _, kept)| (kept, std::cmp::Reverse(i)))
+        .map(|(i, _, _)| i)
 }
 
 /// Replay the live index's changes since the copy onto it: the newest locations, and the

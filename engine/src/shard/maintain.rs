@@ -5,6 +5,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use super::policy::{MergePolicy, SegmentSize};
 use super::{BgSignal, CLOSED, Inner, OPEN, Stats};
 use crate::error::Result;
 
@@ -24,6 +25,7 @@ impl Inner {
             flushed_seq: self.flushed_seq.load(Ordering::Relaxed),
             flushes: self.flushes.load(Ordering::Relaxed),
             compactions: self.compactions.load(Ordering::Relaxed),
+            merging: self.merging.load(Ordering::Relaxed),
             read_only: self.read_only,
             state: self.status_name(),
             cache_memory_hits: cache.memory_hits,
@@ -64,6 +66,44 @@ impl Inner {
     }
 }
 
+impl Inner {
+    /// Once the shard has taken no writes for `idle_merge_after`: flush the memtable and
+    /// merge every segment into one when the policy says so. Returns whether it merged.
+    fn idle_merge(&self) -> Result<bool> {
+        let policy = MergePolicy::from_options(&self.opts);
+        let Some(after) = policy.idle_merge_after else {
+            return Ok(false);
+        };
+        let idle = self.idle_for();
+        if idle < after {
+            return Ok(false);
+        }
+        if !self.commit.lock().active.is_empty() {
+            self.flush()?;
+        }
+        let snap = self.flushed_seq.load(Ordering::Relaxed);
+        let (view, _) = self.snapshot();
+        let sizes: Vec<SegmentSize> = view
+            .segments()
+            .map(|s| SegmentSize {
+                rows: u64::from(s.rows()),
+                live: s.deleted.live_count_at(s.rows() as usize, snap) as u64,
+            })
+            .collect();
+        drop(view);
+        if !policy.idle_merge(&sizes, idle) {
+            return Ok(false);
+        }
+        tracing::debug!(
+            location = self.storage.location(),
+            segments = sizes.len(),
+            idle_ms = idle.as_millis() as u64,
+            "idle: merging every segment into one"
+        );
+        self.compact(true)
+    }
+}
+
 /// Start the thread that flushes, compacts and (read-only) refreshes.
 pub(super) fn spawn_background(inner: &Arc<Inner>) {
     if !inner.opts.background && inner.opts.refresh_interval.is_none() {
@@ -97,7 +137,11 @@ pub(super) fn spawn_background(inner: &Arc<Inner>) {
                 // One merge per round, then another round (flushes first): the policy may
                 // want several merges, and a full memtable must not wait behind them.
                 super::pool::run(inner.opts.background_threads, || {
-                    inner.flush_frozen().and_then(|_| inner.compact(false))
+                    inner.flush_frozen()?;
+                    if inner.compact(false)? {
+                        return Ok(true);
+                    }
+                    inner.idle_merge()
                 })
                 .map(|merged| {
                     if merged {

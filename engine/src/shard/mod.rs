@@ -97,6 +97,8 @@ pub struct Stats {
     pub flushes: u64,
     /// Compactions done by this handle.
     pub compactions: u64,
+    /// Whether a compaction (a policy, idle or requested merge) is running now.
+    pub merging: bool,
     /// Whether the handle is read-only.
     pub read_only: bool,
     /// `open`, `closed`, `fenced` or `failed`.
@@ -109,6 +111,17 @@ pub struct Stats {
     pub cache_misses: u64,
     /// Bytes fetched from the backend by this handle.
     pub bytes_fetched: u64,
+}
+
+/// A write in progress (see `Inner::writing`): when it ends, the idle clock restarts.
+struct Writing<'a>(&'a Inner);
+
+impl Drop for Writing<'_> {
+    fn drop(&mut self) {
+        let ms = self.0.opened.elapsed().as_millis() as u64;
+        self.0.last_write_ms.fetch_max(ms, Ordering::AcqRel);
+        self.0.writes_running.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Opens refuse a damaged WAL.
@@ -182,6 +195,14 @@ struct Inner {
     bg_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     flushes: AtomicU64,
     compactions: AtomicU64,
+    /// Set while a compaction runs (for `Stats::merging`).
+    merging: std::sync::atomic::AtomicBool,
+    /// When the handle opened, when the last write since then ended (ms after `opened`),
+    /// and how many run now: the idle merge waits for `Options::idle_merge_after` without
+    /// writes.
+    opened: std::time::Instant,
+    last_write_ms: AtomicU64,
+    writes_running: std::sync::atomic::AtomicUsize,
     /// Segment files running checkpoints still copy (kept from garbage collection).
     pins: Mutex<checkpoint::Pins>,
 }
@@ -248,6 +269,21 @@ impl Inner {
             FENCED => "fenced",
             _ => "failed",
         }
+    }
+
+    /// Count a write as running until the guard drops (for the idle merge).
+    fn writing(&self) -> Writing<'_> {
+        self.writes_running.fetch_add(1, Ordering::AcqRel);
+        Writing(self)
+    }
+
+    /// How long no write has run (since the open if none did; zero while one runs).
+    fn idle_for(&self) -> std::time::Duration {
+        if self.writes_running.load(Ordering::Acquire) > 0 {
+            return std::time::Duration::ZERO;
+        }
+        let last = std::time::Duration::from_millis(self.last_write_ms.load(Ordering::Acquire));
+        self.opened.elapsed().saturating_sub(last)
     }
 
     fn wake_background(&self) {

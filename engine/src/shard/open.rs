@@ -159,6 +159,10 @@ pub(super) fn open_on(
         bg_thread: Mutex::new(None),
         flushes: AtomicU64::new(0),
         compactions: AtomicU64::new(0),
+        merging: std::sync::atomic::AtomicBool::new(false),
+        opened: std::time::Instant::now(),
+        last_write_ms: AtomicU64::new(0),
+        writes_running: std::sync::atomic::AtomicUsize::new(0),
         pins: Mutex::new(Default::default()),
         opts,
     });

@@ -13,6 +13,17 @@
 //! The inputs need not be neighbours in sequence order: reopening resolves keys by
 //! sequence number, and partial merges keep their tombstones (design note 008).
 //!
+//! When the shard has been idle (no writes) for `idle_merge_after`, a fourth rule merges
+//! everything into one segment ([`MergePolicy::idle_merge`]): searching one segment is
+//! cheaper than searching several (about 2× for 3 segments at equal recall on 1M rows),
+//! and a shard that went quiet has the cores to spare. The merge extends the largest
+//! segment's graph (`index::extend`), so it costs inserting the other rows plus rewriting
+//! the file. Rewriting a large segment to absorb a few rows is what the rule avoids: it
+//! merges when the largest segment holds under [`IDLE_LARGEST_SHARE`] of the live rows,
+//! or once the shard has been idle [`LONG_IDLE`] times `idle_merge_after` — a trickle of
+//! writes (one every few idle periods) rewrites the large segment only for every 5 % of
+//! new rows, while a shard that stopped taking writes ends in one segment.
+//!
 //! Rows are counted live (the size a merge writes), so a segment thinned by deletions
 //! tiers with smaller ones. The background thread asks again after every merge (flushing
 //! waiting memtables first), so several merges in a row reach the cap.
@@ -28,11 +39,21 @@
 //! soon as `min_merge_width` of them exist, which is the same rows rebuilt once, off the
 //! write path.
 
+use std::time::Duration;
+
 use crate::options::Options;
 
 /// Segments smaller than this are not rewritten for their deletions alone (the next merge
 /// drops them anyway, and rewriting tiny segments is mostly fixed costs).
 pub(crate) const MIN_REWRITE_ROWS: u64 = 1024;
+
+/// The idle merge waits while the largest segment holds at least this share of the live
+/// rows (unless the idle lasts [`LONG_IDLE`] periods).
+pub(crate) const IDLE_LARGEST_SHARE: f64 = 0.95;
+
+/// After this many idle periods the idle merge folds even a few rows into the largest
+/// segment.
+pub(crate) const LONG_IDLE: u32 = 10;
 
 /// What the policy knows of one segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +71,8 @@ pub(crate) struct MergePolicy {
     pub merge_ratio: f64,
     pub min_merge_width: usize,
     pub max_deleted_ratio: f64,
+    pub idle_merge_after: Option<Duration>,
+    pub idle_merge_max_rows: u64,
 }
 
 impl MergePolicy {
@@ -59,7 +82,26 @@ impl MergePolicy {
             merge_ratio: o.merge_ratio,
             min_merge_width: o.min_merge_width,
             max_deleted_ratio: o.max_deleted_ratio,
+            idle_merge_after: o.idle_merge_after,
+            idle_merge_max_rows: o.idle_merge_max_rows,
         }
+    }
+
+    /// Whether a shard that has taken no writes for `idle` should merge all of `segs` into
+    /// one (see the module notes).
+    pub(crate) fn idle_merge(&self, segs: &[SegmentSize], idle: Duration) -> bool {
+        let Some(after) = self.idle_merge_after else {
+            return false;
+        };
+        if idle < after || segs.len() < 2 {
+            return false;
+        }
+        let total: u64 = segs.iter().map(|s| s.live).sum();
+        let largest = segs.iter().map(|s| s.live).max().unwrap_or(0);
+        if total > self.idle_merge_max_rows {
+            return false;
+        }
+        (largest as f64) < IDLE_LARGEST_SHARE * total as f64 || idle >= after * LONG_IDLE
     }
 
     /// Indexes (into `segs`) of the segments to merge into one, smallest first; empty when
@@ -172,6 +214,55 @@ mod tests {
         };
         assert_eq!(p.plan(&live(&[100, 100, 100])), Vec::<usize>::new());
         assert_eq!(p.plan(&live(&[100, 100, 100, 100])), vec![0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn idle_merges_follow_the_table() {
+        let s = Duration::from_secs;
+        // (segments' live rows, idle seconds, merge?) with the defaults: after 10 s, cap 2M.
+        let cases: &[(&[u64], u64, bool)] = &[
+            // Not idle long enough, or nothing to merge.
+            (&[800_000, 150_000, 50_000], 9, false),
+            (&[1_000_000], 3600, false),
+            (&[], 3600, false),
+            // Idle: segments of a 1M-row ingest become one.
+            (&[800_000, 150_000, 50_000], 10, true),
+            (&[500_000, 500_000], 10, true),
+            // Too large for the idle merge.
+            (&[1_500_000, 600_000], 10, false),
+            (&[1_000_000, 1_000_000], 3600, true),
+            // A few rows beside a large segment wait for a long idle (10 periods).
+            (&[1_000_000, 20_000], 10, false),
+            (&[1_000_000, 20_000], 99, false),
+            (&[1_000_000, 20_000], 100, true),
+            // ... unless they are 5 % of the rows or more.
+            (&[950_000, 30_000, 20_000], 10, false),
+            (&[940_000, 30_000, 30_000], 10, true),
+        ];
+        for &(sizes, idle, want) in cases {
+            assert_eq!(
+                policy().idle_merge(&live(sizes), s(idle)),
+                want,
+                "segments {sizes:?} idle {idle} s"
+            );
+        }
+        let off = MergePolicy {
+            idle_merge_after: None,
+            ..policy()
+        };
+        assert!(!off.idle_merge(&live(&[100, 100]), s(1 << 20)));
+        // Live rows count: a segment thinned by deletions is small.
+        let thinned = [
+            SegmentSize {
+                rows: 1_000_000,
+                live: 900_000,
+            },
+            SegmentSize {
+                rows: 100_000,
+                live: 100_000,
+            },
+        ];
+        assert!(policy().idle_merge(&thinned, s(10)));
     }
 
     /// Steady ingest with the defaults: never more than the cap once merged, and each row

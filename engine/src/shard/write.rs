@@ -38,6 +38,7 @@ struct Assigned {
 impl Inner {
     pub(super) fn upsert(&self, mut points: Vec<Point>) -> Result<u64> {
         self.check_writable()?;
+        let _writing = self.writing();
         validate::batch_len(points.len(), "upsert")?;
         for (i, p) in points.iter_mut().enumerate() {
             validate_point(p, self.spec.dim, self.spec.metric)
@@ -54,6 +55,7 @@ impl Inner {
 
     pub(super) fn delete(&self, keys: Vec<Key>) -> Result<u64> {
         self.check_writable()?;
+        let _writing = self.writing();
         validate::batch_len(keys.len(), "delete")?;
         keys.iter()
             .enumerate()

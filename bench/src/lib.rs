@@ -12,6 +12,7 @@ use vecshard_transfer::read::{read_fvecs, read_ivecs};
 
 pub mod cluster;
 pub mod measure;
+pub mod served;
 pub mod shard;
 mod via_node;
 

@@ -145,6 +145,14 @@ pub fn run(a: BenchServedArgs) -> Result<()> {
             a.ef
         );
     }
+    if let Some(pid) = a.pid {
+        // The server's own background work (heartbeats, Raft, timers), which the passes
+        // below include: CPU per second with no searches.
+        let (c0, t0) = (process_cpu(pid)?, Instant::now());
+        std::thread::sleep(Duration::from_secs(2));
+        let idle = (process_cpu(pid)? - c0) / t0.elapsed().as_secs_f64();
+        println!("server idle: {:.1} ms CPU per second", idle * 1e3);
+    }
     println!("| path | clients | QPS | server CPU µs/query | client CPU µs/query |");
     println!("|---|---|---|---|---|");
     for &n in &a.clients {

@@ -129,11 +129,19 @@ impl Cluster {
             .await
             .map_err(|source| ClusterError::Node { id, source })?;
         if self.local_calls {
-            self.router.attach_node_service(
-                node.advertise_addr(),
-                node.direct_service(),
-                node.max_message_bytes(),
-            );
+            // VECSHARD_LOCAL_CALLS=encoded: through the node's gRPC service as a tower
+            // service (messages encoded and decoded, no socket), the path before direct
+            // calls; for measuring the difference (docs/design/016-served-path.md).
+            if std::env::var("VECSHARD_LOCAL_CALLS").is_ok_and(|v| v == "encoded") {
+                self.router
+                    .attach_local_node(node.advertise_addr(), node.service());
+            } else {
+                self.router.attach_node_service(
+                    node.advertise_addr(),
+                    node.direct_service(),
+                    node.max_message_bytes(),
+                );
+            }
         }
         Ok(node)
     }

@@ -137,7 +137,11 @@ pub fn run(a: BenchServedArgs) -> Result<()> {
         let hits: usize = found
             .iter()
             .zip(t)
-            .map(|(r, t)| r.iter().filter(|id| t[..k].contains(&(**id as i32))).count())
+            .map(|(r, t)| {
+                r.iter()
+                    .filter(|id| t[..k].contains(&(**id as i32)))
+                    .count()
+            })
             .sum();
         println!(
             "recall@{k} {:.3} (ef {})",
@@ -297,9 +301,7 @@ fn pass(
     Ok(())
 }
 
-async fn node_client(
-    addr: &str,
-) -> Result<pi::node_client::NodeClient<tonic::transport::Channel>> {
+async fn node_client(addr: &str) -> Result<pi::node_client::NodeClient<tonic::transport::Channel>> {
     let ch = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
         .tcp_nodelay(true)
         .connect()

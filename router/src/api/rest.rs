@@ -36,9 +36,9 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use serde::de::DeserializeOwned;
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
-use serde::de::DeserializeOwned;
 use serde_json::{Value as J, json};
 use vecshard_proto::v1 as pb;
 

@@ -454,7 +454,7 @@ fn filter_json(f: Option<J>) -> Result<Option<pb::Filter>> {
 
 impl SearchBody {
     /// The public request; the query vector moves into it (it is not needed after).
-    fn to_proto(&mut self, collection: String) -> Result<pb::SearchRequest> {
+    fn take_proto(&mut self, collection: String) -> Result<pb::SearchRequest> {
         let query_key = self
             .id
             .as_ref()
@@ -579,7 +579,7 @@ async fn search(
     b: Result<Bytes, BytesRejection>,
 ) -> Reply {
     let mut s: SearchBody = body(b)?;
-    let req = s.to_proto(name)?;
+    let req = s.take_proto(name)?;
     let d = deadline(core.cfg.search_timeout_ms, s.timeout_ms, None);
     let r = core.measured("search", core.search(req, d)).await?;
     Ok(Json(s.answer(&r)).into_response())
@@ -606,7 +606,7 @@ async fn search_batch(
         .iter_mut()
         .enumerate()
         .map(|(i, q)| {
-            q.to_proto(String::new())
+            q.take_proto(String::new())
                 .map_err(|e| e.context(format!("searches[{i}]")))
         })
         .collect::<Result<Vec<_>>>()?;

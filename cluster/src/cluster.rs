@@ -72,7 +72,8 @@ pub struct Spec {
     /// router's internal address.
     pub nodes: Vec<NodeConfig>,
     /// Let the router call these nodes directly instead of over loopback gRPC
-    /// (`RouterHandle::attach_local_node`): same answers, no socket round trip.
+    /// (`RouterHandle::attach_node_service`): same answers, no socket round trip and no
+    /// message encoding.
     pub local_calls: bool,
     /// Run every hop with TLS, with these certificates (router `1`, nodes by id).
     pub certs: Option<DevCerts>,
@@ -128,8 +129,19 @@ impl Cluster {
             .await
             .map_err(|source| ClusterError::Node { id, source })?;
         if self.local_calls {
-            self.router
-                .attach_local_node(node.advertise_addr(), node.service());
+            // VECSHARD_LOCAL_CALLS=encoded: through the node's gRPC service as a tower
+            // service (messages encoded and decoded, no socket), the path before direct
+            // calls; for measuring the difference (docs/design/016-served-path.md).
+            if std::env::var("VECSHARD_LOCAL_CALLS").is_ok_and(|v| v == "encoded") {
+                self.router
+                    .attach_local_node(node.advertise_addr(), node.service());
+            } else {
+                self.router.attach_node_service(
+                    node.advertise_addr(),
+                    node.direct_service(),
+                    node.max_message_bytes(),
+                );
+            }
         }
         Ok(node)
     }

@@ -264,6 +264,18 @@ impl NodeHandle {
         grpc_service(&self.state)
     }
 
+    /// The node's service as a trait object, for a router in the same process to call
+    /// directly (no encoding, no HTTP/2), and the message size limit its gRPC server
+    /// applies ([`Self::max_message_bytes`]).
+    pub fn direct_service(&self) -> Arc<NodeService> {
+        Arc::new(NodeService::new(self.state.clone()))
+    }
+
+    /// The largest message the node's gRPC service accepts or sends.
+    pub fn max_message_bytes(&self) -> usize {
+        self.state.config.node.max_message_bytes
+    }
+
     /// The gRPC address the node gives routers.
     pub fn advertise_addr(&self) -> &str {
         &self.state.advertise

@@ -87,6 +87,20 @@ impl RouterHandle {
             .nodes
             .attach_local(address, tower::util::BoxCloneSyncService::new(service));
     }
+    /// Call the data node that advertises `address` by calling its service `node`
+    /// directly: like [`Self::attach_local_node`], and without encoding messages or an
+    /// HTTP/2 stream per call. Messages larger than `max_message_bytes` (the node's
+    /// limit) fail with OUT_OF_RANGE, as over gRPC.
+    pub fn attach_node_service(
+        &self,
+        address: &str,
+        node: std::sync::Arc<dyn vecshard_proto::internal::v1::node_server::Node>,
+        max_message_bytes: usize,
+    ) {
+        self.core
+            .nodes
+            .attach_service(address, node, max_message_bytes);
+    }
     /// This router's Raft id.
     pub fn id(&self) -> NodeId {
         self.core.id

@@ -97,6 +97,10 @@ pub enum ClusterCmd {
     /// Benchmark ingest and search through a router (1, 2, 4 shards) against one
     /// embedded engine on the same TEXMEX dataset.
     BenchCluster(vecshard_bench::cluster::BenchClusterArgs),
+    /// Server CPU per search of a running router and node (e.g. `vecshard dev`), measured
+    /// from outside; or the embedded engine on the node's shard directories
+    /// (scripts/profile-server.sh).
+    BenchServed(vecshard_bench::served::BenchServedArgs),
     /// Operator commands: move a shard, add or remove a router.
     #[command(subcommand)]
     Cluster(admin::AdminCmd),
@@ -132,12 +136,15 @@ pub fn run(cmd: ClusterCmd, connector: &Connector) -> Result<()> {
             let data = vecshard_bench::Dataset::load(&a.dataset, false)?;
             return vecshard_bench::cluster::run(a, data, connector.tls());
         }
+        ClusterCmd::BenchServed(a) => return vecshard_bench::served::run(a),
         _ => {}
     }
     let rt = tokio::runtime::Runtime::new().context("start the async runtime")?;
     rt.block_on(async {
         match cmd {
-            ClusterCmd::Router(_) | ClusterCmd::BenchCluster(_) => Ok(()),
+            ClusterCmd::Router(_) | ClusterCmd::BenchCluster(_) | ClusterCmd::BenchServed(_) => {
+                Ok(())
+            }
             ClusterCmd::Dev(a) => {
                 let dev = vecshard_cluster::dev::Dev {
                     nodes: a.nodes,

@@ -36,8 +36,9 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Value as J, json};
 use vecshard_proto::v1 as pb;
 
@@ -452,7 +453,8 @@ fn filter_json(f: Option<J>) -> Result<Option<pb::Filter>> {
 }
 
 impl SearchBody {
-    fn to_proto(&self, collection: String) -> Result<pb::SearchRequest> {
+    /// The public request; the query vector moves into it (it is not needed after).
+    fn take_proto(&mut self, collection: String) -> Result<pb::SearchRequest> {
         let query_key = self
             .id
             .as_ref()
@@ -464,7 +466,7 @@ impl SearchBody {
             .transpose()?;
         Ok(pb::SearchRequest {
             collection,
-            vector: self.vector.clone(),
+            vector: std::mem::take(&mut self.vector),
             k: self.k,
             filter_spec: filter_json(self.filter.clone())?
                 .map(pb::search_request::FilterSpec::Filter),
@@ -483,37 +485,91 @@ impl SearchBody {
     }
 
     /// A search's hits and coverage as JSON, with the fields it asked for.
-    fn answer(&self, r: &pb::SearchResponse) -> J {
-        let hits: Vec<J> = r
-            .hits
-            .iter()
-            .map(|h| {
-                let mut o = json!({
-                    "id": model_pb::key_from_proto(h.key.as_ref()).map_or(J::Null, |k| key_to_json(&k)),
-                    "score": h.score,
-                });
-                if self.with_metadata {
-                    o["metadata"] = model_pb::metadata_from_proto(&h.metadata)
-                        .map_or(J::Null, |m| metadata_to_json(&m));
-                }
-                if self.with_payload {
-                    o["payload"] = payload_to_json(&h.payload);
-                }
-                if self.with_vector {
-                    o["vector"] = json!(h.vector);
-                }
-                o
-            })
-            .collect();
-        let c = r.coverage.clone().unwrap_or_default();
-        json!({
-            "hits": hits,
-            "coverage": {
-                "shards_total": c.shards_total,
-                "shards_answered": c.shards_answered,
-                "missing_shards": c.missing_shards,
+    fn answer<'a>(&'a self, r: &'a pb::SearchResponse) -> SearchAnswer<'a> {
+        SearchAnswer { q: self, r }
+    }
+}
+
+/// A search's answer, serialized straight from the router's response without a JSON
+/// `Value` tree: `{coverage: {missing_shards, shards_answered, shards_total}, hits: [{id,
+/// metadata?, payload?, score, vector?}]}`, keys in that (sorted) order, numbers as
+/// `serde_json::Value` writes them (f32 widened to f64, non-finite as null).
+struct SearchAnswer<'a> {
+    q: &'a SearchBody,
+    r: &'a pb::SearchResponse,
+}
+
+#[derive(Serialize)]
+struct CoverageJson<'a> {
+    missing_shards: &'a [u32],
+    shards_answered: u32,
+    shards_total: u32,
+}
+
+/// An f32 as `serde_json::Value` holds it: widened to f64, null unless finite.
+fn float_json(x: f32) -> Option<f64> {
+    x.is_finite().then_some(f64::from(x))
+}
+
+struct HitJson<'a> {
+    q: &'a SearchBody,
+    h: &'a pb::Hit,
+}
+
+impl Serialize for HitJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let (q, h) = (self.q, self.h);
+        let mut m = s.serialize_map(None)?;
+        let id = model_pb::key_from_proto(h.key.as_ref()).map_or(J::Null, |k| key_to_json(&k));
+        m.serialize_entry("id", &id)?;
+        if q.with_metadata {
+            let md = model_pb::metadata_from_proto(&h.metadata)
+                .map_or(J::Null, |m| metadata_to_json(&m));
+            m.serialize_entry("metadata", &md)?;
+        }
+        if q.with_payload {
+            m.serialize_entry("payload", &payload_to_json(&h.payload))?;
+        }
+        m.serialize_entry("score", &float_json(h.score))?;
+        if q.with_vector {
+            let v: Vec<Option<f64>> = h.vector.iter().map(|x| float_json(*x)).collect();
+            m.serialize_entry("vector", &v)?;
+        }
+        m.end()
+    }
+}
+
+impl Serialize for SearchAnswer<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let c = self.r.coverage.as_ref();
+        let mut m = s.serialize_map(Some(2))?;
+        m.serialize_entry(
+            "coverage",
+            &CoverageJson {
+                missing_shards: c.map_or(&[], |c| &c.missing_shards),
+                shards_answered: c.map_or(0, |c| c.shards_answered),
+                shards_total: c.map_or(0, |c| c.shards_total),
             },
-        })
+        )?;
+        let q = self.q;
+        m.serialize_entry(
+            "hits",
+            &SerializeIter(self.r.hits.iter().map(|h| HitJson { q, h })),
+        )?;
+        m.end()
+    }
+}
+
+/// A sequence serialized from an iterator (cloned to serialize).
+struct SerializeIter<I>(I);
+
+impl<I> Serialize for SerializeIter<I>
+where
+    I: Iterator + Clone,
+    I::Item: Serialize,
+{
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.clone())
     }
 }
 
@@ -522,11 +578,11 @@ async fn search(
     Path(name): Path<String>,
     b: Result<Bytes, BytesRejection>,
 ) -> Reply {
-    let s: SearchBody = body(b)?;
-    let req = s.to_proto(name)?;
+    let mut s: SearchBody = body(b)?;
+    let req = s.take_proto(name)?;
     let d = deadline(core.cfg.search_timeout_ms, s.timeout_ms, None);
     let r = core.measured("search", core.search(req, d)).await?;
-    ok(s.answer(&r))
+    Ok(Json(s.answer(&r)).into_response())
 }
 
 #[derive(Deserialize)]
@@ -544,13 +600,13 @@ async fn search_batch(
     Path(name): Path<String>,
     b: Result<Bytes, BytesRejection>,
 ) -> Reply {
-    let s: SearchBatchBody = body(b)?;
+    let mut s: SearchBatchBody = body(b)?;
     let searches = s
         .searches
-        .iter()
+        .iter_mut()
         .enumerate()
         .map(|(i, q)| {
-            q.to_proto(String::new())
+            q.take_proto(String::new())
                 .map_err(|e| e.context(format!("searches[{i}]")))
         })
         .collect::<Result<Vec<_>>>()?;
@@ -564,13 +620,17 @@ async fn search_batch(
     let r = core
         .measured("search_batch", core.search_batch(req, d))
         .await?;
-    let results: Vec<J> = s
+    let results: Vec<SearchAnswer> = s
         .searches
         .iter()
         .zip(&r.results)
         .map(|(q, r)| q.answer(r))
         .collect();
-    ok(json!({ "results": results }))
+    #[derive(Serialize)]
+    struct Results<'a> {
+        results: Vec<SearchAnswer<'a>>,
+    }
+    Ok(Json(Results { results }).into_response())
 }
 
 #[derive(Deserialize)]

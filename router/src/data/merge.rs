@@ -35,8 +35,14 @@ pub fn cmp_hits(a: &ShardHit, b: &ShardHit) -> Ordering {
         })
 }
 
-/// The best `k` hits of all shards' lists, best first.
-pub fn top_k(lists: Vec<Vec<ShardHit>>, k: usize) -> Vec<ShardHit> {
+/// The best `k` hits of all shards' lists, best first. A single list already in this
+/// order (one shard's answer: nodes return their hits best first) is forwarded as it is.
+pub fn top_k(mut lists: Vec<Vec<ShardHit>>, k: usize) -> Vec<ShardHit> {
+    if lists.len() == 1 && lists[0].is_sorted_by(|a, b| cmp_hits(a, b) != Ordering::Greater) {
+        let mut only = lists.pop().unwrap_or_default();
+        only.truncate(k);
+        return only;
+    }
     let mut all: Vec<ShardHit> = lists.into_iter().flatten().collect();
     if all.len() > k && k > 0 {
         all.select_nth_unstable_by(k - 1, cmp_hits);
@@ -107,6 +113,17 @@ mod tests {
             .map(|l| l.into_iter().rev().collect())
             .collect();
         assert_eq!(top_k(std::mem::take(&mut rev), 4), expect);
+    }
+
+    #[test]
+    fn one_list_is_forwarded_when_in_order_and_sorted_when_not() {
+        use key::Kind::Int;
+        let sorted = vec![hit(Int(4), 0.1), hit(Int(2), 0.5), hit(Int(3), 0.5)];
+        assert_eq!(ids(&top_k(vec![sorted.clone()], 2)), ["4", "2"]);
+        assert_eq!(ids(&top_k(vec![sorted], 0)), Vec::<String>::new());
+        // Equal distances out of key order: merged order, not the node's.
+        let ties = vec![hit(Int(3), 0.5), hit(Int(2), 0.5), hit(Int(1), 0.1)];
+        assert_eq!(ids(&top_k(vec![ties], 3)), ["1", "2", "3"]);
     }
 
     #[test]

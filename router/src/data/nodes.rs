@@ -3,15 +3,18 @@
 //! node's error answers.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use prost::Message;
 use tonic::codegen::http;
+use tonic::{IntoRequest, Response, Status};
 use tower::ServiceExt;
 use tower::util::BoxCloneSyncService;
+use vecshard_proto::internal::v1 as pi;
 use vecshard_proto::internal::v1::NotOwner;
 use vecshard_proto::internal::v1::node_client::NodeClient;
+use vecshard_proto::internal::v1::node_server::Node;
 
 use vecshard_security::Outbound;
 
@@ -54,16 +57,96 @@ impl std::error::Error for TransportError {
     }
 }
 
-/// A client of one data node.
-pub type NodeConn = NodeClient<NodeTransport>;
+/// A client of one data node: over a transport (an HTTP/2 channel, or a node's tower
+/// service in this process), or — for a node in this process attached with
+/// [`NodeClients::attach_service`] — the node's service trait called directly: the same
+/// messages, answers and status codes, without encoding a message, an HTTP/2 stream or a
+/// task hand-off.
+#[derive(Clone)]
+pub enum NodeConn {
+    /// Through a transport.
+    Remote(NodeClient<NodeTransport>),
+    /// The node's service, called directly.
+    Local(LocalNode),
+}
+
+/// A node service in this process and its message size limit (as its gRPC server would
+/// apply it: larger requests or answers fail with OUT_OF_RANGE).
+#[derive(Clone)]
+pub struct LocalNode {
+    node: Arc<dyn Node>,
+    /// The smaller of the node's `max_message_bytes` and [`MAX_NODE_MESSAGE_BYTES`].
+    max_bytes: usize,
+}
+
+impl LocalNode {
+    fn check<M: Message>(&self, what: &str, m: &M) -> Result<(), Status> {
+        let len = m.encoded_len();
+        if len > self.max_bytes {
+            return Err(Status::out_of_range(format!(
+                "Error, {what} message length too large: found {len} bytes, the limit is: {} bytes",
+                self.max_bytes
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// [`NodeConn`]'s calls: the names and messages of `vecshard.internal.v1.Node`.
+macro_rules! node_calls {
+    ($($name:ident($req:ident) -> $resp:ident;)*) => {
+        impl NodeConn {
+            $(
+                #[doc = concat!("`Node.", stringify!($name), "`.")]
+                pub async fn $name(
+                    &mut self,
+                    r: impl IntoRequest<pi::$req>,
+                ) -> Result<Response<pi::$resp>, Status> {
+                    match self {
+                        NodeConn::Remote(c) => c.$name(r).await,
+                        NodeConn::Local(l) => {
+                            let r = r.into_request();
+                            l.check("decoded", r.get_ref())?;
+                            let answer = l.node.$name(r).await?;
+                            l.check("encoded", answer.get_ref())?;
+                            Ok(answer)
+                        }
+                    }
+                }
+            )*
+        }
+    };
+}
+
+node_calls! {
+    assign_shard(AssignShardRequest) -> AssignShardResponse;
+    release_shard(ReleaseShardRequest) -> ReleaseShardResponse;
+    upsert(UpsertRequest) -> UpsertResponse;
+    delete(DeleteRequest) -> DeleteResponse;
+    get(GetRequest) -> GetResponse;
+    search(SearchRequest) -> SearchResponse;
+    search_batch(SearchBatchRequest) -> SearchBatchResponse;
+    count(CountRequest) -> CountResponse;
+    scan(ScanRequest) -> ScanResponse;
+    node_status(NodeStatusRequest) -> NodeStatusResponse;
+    checkpoint_shard(CheckpointShardRequest) -> CheckpointShardResponse;
+}
+
+/// How a node in this process is reached.
+#[derive(Clone)]
+enum Attached {
+    Transport(NodeTransport),
+    Service(LocalNode),
+}
 
 /// Clients of data nodes by address.
 pub struct NodeClients {
     connect_timeout: Duration,
     outbound: Outbound,
-    clients: Mutex<HashMap<String, NodeConn>>,
+    /// Read on every shard call, written when a node is first called or attached.
+    clients: RwLock<HashMap<String, NodeConn>>,
     /// Nodes in this process, by the address they advertise.
-    local: Mutex<HashMap<String, NodeTransport>>,
+    local: Mutex<HashMap<String, Attached>>,
 }
 
 impl NodeClients {
@@ -73,27 +156,47 @@ impl NodeClients {
         NodeClients {
             connect_timeout,
             outbound,
-            clients: Mutex::new(HashMap::new()),
+            clients: RwLock::new(HashMap::new()),
             local: Mutex::new(HashMap::new()),
         }
     }
 
     /// Reach the node that advertises `address` through `service` from now on.
     pub fn attach_local(&self, address: &str, service: NodeTransport) {
+        self.attach(address, Attached::Transport(service));
+    }
+
+    /// Reach the node that advertises `address` by calling its service `node` directly
+    /// from now on; messages larger than `max_message_bytes` (the node's limit) fail
+    /// as they would over gRPC.
+    pub fn attach_service(&self, address: &str, node: Arc<dyn Node>, max_message_bytes: usize) {
+        let max_bytes = max_message_bytes.min(MAX_NODE_MESSAGE_BYTES);
+        self.attach(address, Attached::Service(LocalNode { node, max_bytes }));
+    }
+
+    fn attach(&self, address: &str, how: Attached) {
         self.local
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(address.to_string(), service);
-        // A channel opened before this must not keep being used.
+            .insert(address.to_string(), how);
+        // A client made before this must not keep being used.
         self.clients
-            .lock()
+            .write()
             .unwrap_or_else(|p| p.into_inner())
             .remove(address);
     }
 
     /// The client of the node at `address`.
     pub fn get(&self, address: &str) -> Result<NodeConn> {
-        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = self
+            .clients
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(address)
+        {
+            return Ok(c.clone());
+        }
+        let mut clients = self.clients.write().unwrap_or_else(|p| p.into_inner());
         if let Some(c) = clients.get(address) {
             return Ok(c.clone());
         }
@@ -104,7 +207,12 @@ impl NodeClients {
             .get(address)
             .cloned();
         let transport = match local {
-            Some(service) => service,
+            Some(Attached::Service(node)) => {
+                let c = NodeConn::Local(node);
+                clients.insert(address.to_string(), c.clone());
+                return Ok(c);
+            }
+            Some(Attached::Transport(service)) => service,
             None => {
                 let ch = self
                     .outbound
@@ -118,9 +226,11 @@ impl NodeClients {
                 )
             }
         };
-        let c = NodeClient::new(transport)
-            .max_decoding_message_size(MAX_NODE_MESSAGE_BYTES)
-            .max_encoding_message_size(MAX_NODE_MESSAGE_BYTES);
+        let c = NodeConn::Remote(
+            NodeClient::new(transport)
+                .max_decoding_message_size(MAX_NODE_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_NODE_MESSAGE_BYTES),
+        );
         clients.insert(address.to_string(), c.clone());
         Ok(c)
     }

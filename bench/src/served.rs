@@ -1,0 +1,434 @@
+//! `vecshard bench-served`: server CPU per query of a RUNNING router and node (another
+//! process, e.g. `vecshard dev`), measured from outside: the server's CPU time
+//! (`/proc/PID/stat`, user + system, every thread) before and after a timed pass of
+//! searches from this process, divided by the searches answered. The same pass straight
+//! to a node's internal gRPC service (no router), and the embedded engine on the node's
+//! shard directories (after the server stopped) give the two baselines.
+//! `scripts/profile-server.sh` drives it; `docs/design/016-served-path.md` explains it.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use futures::StreamExt;
+use vecshard_engine::{Options, SearchRequest, Shard};
+use vecshard_proto::internal::v1 as pi;
+use vecshard_proto::v1 as pb;
+
+use crate::Dataset;
+
+#[derive(Args)]
+pub struct BenchServedArgs {
+    /// Directory with base.fvecs, query.fvecs and groundtruth.ivecs (L2).
+    #[arg(long)]
+    pub dataset: PathBuf,
+    /// The router's gRPC address.
+    #[arg(long)]
+    pub router: Option<String>,
+    /// A node's internal gRPC address: also measure searches sent to it directly.
+    #[arg(long)]
+    pub node: Option<String>,
+    /// The server process (router and node; `vecshard dev`) whose CPU is measured.
+    #[arg(long)]
+    pub pid: Option<u32>,
+    /// Collection.
+    #[arg(long, default_value = "served")]
+    pub collection: String,
+    /// Create the collection with this many shards and import the base vectors first.
+    #[arg(long)]
+    pub load: Option<u32>,
+    /// Neighbours per query.
+    #[arg(long, default_value_t = 10)]
+    pub k: u32,
+    /// Search width.
+    #[arg(long, default_value_t = 16)]
+    pub ef: u32,
+    /// Concurrent clients per pass (each a thread with its own connection).
+    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    pub clients: Vec<usize>,
+    /// Seconds per timed pass.
+    #[arg(long, default_value_t = 5.0)]
+    pub secs: f64,
+    /// Instead of the server: open these shard locations with the embedded engine (the
+    /// server must be stopped) and measure one thread searching each of them per query.
+    #[arg(long, num_args = 1..)]
+    pub engine: Vec<String>,
+}
+
+/// CPU seconds (user + system) of process `pid`, every thread, from `/proc/PID/stat`.
+fn process_cpu(pid: u32) -> Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("read /proc/{pid}/stat (is the server running?)"))?;
+    // Fields after the command name (which may contain spaces) start at ") ".
+    let rest = stat
+        .rsplit_once(") ")
+        .map(|(_, r)| r)
+        .context("unexpected /proc/PID/stat format")?;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of stat, 12 and 13 here (0-based after state).
+    let ticks: f64 = f[11].parse::<f64>()? + f[12].parse::<f64>()?;
+    Ok(ticks / clock_ticks())
+}
+
+/// CPU seconds of the calling thread (nanoseconds from `/proc/thread-self/schedstat`).
+fn thread_cpu() -> Result<f64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat")?;
+    let ns: f64 = s
+        .split_whitespace()
+        .next()
+        .context("empty schedstat")?
+        .parse()?;
+    Ok(ns / 1e9)
+}
+
+fn clock_ticks() -> f64 {
+    // USER_HZ; 100 on every Linux this runs on (getconf CLK_TCK).
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+fn status(s: tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!("{:?}: {}", s.code(), s.message())
+}
+
+/// Run `vecshard bench-served`.
+pub fn run(a: BenchServedArgs) -> Result<()> {
+    let d = Arc::new(Dataset::load(&a.dataset, false)?);
+    if !a.engine.is_empty() {
+        return engine(&a, &d);
+    }
+    let Some(router) = a.router.clone() else {
+        bail!("give --router (and --pid), or --engine");
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    if let Some(shards) = a.load {
+        rt.block_on(load(&router, &a, &d, shards))?;
+    }
+    let mut c = rt.block_on(vecshard_cluster::connect(&router, None))?;
+    // Recall: every query once.
+    let mut found = Vec::with_capacity(d.queries.len());
+    for q in &d.queries {
+        let r = rt
+            .block_on(c.search(router_req(&a, q)))
+            .map_err(status)?
+            .into_inner();
+        found.push(
+            r.hits
+                .iter()
+                .map(|h| match h.key.as_ref().and_then(|k| k.kind.as_ref()) {
+                    Some(pb::key::Kind::Int(v)) => *v as i64,
+                    _ => -1,
+                })
+                .collect::<Vec<_>>(),
+        );
+    }
+    if let Some(t) = &d.truth {
+        let k = a.k as usize;
+        let hits: usize = found
+            .iter()
+            .zip(t)
+            .map(|(r, t)| {
+                r.iter()
+                    .filter(|id| t[..k].contains(&(**id as i32)))
+                    .count()
+            })
+            .sum();
+        println!(
+            "recall@{k} {:.3} (ef {})",
+            hits as f64 / (found.len() * k) as f64,
+            a.ef
+        );
+    }
+    if let Some(pid) = a.pid {
+        // The server's own background work (heartbeats, Raft, timers), which the passes
+        // below include: CPU per second with no searches.
+        let (c0, t0) = (process_cpu(pid)?, Instant::now());
+        std::thread::sleep(Duration::from_secs(2));
+        let idle = (process_cpu(pid)? - c0) / t0.elapsed().as_secs_f64();
+        println!("server idle: {:.1} ms CPU per second", idle * 1e3);
+    }
+    println!("| path | clients | QPS | server CPU µs/query | client CPU µs/query |");
+    println!("|---|---|---|---|---|");
+    for &n in &a.clients {
+        let (addr, coll, ef, k) = (router.clone(), a.collection.clone(), a.ef, a.k);
+        let dd = d.clone();
+        pass("router", n, &a, move |i| {
+            let (addr, coll, dd) = (addr.clone(), coll.clone(), dd.clone());
+            Box::new(move |stop: &AtomicBool, done: &AtomicUsize| {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                let mut c = rt.block_on(vecshard_cluster::connect(&addr, None))?;
+                let mut q = i * 97;
+                while !stop.load(Ordering::Relaxed) {
+                    let v = &dd.queries[q % dd.queries.len()];
+                    let req = pb::SearchRequest {
+                        collection: coll.clone(),
+                        vector: v.clone(),
+                        k,
+                        ef: Some(ef),
+                        ..Default::default()
+                    };
+                    rt.block_on(c.search(req)).map_err(status)?;
+                    done.fetch_add(1, Ordering::Relaxed);
+                    q += 1;
+                }
+                Ok(())
+            })
+        })?;
+    }
+    if let Some(node) = &a.node {
+        let mut n = rt.block_on(node_client(node))?;
+        let held = rt
+            .block_on(n.node_status(pi::NodeStatusRequest {}))
+            .map_err(status)?
+            .into_inner();
+        let mut targets: Vec<pi::ShardTarget> = held
+            .shards
+            .iter()
+            .filter(|s| s.collection == a.collection)
+            .map(|s| pi::ShardTarget {
+                collection: s.collection.clone(),
+                shard: s.shard,
+                epoch: s.epoch,
+            })
+            .collect();
+        targets.sort_by_key(|t| t.shard);
+        if targets.is_empty() {
+            bail!("node {node} holds no shard of {:?}", a.collection);
+        }
+        let targets = Arc::new(targets);
+        for &c in &a.clients {
+            let (addr, targets, dd, ef, k) = (node.clone(), targets.clone(), d.clone(), a.ef, a.k);
+            pass("node direct (every shard)", c, &a, move |i| {
+                let (addr, targets, dd) = (addr.clone(), targets.clone(), dd.clone());
+                Box::new(move |stop: &AtomicBool, done: &AtomicUsize| {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()?;
+                    let mut n = rt.block_on(node_client(&addr))?;
+                    let mut q = i * 97;
+                    while !stop.load(Ordering::Relaxed) {
+                        let v = &dd.queries[q % dd.queries.len()];
+                        // One query = one search of every shard, as the router sends.
+                        for t in targets.iter() {
+                            let req = pi::SearchRequest {
+                                target: Some(t.clone()),
+                                vector: v.clone(),
+                                k,
+                                ef: Some(ef),
+                                ..Default::default()
+                            };
+                            rt.block_on(n.search(req)).map_err(status)?;
+                        }
+                        done.fetch_add(1, Ordering::Relaxed);
+                        q += 1;
+                    }
+                    Ok(())
+                })
+            })?;
+        }
+    }
+    Ok(())
+}
+
+type Worker = Box<dyn FnOnce(&AtomicBool, &AtomicUsize) -> Result<()> + Send>;
+
+/// `clients` workers (`make(i)`) for `a.secs`; prints QPS and CPU per query (the
+/// server's from `/proc/PID/stat`, this process's own).
+fn pass(
+    what: &str,
+    clients: usize,
+    a: &BenchServedArgs,
+    make: impl Fn(usize) -> Worker,
+) -> Result<()> {
+    let stop = AtomicBool::new(false);
+    let done = AtomicUsize::new(0);
+    let me = std::process::id();
+    // Warm up (connections, caches) for a fifth of the pass, then measure.
+    let warm = Duration::from_secs_f64(a.secs / 5.0);
+    let secs = Duration::from_secs_f64(a.secs);
+    let (n, cpu_server, cpu_own, elapsed) = std::thread::scope(|s| -> Result<_> {
+        let workers: Vec<_> = (0..clients)
+            .map(|i| {
+                let w = make(i);
+                let (stop, done) = (&stop, &done);
+                s.spawn(move || w(stop, done))
+            })
+            .collect();
+        std::thread::sleep(warm);
+        let server0 = a.pid.map(process_cpu).transpose()?;
+        let own0 = process_cpu(me)?;
+        let n0 = done.load(Ordering::Relaxed);
+        let t0 = Instant::now();
+        std::thread::sleep(secs);
+        let n1 = done.load(Ordering::Relaxed);
+        let elapsed = t0.elapsed().as_secs_f64();
+        let server1 = a.pid.map(process_cpu).transpose()?;
+        let own1 = process_cpu(me)?;
+        stop.store(true, Ordering::Relaxed);
+        for w in workers {
+            w.join()
+                .map_err(|_| anyhow::anyhow!("a client thread panicked"))??;
+        }
+        Ok((
+            n1 - n0,
+            server0.zip(server1).map(|(x, y)| y - x),
+            own1 - own0,
+            elapsed,
+        ))
+    })?;
+    if n == 0 {
+        bail!("{what}: no search finished in {elapsed:.1} s");
+    }
+    let per = |cpu: f64| format!("{:.0}", cpu * 1e6 / n as f64);
+    println!(
+        "| {what} | {clients} | {:.0} | {} | {} |",
+        n as f64 / elapsed,
+        cpu_server.map(per).unwrap_or_else(|| "-".into()),
+        per(cpu_own)
+    );
+    Ok(())
+}
+
+async fn node_client(addr: &str) -> Result<pi::node_client::NodeClient<tonic::transport::Channel>> {
+    let ch = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
+        .tcp_nodelay(true)
+        .connect()
+        .await?;
+    Ok(pi::node_client::NodeClient::new(ch))
+}
+
+fn router_req(a: &BenchServedArgs, q: &[f32]) -> pb::SearchRequest {
+    pb::SearchRequest {
+        collection: a.collection.clone(),
+        vector: q.to_vec(),
+        k: a.k,
+        ef: Some(a.ef),
+        ..Default::default()
+    }
+}
+
+/// Create the collection (M 16, efConstruction 200) and import the base vectors.
+async fn load(router: &str, a: &BenchServedArgs, d: &Dataset, shards: u32) -> Result<()> {
+    let mut c = vecshard_cluster::connect(router, None).await?;
+    let end = Instant::now() + Duration::from_secs(30);
+    loop {
+        let req = pb::CreateCollectionRequest {
+            name: a.collection.clone(),
+            dimension: d.base[0].len() as u32,
+            metric: pb::Metric::L2 as i32,
+            shard_count: shards,
+            storage: "local".into(),
+            index: Some(pb::IndexParams {
+                m: Some(16),
+                ef_construction: Some(200),
+                ef_search: Some(a.ef),
+            }),
+        };
+        match c.create_collection(req).await {
+            Ok(_) => break,
+            Err(e) if e.code() == tonic::Code::Unavailable && Instant::now() < end => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => return Err(status(e)),
+        }
+    }
+    let start = Instant::now();
+    let batches = (0..d.base.len()).step_by(1000).map(|from| {
+        let to = (from + 1000).min(d.base.len());
+        pb::UpsertRequest {
+            collection: a.collection.clone(),
+            points: (from..to)
+                .map(|i| pb::Point {
+                    key: Some(pb::Key {
+                        kind: Some(pb::key::Kind::Int(i as u64)),
+                    }),
+                    vector: d.base[i].clone(),
+                    ..Default::default()
+                })
+                .collect(),
+        }
+    });
+    let sends = futures::stream::iter(batches)
+        .map(|req| {
+            let mut c = c.clone();
+            async move {
+                // Shards open in the background right after the create: retry until then.
+                loop {
+                    match c.upsert(req.clone()).await {
+                        Err(e) if e.code() == tonic::Code::Unavailable => {
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                        r => return r.map_err(status),
+                    }
+                }
+            }
+        })
+        .buffer_unordered(4);
+    let mut sends = std::pin::pin!(sends);
+    while let Some(r) = sends.next().await {
+        r?;
+    }
+    eprintln!(
+        "loaded {} points into {} shard(s) in {:.1} s",
+        d.base.len(),
+        shards,
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// The embedded engine on the node's shard directories: one thread, each query searched
+/// in every shard; CPU of that thread per query.
+fn engine(a: &BenchServedArgs, d: &Dataset) -> Result<()> {
+    let shards = a
+        .engine
+        .iter()
+        .map(|l| Shard::open(l, Options::default()).with_context(|| format!("open shard {l}")))
+        .collect::<Result<Vec<_>>>()?;
+    let reqs: Vec<SearchRequest> = d
+        .queries
+        .iter()
+        .map(|q| SearchRequest {
+            ef: Some(a.ef as usize),
+            ..SearchRequest::new(q.clone(), a.k as usize)
+        })
+        .collect();
+    let search = |i: usize| -> Result<()> {
+        for s in &shards {
+            s.search(&reqs[i % reqs.len()])?;
+        }
+        Ok(())
+    };
+    for i in 0..reqs.len() {
+        search(i)?;
+    }
+    let (cpu0, t0) = (thread_cpu()?, Instant::now());
+    let mut n = 0;
+    while t0.elapsed().as_secs_f64() < a.secs {
+        search(n)?;
+        n += 1;
+    }
+    let cpu = thread_cpu()? - cpu0;
+    println!(
+        "| engine ({} shard(s), 1 thread) | 1 | {:.0} | {:.1} | - |",
+        shards.len(),
+        n as f64 / t0.elapsed().as_secs_f64(),
+        cpu * 1e6 / n as f64
+    );
+    for s in shards {
+        s.close()?;
+    }
+    Ok(())
+}

@@ -16,7 +16,7 @@
 //! | `POST /v1/collections/{name}/points/delete` | delete `{ids: [...]}` |
 //! | `POST /v1/collections/{name}/points/get` | get `{ids: [...]}` |
 //! | `GET /v1/collections/{name}/points?cursor=&limit=` | scan one page |
-//! | `POST /v1/collections/{name}/search` | search `{vector \| id, k, offset?, filter?, ef?, exact?, with_metadata?, with_payload?, with_vector?, allow_partial?, timeout_ms?}` |
+//! | `POST /v1/collections/{name}/search` | search `{vector \| id, k, offset?, filter?, ef?, exact?, with_metadata?, with_payload?, with_vector?, allow_partial?, timeout_ms?}`; or binary: the vector as packed float32 with `Content-Type: application/x-vecshard-f32`, the rest in the query string, packed hits back ([`search_binary`]) |
 //! | `POST /v1/collections/{name}/search/batch` | many searches `{searches: [...], allow_partial?, timeout_ms?}` |
 //! | `POST /v1/collections/{name}/count` | count `{filter?}` |
 //! | `GET /v1/cluster` | cluster status |
@@ -32,7 +32,8 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -484,49 +485,158 @@ impl SearchBody {
 
     /// A search's hits and coverage as JSON, with the fields it asked for.
     fn answer(&self, r: &pb::SearchResponse) -> J {
-        let hits: Vec<J> = r
-            .hits
-            .iter()
-            .map(|h| {
-                let mut o = json!({
-                    "id": model_pb::key_from_proto(h.key.as_ref()).map_or(J::Null, |k| key_to_json(&k)),
-                    "score": h.score,
-                });
-                if self.with_metadata {
-                    o["metadata"] = model_pb::metadata_from_proto(&h.metadata)
-                        .map_or(J::Null, |m| metadata_to_json(&m));
-                }
-                if self.with_payload {
-                    o["payload"] = payload_to_json(&h.payload);
-                }
-                if self.with_vector {
-                    o["vector"] = json!(h.vector);
-                }
-                o
-            })
-            .collect();
-        let c = r.coverage.clone().unwrap_or_default();
-        json!({
-            "hits": hits,
-            "coverage": {
-                "shards_total": c.shards_total,
-                "shards_answered": c.shards_answered,
-                "missing_shards": c.missing_shards,
-            },
-        })
+        search_json(r, self.with_metadata, self.with_payload, self.with_vector)
     }
+}
+
+/// A search's hits and coverage as JSON, with the hit fields asked for.
+fn search_json(
+    r: &pb::SearchResponse,
+    with_metadata: bool,
+    with_payload: bool,
+    with_vector: bool,
+) -> J {
+    let hits: Vec<J> = r
+        .hits
+        .iter()
+        .map(|h| {
+            let mut o = json!({
+                "id": model_pb::key_from_proto(h.key.as_ref()).map_or(J::Null, |k| key_to_json(&k)),
+                "score": h.score,
+            });
+            if with_metadata {
+                o["metadata"] = model_pb::metadata_from_proto(&h.metadata)
+                    .map_or(J::Null, |m| metadata_to_json(&m));
+            }
+            if with_payload {
+                o["payload"] = payload_to_json(&h.payload);
+            }
+            if with_vector {
+                o["vector"] = json!(h.vector);
+            }
+            o
+        })
+        .collect();
+    let c = r.coverage.clone().unwrap_or_default();
+    json!({
+        "hits": hits,
+        "coverage": {
+            "shards_total": c.shards_total,
+            "shards_answered": c.shards_answered,
+            "missing_shards": c.missing_shards,
+        },
+    })
 }
 
 async fn search(
     State(core): State<Arc<Core>>,
     Path(name): Path<String>,
+    h: HeaderMap,
+    uri: Uri,
     b: Result<Bytes, BytesRejection>,
 ) -> Reply {
+    if is_binary_search(&h) {
+        return search_binary(&core, name, &uri, b).await;
+    }
     let s: SearchBody = body(b)?;
     let req = s.to_proto(name)?;
     let d = deadline(core.cfg.search_timeout_ms, s.timeout_ms, None);
     let r = core.measured("search", core.search(req, d)).await?;
     ok(s.answer(&r))
+}
+
+/// `Content-Type` of a binary search: the body is the query vector as little-endian
+/// float32 (4 bytes per component), the other parameters go in the query string.
+pub const F32_BODY: &str = "application/x-vecshard-f32";
+/// `Content-Type` of a binary search's answer: the hits' integer keys (8 bytes each,
+/// little-endian uint64), then their scores (4 bytes each, little-endian float32), best
+/// first; so `n` hits are `12 n` bytes.
+pub const HITS_BODY: &str = "application/x-vecshard-hits";
+/// Header of a binary answer that misses shards (`allow_partial`): their numbers, `1,3`.
+pub const MISSING_SHARDS_HEADER: &str = "x-vecshard-missing-shards";
+
+fn is_binary_search(h: &HeaderMap) -> bool {
+    h.get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case(F32_BODY))
+}
+
+/// The query string of a binary search: the JSON body's fields other than the vector
+/// (`filter` as JSON text).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BinarySearchQuery {
+    k: u32,
+    #[serde(default)]
+    offset: u32,
+    #[serde(default)]
+    ef: Option<u32>,
+    #[serde(default)]
+    exact: bool,
+    #[serde(default)]
+    allow_partial: bool,
+    #[serde(default)]
+    timeout_ms: Option<u32>,
+    #[serde(default)]
+    filter: Option<String>,
+}
+
+/// A search whose body is the packed query vector (`F32_BODY`), for clients that want to
+/// spend as little CPU per query as possible (no JSON either way). Answers `HITS_BODY`
+/// when every hit has an integer key, else the JSON answer of a search (string keys);
+/// errors are the usual JSON error bodies.
+async fn search_binary(
+    core: &Core,
+    name: String,
+    uri: &Uri,
+    b: Result<Bytes, BytesRejection>,
+) -> Reply {
+    let Query(q) = Query::<BinarySearchQuery>::try_from_uri(uri).map_err(|e| {
+        Error::invalid(format!(
+            "bad query string of a binary search: {}",
+            e.body_text()
+        ))
+    })?;
+    let filter = q
+        .filter
+        .as_deref()
+        .map(serde_json::from_str::<J>)
+        .transpose()
+        .map_err(|e| Error::invalid(format!("filter: invalid JSON: {e}")))?;
+    let req = pb::SearchRequest {
+        collection: name,
+        vector_f32le: bytes(b)?.to_vec(),
+        k: q.k,
+        filter_spec: filter_json(filter)?.map(pb::search_request::FilterSpec::Filter),
+        ef: q.ef,
+        exact: q.exact,
+        allow_partial: q.allow_partial,
+        timeout_ms: q.timeout_ms,
+        offset: q.offset,
+        packed_hits: true,
+        ..Default::default()
+    };
+    let d = deadline(core.cfg.search_timeout_ms, q.timeout_ms, None);
+    let r = core.measured("search", core.search(req, d)).await?;
+    let Some(p) = &r.packed else {
+        return ok(search_json(&r, false, false, false));
+    };
+    let mut out = Vec::with_capacity(p.ids_u64le.len() + p.scores_f32le.len());
+    out.extend_from_slice(&p.ids_u64le);
+    out.extend_from_slice(&p.scores_f32le);
+    let mut resp = ([(CONTENT_TYPE, HITS_BODY)], out).into_response();
+    let missing = r
+        .coverage
+        .as_ref()
+        .map_or(&[][..], |c| &c.missing_shards[..]);
+    if !missing.is_empty() {
+        let list: Vec<String> = missing.iter().map(u32::to_string).collect();
+        if let Ok(v) = HeaderValue::from_str(&list.join(",")) {
+            resp.headers_mut().insert(MISSING_SHARDS_HEADER, v);
+        }
+    }
+    Ok(resp)
 }
 
 #[derive(Deserialize)]

@@ -181,7 +181,7 @@ class RestSearch:
                 if fresh:
                     raise error("UNAVAILABLE", f"{self.url} closed the connection without an answer") from None
                 continue  # an idle keep-alive connection the router closed meanwhile: once more
-            except OSError as e:
+            except (OSError, ValueError) as e:  # ValueError: an unparsable response
                 c.sock.close()
                 if fresh:
                     raise error("UNAVAILABLE", f"cannot search through {self.url}: {e}") from None

@@ -2,22 +2,26 @@
 # Server comparison in one command: shared/bench/servers.py (through
 # bench/servers/servers_vecshard.py, which adds `vecshard-python`, vecshard through its own
 # Python client) on one dataset: pgvector, then vecshard over gRPC, REST and the Python
-# client, all against one `vecshard dev` cluster this run starts from a release binary and
+# client (over gRPC, and given the REST address too: its binary REST search), all against one `vecshard dev` cluster this run starts from a release binary and
 # stops after (1 node, collections of 1 shard unless told otherwise).
 #
 #   scripts/bench-servers.sh [--out-dir DIR] [--venv DIR] [--dataset DIR] [--bin PATH]
 #                            [--servers LIST] [--servers-py PATH] [--nodes N] [--shards N]
-#                            [--secs S] [--clients N] [--ef LIST] [-- servers.py options...]
+#                            [--secs S] [--clients N] [--client-procs P] [--ef LIST]
+#                            [-- servers.py options...]
 #
 # Defaults: --venv /tmp/vecshard-bench/servers-venv (see the README, "Server comparison"),
 # --dataset /tmp/vecshard-bench/clustered-128, --bin $CARGO_TARGET_DIR/release/vecshard (or
 # target/release/vecshard), --out-dir /tmp/vecshard-bench/servers-<UTC time>,
-# --servers pgvector,vecshard-grpc,vecshard-rest,vecshard-python (add chroma,milvus when
-# installed), --secs 5 --clients 2 --ef 16,32,64,128, 2 build threads, 1 node, 1 shard.
+# --servers pgvector,vecshard-grpc,vecshard-rest,vecshard-python,vecshard-python-rest (add
+# chroma,milvus when installed), --secs 5 --clients 2 --client-procs 4 --ef 16,32,64,128,
+# 2 build threads, 1 node, 1 shard. --client-procs P also measures P client processes for
+# every server (0: off), after servers.py's 1-client and N-thread measurements.
 # servers.py waits (up to 120 s) for the machine to be idle before each load and search.
 #
 # Writes to --out-dir: results.json (every number), results.md (servers.py's tables),
-# results-summary.md (QPS at recall@10 >= 0.95 and >= 0.99, 1 and N clients, CPU us/query),
+# results-summary.md (QPS at recall@10 >= 0.95 and >= 0.99, 1 client, N threads and P
+# processes, CPU us/query),
 # run.log (stderr and stdout) and run.txt (command, commit, binary version, start/end).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -26,16 +30,17 @@ venv=/tmp/vecshard-bench/servers-venv
 dataset=/tmp/vecshard-bench/clustered-128
 bin="${CARGO_TARGET_DIR:-$repo/target}/release/vecshard"
 out_dir="/tmp/vecshard-bench/servers-$(date -u +%Y%m%dT%H%M%SZ)"
-servers=pgvector,vecshard-grpc,vecshard-rest,vecshard-python
+servers=pgvector,vecshard-grpc,vecshard-rest,vecshard-python,vecshard-python-rest
 servers_py=()
 nodes=1
 shards=1
 secs=5
 clients=2
+client_procs=4
 ef=16,32,64,128
 extra=()
 
-usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 need() { [ "$#" -ge 2 ] || { echo "bench-servers: $1 needs a value" >&2; exit 2; }; }
 while [ "$#" -gt 0 ]; do
   case "$1" in
@@ -49,6 +54,7 @@ while [ "$#" -gt 0 ]; do
     --shards) need "$@"; shards="$2"; shift 2 ;;
     --secs) need "$@"; secs="$2"; shift 2 ;;
     --clients) need "$@"; clients="$2"; shift 2 ;;
+    --client-procs) need "$@"; client_procs="$2"; shift 2 ;;
     --ef) need "$@"; ef="$2"; shift 2 ;;
     -h|--help) usage 0 ;;
     --) shift; extra=("$@"); break ;;
@@ -61,7 +67,7 @@ fail() { echo "bench-servers: $*" >&2; exit 1; }
 [ -x "$py" ] || fail "no venv at $venv (create it as the README's \"Server comparison\" section shows)"
 "$py" -c 'import numpy, psutil' 2>/dev/null || fail "$venv lacks numpy/psutil"
 case ",$servers," in
-  *,vecshard-python,*) "$py" -c 'import vecshard' 2>/dev/null ||
+  *,vecshard-python,*|*,vecshard-python-rest,*) "$py" -c 'import vecshard' 2>/dev/null ||
     fail "$venv lacks the vecshard package: $venv/bin/pip install ./clients/python" ;;
 esac
 case ",$servers," in
@@ -78,7 +84,7 @@ for f in base.fvecs query.fvecs groundtruth.ivecs; do
 done
 
 mkdir -p "$out_dir"
-cmd=("$py" "$repo/bench/servers/servers_vecshard.py" "${servers_py[@]}"
+cmd=("$py" "$repo/bench/servers/servers_vecshard.py" "${servers_py[@]}" --client-procs "$client_procs"
   --dataset "$dataset" --out "$out_dir/results.json" --servers "$servers"
   --vecshard-dev "$bin" --vecshard-proto "$repo/proto/proto" --vecshard-nodes "$nodes" --vecshard-shards "$shards"
   --secs "$secs" --clients "$clients" --ef "$ef" --build-threads 2 "${extra[@]}")

@@ -13,10 +13,22 @@ option, the measurement and the result files are servers.py's own:
                    ef=ef)`, one query per call (packed float32 in, packed ids/scores out);
                    one Client (one channel, its own TCP connection) per client thread.
                    Endpoint: --vecshard-grpc HOST:PORT or --vecshard-dev BIN (as vecshard-grpc).
+  vecshard-python-rest  the same client given the router's REST address too
+                   (`Client(grpc, rest=URL)`): load over gRPC as above, queries through the
+                   router's binary REST search (packed float32 in, packed hits out, keep-alive
+                   HTTP/1.1 on a plain socket). Endpoint: also --vecshard-rest URL (or --vecshard-dev).
 
 Options of this script (everything else goes to servers.py):
   --servers-py PATH   servers.py to use (default $VECSHARD_SERVERS_PY, else ../shared/bench/
                       servers.py beside the repository, else /work/shared/bench/servers.py)
+  --client-procs N    after servers.py's measurements of each (server, ef), also measure N
+                      client PROCESSES (N >= 2; for every server of the run, so ratios are
+                      fair): each its own Python interpreter and connection, warmed up, started
+                      together, cycling over the queries from its own offset for --secs. Adds
+                      qps_procs, lat_us_p50/p99_procs, client/server CPU us per query (_procs:
+                      the client CPU is the processes' own) and foreign_cores_procs to every row.
+                      Threads share one GIL; processes show what the server does when the
+                      client library is not the limit.
   --summary FILE...   print the recall-threshold table of result files and exit
 
 After a run it writes SUMMARY beside --out (`<out>-summary.md`): per server and recall
@@ -32,6 +44,7 @@ import dataclasses
 import importlib.util
 import json
 import os
+import pickle
 import sys
 import time
 
@@ -75,13 +88,15 @@ def define_server(sv):
 
     class VecshardPythonServer(sv.VecshardBase):
         name = "vecshard-python"
+        rest = False  # searches through the router's binary REST search
 
         def _client(self):
             import vecshard
             # a local subchannel pool, as servers.py does for vecshard-grpc and milvus: without
             # it channels to one target share a TCP connection
             return vecshard.Client(self.target, api_key=os.environ.get("VECSHARD_API_KEY") or None,
-                                   timeout=600, channel_options=[("grpc.use_local_subchannel_pool", 1)])
+                                   timeout=600, channel_options=[("grpc.use_local_subchannel_pool", 1)],
+                                   rest=self.rest_url if self.rest else None)
 
         def versions(self):
             v = super().versions()
@@ -92,10 +107,11 @@ def define_server(sv):
         def params(self):
             p = super().params()
             p.update(client="vecshard.Client (clients/python), one per client thread (own channel and TCP "
-                            "connection)",
+                            "connection)" + (f", rest={self.rest_url}" if self.rest else ""),
                      query="Client.search(collection, q, k, ef=ef): one query per call, packed float32 in, "
-                           "packed ids/scores out",
-                     load="Client.upsert(ids, vectors, batch_size=upsert_batch): packed float32")
+                           "packed ids/scores out, " + ("binary REST (application/x-vecshard-f32) on a keep-alive "
+                                                        "socket" if self.rest else "gRPC"),
+                     load="Client.upsert(ids, vectors, batch_size=upsert_batch): packed float32, gRPC")
             return p
 
         def start(self):
@@ -103,7 +119,11 @@ def define_server(sv):
             self.target = self.args.vecshard_grpc
             if not self.target:
                 raise RuntimeError("--vecshard-grpc HOST:PORT (or --vecshard-dev BIN) is required")
-            self.port = int(self.target.rsplit(":", 1)[1])
+            self.rest_url = self.args.vecshard_rest
+            if self.rest and not self.rest_url:
+                raise RuntimeError("--vecshard-rest URL (or --vecshard-dev BIN) is required for " + self.name)
+            # the port the clients talk to: the harness counts its TCP connections
+            self.port = int((self.rest_url if self.rest else self.target).rstrip("/").rsplit(":", 1)[1])
             self.client = self._client()
             st = self.client.cluster_status(timeout=30)
             self.info["cluster"] = dict(routers=len(st.routers), nodes=len(st.nodes))
@@ -157,7 +177,156 @@ def define_server(sv):
         def close(self):
             self.client.close()
 
-    return VecshardPythonServer
+    class VecshardPythonRestServer(VecshardPythonServer):
+        name = "vecshard-python-rest"
+        rest = True
+
+    return VecshardPythonServer, VecshardPythonRestServer
+
+
+# ------------------------------------------------------------------ N client processes
+def _shadow(srv):
+    """The picklable part of a server adapter: what a client process needs to connect (port,
+    collection, target, ...); processes, connections and modules stay behind."""
+    st = {}
+    for k, v in vars(srv).items():
+        try:
+            pickle.dumps(v)
+        except Exception:  # noqa: BLE001
+            continue
+        st[k] = v
+    return st
+
+
+def _registry(path):
+    """servers.py imported, with this script's servers added."""
+    sv = import_servers(path)
+    for cls in define_server(sv):
+        sv.SERVERS[cls.name] = cls
+    return sv
+
+
+def _proc_client(path, name, state, Q, k, ef, j, n, ready, go, deadline, out):
+    """One client process: connect like a client thread of servers.py, warm up, wait for the
+    start, then search until the deadline; report the count, latencies and own CPU."""
+    import gc
+    import numpy as np
+    err = None
+    c = None
+    try:
+        sv = _registry(path)
+        cls = sv.SERVERS[name]
+        srv = cls.__new__(cls)
+        srv.__dict__.update(state)
+        if name == "vecshard-grpc":  # the generated stubs are modules: import them again here
+            import importlib
+            sys.path.insert(0, srv.stub_dir)
+            srv.pb2 = importlib.import_module("vecshard.v1.vecshard_pb2")
+            srv.pb2_grpc = importlib.import_module("vecshard.v1.vecshard_pb2_grpc")
+        c = srv.connect()
+        c.set_ef(ef)
+        nq = Q.shape[0]
+        i = (j * nq) // n
+        for _ in range(min(20, nq)):  # warm-up, not timed
+            c.search(Q[i % nq], k)
+            i += 1
+    except Exception as e:  # noqa: BLE001
+        err = f"{type(e).__name__}: {e}"
+    finally:
+        ready.wait()
+    go.wait()
+    lats = []
+    last = time.perf_counter()
+    cpu0 = time.process_time()
+    if err is None:
+        end = deadline.value
+        pc = time.perf_counter
+        gc.disable()
+        try:
+            while True:
+                a = pc()
+                c.search(Q[i % nq], k)
+                last = pc()
+                lats.append(last - a)
+                i += 1
+                if last >= end:
+                    break
+        except Exception as e:  # noqa: BLE001
+            err = f"{type(e).__name__}: {e}"
+        gc.enable()
+    cpu = time.process_time() - cpu0
+    out.put(dict(j=j, lats=np.asarray(lats), cpu_s=cpu, last=last, err=err))
+    if c is not None:
+        try:
+            c.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def measure_procs(sv, path, srv, Q, ef, args, n):
+    """N client processes against srv at ef (the server side is already set for ef): the
+    `_procs` fields of a row."""
+    import multiprocessing as mp
+    import numpy as np
+    ctx = mp.get_context("spawn")  # a fresh interpreter: no client library state forked along
+    ready, go, out = ctx.Barrier(n + 1), ctx.Event(), ctx.Queue()
+    deadline = ctx.Value("d", 0.0)
+    state = _shadow(srv)
+    ps = [ctx.Process(target=_proc_client, daemon=True,
+                      args=(path, srv.name, state, Q, args.k, ef, j, n, ready, go, deadline, out))
+          for j in range(n)]
+    for p in ps:
+        p.start()
+    got = []
+    try:
+        ready.wait(timeout=300)
+        s = sv.Sampler(srv.server_pid())
+        t0 = time.perf_counter()  # CLOCK_MONOTONIC: the same clock in every process
+        deadline.value = t0 + args.secs
+        go.set()
+        for _ in ps:
+            got.append(out.get(timeout=args.secs + 300))
+        cs = s.stop()
+    finally:
+        for p in ps:
+            p.join(timeout=30)
+            if p.is_alive():
+                p.kill()
+    errs = [g["err"] for g in got if g["err"]]
+    count = sum(len(g["lats"]) for g in got)
+    wall = max([g["last"] for g in got] + [t0 + 1e-9]) - t0
+    child_cpu = sum(g["cpu_s"] for g in got)
+    lat = np.concatenate([g["lats"] for g in got if len(g["lats"])]) if count else np.zeros(1)
+    sw = max(cs["wall_s"], 1e-9)
+    own = (cs["own_cores"] or 0) + child_cpu / sw
+    foreign = None if cs["foreign_cores"] is None else round(max(0.0, cs["foreign_cores"] - child_cpu / sw), 3)
+    qps = count / wall if wall > 0 else None
+    row = dict(procs=n, qps_procs=round(qps, 1) if qps else None, queries_procs=count,
+               lat_us_p50_procs=round(float(np.percentile(lat, 50)) * 1e6, 1),
+               lat_us_p99_procs=round(float(np.percentile(lat, 99)) * 1e6, 1),
+               own_cores_procs=round(own, 3), server_cores_procs=cs["server_cores"],
+               foreign_cores_procs=foreign,
+               client_cpu_us_per_query_procs=round(child_cpu * 1e6 / count, 1) if count else None,
+               server_cpu_us_per_query_procs=round(cs["server_cores"] * sw * 1e6 / count, 1)
+               if count and cs["server_cores"] is not None else None)
+    if errs:
+        row["procs_errors"] = errs[:5]
+    return row
+
+
+def add_client_procs(sv, path, n):
+    """Wrap servers.py's measure_ef: its measurements, then N client processes."""
+    orig = sv.measure_ef
+
+    def measure_ef(srv, conns, Q, gt, ef, args):
+        row = orig(srv, conns, Q, gt, ef, args)
+        try:
+            row.update(measure_procs(sv, path, srv, Q, ef, args, n))
+        except Exception as e:  # noqa: BLE001
+            row["procs_errors"] = [f"{type(e).__name__}: {e}"]
+        return row
+
+    sv.measure_ef = measure_ef
 
 
 # ------------------------------------------------------------------ recall-threshold summary
@@ -176,39 +345,49 @@ def summary(results):
     for R in results:
         m, c = R["dataset"]["meta"], R["config"]
         N = c["clients"]
+        P = c.get("client_procs")
         L.append(f"## {m['name']}: QPS at recall@{c['k']} thresholds (n={m['n_base']}, dim={m['dim']}, "
                  f"metric={m['metric']}, M={c['M']}, ef_construction={c['ef_construction']}, ef sweep {c['ef']}, "
                  f"{c['secs']} s per measurement)\n")
         L.append(f"Per server and threshold: the lowest ef of the sweep that reaches it. CPU µs/query = the "
-                 f"harness's client work + the server's process tree.\n")
+                 f"harness's client work + the server's process tree"
+                 + (f"; {P} procs = {P} client processes (each its own interpreter and connection)" if P else "")
+                 + ".\n")
+        extra_h = f" QPS {P} procs | CPU µs/query client + server ({P} procs) |" if P else ""
         L.append(f"| server | recall ≥ | ef | recall@{c['k']} | QPS 1 client | QPS {N} clients | "
-                 f"CPU µs/query client + server (1) | CPU µs/query client + server ({N}) | foreign cores |")
-        L.append("|---|---|---|---|---|---|---|---|---|")
+                 f"CPU µs/query client + server (1) | CPU µs/query client + server ({N}) |{extra_h} foreign cores |")
+        L.append("|---|---|---|---|---|---|---|---|" + ("---|---|" if P else "") + "---|")
+        blank = "| | | | | | | |" + (" | |" if P else "")
         for name, s in R["servers"].items():
             rows = s.get("rows") or []
             if not rows:
-                L.append(f"| {name} | errors: {'; '.join(s.get('errors', []))[:200]} | | | | | | | |")
+                L.append(f"| {name} | errors: {'; '.join(s.get('errors', []))[:200]} {blank}")
                 continue
             for thr in THRESHOLDS:
                 r = _row_at(rows, thr)
                 if r is None:
                     best = max(x["recall"] for x in rows)
-                    L.append(f"| {name} | {thr} | not reached (best {best:.4f}) | | | | | | |")
+                    L.append(f"| {name} | {thr} | not reached (best {best:.4f}) {blank}")
                     continue
-                fc = max(r.get("foreign_cores_single") or 0, r.get("foreign_cores_clients") or 0)
+                fc = max(r.get("foreign_cores_single") or 0, r.get("foreign_cores_clients") or 0,
+                         r.get("foreign_cores_procs") or 0)
+                extra = (f" {_n(r.get('qps_procs'))} | {_n(r.get('client_cpu_us_per_query_procs'))} + "
+                         f"{_n(r.get('server_cpu_us_per_query_procs'))} |") if P else ""
                 L.append(f"| {name} | {thr} | {r['ef']} | {r['recall']:.4f} | {_n(r.get('qps_single'))} | "
                          f"{_n(r.get('qps_clients'))} | {_n(r.get('client_cpu_us_per_query_single'))} + "
                          f"{_n(r.get('server_cpu_us_per_query_single'))} | "
                          f"{_n(r.get('client_cpu_us_per_query_clients'))} + "
-                         f"{_n(r.get('server_cpu_us_per_query_clients'))} | {fc:.2f} |")
+                         f"{_n(r.get('server_cpu_us_per_query_clients'))} |{extra} {fc:.2f} |")
         L.append("")
     return "\n".join(L) + "\n"
 
 
 def main():
+    argv0 = list(sys.argv)
     ap = argparse.ArgumentParser(add_help=False, allow_abbrev=False)  # --servers is servers.py's
     ap.add_argument("--servers-py")
     ap.add_argument("--summary", nargs="+")
+    ap.add_argument("--client-procs", type=int, default=0)
     ap.add_argument("-h", "--help", action="store_true")
     mine, rest = ap.parse_known_args()
     if mine.summary:
@@ -221,10 +400,12 @@ def main():
     if mine.help:
         print(__doc__)
         print("servers.py's options follow.\n")
+    if mine.client_procs == 1 or mine.client_procs < 0:
+        raise SystemExit("--client-procs N needs N >= 2 (0: off)")
     path = find_servers_py(mine.servers_py)
-    sv = import_servers(path)
-    cls = define_server(sv)
-    sv.SERVERS[cls.name] = cls
+    sv = _registry(path)
+    if mine.client_procs:
+        add_client_procs(sv, path, mine.client_procs)
     sys.argv = [path] + rest + (["--help"] if mine.help else [])
     sv.main()
     # servers.py's main wrote --out (JSON) and its .md; add who drove it and the summary
@@ -237,8 +418,9 @@ def main():
     if out and os.path.exists(out) and not any(a == "--report" or a.startswith("--report=") for a in rest):
         with open(out) as f:
             R = json.load(f)
-        R["harness"]["driver"] = dict(script=os.path.abspath(__file__), argv=[sys.executable, __file__] + rest,
-                                      servers_py=path)
+        R["harness"]["driver"] = dict(script=os.path.abspath(__file__),
+                                      argv=[sys.executable] + argv0, servers_py=path)
+        R["config"]["client_procs"] = mine.client_procs or None
         with open(out, "w") as f:
             json.dump(R, f, indent=1)
         md = summary([R])

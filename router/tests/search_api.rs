@@ -362,4 +362,93 @@ async fn packed_batch_by_key_offset_and_count() {
             .contains("empty search batch"),
         "{b}"
     );
+
+    // REST binary search: the packed vector in, packed ids then scores out, the same hits
+    // as the gRPC search; errors stay JSON bodies with a code and a message.
+    let binary = |query: String, body: Vec<u8>| {
+        let http = http.clone();
+        let url = format!("{base}/search?{query}");
+        async move {
+            let r = http
+                .post(url)
+                .header("content-type", "application/x-vecshard-f32")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let ctype = r.headers()["content-type"].to_str().unwrap().to_string();
+            (status, ctype, r.bytes().await.unwrap().to_vec())
+        }
+    };
+    let (s, ctype, b) = binary("k=10".into(), packed(&q)).await;
+    assert_eq!((s, ctype.as_str()), (200, "application/x-vecshard-hits"));
+    assert_eq!(b.len(), 10 * 12);
+    let ids: Vec<u64> = b[..80]
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    let sc: Vec<f32> = b[80..]
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    assert_eq!((ids, sc), (hit_ids(&floats), scores(&floats)));
+    let (s, _, b) = binary("k=10&offset=10&ef=50&exact=true".into(), packed(&q)).await;
+    let ids: Vec<u64> = b[..80]
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    assert_eq!((s, ids), (200, full[10..20].to_vec()));
+    let filter = "%7B%22field%22%3A%22parity%22%2C%22eq%22%3A%22even%22%7D";
+    let (s, _, b) = binary(format!("k=5&filter={filter}"), packed(&q)).await;
+    assert_eq!((s, b.len()), (200, 5 * 12));
+    assert!(
+        b[..40]
+            .chunks_exact(8)
+            .all(|c| u64::from_le_bytes(c.try_into().unwrap()) % 2 == 0)
+    );
+    for (query, body, status, needle) in [
+        (
+            "k=5".to_string(),
+            packed(&q)[..15].to_vec(),
+            400,
+            "15 bytes",
+        ),
+        (
+            "k=5".into(),
+            packed(&vector(1, DIM + 1)),
+            400,
+            "dimension 5",
+        ),
+        ("ef=5".into(), packed(&q), 400, "missing field `k`"),
+        ("k=5&nope=1".into(), packed(&q), 400, "unknown field `nope`"),
+        (
+            "k=5&filter=%7B".into(),
+            packed(&q),
+            400,
+            "filter: invalid JSON",
+        ),
+    ] {
+        let (s, ctype, b) = binary(query.clone(), body).await;
+        let e: J = serde_json::from_slice(&b).unwrap();
+        assert_eq!(
+            (s, ctype.as_str()),
+            (status, "application/json"),
+            "{query}: {e}"
+        );
+        assert_eq!(e["error"]["code"], "INVALID_ARGUMENT", "{query}: {e}");
+        let msg = e["error"]["message"].as_str().unwrap();
+        assert!(msg.contains(needle), "{query}: {msg}");
+    }
+    let r = http
+        .post(format!(
+            "http://{}/v1/collections/nope/search?k=3",
+            router.http_addr()
+        ))
+        .header("content-type", "application/x-vecshard-f32")
+        .body(packed(&q))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
 }

@@ -9,7 +9,7 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
-from typing import Callable, Iterator, List, Optional
+from typing import Callable, Iterator, List, Optional, Tuple
 
 import numpy as np
 import pytest
@@ -69,9 +69,9 @@ class Server:
         self._out.close()
 
 
-def _dev_endpoints(log: str) -> Optional[str]:
+def _dev_endpoints(log: str) -> Optional[Tuple[str, str]]:
     m = re.search(r"router \d+\s+gRPC (\S+)\s+REST (http://\S+)", log)
-    return m.group(1) if m and "serving" in log else None
+    return (m.group(1), m.group(2)) if m and "serving" in log else None
 
 
 @pytest.fixture(scope="session")
@@ -82,14 +82,28 @@ def dev_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def dev_address(dev_dir: Path) -> Iterator[str]:
-    """The gRPC address of a `vecshard dev --nodes 2` cluster, up for the whole session."""
+def dev_endpoints(dev_dir: Path) -> Iterator[Tuple[str, str]]:
+    """The gRPC address and REST URL of a `vecshard dev --nodes 2` cluster, up for the
+    whole session."""
     d = dev_dir
     srv = Server(["dev", "--nodes", "2", "--no-demo", "--any-port", "--data", str(d / "data")], d / "vecshard.log")
     try:
         yield srv.wait_for(_dev_endpoints, "vecshard dev")  # type: ignore[misc]
     finally:
         srv.stop()
+
+
+@pytest.fixture(scope="session")
+def dev_address(dev_endpoints: Tuple[str, str]) -> str:
+    """The gRPC address of the session's `vecshard dev` cluster."""
+    return dev_endpoints[0]
+
+
+@pytest.fixture(scope="session")
+def rest_client(dev_endpoints: Tuple[str, str]) -> Iterator[vecshard.Client]:
+    """A client that searches through the router's binary REST search."""
+    with vecshard.Client(dev_endpoints[0], timeout=30, rest=dev_endpoints[1]) as c:
+        yield c
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,9 @@
 """API keys: a router started with `VECSHARD__ROUTER__API_KEYS` (`vecshard dev` takes no
 keys) refuses calls without the key and accepts the client's `api_key`."""
 import json
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Tuple
 
+import numpy as np
 import pytest
 
 import vecshard
@@ -11,15 +12,21 @@ from conftest import Server
 KEY = "test-key-0123456789"
 
 
-def _addr(log: str) -> Optional[str]:
+def _addrs(log: str) -> Optional[Tuple[str, str]]:
     for line in log.splitlines():
         if line.startswith("{") and "grpc_addr" in line:
-            return json.loads(line)["grpc_addr"]
+            v = json.loads(line)
+            return v["grpc_addr"], "http://" + v["http_addr"]
     return None
 
 
 @pytest.fixture(scope="module")
-def keyed_router(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def keyed_router(keyed_endpoints: Tuple[str, str]) -> str:
+    return keyed_endpoints[0]
+
+
+@pytest.fixture(scope="module")
+def keyed_endpoints(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tuple[str, str]]:
     d = tmp_path_factory.mktemp("vecshard-router")
     env = {
         "VECSHARD__ROUTER__API_KEYS": KEY,
@@ -30,7 +37,7 @@ def keyed_router(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     }
     srv = Server(["router"], d / "router.log", env=env)
     try:
-        yield srv.wait_for(_addr, "vecshard router")  # type: ignore[misc]
+        yield srv.wait_for(_addrs, "vecshard router")  # type: ignore[misc]
     finally:
         srv.stop()
 
@@ -50,3 +57,16 @@ def test_no_key_or_a_wrong_key_is_unauthenticated(keyed_router: str) -> None:
     with vecshard.Client(keyed_router, api_key="wrong", timeout=10) as c:
         with pytest.raises(vecshard.Unauthenticated, match="the API key is not valid"):
             c.list_collections()
+
+
+def test_rest_search_sends_the_key(keyed_endpoints: Tuple[str, str]) -> None:
+    grpc_addr, rest = keyed_endpoints
+    with vecshard.Client(grpc_addr, api_key=KEY, timeout=10, rest=rest) as c:
+        with pytest.raises(vecshard.NotFound, match="nope"):  # past the key check
+            c.search("nope", np.ones(4), k=1)
+    with vecshard.Client(grpc_addr, timeout=10, rest=rest) as c:
+        with pytest.raises(vecshard.Unauthenticated, match="needs an API key"):
+            c.search("nope", np.ones(4), k=1)
+    with vecshard.Client(grpc_addr, api_key="wrong", timeout=10, rest=rest) as c:
+        with pytest.raises(vecshard.Unauthenticated, match="the API key is not valid"):
+            c.search("nope", np.ones(4), k=1)

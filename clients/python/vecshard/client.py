@@ -6,14 +6,17 @@ from typing import Any, Iterator, List, Optional, Sequence, Tuple
 import grpc
 import numpy as np
 
-from . import conversions, export, requests, results
+from . import conversions, export, fast, requests, results
 from .channel import TlsLike, call_metadata, credentials, options
-from .conversions import FilterLike
+from .conversions import FilterLike, vector_array
 from .errors import from_rpc_error, invalid
 from .progress import Progress, ProgressLike
 from .types import CollectionDescription, CollectionInfo, Hit, Point
 from .v1 import vecshard_pb2 as pb
 from .v1 import vecshard_pb2_grpc as pb_grpc
+
+_F32 = np.dtype(np.float32)
+_LE = np.little_endian
 
 
 class Client:
@@ -25,6 +28,12 @@ class Client:
     the default deadline of a call in seconds (every method takes its own ``timeout``
     too). Failures raise :class:`~vecshard.VecshardError` subclasses carrying the server's
     code and message. Thread-safe: share one client between threads.
+
+    ``rest`` is the router's REST address (``http://host:port``, or ``https://`` with
+    ``tls`` True or a PEM root certificate); when given, :meth:`search` of one vector goes
+    through the router's binary REST search (packed float32 in, packed hits out, over
+    keep-alive connections) instead of gRPC, which costs the client several times less
+    CPU per query. Everything else still goes over gRPC.
 
     >>> with Client("127.0.0.1:7000") as c:                       # doctest: +SKIP
     ...     c.create_collection("docs", dimension=3, metric="cosine")
@@ -39,19 +48,24 @@ class Client:
         tls: TlsLike = None,
         timeout: Optional[float] = 60.0,
         channel_options: Optional[Sequence[Tuple[str, Any]]] = None,
+        rest: Optional[str] = None,
     ) -> None:
+        self._rest = fast.RestSearch(rest, api_key, tls) if rest else None
         creds = credentials(tls)
         opts = options(channel_options)
         self._channel = (
             grpc.secure_channel(address, creds, opts) if creds else grpc.insecure_channel(address, opts)
         )
         self._stub = pb_grpc.VecShardStub(self._channel)
+        self._search_one = fast.GrpcSearch(self._channel)
         self._md = call_metadata(api_key)
         self._timeout = timeout
         self.address = address
 
     def close(self) -> None:
-        """Close the channel."""
+        """Close the channel (and the REST connections)."""
+        if self._rest is not None:
+            self._rest.close()
         self._channel.close()
 
     def __enter__(self) -> "Client":
@@ -187,7 +201,22 @@ class Client:
         ``offset``: skip that many of the best hits (paging; ``k + offset`` at most 10000).
         Scores: squared distance for l2 (lower is better), similarity otherwise. Ids:
         ``int64`` for integer keys, ``object`` when there are string keys. A matrix goes
-        in one ``SearchBatch`` call per 1024 rows; vectors and results travel packed."""
+        in one ``SearchBatch`` call per 1024 rows; vectors and results travel packed.
+        One vector goes over REST when the client has a ``rest`` address (and ``filter``
+        is not a ``Filter`` message)."""
+        q = query if type(query) is np.ndarray and query.dtype == _F32 else vector_array(query, "the query")
+        if q.ndim == 1:
+            vec = q.tobytes() if _LE else q.astype("<f4").tobytes()
+            t = self._timeout if timeout is None else timeout
+            rest = self._rest
+            if rest is not None and not isinstance(filter, pb.Filter):
+                return rest(rest.head(collection, len(vec), k, filter, ef, exact, allow_partial, offset, t) + vec, t)
+            one = self._search_one
+            req = one.head(collection, len(vec), k, filter, ef, exact, allow_partial, offset) + vec
+            try:
+                return one(req, t, self._md)
+            except grpc.RpcError as e:
+                raise from_rpc_error(e) from None
         reqs, single = requests.search_requests(
             collection, query, k, filter, ef, exact, allow_partial, offset=offset
         )

@@ -16,7 +16,7 @@
 //! | `POST /v1/collections/{name}/points/delete` | delete `{ids: [...]}` |
 //! | `POST /v1/collections/{name}/points/get` | get `{ids: [...]}` |
 //! | `GET /v1/collections/{name}/points?cursor=&limit=` | scan one page |
-//! | `POST /v1/collections/{name}/search` | search `{vector \| id, k, offset?, filter?, ef?, exact?, with_metadata?, with_payload?, with_vector?, allow_partial?, timeout_ms?}` |
+//! | `POST /v1/collections/{name}/search` | search `{vector \| id, k, offset?, filter?, ef?, exact?, with_metadata?, with_payload?, with_vector?, allow_partial?, timeout_ms?}`; or binary: the vector as packed float32 with `Content-Type: application/x-vecshard-f32`, the rest in the query string, packed hits back ([`search_binary`]) |
 //! | `POST /v1/collections/{name}/search/batch` | many searches `{searches: [...], allow_partial?, timeout_ms?}` |
 //! | `POST /v1/collections/{name}/count` | count `{filter?}` |
 //! | `GET /v1/cluster` | cluster status |
@@ -32,7 +32,8 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -485,8 +486,13 @@ impl SearchBody {
     }
 
     /// A search's hits and coverage as JSON, with the fields it asked for.
-    fn answer<'a>(&'a self, r: &'a pb::SearchResponse) -> SearchAnswer<'a> {
-        SearchAnswer { q: self, r }
+    fn answer<'a>(&self, r: &'a pb::SearchResponse) -> SearchAnswer<'a> {
+        let q = HitFields {
+            metadata: self.with_metadata,
+            payload: self.with_payload,
+            vector: self.with_vector,
+        };
+        SearchAnswer { q, r }
     }
 }
 
@@ -495,7 +501,7 @@ impl SearchBody {
 /// metadata?, payload?, score, vector?}]}`, keys in that (sorted) order, numbers as
 /// `serde_json::Value` writes them (f32 widened to f64, non-finite as null).
 struct SearchAnswer<'a> {
-    q: &'a SearchBody,
+    q: HitFields,
     r: &'a pb::SearchResponse,
 }
 
@@ -511,8 +517,16 @@ fn float_json(x: f32) -> Option<f64> {
     x.is_finite().then_some(f64::from(x))
 }
 
+/// The optional fields a search's hits carry in its answer.
+#[derive(Clone, Copy, Default)]
+struct HitFields {
+    metadata: bool,
+    payload: bool,
+    vector: bool,
+}
+
 struct HitJson<'a> {
-    q: &'a SearchBody,
+    q: HitFields,
     h: &'a pb::Hit,
 }
 
@@ -522,16 +536,16 @@ impl Serialize for HitJson<'_> {
         let mut m = s.serialize_map(None)?;
         let id = model_pb::key_from_proto(h.key.as_ref()).map_or(J::Null, |k| key_to_json(&k));
         m.serialize_entry("id", &id)?;
-        if q.with_metadata {
+        if q.metadata {
             let md = model_pb::metadata_from_proto(&h.metadata)
                 .map_or(J::Null, |m| metadata_to_json(&m));
             m.serialize_entry("metadata", &md)?;
         }
-        if q.with_payload {
+        if q.payload {
             m.serialize_entry("payload", &payload_to_json(&h.payload))?;
         }
         m.serialize_entry("score", &float_json(h.score))?;
-        if q.with_vector {
+        if q.vector {
             let v: Vec<Option<f64>> = h.vector.iter().map(|x| float_json(*x)).collect();
             m.serialize_entry("vector", &v)?;
         }
@@ -576,13 +590,116 @@ where
 async fn search(
     State(core): State<Arc<Core>>,
     Path(name): Path<String>,
+    h: HeaderMap,
+    uri: Uri,
     b: Result<Bytes, BytesRejection>,
 ) -> Reply {
+    if is_binary_search(&h) {
+        return search_binary(&core, name, &uri, b).await;
+    }
     let mut s: SearchBody = body(b)?;
     let req = s.take_proto(name)?;
     let d = deadline(core.cfg.search_timeout_ms, s.timeout_ms, None);
     let r = core.measured("search", core.search(req, d)).await?;
     Ok(Json(s.answer(&r)).into_response())
+}
+
+/// `Content-Type` of a binary search: the body is the query vector as little-endian
+/// float32 (4 bytes per component), the other parameters go in the query string.
+pub const F32_BODY: &str = "application/x-vecshard-f32";
+/// `Content-Type` of a binary search's answer: the hits' integer keys (8 bytes each,
+/// little-endian uint64), then their scores (4 bytes each, little-endian float32), best
+/// first; so `n` hits are `12 n` bytes.
+pub const HITS_BODY: &str = "application/x-vecshard-hits";
+/// Header of a binary answer that misses shards (`allow_partial`): their numbers, `1,3`.
+pub const MISSING_SHARDS_HEADER: &str = "x-vecshard-missing-shards";
+
+fn is_binary_search(h: &HeaderMap) -> bool {
+    h.get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case(F32_BODY))
+}
+
+/// The query string of a binary search: the JSON body's fields other than the vector
+/// (`filter` as JSON text).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BinarySearchQuery {
+    k: u32,
+    #[serde(default)]
+    offset: u32,
+    #[serde(default)]
+    ef: Option<u32>,
+    #[serde(default)]
+    exact: bool,
+    #[serde(default)]
+    allow_partial: bool,
+    #[serde(default)]
+    timeout_ms: Option<u32>,
+    #[serde(default)]
+    filter: Option<String>,
+}
+
+/// A search whose body is the packed query vector (`F32_BODY`), for clients that want to
+/// spend as little CPU per query as possible (no JSON either way). Answers `HITS_BODY`
+/// when every hit has an integer key, else the JSON answer of a search (string keys);
+/// errors are the usual JSON error bodies.
+async fn search_binary(
+    core: &Core,
+    name: String,
+    uri: &Uri,
+    b: Result<Bytes, BytesRejection>,
+) -> Reply {
+    let Query(q) = Query::<BinarySearchQuery>::try_from_uri(uri).map_err(|e| {
+        Error::invalid(format!(
+            "bad query string of a binary search: {}",
+            e.body_text()
+        ))
+    })?;
+    let filter = q
+        .filter
+        .as_deref()
+        .map(serde_json::from_str::<J>)
+        .transpose()
+        .map_err(|e| Error::invalid(format!("filter: invalid JSON: {e}")))?;
+    let req = pb::SearchRequest {
+        collection: name,
+        vector_f32le: bytes(b)?.to_vec(),
+        k: q.k,
+        filter_spec: filter_json(filter)?.map(pb::search_request::FilterSpec::Filter),
+        ef: q.ef,
+        exact: q.exact,
+        allow_partial: q.allow_partial,
+        timeout_ms: q.timeout_ms,
+        offset: q.offset,
+        packed_hits: true,
+        ..Default::default()
+    };
+    let d = deadline(core.cfg.search_timeout_ms, q.timeout_ms, None);
+    let r = core.measured("search", core.search(req, d)).await?;
+    let Some(p) = &r.packed else {
+        return Ok(Json(SearchAnswer {
+            q: HitFields::default(),
+            r: &r,
+        })
+        .into_response());
+    };
+    let mut out = Vec::with_capacity(p.ids_u64le.len() + p.scores_f32le.len());
+    out.extend_from_slice(&p.ids_u64le);
+    out.extend_from_slice(&p.scores_f32le);
+    let mut resp = ([(CONTENT_TYPE, HITS_BODY)], out).into_response();
+    let missing = r
+        .coverage
+        .as_ref()
+        .map_or(&[][..], |c| &c.missing_shards[..]);
+    if !missing.is_empty() {
+        let list: Vec<String> = missing.iter().map(u32::to_string).collect();
+        if let Ok(v) = HeaderValue::from_str(&list.join(",")) {
+            resp.headers_mut().insert(MISSING_SHARDS_HEADER, v);
+        }
+    }
+    Ok(resp)
 }
 
 #[derive(Deserialize)]

@@ -22,8 +22,41 @@ use crate::Dataset;
 use crate::measure::{Pass, client_threads_qps, threaded_qps, timed_passes};
 
 /// A gRPC error as an error that reads well on a terminal.
-fn status(s: tonic::Status) -> anyhow::Error {
+pub(crate) fn status(s: tonic::Status) -> anyhow::Error {
     anyhow::anyhow!("{:?}: {}", s.code(), s.message())
+}
+
+/// Create the benchmark's collection (L2, M 16, efConstruction 200, local storage),
+/// retrying while the cluster is still starting (UNAVAILABLE) for up to 30 s.
+pub(crate) async fn create_collection(
+    c: &mut vecshard_cluster::Client,
+    name: &str,
+    dimension: u32,
+    shards: u32,
+    ef: u32,
+) -> Result<()> {
+    let end = Instant::now() + Duration::from_secs(30);
+    loop {
+        let req = pb::CreateCollectionRequest {
+            name: name.into(),
+            dimension,
+            metric: pb::Metric::L2 as i32,
+            shard_count: shards,
+            storage: "local".into(),
+            index: Some(pb::IndexParams {
+                m: Some(16),
+                ef_construction: Some(200),
+                ef_search: Some(ef),
+            }),
+        };
+        match c.create_collection(req).await {
+            Ok(_) => return Ok(()),
+            Err(e) if e.code() == tonic::Code::Unavailable && Instant::now() < end => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => return Err(status(e)),
+        }
+    }
 }
 
 #[derive(Args)]
@@ -298,28 +331,7 @@ async fn cluster(a: &BenchClusterArgs, d: &Arc<Dataset>, shards: u32, tls: bool)
     let ca = cluster.certs().map(|c| c.ca().to_path_buf());
     let mut c = cluster.client().await?;
     let name = "bench";
-    let end = Instant::now() + Duration::from_secs(30);
-    loop {
-        let req = pb::CreateCollectionRequest {
-            name: name.into(),
-            dimension: d.base[0].len() as u32,
-            metric: pb::Metric::L2 as i32,
-            shard_count: shards,
-            storage: "local".into(),
-            index: Some(pb::IndexParams {
-                m: Some(16),
-                ef_construction: Some(200),
-                ef_search: Some(a.ef),
-            }),
-        };
-        match c.create_collection(req).await {
-            Ok(_) => break,
-            Err(e) if e.code() == tonic::Code::Unavailable && Instant::now() < end => {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Err(e) => return Err(status(e)),
-        }
-    }
+    create_collection(&mut c, name, d.base[0].len() as u32, shards, a.ef).await?;
     // Warm every shard (they open in the background).
     c.search(query_req(name, &d.queries[0], a.k))
         .await

@@ -95,9 +95,7 @@ fn clock_ticks() -> f64 {
         .unwrap_or(100.0)
 }
 
-fn status(s: tonic::Status) -> anyhow::Error {
-    anyhow::anyhow!("{:?}: {}", s.code(), s.message())
-}
+use crate::cluster::status;
 
 /// Run `vecshard bench-served`.
 pub fn run(a: BenchServedArgs) -> Result<()> {
@@ -322,28 +320,8 @@ fn router_req(a: &BenchServedArgs, q: &[f32]) -> pb::SearchRequest {
 /// Create the collection (M 16, efConstruction 200) and import the base vectors.
 async fn load(router: &str, a: &BenchServedArgs, d: &Dataset, shards: u32) -> Result<()> {
     let mut c = vecshard_cluster::connect(router, None).await?;
-    let end = Instant::now() + Duration::from_secs(30);
-    loop {
-        let req = pb::CreateCollectionRequest {
-            name: a.collection.clone(),
-            dimension: d.base[0].len() as u32,
-            metric: pb::Metric::L2 as i32,
-            shard_count: shards,
-            storage: "local".into(),
-            index: Some(pb::IndexParams {
-                m: Some(16),
-                ef_construction: Some(200),
-                ef_search: Some(a.ef),
-            }),
-        };
-        match c.create_collection(req).await {
-            Ok(_) => break,
-            Err(e) if e.code() == tonic::Code::Unavailable && Instant::now() < end => {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Err(e) => return Err(status(e)),
-        }
-    }
+    crate::cluster::create_collection(&mut c, &a.collection, d.base[0].len() as u32, shards, a.ef)
+        .await?;
     let start = Instant::now();
     let batches = (0..d.base.len()).step_by(1000).map(|from| {
         let to = (from + 1000).min(d.base.len());

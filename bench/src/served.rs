@@ -97,6 +97,32 @@ fn clock_ticks() -> f64 {
 
 use crate::cluster::status;
 
+/// Wait until the server's background work after a load (flushes, merges: the idle merge
+/// starts some seconds after the last write) has finished, so the passes measure the
+/// shard in its steady state: poll the process's CPU over one-second windows until a
+/// window uses under 5 % of a core (at most 30 minutes).
+fn settle(pid: u32) -> Result<()> {
+    let start = Instant::now();
+    loop {
+        let (c0, t0) = (process_cpu(pid)?, Instant::now());
+        std::thread::sleep(Duration::from_secs(1));
+        let busy = (process_cpu(pid)? - c0) / t0.elapsed().as_secs_f64();
+        if busy < 0.05 {
+            println!(
+                "server settled after {:.0} s",
+                start.elapsed().as_secs_f64()
+            );
+            return Ok(());
+        }
+        if start.elapsed() > Duration::from_secs(1800) {
+            bail!(
+                "the server was still busy ({:.0} % of a core) after 30 minutes",
+                busy * 100.0
+            );
+        }
+    }
+}
+
 /// Run `vecshard bench-served`.
 pub fn run(a: BenchServedArgs) -> Result<()> {
     let d = Arc::new(Dataset::load(&a.dataset, false)?);
@@ -111,6 +137,9 @@ pub fn run(a: BenchServedArgs) -> Result<()> {
         .build()?;
     if let Some(shards) = a.load {
         rt.block_on(load(&router, &a, &d, shards))?;
+    }
+    if let Some(pid) = a.pid {
+        settle(pid)?;
     }
     let mut c = rt.block_on(vecshard_cluster::connect(&router, None))?;
     // Recall: every query once.

@@ -198,11 +198,48 @@ def _shadow(srv):
     return st
 
 
+def _settle(pid, quiet=0.05, limit_s=1800.0):
+    """Wait until the server process is quiet after a load: vecshard flushes and, some
+    seconds after the last write, merges a shard's segments into one (the idle merge), so
+    searches measured before that would pay for the merge's CPU and search a shard that is
+    not in its steady state. Polls the process's CPU over 1 s windows until one uses under
+    `quiet` of a core; returns the seconds waited."""
+    import psutil
+    proc, t0 = psutil.Process(pid), time.perf_counter()
+    while True:
+        c0 = sum(proc.cpu_times()[:2])
+        w0 = time.perf_counter()
+        time.sleep(1.0)
+        busy = (sum(proc.cpu_times()[:2]) - c0) / (time.perf_counter() - w0)
+        if busy < quiet or time.perf_counter() - t0 > limit_s:
+            return round(time.perf_counter() - t0, 1)
+
+
+def _settling(cls):
+    """`cls` with a `load` that waits for the server to settle (see `_settle`) and records
+    the wait as `settle_s` in the load's numbers."""
+    load = cls.load
+
+    def settled_load(self, base):
+        r = load(self, base)
+        pid = self.server_pid()
+        if pid:
+            r = dict(r or {}, settle_s=_settle(pid))
+        return r
+
+    cls.load = settled_load
+    return cls
+
+
 def _registry(path):
-    """servers.py imported, with this script's servers added."""
+    """servers.py imported, with this script's servers added; every vecshard server's load
+    waits for the server to settle."""
     sv = import_servers(path)
     for cls in define_server(sv):
         sv.SERVERS[cls.name] = cls
+    for name, cls in sv.SERVERS.items():
+        if name.startswith("vecshard") and "load" in cls.__dict__:
+            _settling(cls)
     return sv
 
 

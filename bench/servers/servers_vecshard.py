@@ -198,21 +198,22 @@ def _shadow(srv):
     return st
 
 
-def _settle(pid, quiet=0.05, limit_s=1800.0):
+def _settle(pid, quiet=0.05, windows=15, limit_s=1800.0):
     """Wait until the server process is quiet after a load: vecshard flushes and, some
-    seconds after the last write, merges a shard's segments into one (the idle merge), so
-    searches measured before that would pay for the merge's CPU and search a shard that is
-    not in its steady state. Polls the process's CPU over 1 s windows until one uses under
-    `quiet` of a core; returns the seconds waited."""
+    seconds after the last write (`idle_merge_after`, 10 s by default), merges a shard's
+    segments into one (the idle merge), so searches measured before that would pay for the
+    merge's CPU and search a shard that is not in its steady state. Polls the process's CPU
+    over 1 s windows until `windows` windows in a row each use under `quiet` of a core;
+    returns the seconds waited."""
     import psutil
-    proc, t0 = psutil.Process(pid), time.perf_counter()
-    while True:
+    proc, t0, calm = psutil.Process(pid), time.perf_counter(), 0
+    while calm < windows and time.perf_counter() - t0 < limit_s:
         c0 = sum(proc.cpu_times()[:2])
         w0 = time.perf_counter()
         time.sleep(1.0)
         busy = (sum(proc.cpu_times()[:2]) - c0) / (time.perf_counter() - w0)
-        if busy < quiet or time.perf_counter() - t0 > limit_s:
-            return round(time.perf_counter() - t0, 1)
+        calm = calm + 1 if busy < quiet else 0
+    return round(time.perf_counter() - t0, 1)
 
 
 def _settling(cls):

@@ -98,22 +98,18 @@ fn clock_ticks() -> f64 {
 use crate::cluster::status;
 
 /// Wait until the server's background work after a load (flushes, merges: the idle merge
-/// starts some seconds after the last write) has finished, so the passes measure the
-/// shard in its steady state: poll the process's CPU over one-second windows until a
-/// window uses under 5 % of a core (at most 30 minutes).
+/// starts `idle_merge_after`, 10 s by default, after the last write) has finished, so the
+/// passes measure the shard in its steady state: poll the process's CPU over one-second
+/// windows until 15 windows in a row use under 5 % of a core each (at most 30 minutes).
 fn settle(pid: u32) -> Result<()> {
+    const QUIET_WINDOWS: u32 = 15;
     let start = Instant::now();
-    loop {
+    let mut quiet = 0;
+    while quiet < QUIET_WINDOWS {
         let (c0, t0) = (process_cpu(pid)?, Instant::now());
         std::thread::sleep(Duration::from_secs(1));
         let busy = (process_cpu(pid)? - c0) / t0.elapsed().as_secs_f64();
-        if busy < 0.05 {
-            println!(
-                "server settled after {:.0} s",
-                start.elapsed().as_secs_f64()
-            );
-            return Ok(());
-        }
+        quiet = if busy < 0.05 { quiet + 1 } else { 0 };
         if start.elapsed() > Duration::from_secs(1800) {
             bail!(
                 "the server was still busy ({:.0} % of a core) after 30 minutes",
@@ -121,6 +117,11 @@ fn settle(pid: u32) -> Result<()> {
             );
         }
     }
+    println!(
+        "server settled after {:.0} s",
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 /// Run `vecshard bench-served`.

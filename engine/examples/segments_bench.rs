@@ -4,7 +4,8 @@
 //! cargo run --release -p vecshard-engine --example segments_bench -- \
 //!     [--points 200000] [--dim 32] [--flushes 10] [--max-segments 3] [--min-width 3] \
 //!     [--efs 16,32,64] [--rounds 3] [--dir DIR] [--dataset DIR] [--m 16] \
-//!     [--ef-construction 64] [--memtable-bytes N] [--idle-merge-after SECS]
+//!     [--ef-construction 64] [--memtable-bytes N] [--idle-merge-after SECS] \
+//!     [--segments 3,8]
 //! ```
 //! Ingests `--points` clustered vectors (or the base vectors of `--dataset`, a directory
 //! with `base.fvecs`, `query.fvecs` and `groundtruth.ivecs` as
@@ -16,6 +17,15 @@
 //! and again after `compact()` leaves one segment, and the multi-segment p50 over the
 //! single-segment p50 at equal recall (the single segment's p50 interpolated at the
 //! multi-segment recall).
+//!
+//! `--segments 3,8,80:15:5` instead splits the points into exactly that many equal
+//! segments, or segments of those relative sizes (background work off, a flush after
+//! each part; a 1-segment shard too, the baseline),
+//! and searches each shard two ways, alternating query by query: `Shard::search` (the
+//! walks share the k-th best distance and `ef`) and `Shard::search_separately` (each
+//! segment on its own with the full `ef`, the path before issue 14). It prints p50/p99
+//! and recall@10 of both and each p50 over the 1-segment p50 at equal recall. With
+//! `--dir` the split shards are kept in `DIR/split-…` and reused.
 //!
 //! `--idle-merge-after SECS` sets `Options::idle_merge_after` (default: the option's
 //! default; `0`: off, and the bench flushes the last memtable itself): with it on, waiting
@@ -63,6 +73,8 @@ struct Args {
     ef_construction: usize,
     memtable_bytes: Option<usize>,
     idle_merge_after: Option<Duration>,
+    /// `--segments`: each split as the relative sizes of its segments.
+    segments: Vec<Vec<usize>>,
 }
 
 fn parse() -> Result<Args, String> {
@@ -80,6 +92,7 @@ fn parse() -> Result<Args, String> {
         ef_construction: 64,
         memtable_bytes: None,
         idle_merge_after: Options::default().idle_merge_after,
+        segments: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -105,6 +118,12 @@ fn parse() -> Result<Args, String> {
                     secs => Some(Duration::from_secs(secs as u64)),
                 }
             }
+            "--segments" => {
+                a.segments = value
+                    .split(',')
+                    .map(split_sizes)
+                    .collect::<Result<_, String>>()?
+            }
             "--efs" => {
                 a.efs = value
                     .split(',')
@@ -118,6 +137,25 @@ fn parse() -> Result<Args, String> {
         return Err("need --points ≥ 1000, --dim ≥ 1, --flushes ≥ 1, --efs, --rounds ≥ 1".into());
     }
     Ok(a)
+}
+
+/// One `--segments` item: `N` (N equal segments) or relative sizes such as `80:15:5`.
+fn split_sizes(item: &str) -> Result<Vec<usize>, String> {
+    let bad = |e: String| format!("--segments {item:?}: {e}");
+    let sizes: Vec<usize> = if item.contains(':') {
+        item.split(':')
+            .map(|w| w.parse::<usize>().map_err(|e| bad(e.to_string())))
+            .collect::<Result<_, _>>()?
+    } else {
+        let n: usize = item
+            .parse()
+            .map_err(|e: std::num::ParseIntError| bad(e.to_string()))?;
+        vec![1; n]
+    };
+    if sizes.is_empty() || sizes.contains(&0) {
+        return Err(bad("every segment needs a size ≥ 1".into()));
+    }
+    Ok(sizes)
 }
 
 /// Points around 100 random centres: clustered like real embeddings.
@@ -315,6 +353,207 @@ fn build(a: &Args, location: &str, vectors: &[Vec<f32>]) -> Shard {
     shard
 }
 
+/// A shard of `vectors` in exactly one segment per entry of `sizes` (relative sizes):
+/// background work off, each part flushed by hand, so no merge changes the count.
+fn build_split(a: &Args, location: &str, vectors: &[Vec<f32>], sizes: &[usize]) -> Shard {
+    let dim = vectors[0].len();
+    let mut spec = ShardSpec::new(dim, Metric::L2);
+    spec.index.m = a.m;
+    spec.index.ef_construction = a.ef_construction;
+    let total: usize = sizes.iter().sum();
+    let mut ends: Vec<usize> = sizes
+        .iter()
+        .scan(0, |acc, w| {
+            *acc += w;
+            Some(vectors.len() * *acc / total)
+        })
+        .collect();
+    ends.dedup();
+    let largest = ends
+        .iter()
+        .scan(0, |prev, &e| Some(e - std::mem::replace(prev, e)))
+        .max()
+        .unwrap_or(1);
+    let row_bytes = dim * 4 + spec.index.m * 2 * 4 + 200;
+    let opts = Options {
+        durability: Durability::Buffered,
+        background: false,
+        memtable_bytes: (largest * row_bytes * 2).max(64 << 10),
+        idle_merge_after: None,
+        ..Options::default()
+    };
+    let shard = Shard::create(location, spec, opts).expect("create");
+    let started = Instant::now();
+    let mut start = 0;
+    for end in ends {
+        for first in (start..end).step_by(5_000) {
+            let points = (first..(first + 5_000).min(end))
+                .map(|i| Point::new(i as u64, vectors[i].clone()))
+                .collect();
+            shard.upsert(points).expect("upsert");
+        }
+        shard.flush().expect("flush");
+        start = end;
+    }
+    let st = shard.stats();
+    assert_eq!(
+        st.segments as usize,
+        sizes.len(),
+        "{location}: one segment per part"
+    );
+    println!(
+        "{} points in {} segments ({}) built in {:.1} s",
+        st.live_points,
+        st.segments,
+        label(sizes),
+        started.elapsed().as_secs_f64()
+    );
+    shard
+}
+
+/// How a split is named: `3` for three equal segments, else `80:15:5`.
+fn label(sizes: &[usize]) -> String {
+    if sizes.iter().all(|&w| w == sizes[0]) {
+        sizes.len().to_string()
+    } else {
+        sizes
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(":")
+    }
+}
+
+/// Latencies (µs) and hits found of one way of searching.
+#[derive(Default)]
+struct Samples {
+    lat: Vec<f64>,
+    found: usize,
+    asked: usize,
+}
+
+impl Samples {
+    fn row(&mut self) -> Row {
+        self.lat.sort_by(f64::total_cmp);
+        Row {
+            p50: self.lat[self.lat.len() / 2],
+            p99: self.lat[self.lat.len() * 99 / 100],
+            recall: self.found as f64 / self.asked as f64,
+        }
+    }
+}
+
+/// `--segments`: for each count a shard split into that many segments, searched with the
+/// shared bound (`Shard::search`) and with every segment on its own
+/// (`Shard::search_separately`), the two alternating query by query so load on the
+/// machine hits both alike; p50s are compared with the 1-segment shard's at equal recall.
+fn by_count(
+    a: &Args,
+    dir: &std::path::Path,
+    vectors: &[Vec<f32>],
+    queries: &[Vec<f32>],
+    given_truth: Option<Vec<Vec<vecshard_engine::Key>>>,
+) {
+    let mut splits = vec![vec![1]];
+    splits.extend(a.segments.iter().filter(|s| s.len() > 1).cloned());
+    let search_only = Options {
+        background: false,
+        ..Options::default()
+    };
+    let shards: Vec<Shard> = splits
+        .iter()
+        .map(|sizes| {
+            let path = dir.join(format!("split-{}", label(sizes).replace(':', "-")));
+            let loc = path.to_str().expect("UTF-8 path");
+            if !path.exists() {
+                build_split(a, loc, vectors, sizes).close().expect("close");
+            }
+            let shard = Shard::open(loc, search_only.clone()).expect("open");
+            assert_eq!(shard.stats().segments as usize, sizes.len(), "{loc}");
+            shard
+        })
+        .collect();
+    let truth: Vec<Vec<vecshard_engine::Key>> = given_truth.unwrap_or_else(|| {
+        queries
+            .iter()
+            .map(|q| {
+                let mut req = SearchRequest::new(q.clone(), 10);
+                req.exact = true;
+                keys(&shards[0].search(&req).expect("exact search"))
+            })
+            .collect()
+    });
+    // samples[shard][ef][0: shared, 1: separate]
+    let mut samples: Vec<Vec<[Samples; 2]>> = shards
+        .iter()
+        .map(|_| a.efs.iter().map(|_| Default::default()).collect())
+        .collect();
+    for round in 0..a.rounds {
+        for (qi, (q, t)) in queries.iter().zip(&truth).enumerate() {
+            for (si, shard) in shards.iter().enumerate() {
+                for (ei, &ef) in a.efs.iter().enumerate() {
+                    let mut req = SearchRequest::new(q.clone(), 10);
+                    req.ef = Some(ef);
+                    let first = (round + qi) % 2;
+                    for way in [first, 1 - first] {
+                        let start = Instant::now();
+                        let hits = if way == 0 {
+                            shard.search(&req)
+                        } else {
+                            shard.search_separately(&req)
+                        }
+                        .expect("search");
+                        let s = &mut samples[si][ei][way];
+                        s.lat.push(start.elapsed().as_secs_f64() * 1e6);
+                        s.found += keys(&hits).iter().filter(|k| t.contains(k)).count();
+                        s.asked += t.len().min(10);
+                    }
+                }
+            }
+        }
+    }
+    let rows: Vec<Vec<[Row; 2]>> = samples
+        .iter_mut()
+        .map(|per_ef| {
+            per_ef
+                .iter_mut()
+                .map(|[sh, se]| [sh.row(), se.row()])
+                .collect()
+        })
+        .collect();
+    let single: Vec<Row> = rows[0].iter().map(|r| r[0]).collect();
+    let vs_single = |r: &Row| {
+        p50_at(&single, r.recall)
+            .map(|p| format!("{:.2}×", r.p50 / p))
+            .unwrap_or_else(|| "–".into())
+    };
+    println!();
+    println!(
+        "| segments | ef | shared p50 / p99 µs | recall@10 | separate p50 / p99 µs | recall@10 | shared / separate p50 | shared p50 / 1 segment at equal recall | separate p50 / 1 segment at equal recall |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for (sizes, per_ef) in splits.iter().zip(&rows) {
+        let n = label(sizes);
+        for (ef, [sh, se]) in a.efs.iter().zip(per_ef) {
+            println!(
+                "| {n} | {ef} | {:.0} / {:.0} | {:.3} | {:.0} / {:.0} | {:.3} | {:.2} | {} | {} |",
+                sh.p50,
+                sh.p99,
+                sh.recall,
+                se.p50,
+                se.p99,
+                se.recall,
+                sh.p50 / se.p50,
+                vs_single(sh),
+                vs_single(se),
+            );
+        }
+    }
+    for shard in shards {
+        shard.close().expect("close");
+    }
+}
+
 fn main() {
     let a = match parse() {
         Ok(a) => a,
@@ -341,6 +580,10 @@ fn main() {
     };
     let tmp = tempfile::tempdir().expect("temporary directory");
     let dir = a.dir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
+    if !a.segments.is_empty() {
+        by_count(&a, &dir, &vectors, &queries, given_truth);
+        return;
+    }
     let (multi_dir, single_dir) = (dir.join("multi"), dir.join("single"));
     let (multi_loc, single_loc) = (
         multi_dir.to_str().expect("UTF-8 path"),

@@ -7,7 +7,9 @@
 mod util;
 
 use vecshard_engine::Metric;
-use vecshard_engine::index::{FrozenIndex, IndexParams, MemIndex, SliceVectors, build, extend};
+use vecshard_engine::index::{
+    FrozenIndex, IndexBytes, IndexParams, MemIndex, SliceVectors, build, extend,
+};
 
 const DIM: usize = 32;
 const K: usize = 10;
@@ -23,7 +25,7 @@ fn params() -> IndexParams {
 
 /// Recall@10 of a segment index over the first `rows` rows, searched at `ef`.
 fn recall(
-    bytes: &vecshard_engine::index::IndexBytes,
+    bytes: &IndexBytes,
     metric: Metric,
     data: &[f32],
     rows: usize,
@@ -47,7 +49,7 @@ fn recall(
 }
 
 /// A segment index over the first `rows` rows, built the way a flush writes one.
-fn segment(metric: Metric, data: &[f32], rows: usize) -> vecshard_engine::index::IndexBytes {
+fn segment(metric: Metric, data: &[f32], rows: usize) -> IndexBytes {
     let vectors = SliceVectors {
         data: &data[..rows * DIM],
         dim: DIM,
@@ -59,14 +61,59 @@ fn segment(metric: Metric, data: &[f32], rows: usize) -> vecshard_engine::index:
     mem.to_bytes(rows as u32, &vectors)
 }
 
+/// A segment index over the first rows of some data, opened: what `extend` starts from.
+struct Base {
+    metric: Metric,
+    bytes: IndexBytes,
+    index: FrozenIndex,
+}
+
+impl Base {
+    /// The index a flush writes for the first `base_rows` rows of `data`.
+    fn new(metric: Metric, data: &[f32], base_rows: usize) -> Self {
+        let bytes = segment(metric, data, base_rows);
+        let index = FrozenIndex::open(&bytes.graph, &bytes.codes, metric, DIM, base_rows as u32)
+            .expect("open the base index");
+        Base {
+            metric,
+            bytes,
+            index,
+        }
+    }
+
+    /// `extend` with the base rows `kept` and `rows` rows in all, read from `vectors`;
+    /// `graph` is the section passed as the base graph (normally `self.bytes.graph`).
+    fn extend(
+        &self,
+        params: IndexParams,
+        graph: &[u8],
+        kept: &[u32],
+        rows: usize,
+        vectors: &[f32],
+    ) -> Result<IndexBytes, String> {
+        let vectors = SliceVectors {
+            data: vectors,
+            dim: DIM,
+        };
+        extend(
+            params,
+            self.metric,
+            DIM,
+            &self.index,
+            graph,
+            kept,
+            rows as u32,
+            &vectors,
+        )
+    }
+}
+
 /// A base segment of `base_rows` rows, of which those `drop` says are dropped, extended
 /// to `total` rows; compared with a rebuild over the same rows.
 fn check(metric: Metric, base_rows: usize, total: usize, drop: impl Fn(usize) -> bool) {
     let data = util::clustered(7, total + NQ, DIM, 40, metric);
     let (rows, queries) = data.split_at(total * DIM);
-    let base = segment(metric, rows, base_rows);
-    let base_index =
-        FrozenIndex::open(&base.graph, &base.codes, metric, DIM, base_rows as u32).unwrap();
+    let base = Base::new(metric, rows, base_rows);
     let kept: Vec<u32> = (0..base_rows)
         .filter(|r| !drop(*r))
         .map(|r| r as u32)
@@ -82,17 +129,9 @@ fn check(metric: Metric, base_rows: usize, total: usize, drop: impl Fn(usize) ->
         data: &merged,
         dim: DIM,
     };
-    let extended = extend(
-        params(),
-        metric,
-        DIM,
-        &base_index,
-        &base.graph,
-        &kept,
-        n as u32,
-        &all,
-    )
-    .expect("extend");
+    let extended = base
+        .extend(params(), &base.bytes.graph, &kept, n, &merged)
+        .expect("extend");
     let rebuilt = build(params(), metric, DIM, n as u32, &all);
     for ef in [16, 64] {
         let (e, b) = (
@@ -131,94 +170,42 @@ fn dropped_base_rows_are_repaired_around() {
 
 #[test]
 fn extending_by_nothing_keeps_the_graph() {
-    let metric = Metric::L2;
-    let data = util::clustered(3, 2_000, DIM, 10, metric);
-    let base = segment(metric, &data, 2_000);
-    let index = FrozenIndex::open(&base.graph, &base.codes, metric, DIM, 2_000).unwrap();
-    let all = SliceVectors {
-        data: &data,
-        dim: DIM,
-    };
+    let data = util::clustered(3, 2_000, DIM, 10, Metric::L2);
+    let base = Base::new(Metric::L2, &data, 2_000);
     let kept: Vec<u32> = (0..2_000).collect();
-    let same = extend(
-        params(),
-        metric,
-        DIM,
-        &index,
-        &base.graph,
-        &kept,
-        2_000,
-        &all,
-    )
-    .unwrap();
+    let same = base
+        .extend(params(), &base.bytes.graph, &kept, 2_000, &data)
+        .unwrap();
     assert_eq!(
-        same.graph, base.graph,
+        same.graph, base.bytes.graph,
         "the same links, layers and entry point"
     );
 }
 
 #[test]
 fn bad_extensions_are_refused_by_name() {
-    let metric = Metric::L2;
-    let data = util::clustered(5, 1_000, DIM, 10, metric);
-    let base = segment(metric, &data, 500);
-    let index = FrozenIndex::open(&base.graph, &base.codes, metric, DIM, 500).unwrap();
-    let all = SliceVectors {
-        data: &data,
-        dim: DIM,
-    };
+    let data = util::clustered(5, 1_000, DIM, 10, Metric::L2);
+    let base = Base::new(Metric::L2, &data, 500);
+    let graph = &base.bytes.graph;
     let kept: Vec<u32> = (0..500).collect();
-    let fewer = extend(params(), metric, DIM, &index, &base.graph, &kept, 400, &all).unwrap_err();
+    let fewer = base.extend(params(), graph, &kept, 400, &data).unwrap_err();
     assert!(fewer.contains("400"), "{fewer}");
     let other_m = IndexParams { m: 8, ..params() };
-    let degrees = extend(
-        other_m,
-        metric,
-        DIM,
-        &index,
-        &base.graph,
-        &kept,
-        1_000,
-        &all,
-    )
-    .unwrap_err();
+    let degrees = base
+        .extend(other_m, graph, &kept, 1_000, &data)
+        .unwrap_err();
     assert!(degrees.contains("does not fit"), "{degrees}");
-    let unordered = [3, 2, 1];
-    let e = extend(
-        params(),
-        metric,
-        DIM,
-        &index,
-        &base.graph,
-        &unordered,
-        1_000,
-        &all,
-    )
-    .unwrap_err();
+    let e = base
+        .extend(params(), graph, &[3, 2, 1], 1_000, &data)
+        .unwrap_err();
     assert!(e.contains("ascending"), "{e}");
-    let past = [499, 500];
-    let e = extend(
-        params(),
-        metric,
-        DIM,
-        &index,
-        &base.graph,
-        &past,
-        1_000,
-        &all,
-    )
-    .unwrap_err();
+    let e = base
+        .extend(params(), graph, &[499, 500], 1_000, &data)
+        .unwrap_err();
     assert!(e.contains("does not fit"), "{e}");
-    let wrong = extend(
-        params(),
-        metric,
-        DIM,
-        &index,
-        &base.codes,
-        &kept,
-        1_000,
-        &all,
-    )
-    .unwrap_err();
+    // The codes section where the graph belongs.
+    let wrong = base
+        .extend(params(), &base.bytes.codes, &kept, 1_000, &data)
+        .unwrap_err();
     assert!(!wrong.is_empty());
 }

@@ -109,13 +109,7 @@ impl Inner {
         let inputs = if force {
             all.clone()
         } else {
-            let sizes: Vec<SegmentSize> = all
-                .iter()
-                .map(|s| SegmentSize {
-                    rows: u64::from(s.rows()),
-                    live: s.deleted.live_count_at(s.rows() as usize, snap) as u64,
-                })
-                .collect();
+            let sizes: Vec<SegmentSize> = all.iter().map(|s| SegmentSize::of(s, snap)).collect();
             MergePolicy::from_options(&self.opts)
                 .plan(&sizes)
                 .into_iter()

@@ -83,13 +83,7 @@ impl Inner {
         }
         let snap = self.flushed_seq.load(Ordering::Relaxed);
         let (view, _) = self.snapshot();
-        let sizes: Vec<SegmentSize> = view
-            .segments()
-            .map(|s| SegmentSize {
-                rows: u64::from(s.rows()),
-                live: s.deleted.live_count_at(s.rows() as usize, snap) as u64,
-            })
-            .collect();
+        let sizes: Vec<SegmentSize> = view.segments().map(|s| SegmentSize::of(s, snap)).collect();
         drop(view);
         if !policy.idle_merge(&sizes, idle) {
             return Ok(false);

@@ -378,7 +378,16 @@ impl Shard {
 
     /// The `k` nearest live points to the request's vector, best first, ties by key.
     pub fn search(&self, req: &SearchRequest) -> Result<Vec<Hit>> {
-        self.inner.search(req)
+        self.inner.search(req, read::Plan::Shared)
+    }
+
+    /// [`Shard::search`] with every segment and memtable walked on its own with the full
+    /// `ef` and the lists merged, instead of sharing the k-th best distance and `ef`
+    /// across them: the path before issue 14, kept so benches and tests can compare the
+    /// two on the same shard. Exact, filtered and deletion-aware like `search`.
+    #[doc(hidden)]
+    pub fn search_separately(&self, req: &SearchRequest) -> Result<Vec<Hit>> {
+        self.inner.search(req, read::Plan::Separate)
     }
 
     /// How many live points match `filter` (all live points when `None`), counted from

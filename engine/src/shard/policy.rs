@@ -42,6 +42,7 @@
 use std::time::Duration;
 
 use crate::options::Options;
+use crate::segment::Segment;
 
 /// Segments smaller than this are not rewritten for their deletions alone (the next merge
 /// drops them anyway, and rewriting tiny segments is mostly fixed costs).
@@ -62,6 +63,17 @@ pub(crate) struct SegmentSize {
     pub rows: u64,
     /// Rows not deleted or superseded.
     pub live: u64,
+}
+
+impl SegmentSize {
+    /// The sizes of `seg` at sequence number `snap`: rows that writes up to `snap`
+    /// deleted or superseded are not live.
+    pub(crate) fn of(seg: &Segment, snap: u64) -> Self {
+        SegmentSize {
+            rows: u64::from(seg.rows()),
+            live: seg.deleted.live_count_at(seg.rows() as usize, snap) as u64,
+        }
+    }
 }
 
 /// The policy's knobs (see [`Options`] for their trade-offs).

@@ -25,6 +25,17 @@ const KEEP_PERCENT: usize = 300;
 /// Most points in one scan page.
 pub const MAX_SCAN_PAGE: usize = 10_000;
 
+/// How the containers (segments and memtables) of one shard are searched together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Plan {
+    /// Largest first, each later walk bounded by the k-th best distance found so far and
+    /// given a share of `ef` by its size (the default).
+    Shared,
+    /// Each container walked on its own with the full `ef`, the lists merged (the path
+    /// before issue 14; kept to compare the two in benches and tests).
+    Separate,
+}
+
 /// What a search needs in every container.
 struct Query<'a> {
     vector: &'a [f32],
@@ -72,7 +83,7 @@ impl Inner {
             .collect()
     }
 
-    pub(super) fn search(&self, req: &SearchRequest) -> Result<Vec<Hit>> {
+    pub(super) fn search(&self, req: &SearchRequest, plan: Plan) -> Result<Vec<Hit>> {
         self.check_open()?;
         validate::search_params(req.k, req.ef)?;
         validate::vector(&req.vector, self.spec.dim, self.spec.metric)
@@ -100,6 +111,8 @@ impl Inner {
         // of `ef` by its size relative to the largest (at least k). Deletions, superseded
         // rows and filters are applied inside each walk (`accept`), so the bound only ever
         // comes from rows that can be returned. Exact searches use no bound.
+        // `Plan::Separate` walks every container with the full `ef` and no bound.
+        let shared = plan == Plan::Shared;
         let mut order: Vec<usize> = (0..view.containers.len()).collect();
         order.sort_by_key(|&ci| std::cmp::Reverse(view.containers[ci].rows()));
         let largest = order
@@ -110,7 +123,7 @@ impl Inner {
         let mut cands: Vec<(Neighbor, usize)> = Vec::new();
         for ci in order {
             let c = &view.containers[ci];
-            let within = if q.exact {
+            let within = if q.exact || !shared {
                 Within::NONE
             } else {
                 Within {
@@ -118,8 +131,12 @@ impl Inner {
                     keep,
                 }
             };
-            let share = f64::from(c.rows()) / f64::from(largest);
-            let ef = ((q.ef as f64 * share).ceil() as usize).clamp(q.k, q.ef);
+            let ef = if shared {
+                let share = f64::from(c.rows()) / f64::from(largest);
+                ((q.ef as f64 * share).ceil() as usize).clamp(q.k, q.ef)
+            } else {
+                q.ef
+            };
             let found = match c {
                 Container::Mem(m) => self.search_memtable(m, &q, ef, within),
                 Container::Seg(s) => self.search_segment(s, &q, ef, within),

@@ -21,7 +21,8 @@
 //! `--segments 3,8,80:15:5` instead splits the points into exactly that many equal
 //! segments, or segments of those relative sizes (background work off, a flush after
 //! each part; a 1-segment shard too, the baseline),
-//! and searches each shard two ways, alternating query by query: `Shard::search` (the
+//! and searches each shard two ways, alternating query by query (one shard and ef at a
+//! time): `Shard::search` (the
 //! walks share the k-th best distance and `ef`) and `Shard::search_separately` (each
 //! segment on its own with the full `ef`, the path before issue 14). It prints p50/p99
 //! and recall@10 of both and each p50 over the 1-segment p50 at equal recall. With
@@ -488,10 +489,12 @@ fn by_count(
         .iter()
         .map(|_| a.efs.iter().map(|_| Default::default()).collect())
         .collect();
+    // One shard and ef at a time over all queries (caches warm, as for a shard serving
+    // a stream of queries), the two ways alternating first from query to query.
     for round in 0..a.rounds {
-        for (qi, (q, t)) in queries.iter().zip(&truth).enumerate() {
-            for (si, shard) in shards.iter().enumerate() {
-                for (ei, &ef) in a.efs.iter().enumerate() {
+        for (si, shard) in shards.iter().enumerate() {
+            for (ei, &ef) in a.efs.iter().enumerate() {
+                for (qi, (q, t)) in queries.iter().zip(&truth).enumerate() {
                     let mut req = SearchRequest::new(q.clone(), 10);
                     req.ef = Some(ef);
                     let first = (round + qi) % 2;

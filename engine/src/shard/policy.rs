@@ -29,15 +29,17 @@
 //! waiting memtables first), so several merges in a row reach the cap.
 //!
 //! Why a flush does not merge the memtable into a small segment in the same step: a flush
-//! writes the memtable's graph as it is (`MemIndex::to_bytes`, no graph build), while any
-//! merge rebuilds the HNSW graph over all its rows (`index::build`, the dominant cost: tens
-//! of seconds for 200k rows on 2 cores). Folding "newest small segment + memtable" into the
-//! flush would save one write of a memtable-sized file and one manifest commit, but not the
-//! build; and it would put that build on the flush path, which writers wait on once
+//! writes the memtable's graph as it is (`MemIndex::to_bytes`, no graph work), while a
+//! merge inserts rows into a graph: it extends its largest input's graph with the other
+//! rows (`index::extend`, when that input keeps 90 % of its rows; otherwise it rebuilds).
+//! Folding "small segment + memtable" into the flush would therefore add the insertion of
+//! one side's rows into the other's graph to the flush path, which writers wait on once
 //! `max_frozen_memtables` memtables are full, and delay the WAL truncation the flush
-//! allows. With tiers, the flushed segment is merged in the background with its peers as
-//! soon as `min_merge_width` of them exist, which is the same rows rebuilt once, off the
-//! write path.
+//! allows. What it would save is one small segment until the next tier merge, and a small
+//! segment costs a search little now that walks share `ef` by size and the k-th best
+//! distance (design note 008: `segments_bench --segments 95:5`). Flushed segments are
+//! merged in the background with their peers once `min_merge_width` of them exist, and
+//! the idle merge leaves one segment, both off the write path.
 
 use std::time::Duration;
 

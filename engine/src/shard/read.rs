@@ -221,7 +221,19 @@ impl Inner {
         if count == 0 {
             return Vec::new();
         }
-        let visible = |row: u32| s.visible(row, q.snap);
+        // In a segment whose writes all precede the snapshot (flushes and merges publish
+        // only published writes, so every segment of a view, but the check is cheap) only
+        // deletions hide rows: the per-row sequence number, a cache miss for each row a
+        // walk reaches, is not read. 10-18 % off p50 at every ef and segment count
+        // (`segments_bench --segments`, design note 008).
+        let whole = s.max_seq() <= q.snap;
+        let visible = |row: u32| {
+            if whole {
+                s.deleted.alive_at(row, q.snap)
+            } else {
+                s.visible(row, q.snap)
+            }
+        };
         let vectors = s.vectors();
         if !q.exact && !index::use_brute_force(s.rows() as usize, count, q.k, ef) {
             let accept =

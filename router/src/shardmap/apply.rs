@@ -37,6 +37,11 @@ impl ShardMap {
                 }
                 r
             }
+            Command::CreateReplicated {
+                spec,
+                replication,
+                replicas,
+            } => self.create_replicated(spec, *replication, replicas, index),
             Command::DropCollection { name } => self.drop_collection(name),
             Command::DataDeleted { incarnation, shard } => {
                 self.data_deleted(*incarnation, *shard);
@@ -115,6 +120,7 @@ impl ShardMap {
                 owner: o.clone(),
                 epoch: first_epoch,
                 readers: Vec::new(),
+                replicas: None,
             })
             .collect();
         if layout == Layout::Legacy && spec.storage == "local" {
@@ -135,8 +141,50 @@ impl ShardMap {
                 layout,
                 shards,
                 restore: None,
+                replication: None,
             },
         );
+        CommandResult::Ok
+    }
+
+    /// A replicated collection: every shard's replicas must be `factor` distinct nodes.
+    fn create_replicated(
+        &mut self,
+        spec: &CollectionSpec,
+        replication: Replication,
+        replicas: &[Vec<String>],
+        index: u64,
+    ) -> CommandResult {
+        if spec.storage != "local" {
+            return CommandResult::Rejected(Rejection::Conflict(format!(
+                "collection {:?}: replication needs local storage, not {:?}",
+                spec.name, spec.storage
+            )));
+        }
+        for (n, r) in replicas.iter().enumerate() {
+            let distinct: std::collections::BTreeSet<&String> = r.iter().collect();
+            if r.len() != replication.factor as usize || distinct.len() != r.len() {
+                return CommandResult::Rejected(Rejection::Conflict(format!(
+                    "shard {n} has replicas {r:?}, not {} distinct nodes",
+                    replication.factor
+                )));
+            }
+        }
+        let owners: Vec<Option<String>> = replicas.iter().map(|r| r.first().cloned()).collect();
+        let created = self.create(spec, &owners, Layout::Incarnation, index);
+        if created != CommandResult::Ok {
+            return created;
+        }
+        if let Some(c) = self.collections.get_mut(&spec.name) {
+            c.replication = Some(replication);
+            for (a, r) in c.shards.iter_mut().zip(replicas) {
+                a.replicas = Some(ReplicaSet {
+                    replicas: r.clone(),
+                    in_sync: r.clone(),
+                    epoch_starts: Vec::new(),
+                });
+            }
+        }
         CommandResult::Ok
     }
 
@@ -229,11 +277,10 @@ impl ShardMap {
         if !self.nodes.contains_key(id) {
             return reject_not_found(format!("node {id:?} is not registered"));
         }
-        let holds = self.collections.values().any(|c| {
-            c.shards
-                .iter()
-                .any(|a| a.owner.as_deref() == Some(id) || a.readers.iter().any(|r| r == id))
-        });
+        let holds = self
+            .collections
+            .values()
+            .any(|c| c.shards.iter().any(|a| a.held_by(id)));
         if holds {
             return CommandResult::Rejected(Rejection::Conflict(format!(
                 "node {id:?} still holds shards; move them first"

@@ -104,7 +104,22 @@ pub struct Collection {
     /// (absent otherwise, and from maps written before backups).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restore: Option<RestoreSource>,
+    /// Replication of a local-disk collection with a factor above 1 (absent otherwise, so
+    /// a factor-1 collection serializes exactly as before replication existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication: Option<Replication>,
 }
+
+/// How a local-disk collection is replicated (`docs/design/014-replication.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Replication {
+    /// Copies of every shard, each on its own node: 2 to 5.
+    pub factor: u32,
+    /// When the primary acknowledges a write.
+    pub write_ack: WriteAck,
+}
+
+pub use vecshard_model::replication::WriteAck;
 
 /// The cluster backup a restored collection's shards start from (see
 /// `docs/design/013-cluster-backups.md`).
@@ -162,6 +177,35 @@ pub struct Assignment {
     pub epoch: u64,
     /// Nodes serving read-only replicas (object-store shards only), same epoch.
     pub readers: Vec<String>,
+    /// The replicas of a replicated shard (absent for a replication factor of 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<ReplicaSet>,
+}
+
+/// Who holds a replicated shard's copies. The primary is the assignment's `owner`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaSet {
+    /// Every replica, the primary included, on distinct nodes; the replication factor's
+    /// count of them.
+    pub replicas: Vec<String>,
+    /// The in-sync set: replicas known to hold every acknowledged write (the primary is
+    /// always one).
+    pub in_sync: Vec<String>,
+    /// One entry per promotion: the epoch it started and the last sequence number the
+    /// new primary held when it took over. Empty until the first promotion.
+    pub epoch_starts: Vec<(u64, u64)>,
+}
+
+impl Assignment {
+    /// Whether `node` holds a copy of this shard as its owner, a reader or a replica.
+    pub fn held_by(&self, node: &str) -> bool {
+        self.owner.as_deref() == Some(node)
+            || self.readers.iter().any(|r| r == node)
+            || self
+                .replicas
+                .as_ref()
+                .is_some_and(|s| s.replicas.iter().any(|r| r == node))
+    }
 }
 
 /// A change to the shard map, proposed by the leader and applied on every router.
@@ -227,6 +271,17 @@ pub enum Command {
     RemoveNode {
         /// Node id.
         id: String,
+    },
+    /// Create a replicated local-disk collection (incarnation layout): for each shard its
+    /// replicas on distinct nodes, the first one the primary (owner); all start in sync.
+    /// Collections with a replication factor of 1 use `CreateCollection`.
+    CreateReplicated {
+        /// Settings.
+        spec: CollectionSpec,
+        /// Factor and acknowledgement rule.
+        replication: Replication,
+        /// Replicas per shard, primary first.
+        replicas: Vec<Vec<String>>,
     },
     /// Create a collection (incarnation layout) whose shards start from a backup's
     /// checkpoints, as `CreateCollection` otherwise.

@@ -72,6 +72,9 @@ impl Core {
                 spec: spec.clone(),
                 replication: r,
                 replicas,
+                // Nothing ships writes to followers yet (docs/design/014-replication.md,
+                // step 1): they hold nothing and must not count as in sync.
+                followers_in_sync: false,
             })
             .await?;
             self.control.notify_one();

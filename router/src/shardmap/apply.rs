@@ -41,7 +41,8 @@ impl ShardMap {
                 spec,
                 replication,
                 replicas,
-            } => self.create_replicated(spec, *replication, replicas, index),
+                followers_in_sync,
+            } => self.create_replicated(spec, *replication, replicas, *followers_in_sync, index),
             Command::DropCollection { name } => self.drop_collection(name),
             Command::DataDeleted { incarnation, shard } => {
                 self.data_deleted(*incarnation, *shard);
@@ -153,6 +154,7 @@ impl ShardMap {
         spec: &CollectionSpec,
         replication: Replication,
         replicas: &[Vec<String>],
+        followers_in_sync: bool,
         index: u64,
     ) -> CommandResult {
         if spec.storage != "local" {
@@ -178,9 +180,14 @@ impl ShardMap {
         if let Some(c) = self.collections.get_mut(&spec.name) {
             c.replication = Some(replication);
             for (a, r) in c.shards.iter_mut().zip(replicas) {
+                let in_sync = if followers_in_sync {
+                    r.clone()
+                } else {
+                    r[..1].to_vec()
+                };
                 a.replicas = Some(ReplicaSet {
                     replicas: r.clone(),
-                    in_sync: r.clone(),
+                    in_sync,
                     epoch_starts: Vec::new(),
                 });
             }

@@ -409,6 +409,7 @@ fn replicas_go_to_distinct_nodes_and_spread_primaries_and_copies() {
             spec: spec("r", 4, "local"),
             replication: replication(3, WriteAck::Majority),
             replicas: replicas.clone(),
+            followers_in_sync: true,
         },
         7,
     );
@@ -430,6 +431,30 @@ fn replicas_go_to_distinct_nodes_and_spread_primaries_and_copies() {
         m.apply(&Command::RemoveNode { id: "d".into() }, 8),
         CommandResult::Rejected(Rejection::Conflict(_))
     ));
+
+    // Followers that will not receive the writes start outside the in-sync set; an entry
+    // written without the flag (serde default) means the same.
+    let cmd = Command::CreateReplicated {
+        spec: spec("r2", 1, "local"),
+        replication: replication(2, WriteAck::All),
+        replicas: vec![vec!["b".into(), "c".into()]],
+        followers_in_sync: false,
+    };
+    let json = serde_json::to_value(&cmd).unwrap();
+    let mut old = json.clone();
+    old["CreateReplicated"]
+        .as_object_mut()
+        .unwrap()
+        .remove("followers_in_sync");
+    assert_eq!(
+        serde_json::from_value::<Command>(old).unwrap(),
+        cmd,
+        "{json}"
+    );
+    assert_eq!(m.apply(&cmd, 9), CommandResult::Ok);
+    let set = m.collections["r2"].shards[0].replicas.clone().unwrap();
+    assert_eq!(set.replicas, ["b", "c"]);
+    assert_eq!(set.in_sync, ["b"]);
 }
 
 #[test]
@@ -477,6 +502,7 @@ fn replicated_creates_are_checked_when_applied() {
                 spec: s,
                 replication: replication(2, WriteAck::All),
                 replicas,
+                followers_in_sync: true,
             },
             5,
         );

@@ -273,8 +273,8 @@ pub enum Command {
         id: String,
     },
     /// Create a replicated local-disk collection (incarnation layout): for each shard its
-    /// replicas on distinct nodes, the first one the primary (owner); all start in sync.
-    /// Collections with a replication factor of 1 use `CreateCollection`.
+    /// replicas on distinct nodes, the first one the primary (owner). Collections with a
+    /// replication factor of 1 use `CreateCollection`.
     CreateReplicated {
         /// Settings.
         spec: CollectionSpec,
@@ -282,6 +282,12 @@ pub enum Command {
         replication: Replication,
         /// Replicas per shard, primary first.
         replicas: Vec<Vec<String>>,
+        /// Whether the followers start in the in-sync set (they will receive every write
+        /// from the first); otherwise only the primary does. Routers that do not ship
+        /// writes to followers yet (replication step 1) propose `false`, so that a later
+        /// build never trusts a follower that missed writes.
+        #[serde(default)]
+        followers_in_sync: bool,
     },
     /// Create a collection (incarnation layout) whose shards start from a backup's
     /// checkpoints, as `CreateCollection` otherwise.

@@ -2,14 +2,19 @@
 //! (random writes, partial shipping, crashes, restarts, false suspicions, in-sync set
 //! changes racing with promotions), checked against the invariant "every acknowledged
 //! write is on the shard map's current primary". The promotion decision is the real one
-//! (`replication::decide`); the rest is the protocol as the note states it.
+//! (`replication::decide`), and so is the shard map: `CreateReplicated`, `Promote`,
+//! `ShrinkIsr` and `ExpandIsr` are applied by `ShardMap::apply`; the replicas are the
+//! protocol as the note states it.
 
 use std::collections::BTreeMap;
 
 use vecshard_model::replication::majority;
 
 use super::replication::{Position, Promotion, decide};
-use super::types::{ReplicaSet, Replication, WriteAck};
+use super::types::{
+    CollectionSpec, Command, CommandResult, IndexParams, Metric, ReplicaSet, Replication, ShardMap,
+    WriteAck,
+};
 
 /// splitmix64: a small deterministic generator, so a failing seed replays exactly.
 struct Rng(u64);
@@ -62,10 +67,8 @@ struct Model {
     /// A primary acknowledges only writes of its current epoch.
     own_epoch_acks: bool,
     reps: Vec<Replica>,
-    // The shard map.
-    epoch: u64,
-    primary: usize,
-    in_sync: Vec<usize>,
+    /// The shard map, holding the one replicated shard `c/0`.
+    map: ShardMap,
     primary_of: BTreeMap<u64, usize>,
     /// The in-sync set each past epoch ended with (what a deposed primary still obeys).
     isr_at: BTreeMap<u64, Vec<usize>>,
@@ -78,6 +81,10 @@ fn name(i: usize) -> String {
     format!("n{i}")
 }
 
+fn index(n: &str) -> usize {
+    n[1..].parse().unwrap()
+}
+
 impl Model {
     fn new(rf: usize, ack: WriteAck, v: Variant) -> Model {
         let r = Replica {
@@ -87,21 +94,62 @@ impl Model {
             alive: true,
             expanding: None,
         };
-        Model {
+        let mut m = Model {
             rf,
             ack,
             check_isr: v.check_isr,
             own_epoch_acks: v.own_epoch_acks,
             reps: vec![r; rf],
-            epoch: 1,
-            primary: 0,
-            in_sync: (0..rf).collect(),
+            map: ShardMap::default(),
             primary_of: BTreeMap::from([(1, 0)]),
             isr_at: BTreeMap::new(),
             pending: Vec::new(),
             acked: Vec::new(),
             proposed: None,
-        }
+        };
+        let spec = CollectionSpec {
+            name: "c".into(),
+            dimension: 4,
+            metric: Metric::L2,
+            shard_count: 1,
+            storage: "local".into(),
+            index: IndexParams::default(),
+        };
+        let create = Command::CreateReplicated {
+            spec,
+            replication: Replication {
+                factor: rf as u32,
+                write_ack: ack,
+            },
+            replicas: vec![(0..rf).map(name).collect()],
+            followers_in_sync: true,
+        };
+        // Entry 1: the first epoch is 1.
+        assert_eq!(m.map.apply(&create, 1), CommandResult::Ok);
+        assert_eq!((m.epoch(), m.primary()), (1, 0));
+        m
+    }
+
+    fn shard(&self) -> &super::types::Assignment {
+        &self.map.collections["c"].shards[0]
+    }
+
+    fn epoch(&self) -> u64 {
+        self.shard().epoch
+    }
+
+    fn primary(&self) -> usize {
+        index(self.shard().owner.as_deref().unwrap())
+    }
+
+    fn in_sync(&self) -> Vec<usize> {
+        let set = self.shard().replicas.as_ref().unwrap();
+        set.in_sync.iter().map(|n| index(n)).collect()
+    }
+
+    /// Apply a command as Raft would, at a later log index.
+    fn apply(&mut self, cmd: Command) -> bool {
+        self.map.apply(&cmd, 2) == CommandResult::Ok
     }
 
     /// Whether `i` believes it is primary: it holds the epoch it was made primary for.
@@ -110,11 +158,11 @@ impl Model {
     }
 
     /// The in-sync set a primary of `epoch` obeys: the map's while the epoch is current.
-    fn isr_of(&self, epoch: u64) -> &[usize] {
-        if epoch == self.epoch {
-            &self.in_sync
+    fn isr_of(&self, epoch: u64) -> Vec<usize> {
+        if epoch == self.epoch() {
+            self.in_sync()
         } else {
-            &self.isr_at[&epoch]
+            self.isr_at[&epoch].clone()
         }
     }
 
@@ -189,32 +237,39 @@ impl Model {
 
     /// The primary `p` asks for `f` to leave the in-sync set (applies at `p`'s epoch only).
     fn shrink(&mut self, p: usize, f: usize) {
-        if self.reps[p].epoch == self.epoch && f != p {
-            self.in_sync.retain(|i| *i != f);
-        }
+        let applied = self.apply(Command::ShrinkIsr {
+            collection: "c".into(),
+            shard: 0,
+            epoch: self.reps[p].epoch,
+            node: name(f),
+        });
+        assert!(!applied || (self.reps[p].epoch == self.epoch() && f != p));
     }
 
     /// The primary `p` proposes `f` for the in-sync set once `f` holds its whole log.
     fn propose_expand(&mut self, p: usize, f: usize) {
         let r = &self.reps[p];
-        if r.expanding.is_none() && self.reps[f].log == r.log && !self.in_sync.contains(&f) {
+        if r.expanding.is_none() && self.reps[f].log == r.log && !self.in_sync().contains(&f) {
             let seq = r.log.last().map_or(0, |x| x.1);
             self.reps[p].expanding = Some((f, seq));
         }
     }
 
     fn commit_expand(&mut self, p: usize) {
-        if let Some((f, _)) = self.reps[p].expanding.take()
-            && self.reps[p].epoch == self.epoch
-            && !self.in_sync.contains(&f)
-        {
-            self.in_sync.push(f);
+        if let Some((f, seq)) = self.reps[p].expanding.take() {
+            self.apply(Command::ExpandIsr {
+                collection: "c".into(),
+                shard: 0,
+                epoch: self.reps[p].epoch,
+                node: name(f),
+                seq,
+            });
         }
     }
 
     /// The leader fences the live replicas that answer at `epoch + 1` and decides.
     fn fence_and_decide(&mut self, rng: &mut Rng) {
-        let next = self.epoch + 1;
+        let next = self.epoch() + 1;
         let mut answers = Vec::new();
         for i in 0..self.rf {
             if self.reps[i].alive && rng.chance(80) {
@@ -229,7 +284,7 @@ impl Model {
         }
         let set = ReplicaSet {
             replicas: (0..self.rf).map(name).collect(),
-            in_sync: self.in_sync.iter().map(|i| name(*i)).collect(),
+            in_sync: self.in_sync().into_iter().map(name).collect(),
             epoch_starts: Vec::new(),
         };
         let replication = Replication {
@@ -243,8 +298,8 @@ impl Model {
             } => {
                 assert_eq!(in_sync[0], primary);
                 self.proposed = Some(Proposed {
-                    from_epoch: self.epoch,
-                    from_in_sync: self.in_sync.clone(),
+                    from_epoch: self.epoch(),
+                    from_in_sync: self.in_sync(),
                     primary: idx(&primary),
                     in_sync: in_sync.iter().map(|n| idx(n)).collect(),
                 });
@@ -258,25 +313,42 @@ impl Model {
         let Some(p) = self.proposed.take() else {
             return;
         };
-        if p.from_epoch != self.epoch || (self.check_isr && p.from_in_sync != self.in_sync) {
+        let (epoch, in_sync) = (self.epoch(), self.in_sync());
+        // The variant without the condition: as if the leader had read the set now.
+        let from_in_sync = if self.check_isr {
+            p.from_in_sync
+        } else {
+            in_sync.clone()
+        };
+        let start_seq = self.reps[p.primary].log.last().map_or(0, |x| x.1);
+        let applied = self.apply(Command::Promote {
+            collection: "c".into(),
+            shard: 0,
+            from_epoch: p.from_epoch,
+            from_in_sync: from_in_sync.into_iter().map(name).collect(),
+            primary: name(p.primary),
+            start_seq,
+            in_sync: p.in_sync.into_iter().map(name).collect(),
+        });
+        if !applied {
             return; // stale: a no-op, the leader computes again
         }
-        self.isr_at.insert(self.epoch, self.in_sync.clone());
-        self.epoch += 1;
-        self.primary = p.primary;
-        self.primary_of.insert(self.epoch, p.primary);
-        self.in_sync = p.in_sync;
-        self.reps[p.primary].epoch = self.epoch;
-        self.reps[p.primary].following = self.epoch;
+        assert_eq!((self.epoch(), self.primary()), (epoch + 1, p.primary));
+        self.isr_at.insert(epoch, in_sync);
+        self.primary_of.insert(epoch + 1, p.primary);
+        self.reps[p.primary].epoch = epoch + 1;
+        self.reps[p.primary].following = epoch + 1;
         self.reps[p.primary].expanding = None;
     }
 
     fn check(&self) -> Result<(), String> {
-        let log = &self.reps[self.primary].log;
+        let primary = self.primary();
+        let log = &self.reps[primary].log;
         match self.acked.iter().find(|w| !log.contains(w)) {
             Some(w) => Err(format!(
                 "acknowledged write {w:?} is not on primary n{} (epoch {}): {log:?}",
-                self.primary, self.epoch
+                primary,
+                self.epoch()
             )),
             None => Ok(()),
         }
@@ -289,9 +361,9 @@ impl Model {
         if std::env::var_os("REPLICATION_MODEL_TRACE").is_some() {
             eprintln!(
                 "step {what} i={i} j={j} map=(e{} p{} isr {:?}) reps={:?} acked={:?}",
-                self.epoch,
-                self.primary,
-                self.in_sync,
+                self.epoch(),
+                self.primary(),
+                self.in_sync(),
                 self.reps
                     .iter()
                     .map(|r| (r.alive, r.epoch, r.following, r.log.clone()))
@@ -331,7 +403,7 @@ impl Model {
             87..=94 => {
                 // The leader acts when the primary is down, and sometimes on a false
                 // suspicion (a partition, a slow heartbeat).
-                if self.proposed.is_none() && (!self.reps[self.primary].alive || rng.chance(10)) {
+                if self.proposed.is_none() && (!self.reps[self.primary()].alive || rng.chance(10)) {
                     self.fence_and_decide(rng);
                 }
             }
@@ -374,7 +446,7 @@ fn run(v: Variant, seeds: u64, steps: usize) -> Result<(u64, usize), String> {
             m.check()
                 .map_err(|e| format!("seed {seed} (rf {rf}, {ack}): {e}"))?;
         }
-        promotions += m.epoch - 1;
+        promotions += m.epoch() - 1;
         acked += m.acked.len();
     }
     Ok((promotions, acked))

@@ -573,3 +573,90 @@ fn the_promotion_rule_waits_for_enough_answers_and_takes_the_highest_position() 
         }
     );
 }
+
+#[test]
+fn promotions_and_isr_changes_apply_only_where_they_were_computed() {
+    let mut m = map_with_nodes(&["a", "b", "c"]);
+    let create = Command::CreateReplicated {
+        spec: spec("r", 1, "local"),
+        replication: replication(3, WriteAck::All),
+        replicas: vec![vec!["a".into(), "b".into(), "c".into()]],
+        followers_in_sync: true,
+    };
+    assert_eq!(m.apply(&create, 5), CommandResult::Ok);
+    let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let shard = |m: &ShardMap| m.collections["r"].shards[0].clone();
+    let promote = |from_epoch, from: &[&str], primary: &str, in_sync: &[&str]| Command::Promote {
+        collection: "r".into(),
+        shard: 0,
+        from_epoch,
+        from_in_sync: names(from),
+        primary: primary.into(),
+        start_seq: 42,
+        in_sync: names(in_sync),
+    };
+    let shrink = |epoch, node: &str| Command::ShrinkIsr {
+        collection: "r".into(),
+        shard: 0,
+        epoch,
+        node: node.into(),
+    };
+    let before = shard(&m);
+
+    // Refused, nothing changes: a stale epoch, a stale in-sync set, a primary not first,
+    // a stranger in the set, the primary shrunk away, an unknown shard.
+    for bad in [
+        promote(4, &["a", "b", "c"], "b", &["b"]),
+        promote(5, &["a", "b"], "b", &["b"]),
+        promote(5, &["a", "b", "c"], "b", &["c", "b"]),
+        promote(5, &["a", "b", "c"], "b", &["b", "z"]),
+        shrink(5, "a"),
+        shrink(4, "b"),
+        Command::ShrinkIsr {
+            collection: "r".into(),
+            shard: 1,
+            epoch: 5,
+            node: "b".into(),
+        },
+    ] {
+        let r = m.apply(&bad, 6);
+        assert!(matches!(r, CommandResult::Rejected(_)), "{bad:?}: {r:?}");
+        assert_eq!(shard(&m), before, "{bad:?}");
+    }
+
+    // The primary shrinks the set; a promotion computed before the shrink is then stale.
+    assert_eq!(m.apply(&shrink(5, "c"), 7), CommandResult::Ok);
+    let computed_before = promote(5, &["a", "b", "c"], "c", &["c"]);
+    assert!(matches!(
+        m.apply(&computed_before, 8),
+        CommandResult::Rejected(_)
+    ));
+    assert_eq!(
+        m.apply(&promote(5, &["a", "b"], "b", &["b"]), 9),
+        CommandResult::Ok
+    );
+    let a = shard(&m);
+    assert_eq!((a.owner.as_deref(), a.epoch), (Some("b"), 6));
+    let set = a.replicas.clone().unwrap();
+    assert_eq!(set.in_sync, ["b"]);
+    assert_eq!(set.epoch_starts, [(6, 42)]);
+    // The deposed primary's shrink at its old epoch is a no-op; the new one's expand works.
+    assert!(matches!(
+        m.apply(&shrink(5, "b"), 10),
+        CommandResult::Rejected(_)
+    ));
+    let expand = |node: &str| Command::ExpandIsr {
+        collection: "r".into(),
+        shard: 0,
+        epoch: 6,
+        node: node.into(),
+        seq: 50,
+    };
+    assert!(matches!(
+        m.apply(&expand("z"), 11),
+        CommandResult::Rejected(_)
+    ));
+    assert_eq!(m.apply(&expand("a"), 12), CommandResult::Ok);
+    assert_eq!(m.apply(&expand("a"), 13), CommandResult::Ok, "idempotent");
+    assert_eq!(shard(&m).replicas.unwrap().in_sync, ["b", "a"]);
+}

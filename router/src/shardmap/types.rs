@@ -289,6 +289,52 @@ pub enum Command {
         #[serde(default)]
         followers_in_sync: bool,
     },
+    /// Make `primary` the primary of a replicated shard whose primary is lost
+    /// (`docs/design/014-replication.md`, "Promotion"). Applies only if the shard is still
+    /// at `from_epoch` with the in-sync set `from_in_sync`; then epoch + 1, `(epoch + 1,
+    /// start_seq)` joins `epoch_starts` and the in-sync set becomes `in_sync`.
+    Promote {
+        /// Collection.
+        collection: String,
+        /// Shard number.
+        shard: u32,
+        /// The epoch the decision was computed at.
+        from_epoch: u64,
+        /// The in-sync set it was computed from.
+        from_in_sync: Vec<String>,
+        /// The new primary (a replica).
+        primary: String,
+        /// Its last sequence number when fenced.
+        start_seq: u64,
+        /// The new in-sync set, the primary first (replicas only).
+        in_sync: Vec<String>,
+    },
+    /// The primary drops a follower from the in-sync set (only at `epoch`; never the
+    /// primary).
+    ShrinkIsr {
+        /// Collection.
+        collection: String,
+        /// Shard number.
+        shard: u32,
+        /// The primary's epoch.
+        epoch: u64,
+        /// The follower.
+        node: String,
+    },
+    /// A caught-up follower joins the in-sync set (only at `epoch`); the primary
+    /// acknowledges nothing above `seq` until this is applied.
+    ExpandIsr {
+        /// Collection.
+        collection: String,
+        /// Shard number.
+        shard: u32,
+        /// The primary's epoch.
+        epoch: u64,
+        /// The follower.
+        node: String,
+        /// The follower's durable sequence number.
+        seq: u64,
+    },
     /// Create a collection (incarnation layout) whose shards start from a backup's
     /// checkpoints, as `CreateCollection` otherwise.
     RestoreCollection {

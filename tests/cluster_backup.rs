@@ -58,6 +58,7 @@ async fn create(c: &Cluster, name: &str, shards: u32, storage: &str) {
             shard_count: shards,
             storage: storage.into(),
             index: None,
+            ..Default::default()
         })
         .await
         .unwrap_or_else(|e| panic!("create {name}: {e:?}\n{}", c.logs()));

@@ -78,6 +78,7 @@ async fn the_cluster_survives_node_loss_leader_loss_and_a_full_restart() {
         shard_count: 6,
         storage: c.storage(),
         index: None,
+        ..Default::default()
     })
     .await
     .unwrap();
@@ -172,6 +173,7 @@ async fn the_cluster_survives_node_loss_leader_loss_and_a_full_restart() {
         shard_count: 2,
         storage: "local".into(),
         index: None,
+        ..Default::default()
     })
     .await
     .unwrap();

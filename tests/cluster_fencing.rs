@@ -28,6 +28,7 @@ async fn a_stopped_owner_cannot_make_a_write_visible_after_its_shard_moved() {
         shard_count: 2,
         storage: c.storage(),
         index: None,
+        ..Default::default()
     })
     .await
     .unwrap();

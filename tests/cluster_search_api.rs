@@ -110,6 +110,7 @@ async fn batch_by_key_offset_and_count_through_real_nodes() {
             shard_count: 3,
             storage: "local".into(),
             index: None,
+            ..Default::default()
         };
         match c.create_collection(req).await {
             Ok(_) => break,

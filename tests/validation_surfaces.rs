@@ -440,6 +440,7 @@ async fn every_surface_gives_the_same_answer_to_bad_input() {
             shard_count: 1,
             storage: "local".into(),
             index: None,
+            ..Default::default()
         };
         match c.create_collection(req).await {
             Ok(_) => break,

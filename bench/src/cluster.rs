@@ -48,6 +48,7 @@ pub(crate) async fn create_collection(
                 ef_construction: Some(200),
                 ef_search: Some(ef),
             }),
+            ..Default::default()
         };
         match c.create_collection(req).await {
             Ok(_) => return Ok(()),

@@ -36,6 +36,7 @@ async fn create(shared: &Shared) -> Result<()> {
                 shard_count: c.shards,
                 storage: c.storage.clone(),
                 index: None,
+                ..Default::default()
             };
             let (o, _, _) = workload::call(shared, ROUTERS[0], |mut cl| async move {
                 cl.create_collection(req).await

@@ -142,6 +142,7 @@ async fn down_and_up_keeps_the_data_and_the_shard_map() -> Result<()> {
                     shard_count: 3,
                     storage: storage.into(),
                     index: None,
+                    ..Default::default()
                 })
                 .await;
             match r {

@@ -25,6 +25,10 @@ pub struct NewCollection {
     pub ef_construction: Option<u32>,
     /// Default query-time search width.
     pub ef_search: Option<u32>,
+    /// Copies of every shard on distinct nodes (local storage; 0 or 1: one copy).
+    pub replication_factor: u32,
+    /// `majority` or `all` (empty: the default, `majority`).
+    pub write_ack: String,
 }
 
 /// Create a collection and place its shards on the live nodes; returns its spec.
@@ -40,6 +44,8 @@ pub async fn create(c: &mut Client, n: NewCollection) -> Result<Option<pb::Colle
             ef_construction: n.ef_construction,
             ef_search: n.ef_search,
         }),
+        replication_factor: n.replication_factor,
+        write_ack: n.write_ack,
     };
     let r = c.create_collection(req).await.map_err(status)?;
     Ok(r.into_inner().spec)

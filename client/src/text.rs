@@ -11,8 +11,16 @@ pub fn spec_line(s: &pb::CollectionSpec) -> String {
         .map(|m| enum_name(m.as_str_name(), "METRIC_"))
         .unwrap_or_default();
     let i = s.index.unwrap_or_default();
+    let replication = if s.replication_factor > 1 {
+        format!(
+            ", replication factor {} (write ack {})",
+            s.replication_factor, s.write_ack
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "{}: {}-d {metric}, {} shards, storage {}, m={} ef_construction={} ef_search={}",
+        "{}: {}-d {metric}, {} shards, storage {}{replication}, m={} ef_construction={} ef_search={}",
         s.name,
         s.dimension,
         s.shard_count,
@@ -98,6 +106,22 @@ pub fn cluster_status(s: &pb::ClusterStatusResponse) -> String {
         ]);
     }
     let _ = write!(out, "{t}");
+    if s.shards.iter().any(|p| !p.replicas.is_empty()) {
+        let mut t = Table::new(&["COLLECTION", "SHARD", "REPLICA", "ROLE", "EPOCH", "IN SYNC"]);
+        for p in &s.shards {
+            for r in &p.replicas {
+                t.row(vec![
+                    p.collection.clone(),
+                    p.number.to_string(),
+                    r.node.clone(),
+                    r.role.clone(),
+                    r.epoch.to_string(),
+                    if r.in_sync { "yes" } else { "no" }.into(),
+                ]);
+            }
+        }
+        let _ = write!(out, "\n{t}");
+    }
     for p in s.shards.iter().filter(|p| !p.error.is_empty()) {
         let _ = writeln!(out, "{}/{}: {}", p.collection, p.number, p.error);
     }
@@ -177,5 +201,39 @@ mod tests {
             "{text}"
         );
         assert!(text.ends_with("c/1: disk full\n"), "{text}");
+        assert!(!text.contains("REPLICA"), "{text}");
+    }
+
+    #[test]
+    fn status_lists_the_replicas_of_replicated_shards() {
+        let replica = |node: &str, role: &str, in_sync| pb::ReplicaInfo {
+            node: node.into(),
+            role: role.into(),
+            epoch: 7,
+            in_sync,
+        };
+        let s = pb::ClusterStatusResponse {
+            shards: vec![pb::ShardPlacement {
+                collection: "c".into(),
+                number: 0,
+                owner: "n2".into(),
+                epoch: 7,
+                replicas: vec![
+                    replica("n2", "primary", true),
+                    replica("n1", "follower", false),
+                ],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let text = cluster_status(&s);
+        assert!(
+            text.contains(
+                "COLLECTION  SHARD  REPLICA  ROLE      EPOCH  IN SYNC\n\
+                 c           0      n2       primary   7      yes\n\
+                 c           0      n1       follower  7      no\n"
+            ),
+            "{text}"
+        );
     }
 }

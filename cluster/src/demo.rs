@@ -94,6 +94,7 @@ pub async fn run(
             shard_count: shards,
             storage: "local".into(),
             index: None,
+            ..Default::default()
         })
         .await
         .map_err(ClusterError::Api)?;

@@ -80,6 +80,7 @@ async fn a_router_calling_nodes_in_its_process_answers_as_over_the_network() {
                 shard_count: 4,
                 storage: "local".into(),
                 index: None,
+                ..Default::default()
             };
             match c.create_collection(req).await {
                 Ok(_) => Some(()),
@@ -254,6 +255,7 @@ async fn a_restarted_node_serves_its_shards_again() {
                 shard_count: 2,
                 storage: "local".into(),
                 index: None,
+                ..Default::default()
             };
             match c.create_collection(req).await {
                 Ok(_) => Some(()),

@@ -29,7 +29,8 @@ pub use error::{Error, ErrorKind, Result};
 pub use filter::Filter;
 pub use options::{Durability, Options, ShardSpec};
 pub use shard::{
-    CheckpointSummary, RestoreSummary, Shard, Stats, WalLoss, WalRepair, restore_checkpoint,
+    CheckpointSummary, Replicated, RestoreSummary, Shard, Stats, WalLoss, WalRepair,
+    restore_checkpoint,
 };
 pub use types::*;
 /// The data model the engine is built on (keys, values, points, filters, limits, rules).

@@ -20,6 +20,7 @@ mod metric;
 mod point;
 #[cfg(feature = "proto")]
 pub mod proto;
+pub mod replication;
 pub mod storage_url;
 pub mod validate;
 mod value;

@@ -74,6 +74,8 @@ fn spec() -> api::CollectionSpec {
         shard_count: 4,
         storage: "s3://bucket/prefix".into(),
         index: Some(index()),
+        replication_factor: 3,
+        write_ack: "majority".into(),
     }
 }
 
@@ -149,6 +151,8 @@ fn public_collection_messages_round_trip() {
         shard_count: 0,
         storage: "local".into(),
         index: Some(index()),
+        replication_factor: 3,
+        write_ack: "all".into(),
     });
     round_trip(&api::CreateCollectionResponse { spec: Some(spec()) });
     round_trip(&api::ListCollectionsRequest {});
@@ -267,6 +271,12 @@ fn public_search_and_status_messages_round_trip() {
             readers: vec!["node-b".into()],
             state: api::ShardState::Failed as i32,
             error: "storage: 403 Forbidden".into(),
+            replicas: vec![api::ReplicaInfo {
+                node: "node-a".into(),
+                role: "primary".into(),
+                epoch: 3,
+                in_sync: true,
+            }],
         }],
     });
 }

@@ -98,6 +98,7 @@ fn main() {
             shard_count: 1,
             storage: "s3://bucket/bench".into(),
             index: None,
+            ..Default::default()
         };
         c.create_collection(create).await.unwrap();
         wait_serving(&mut c, "c").await;

@@ -3,14 +3,14 @@
 use vecshard_proto::internal::v1 as pi;
 use vecshard_proto::v1 as pb;
 
-use vecshard_model::{proto as model_pb, validate};
+use vecshard_model::{proto as model_pb, replication, validate};
 
 use serde_json::Value as J;
 
 use crate::backup::Job;
 use crate::backup::manifest::{BackupManifest, ShardBackup};
-use crate::error::Result;
-use crate::shardmap::{CollectionSpec, Liveness};
+use crate::error::{Error, Result};
+use crate::shardmap::{Collection, CollectionSpec, Liveness, Replication, WriteAck};
 
 impl CollectionSpec {
     /// As the proto message.
@@ -22,6 +22,8 @@ impl CollectionSpec {
             shard_count: self.shard_count,
             storage: self.storage.clone(),
             index: Some(model_pb::index_to_proto(&self.index)),
+            replication_factor: 1,
+            write_ack: String::new(),
         }
     }
 
@@ -51,6 +53,43 @@ impl CollectionSpec {
             storage,
             index,
         })
+    }
+}
+
+impl Collection {
+    /// The settings as the proto message, replication included.
+    pub fn spec_proto(&self) -> pb::CollectionSpec {
+        let mut s = self.spec.to_proto();
+        if let Some(r) = self.replication {
+            s.replication_factor = r.factor;
+            s.write_ack = r.write_ack.as_str().to_string();
+        }
+        s
+    }
+}
+
+impl Replication {
+    /// A create request's replication: `None` for a factor of 1 (0 in the request means
+    /// 1). A factor above 1 needs `local` storage: object-store shards share their storage
+    /// and fail over by moving.
+    pub fn from_request(
+        r: &pb::CreateCollectionRequest,
+        spec: &CollectionSpec,
+    ) -> Result<Option<Self>> {
+        let factor = r.replication_factor.max(1);
+        replication::replication_factor(factor)?;
+        let write_ack = WriteAck::parse_or_default(&r.write_ack)?;
+        if factor == 1 {
+            return Ok(None);
+        }
+        if spec.storage != "local" {
+            return Err(Error::invalid(format!(
+                "replication_factor {factor} needs local storage; {:?} is an object store, \
+                 whose shards share their storage and fail over without replicas",
+                spec.storage
+            )));
+        }
+        Ok(Some(Replication { factor, write_ack }))
     }
 }
 
@@ -277,6 +316,59 @@ mod tests {
         ] {
             let e = CollectionSpec::from_request(&bad, 3, &allowed).unwrap_err();
             assert!(e.message().contains(needle), "{e}");
+        }
+    }
+
+    #[test]
+    fn replication_is_checked_and_only_for_local_storage() {
+        let allowed = ["s3://bucket/prefix".to_string()];
+        let req = |rf: u32, ack: &str, storage: &str| pb::CreateCollectionRequest {
+            name: "r".into(),
+            dimension: 4,
+            metric: pb::Metric::L2 as i32,
+            storage: storage.into(),
+            replication_factor: rf,
+            write_ack: ack.into(),
+            ..Default::default()
+        };
+        let check = |r: &pb::CreateCollectionRequest| {
+            let spec = CollectionSpec::from_request(r, 1, &allowed)?;
+            Replication::from_request(r, &spec)
+        };
+        assert_eq!(check(&req(0, "", "")).unwrap(), None);
+        assert_eq!(check(&req(1, "all", "s3://bucket/prefix")).unwrap(), None);
+        assert_eq!(
+            check(&req(3, "", "local")).unwrap(),
+            Some(Replication {
+                factor: 3,
+                write_ack: WriteAck::Majority
+            })
+        );
+        assert_eq!(
+            check(&req(5, "all", "")).unwrap(),
+            Some(Replication {
+                factor: 5,
+                write_ack: WriteAck::All
+            })
+        );
+        for (bad, needles) in [
+            (req(6, "", ""), &["replication_factor", "1..=5", "6"][..]),
+            (req(3, "quorum", ""), &["write_ack", "quorum"][..]),
+            (req(1, "some", ""), &["write_ack", "some"][..]),
+            (
+                req(2, "", "s3://bucket/prefix"),
+                &[
+                    "replication_factor 2",
+                    "local storage",
+                    "s3://bucket/prefix",
+                ][..],
+            ),
+        ] {
+            let e = check(&bad).unwrap_err();
+            assert_eq!(e.kind(), crate::error::ErrorKind::InvalidArgument, "{e}");
+            for n in needles {
+                assert!(e.message().contains(n), "{n}: {e}");
+            }
         }
     }
 }

@@ -32,6 +32,7 @@ async fn bad_requests_get_precise_errors() {
         shard_count: 2,
         storage: String::new(),
         index: None,
+        ..Default::default()
     })
     .await
     .unwrap();

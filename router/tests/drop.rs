@@ -42,6 +42,7 @@ async fn create(c: &mut C, name: &str, shards: u32, storage: &str) {
         shard_count: shards,
         storage: storage.into(),
         index: None,
+        ..Default::default()
     })
     .await
     .unwrap();

@@ -38,6 +38,7 @@ fn create_req(name: &str) -> pb::CreateCollectionRequest {
         shard_count: 3,
         storage: "s3://bucket/g".into(),
         index: None,
+        ..Default::default()
     }
 }
 

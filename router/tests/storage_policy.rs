@@ -33,6 +33,7 @@ fn create_req(name: &str, storage: &str) -> pb::CreateCollectionRequest {
         shard_count: 1,
         storage: storage.into(),
         index: None,
+        ..Default::default()
     }
 }
 

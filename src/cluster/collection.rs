@@ -37,6 +37,13 @@ pub enum CollectionCmd {
         /// Default query-time search width.
         #[arg(long)]
         ef_search: Option<u32>,
+        /// Copies of every shard, each on its own node (1 to 5; local storage only).
+        #[arg(long, default_value_t = 1)]
+        replication_factor: u32,
+        /// When a write to a replicated collection is acknowledged: majority or all (of
+        /// the in-sync replicas).
+        #[arg(long, default_value = "majority")]
+        write_ack: String,
     },
     /// List the collections.
     List {
@@ -74,6 +81,8 @@ pub async fn run(cmd: CollectionCmd, connector: &Connector) -> Result<()> {
             m,
             ef_construction,
             ef_search,
+            replication_factor,
+            write_ack,
         } => {
             let new = NewCollection {
                 name,
@@ -84,6 +93,8 @@ pub async fn run(cmd: CollectionCmd, connector: &Connector) -> Result<()> {
                 m,
                 ef_construction,
                 ef_search,
+                replication_factor,
+                write_ack,
             };
             let spec = collections::create(&mut connector.connect(&router).await?, new).await?;
             if let Some(s) = spec {

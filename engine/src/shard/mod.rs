@@ -56,6 +56,7 @@ use view::View;
 pub use checkpoint::CheckpointSummary;
 pub use recover::{WalLoss, WalRepair};
 pub use restore::{RestoreSummary, restore_checkpoint};
+pub use write::Replicated;
 
 /// A handle to one open shard. Cheap to clone; all clones share the shard. Thread-safe:
 /// concurrent writers share WAL syncs (group commit) and searches never wait for writes.
@@ -363,6 +364,22 @@ impl Shard {
     /// Delete points by key (missing keys are fine). Returns once durable and visible.
     pub fn delete(&self, keys: Vec<Key>) -> Result<u64> {
         self.inner.delete(keys)
+    }
+
+    /// A follower of a replicated shard applies a write its primary sequenced from
+    /// `first_seq` (`docs/design/014-replication.md`): the same checks and the same path as
+    /// a local write (WAL with group commit, memtable, publish in order), but with the
+    /// primary's sequence numbers, so the follower's log is the primary's. `first_seq`
+    /// must be [`Shard::next_seq`]: a gap or a repeat is `InvalidArgument` naming both and
+    /// changes nothing. Returns the batch's last sequence number once it is durable and
+    /// visible. Epochs (who may send frames) are the caller's business.
+    pub fn apply_replicated(&self, first_seq: u64, write: Replicated) -> Result<u64> {
+        self.inner.apply_replicated(first_seq, write)
+    }
+
+    /// The sequence number the next write takes (one past the last assigned).
+    pub fn next_seq(&self) -> u64 {
+        self.inner.next_seq()
     }
 
     /// The point stored under `key`.

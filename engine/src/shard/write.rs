@@ -28,6 +28,27 @@ fn validate_point(
     Ok(())
 }
 
+/// A write that a replicated shard's primary sequenced, as a follower applies it with
+/// [`crate::Shard::apply_replicated`] (`docs/design/014-replication.md`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Replicated {
+    /// An upsert batch; its points take consecutive sequence numbers.
+    Upsert(Vec<Point>),
+    /// A delete batch; its keys take consecutive sequence numbers.
+    Delete(Vec<Key>),
+}
+
+/// Where an operation's sequence numbers come from.
+#[derive(Clone, Copy)]
+enum Seq {
+    /// The next free ones (a local write).
+    Next,
+    /// Recovery: the WAL record's own, already durable.
+    Replayed(u64),
+    /// A follower: the primary's, which must be exactly the next free ones.
+    Replicated(u64),
+}
+
 /// Where a logged operation goes.
 struct Assigned {
     first_seq: u64,
@@ -46,7 +67,7 @@ impl Inner {
         }
         let op = WalOp::Upsert(points);
         let enc = EncodedOp::new(&op)?;
-        let a = self.assign(&op, Some(&enc), None)?;
+        let a = self.assign(&op, Some(&enc), Seq::Next)?;
         let WalOp::Upsert(points) = op else {
             unreachable!("constructed above")
         };
@@ -62,16 +83,52 @@ impl Inner {
             .try_for_each(|(i, k)| validate::key(k).map_err(|e| e.within(format!("keys[{i}]"))))?;
         let op = WalOp::Delete(keys);
         let enc = EncodedOp::new(&op)?;
-        let a = self.assign(&op, Some(&enc), None)?;
+        let a = self.assign(&op, Some(&enc), Seq::Next)?;
         let WalOp::Delete(keys) = op else {
             unreachable!("constructed above")
         };
         self.apply_delete(a, keys)
     }
 
+    /// A follower applies a write its primary sequenced from `first_seq`: checked like a
+    /// local write, logged and made durable with the primary's sequence numbers, then
+    /// visible. `first_seq` must be the shard's next sequence number (no gap, no repeat).
+    pub(super) fn apply_replicated(&self, first_seq: u64, r: Replicated) -> Result<u64> {
+        self.check_writable()?;
+        let _writing = self.writing();
+        let op = match r {
+            Replicated::Upsert(mut points) => {
+                validate::batch_len(points.len(), "upsert")?;
+                for (i, p) in points.iter_mut().enumerate() {
+                    validate_point(p, self.spec.dim, self.spec.metric)
+                        .map_err(|e| e.within(format!("points[{i}] (key {})", p.key)))?;
+                }
+                WalOp::Upsert(points)
+            }
+            Replicated::Delete(keys) => {
+                validate::batch_len(keys.len(), "delete")?;
+                keys.iter().enumerate().try_for_each(|(i, k)| {
+                    validate::key(k).map_err(|e| e.within(format!("keys[{i}]")))
+                })?;
+                WalOp::Delete(keys)
+            }
+        };
+        let enc = EncodedOp::new(&op)?;
+        let a = self.assign(&op, Some(&enc), Seq::Replicated(first_seq))?;
+        match op {
+            WalOp::Upsert(points) => self.apply_upsert(a, points),
+            WalOp::Delete(keys) => self.apply_delete(a, keys),
+        }
+    }
+
+    /// The sequence number the next write takes.
+    pub(super) fn next_seq(&self) -> u64 {
+        self.commit.lock().next_seq
+    }
+
     /// Apply a replayed WAL record (already durable) during recovery.
     pub(super) fn replay(&self, first_seq: u64, op: WalOp) -> Result<()> {
-        let a = self.assign(&op, None, Some(first_seq))?;
+        let a = self.assign(&op, None, Seq::Replayed(first_seq))?;
         match op {
             WalOp::Upsert(points) => self.apply_upsert(a, points)?,
             WalOp::Delete(keys) => self.apply_delete(a, keys)?,
@@ -80,13 +137,12 @@ impl Inner {
     }
 
     /// Take sequence numbers and memtable rows for `op`, queue its WAL frame, then wait for
-    /// durability. `replayed`: the op comes from the WAL with this first sequence number.
-    fn assign(
-        &self,
-        op: &WalOp,
-        enc: Option<&EncodedOp>,
-        replayed: Option<u64>,
-    ) -> Result<Assigned> {
+    /// durability. `seq`: where the sequence numbers come from.
+    fn assign(&self, op: &WalOp, enc: Option<&EncodedOp>, seq: Seq) -> Result<Assigned> {
+        let replayed = match seq {
+            Seq::Replayed(first) => Some(first),
+            Seq::Next | Seq::Replicated(_) => None,
+        };
         let n = op.len();
         let (rows, bytes) = match op {
             WalOp::Upsert(points) => (n, points.iter().map(memtable::point_bytes).sum()),
@@ -106,6 +162,22 @@ impl Inner {
             }
             self.check_writable()?;
         }
+        if let Seq::Replicated(first) = seq
+            && first != st.next_seq
+        {
+            let what = if first < st.next_seq {
+                "repeats sequence numbers this shard already holds"
+            } else {
+                "leaves a gap"
+            };
+            return Err(Error::new(
+                crate::ErrorKind::InvalidArgument,
+                format!(
+                    "replicated write from sequence number {first} {what}: the next is {}",
+                    st.next_seq
+                ),
+            ));
+        }
         if !st.active.fits(rows, bytes, self.opts.memtable_bytes)
             && let Err(e) = self.freeze(&mut st, rows)
         {
@@ -113,7 +185,10 @@ impl Inner {
             self.fail(&e);
             return Err(e);
         }
-        let first_seq = replayed.unwrap_or(st.next_seq);
+        let first_seq = match seq {
+            Seq::Next => st.next_seq,
+            Seq::Replayed(first) | Seq::Replicated(first) => first,
+        };
         let last_seq = first_seq + n as u64 - 1;
         st.next_seq = last_seq + 1;
         let first_row = st.active.reserve(rows, bytes, last_seq);

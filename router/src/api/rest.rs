@@ -9,7 +9,7 @@
 //! | `GET /metrics` | Prometheus metrics |
 //! | `GET /openapi.json` | the OpenAPI document of this API (`router/openapi.json`) |
 //! | `GET /v1/collections` | list |
-//! | `POST /v1/collections` | create `{name, dimension, metric, shard_count?, storage?, index?}` |
+//! | `POST /v1/collections` | create `{name, dimension, metric, shard_count?, storage?, index?, replication_factor?, write_ack?}` |
 //! | `GET /v1/collections/{name}` | describe |
 //! | `DELETE /v1/collections/{name}` | drop |
 //! | `POST /v1/collections/{name}/points` | upsert `{points: [{id, vector, metadata?, payload?}]}` |
@@ -251,6 +251,10 @@ struct CreateBody {
     storage: String,
     #[serde(default)]
     index: Option<IndexBody>,
+    #[serde(default)]
+    replication_factor: u32,
+    #[serde(default)]
+    write_ack: String,
 }
 
 #[derive(Deserialize)]
@@ -278,6 +282,8 @@ async fn create(
             ef_construction: i.ef_construction,
             ef_search: i.ef_search,
         }),
+        replication_factor: c.replication_factor,
+        write_ack: c.write_ack,
     };
     let r = core
         .measured(
@@ -809,6 +815,12 @@ async fn status(State(core): State<Arc<Core>>) -> Reply {
             "readers": p.readers,
             "state": enum_name(pb::ShardState::try_from(p.state).map(|x| x.as_str_name()), "SHARD_STATE_"),
             "error": p.error,
+            "replicas": p.replicas.iter().map(|r| json!({
+                "node": r.node,
+                "role": r.role,
+                "epoch": r.epoch,
+                "in_sync": r.in_sync,
+            })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
     }))
 }
@@ -909,14 +921,19 @@ fn spec_json(s: &pb::CollectionSpec) -> J {
         .map(|m| m.as_str())
         .unwrap_or("unspecified");
     let i = s.index.unwrap_or_default();
-    json!({
+    let mut j = json!({
         "name": s.name,
         "dimension": s.dimension,
         "metric": metric,
         "shard_count": s.shard_count,
         "storage": s.storage,
         "index": {"m": i.m, "ef_construction": i.ef_construction, "ef_search": i.ef_search},
-    })
+    });
+    if s.replication_factor > 1 {
+        j["replication_factor"] = json!(s.replication_factor);
+        j["write_ack"] = json!(s.write_ack);
+    }
+    j
 }
 
 /// `SHARD_STATE_SERVING` → `serving`.

@@ -7,7 +7,7 @@ use vecshard_proto::v1 as pb;
 use super::META_DEADLINE;
 use crate::core::{Core, ProposeError, forward_error};
 use crate::error::{Error, ErrorKind, Result};
-use crate::shardmap::{CollectionSpec, Command, Layout, placement};
+use crate::shardmap::{CollectionSpec, Command, Layout, Replication, placement};
 
 impl Core {
     /// Create a collection and place its shards.
@@ -21,11 +21,12 @@ impl Core {
             self.cfg.default_shard_count,
             &self.cfg.allowed_prefixes(),
         )?;
+        let replication = Replication::from_request(&req, &spec)?;
         let deadline = Instant::now() + META_DEADLINE;
         self.on_leader(
             deadline,
             forwarded,
-            || self.create_here(spec.clone()),
+            || self.create_here(spec.clone(), replication),
             |leader| {
                 let req = req.clone();
                 async move {
@@ -44,6 +45,7 @@ impl Core {
     async fn create_here(
         &self,
         spec: CollectionSpec,
+        replication: Option<Replication>,
     ) -> Result<pb::CreateCollectionResponse, ProposeError> {
         let view = self.view();
         if view.map.collections.contains_key(&spec.name) {
@@ -51,6 +53,35 @@ impl Core {
                 ErrorKind::AlreadyExists,
                 format!("collection {:?} already exists", spec.name),
             )));
+        }
+        if let Some(r) = replication {
+            let replicas = placement::place_replicated(&view.map, spec.shard_count, r.factor)
+                .map_err(|e| {
+                    ProposeError::Failed(Error::new(
+                        ErrorKind::FailedPrecondition,
+                        format!(
+                            "replication_factor {} needs {} live data nodes, {} {} alive",
+                            e.factor,
+                            e.factor,
+                            e.live,
+                            if e.live == 1 { "is" } else { "are" }
+                        ),
+                    ))
+                })?;
+            self.propose(Command::CreateReplicated {
+                spec: spec.clone(),
+                replication: r,
+                replicas,
+                // Nothing ships writes to followers yet (docs/design/014-replication.md,
+                // step 1): they hold nothing and must not count as in sync.
+                followers_in_sync: false,
+            })
+            .await?;
+            self.control.notify_one();
+            let mut spec = spec.to_proto();
+            spec.replication_factor = r.factor;
+            spec.write_ack = r.write_ack.as_str().to_string();
+            return Ok(pb::CreateCollectionResponse { spec: Some(spec) });
         }
         let owners = placement::place_new(&view.map, spec.shard_count).ok_or_else(|| {
             ProposeError::Failed(Error::unavailable(
@@ -118,7 +149,7 @@ impl Core {
                 .map
                 .collections
                 .values()
-                .map(|c| c.spec.to_proto())
+                .map(|c| c.spec_proto())
                 .collect(),
         }
     }
@@ -146,7 +177,7 @@ impl Core {
             })
             .collect();
         Ok(pb::DescribeCollectionResponse {
-            spec: Some(coll.spec.to_proto()),
+            spec: Some(coll.spec_proto()),
             shards,
         })
     }

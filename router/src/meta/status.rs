@@ -7,7 +7,7 @@ use vecshard_proto::v1 as pb;
 use crate::conversions::shard_state;
 use crate::core::Core;
 use crate::raft::state_machine::MapView;
-use crate::shardmap::{Collection, placement};
+use crate::shardmap::{Assignment, Collection, placement};
 
 impl Core {
     /// A shard's state: unassigned, unavailable (owner down), or what its owner reports
@@ -59,7 +59,11 @@ impl Core {
                     collection: name.clone(),
                     number: n as u32,
                 };
-                for holder in a.owner.iter().chain(a.readers.iter()) {
+                let followers = a
+                    .replicas
+                    .iter()
+                    .flat_map(|s| s.replicas.iter().filter(|n| a.owner.as_ref() != Some(*n)));
+                for holder in a.owner.iter().chain(a.readers.iter()).chain(followers) {
                     held.entry(holder).or_default().push(r.clone());
                 }
                 let (state, error) = self.shard_report(&view, c, n as u32);
@@ -71,6 +75,7 @@ impl Core {
                     readers: a.readers.clone(),
                     state: state as i32,
                     error,
+                    replicas: replica_infos(a),
                 });
             }
         }
@@ -95,4 +100,27 @@ impl Core {
             shards,
         }
     }
+}
+
+/// A replicated shard's replicas as the shard map records them, the primary first.
+fn replica_infos(a: &Assignment) -> Vec<pb::ReplicaInfo> {
+    let Some(set) = &a.replicas else {
+        return Vec::new();
+    };
+    let mut nodes: Vec<&String> = set.replicas.iter().collect();
+    nodes.sort_by_key(|n| a.owner.as_ref() != Some(*n));
+    nodes
+        .into_iter()
+        .map(|n| pb::ReplicaInfo {
+            node: n.clone(),
+            role: if a.owner.as_ref() == Some(n) {
+                "primary"
+            } else {
+                "follower"
+            }
+            .to_string(),
+            epoch: a.epoch,
+            in_sync: set.in_sync.contains(n),
+        })
+        .collect()
 }

@@ -37,6 +37,67 @@ impl ShardMap {
                 }
                 r
             }
+            Command::CreateReplicated {
+                spec,
+                replication,
+                replicas,
+                followers_in_sync,
+            } => self.create_replicated(spec, *replication, replicas, *followers_in_sync, index),
+            Command::Promote {
+                collection,
+                shard,
+                from_epoch,
+                from_in_sync,
+                primary,
+                start_seq,
+                in_sync,
+            } => self.replica_set(collection, *shard, *from_epoch, |a, set| {
+                if set.in_sync != *from_in_sync {
+                    return Err(format!(
+                        "in-sync set is {:?}, not {from_in_sync:?}",
+                        set.in_sync
+                    ));
+                }
+                if in_sync.first() != Some(primary)
+                    || in_sync.iter().any(|n| !set.replicas.contains(n))
+                {
+                    return Err(format!(
+                        "{in_sync:?} is not the replica {primary:?} and other replicas"
+                    ));
+                }
+                a.epoch += 1;
+                a.owner = Some(primary.clone());
+                set.epoch_starts.push((a.epoch, *start_seq));
+                set.in_sync = in_sync.clone();
+                Ok(())
+            }),
+            Command::ShrinkIsr {
+                collection,
+                shard,
+                epoch,
+                node,
+            } => self.replica_set(collection, *shard, *epoch, |a, set| {
+                if a.owner.as_ref() == Some(node) {
+                    return Err(format!("{node:?} is the primary"));
+                }
+                set.in_sync.retain(|n| n != node);
+                Ok(())
+            }),
+            Command::ExpandIsr {
+                collection,
+                shard,
+                epoch,
+                node,
+                seq: _,
+            } => self.replica_set(collection, *shard, *epoch, |_, set| {
+                if !set.replicas.contains(node) {
+                    return Err(format!("{node:?} is not a replica"));
+                }
+                if !set.in_sync.contains(node) {
+                    set.in_sync.push(node.clone());
+                }
+                Ok(())
+            }),
             Command::DropCollection { name } => self.drop_collection(name),
             Command::DataDeleted { incarnation, shard } => {
                 self.data_deleted(*incarnation, *shard);
@@ -115,6 +176,7 @@ impl ShardMap {
                 owner: o.clone(),
                 epoch: first_epoch,
                 readers: Vec::new(),
+                replicas: None,
             })
             .collect();
         if layout == Layout::Legacy && spec.storage == "local" {
@@ -135,8 +197,56 @@ impl ShardMap {
                 layout,
                 shards,
                 restore: None,
+                replication: None,
             },
         );
+        CommandResult::Ok
+    }
+
+    /// A replicated collection: every shard's replicas must be `factor` distinct nodes.
+    fn create_replicated(
+        &mut self,
+        spec: &CollectionSpec,
+        replication: Replication,
+        replicas: &[Vec<String>],
+        followers_in_sync: bool,
+        index: u64,
+    ) -> CommandResult {
+        if spec.storage != "local" {
+            return CommandResult::Rejected(Rejection::Conflict(format!(
+                "collection {:?}: replication needs local storage, not {:?}",
+                spec.name, spec.storage
+            )));
+        }
+        for (n, r) in replicas.iter().enumerate() {
+            let distinct: std::collections::BTreeSet<&String> = r.iter().collect();
+            if r.len() != replication.factor as usize || distinct.len() != r.len() {
+                return CommandResult::Rejected(Rejection::Conflict(format!(
+                    "shard {n} has replicas {r:?}, not {} distinct nodes",
+                    replication.factor
+                )));
+            }
+        }
+        let owners: Vec<Option<String>> = replicas.iter().map(|r| r.first().cloned()).collect();
+        let created = self.create(spec, &owners, Layout::Incarnation, index);
+        if created != CommandResult::Ok {
+            return created;
+        }
+        if let Some(c) = self.collections.get_mut(&spec.name) {
+            c.replication = Some(replication);
+            for (a, r) in c.shards.iter_mut().zip(replicas) {
+                let in_sync = if followers_in_sync {
+                    r.clone()
+                } else {
+                    r[..1].to_vec()
+                };
+                a.replicas = Some(ReplicaSet {
+                    replicas: r.clone(),
+                    in_sync,
+                    epoch_starts: Vec::new(),
+                });
+            }
+        }
         CommandResult::Ok
     }
 
@@ -225,15 +335,52 @@ impl ShardMap {
         CommandResult::Ok
     }
 
+    /// Change a replicated shard's assignment and replica set with `f`, only at `epoch`
+    /// (a stale command is refused as a conflict and changes nothing). `f` checks before
+    /// it changes anything: its error must leave both as they were.
+    fn replica_set(
+        &mut self,
+        collection: &str,
+        shard: u32,
+        epoch: u64,
+        f: impl FnOnce(&mut Assignment, &mut ReplicaSet) -> Result<(), String>,
+    ) -> CommandResult {
+        let Some(a) = self
+            .collections
+            .get_mut(collection)
+            .and_then(|c| c.shards.get_mut(shard as usize))
+        else {
+            return reject_not_found(format!("shard {collection}/{shard} does not exist"));
+        };
+        if a.epoch != epoch {
+            return CommandResult::Rejected(Rejection::Conflict(format!(
+                "shard {collection}/{shard} is at epoch {}, not {epoch}",
+                a.epoch
+            )));
+        }
+        let Some(mut set) = a.replicas.take() else {
+            return CommandResult::Rejected(Rejection::Conflict(format!(
+                "shard {collection}/{shard} is not replicated"
+            )));
+        };
+        let r = f(a, &mut set);
+        a.replicas = Some(set);
+        match r {
+            Ok(()) => CommandResult::Ok,
+            Err(why) => CommandResult::Rejected(Rejection::Conflict(format!(
+                "shard {collection}/{shard}: {why}"
+            ))),
+        }
+    }
+
     fn remove_node(&mut self, id: &str) -> CommandResult {
         if !self.nodes.contains_key(id) {
             return reject_not_found(format!("node {id:?} is not registered"));
         }
-        let holds = self.collections.values().any(|c| {
-            c.shards
-                .iter()
-                .any(|a| a.owner.as_deref() == Some(id) || a.readers.iter().any(|r| r == id))
-        });
+        let holds = self
+            .collections
+            .values()
+            .any(|c| c.shards.iter().any(|a| a.held_by(id)));
         if holds {
             return CommandResult::Rejected(Rejection::Conflict(format!(
                 "node {id:?} still holds shards; move them first"

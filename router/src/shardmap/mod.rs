@@ -3,9 +3,12 @@
 
 mod apply;
 pub mod placement;
+pub mod replication;
 mod types;
 
 pub use types::*;
 
+#[cfg(test)]
+mod replication_model;
 #[cfg(test)]
 mod tests;

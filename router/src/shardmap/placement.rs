@@ -104,6 +104,56 @@ pub fn place_new(map: &ShardMap, shards: u32) -> Option<Vec<String>> {
         .collect()
 }
 
+/// Too few live nodes for a replicated collection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooFewNodes {
+    /// Live nodes.
+    pub live: usize,
+    /// The replication factor asked for.
+    pub factor: u32,
+}
+
+/// Replicas for a new replicated collection's `shards` shards, `factor` distinct live
+/// nodes each, primary first. The primary goes to the node owning the fewest shards (as
+/// for unreplicated collections), each follower to the node holding the fewest replicas
+/// (of any role) not already chosen for the shard; ties by node id.
+pub fn place_replicated(
+    map: &ShardMap,
+    shards: u32,
+    factor: u32,
+) -> Result<Vec<Vec<String>>, TooFewNodes> {
+    let live = live_nodes(map).count();
+    if live < factor as usize || live == 0 {
+        return Err(TooFewNodes { live, factor });
+    }
+    let mut owners = owner_load(map);
+    let mut held: BTreeMap<&str, usize> = live_nodes(map).map(|n| (n, 0)).collect();
+    for c in map.collections.values() {
+        for a in &c.shards {
+            for (n, l) in held.iter_mut() {
+                if a.held_by(n) {
+                    *l += 1;
+                }
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(shards as usize);
+    for _ in 0..shards {
+        let primary = least_loaded(&owners, &[]).ok_or(TooFewNodes { live, factor })?;
+        let mut chosen = vec![primary];
+        while chosen.len() < factor as usize {
+            let f = least_loaded(&held, &chosen).ok_or(TooFewNodes { live, factor })?;
+            chosen.push(f);
+        }
+        for n in &chosen {
+            *held.entry(n).or_default() += 1;
+        }
+        *owners.entry(primary).or_default() += 1;
+        out.push(chosen.into_iter().map(str::to_string).collect());
+    }
+    Ok(out)
+}
+
 /// Moves for object-store shards whose owner is not alive (or missing).
 pub fn failover_moves(map: &ShardMap) -> Vec<Move> {
     let mut load = owner_load(map);

@@ -382,3 +382,281 @@ fn a_dropped_object_store_shard_is_deleted_by_any_live_node() {
     m.apply(&Command::DropCollection { name: "old".into() }, 7);
     assert!(!m.dropping.contains_key(&6));
 }
+
+fn replication(factor: u32, write_ack: WriteAck) -> Replication {
+    Replication { factor, write_ack }
+}
+
+#[test]
+fn replicas_go_to_distinct_nodes_and_spread_primaries_and_copies() {
+    let mut m = map_with_nodes(&["a", "b", "c", "d"]);
+    let replicas = place_replicated(&m, 4, 3).unwrap();
+    assert_eq!(replicas.len(), 4);
+    for r in &replicas {
+        let distinct: std::collections::BTreeSet<_> = r.iter().collect();
+        assert_eq!(distinct.len(), 3, "{r:?}");
+    }
+    let primaries: Vec<&str> = replicas.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(primaries, ["a", "b", "c", "d"], "one primary per node");
+    let mut copies = std::collections::BTreeMap::new();
+    for n in replicas.iter().flatten() {
+        *copies.entry(n.as_str()).or_insert(0) += 1;
+    }
+    assert_eq!(copies.values().copied().collect::<Vec<_>>(), [3, 3, 3, 3]);
+
+    let r = m.apply(
+        &Command::CreateReplicated {
+            spec: spec("r", 4, "local"),
+            replication: replication(3, WriteAck::Majority),
+            replicas: replicas.clone(),
+            followers_in_sync: true,
+        },
+        7,
+    );
+    assert_eq!(r, CommandResult::Ok);
+    let c = &m.collections["r"];
+    assert_eq!(c.replication, Some(replication(3, WriteAck::Majority)));
+    assert_eq!((c.incarnation, c.layout), (7, Layout::Incarnation));
+    for (a, r) in c.shards.iter().zip(&replicas) {
+        assert_eq!(a.owner.as_ref(), Some(&r[0]));
+        assert_eq!(a.epoch, 7);
+        let set = a.replicas.as_ref().unwrap();
+        assert_eq!((&set.replicas, &set.in_sync), (r, r));
+        assert!(set.epoch_starts.is_empty());
+    }
+    // Followers count as load: the next collection's copies start on the emptiest nodes,
+    // and a node holding a follower cannot be removed.
+    assert!(m.collections["r"].shards.iter().any(|a| a.held_by("d")));
+    assert!(matches!(
+        m.apply(&Command::RemoveNode { id: "d".into() }, 8),
+        CommandResult::Rejected(Rejection::Conflict(_))
+    ));
+
+    // Followers that will not receive the writes start outside the in-sync set; an entry
+    // written without the flag (serde default) means the same.
+    let cmd = Command::CreateReplicated {
+        spec: spec("r2", 1, "local"),
+        replication: replication(2, WriteAck::All),
+        replicas: vec![vec!["b".into(), "c".into()]],
+        followers_in_sync: false,
+    };
+    let json = serde_json::to_value(&cmd).unwrap();
+    let mut old = json.clone();
+    old["CreateReplicated"]
+        .as_object_mut()
+        .unwrap()
+        .remove("followers_in_sync");
+    assert_eq!(
+        serde_json::from_value::<Command>(old).unwrap(),
+        cmd,
+        "{json}"
+    );
+    assert_eq!(m.apply(&cmd, 9), CommandResult::Ok);
+    let set = m.collections["r2"].shards[0].replicas.clone().unwrap();
+    assert_eq!(set.replicas, ["b", "c"]);
+    assert_eq!(set.in_sync, ["b"]);
+}
+
+#[test]
+fn too_few_live_nodes_name_both_numbers() {
+    let mut m = map_with_nodes(&["a", "b"]);
+    assert_eq!(
+        place_replicated(&m, 1, 3),
+        Err(TooFewNodes { live: 2, factor: 3 })
+    );
+    m.apply(
+        &Command::SetLiveness {
+            changes: vec![("b".into(), Liveness::Down)],
+            at_ms: 9,
+        },
+        3,
+    );
+    assert_eq!(
+        place_replicated(&m, 1, 2),
+        Err(TooFewNodes { live: 1, factor: 2 })
+    );
+    assert_eq!(place_replicated(&m, 2, 1).unwrap(), [["a"], ["a"]]);
+}
+
+#[test]
+fn replicated_creates_are_checked_when_applied() {
+    let mut m = map_with_nodes(&["a", "b", "c"]);
+    let bad = [
+        (
+            spec("x", 1, "local"),
+            vec![vec!["a".to_string(), "a".into()]],
+        ),
+        (spec("x", 1, "local"), vec![vec!["a".to_string()]]),
+        (
+            spec("x", 1, "s3://b/p"),
+            vec![vec!["a".to_string(), "b".into()]],
+        ),
+        (
+            spec("x", 2, "local"),
+            vec![vec!["a".to_string(), "b".into()]],
+        ),
+    ];
+    for (s, replicas) in bad {
+        let r = m.apply(
+            &Command::CreateReplicated {
+                spec: s,
+                replication: replication(2, WriteAck::All),
+                replicas,
+                followers_in_sync: true,
+            },
+            5,
+        );
+        assert!(matches!(r, CommandResult::Rejected(_)), "{r:?}");
+        assert!(m.collections.is_empty());
+    }
+}
+
+#[test]
+fn factor_one_maps_serialize_as_before_replication() {
+    let mut m = map_with_nodes(&["a"]);
+    assert_eq!(
+        create(&mut m, spec("one", 1, "local"), 3),
+        CommandResult::Ok
+    );
+    let json = serde_json::to_string(&m).unwrap();
+    assert!(!json.contains("replica"), "{json}");
+    assert!(!json.contains("replication"), "{json}");
+    let back: ShardMap = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, m);
+}
+
+#[test]
+fn the_promotion_rule_waits_for_enough_answers_and_takes_the_highest_position() {
+    use super::replication::{Position, Promotion, decide};
+    let set = ReplicaSet {
+        replicas: vec!["a".into(), "b".into(), "c".into()],
+        in_sync: vec!["a".into(), "c".into()],
+        epoch_starts: Vec::new(),
+    };
+    let pos = |n: &str, e, s| Position {
+        node: n.into(),
+        last_epoch: e,
+        last_seq: s,
+    };
+    let majority = replication(3, WriteAck::Majority);
+    let all = replication(3, WriteAck::All);
+    // One answer is not a majority of three, and a stranger or a repeat does not count.
+    assert_eq!(
+        decide(
+            &set,
+            majority,
+            &[pos("b", 1, 9), pos("b", 1, 9), pos("z", 9, 9)]
+        ),
+        Promotion::Wait { have: 1, need: 2 }
+    );
+    // The higher epoch wins over the higher sequence number.
+    assert_eq!(
+        decide(&set, majority, &[pos("b", 1, 90), pos("c", 2, 5)]),
+        Promotion::Promote {
+            primary: "c".into(),
+            start_seq: 5,
+            in_sync: vec!["c".into()],
+        }
+    );
+    // `all`: an answer outside the in-sync set is not enough; a tie prefers the in-sync
+    // replica, and both join the new set.
+    assert_eq!(
+        decide(&set, all, &[pos("b", 1, 9)]),
+        Promotion::Wait { have: 0, need: 1 }
+    );
+    assert_eq!(
+        decide(&set, all, &[pos("b", 1, 9), pos("c", 1, 9)]),
+        Promotion::Promote {
+            primary: "c".into(),
+            start_seq: 9,
+            in_sync: vec!["c".into(), "b".into()],
+        }
+    );
+}
+
+#[test]
+fn promotions_and_isr_changes_apply_only_where_they_were_computed() {
+    let mut m = map_with_nodes(&["a", "b", "c"]);
+    let create = Command::CreateReplicated {
+        spec: spec("r", 1, "local"),
+        replication: replication(3, WriteAck::All),
+        replicas: vec![vec!["a".into(), "b".into(), "c".into()]],
+        followers_in_sync: true,
+    };
+    assert_eq!(m.apply(&create, 5), CommandResult::Ok);
+    let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let shard = |m: &ShardMap| m.collections["r"].shards[0].clone();
+    let promote = |from_epoch, from: &[&str], primary: &str, in_sync: &[&str]| Command::Promote {
+        collection: "r".into(),
+        shard: 0,
+        from_epoch,
+        from_in_sync: names(from),
+        primary: primary.into(),
+        start_seq: 42,
+        in_sync: names(in_sync),
+    };
+    let shrink = |epoch, node: &str| Command::ShrinkIsr {
+        collection: "r".into(),
+        shard: 0,
+        epoch,
+        node: node.into(),
+    };
+    let before = shard(&m);
+
+    // Refused, nothing changes: a stale epoch, a stale in-sync set, a primary not first,
+    // a stranger in the set, the primary shrunk away, an unknown shard.
+    for bad in [
+        promote(4, &["a", "b", "c"], "b", &["b"]),
+        promote(5, &["a", "b"], "b", &["b"]),
+        promote(5, &["a", "b", "c"], "b", &["c", "b"]),
+        promote(5, &["a", "b", "c"], "b", &["b", "z"]),
+        shrink(5, "a"),
+        shrink(4, "b"),
+        Command::ShrinkIsr {
+            collection: "r".into(),
+            shard: 1,
+            epoch: 5,
+            node: "b".into(),
+        },
+    ] {
+        let r = m.apply(&bad, 6);
+        assert!(matches!(r, CommandResult::Rejected(_)), "{bad:?}: {r:?}");
+        assert_eq!(shard(&m), before, "{bad:?}");
+    }
+
+    // The primary shrinks the set; a promotion computed before the shrink is then stale.
+    assert_eq!(m.apply(&shrink(5, "c"), 7), CommandResult::Ok);
+    let computed_before = promote(5, &["a", "b", "c"], "c", &["c"]);
+    assert!(matches!(
+        m.apply(&computed_before, 8),
+        CommandResult::Rejected(_)
+    ));
+    assert_eq!(
+        m.apply(&promote(5, &["a", "b"], "b", &["b"]), 9),
+        CommandResult::Ok
+    );
+    let a = shard(&m);
+    assert_eq!((a.owner.as_deref(), a.epoch), (Some("b"), 6));
+    let set = a.replicas.clone().unwrap();
+    assert_eq!(set.in_sync, ["b"]);
+    assert_eq!(set.epoch_starts, [(6, 42)]);
+    // The deposed primary's shrink at its old epoch is a no-op; the new one's expand works.
+    assert!(matches!(
+        m.apply(&shrink(5, "b"), 10),
+        CommandResult::Rejected(_)
+    ));
+    let expand = |node: &str| Command::ExpandIsr {
+        collection: "r".into(),
+        shard: 0,
+        epoch: 6,
+        node: node.into(),
+        seq: 50,
+    };
+    assert!(matches!(
+        m.apply(&expand("z"), 11),
+        CommandResult::Rejected(_)
+    ));
+    assert_eq!(m.apply(&expand("a"), 12), CommandResult::Ok);
+    assert_eq!(m.apply(&expand("a"), 13), CommandResult::Ok, "idempotent");
+    assert_eq!(shard(&m).replicas.unwrap().in_sync, ["b", "a"]);
+}

@@ -104,7 +104,22 @@ pub struct Collection {
     /// (absent otherwise, and from maps written before backups).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restore: Option<RestoreSource>,
+    /// Replication of a local-disk collection with a factor above 1 (absent otherwise, so
+    /// a factor-1 collection serializes exactly as before replication existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication: Option<Replication>,
 }
+
+/// How a local-disk collection is replicated (`docs/design/014-replication.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Replication {
+    /// Copies of every shard, each on its own node: 2 to 5.
+    pub factor: u32,
+    /// When the primary acknowledges a write.
+    pub write_ack: WriteAck,
+}
+
+pub use vecshard_model::replication::WriteAck;
 
 /// The cluster backup a restored collection's shards start from (see
 /// `docs/design/013-cluster-backups.md`).
@@ -162,6 +177,35 @@ pub struct Assignment {
     pub epoch: u64,
     /// Nodes serving read-only replicas (object-store shards only), same epoch.
     pub readers: Vec<String>,
+    /// The replicas of a replicated shard (absent for a replication factor of 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<ReplicaSet>,
+}
+
+/// Who holds a replicated shard's copies. The primary is the assignment's `owner`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaSet {
+    /// Every replica, the primary included, on distinct nodes; the replication factor's
+    /// count of them.
+    pub replicas: Vec<String>,
+    /// The in-sync set: replicas known to hold every acknowledged write (the primary is
+    /// always one).
+    pub in_sync: Vec<String>,
+    /// One entry per promotion: the epoch it started and the last sequence number the
+    /// new primary held when it took over. Empty until the first promotion.
+    pub epoch_starts: Vec<(u64, u64)>,
+}
+
+impl Assignment {
+    /// Whether `node` holds a copy of this shard as its owner, a reader or a replica.
+    pub fn held_by(&self, node: &str) -> bool {
+        self.owner.as_deref() == Some(node)
+            || self.readers.iter().any(|r| r == node)
+            || self
+                .replicas
+                .as_ref()
+                .is_some_and(|s| s.replicas.iter().any(|r| r == node))
+    }
 }
 
 /// A change to the shard map, proposed by the leader and applied on every router.
@@ -227,6 +271,69 @@ pub enum Command {
     RemoveNode {
         /// Node id.
         id: String,
+    },
+    /// Create a replicated local-disk collection (incarnation layout): for each shard its
+    /// replicas on distinct nodes, the first one the primary (owner). Collections with a
+    /// replication factor of 1 use `CreateCollection`.
+    CreateReplicated {
+        /// Settings.
+        spec: CollectionSpec,
+        /// Factor and acknowledgement rule.
+        replication: Replication,
+        /// Replicas per shard, primary first.
+        replicas: Vec<Vec<String>>,
+        /// Whether the followers start in the in-sync set (they will receive every write
+        /// from the first); otherwise only the primary does. Routers that do not ship
+        /// writes to followers yet (replication step 1) propose `false`, so that a later
+        /// build never trusts a follower that missed writes.
+        #[serde(default)]
+        followers_in_sync: bool,
+    },
+    /// Make `primary` the primary of a replicated shard whose primary is lost
+    /// (`docs/design/014-replication.md`, "Promotion"). Applies only if the shard is still
+    /// at `from_epoch` with the in-sync set `from_in_sync`; then epoch + 1, `(epoch + 1,
+    /// start_seq)` joins `epoch_starts` and the in-sync set becomes `in_sync`.
+    Promote {
+        /// Collection.
+        collection: String,
+        /// Shard number.
+        shard: u32,
+        /// The epoch the decision was computed at.
+        from_epoch: u64,
+        /// The in-sync set it was computed from.
+        from_in_sync: Vec<String>,
+        /// The new primary (a replica).
+        primary: String,
+        /// Its last sequence number when fenced.
+        start_seq: u64,
+        /// The new in-sync set, the primary first (replicas only).
+        in_sync: Vec<String>,
+    },
+    /// The primary drops a follower from the in-sync set (only at `epoch`; never the
+    /// primary).
+    ShrinkIsr {
+        /// Collection.
+        collection: String,
+        /// Shard number.
+        shard: u32,
+        /// The primary's epoch.
+        epoch: u64,
+        /// The follower.
+        node: String,
+    },
+    /// A caught-up follower joins the in-sync set (only at `epoch`); the primary
+    /// acknowledges nothing above `seq` until this is applied.
+    ExpandIsr {
+        /// Collection.
+        collection: String,
+        /// Shard number.
+        shard: u32,
+        /// The primary's epoch.
+        epoch: u64,
+        /// The follower.
+        node: String,
+        /// The follower's durable sequence number.
+        seq: u64,
     },
     /// Create a collection (incarnation layout) whose shards start from a backup's
     /// checkpoints, as `CreateCollection` otherwise.

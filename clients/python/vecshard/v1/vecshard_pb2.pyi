@@ -132,36 +132,44 @@ class IndexParams(_message.Message):
     def __init__(self, m: _Optional[int] = ..., ef_construction: _Optional[int] = ..., ef_search: _Optional[int] = ...) -> None: ...
 
 class CollectionSpec(_message.Message):
-    __slots__ = ("name", "dimension", "metric", "shard_count", "storage", "index")
+    __slots__ = ("name", "dimension", "metric", "shard_count", "storage", "index", "replication_factor", "write_ack")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DIMENSION_FIELD_NUMBER: _ClassVar[int]
     METRIC_FIELD_NUMBER: _ClassVar[int]
     SHARD_COUNT_FIELD_NUMBER: _ClassVar[int]
     STORAGE_FIELD_NUMBER: _ClassVar[int]
     INDEX_FIELD_NUMBER: _ClassVar[int]
+    REPLICATION_FACTOR_FIELD_NUMBER: _ClassVar[int]
+    WRITE_ACK_FIELD_NUMBER: _ClassVar[int]
     name: str
     dimension: int
     metric: Metric
     shard_count: int
     storage: str
     index: IndexParams
-    def __init__(self, name: _Optional[str] = ..., dimension: _Optional[int] = ..., metric: _Optional[_Union[Metric, str]] = ..., shard_count: _Optional[int] = ..., storage: _Optional[str] = ..., index: _Optional[_Union[IndexParams, _Mapping]] = ...) -> None: ...
+    replication_factor: int
+    write_ack: str
+    def __init__(self, name: _Optional[str] = ..., dimension: _Optional[int] = ..., metric: _Optional[_Union[Metric, str]] = ..., shard_count: _Optional[int] = ..., storage: _Optional[str] = ..., index: _Optional[_Union[IndexParams, _Mapping]] = ..., replication_factor: _Optional[int] = ..., write_ack: _Optional[str] = ...) -> None: ...
 
 class CreateCollectionRequest(_message.Message):
-    __slots__ = ("name", "dimension", "metric", "shard_count", "storage", "index")
+    __slots__ = ("name", "dimension", "metric", "shard_count", "storage", "index", "replication_factor", "write_ack")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DIMENSION_FIELD_NUMBER: _ClassVar[int]
     METRIC_FIELD_NUMBER: _ClassVar[int]
     SHARD_COUNT_FIELD_NUMBER: _ClassVar[int]
     STORAGE_FIELD_NUMBER: _ClassVar[int]
     INDEX_FIELD_NUMBER: _ClassVar[int]
+    REPLICATION_FACTOR_FIELD_NUMBER: _ClassVar[int]
+    WRITE_ACK_FIELD_NUMBER: _ClassVar[int]
     name: str
     dimension: int
     metric: Metric
     shard_count: int
     storage: str
     index: IndexParams
-    def __init__(self, name: _Optional[str] = ..., dimension: _Optional[int] = ..., metric: _Optional[_Union[Metric, str]] = ..., shard_count: _Optional[int] = ..., storage: _Optional[str] = ..., index: _Optional[_Union[IndexParams, _Mapping]] = ...) -> None: ...
+    replication_factor: int
+    write_ack: str
+    def __init__(self, name: _Optional[str] = ..., dimension: _Optional[int] = ..., metric: _Optional[_Union[Metric, str]] = ..., shard_count: _Optional[int] = ..., storage: _Optional[str] = ..., index: _Optional[_Union[IndexParams, _Mapping]] = ..., replication_factor: _Optional[int] = ..., write_ack: _Optional[str] = ...) -> None: ...
 
 class CreateCollectionResponse(_message.Message):
     __slots__ = ("spec",)
@@ -477,7 +485,7 @@ class NodeInfo(_message.Message):
     def __init__(self, id: _Optional[str] = ..., address: _Optional[str] = ..., state: _Optional[_Union[NodeState, str]] = ..., last_heartbeat_ms_ago: _Optional[int] = ..., shards: _Optional[_Iterable[_Union[ShardRef, _Mapping]]] = ...) -> None: ...
 
 class ShardPlacement(_message.Message):
-    __slots__ = ("collection", "number", "owner", "epoch", "readers", "state", "error")
+    __slots__ = ("collection", "number", "owner", "epoch", "readers", "state", "error", "replicas")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     NUMBER_FIELD_NUMBER: _ClassVar[int]
     OWNER_FIELD_NUMBER: _ClassVar[int]
@@ -485,6 +493,7 @@ class ShardPlacement(_message.Message):
     READERS_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    REPLICAS_FIELD_NUMBER: _ClassVar[int]
     collection: str
     number: int
     owner: str
@@ -492,7 +501,20 @@ class ShardPlacement(_message.Message):
     readers: _containers.RepeatedScalarFieldContainer[str]
     state: ShardState
     error: str
-    def __init__(self, collection: _Optional[str] = ..., number: _Optional[int] = ..., owner: _Optional[str] = ..., epoch: _Optional[int] = ..., readers: _Optional[_Iterable[str]] = ..., state: _Optional[_Union[ShardState, str]] = ..., error: _Optional[str] = ...) -> None: ...
+    replicas: _containers.RepeatedCompositeFieldContainer[ReplicaInfo]
+    def __init__(self, collection: _Optional[str] = ..., number: _Optional[int] = ..., owner: _Optional[str] = ..., epoch: _Optional[int] = ..., readers: _Optional[_Iterable[str]] = ..., state: _Optional[_Union[ShardState, str]] = ..., error: _Optional[str] = ..., replicas: _Optional[_Iterable[_Union[ReplicaInfo, _Mapping]]] = ...) -> None: ...
+
+class ReplicaInfo(_message.Message):
+    __slots__ = ("node", "role", "epoch", "in_sync")
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    IN_SYNC_FIELD_NUMBER: _ClassVar[int]
+    node: str
+    role: str
+    epoch: int
+    in_sync: bool
+    def __init__(self, node: _Optional[str] = ..., role: _Optional[str] = ..., epoch: _Optional[int] = ..., in_sync: _Optional[bool] = ...) -> None: ...
 
 class ClusterStatusResponse(_message.Message):
     __slots__ = ("routers", "nodes", "shards")

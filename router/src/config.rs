@@ -37,6 +37,7 @@ keys = []
 metrics_need_key = false
 allowed_storage = []
 backup_locations = []
+experimental_replication = false
 tls_cert = ""
 tls_key = ""
 tls_ca = ""
@@ -124,6 +125,12 @@ pub struct RouterConfig {
     /// as `allowed_storage` allows no object store until listed — a backup location is a
     /// place nodes write to and `backup delete` empties, so the operator names it.
     pub backup_locations: Vec<String>,
+    /// Whether collections may be created with `replication_factor` > 1. Off by default:
+    /// replica sets are placed and recorded, but writes are not yet shipped to followers
+    /// (design note 014, step 1 of 5), so a factor above 1 does not protect data yet. On
+    /// only for testing the replication work; creates with a factor above 1 are refused
+    /// (FAILED_PRECONDITION naming this setting) while it is off.
+    pub experimental_replication: bool,
     /// TLS certificate chain (PEM) of this router, used on all three listeners and as
     /// its client certificate towards nodes and peer routers. With `tls_key` and
     /// `tls_ca`; all empty: plaintext.

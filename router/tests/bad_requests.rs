@@ -38,6 +38,25 @@ async fn bad_requests_get_precise_errors() {
     .unwrap();
     wait_serving(&mut c, "c").await;
 
+    // Replica sets are not shipped writes yet: a factor above 1 is refused unless the
+    // router opts in (`experimental_replication`), naming the setting.
+    let e = c
+        .create_collection(pb::CreateCollectionRequest {
+            name: "replicated".into(),
+            dimension: DIM as u32,
+            metric: pb::Metric::L2 as i32,
+            replication_factor: 3,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    assert!(
+        e.message().contains("replication_factor 3 is not available yet")
+            && e.message().contains("router.experimental_replication"),
+        "{e:?}"
+    );
+
     let upsert = |points: Vec<pb::Point>| pb::UpsertRequest {
         collection: "c".into(),
         points,

@@ -22,6 +22,19 @@ impl Core {
             &self.cfg.allowed_prefixes(),
         )?;
         let replication = Replication::from_request(&req, &spec)?;
+        if let Some(r) = replication
+            && !self.cfg.experimental_replication
+        {
+            return Err(Error::new(
+                ErrorKind::FailedPrecondition,
+                format!(
+                    "replication_factor {} is not available yet: replicas are placed but writes \
+                     are not shipped to them (docs/design/014-replication.md, step 1 of 5); \
+                     router.experimental_replication = true enables it for testing only",
+                    r.factor
+                ),
+            ));
+        }
         let deadline = Instant::now() + META_DEADLINE;
         self.on_leader(
             deadline,

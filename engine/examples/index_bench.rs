@@ -8,6 +8,8 @@
 //! ```
 //! Build: rows inserted into a `MemIndex` from `--threads` threads (wall time), then
 //! `to_bytes` and `FrozenIndex::open` on 64-byte aligned copies of the sections.
+//! The same sections are also re-laid as format-2 hop blocks (`encode_hops`) and searched
+//! as `hops` next to `frozen`, ef by ef: the local (mapped) cost of the format-2 layout.
 //! Search: one query at a time from one thread; per ef one untimed warm-up pass, then
 //! `--passes` timed passes of at least 1 s; the median QPS is reported with p50/p99
 //! latency and recall@10. `--filter` adds filtered search at 50 % … 0.1 % selectivity
@@ -22,7 +24,8 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 use vecshard_engine::Metric;
 use vecshard_engine::index::{
-    FrozenIndex, IndexBytes, IndexParams, MemIndex, SliceVectors, brute_force, use_brute_force,
+    FrozenIndex, HopIndex, IndexBytes, IndexParams, MemIndex, SliceVectors, Within, brute_force,
+    encode_hops, use_brute_force,
 };
 
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -380,48 +383,58 @@ fn main() {
         a.threads
     );
     println!("|---|---|---|---|---|---|---|---|");
-    for &ef in &a.efs {
-        let found: Vec<Vec<u32>> = (0..nq)
-            .map(|q| {
-                frozen
-                    .search(graph, codes, &vectors, query(q), 10, ef, &all, 1.0)
-                    .iter()
-                    .map(|h| h.row)
-                    .collect()
-            })
-            .collect();
-        let r = recall(&found, &truth, 10);
-        let (qps, p50, p99, foreign) = time_queries(
-            a.passes,
-            |q| {
-                std::hint::black_box(frozen.search(
-                    graph,
-                    codes,
+    // The same graph and codes re-laid as format-2 hop blocks (links next to codes).
+    let (hop_meta, hop_bytes) =
+        encode_hops(&bytes, a.metric, dim, n as u32).expect("hop blocks");
+    let hop_lines = aligned(&hop_bytes);
+    let hops: &[u8] = &bytemuck::cast_slice(&hop_lines)[..hop_bytes.len()];
+    let hop = HopIndex::open(hop_meta, a.metric, dim, n as u32).expect("hop index");
+    hop.check_section(hops).expect("hop section");
+    type Search<'s> = Box<dyn Fn(usize, usize) -> Vec<u32> + Sync + 's>;
+    let layouts: [(&str, Search<'_>); 2] = [
+        (
+            "frozen",
+            Box::new(|q, ef| {
+                let found = frozen.search(graph, codes, &vectors, query(q), 10, ef, &all, 1.0);
+                found.iter().map(|h| h.row).collect()
+            }),
+        ),
+        (
+            "hops",
+            Box::new(|q, ef| {
+                let found = hop.search_within(
+                    hops,
                     &vectors,
                     query(q),
                     10,
                     ef,
                     &all,
                     1.0,
-                ));
-            },
-            nq,
-        );
-        let batch = batch_qps(&pool, a.passes, nq, |q| {
-            std::hint::black_box(frozen.search(
-                graph,
-                codes,
-                &vectors,
-                query(q),
-                10,
-                ef,
-                &all,
-                1.0,
-            ));
-        });
-        println!(
-            "| frozen | {ef} | {r:.4} | {qps:.0} | {p50:.1} | {p99:.1} | {batch:.0} | {foreign:.2} |"
-        );
+                    Within::NONE,
+                );
+                found.iter().map(|h| h.row).collect()
+            }),
+        ),
+    ];
+    for &ef in &a.efs {
+        // Both layouts back to back per ef, so load changes hit both alike.
+        for (name, search) in &layouts {
+            let found: Vec<Vec<u32>> = (0..nq).map(|q| search(q, ef)).collect();
+            let r = recall(&found, &truth, 10);
+            let (qps, p50, p99, foreign) = time_queries(
+                a.passes,
+                |q| {
+                    std::hint::black_box(search(q, ef));
+                },
+                nq,
+            );
+            let batch = batch_qps(&pool, a.passes, nq, |q| {
+                std::hint::black_box(search(q, ef));
+            });
+            println!(
+                "| {name} | {ef} | {r:.4} | {qps:.0} | {p50:.1} | {p99:.1} | {batch:.0} | {foreign:.2} |"
+            );
+        }
     }
     for &ef in mem.as_ref().map_or(&[][..], |_| &a.efs[..]) {
         let Some(mem) = &mem else { break };

@@ -104,6 +104,7 @@ fn a_damaged_format_2_block_is_a_named_error() {
     let pristine = std::fs::read(&seg).unwrap();
     let name = seg.file_name().unwrap().to_string_lossy().to_string();
     // Every 4 KiB block but the padding between sections carries a checksum.
+    let mut detected = 0;
     for at in (4096..pristine.len() - 64).step_by(4096 * 3 + 123) {
         let mut bad = pristine.clone();
         bad[at] ^= 0x21;
@@ -114,6 +115,7 @@ fn a_damaged_format_2_block_is_a_named_error() {
                 let msg = e.to_string();
                 assert!(msg.contains(&name), "byte {at}: {msg}");
                 assert!(msg.contains("block") || msg.contains("directory"), "byte {at}: {msg}");
+                detected += 1;
             }
             Ok(s) => {
                 // Only section padding is unchecked; it is never read.
@@ -121,6 +123,7 @@ fn a_damaged_format_2_block_is_a_named_error() {
             }
         }
     }
+    assert!(detected >= 5, "{detected} damaged blocks found");
     std::fs::write(&seg, &pristine).unwrap();
     assert!(check(&Shard::open(loc, Options::read_only()).unwrap(), 1500) >= 0.9);
 }

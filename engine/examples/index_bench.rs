@@ -384,8 +384,7 @@ fn main() {
     );
     println!("|---|---|---|---|---|---|---|---|");
     // The same graph and codes re-laid as format-2 hop blocks (links next to codes).
-    let (hop_meta, hop_bytes) =
-        encode_hops(&bytes, a.metric, dim, n as u32).expect("hop blocks");
+    let (hop_meta, hop_bytes) = encode_hops(&bytes, a.metric, dim, n as u32).expect("hop blocks");
     let hop_lines = aligned(&hop_bytes);
     let hops: &[u8] = &bytemuck::cast_slice(&hop_lines)[..hop_bytes.len()];
     let hop = HopIndex::open(hop_meta, a.metric, dim, n as u32).expect("hop index");
@@ -402,16 +401,8 @@ fn main() {
         (
             "hops",
             Box::new(|q, ef| {
-                let found = hop.search_within(
-                    hops,
-                    &vectors,
-                    query(q),
-                    10,
-                    ef,
-                    &all,
-                    1.0,
-                    Within::NONE,
-                );
+                let found =
+                    hop.search_within(hops, &vectors, query(q), 10, ef, &all, 1.0, Within::NONE);
                 found.iter().map(|h| h.row).collect()
             }),
         ),

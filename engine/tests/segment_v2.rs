@@ -49,9 +49,19 @@ fn check(shard: &Shard, n: u64) -> f64 {
     let mut found = 0;
     for q in 0..30 {
         let mut req = SearchRequest::new(vector(q * 13 + 1), 10);
-        let ann: Vec<Key> = shard.search(&req).unwrap().into_iter().map(|h| h.key).collect();
+        let ann: Vec<Key> = shard
+            .search(&req)
+            .unwrap()
+            .into_iter()
+            .map(|h| h.key)
+            .collect();
         req.exact = true;
-        let exact: Vec<Key> = shard.search(&req).unwrap().into_iter().map(|h| h.key).collect();
+        let exact: Vec<Key> = shard
+            .search(&req)
+            .unwrap()
+            .into_iter()
+            .map(|h| h.key)
+            .collect();
         found += ann.iter().filter(|k| exact.contains(k)).count();
     }
     found as f64 / 300.0
@@ -61,8 +71,12 @@ fn check(shard: &Shard, n: u64) -> f64 {
 fn format_2_flushes_and_merges_then_reopen_in_either_format() {
     let tmp = tempfile::tempdir().unwrap();
     let loc = tmp.path().to_str().unwrap();
-    let shard = Shard::create(loc, ShardSpec::new(DIM, Metric::L2), opts(SegmentFormat::V2))
-        .unwrap();
+    let shard = Shard::create(
+        loc,
+        ShardSpec::new(DIM, Metric::L2),
+        opts(SegmentFormat::V2),
+    )
+    .unwrap();
     for part in 0..3 {
         shard.upsert(points(part * 700..(part + 1) * 700)).unwrap();
         shard.flush().unwrap();
@@ -96,8 +110,12 @@ fn format_2_flushes_and_merges_then_reopen_in_either_format() {
 fn a_damaged_format_2_block_is_a_named_error() {
     let tmp = tempfile::tempdir().unwrap();
     let loc = tmp.path().to_str().unwrap();
-    let shard = Shard::create(loc, ShardSpec::new(DIM, Metric::L2), opts(SegmentFormat::V2))
-        .unwrap();
+    let shard = Shard::create(
+        loc,
+        ShardSpec::new(DIM, Metric::L2),
+        opts(SegmentFormat::V2),
+    )
+    .unwrap();
     shard.upsert(points(0..1500)).unwrap();
     shard.close().unwrap();
     let seg = segments(tmp.path()).pop().unwrap();
@@ -114,7 +132,10 @@ fn a_damaged_format_2_block_is_a_named_error() {
                 assert_eq!(e.kind(), ErrorKind::Corrupt, "byte {at}: {e}");
                 let msg = e.to_string();
                 assert!(msg.contains(&name), "byte {at}: {msg}");
-                assert!(msg.contains("block") || msg.contains("directory"), "byte {at}: {msg}");
+                assert!(
+                    msg.contains("block") || msg.contains("directory"),
+                    "byte {at}: {msg}"
+                );
                 detected += 1;
             }
             Ok(s) => {

@@ -171,6 +171,18 @@ pub(super) struct Shape {
 }
 
 impl Shape {
+    /// The ef a search walks with, or `None` when it should scan instead.
+    pub(super) fn plan(&self, k: usize, ef: usize, selectivity: f32) -> Option<usize> {
+        let selectivity = if selectivity.is_nan() {
+            1.0
+        } else {
+            selectivity.clamp(0.0, 1.0)
+        };
+        let ef = widened_ef(ef.max(k), selectivity);
+        let expected = (f64::from(selectivity) * f64::from(self.rows)).ceil() as usize;
+        (!(expected < ef && use_brute_force(self.rows as usize, expected, k, ef))).then_some(ef)
+    }
+
     /// Plan, walk and rescore: `make` builds the code space and the walk's code-space
     /// bound for the query once the plan says to walk.
     #[allow(clippy::too_many_arguments)]
@@ -188,17 +200,10 @@ impl Shape {
         if k == 0 || self.rows == 0 || query.len() != self.dim {
             return Vec::new();
         }
-        let selectivity = if selectivity.is_nan() {
-            1.0
-        } else {
-            selectivity.clamp(0.0, 1.0)
-        };
-        let ef = widened_ef(ef.max(k), selectivity);
-        let expected = (f64::from(selectivity) * f64::from(self.rows)).ceil() as usize;
-        if expected < ef && use_brute_force(self.rows as usize, expected, k, ef) {
+        let Some(ef) = self.plan(k, ef, selectivity) else {
             // Fewer accepted rows than the walk's width: it would visit every row anyway.
             return exact(self.metric, self.rows, vectors, query, k, accept);
-        }
+        };
         let (space, bound) = make(query);
         let limit = Limit {
             bound,
@@ -213,7 +218,7 @@ impl Shape {
     }
 
     /// Descend the upper layers greedily, then beam-search layer 0 in code space.
-    fn walk<S: Space>(
+    pub(super) fn walk<S: Space>(
         &self,
         space: &S,
         ef: usize,
@@ -222,6 +227,7 @@ impl Shape {
     ) -> Vec<Neighbor> {
         let entry = self.entry;
         with_workspace(self.rows as usize, |visited, scratch| {
+            space.fetch(&[entry]);
             let mut cur = Neighbor {
                 dist: space.dist(entry),
                 row: entry,

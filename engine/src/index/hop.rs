@@ -14,13 +14,18 @@
 //! one block, so a mapped segment checks them all at open and a lazy one when it reads
 //! a block.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::format::{GraphParts, GraphView, NONE, check_links};
-use super::frozen::{Shape, Within, exact, query_code};
-use super::search::{Space, prefetch_slice};
+use super::frozen::{Shape, Within, exact, query_code, rescore_count};
+use super::search::{Limit, Space, prefetch_slice};
 use super::sq8::{CodesView, Kind, code_distance};
-use super::{IndexBytes, Neighbor, Vectors};
+use super::{IndexBytes, Neighbor, Vectors, sort_neighbors};
+use crate::distance::distance;
 use crate::types::Metric;
 
 /// Hop blocks are multiples of this (the unit the object store and caches read).
@@ -140,7 +145,10 @@ impl HopIndex {
     pub fn open(meta: HopMeta, metric: Metric, dim: usize, rows: u32) -> Result<Self, String> {
         let kind = Kind::for_metric(metric);
         if meta.kind != kind.code() {
-            return Err(format!("hop index: kind {} does not fit {metric:?}", meta.kind));
+            return Err(format!(
+                "hop index: kind {} does not fit {metric:?}",
+                meta.kind
+            ));
         }
         if meta.offsets.len() != dim || meta.scales.len() != dim {
             return Err("hop index: quantizer of the wrong dimension".to_string());
@@ -151,11 +159,17 @@ impl HopIndex {
             return Err("hop index: non-finite offset or non-positive scale".to_string());
         }
         if meta.m == 0 || meta.m > 512 || meta.m0 < meta.m || meta.m0 > 1024 {
-            return Err(format!("hop index: bad degrees m={} m0={}", meta.m, meta.m0));
+            return Err(format!(
+                "hop index: bad degrees m={} m0={}",
+                meta.m, meta.m0
+            ));
         }
         let (record, rpb, block_len) = layout(dim, meta.m0 as usize);
-        if (meta.record as usize, meta.rows_per_block as usize, meta.block_len as usize)
-            != (record, rpb, block_len)
+        if (
+            meta.record as usize,
+            meta.rows_per_block as usize,
+            meta.block_len as usize,
+        ) != (record, rpb, block_len)
         {
             return Err("hop index: block layout does not match its degrees".to_string());
         }
@@ -203,7 +217,11 @@ impl HopIndex {
         for row in first..(first + rpb).min(self.rows as usize) {
             let at = (row - first) * self.meta.record as usize;
             for (i, s) in slots.iter_mut().enumerate() {
-                *s = u32::from_le_bytes(bytes[at + 4 * i..at + 4 * i + 4].try_into().unwrap_or([0xff; 4]));
+                *s = u32::from_le_bytes(
+                    bytes[at + 4 * i..at + 4 * i + 4]
+                        .try_into()
+                        .unwrap_or([0xff; 4]),
+                );
             }
             check_links(&slots, self.rows, row)?;
         }
@@ -248,13 +266,7 @@ impl HopIndex {
                 return exact(self.metric, self.rows, vectors, query, k, accept);
             }
         };
-        let shape = Shape {
-            metric: self.metric,
-            dim: self.dim,
-            rows: self.rows,
-            entry: self.meta.entry,
-            max_level: self.meta.max_level,
-        };
+        let shape = self.shape();
         let quant = CodesView::quantizer(self.kind, &self.meta.offsets, &self.meta.scales);
         let make = |query: &[f32]| {
             let space = HopSpace {
@@ -305,7 +317,11 @@ impl HopIndex {
         for row in 0..self.rows {
             let at = self.at(row);
             for (i, s) in links.iter_mut().enumerate() {
-                *s = u32::from_le_bytes(hops[at + 4 * i..at + 4 * i + 4].try_into().unwrap_or([0xff; 4]));
+                *s = u32::from_le_bytes(
+                    hops[at + 4 * i..at + 4 * i + 4]
+                        .try_into()
+                        .unwrap_or([0xff; 4]),
+                );
             }
             let used = links.iter().position(|&s| s == NONE).unwrap_or(m0);
             parts.set_links(row, 0, &links[..used]);
@@ -335,7 +351,10 @@ fn check_upper(meta: &HopMeta, rows: u32) -> Result<Vec<u32>, String> {
     let mut lists = 0usize;
     for &l in &meta.upper_levels {
         if l == 0 || u32::from(l) > meta.max_level {
-            return Err(format!("hop index: upper row on layer {l} (top {})", meta.max_level));
+            return Err(format!(
+                "hop index: upper row on layer {l} (top {})",
+                meta.max_level
+            ));
         }
         starts.push(lists as u32);
         lists += l as usize;
@@ -425,5 +444,196 @@ impl Space for HopSpace<'_> {
     #[inline]
     fn prefetch_links(&self, node: u32) {
         prefetch_slice(self.links0(node), 2);
+    }
+}
+
+/// Where a lazy search reads what a format-2 segment does not keep in memory (the hop
+/// blocks and the vectors), e.g. ranged reads of an object through its block cache.
+pub trait LazySource: Sync {
+    /// Hop blocks `ids` (ascending, distinct), each checksummed and checked with
+    /// [`HopIndex::check_block`], in that order.
+    fn hop_blocks(&self, ids: &[usize]) -> crate::error::Result<Vec<Bytes>>;
+    /// The vectors of `rows`, concatenated in that order.
+    fn vectors(&self, rows: &[u32]) -> crate::error::Result<Vec<f32>>;
+}
+
+impl HopIndex {
+    /// The entry row (`u32::MAX` when empty).
+    pub fn entry(&self) -> u32 {
+        self.meta.entry
+    }
+
+    /// The hop block holding `row`.
+    pub fn block_of(&self, row: u32) -> usize {
+        (row >> self.shift) as usize
+    }
+
+    fn shape(&self) -> Shape {
+        Shape {
+            metric: self.metric,
+            dim: self.dim,
+            rows: self.rows,
+            entry: self.meta.entry,
+            max_level: self.meta.max_level,
+        }
+    }
+
+    /// [`HopIndex::search_within`] reading hop blocks and vectors from `source` as the
+    /// walk reaches them: each hop's missing blocks in one call, the rescored vectors in
+    /// one more. The same graph and rows give the same answer as the mapped search; a
+    /// failed read is an error, never a partial answer.
+    #[allow(clippy::too_many_arguments)]
+    pub fn search_lazy(
+        &self,
+        source: &dyn LazySource,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        accept: &dyn Fn(u32) -> bool,
+        selectivity: f32,
+        within: Within,
+    ) -> crate::error::Result<Vec<Neighbor>> {
+        if k == 0 || self.rows == 0 || query.len() != self.dim {
+            return Ok(Vec::new());
+        }
+        let shape = self.shape();
+        let Some(ef) = shape.plan(k, ef, selectivity) else {
+            return self.exact_lazy(source, query, k, accept);
+        };
+        let quant = CodesView::quantizer(self.kind, &self.meta.offsets, &self.meta.scales);
+        let space = LazySpace {
+            index: self,
+            source,
+            blocks: RefCell::new(HashMap::new()),
+            error: RefCell::new(None),
+            query: query_code(self.metric, &quant, query),
+        };
+        let limit = Limit {
+            bound: quant.bound(self.metric, within.dist),
+            keep: within.keep,
+        };
+        let found = shape.walk(&space, ef, limit, accept);
+        if let Some(e) = space.error.into_inner() {
+            return Err(e);
+        }
+        if found.len() < within.needed(k) {
+            return self.exact_lazy(source, query, k, accept);
+        }
+        let rows: Vec<u32> = found[..rescore_count(found.len(), k)]
+            .iter()
+            .map(|n| n.row)
+            .collect();
+        self.best(source, &rows, query, k)
+    }
+
+    /// Exact distances of `rows` (read from `source`); the best `k`.
+    fn best(
+        &self,
+        source: &dyn LazySource,
+        rows: &[u32],
+        query: &[f32],
+        k: usize,
+    ) -> crate::error::Result<Vec<Neighbor>> {
+        let data = source.vectors(rows)?;
+        let mut out: Vec<Neighbor> = rows
+            .iter()
+            .zip(data.chunks_exact(self.dim))
+            .map(|(&row, v)| Neighbor {
+                dist: distance(self.metric, query, v),
+                row,
+            })
+            .collect();
+        sort_neighbors(&mut out);
+        out.truncate(k);
+        Ok(out)
+    }
+
+    fn exact_lazy(
+        &self,
+        source: &dyn LazySource,
+        query: &[f32],
+        k: usize,
+        accept: &dyn Fn(u32) -> bool,
+    ) -> crate::error::Result<Vec<Neighbor>> {
+        let rows: Vec<u32> = (0..self.rows).filter(|&r| accept(r)).collect();
+        self.best(source, &rows, query, k)
+    }
+}
+
+/// A hop section read on demand, seen from one query: the blocks it fetched stay pinned
+/// for the query; the first failed read stops the walk (every later distance is
+/// infinite) and becomes the search's error.
+struct LazySpace<'a> {
+    index: &'a HopIndex,
+    source: &'a dyn LazySource,
+    blocks: RefCell<HashMap<usize, Bytes>>,
+    error: RefCell<Option<crate::error::Error>>,
+    query: Vec<i8>,
+}
+
+impl LazySpace<'_> {
+    /// The record of `node`, if its block was read.
+    fn record(&self, node: u32) -> Option<(Bytes, usize)> {
+        let mask = (1u32 << self.index.shift) - 1;
+        let at = (node & mask) as usize * self.index.meta.record as usize;
+        let block = self
+            .blocks
+            .borrow()
+            .get(&self.index.block_of(node))
+            .cloned()?;
+        Some((block, at))
+    }
+}
+
+impl Space for LazySpace<'_> {
+    fn neighbors(&self, node: u32, level: usize, out: &mut Vec<u32>) {
+        out.clear();
+        if level > 0 {
+            let slots = self.index.upper_links(node, level);
+            out.extend(slots.iter().copied().take_while(|&nb| nb != NONE));
+            return;
+        }
+        let Some((block, at)) = self.record(node) else {
+            return;
+        };
+        let m0 = self.index.meta.m0 as usize;
+        out.extend(
+            block[at..at + 4 * m0]
+                .chunks_exact(4)
+                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .take_while(|&nb| nb != NONE),
+        );
+    }
+
+    fn dist(&self, node: u32) -> f32 {
+        let Some((block, at)) = self.record(node) else {
+            return f32::INFINITY;
+        };
+        let at = at + self.index.meta.m0 as usize * 4;
+        let code: &[i8] = bytemuck::cast_slice(&block[at..at + self.index.dim]);
+        code_distance(self.index.kind, &self.query, code)
+    }
+
+    fn fetch(&self, nodes: &[u32]) {
+        if self.error.borrow().is_some() {
+            return;
+        }
+        let mut ids: Vec<usize> = {
+            let have = self.blocks.borrow();
+            nodes
+                .iter()
+                .map(|&n| self.index.block_of(n))
+                .filter(|b| !have.contains_key(b))
+                .collect()
+        };
+        if ids.is_empty() {
+            return;
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        match self.source.hop_blocks(&ids) {
+            Ok(got) => self.blocks.borrow_mut().extend(ids.into_iter().zip(got)),
+            Err(e) => *self.error.borrow_mut() = Some(e),
+        }
     }
 }

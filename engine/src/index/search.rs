@@ -20,6 +20,10 @@ pub(crate) trait Space {
     /// Hint that `neighbors(node, 0)` comes soon.
     #[inline]
     fn prefetch_links(&self, _node: u32) {}
+    /// `dist` of these nodes comes next: a space that reads its data on demand (a lazy
+    /// segment) fetches what it lacks for all of them in one round.
+    #[inline]
+    fn fetch(&self, _nodes: &[u32]) {}
 }
 
 /// Scratch buffers of one walk, reused across layers.
@@ -65,6 +69,7 @@ pub(crate) fn greedy<S: Space>(
 ) -> Neighbor {
     loop {
         space.neighbors(cur.row, level, &mut scratch.links);
+        space.fetch(&scratch.links);
         for &nb in &scratch.links {
             space.prefetch(nb);
         }
@@ -167,6 +172,7 @@ pub(crate) fn beam_within<S: Space>(
                 fresh.push(nb);
             }
         }
+        space.fetch(fresh);
         for &row in fresh.iter() {
             let dist = space.dist(row);
             if dist < bound {

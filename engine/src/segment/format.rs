@@ -102,7 +102,11 @@ pub(crate) fn u64_at(b: &[u8], at: usize) -> u64 {
 
 pub(crate) fn encode_header(h: &Header, tombstones: u64) -> [u8; HEADER_LEN] {
     let mut b = [0u8; HEADER_LEN];
-    let magic = if h.version == FORMAT_V2 { MAGIC_V2 } else { MAGIC };
+    let magic = if h.version == FORMAT_V2 {
+        MAGIC_V2
+    } else {
+        MAGIC
+    };
     b[0..8].copy_from_slice(magic);
     b[8..12].copy_from_slice(&h.version.to_le_bytes());
     b[12..16].copy_from_slice(&h.dim.to_le_bytes());
@@ -116,7 +120,7 @@ pub(crate) fn encode_header(h: &Header, tombstones: u64) -> [u8; HEADER_LEN] {
 }
 
 pub(crate) fn decode_header(path: &str, b: &[u8]) -> Result<Header> {
-    if b.len() < HEADER_LEN + TAIL_LEN || (&b[..8] != MAGIC && &b[..8] != MAGIC_V2) {
+    if b.len() < HEADER_LEN || (&b[..8] != MAGIC && &b[..8] != MAGIC_V2) {
         return Err(Error::corrupt(
             path,
             "not a vecshard segment (bad magic or too short)",
@@ -126,7 +130,11 @@ pub(crate) fn decode_header(path: &str, b: &[u8]) -> Result<Header> {
         return Err(Error::corrupt(path, "segment header checksum mismatch"));
     }
     let version = u32_at(b, 8);
-    let want = if &b[..8] == MAGIC { FORMAT_VERSION } else { FORMAT_V2 };
+    let want = if &b[..8] == MAGIC {
+        FORMAT_VERSION
+    } else {
+        FORMAT_V2
+    };
     if version != want {
         return Err(Error::corrupt(
             path,

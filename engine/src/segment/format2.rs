@@ -72,7 +72,11 @@ pub(crate) fn write(
     let mut entries = Vec::with_capacity(sections.len());
     for (kind, data) in SECTIONS_V2.iter().zip(sections) {
         out.resize(out.len().next_multiple_of(BLOCK), 0);
-        let block_len = if *kind == Section::Hops { hop_block } else { BLOCK };
+        let block_len = if *kind == Section::Hops {
+            hop_block
+        } else {
+            BLOCK
+        };
         entries.push(SectionEntry {
             kind: *kind as u32,
             offset: out.len() as u64,
@@ -151,7 +155,10 @@ pub(crate) fn decode_directory(
         if e.crcs.len() != blocks {
             return Err(Error::corrupt(
                 path,
-                format!("section {want:?}: {} block checksums for {blocks} blocks", e.crcs.len()),
+                format!(
+                    "section {want:?}: {} block checksums for {blocks} blocks",
+                    e.crcs.len()
+                ),
             ));
         }
         out[want as usize - 1] = e.range();

@@ -4,6 +4,8 @@
 use bytes::Bytes;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
+use std::sync::Arc;
+
 use super::*;
 use crate::error::ErrorKind;
 use crate::index::{MemIndex, SliceVectors};
@@ -109,7 +111,10 @@ fn format_2_answers_exactly_like_format_1_on_the_same_graph() {
 #[test]
 fn a_merge_extends_a_format_2_graph_like_a_format_1_one() {
     let (vectors, v1, v2) = both(Metric::L2);
-    let (a, b) = (open(&v1, Metric::L2).unwrap(), open(&v2, Metric::L2).unwrap());
+    let (a, b) = (
+        open(&v1, Metric::L2).unwrap(),
+        open(&v2, Metric::L2).unwrap(),
+    );
     let kept: Vec<u32> = (0..ROWS as u32).filter(|r| r % 3 != 0).collect();
     let mut merged: Vec<f32> = kept.iter().flat_map(|&r| a.vector(r).to_vec()).collect();
     merged.extend_from_slice(&vectors[..100 * DIM]);
@@ -151,7 +156,10 @@ fn a_damaged_block_is_named_when_read() {
         let e = open(&bad, Metric::L2).err().expect("damage found");
         assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
         let msg = e.to_string();
-        assert!(msg.contains("mem://segments/1") && msg.contains(want), "{msg}");
+        assert!(
+            msg.contains("mem://segments/1") && msg.contains(want),
+            "{msg}"
+        );
     }
 }
 
@@ -162,4 +170,204 @@ fn a_format_2_file_cut_short_is_corrupt() {
         let e = open(&v2[..len], Metric::L2).err().expect("cut found");
         assert_eq!(e.kind(), ErrorKind::Corrupt, "{len}: {e}");
     }
+}
+
+/// A local directory whose ranged reads fail from the `fail_at`-th on (counting from 0).
+#[derive(Debug)]
+struct Flaky {
+    inner: crate::storage::LocalStorage,
+    reads: std::sync::atomic::AtomicU64,
+    fail_at: u64,
+}
+
+impl crate::storage::Storage for Flaky {
+    fn location(&self) -> &str {
+        self.inner.location()
+    }
+    fn get(&self, path: &str) -> Result<Bytes> {
+        self.inner.get(path)
+    }
+    fn get_range(&self, path: &str, range: std::ops::Range<u64>) -> Result<Bytes> {
+        let n = self
+            .reads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if n >= self.fail_at {
+            return Err(Error::new(
+                ErrorKind::Io,
+                format!("injected read failure {n}"),
+            ));
+        }
+        self.inner.get_range(path, range)
+    }
+    fn map(&self, path: &str) -> Result<Blob> {
+        self.inner.map(path)
+    }
+    fn put(&self, path: &str, data: Bytes) -> Result<()> {
+        self.inner.put(path, data)
+    }
+    fn put_if_absent(&self, path: &str, data: Bytes) -> Result<bool> {
+        self.inner.put_if_absent(path, data)
+    }
+    fn list(&self, dir: &str) -> Result<Vec<crate::storage::ObjectInfo>> {
+        self.inner.list(dir)
+    }
+    fn delete(&self, path: &str) -> Result<()> {
+        self.inner.delete(path)
+    }
+    fn supports_append(&self) -> bool {
+        false
+    }
+    fn create_append(&self, path: &str) -> Result<Box<dyn crate::storage::AppendFile>> {
+        self.inner.create_append(path)
+    }
+    fn lock_exclusive(&self) -> Result<Option<Box<dyn crate::storage::LockGuard>>> {
+        Ok(None)
+    }
+}
+
+fn stored(bytes: &[u8], fail_at: u64) -> (tempfile::TempDir, Arc<Flaky>) {
+    let dir = tempfile::tempdir().unwrap();
+    let inner = crate::storage::LocalStorage::new(dir.path()).unwrap();
+    crate::storage::Storage::put(&inner, &paths::segment(1), Bytes::copy_from_slice(bytes))
+        .unwrap();
+    let flaky = Flaky {
+        inner,
+        reads: Default::default(),
+        fail_at,
+    };
+    (dir, Arc::new(flaky))
+}
+
+fn queries(vectors: &[f32], n: usize) -> Vec<Vec<f32>> {
+    let mut rng = StdRng::seed_from_u64(5);
+    (0..n)
+        .map(|_| {
+            let base = rng.random_range(0..ROWS) * DIM;
+            (0..DIM)
+                .map(|d| vectors[base + d] + rng.random_range(-0.5..0.5))
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn a_lazy_search_answers_like_the_mapped_one_reading_only_what_it_walks() {
+    for metric in [Metric::L2, Metric::Cosine] {
+        let (vectors, _, v2) = both(metric);
+        let mapped = open(&v2, metric).unwrap();
+        let (_dir, storage) = stored(&v2, u64::MAX);
+        let spec = ShardSpec::new(DIM, metric);
+        let lazy = lazy::LazyIndex::open(storage, 1, v2.len() as u64, spec).unwrap();
+        let open_bytes = lazy.stats.bytes.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(
+            open_bytes <= 64 * 1024 + 64,
+            "{open_bytes} bytes read to open"
+        );
+        for (q, query) in queries(&vectors, 40).iter().enumerate() {
+            let accept = |r: u32| q % 4 != 0 || r % 3 == 0;
+            let sel = if q % 4 == 0 { 0.33 } else { 1.0 };
+            let before = lazy.stats.bytes.load(std::sync::atomic::Ordering::Relaxed);
+            let want = mapped.ann(query, 10, 32, &accept, sel, Within::NONE);
+            let got = lazy
+                .search(query, 10, 32, &accept, sel, Within::NONE)
+                .unwrap();
+            assert_eq!(got.len(), 10);
+            assert_eq!(got, want, "{metric:?} query {q}");
+            let read = lazy.stats.bytes.load(std::sync::atomic::Ordering::Relaxed) - before;
+            if sel == 1.0 {
+                // A walk of ef 32 reads some of the 3000 rows' blocks, not the file.
+                assert!(read < v2.len() as u64, "query {q} read {read} bytes");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_failing_store_gives_an_error_never_a_different_answer() {
+    let (vectors, _, v2) = both(Metric::L2);
+    let mapped = open(&v2, Metric::L2).unwrap();
+    let spec = ShardSpec::new(DIM, Metric::L2);
+    let all = |_: u32| true;
+    let (mut failed, mut answered) = (0, 0);
+    for query in queries(&vectors, 5) {
+        let want = mapped.ann(&query, 10, 32, &all, 1.0, Within::NONE);
+        let (_dir, storage) = stored(&v2, u64::MAX);
+        let lazy = lazy::LazyIndex::open(storage.clone(), 1, v2.len() as u64, spec).unwrap();
+        lazy.search(&query, 10, 32, &all, 1.0, Within::NONE)
+            .unwrap();
+        let reads = storage.reads.load(std::sync::atomic::Ordering::Relaxed);
+        // Reads 0 and 1 open the segment; fail each later read in turn (the last: none).
+        let step = (reads as usize / 20).max(1);
+        for fail_at in (2..=reads).step_by(step).chain([reads - 1, reads]) {
+            let (_dir, storage) = stored(&v2, fail_at);
+            let lazy = lazy::LazyIndex::open(storage, 1, v2.len() as u64, spec).unwrap();
+            match lazy.search(&query, 10, 32, &all, 1.0, Within::NONE) {
+                Ok(got) => {
+                    assert_eq!(got, want, "fail_at {fail_at}");
+                    answered += 1;
+                }
+                Err(e) => {
+                    assert_eq!(e.kind(), ErrorKind::Io, "{e}");
+                    assert!(e.to_string().contains("injected"), "{e}");
+                    failed += 1;
+                }
+            }
+        }
+    }
+    assert!(
+        failed > 0 && answered > 0,
+        "{failed} failed, {answered} answered"
+    );
+}
+
+#[test]
+fn a_damaged_block_is_named_when_a_lazy_search_reads_it() {
+    let (vectors, _, v2) = both(Metric::L2);
+    let mapped = open(&v2, Metric::L2).unwrap();
+    let SegIndex::Hops(hop) = &mapped.index else {
+        panic!("format 2");
+    };
+    let hops = mapped.sections[Section::Hops as usize - 1].clone();
+    // The entry point's block is read by every search.
+    let block = hop.block_of(hop.entry());
+    let spec = ShardSpec::new(DIM, Metric::L2);
+    let query = &queries(&vectors, 1)[0];
+    let all = |_: u32| true;
+    for (at, want) in [
+        (
+            hops.start + block * hop.block_len() + 9,
+            format!("section Hops block {block} "),
+        ),
+        (
+            hops.start + block * hop.block_len() + 1,
+            format!("section Hops block {block} "),
+        ),
+    ] {
+        let mut bad = v2.clone();
+        bad[at] ^= 0x44;
+        let (_dir, storage) = stored(&bad, u64::MAX);
+        // The open reads the header and directory only: the damage is found when read.
+        let lazy = lazy::LazyIndex::open(storage, 1, bad.len() as u64, spec).unwrap();
+        let e = lazy
+            .search(query, 10, 32, &all, 1.0, Within::NONE)
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+        let msg = e.to_string();
+        assert!(msg.contains("segments/") && msg.contains(&want), "{msg}");
+    }
+    // A damaged vector is found when it is rescored.
+    let rows: Vec<u32> = mapped
+        .ann(query, 10, 32, &all, 1.0, Within::NONE)
+        .iter()
+        .map(|n| n.row)
+        .collect();
+    let vectors_at = mapped.sections[Section::Vectors as usize - 1].start;
+    let mut bad = v2.clone();
+    bad[vectors_at + rows[0] as usize * DIM * 4] ^= 0x44;
+    let (_dir, storage) = stored(&bad, u64::MAX);
+    let lazy = lazy::LazyIndex::open(storage, 1, bad.len() as u64, spec).unwrap();
+    let e = lazy
+        .search(query, 10, 32, &all, 1.0, Within::NONE)
+        .unwrap_err();
+    assert!(e.to_string().contains("section Vectors block"), "{e}");
 }

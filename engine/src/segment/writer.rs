@@ -109,7 +109,16 @@ impl SegmentWriter {
         match format {
             SegmentFormat::V1 => Ok(finish_v1(
                 &header,
-                [vectors, seqs, keys, meta, payload, tomb, index.graph, index.codes],
+                [
+                    vectors,
+                    seqs,
+                    keys,
+                    meta,
+                    payload,
+                    tomb,
+                    index.graph,
+                    index.codes,
+                ],
             )),
             SegmentFormat::V2 => {
                 let (hops, hop_bytes) = encode_hops(&index, metric, dim, rows)?;

@@ -143,10 +143,10 @@ pub(crate) fn decode_directory(
             ));
         }
         let end = e.offset.checked_add(e.len).filter(|end| {
-            *end as usize <= dir_start && e.offset as usize % BLOCK == 0 && e.offset > 0
+            *end as usize <= dir_start && (e.offset as usize).is_multiple_of(BLOCK) && e.offset > 0
         });
         let blocks = (e.len as usize).div_ceil((e.block_len as usize).max(1));
-        if end.is_none() || e.block_len == 0 || e.block_len as usize % BLOCK != 0 {
+        if end.is_none() || e.block_len == 0 || !(e.block_len as usize).is_multiple_of(BLOCK) {
             return Err(Error::corrupt(
                 path,
                 format!("section {want:?} out of bounds"),

@@ -29,7 +29,7 @@ fn data(seed: u64) -> Vec<f32> {
 }
 
 fn key(r: usize) -> Key {
-    if r % 5 == 0 {
+    if r.is_multiple_of(5) {
         Key::Str(format!("doc-{r}"))
     } else {
         Key::Int(r as u64 * 3)
@@ -98,7 +98,7 @@ fn format_2_answers_exactly_like_format_1_on_the_same_graph() {
             let query: Vec<f32> = (0..DIM)
                 .map(|d| vectors[base + d] + rng.random_range(-0.5..0.5))
                 .collect();
-            let accept = |r: u32| q % 3 != 0 || r % 2 == 0;
+            let accept = |r: u32| q % 3 != 0 || r.is_multiple_of(2);
             let sel = if q % 3 == 0 { 0.5 } else { 1.0 };
             let ra = a.ann(&query, 10, 32, &accept, sel, Within::NONE);
             let rb = b.ann(&query, 10, 32, &accept, sel, Within::NONE);
@@ -264,7 +264,7 @@ fn a_lazy_search_answers_like_the_mapped_one_reading_only_what_it_walks() {
             "{open_bytes} bytes read to open"
         );
         for (q, query) in queries(&vectors, 40).iter().enumerate() {
-            let accept = |r: u32| q % 4 != 0 || r % 3 == 0;
+            let accept = |r: u32| q % 4 != 0 || r.is_multiple_of(3);
             let sel = if q % 4 == 0 { 0.33 } else { 1.0 };
             let before = lazy.stats.bytes.load(std::sync::atomic::Ordering::Relaxed);
             let want = mapped.ann(query, 10, 32, &accept, sel, Within::NONE);

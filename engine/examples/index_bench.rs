@@ -395,6 +395,17 @@ fn main() {
     let (hop_meta, hop_bytes) = encode_hops(&bytes, a.metric, dim, n as u32).expect("hop blocks");
     let hop_lines = aligned(&hop_bytes);
     let hops: &[u8] = &bytemuck::cast_slice(&hop_lines)[..hop_bytes.len()];
+    // What a lazy open reads besides the 64-byte header: the directory (the hop state
+    // and one CRC32C per 4 KiB block of the vector and hop sections; keys, metadata and
+    // payload blocks add theirs) and the 32-byte tail.
+    let hop_state = postcard::to_stdvec(&hop_meta).expect("hop state").len();
+    let crcs = (n * dim * 4).div_ceil(4096) + hop_bytes.len() / 4096;
+    println!(
+        "format-2 directory: hop state {:.0} KiB ({} upper rows) + about {:.0} KiB of block checksums",
+        hop_state as f64 / 1024.0,
+        hop_meta.upper_rows.len(),
+        (crcs * 5) as f64 / 1024.0
+    );
     let hop = HopIndex::open(hop_meta, a.metric, dim, n as u32).expect("hop index");
     hop.check_section(hops).expect("hop section");
     type Search<'s> = Box<dyn Fn(usize, usize) -> Vec<u32> + Sync + 's>;

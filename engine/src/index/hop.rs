@@ -275,6 +275,12 @@ impl HopIndex {
                 bytes: bytemuck::cast_slice(hops),
                 query: query_code(self.metric, &quant, query),
                 prefetch_lines: self.dim.div_ceil(64),
+                shift: self.shift,
+                mask: (1u32 << self.shift) - 1,
+                block_len: self.meta.block_len as usize,
+                record: self.meta.record as usize,
+                m0: self.meta.m0 as usize,
+                dim: self.dim,
             };
             (space, quant.bound(self.metric, within.dist))
         };
@@ -396,26 +402,38 @@ fn check_upper(meta: &HopMeta, rows: u32) -> Result<Vec<u32>, String> {
     Ok(starts)
 }
 
-/// A hop section seen from one query.
+/// A hop section seen from one query; the layout copied out of the index so the hot
+/// address computation reads no indirection.
 struct HopSpace<'a> {
     index: &'a HopIndex,
     words: &'a [u32],
     bytes: &'a [i8],
     query: Vec<i8>,
     prefetch_lines: usize,
+    shift: u32,
+    mask: u32,
+    block_len: usize,
+    record: usize,
+    m0: usize,
+    dim: usize,
 }
 
 impl HopSpace<'_> {
     #[inline]
+    fn at(&self, node: u32) -> usize {
+        (node >> self.shift) as usize * self.block_len + (node & self.mask) as usize * self.record
+    }
+
+    #[inline]
     fn links0(&self, node: u32) -> &[u32] {
-        let w = self.index.at(node) / 4;
-        &self.words[w..w + self.index.meta.m0 as usize]
+        let w = self.at(node) / 4;
+        &self.words[w..w + self.m0]
     }
 
     #[inline]
     fn code(&self, node: u32) -> &[i8] {
-        let at = self.index.at(node) + self.index.meta.m0 as usize * 4;
-        &self.bytes[at..at + self.index.dim]
+        let at = self.at(node) + self.m0 * 4;
+        &self.bytes[at..at + self.dim]
     }
 }
 

@@ -201,12 +201,20 @@ impl LazySource for LazyIndex {
         let mut row = vec![0u8; row_len];
         for &r in rows {
             let b = bytes_of(r);
-            for (i, byte) in row.iter_mut().enumerate() {
-                let at = b.start + i;
+            let mut at = b.start;
+            while at < b.end {
                 let k = ids.binary_search(&(at / BLOCK)).map_err(|_| {
                     Error::corrupt(&self.name, format!("vector block of row {r} not read"))
                 })?;
-                *byte = blocks[k][at % BLOCK];
+                let end = b.end.min((at / BLOCK + 1) * BLOCK);
+                let block = &blocks[k];
+                let src = block
+                    .get(at % BLOCK..at % BLOCK + (end - at))
+                    .ok_or_else(|| {
+                        Error::corrupt(&self.name, format!("vector of row {r} cut short"))
+                    })?;
+                row[at - b.start..end - b.start].copy_from_slice(src);
+                at = end;
             }
             out.extend(
                 row.chunks_exact(4)

@@ -227,7 +227,10 @@ impl Shape {
     ) -> Vec<Neighbor> {
         let entry = self.entry;
         with_workspace(self.rows as usize, |visited, scratch| {
-            space.fetch(&[entry]);
+            if self.max_level == 0 {
+                // No upper layers: the entry's code is in its block.
+                space.fetch(&[entry]);
+            }
             let mut cur = Neighbor {
                 dist: space.dist(entry),
                 row: entry,

@@ -54,6 +54,9 @@ pub struct HopMeta {
     pub upper_levels: Vec<u8>,
     /// Their lists, `m` slots each: layers 1..=level of each upper row, in order.
     pub upper: Vec<u32>,
+    /// Their SQ8 codes, `dim` each (also in their hop blocks): the descent through the
+    /// upper layers reads no block.
+    pub upper_codes: Vec<i8>,
     /// Bytes per row record.
     pub record: u32,
     /// Rows per block (a power of two).
@@ -97,11 +100,13 @@ pub fn encode_hops(
         out[at + g.m0 * 4..at + g.m0 * 4 + dim].copy_from_slice(code);
     }
     let (mut upper_rows, mut upper_levels, mut upper) = (Vec::new(), Vec::new(), Vec::new());
+    let mut upper_codes = Vec::new();
     for row in 0..rows {
         let level = g.levels[row as usize];
         if level > 0 {
             upper_rows.push(row);
             upper_levels.push(level);
+            upper_codes.extend_from_slice(c.code(row));
             for l in 1..=level as usize {
                 upper.extend_from_slice(g.upper_list(row, l));
             }
@@ -119,6 +124,7 @@ pub fn encode_hops(
         upper_rows,
         upper_levels,
         upper,
+        upper_codes,
         record: record as u32,
         rows_per_block: rpb as u32,
         block_len: block_len as u32,
@@ -352,6 +358,9 @@ fn check_upper(meta: &HopMeta, rows: u32) -> Result<Vec<u32>, String> {
     }
     if ur.windows(2).any(|w| w[0] >= w[1]) || ur.last().is_some_and(|&r| r >= rows) {
         return Err("hop index: upper rows not ascending or past the segment".to_string());
+    }
+    if meta.upper_codes.len() != ur.len() * meta.offsets.len() {
+        return Err("hop index: upper codes do not match the upper rows".to_string());
     }
     let mut starts = Vec::with_capacity(ur.len());
     let mut lists = 0usize;
@@ -611,6 +620,10 @@ impl Space for LazySpace<'_> {
             out.extend(slots.iter().copied().take_while(|&nb| nb != NONE));
             return;
         }
+        if self.record(node).is_none() {
+            // An upper row reached by the descent: its distance came from the directory.
+            self.fetch(&[node]);
+        }
         let Some((block, at)) = self.record(node) else {
             return;
         };
@@ -625,7 +638,15 @@ impl Space for LazySpace<'_> {
 
     fn dist(&self, node: u32) -> f32 {
         let Some((block, at)) = self.record(node) else {
-            return f32::INFINITY;
+            return match self.index.meta.upper_rows.binary_search(&node) {
+                Ok(i) => {
+                    let code =
+                        &self.index.meta.upper_codes[i * self.index.dim..(i + 1) * self.index.dim];
+                    code_distance(self.index.kind, &self.query, code)
+                }
+                // Unread (a failed read stopped the walk): never closer than anything.
+                Err(_) => f32::INFINITY,
+            };
         };
         let at = at + self.index.meta.m0 as usize * 4;
         let code: &[i8] = bytemuck::cast_slice(&block[at..at + self.index.dim]);

@@ -20,8 +20,9 @@ pub(crate) trait Space {
     /// Hint that `neighbors(node, 0)` comes soon.
     #[inline]
     fn prefetch_links(&self, _node: u32) {}
-    /// `dist` of these nodes comes next: a space that reads its data on demand (a lazy
-    /// segment) fetches what it lacks for all of them in one round.
+    /// `dist` of these layer-0 nodes comes next: a space that reads its data on demand (a
+    /// lazy segment) fetches what it lacks for all of them in one round. The upper layers
+    /// are never fetched for: a lazy space keeps them in memory.
     #[inline]
     fn fetch(&self, _nodes: &[u32]) {}
 }
@@ -69,7 +70,6 @@ pub(crate) fn greedy<S: Space>(
 ) -> Neighbor {
     loop {
         space.neighbors(cur.row, level, &mut scratch.links);
-        space.fetch(&scratch.links);
         for &nb in &scratch.links {
             space.prefetch(nb);
         }

@@ -645,11 +645,11 @@ fn lazy_reads(
     let nq = (queries.len() / dim).min(100);
     let all = |_: u32| true;
     println!(
-        "\n| ef | cache | rounds p50 / p99 | KiB read p50 / p99 | est. ms at 25 ms + 100 MB/s p50 / p99 |"
+        "\n| ef | cache | lookahead | rounds p50 / p99 | KiB read p50 / p99 | est. ms at 25 ms + 100 MB/s p50 / p99 |"
     );
-    println!("|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|");
     for &ef in efs {
-        for shared in [false, true] {
+        for (shared, lookahead) in [(false, 0), (false, 2), (false, 8), (true, 0)] {
             let source = |cache| Counted {
                 hops,
                 block_len: hop.block_len(),
@@ -670,7 +670,7 @@ fn lazy_reads(
                 );
                 let query = &queries[q * dim..(q + 1) * dim];
                 let found = hop
-                    .search_lazy(src, query, 10, ef, &all, 1.0, Within::NONE)
+                    .search_lazy(src, lookahead, query, 10, ef, &all, 1.0, Within::NONE)
                     .expect("in-memory reads do not fail");
                 check((found.iter().map(|n| n.row).collect(), ef), q);
                 let r = src.rounds.load(Ordering::Relaxed) - r0;
@@ -684,7 +684,7 @@ fn lazy_reads(
                 v[((v.len() - 1) as f64 * p).round() as usize]
             };
             println!(
-                "| {ef} | {} | {:.0} / {:.0} | {:.0} / {:.0} | {:.0} / {:.0} |",
+                "| {ef} | {} | {lookahead} | {:.0} / {:.0} | {:.0} / {:.0} | {:.0} / {:.0} |",
                 if shared { "shared" } else { "cold" },
                 pct(&mut rounds, 0.5),
                 pct(&mut rounds, 0.99),

@@ -15,7 +15,8 @@
 //! a block.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -509,10 +510,15 @@ impl HopIndex {
     /// walk reaches them: each hop's missing blocks in one call, the rescored vectors in
     /// one more. The same graph and rows give the same answer as the mapped search; a
     /// failed read is an error, never a partial answer.
+    ///
+    /// `lookahead`: each round also reads the blocks of the neighbours of that many of the
+    /// nearest nodes not yet expanded (the walk's likely next steps): fewer rounds, more
+    /// bytes. 0 reads only what the walk needs.
     #[allow(clippy::too_many_arguments)]
     pub fn search_lazy(
         &self,
         source: &dyn LazySource,
+        lookahead: usize,
         query: &[f32],
         k: usize,
         ef: usize,
@@ -534,6 +540,9 @@ impl HopIndex {
             blocks: RefCell::new(HashMap::new()),
             error: RefCell::new(None),
             query: query_code(self.metric, &quant, query),
+            frontier: RefCell::new(BinaryHeap::new()),
+            expanded: RefCell::new(HashSet::new()),
+            lookahead,
         };
         let limit = Limit {
             bound: quant.bound(self.metric, within.dist),
@@ -596,9 +605,49 @@ struct LazySpace<'a> {
     blocks: RefCell<HashMap<usize, Bytes>>,
     error: RefCell<Option<crate::error::Error>>,
     query: Vec<i8>,
+    /// Nodes with a distance, nearest first (by [`order_key`]), and those expanded: the
+    /// nearest unexpanded ones are what the walk expands next.
+    frontier: RefCell<BinaryHeap<Reverse<(u32, u32)>>>,
+    expanded: RefCell<HashSet<u32>>,
+    lookahead: usize,
+}
+
+/// `f32` distances as `u32`s in the same order.
+fn order_key(d: f32) -> u32 {
+    let b = d.to_bits();
+    if b >> 31 == 1 { !b } else { b | 0x8000_0000 }
 }
 
 impl LazySpace<'_> {
+    /// The links of the `lookahead` nearest unexpanded nodes whose blocks are read: the
+    /// walk is likely to reach these next, so a round reads their blocks too.
+    fn ahead(&self) -> Vec<u32> {
+        let mut frontier = self.frontier.borrow_mut();
+        let expanded = self.expanded.borrow();
+        let mut best = Vec::with_capacity(self.lookahead);
+        while best.len() < self.lookahead {
+            match frontier.pop() {
+                Some(Reverse(item)) if !expanded.contains(&item.1) => best.push(item),
+                Some(_) => {}
+                None => break,
+            }
+        }
+        let mut out = Vec::new();
+        for &item in &best {
+            frontier.push(Reverse(item));
+            if let Some((block, at)) = self.record(item.1) {
+                let m0 = self.index.meta.m0 as usize;
+                out.extend(
+                    block[at..at + 4 * m0]
+                        .chunks_exact(4)
+                        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                        .take_while(|&nb| nb != NONE),
+                );
+            }
+        }
+        out
+    }
+
     /// The record of `node`, if its block was read.
     fn record(&self, node: u32) -> Option<(Bytes, usize)> {
         let mask = (1u32 << self.index.shift) - 1;
@@ -620,6 +669,7 @@ impl Space for LazySpace<'_> {
             out.extend(slots.iter().copied().take_while(|&nb| nb != NONE));
             return;
         }
+        self.expanded.borrow_mut().insert(node);
         if self.record(node).is_none() {
             // An upper row reached by the descent: its distance came from the directory.
             self.fetch(&[node]);
@@ -637,6 +687,47 @@ impl Space for LazySpace<'_> {
     }
 
     fn dist(&self, node: u32) -> f32 {
+        let d = self.dist_now(node);
+        if self.lookahead > 0 && d < f32::INFINITY {
+            self.frontier
+                .borrow_mut()
+                .push(Reverse((order_key(d), node)));
+        }
+        d
+    }
+
+    fn fetch(&self, nodes: &[u32]) {
+        if self.error.borrow().is_some() {
+            return;
+        }
+        let ahead = if self.lookahead > 0 {
+            self.ahead()
+        } else {
+            Vec::new()
+        };
+        let mut ids: Vec<usize> = {
+            let have = self.blocks.borrow();
+            nodes
+                .iter()
+                .chain(&ahead)
+                .map(|&n| self.index.block_of(n))
+                .filter(|b| !have.contains_key(b))
+                .collect()
+        };
+        if ids.is_empty() {
+            return;
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        match self.source.hop_blocks(&ids) {
+            Ok(got) => self.blocks.borrow_mut().extend(ids.into_iter().zip(got)),
+            Err(e) => *self.error.borrow_mut() = Some(e),
+        }
+    }
+}
+
+impl LazySpace<'_> {
+    fn dist_now(&self, node: u32) -> f32 {
         let Some((block, at)) = self.record(node) else {
             return match self.index.meta.upper_rows.binary_search(&node) {
                 Ok(i) => {
@@ -651,28 +742,5 @@ impl Space for LazySpace<'_> {
         let at = at + self.index.meta.m0 as usize * 4;
         let code: &[i8] = bytemuck::cast_slice(&block[at..at + self.index.dim]);
         code_distance(self.index.kind, &self.query, code)
-    }
-
-    fn fetch(&self, nodes: &[u32]) {
-        if self.error.borrow().is_some() {
-            return;
-        }
-        let mut ids: Vec<usize> = {
-            let have = self.blocks.borrow();
-            nodes
-                .iter()
-                .map(|&n| self.index.block_of(n))
-                .filter(|b| !have.contains_key(b))
-                .collect()
-        };
-        if ids.is_empty() {
-            return;
-        }
-        ids.sort_unstable();
-        ids.dedup();
-        match self.source.hop_blocks(&ids) {
-            Ok(got) => self.blocks.borrow_mut().extend(ids.into_iter().zip(got)),
-            Err(e) => *self.error.borrow_mut() = Some(e),
-        }
     }
 }

@@ -137,9 +137,13 @@ impl LazyIndex {
         })
     }
 
-    /// Approximate search, reading what the walk reaches.
+    /// Approximate search, reading what the walk reaches (and, with `lookahead`, the
+    /// neighbours of that many nearest unexpanded nodes in the same rounds; see
+    /// [`HopIndex::search_lazy`]).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn search(
         &self,
+        lookahead: usize,
         query: &[f32],
         k: usize,
         ef: usize,
@@ -148,7 +152,7 @@ impl LazyIndex {
         within: Within,
     ) -> Result<Vec<Neighbor>> {
         self.index
-            .search_lazy(self, query, k, ef, accept, selectivity, within)
+            .search_lazy(self, lookahead, query, k, ef, accept, selectivity, within)
     }
 
     /// Blocks `ids` (ascending) of `entry`, checksummed.

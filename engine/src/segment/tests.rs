@@ -269,7 +269,7 @@ fn a_lazy_search_answers_like_the_mapped_one_reading_only_what_it_walks() {
             let before = lazy.stats.bytes.load(std::sync::atomic::Ordering::Relaxed);
             let want = mapped.ann(query, 10, 32, &accept, sel, Within::NONE);
             let got = lazy
-                .search(query, 10, 32, &accept, sel, Within::NONE)
+                .search(0, query, 10, 32, &accept, sel, Within::NONE)
                 .unwrap();
             assert_eq!(got.len(), 10);
             assert_eq!(got, want, "{metric:?} query {q}");
@@ -278,6 +278,11 @@ fn a_lazy_search_answers_like_the_mapped_one_reading_only_what_it_walks() {
                 // A walk of ef 32 reads some of the 3000 rows' blocks, not the file.
                 assert!(read < v2.len() as u64, "query {q} read {read} bytes");
             }
+            // Reading ahead reads more, never answers differently.
+            let ahead = lazy
+                .search(4, query, 10, 32, &accept, sel, Within::NONE)
+                .unwrap();
+            assert_eq!(ahead, want, "{metric:?} query {q}, lookahead 4");
         }
     }
 }
@@ -293,7 +298,7 @@ fn a_failing_store_gives_an_error_never_a_different_answer() {
         let want = mapped.ann(&query, 10, 32, &all, 1.0, Within::NONE);
         let (_dir, storage) = stored(&v2, u64::MAX);
         let lazy = lazy::LazyIndex::open(storage.clone(), 1, v2.len() as u64, spec).unwrap();
-        lazy.search(&query, 10, 32, &all, 1.0, Within::NONE)
+        lazy.search(0, &query, 10, 32, &all, 1.0, Within::NONE)
             .unwrap();
         let reads = storage.reads.load(std::sync::atomic::Ordering::Relaxed);
         // Reads 0 and 1 open the segment; fail each later read in turn (the last: none).
@@ -301,7 +306,7 @@ fn a_failing_store_gives_an_error_never_a_different_answer() {
         for fail_at in (2..=reads).step_by(step).chain([reads - 1, reads]) {
             let (_dir, storage) = stored(&v2, fail_at);
             let lazy = lazy::LazyIndex::open(storage, 1, v2.len() as u64, spec).unwrap();
-            match lazy.search(&query, 10, 32, &all, 1.0, Within::NONE) {
+            match lazy.search(0, &query, 10, 32, &all, 1.0, Within::NONE) {
                 Ok(got) => {
                     assert_eq!(got, want, "fail_at {fail_at}");
                     answered += 1;
@@ -354,7 +359,7 @@ fn a_damaged_block_is_named_when_a_lazy_search_reads_it() {
         // The open reads the header and directory only: the damage is found when read.
         let lazy = lazy::LazyIndex::open(storage, 1, bad.len() as u64, spec).unwrap();
         let e = lazy
-            .search(query, 10, 32, &all, 1.0, Within::NONE)
+            .search(0, query, 10, 32, &all, 1.0, Within::NONE)
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
         let msg = e.to_string();
@@ -367,7 +372,7 @@ fn a_damaged_block_is_named_when_a_lazy_search_reads_it() {
     let (_dir, storage) = stored(&bad, u64::MAX);
     let lazy = lazy::LazyIndex::open(storage, 1, bad.len() as u64, spec).unwrap();
     let e = lazy
-        .search(query, 10, 32, &all, 1.0, Within::NONE)
+        .search(0, query, 10, 32, &all, 1.0, Within::NONE)
         .unwrap_err();
     assert!(e.to_string().contains("section Vectors block"), "{e}");
 }

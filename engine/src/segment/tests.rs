@@ -376,3 +376,60 @@ fn a_damaged_block_is_named_when_a_lazy_search_reads_it() {
         .unwrap_err();
     assert!(e.to_string().contains("section Vectors block"), "{e}");
 }
+
+#[cfg(feature = "object-store")]
+#[test]
+fn concurrent_lazy_searches_keep_the_block_cache_bound() {
+    use crate::storage::object_store::memory::InMemory;
+    use crate::storage::{BlockCache, ObjectStorage, Storage};
+
+    let (vectors, _, v2) = both(Metric::L2);
+    let mapped = open(&v2, Metric::L2).unwrap();
+    // A tenth of the segment, in 4 KiB cache blocks (the hop block size).
+    let bound = v2.len() as u64 / 10;
+    let cache = Arc::new(BlockCache::new(bound, 4096));
+    let storage = ObjectStorage::builder(Arc::new(InMemory::new()), "memory://lazy-bound")
+        .block_cache(cache.clone())
+        .build()
+        .unwrap();
+    storage
+        .put(&paths::segment(1), Bytes::copy_from_slice(&v2))
+        .unwrap();
+    let storage = Arc::new(storage);
+    let spec = ShardSpec::new(DIM, Metric::L2);
+    let lazy = lazy::LazyIndex::open(storage.clone(), 1, v2.len() as u64, spec).unwrap();
+    let qs = queries(&vectors, 48);
+    let all = |_: u32| true;
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let peak = std::sync::atomic::AtomicU64::new(0);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                peak.fetch_max(cache.resident_bytes(), std::sync::atomic::Ordering::Relaxed);
+                std::thread::yield_now();
+            }
+        });
+        let workers: Vec<_> = (0..4)
+            .map(|t| {
+                let (lazy, qs, mapped) = (&lazy, &qs, &mapped);
+                s.spawn(move || {
+                    for query in qs.iter().skip(t).step_by(4) {
+                        let want = mapped.ann(query, 10, 32, &all, 1.0, Within::NONE);
+                        let got = lazy
+                            .search(2, query, 10, 32, &all, 1.0, Within::NONE)
+                            .unwrap();
+                        assert_eq!(got, want);
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join().unwrap();
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    let peak = peak.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(peak > 0 && peak <= bound, "peak {peak} of {bound} bytes");
+    let stats = storage.cache_stats();
+    assert!(stats.memory_hits > 0 && stats.misses > 0, "{stats:?}");
+}

@@ -32,8 +32,8 @@ use bytes::Bytes;
 use rayon::prelude::*;
 use vecshard_engine::Metric;
 use vecshard_engine::index::{
-    FrozenIndex, HopIndex, IndexBytes, IndexParams, LazySource, MemIndex, SliceVectors, Within,
-    brute_force, encode_hops, use_brute_force,
+    FrozenIndex, HopIndex, IndexBytes, IndexParams, LazySource, MemIndex, ReadAhead, SliceVectors,
+    Within, brute_force, encode_hops, use_brute_force,
 };
 
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -446,10 +446,19 @@ fn main() {
             );
         }
     }
-    lazy_reads(&hop, hops, &base, dim, &queries, &a.efs, |found, q| {
-        let want = layouts[0].1(q, found.1);
-        assert_eq!(found.0, want, "lazy and mapped answers differ (query {q})");
-    });
+    lazy_reads(
+        &hop,
+        hops,
+        &base,
+        dim,
+        &queries,
+        &truth,
+        &a.efs,
+        |found, q| {
+            let want = layouts[0].1(q, found.1);
+            assert_eq!(found.0, want, "lazy and mapped answers differ (query {q})");
+        },
+    );
     for &ef in mem.as_ref().map_or(&[][..], |_| &a.efs[..]) {
         let Some(mem) = &mem else { break };
         let found: Vec<Vec<u32>> = (0..nq)
@@ -639,17 +648,26 @@ fn lazy_reads(
     base: &[f32],
     dim: usize,
     queries: &[f32],
+    truth: &[Vec<u32>],
     efs: &[usize],
     check: impl Fn((Vec<u32>, usize), usize),
 ) {
     let nq = (queries.len() / dim).min(100);
     let all = |_: u32| true;
     println!(
-        "\n| ef | cache | lookahead | rounds p50 / p99 | KiB read p50 / p99 | est. ms at 25 ms + 100 MB/s p50 / p99 |"
+        "\n| ef | cache | lookahead | batch | recall@10 | rounds p50 / p99 | KiB read p50 / p99 | est. ms at 25 ms + 100 MB/s p50 / p99 |"
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
     for &ef in efs {
-        for (shared, lookahead) in [(false, 0), (false, 2), (false, 8), (true, 0)] {
+        for (shared, lookahead, batch) in [
+            (false, 0, 1),
+            (false, 8, 1),
+            (false, 0, 2),
+            (false, 0, 4),
+            (false, 4, 4),
+            (true, 0, 1),
+            (true, 0, 4),
+        ] {
             let source = |cache| Counted {
                 hops,
                 block_len: hop.block_len(),
@@ -661,6 +679,7 @@ fn lazy_reads(
             };
             let keep = source(Some(Mutex::new(HashSet::new())));
             let (mut rounds, mut kib, mut est) = (Vec::new(), Vec::new(), Vec::new());
+            let mut answers = Vec::new();
             for q in 0..nq {
                 let cold = source(None);
                 let src = if shared { &keep } else { &cold };
@@ -670,9 +689,22 @@ fn lazy_reads(
                 );
                 let query = &queries[q * dim..(q + 1) * dim];
                 let found = hop
-                    .search_lazy(src, lookahead, query, 10, ef, &all, 1.0, Within::NONE)
+                    .search_lazy(
+                        src,
+                        ReadAhead { lookahead, batch },
+                        query,
+                        10,
+                        ef,
+                        &all,
+                        1.0,
+                        Within::NONE,
+                    )
                     .expect("in-memory reads do not fail");
-                check((found.iter().map(|n| n.row).collect(), ef), q);
+                let rows: Vec<u32> = found.iter().map(|n| n.row).collect();
+                if batch == 1 {
+                    check((rows.clone(), ef), q);
+                }
+                answers.push(rows);
                 let r = src.rounds.load(Ordering::Relaxed) - r0;
                 let b = src.bytes.load(Ordering::Relaxed) - b0;
                 rounds.push(r as f64);
@@ -684,8 +716,9 @@ fn lazy_reads(
                 v[((v.len() - 1) as f64 * p).round() as usize]
             };
             println!(
-                "| {ef} | {} | {lookahead} | {:.0} / {:.0} | {:.0} / {:.0} | {:.0} / {:.0} |",
+                "| {ef} | {} | {lookahead} | {batch} | {:.4} | {:.0} / {:.0} | {:.0} / {:.0} | {:.0} / {:.0} |",
                 if shared { "shared" } else { "cold" },
+                recall(&answers, &truth[..nq], 10),
                 pct(&mut rounds, 0.5),
                 pct(&mut rounds, 0.99),
                 pct(&mut kib, 0.5),

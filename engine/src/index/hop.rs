@@ -475,6 +475,26 @@ impl Space for HopSpace<'_> {
     }
 }
 
+/// How a lazy search trades bytes read for rounds of reads (each round costs a
+/// first-byte latency of the store).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadAhead {
+    /// Each round also reads the blocks of the neighbours of this many of the nearest
+    /// nodes not yet expanded (the walk's likely next steps). Answers are unchanged.
+    pub lookahead: usize,
+    /// Candidates the walk expands per round (1: the mapped walk, same answers; more:
+    /// fewer rounds, a wider walk whose answers may differ a little).
+    pub batch: usize,
+}
+
+impl ReadAhead {
+    /// Read what the walk needs, one expansion per round: the mapped search's answers.
+    pub const EXACT: ReadAhead = ReadAhead {
+        lookahead: 0,
+        batch: 1,
+    };
+}
+
 /// Where a lazy search reads what a format-2 segment does not keep in memory (the hop
 /// blocks and the vectors), e.g. ranged reads of an object through its block cache.
 pub trait LazySource: Sync {
@@ -510,15 +530,12 @@ impl HopIndex {
     /// walk reaches them: each hop's missing blocks in one call, the rescored vectors in
     /// one more. The same graph and rows give the same answer as the mapped search; a
     /// failed read is an error, never a partial answer.
-    ///
-    /// `lookahead`: each round also reads the blocks of the neighbours of that many of the
-    /// nearest nodes not yet expanded (the walk's likely next steps): fewer rounds, more
-    /// bytes. 0 reads only what the walk needs.
+    /// `ahead` trades bytes for rounds (see [`ReadAhead`]).
     #[allow(clippy::too_many_arguments)]
     pub fn search_lazy(
         &self,
         source: &dyn LazySource,
-        lookahead: usize,
+        ahead: ReadAhead,
         query: &[f32],
         k: usize,
         ef: usize,
@@ -542,7 +559,8 @@ impl HopIndex {
             query: query_code(self.metric, &quant, query),
             frontier: RefCell::new(BinaryHeap::new()),
             expanded: RefCell::new(HashSet::new()),
-            lookahead,
+            lookahead: ahead.lookahead,
+            batch: ahead.batch.max(1),
         };
         let limit = Limit {
             bound: quant.bound(self.metric, within.dist),
@@ -610,6 +628,7 @@ struct LazySpace<'a> {
     frontier: RefCell<BinaryHeap<Reverse<(u32, u32)>>>,
     expanded: RefCell<HashSet<u32>>,
     lookahead: usize,
+    batch: usize,
 }
 
 /// `f32` distances as `u32`s in the same order.
@@ -694,6 +713,10 @@ impl Space for LazySpace<'_> {
                 .push(Reverse((order_key(d), node)));
         }
         d
+    }
+
+    fn batch(&self) -> usize {
+        self.batch
     }
 
     fn fetch(&self, nodes: &[u32]) {

@@ -30,7 +30,7 @@ mod visited;
 
 pub use build::{build, extend, extend_graph};
 pub use frozen::{FrozenIndex, Within};
-pub use hop::{HOP_BLOCK, HopIndex, HopMeta, LazySource, encode_hops};
+pub use hop::{HOP_BLOCK, HopIndex, HopMeta, LazySource, ReadAhead, encode_hops};
 pub use mem::MemIndex;
 pub use planner::use_brute_force;
 

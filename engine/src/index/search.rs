@@ -25,6 +25,12 @@ pub(crate) trait Space {
     /// are never fetched for: a lazy space keeps them in memory.
     #[inline]
     fn fetch(&self, _nodes: &[u32]) {}
+    /// Candidates the beam expands per [`Space::fetch`] round: 1 (the plain best-first
+    /// walk) unless reads are so slow that expanding the next best few at once pays.
+    #[inline]
+    fn batch(&self) -> usize {
+        1
+    }
 }
 
 /// Scratch buffers of one walk, reused across layers.
@@ -171,6 +177,18 @@ pub(crate) fn beam_within<S: Space>(
                 space.prefetch(nb);
                 fresh.push(nb);
             }
+        }
+        for _ in 1..space.batch() {
+            // Also expand the next best candidates within the bound in this round.
+            match candidates.peek() {
+                Some(Reverse(HeapItem(n))) if n.dist <= bound => {}
+                _ => break,
+            }
+            let Some(Reverse(HeapItem(more))) = candidates.pop() else {
+                break;
+            };
+            space.neighbors(more.row, level, links);
+            fresh.extend(links.iter().copied().filter(|&nb| visited.insert(nb)));
         }
         space.fetch(fresh);
         for &row in fresh.iter() {

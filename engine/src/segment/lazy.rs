@@ -16,7 +16,7 @@ use bytes::Bytes;
 use super::format::{self, Section};
 use super::format2::{self, BLOCK, SectionEntry};
 use crate::error::{Error, Result};
-use crate::index::{HopIndex, LazySource, Neighbor, Within};
+use crate::index::{HopIndex, LazySource, Neighbor, ReadAhead, Within};
 use crate::options::ShardSpec;
 use crate::paths;
 use crate::storage::Storage;
@@ -137,13 +137,11 @@ impl LazyIndex {
         })
     }
 
-    /// Approximate search, reading what the walk reaches (and, with `lookahead`, the
-    /// neighbours of that many nearest unexpanded nodes in the same rounds; see
-    /// [`HopIndex::search_lazy`]).
+    /// Approximate search, reading what the walk reaches (see [`ReadAhead`]).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn search(
         &self,
-        lookahead: usize,
+        ahead: ReadAhead,
         query: &[f32],
         k: usize,
         ef: usize,
@@ -152,7 +150,7 @@ impl LazyIndex {
         within: Within,
     ) -> Result<Vec<Neighbor>> {
         self.index
-            .search_lazy(self, lookahead, query, k, ef, accept, selectivity, within)
+            .search_lazy(self, ahead, query, k, ef, accept, selectivity, within)
     }
 
     /// Blocks `ids` (ascending) of `entry`, checksummed.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::*;
 use crate::error::ErrorKind;
-use crate::index::{MemIndex, SliceVectors};
+use crate::index::{MemIndex, ReadAhead, SliceVectors};
 use crate::options::SegmentFormat;
 use crate::types::{Metric, Value};
 
@@ -269,7 +269,7 @@ fn a_lazy_search_answers_like_the_mapped_one_reading_only_what_it_walks() {
             let before = lazy.stats.bytes.load(std::sync::atomic::Ordering::Relaxed);
             let want = mapped.ann(query, 10, 32, &accept, sel, Within::NONE);
             let got = lazy
-                .search(0, query, 10, 32, &accept, sel, Within::NONE)
+                .search(ReadAhead::EXACT, query, 10, 32, &accept, sel, Within::NONE)
                 .unwrap();
             assert_eq!(got.len(), 10);
             assert_eq!(got, want, "{metric:?} query {q}");
@@ -280,7 +280,18 @@ fn a_lazy_search_answers_like_the_mapped_one_reading_only_what_it_walks() {
             }
             // Reading ahead reads more, never answers differently.
             let ahead = lazy
-                .search(4, query, 10, 32, &accept, sel, Within::NONE)
+                .search(
+                    ReadAhead {
+                        lookahead: 4,
+                        batch: 1,
+                    },
+                    query,
+                    10,
+                    32,
+                    &accept,
+                    sel,
+                    Within::NONE,
+                )
                 .unwrap();
             assert_eq!(ahead, want, "{metric:?} query {q}, lookahead 4");
         }
@@ -298,7 +309,7 @@ fn a_failing_store_gives_an_error_never_a_different_answer() {
         let want = mapped.ann(&query, 10, 32, &all, 1.0, Within::NONE);
         let (_dir, storage) = stored(&v2, u64::MAX);
         let lazy = lazy::LazyIndex::open(storage.clone(), 1, v2.len() as u64, spec).unwrap();
-        lazy.search(0, &query, 10, 32, &all, 1.0, Within::NONE)
+        lazy.search(ReadAhead::EXACT, &query, 10, 32, &all, 1.0, Within::NONE)
             .unwrap();
         let reads = storage.reads.load(std::sync::atomic::Ordering::Relaxed);
         // Reads 0 and 1 open the segment; fail each later read in turn (the last: none).
@@ -306,7 +317,7 @@ fn a_failing_store_gives_an_error_never_a_different_answer() {
         for fail_at in (2..=reads).step_by(step).chain([reads - 1, reads]) {
             let (_dir, storage) = stored(&v2, fail_at);
             let lazy = lazy::LazyIndex::open(storage, 1, v2.len() as u64, spec).unwrap();
-            match lazy.search(0, &query, 10, 32, &all, 1.0, Within::NONE) {
+            match lazy.search(ReadAhead::EXACT, &query, 10, 32, &all, 1.0, Within::NONE) {
                 Ok(got) => {
                     assert_eq!(got, want, "fail_at {fail_at}");
                     answered += 1;
@@ -359,7 +370,7 @@ fn a_damaged_block_is_named_when_a_lazy_search_reads_it() {
         // The open reads the header and directory only: the damage is found when read.
         let lazy = lazy::LazyIndex::open(storage, 1, bad.len() as u64, spec).unwrap();
         let e = lazy
-            .search(0, query, 10, 32, &all, 1.0, Within::NONE)
+            .search(ReadAhead::EXACT, query, 10, 32, &all, 1.0, Within::NONE)
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
         let msg = e.to_string();
@@ -372,7 +383,7 @@ fn a_damaged_block_is_named_when_a_lazy_search_reads_it() {
     let (_dir, storage) = stored(&bad, u64::MAX);
     let lazy = lazy::LazyIndex::open(storage, 1, bad.len() as u64, spec).unwrap();
     let e = lazy
-        .search(0, query, 10, 32, &all, 1.0, Within::NONE)
+        .search(ReadAhead::EXACT, query, 10, 32, &all, 1.0, Within::NONE)
         .unwrap_err();
     assert!(e.to_string().contains("section Vectors block"), "{e}");
 }
@@ -416,7 +427,18 @@ fn concurrent_lazy_searches_keep_the_block_cache_bound() {
                     for query in qs.iter().skip(t).step_by(4) {
                         let want = mapped.ann(query, 10, 32, &all, 1.0, Within::NONE);
                         let got = lazy
-                            .search(2, query, 10, 32, &all, 1.0, Within::NONE)
+                            .search(
+                                ReadAhead {
+                                    lookahead: 2,
+                                    batch: 1,
+                                },
+                                query,
+                                10,
+                                32,
+                                &all,
+                                1.0,
+                                Within::NONE,
+                            )
                             .unwrap();
                         assert_eq!(got, want);
                     }
@@ -432,4 +454,56 @@ fn concurrent_lazy_searches_keep_the_block_cache_bound() {
     assert!(peak > 0 && peak <= bound, "peak {peak} of {bound} bytes");
     let stats = storage.cache_stats();
     assert!(stats.memory_hits > 0 && stats.misses > 0, "{stats:?}");
+}
+
+#[test]
+fn a_batched_lazy_walk_keeps_the_mapped_recall_in_fewer_rounds() {
+    let (vectors, _, v2) = both(Metric::L2);
+    let mapped = open(&v2, Metric::L2).unwrap();
+    let (_dir, storage) = stored(&v2, u64::MAX);
+    let spec = ShardSpec::new(DIM, Metric::L2);
+    let lazy = lazy::LazyIndex::open(storage, 1, v2.len() as u64, spec).unwrap();
+    let view = SliceVectors {
+        data: &vectors,
+        dim: DIM,
+    };
+    let all = |_: u32| true;
+    let reads = || {
+        lazy.stats
+            .requests
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let (mut hits_mapped, mut hits_batched, mut rounds_one, mut rounds_four) = (0, 0, 0, 0);
+    for query in queries(&vectors, 40) {
+        let truth: Vec<u32> =
+            crate::index::brute_force(Metric::L2, &view, &query, 0..ROWS as u32, 10, &all)
+                .iter()
+                .map(|n| n.row)
+                .collect();
+        let hits = |found: &[Neighbor]| found.iter().filter(|n| truth.contains(&n.row)).count();
+        hits_mapped += hits(&mapped.ann(&query, 10, 16, &all, 1.0, Within::NONE));
+        let before = reads();
+        lazy.search(ReadAhead::EXACT, &query, 10, 16, &all, 1.0, Within::NONE)
+            .unwrap();
+        rounds_one += reads() - before;
+        let before = reads();
+        let four = ReadAhead {
+            lookahead: 0,
+            batch: 4,
+        };
+        let found = lazy
+            .search(four, &query, 10, 16, &all, 1.0, Within::NONE)
+            .unwrap();
+        rounds_four += reads() - before;
+        hits_batched += hits(&found);
+    }
+    // A wider walk finds at least as much (less a little rounding of ties).
+    assert!(
+        hits_batched + 4 >= hits_mapped,
+        "{hits_batched} vs {hits_mapped} of 400"
+    );
+    assert!(
+        rounds_four < rounds_one,
+        "{rounds_four} vs {rounds_one} requests"
+    );
 }

@@ -642,6 +642,7 @@ impl LazySource for Counted<'_> {
 /// cached, every query alone) and shared (blocks read by earlier queries cached), with
 /// the latency that implies at 25 ms per round and 100 MB/s. `check` compares each lazy
 /// answer with the mapped one.
+#[allow(clippy::too_many_arguments)]
 fn lazy_reads(
     hop: &HopIndex,
     hops: &[u8],

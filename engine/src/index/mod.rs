@@ -20,6 +20,7 @@ mod build;
 mod format;
 mod frozen;
 mod hop;
+mod lazy;
 mod level;
 mod mem;
 mod planner;
@@ -30,7 +31,8 @@ mod visited;
 
 pub use build::{build, extend, extend_graph};
 pub use frozen::{FrozenIndex, Within};
-pub use hop::{HOP_BLOCK, HopIndex, HopMeta, LazySource, ReadAhead, encode_hops};
+pub use hop::{HOP_BLOCK, HopIndex, HopMeta, encode_hops};
+pub use lazy::{LazySource, ReadAhead};
 pub use mem::MemIndex;
 pub use planner::use_brute_force;
 

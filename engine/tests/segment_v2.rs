@@ -1,6 +1,9 @@
 //! Shards writing format-2 segments: flushes, a merge that extends a format-2 graph, mixed
 //! formats in one shard, and damaged blocks named when the segment is read.
 
+#[cfg(feature = "object-store")]
+mod object_support;
+
 use std::path::{Path, PathBuf};
 
 use vecshard_engine::{
@@ -147,4 +150,27 @@ fn a_damaged_format_2_block_is_a_named_error() {
     assert!(detected >= 5, "{detected} damaged blocks found");
     std::fs::write(&seg, &pristine).unwrap();
     assert!(check(&Shard::open(loc, Options::read_only()).unwrap(), 1500) >= 0.9);
+}
+
+/// On S3 (the local service): a format-2 writer, then a reader, answer alike.
+#[cfg(feature = "object-store")]
+#[test]
+fn format_2_segments_on_local_s3() {
+    let loc = object_support::s3_location("segment-v2");
+    let shard = Shard::create(
+        &loc,
+        ShardSpec::new(DIM, Metric::L2),
+        opts(SegmentFormat::V2),
+    )
+    .unwrap();
+    shard.upsert(points(0..900)).unwrap();
+    shard.flush().unwrap();
+    shard.upsert(points(900..1500)).unwrap();
+    shard.flush().unwrap();
+    shard.compact().unwrap();
+    assert!(check(&shard, 1500) >= 0.9);
+    shard.close().unwrap();
+    let reader = Shard::open(&loc, Options::read_only()).unwrap();
+    assert_eq!(reader.stats().live_points, 1500);
+    assert!(check(&reader, 1500) >= 0.9);
 }

@@ -8,6 +8,11 @@
 //! ```
 //! Build: rows inserted into a `MemIndex` from `--threads` threads (wall time), then
 //! `to_bytes` and `FrozenIndex::open` on 64-byte aligned copies of the sections.
+//! The same sections are also re-laid as format-2 hop blocks (`encode_hops`) and searched
+//! as `hops` next to `frozen`, ef by ef: the local (mapped) cost of the format-2 layout.
+//! Then what an object-store (lazy) search of the hop blocks reads for the first 100
+//! queries (rounds of parallel reads, bytes, and the latency at 25 ms + 100 MB/s), its
+//! answers checked equal to the mapped ones.
 //! Search: one query at a time from one thread; per ef one untimed warm-up pass, then
 //! `--passes` timed passes of at least 1 s; the median QPS is reported with p50/p99
 //! latency and recall@10. `--filter` adds filtered search at 50 % … 0.1 % selectivity
@@ -17,12 +22,18 @@
 //! skips that. `--cache DIR` saves the built sections there, or loads them and skips
 //! the build.
 
+use std::collections::HashSet;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+use bytes::Bytes;
 
 use rayon::prelude::*;
 use vecshard_engine::Metric;
 use vecshard_engine::index::{
-    FrozenIndex, IndexBytes, IndexParams, MemIndex, SliceVectors, brute_force, use_brute_force,
+    FrozenIndex, HopIndex, IndexBytes, IndexParams, LazySource, MemIndex, ReadAhead, SliceVectors,
+    Within, brute_force, encode_hops, use_brute_force,
 };
 
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -380,49 +391,74 @@ fn main() {
         a.threads
     );
     println!("|---|---|---|---|---|---|---|---|");
+    // The same graph and codes re-laid as format-2 hop blocks (links next to codes).
+    let (hop_meta, hop_bytes) = encode_hops(&bytes, a.metric, dim, n as u32).expect("hop blocks");
+    let hop_lines = aligned(&hop_bytes);
+    let hops: &[u8] = &bytemuck::cast_slice(&hop_lines)[..hop_bytes.len()];
+    // What a lazy open reads besides the 64-byte header: the directory (the hop state
+    // and one CRC32C per 4 KiB block of the vector and hop sections; keys, metadata and
+    // payload blocks add theirs) and the 32-byte tail.
+    let hop_state = postcard::to_stdvec(&hop_meta).expect("hop state").len();
+    let crcs = (n * dim * 4).div_ceil(4096) + hop_bytes.len() / 4096;
+    println!(
+        "format-2 directory: hop state {:.0} KiB ({} upper rows) + about {:.0} KiB of block checksums",
+        hop_state as f64 / 1024.0,
+        hop_meta.upper_rows.len(),
+        (crcs * 5) as f64 / 1024.0
+    );
+    let hop = HopIndex::open(hop_meta, a.metric, dim, n as u32).expect("hop index");
+    hop.check_section(hops).expect("hop section");
+    type Search<'s> = Box<dyn Fn(usize, usize) -> Vec<u32> + Sync + 's>;
+    let layouts: [(&str, Search<'_>); 2] = [
+        (
+            "frozen",
+            Box::new(|q, ef| {
+                let found = frozen.search(graph, codes, &vectors, query(q), 10, ef, &all, 1.0);
+                found.iter().map(|h| h.row).collect()
+            }),
+        ),
+        (
+            "hops",
+            Box::new(|q, ef| {
+                let found =
+                    hop.search_within(hops, &vectors, query(q), 10, ef, &all, 1.0, Within::NONE);
+                found.iter().map(|h| h.row).collect()
+            }),
+        ),
+    ];
     for &ef in &a.efs {
-        let found: Vec<Vec<u32>> = (0..nq)
-            .map(|q| {
-                frozen
-                    .search(graph, codes, &vectors, query(q), 10, ef, &all, 1.0)
-                    .iter()
-                    .map(|h| h.row)
-                    .collect()
-            })
-            .collect();
-        let r = recall(&found, &truth, 10);
-        let (qps, p50, p99, foreign) = time_queries(
-            a.passes,
-            |q| {
-                std::hint::black_box(frozen.search(
-                    graph,
-                    codes,
-                    &vectors,
-                    query(q),
-                    10,
-                    ef,
-                    &all,
-                    1.0,
-                ));
-            },
-            nq,
-        );
-        let batch = batch_qps(&pool, a.passes, nq, |q| {
-            std::hint::black_box(frozen.search(
-                graph,
-                codes,
-                &vectors,
-                query(q),
-                10,
-                ef,
-                &all,
-                1.0,
-            ));
-        });
-        println!(
-            "| frozen | {ef} | {r:.4} | {qps:.0} | {p50:.1} | {p99:.1} | {batch:.0} | {foreign:.2} |"
-        );
+        // Both layouts back to back per ef, so load changes hit both alike.
+        for (name, search) in &layouts {
+            let found: Vec<Vec<u32>> = (0..nq).map(|q| search(q, ef)).collect();
+            let r = recall(&found, &truth, 10);
+            let (qps, p50, p99, foreign) = time_queries(
+                a.passes,
+                |q| {
+                    std::hint::black_box(search(q, ef));
+                },
+                nq,
+            );
+            let batch = batch_qps(&pool, a.passes, nq, |q| {
+                std::hint::black_box(search(q, ef));
+            });
+            println!(
+                "| {name} | {ef} | {r:.4} | {qps:.0} | {p50:.1} | {p99:.1} | {batch:.0} | {foreign:.2} |"
+            );
+        }
     }
+    lazy_reads(
+        &hop,
+        hops,
+        &base,
+        dim,
+        &queries,
+        &truth,
+        &a.efs,
+        |found, q| {
+            let want = layouts[0].1(q, found.1);
+            assert_eq!(found.0, want, "lazy and mapped answers differ (query {q})");
+        },
+    );
     for &ef in mem.as_ref().map_or(&[][..], |_| &a.efs[..]) {
         let Some(mem) = &mem else { break };
         let found: Vec<Vec<u32>> = (0..nq)
@@ -541,5 +577,156 @@ fn filtered(
             recall(&found, &truth, 10),
             recall(&graph_found, &truth, 10),
         );
+    }
+}
+
+/// Hop and vector blocks a format-2 segment on an object store would read: a
+/// [`LazySource`] over the in-memory sections that counts read rounds, blocks and bytes,
+/// with an optional cache of the blocks already read.
+struct Counted<'a> {
+    hops: &'a [u8],
+    block_len: usize,
+    vectors: &'a [f32],
+    dim: usize,
+    cache: Option<Mutex<HashSet<(bool, usize)>>>,
+    rounds: AtomicU64,
+    bytes: AtomicU64,
+}
+
+impl Counted<'_> {
+    /// Count the blocks of `ids` (`hop`: hop blocks, else 4 KiB vector blocks) not cached.
+    fn charge(&self, hop: bool, ids: impl Iterator<Item = usize>, len: usize) {
+        let ids: HashSet<usize> = ids.collect();
+        let missing = match &self.cache {
+            Some(c) => {
+                let mut c = c.lock().expect("cache");
+                ids.into_iter().filter(|b| c.insert((hop, *b))).count()
+            }
+            None => ids.len(),
+        };
+        if missing > 0 {
+            self.rounds.fetch_add(1, Ordering::Relaxed);
+            self.bytes
+                .fetch_add((missing * len) as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+impl LazySource for Counted<'_> {
+    fn hop_blocks(&self, ids: &[usize]) -> vecshard_engine::Result<Vec<Bytes>> {
+        self.charge(true, ids.iter().copied(), self.block_len);
+        Ok(ids
+            .iter()
+            .map(|b| {
+                Bytes::copy_from_slice(&self.hops[b * self.block_len..(b + 1) * self.block_len])
+            })
+            .collect())
+    }
+
+    fn vectors(&self, rows: &[u32]) -> vecshard_engine::Result<Vec<f32>> {
+        let row = self.dim * 4;
+        let blocks = rows.iter().flat_map(|&r| {
+            let start = r as usize * row;
+            start / 4096..(start + row).div_ceil(4096)
+        });
+        self.charge(false, blocks, 4096);
+        Ok(rows
+            .iter()
+            .flat_map(|&r| &self.vectors[r as usize * self.dim..(r as usize + 1) * self.dim])
+            .copied()
+            .collect())
+    }
+}
+
+/// What the first 100 queries would read from an object store, per ef: cold (nothing
+/// cached, every query alone) and shared (blocks read by earlier queries cached), with
+/// the latency that implies at 25 ms per round and 100 MB/s. `check` compares each lazy
+/// answer with the mapped one.
+#[allow(clippy::too_many_arguments)]
+fn lazy_reads(
+    hop: &HopIndex,
+    hops: &[u8],
+    base: &[f32],
+    dim: usize,
+    queries: &[f32],
+    truth: &[Vec<u32>],
+    efs: &[usize],
+    check: impl Fn((Vec<u32>, usize), usize),
+) {
+    let nq = (queries.len() / dim).min(100);
+    let all = |_: u32| true;
+    println!(
+        "\n| ef | cache | lookahead | batch | recall@10 | rounds p50 / p99 | KiB read p50 / p99 | est. ms at 25 ms + 100 MB/s p50 / p99 |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for &ef in efs {
+        for (shared, lookahead, batch) in [
+            (false, 0, 1),
+            (false, 8, 1),
+            (false, 0, 2),
+            (false, 0, 4),
+            (false, 4, 4),
+            (true, 0, 1),
+            (true, 0, 4),
+        ] {
+            let source = |cache| Counted {
+                hops,
+                block_len: hop.block_len(),
+                vectors: base,
+                dim,
+                cache,
+                rounds: AtomicU64::new(0),
+                bytes: AtomicU64::new(0),
+            };
+            let keep = source(Some(Mutex::new(HashSet::new())));
+            let (mut rounds, mut kib, mut est) = (Vec::new(), Vec::new(), Vec::new());
+            let mut answers = Vec::new();
+            for q in 0..nq {
+                let cold = source(None);
+                let src = if shared { &keep } else { &cold };
+                let (r0, b0) = (
+                    src.rounds.load(Ordering::Relaxed),
+                    src.bytes.load(Ordering::Relaxed),
+                );
+                let query = &queries[q * dim..(q + 1) * dim];
+                let found = hop
+                    .search_lazy(
+                        src,
+                        ReadAhead { lookahead, batch },
+                        query,
+                        10,
+                        ef,
+                        &all,
+                        1.0,
+                        Within::NONE,
+                    )
+                    .expect("in-memory reads do not fail");
+                let rows: Vec<u32> = found.iter().map(|n| n.row).collect();
+                if batch == 1 {
+                    check((rows.clone(), ef), q);
+                }
+                answers.push(rows);
+                let r = src.rounds.load(Ordering::Relaxed) - r0;
+                let b = src.bytes.load(Ordering::Relaxed) - b0;
+                rounds.push(r as f64);
+                kib.push(b as f64 / 1024.0);
+                est.push(r as f64 * 25.0 + b as f64 / 100e6 * 1e3);
+            }
+            let pct = |v: &mut Vec<f64>, p: f64| {
+                v.sort_by(|a, b| a.total_cmp(b));
+                v[((v.len() - 1) as f64 * p).round() as usize]
+            };
+            println!(
+                "| {ef} | {} | {lookahead} | {batch} | {:.4} | {:.0} / {:.0} | {:.0} / {:.0} | {:.0} / {:.0} |",
+                if shared { "shared" } else { "cold" },
+                recall(&answers, &truth[..nq], 10),
+                pct(&mut rounds, 0.5),
+                pct(&mut rounds, 0.99),
+                pct(&mut kib, 0.5),
+                pct(&mut kib, 0.99),
+                pct(&mut est, 0.5),
+                pct(&mut est, 0.99),
+            );
+        }
     }
 }

@@ -3,14 +3,16 @@
 //!
 //! ```text
 //! cargo run -p vecshard-engine --example write_golden -- engine/tests/data/shard-v1
+//! cargo run -p vecshard-engine --example write_golden -- engine/tests/data/shard-v2 2
 //! ```
+//! (the second argument, `2`, writes the segments in format 2; the rest is the same.)
 //!
 //! It prints the index sections that `tests/index_format.rs` freezes, and writes a small
 //! shard directory that `tests/shard_format.rs` reopens: flushed segments (one compacted),
 //! tombstones, and writes that are only in the WAL (the handle is dropped without closing).
 
 use vecshard_engine::index::{IndexParams, MemIndex, SliceVectors};
-use vecshard_engine::{Key, Metric, Options, Shard, ShardSpec};
+use vecshard_engine::{Key, Metric, Options, SegmentFormat, Shard, ShardSpec};
 
 #[path = "../tests/golden/mod.rs"]
 mod golden;
@@ -44,8 +46,13 @@ fn main() {
         return;
     };
     let _ = std::fs::remove_dir_all(&dir);
+    let segment_format = match std::env::args().nth(2).as_deref() {
+        Some("2") => SegmentFormat::V2,
+        _ => SegmentFormat::V1,
+    };
     let opts = Options {
         background: false,
+        segment_format,
         ..Options::default()
     };
     let shard = Shard::create(

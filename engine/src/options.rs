@@ -38,6 +38,19 @@ impl ShardSpec {
     }
 }
 
+/// The file format new segments are written in (every format is read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SegmentFormat {
+    /// Format 1: whole sections with one checksum each, read whole at open.
+    #[default]
+    V1,
+    /// Format 2: 4 KiB blocks with a checksum each and a directory at the tail; layer-0
+    /// links stored next to the codes of the same rows (design note 015). Readable by
+    /// builds from 2026-12 on only.
+    V2,
+}
+
 /// When a write is acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -124,6 +137,8 @@ pub struct Options {
     /// Commit store for manifests: `None` (conditional puts on the storage itself) or
     /// `dynamodb:TABLE`. WAL units always need conditional creates from the storage.
     pub commit_store: Option<String>,
+    /// Format of the segments this handle writes (default format 1).
+    pub segment_format: SegmentFormat,
 }
 
 impl Default for Options {
@@ -148,6 +163,7 @@ impl Default for Options {
             cache_dir: None,
             cache_dir_bytes: 10 << 30,
             commit_store: None,
+            segment_format: SegmentFormat::V1,
         }
     }
 }

@@ -1,7 +1,8 @@
 //! A shard written by an earlier build (format version 1: manifest, compacted segment with
 //! its graph and SQ8 codes, tombstones, a WAL with unflushed writes) must keep opening and
 //! answering exactly. The files in `tests/data/shard-v1` are frozen; regenerate them only
-//! with a new format version (`examples/write_golden.rs`).
+//! with a new format version (`examples/write_golden.rs`). `tests/data/shard-v2` is the
+//! same shard with format-2 segments (hop blocks, block checksums, tail directory).
 
 mod golden;
 
@@ -22,11 +23,11 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-fn frozen_copy() -> (tempfile::TempDir, String) {
+fn frozen_copy(version: u32) -> (tempfile::TempDir, String) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("shard");
     copy_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/shard-v1"),
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/data/shard-v{version}")),
         &dir,
     );
     (tmp, dir.to_str().unwrap().to_string())
@@ -90,9 +91,8 @@ fn check(shard: &Shard, with_wal: bool) {
     );
 }
 
-#[test]
-fn version_1_shard_reopens_for_writing_with_its_wal() {
-    let (_tmp, dir) = frozen_copy();
+fn reopens_for_writing_with_its_wal(version: u32) {
+    let (_tmp, dir) = frozen_copy(version);
     let shard = Shard::open(&dir, Options::default()).unwrap();
     check(&shard, true);
     shard.close().unwrap();
@@ -100,9 +100,40 @@ fn version_1_shard_reopens_for_writing_with_its_wal() {
     check(&shard, true);
 }
 
-#[test]
-fn version_1_shard_reopens_read_only() {
-    let (_tmp, dir) = frozen_copy();
+fn reopens_read_only(version: u32) {
+    let (_tmp, dir) = frozen_copy(version);
     // Read-only handles see what was flushed: the first 120 points.
     check(&Shard::open(&dir, Options::read_only()).unwrap(), false);
+}
+
+#[test]
+fn version_1_shard_reopens_for_writing_with_its_wal() {
+    reopens_for_writing_with_its_wal(1);
+}
+
+#[test]
+fn version_1_shard_reopens_read_only() {
+    reopens_read_only(1);
+}
+
+#[test]
+fn version_2_shard_reopens_for_writing_with_its_wal() {
+    reopens_for_writing_with_its_wal(2);
+}
+
+#[test]
+fn version_2_shard_reopens_read_only() {
+    reopens_read_only(2);
+}
+
+#[test]
+fn version_2_segments_are_format_2() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/shard-v2/segments");
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        assert_eq!(&bytes[..8], b"VSHDSEG2");
+        n += 1;
+    }
+    assert_eq!(n, 1, "one compacted segment");
 }

@@ -3,6 +3,7 @@
 
 use rayon::prelude::*;
 
+use super::format::{GraphLayout, GraphView};
 use super::{FrozenIndex, IndexBytes, IndexParams, MemIndex, Vectors};
 use crate::types::Metric;
 
@@ -46,17 +47,50 @@ pub fn extend(
     vectors: &dyn Vectors,
 ) -> Result<IndexBytes, String> {
     let (view, layout) = base.graph(base_graph)?;
+    extend_view(params, metric, dim, &view, layout, kept, rows, vectors)
+}
+
+/// [`extend`] from a graph section alone (validated here), such as the one a format-2
+/// segment rebuilds from its hop blocks.
+#[allow(clippy::too_many_arguments)]
+pub fn extend_graph(
+    params: IndexParams,
+    metric: Metric,
+    dim: usize,
+    base_graph: &[u8],
+    base_rows: u32,
+    kept: &[u32],
+    rows: u32,
+    vectors: &dyn Vectors,
+) -> Result<IndexBytes, String> {
+    let layout = GraphView::open(base_graph, base_rows)?;
+    let view = GraphView::at(base_graph, &layout)?;
+    extend_view(params, metric, dim, &view, &layout, kept, rows, vectors)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn extend_view(
+    params: IndexParams,
+    metric: Metric,
+    dim: usize,
+    view: &GraphView<'_>,
+    layout: &GraphLayout,
+    kept: &[u32],
+    rows: u32,
+    vectors: &dyn Vectors,
+) -> Result<IndexBytes, String> {
+    let base_rows = layout.rows;
     if (rows as usize) < kept.len() {
         return Err(format!(
             "cannot extend a graph keeping {} rows to {rows}",
             kept.len()
         ));
     }
-    let index = MemIndex::from_graph(params, metric, dim, rows as usize, &view, layout, kept, vectors)
+    let index = MemIndex::from_graph(params, metric, dim, rows as usize, view, layout, kept, vectors)
         .ok_or_else(|| {
             format!(
                 "the graph (degrees {} and {}, {} rows) does not fit: index parameters m {}, {} kept rows ascending",
-                view.m, view.m0, base.rows(), params.m, kept.len()
+                view.m, view.m0, base_rows, params.m, kept.len()
             )
         })?;
     (kept.len() as u32..rows)

@@ -372,7 +372,7 @@ fn parse_header(bytes: &[u8]) -> Result<GraphLayout, String> {
 }
 
 /// Used slots first, each a row below `rows` other than the owner, then only [`NONE`].
-fn check_links(slots: &[u32], rows: u32, owner: usize) -> Result<(), String> {
+pub(crate) fn check_links(slots: &[u32], rows: u32, owner: usize) -> Result<(), String> {
     let used = slots.iter().position(|&s| s == NONE).unwrap_or(slots.len());
     if slots[used..].iter().any(|&s| s != NONE) {
         return Err(format!("row {owner}: gap in its links"));

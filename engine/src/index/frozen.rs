@@ -107,40 +107,26 @@ impl FrozenIndex {
             Ok(views) => views,
             Err(e) => {
                 tracing::error!(error = %e, "index sections differ from the opened ones; scanning");
-                return self.exact(vectors, query, k, accept);
+                return exact(self.metric, self.rows, vectors, query, k, accept);
             }
         };
-        if query.len() != self.dim {
-            return Vec::new();
-        }
-        let selectivity = if selectivity.is_nan() {
-            1.0
-        } else {
-            selectivity.clamp(0.0, 1.0)
+        let shape = Shape {
+            metric: self.metric,
+            dim: self.dim,
+            rows: self.rows,
+            entry: self.graph.entry,
+            max_level: self.graph.max_level,
         };
-        let ef = widened_ef(ef.max(k), selectivity);
-        let expected = (f64::from(selectivity) * f64::from(self.rows)).ceil() as usize;
-        if expected < ef && use_brute_force(self.rows as usize, expected, k, ef) {
-            // Fewer accepted rows than the walk's width: it would visit every row anyway.
-            return self.exact(vectors, query, k, accept);
-        }
-        let qcode = self.query_code(&c, query);
-        let space = CodeSpace {
-            graph: g,
-            codes: c,
-            query: &qcode,
-            prefetch_lines: self.dim.div_ceil(64),
+        let make = |query: &[f32]| {
+            let space = CodeSpace {
+                graph: g,
+                codes: c,
+                query: query_code(self.metric, &c, query),
+                prefetch_lines: self.dim.div_ceil(64),
+            };
+            (space, c.bound(self.metric, within.dist))
         };
-        let limit = Limit {
-            bound: c.bound(self.metric, within.dist),
-            keep: within.keep,
-        };
-        let found = self.walk(&space, ef, limit, accept);
-        if found.len() < within.needed(k) {
-            // Too few accepted rows reached (a very selective filter): answer exactly.
-            return self.exact(vectors, query, k, accept);
-        }
-        self.rescore(&found, vectors, query, k)
+        shape.search(make, vectors, query, k, ef, accept, selectivity, within)
     }
 
     /// The graph section opened with this index, borrowed, and its layout.
@@ -162,74 +148,140 @@ impl FrozenIndex {
             CodesView::at(codes, &self.codes)?,
         ))
     }
+}
 
-    fn query_code(&self, codes: &CodesView<'_>, query: &[f32]) -> Vec<i8> {
-        if self.metric == Metric::Cosine {
-            // Cosine codes rank by L2 between unit vectors: encode a unit query.
-            let mut unit = query.to_vec();
-            normalize(&mut unit);
-            codes.encode_query(&unit)
+/// The encoded query for a code space (cosine codes rank by L2 between unit vectors).
+pub(super) fn query_code(metric: Metric, codes: &CodesView<'_>, query: &[f32]) -> Vec<i8> {
+    if metric == Metric::Cosine {
+        let mut unit = query.to_vec();
+        normalize(&mut unit);
+        codes.encode_query(&unit)
+    } else {
+        codes.encode_query(query)
+    }
+}
+
+/// What a frozen search needs to know of an index, whatever its layout.
+pub(super) struct Shape {
+    pub metric: Metric,
+    pub dim: usize,
+    pub rows: u32,
+    pub entry: u32,
+    pub max_level: u32,
+}
+
+impl Shape {
+    /// The ef a search walks with, or `None` when it should scan instead.
+    pub(super) fn plan(&self, k: usize, ef: usize, selectivity: f32) -> Option<usize> {
+        let selectivity = if selectivity.is_nan() {
+            1.0
         } else {
-            codes.encode_query(query)
+            selectivity.clamp(0.0, 1.0)
+        };
+        let ef = widened_ef(ef.max(k), selectivity);
+        let expected = (f64::from(selectivity) * f64::from(self.rows)).ceil() as usize;
+        (!(expected < ef && use_brute_force(self.rows as usize, expected, k, ef))).then_some(ef)
+    }
+
+    /// Plan, walk and rescore: `make` builds the code space and the walk's code-space
+    /// bound for the query once the plan says to walk.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn search<S: Space>(
+        &self,
+        make: impl FnOnce(&[f32]) -> (S, f32),
+        vectors: &dyn Vectors,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        accept: &dyn Fn(u32) -> bool,
+        selectivity: f32,
+        within: Within,
+    ) -> Vec<Neighbor> {
+        if k == 0 || self.rows == 0 || query.len() != self.dim {
+            return Vec::new();
         }
+        let Some(ef) = self.plan(k, ef, selectivity) else {
+            // Fewer accepted rows than the walk's width: it would visit every row anyway.
+            return exact(self.metric, self.rows, vectors, query, k, accept);
+        };
+        let (space, bound) = make(query);
+        let limit = Limit {
+            bound,
+            keep: within.keep,
+        };
+        let found = self.walk(&space, ef, limit, accept);
+        if found.len() < within.needed(k) {
+            // Too few accepted rows reached (a very selective filter): answer exactly.
+            return exact(self.metric, self.rows, vectors, query, k, accept);
+        }
+        rescore(self.metric, &found, vectors, query, k)
     }
 
     /// Descend the upper layers greedily, then beam-search layer 0 in code space.
-    fn walk(
+    pub(super) fn walk<S: Space>(
         &self,
-        space: &CodeSpace<'_>,
+        space: &S,
         ef: usize,
         limit: Limit,
         accept: &dyn Fn(u32) -> bool,
     ) -> Vec<Neighbor> {
-        let entry = self.graph.entry;
+        let entry = self.entry;
         with_workspace(self.rows as usize, |visited, scratch| {
+            if self.max_level == 0 {
+                // No upper layers: the entry's code is in its block.
+                space.fetch(&[entry]);
+            }
             let mut cur = Neighbor {
                 dist: space.dist(entry),
                 row: entry,
             };
-            for level in (1..=self.graph.max_level as usize).rev() {
+            for level in (1..=self.max_level as usize).rev() {
                 cur = greedy(space, cur, level, scratch);
             }
             beam_within(space, visited, scratch, &[cur], 0, ef, limit, accept)
         })
     }
-
-    /// Exact distances for the best code-space candidates; the best `k` of them.
-    fn rescore(
-        &self,
-        found: &[Neighbor],
-        vectors: &dyn Vectors,
-        query: &[f32],
-        k: usize,
-    ) -> Vec<Neighbor> {
-        let best = &found[..found.len().min(RESCORE.saturating_mul(k))];
-        for n in best {
-            prefetch_slice(vectors.get(n.row), 16);
-        }
-        let mut out: Vec<Neighbor> = best
-            .iter()
-            .map(|n| Neighbor {
-                dist: distance(self.metric, query, vectors.get(n.row)),
-                row: n.row,
-            })
-            .collect();
-        sort_neighbors(&mut out);
-        out.truncate(k);
-        out
-    }
-
-    fn exact(
-        &self,
-        vectors: &dyn Vectors,
-        query: &[f32],
-        k: usize,
-        accept: &dyn Fn(u32) -> bool,
-    ) -> Vec<Neighbor> {
-        brute_force(self.metric, vectors, query, 0..self.rows, k, accept)
-    }
 }
 
+/// The code-space candidates a search rescores with exact distances.
+pub(super) fn rescore_count(found: usize, k: usize) -> usize {
+    found.min(RESCORE.saturating_mul(k))
+}
+
+/// Exact distances for the best code-space candidates; the best `k` of them.
+pub(super) fn rescore(
+    metric: Metric,
+    found: &[Neighbor],
+    vectors: &dyn Vectors,
+    query: &[f32],
+    k: usize,
+) -> Vec<Neighbor> {
+    let best = &found[..rescore_count(found.len(), k)];
+    for n in best {
+        prefetch_slice(vectors.get(n.row), 16);
+    }
+    let mut out: Vec<Neighbor> = best
+        .iter()
+        .map(|n| Neighbor {
+            dist: distance(metric, query, vectors.get(n.row)),
+            row: n.row,
+        })
+        .collect();
+    sort_neighbors(&mut out);
+    out.truncate(k);
+    out
+}
+
+pub(super) fn exact(
+    metric: Metric,
+    rows: u32,
+    vectors: &dyn Vectors,
+    query: &[f32],
+    k: usize,
+    accept: &dyn Fn(u32) -> bool,
+) -> Vec<Neighbor> {
+    brute_force(metric, vectors, query, 0..rows, k, accept)
+}
 /// An outside bound for one search among several (segments and memtables of one shard,
 /// searched one after another): `dist` is the k-th best exact distance found so far
 /// (`INFINITY` when none), and `keep` how many of its own best rows the walk looks for
@@ -265,7 +317,7 @@ impl Within {
 struct CodeSpace<'a> {
     graph: GraphView<'a>,
     codes: CodesView<'a>,
-    query: &'a [i8],
+    query: Vec<i8>,
     prefetch_lines: usize,
 }
 
@@ -284,7 +336,7 @@ impl Space for CodeSpace<'_> {
 
     #[inline]
     fn dist(&self, node: u32) -> f32 {
-        code_distance(self.codes.kind, self.query, self.codes.code(node))
+        code_distance(self.codes.kind, &self.query, self.codes.code(node))
     }
 
     #[inline]

@@ -19,6 +19,8 @@
 mod build;
 mod format;
 mod frozen;
+mod hop;
+mod lazy;
 mod level;
 mod mem;
 mod planner;
@@ -27,8 +29,10 @@ mod select;
 mod sq8;
 mod visited;
 
-pub use build::{build, extend};
+pub use build::{build, extend, extend_graph};
 pub use frozen::{FrozenIndex, Within};
+pub use hop::{HOP_BLOCK, HopIndex, HopMeta, encode_hops};
+pub use lazy::{LazySource, ReadAhead};
 pub use mem::MemIndex;
 pub use planner::use_brute_force;
 

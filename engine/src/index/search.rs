@@ -20,6 +20,17 @@ pub(crate) trait Space {
     /// Hint that `neighbors(node, 0)` comes soon.
     #[inline]
     fn prefetch_links(&self, _node: u32) {}
+    /// `dist` of these layer-0 nodes comes next: a space that reads its data on demand (a
+    /// lazy segment) fetches what it lacks for all of them in one round. The upper layers
+    /// are never fetched for: a lazy space keeps them in memory.
+    #[inline]
+    fn fetch(&self, _nodes: &[u32]) {}
+    /// Candidates the beam expands per [`Space::fetch`] round: 1 (the plain best-first
+    /// walk) unless reads are so slow that expanding the next best few at once pays.
+    #[inline]
+    fn batch(&self) -> usize {
+        1
+    }
 }
 
 /// Scratch buffers of one walk, reused across layers.
@@ -167,6 +178,19 @@ pub(crate) fn beam_within<S: Space>(
                 fresh.push(nb);
             }
         }
+        for _ in 1..space.batch() {
+            // Also expand the next best candidates within the bound in this round.
+            match candidates.peek() {
+                Some(Reverse(HeapItem(n))) if n.dist <= bound => {}
+                _ => break,
+            }
+            let Some(Reverse(HeapItem(more))) = candidates.pop() else {
+                break;
+            };
+            space.neighbors(more.row, level, links);
+            fresh.extend(links.iter().copied().filter(|&nb| visited.insert(nb)));
+        }
+        space.fetch(fresh);
         for &row in fresh.iter() {
             let dist = space.dist(row);
             if dist < bound {

@@ -49,7 +49,7 @@ impl Kind {
         }
     }
 
-    fn code(self) -> u32 {
+    pub(crate) fn code(self) -> u32 {
         match self {
             Kind::L2 => 0,
             Kind::Dot => 1,
@@ -272,6 +272,22 @@ impl<'a> CodesView<'a> {
                 &bytes[layout.codes..layout.codes + layout.rows * layout.dim],
             ),
         })
+    }
+
+    /// A view of the quantizer alone (no codes), as a format-2 segment's directory holds it.
+    pub fn quantizer(kind: Kind, offsets: &'a [f32], scales: &'a [f32]) -> CodesView<'a> {
+        CodesView {
+            kind,
+            dim: offsets.len(),
+            offsets,
+            scales,
+            codes: &[],
+        }
+    }
+
+    /// Per-dimension offsets and scales.
+    pub fn params(&self) -> (&'a [f32], &'a [f32]) {
+        (self.offsets, self.scales)
     }
 
     /// The code of `row`.

@@ -9,7 +9,8 @@
 //! tail (16 bytes)     section count u32, CRC32C of the table u32, magic "VSHDSEGZ"
 //! ```
 //!
-//! Every section carries its own checksum, verified when the segment is opened.
+//! Every section carries its own checksum, verified when the segment is opened. Format 2
+//! (`format2.rs`) shares the header and the encoding of the row sections.
 
 use crate::error::{Error, Result};
 use crate::types::Metric;
@@ -17,6 +18,8 @@ use crate::types::Metric;
 pub(crate) const MAGIC: &[u8; 8] = b"VSHDSEG1";
 pub(crate) const TAIL_MAGIC: &[u8; 8] = b"VSHDSEGZ";
 pub(crate) const FORMAT_VERSION: u32 = 1;
+pub(crate) const MAGIC_V2: &[u8; 8] = b"VSHDSEG2";
+pub(crate) const FORMAT_V2: u32 = 2;
 pub(crate) const HEADER_LEN: usize = 64;
 pub(crate) const TAIL_LEN: usize = 16;
 pub(crate) const ENTRY_LEN: usize = 32;
@@ -34,6 +37,8 @@ pub(crate) enum Section {
     Tombstones = 6,
     Graph = 7,
     Codes = 8,
+    /// Format 2: layer-0 links next to the codes of the same rows.
+    Hops = 9,
 }
 
 pub(crate) const SECTIONS: [Section; 8] = [
@@ -45,6 +50,17 @@ pub(crate) const SECTIONS: [Section; 8] = [
     Section::Tombstones,
     Section::Graph,
     Section::Codes,
+];
+
+/// Format-2 sections, in file order.
+pub(crate) const SECTIONS_V2: [Section; 7] = [
+    Section::Vectors,
+    Section::Seqs,
+    Section::Keys,
+    Section::Metadata,
+    Section::Payload,
+    Section::Tombstones,
+    Section::Hops,
 ];
 
 pub(crate) fn metric_code(m: Metric) -> u32 {
@@ -67,6 +83,7 @@ pub(crate) fn metric_from_code(c: u32) -> Option<Metric> {
 /// Parsed header fields.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Header {
+    pub version: u32,
     pub dim: u32,
     pub metric: Metric,
     pub rows: u64,
@@ -85,8 +102,13 @@ pub(crate) fn u64_at(b: &[u8], at: usize) -> u64 {
 
 pub(crate) fn encode_header(h: &Header, tombstones: u64) -> [u8; HEADER_LEN] {
     let mut b = [0u8; HEADER_LEN];
-    b[0..8].copy_from_slice(MAGIC);
-    b[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    let magic = if h.version == FORMAT_V2 {
+        MAGIC_V2
+    } else {
+        MAGIC
+    };
+    b[0..8].copy_from_slice(magic);
+    b[8..12].copy_from_slice(&h.version.to_le_bytes());
     b[12..16].copy_from_slice(&h.dim.to_le_bytes());
     b[16..20].copy_from_slice(&metric_code(h.metric).to_le_bytes());
     b[24..32].copy_from_slice(&h.rows.to_le_bytes());
@@ -98,7 +120,7 @@ pub(crate) fn encode_header(h: &Header, tombstones: u64) -> [u8; HEADER_LEN] {
 }
 
 pub(crate) fn decode_header(path: &str, b: &[u8]) -> Result<Header> {
-    if b.len() < HEADER_LEN + TAIL_LEN || &b[..8] != MAGIC {
+    if b.len() < HEADER_LEN || (&b[..8] != MAGIC && &b[..8] != MAGIC_V2) {
         return Err(Error::corrupt(
             path,
             "not a vecshard segment (bad magic or too short)",
@@ -108,7 +130,12 @@ pub(crate) fn decode_header(path: &str, b: &[u8]) -> Result<Header> {
         return Err(Error::corrupt(path, "segment header checksum mismatch"));
     }
     let version = u32_at(b, 8);
-    if version != FORMAT_VERSION {
+    let want = if &b[..8] == MAGIC {
+        FORMAT_VERSION
+    } else {
+        FORMAT_V2
+    };
+    if version != want {
         return Err(Error::corrupt(
             path,
             format!("unsupported segment format version {version}"),
@@ -117,6 +144,7 @@ pub(crate) fn decode_header(path: &str, b: &[u8]) -> Result<Header> {
     let metric = metric_from_code(u32_at(b, 16))
         .ok_or_else(|| Error::corrupt(path, "unknown metric code"))?;
     Ok(Header {
+        version,
         dim: u32_at(b, 12),
         metric,
         rows: u64_at(b, 24),
@@ -125,7 +153,7 @@ pub(crate) fn decode_header(path: &str, b: &[u8]) -> Result<Header> {
 }
 
 /// Byte ranges of the sections, verified.
-pub(crate) fn decode_table(path: &str, b: &[u8]) -> Result<[std::ops::Range<usize>; 8]> {
+pub(crate) fn decode_table(path: &str, b: &[u8]) -> Result<[std::ops::Range<usize>; 9]> {
     let n = b.len();
     if &b[n - 8..] != TAIL_MAGIC {
         return Err(Error::corrupt(
@@ -145,7 +173,7 @@ pub(crate) fn decode_table(path: &str, b: &[u8]) -> Result<[std::ops::Range<usiz
         ));
     }
     let table_start = n - TAIL_LEN - count * ENTRY_LEN;
-    let mut out: [std::ops::Range<usize>; 8] = Default::default();
+    let mut out: [std::ops::Range<usize>; 9] = Default::default();
     for (i, want) in SECTIONS.iter().enumerate() {
         let e = &table[i * ENTRY_LEN..(i + 1) * ENTRY_LEN];
         let (kind, off, len, crc) = (

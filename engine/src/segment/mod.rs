@@ -1,8 +1,16 @@
 //! Immutable segments: a memory-mapped (or fetched) file with vectors, keys, sequence
 //! numbers, metadata, payloads, tombstones and the ANN index sections. Opening verifies
-//! every checksum; a damaged file is a `Corrupt` error naming it.
+//! every checksum; a damaged file is a `Corrupt` error naming it. Both file formats are
+//! read: format 1 (graph and codes sections) and format 2 (4 KiB checksummed blocks, hop
+//! blocks and a tail directory, `format2.rs`).
 
 mod format;
+mod format2;
+// Step 5 of design note 015: searched by its tests, not wired into shards yet.
+#[cfg_attr(not(test), allow(dead_code))]
+mod lazy;
+#[cfg(test)]
+mod tests;
 mod writer;
 
 use std::ops::Range;
@@ -16,7 +24,9 @@ pub(crate) use writer::SegmentWriter;
 use crate::deletions::Deletions;
 use crate::error::{Error, Result};
 use crate::filter::Filter;
-use crate::index::{FrozenIndex, Neighbor, SliceVectors, Within};
+use crate::index::{
+    FrozenIndex, HopIndex, IndexBytes, IndexParams, Neighbor, SliceVectors, Vectors, Within,
+};
 use crate::meta_index::MetaIndex;
 use crate::options::ShardSpec;
 use crate::paths;
@@ -44,12 +54,18 @@ pub(crate) struct Segment {
     pub spec: ShardSpec,
     rows: u32,
     max_seq: u64,
-    sections: [Range<usize>; 8],
+    sections: [Range<usize>; 9],
     keys: KeyLayout,
     meta: MetaIndex,
-    index: FrozenIndex,
+    index: SegIndex,
     pub deleted: Arc<Deletions>,
     tombstones: Vec<(Key, u64)>,
+}
+
+/// A segment's ANN index: format 1 (graph + codes sections) or format 2 (hop blocks).
+enum SegIndex {
+    Graph(FrozenIndex),
+    Hops(HopIndex),
 }
 
 /// An owned buffer aligned for zero-copy casts of the sections.
@@ -110,7 +126,21 @@ impl Segment {
         }
         let rows = u32::try_from(header.rows)
             .map_err(|_| Error::corrupt(&name, "row count out of range"))?;
-        let sections = format::decode_table(&name, &blob)?;
+        let (sections, index) = if header.version == format::FORMAT_V2 {
+            open_v2(&name, &blob, &spec, rows)?
+        } else {
+            let sections = format::decode_table(&name, &blob)?;
+            let sec = |s: Section| sections[s as usize - 1].clone();
+            let index = FrozenIndex::open(
+                &blob[sec(Section::Graph)],
+                &blob[sec(Section::Codes)],
+                spec.metric,
+                spec.dim,
+                rows,
+            )
+            .map_err(|e| Error::corrupt(&name, format!("index: {e}")))?;
+            (sections, SegIndex::Graph(index))
+        };
         let r = rows as usize;
         let sec = |s: Section| sections[s as usize - 1].clone();
         if sec(Section::Vectors).len() != r * spec.dim * 4 || sec(Section::Seqs).len() != r * 8 {
@@ -124,14 +154,6 @@ impl Segment {
         check_offsets(&name, &blob, sec(Section::Payload), r, "payload")?;
         let tombstones: Vec<(Key, u64)> = postcard::from_bytes(&blob[sec(Section::Tombstones)])
             .map_err(|e| Error::corrupt(&name, format!("tombstones: {e}")))?;
-        let index = FrozenIndex::open(
-            &blob[sec(Section::Graph)],
-            &blob[sec(Section::Codes)],
-            spec.metric,
-            spec.dim,
-            rows,
-        )
-        .map_err(|e| Error::corrupt(&name, format!("index: {e}")))?;
         let deleted = match deleted {
             Some(d) => d,
             None => Arc::new(Deletions::new(r)),
@@ -256,9 +278,50 @@ impl Segment {
         }
     }
 
-    /// The segment's index and the graph section it was opened with (a merge extends it).
-    pub(crate) fn index(&self) -> (&FrozenIndex, &[u8]) {
-        (&self.index, self.section(Section::Graph))
+    /// The index of rows `0..rows` of `vectors` built by extending this segment's graph
+    /// (see [`crate::index::extend`]); an error says why it cannot (build from scratch).
+    pub(crate) fn extend_index(
+        &self,
+        params: IndexParams,
+        kept: &[u32],
+        rows: u32,
+        vectors: &dyn Vectors,
+    ) -> std::result::Result<IndexBytes, String> {
+        let (metric, dim) = (self.spec.metric, self.spec.dim);
+        match &self.index {
+            SegIndex::Graph(index) => crate::index::extend(
+                params,
+                metric,
+                dim,
+                index,
+                self.section(Section::Graph),
+                kept,
+                rows,
+                vectors,
+            ),
+            SegIndex::Hops(index) => {
+                let graph = index.graph_section(self.section(Section::Hops))?;
+                crate::index::extend_graph(
+                    params,
+                    metric,
+                    dim,
+                    &graph,
+                    index.rows(),
+                    kept,
+                    rows,
+                    vectors,
+                )
+            }
+        }
+    }
+
+    /// The file format version (1 or 2).
+    #[cfg(test)]
+    pub(crate) fn format_version(&self) -> u32 {
+        match self.index {
+            SegIndex::Graph(_) => format::FORMAT_VERSION,
+            SegIndex::Hops(_) => format::FORMAT_V2,
+        }
     }
 
     /// Approximate search through the segment's index.
@@ -271,18 +334,52 @@ impl Segment {
         selectivity: f32,
         within: Within,
     ) -> Vec<Neighbor> {
-        self.index.search_within(
-            self.section(Section::Graph),
-            self.section(Section::Codes),
-            &self.vectors(),
-            query,
-            k,
-            ef,
-            accept,
-            selectivity,
-            within,
-        )
+        match &self.index {
+            SegIndex::Graph(index) => index.search_within(
+                self.section(Section::Graph),
+                self.section(Section::Codes),
+                &self.vectors(),
+                query,
+                k,
+                ef,
+                accept,
+                selectivity,
+                within,
+            ),
+            SegIndex::Hops(index) => index.search_within(
+                self.section(Section::Hops),
+                &self.vectors(),
+                query,
+                k,
+                ef,
+                accept,
+                selectivity,
+                within,
+            ),
+        }
     }
+}
+
+/// Sections and index of a whole format-2 file, every block checked.
+fn open_v2(
+    name: &str,
+    blob: &[u8],
+    spec: &ShardSpec,
+    rows: u32,
+) -> Result<([Range<usize>; 9], SegIndex)> {
+    if blob.len() < format::HEADER_LEN + format2::TAIL_LEN {
+        return Err(Error::corrupt(name, "segment too short"));
+    }
+    let tail = &blob[blob.len() - format2::TAIL_LEN..];
+    let dir = format2::decode_tail(name, tail, blob.len())?;
+    let (dir, sections) = format2::decode_directory(name, &blob[dir], tail, blob.len())?;
+    format2::check_all(name, &dir, blob)?;
+    let index = HopIndex::open(dir.hops, spec.metric, spec.dim, rows)
+        .map_err(|e| Error::corrupt(name, format!("index: {e}")))?;
+    index
+        .check_section(&blob[sections[Section::Hops as usize - 1].clone()])
+        .map_err(|e| Error::corrupt(name, format!("index: {e}")))?;
+    Ok((sections, SegIndex::Hops(index)))
 }
 
 fn key_layout(name: &str, b: &[u8], sec: Range<usize>, rows: usize) -> Result<KeyLayout> {

@@ -1,7 +1,9 @@
 //! Builds a segment file in memory from rows, tombstones and index sections.
 
 use super::format::{self, ALIGN, ENTRY_LEN, Header, SECTIONS, TAIL_MAGIC};
-use crate::index::IndexBytes;
+use super::format2;
+use crate::index::{IndexBytes, encode_hops};
+use crate::options::SegmentFormat;
 use crate::types::{Key, Metadata, Metric};
 
 /// Accumulates rows in order; [`SegmentWriter::finish`] lays out the file.
@@ -81,19 +83,59 @@ impl SegmentWriter {
         self.rows
     }
 
-    /// The finished file.
+    /// The finished file in `format`. Errors only if `index` is not a valid index of the
+    /// rows pushed (format 2 re-lays it).
     pub(crate) fn finish(
         self,
+        format: SegmentFormat,
         max_seq: u64,
         tombstones: &[(Key, u64)],
         index: IndexBytes,
-    ) -> Vec<u8> {
+    ) -> Result<Vec<u8>, String> {
+        let version = match format {
+            SegmentFormat::V1 => format::FORMAT_VERSION,
+            SegmentFormat::V2 => format::FORMAT_V2,
+        };
         let header = Header {
+            version,
             dim: self.dim as u32,
             metric: self.metric,
             rows: self.rows,
             max_seq: max_seq.max(self.max_seq),
         };
+        let header = format::encode_header(&header, tombstones.len() as u64);
+        let (dim, metric, rows) = (self.dim, self.metric, self.rows as u32);
+        let [vectors, seqs, keys, meta, payload, tomb] = self.row_sections(tombstones);
+        match format {
+            SegmentFormat::V1 => Ok(finish_v1(
+                &header,
+                [
+                    vectors,
+                    seqs,
+                    keys,
+                    meta,
+                    payload,
+                    tomb,
+                    index.graph,
+                    index.codes,
+                ],
+            )),
+            SegmentFormat::V2 => {
+                let (hops, hop_bytes) = encode_hops(&index, metric, dim, rows)?;
+                let block = hops.block_len as usize;
+                Ok(format2::write(
+                    &header,
+                    &[vectors, seqs, keys, meta, payload, tomb, hop_bytes],
+                    hops,
+                    block,
+                ))
+            }
+        }
+    }
+
+    /// Vectors, seqs, keys, metadata, payload and tombstones, encoded as both formats
+    /// store them.
+    fn row_sections(self, tombstones: &[(Key, u64)]) -> [Vec<u8>; 6] {
         let keys = {
             // [rows u64][strings u64][tags, padded to 8][ints u64×rows][offsets u64×(n+1)][bytes]
             let mut k = Vec::new();
@@ -113,35 +155,37 @@ impl SegmentWriter {
             c
         };
         let tomb = postcard::to_stdvec(tombstones).unwrap_or_default();
-        let sections: [Vec<u8>; 8] = [
+        [
             self.vectors,
             self.seqs,
             keys,
             column(&self.meta_offsets, &self.meta),
             column(&self.payload_offsets, &self.payload),
             tomb,
-            index.graph,
-            index.codes,
-        ];
-        let total: usize = sections.iter().map(|s| s.len() + ALIGN).sum::<usize>() + 1024;
-        let mut out = Vec::with_capacity(total);
-        out.extend_from_slice(&format::encode_header(&header, tombstones.len() as u64));
-        let mut table = Vec::with_capacity(SECTIONS.len() * ENTRY_LEN);
-        for (kind, data) in SECTIONS.iter().zip(sections.iter()) {
-            out.resize(out.len().next_multiple_of(ALIGN), 0);
-            let off = out.len() as u64;
-            out.extend_from_slice(data);
-            table.extend_from_slice(&(*kind as u32).to_le_bytes());
-            table.extend_from_slice(&0u32.to_le_bytes());
-            table.extend_from_slice(&off.to_le_bytes());
-            table.extend_from_slice(&(data.len() as u64).to_le_bytes());
-            table.extend_from_slice(&crc32c::crc32c(data).to_le_bytes());
-            table.extend_from_slice(&0u32.to_le_bytes());
-        }
-        out.extend_from_slice(&table);
-        out.extend_from_slice(&(SECTIONS.len() as u32).to_le_bytes());
-        out.extend_from_slice(&crc32c::crc32c(&table).to_le_bytes());
-        out.extend_from_slice(TAIL_MAGIC);
-        out
+        ]
     }
+}
+
+/// Lay out a format-1 file.
+fn finish_v1(header: &[u8], sections: [Vec<u8>; 8]) -> Vec<u8> {
+    let total: usize = sections.iter().map(|s| s.len() + ALIGN).sum::<usize>() + 1024;
+    let mut out = Vec::with_capacity(total);
+    out.extend_from_slice(header);
+    let mut table = Vec::with_capacity(SECTIONS.len() * ENTRY_LEN);
+    for (kind, data) in SECTIONS.iter().zip(sections.iter()) {
+        out.resize(out.len().next_multiple_of(ALIGN), 0);
+        let off = out.len() as u64;
+        out.extend_from_slice(data);
+        table.extend_from_slice(&(*kind as u32).to_le_bytes());
+        table.extend_from_slice(&0u32.to_le_bytes());
+        table.extend_from_slice(&off.to_le_bytes());
+        table.extend_from_slice(&(data.len() as u64).to_le_bytes());
+        table.extend_from_slice(&crc32c::crc32c(data).to_le_bytes());
+        table.extend_from_slice(&0u32.to_le_bytes());
+    }
+    out.extend_from_slice(&table);
+    out.extend_from_slice(&(SECTIONS.len() as u32).to_le_bytes());
+    out.extend_from_slice(&crc32c::crc32c(&table).to_le_bytes());
+    out.extend_from_slice(TAIL_MAGIC);
+    out
 }

@@ -231,13 +231,12 @@ impl Inner {
         };
         let (params, metric) = (self.spec.index, self.spec.metric);
         let extended = base.and_then(|b| {
-            let (base_index, base_graph) = inputs[b].index();
             let kept: Vec<u32> = origin
                 .iter()
                 .take_while(|(i, _)| *i == b)
                 .map(|(_, r)| *r)
                 .collect();
-            index::extend(params, metric, dim, base_index, base_graph, &kept, rows, &all)
+            inputs[b].extend_index(params, &kept, rows, &all)
                 .inspect_err(|e| {
                     tracing::warn!(segment = %inputs[b].name, error = %e, "cannot extend the segment's graph; rebuilding");
                 })
@@ -269,7 +268,9 @@ impl Inner {
             return Ok(None);
         }
         let max_seq = inputs.iter().map(|s| s.max_seq()).max().unwrap_or(0);
-        let bytes = w.finish(max_seq, &tombstones, index);
+        let bytes = w
+            .finish(self.opts.segment_format, max_seq, &tombstones, index)
+            .map_err(|e| Error::new(ErrorKind::Io, format!("laying out a segment: {e}")))?;
         let size = bytes.len() as u64;
         let id = self.write_segment(bytes)?;
         let container = self.next_container.fetch_add(1, Ordering::Relaxed);

@@ -72,7 +72,9 @@ impl Inner {
                 w.push(m.vector(row), m.seq(row), &r.key, &r.metadata, &r.payload);
             }
             let index = m.index().to_bytes(rows as u32, m.vectors());
-            let bytes = w.finish(flushed_seq, &tombstones, index);
+            let bytes = w
+                .finish(self.opts.segment_format, flushed_seq, &tombstones, index)
+                .map_err(|e| Error::new(ErrorKind::Io, format!("laying out a segment: {e}")))?;
             let size = bytes.len() as u64;
             let id = self.write_segment(bytes)?;
             let seg = Arc::new(Segment::open(

@@ -165,17 +165,19 @@ for r in $(seq 1 "$rounds"); do
       {
         echo "# flat (self time), symbols above 0.5 %"
         "$perf_bin" report -i "$pdata" --stdio --no-children --percent-limit 0.5 \
-          --sort dso,symbol -g none 2>/dev/null
+          --sort dso,sym -F overhead,dso,sym -g none 2>/dev/null
         echo "# by library (self time)"
-        "$perf_bin" report -i "$pdata" --stdio --no-children --sort dso -g none 2>/dev/null
-        echo "# inclusive (self + callees), symbols above 3 %: which layer the time is under"
+        "$perf_bin" report -i "$pdata" --stdio --no-children --sort dso -F overhead,dso \
+          -g none 2>/dev/null
+        echo "# inclusive (self + callees) and self, symbols above 3 %: which layer the time is under"
         "$perf_bin" report -i "$pdata" --stdio --children --percent-limit 3 \
-          --sort symbol -g none 2>/dev/null
+          --sort sym -F overhead_children,overhead,sym -g none 2>/dev/null
         echo "# by thread"
-        "$perf_bin" report -i "$pdata" --stdio --no-children --sort comm -g none 2>/dev/null
+        "$perf_bin" report -i "$pdata" --stdio --no-children --sort pid -F overhead,pid \
+          -g none 2>/dev/null
         echo "# with callers, symbols above 2 %"
         "$perf_bin" report -i "$pdata" --stdio --no-children --percent-limit 2 \
-          -g caller,0.5,callee --sort symbol 2>/dev/null | head -600
+          -g caller,0.5,callee --sort sym 2>/dev/null | head -600 || true
       } | sed 's/ *$//' >"$out_dir/perf-report-$label.txt"
       echo "perf profile: $out_dir/perf-report-$label.txt"
     fi

@@ -139,7 +139,7 @@ pub fn run(cmd: ClusterCmd, connector: &Connector) -> Result<()> {
         ClusterCmd::BenchServed(a) => return vecshard_bench::served::run(a),
         _ => {}
     }
-    let rt = crate::runtime::server("vecshard")?;
+    let rt = crate::runtime::server("vecshard-worker")?;
     rt.block_on(async {
         match cmd {
             ClusterCmd::Router(_) | ClusterCmd::BenchCluster(_) | ClusterCmd::BenchServed(_) => {

@@ -17,12 +17,13 @@
 # A/B in one sitting: each --variant 'LABEL [VAR=VALUE ...]' restarts the server on the
 # same data directory with those environment variables and measures it again (after the
 # load; --rounds R repeats the whole list R times, interleaved). Without --variant: one
-# variant, `default`, with the environment as it is.
+# variant, `default`, with the environment as it is. --skip-load reuses the collections an
+# earlier run with the same --out-dir and --shards loaded.
 #
 #   scripts/profile-server.sh [--bin PATH] [--client-bin PATH] [--dataset DIR]
 #                             [--shards LIST] [--ef N] [--clients LIST] [--secs S]
 #                             [--variant 'LABEL VAR=VALUE ...']... [--rounds R]
-#                             [--rest] [--perf] [--out-dir DIR]
+#                             [--rest] [--perf] [--out-dir DIR] [--skip-load]
 #
 # Defaults: --bin and --client-bin $CARGO_TARGET_DIR/release/vecshard, --dataset
 # /tmp/vecshard-bench/clustered-128, --shards 1, --ef 16, --clients 1,2, --secs 5,
@@ -41,11 +42,12 @@ clients=1,2
 secs=5
 perf=0
 rest=0
+skip_load=0
 rounds=1
 variants=()
 out_dir="/tmp/vecshard-bench/profile-$(date -u +%Y%m%dT%H%M%SZ)"
 
-usage() { sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 need() { [ "$#" -ge 2 ] || { echo "profile-server: $1 needs a value" >&2; exit 2; }; }
 while [ "$#" -gt 0 ]; do
   case "$1" in
@@ -59,6 +61,7 @@ while [ "$#" -gt 0 ]; do
     --variant) need "$@"; variants+=("$2"); shift 2 ;;
     --rounds) need "$@"; rounds="$2"; shift 2 ;;
     --rest) rest=1; shift ;;
+    --skip-load) skip_load=1; shift ;;
     --perf) perf=1; shift ;;
     --out-dir) need "$@"; out_dir="$2"; shift 2 ;;
     -h|--help) usage 0 ;;
@@ -109,6 +112,7 @@ trap stop_dev EXIT
 # start_dev LOG [VAR=VALUE ...]: `vecshard dev` on $data, its addresses once it serves.
 start_dev() {
   local log="$1"; shift
+  : >"$log"
   env "$@" "$bin" dev --nodes 1 --no-demo --any-port --data "$data" >"$log" 2>&1 &
   dev_pid=$!
   router="" node="" rest_addr=""
@@ -129,9 +133,10 @@ start_dev() {
   echo "start: $(date -u +%FT%TZ); load: $(cut -d' ' -f1-3 /proc/loadavg); cores: $(nproc)"
 } | tee "$out_dir/run.txt"
 
-# Load every collection once (default environment).
-start_dev "$out_dir/dev-load.log"
+# Load every collection once (default environment); --skip-load: --out-dir holds them.
+[ "$skip_load" = 1 ] || start_dev "$out_dir/dev-load.log"
 for s in "${shard_list[@]}"; do
+  [ "$skip_load" = 1 ] && break
   "$client_bin" bench-served --dataset "$dataset" --collection "$(collection "$s")" --ef "$ef" \
     --router "$router" --pid "$dev_pid" --load "$s" --load-only \
     | tee "$out_dir/load-s$s.md"

@@ -261,7 +261,10 @@ pub fn run(a: BenchServedArgs) -> Result<()> {
                             let code = r.status();
                             let b = r.bytes().await?;
                             if !code.is_success() {
-                                bail!("binary REST search: {code}: {}", String::from_utf8_lossy(&b));
+                                bail!(
+                                    "binary REST search: {code}: {}",
+                                    String::from_utf8_lossy(&b)
+                                );
                             }
                             anyhow::Ok(())
                         })?;

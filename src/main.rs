@@ -9,6 +9,7 @@ mod local;
 mod nodecmd;
 mod probe;
 mod routercmd;
+mod runtime;
 
 use std::path::PathBuf;
 

@@ -16,10 +16,7 @@ pub struct NodeArgs {
 /// Prints one JSON line with the bound addresses once the node serves.
 pub fn run(a: NodeArgs) -> Result<()> {
     let config = vecshard_node::load_config(a.config.as_deref())?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("vecshard-node")
-        .build()?;
+    let rt = crate::runtime::server("vecshard-node")?;
     rt.block_on(vecshard_node::run_until_signal(config, |node| {
         let line = serde_json::json!({
             "node_id": node.node_id(),

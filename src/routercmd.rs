@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 
 #[derive(Args)]
@@ -15,7 +15,7 @@ pub struct RouterArgs {
 
 pub fn run(a: RouterArgs) -> Result<()> {
     let cfg = vecshard_router::load_config(a.config.as_deref())?;
-    let rt = tokio::runtime::Runtime::new().context("start the async runtime")?;
+    let rt = crate::runtime::server("vecshard-router")?;
     rt.block_on(async {
         let router = vecshard_router::start(cfg).await?;
         // One JSON line with the bound addresses (like `vecshard node`), for scripts.

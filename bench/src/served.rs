@@ -52,6 +52,13 @@ pub struct BenchServedArgs {
     /// Seconds per timed pass.
     #[arg(long, default_value_t = 5.0)]
     pub secs: f64,
+    /// The router's REST address (host:port): also measure the binary REST search
+    /// (`application/x-vecshard-f32` in, packed hits out, HTTP/1.1 keep-alive).
+    #[arg(long)]
+    pub rest: Option<String>,
+    /// Only create and load the collection (`--load`) and wait for the server to settle.
+    #[arg(long)]
+    pub load_only: bool,
     /// Instead of the server: open these shard locations with the embedded engine (the
     /// server must be stopped) and measure one thread searching each of them per query.
     #[arg(long, num_args = 1..)]
@@ -142,7 +149,18 @@ pub fn run(a: BenchServedArgs) -> Result<()> {
     if let Some(pid) = a.pid {
         settle(pid)?;
     }
+    if a.load_only {
+        return Ok(());
+    }
     let mut c = rt.block_on(vecshard_cluster::connect(&router, None))?;
+    // A restarted server reopens its shards in the background: wait until it answers.
+    let started = Instant::now();
+    while let Err(e) = rt.block_on(c.search(router_req(&a, &d.queries[0]))) {
+        if e.code() != tonic::Code::Unavailable || started.elapsed() > Duration::from_secs(120) {
+            return Err(status(e));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
     // Recall: every query once.
     let mut found = Vec::with_capacity(d.queries.len());
     for q in &d.queries {
@@ -214,6 +232,49 @@ pub fn run(a: BenchServedArgs) -> Result<()> {
                 Ok(())
             })
         })?;
+    }
+    if let Some(rest) = &a.rest {
+        for &n in &a.clients {
+            let url = format!(
+                "http://{rest}/v1/collections/{}/search?k={}&ef={}",
+                a.collection, a.k, a.ef
+            );
+            let dd = d.clone();
+            pass("router, binary REST", n, &a, move |i| {
+                let (url, dd) = (url.clone(), dd.clone());
+                Box::new(move |stop: &AtomicBool, done: &AtomicUsize| {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()?;
+                    let http = reqwest::Client::builder().tcp_nodelay(true).build()?;
+                    let mut q = i * 97;
+                    while !stop.load(Ordering::Relaxed) {
+                        let v = &dd.queries[q % dd.queries.len()];
+                        let body: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+                        rt.block_on(async {
+                            let r = http
+                                .post(&url)
+                                .header("content-type", "application/x-vecshard-f32")
+                                .body(body)
+                                .send()
+                                .await?;
+                            let code = r.status();
+                            let b = r.bytes().await?;
+                            if !code.is_success() {
+                                bail!(
+                                    "binary REST search: {code}: {}",
+                                    String::from_utf8_lossy(&b)
+                                );
+                            }
+                            anyhow::Ok(())
+                        })?;
+                        done.fetch_add(1, Ordering::Relaxed);
+                        q += 1;
+                    }
+                    Ok(())
+                })
+            })?;
+        }
     }
     if let Some(node) = &a.node {
         let mut n = rt.block_on(node_client(node))?;

@@ -7,7 +7,7 @@ mod collection;
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Args, Subcommand};
 use vecshard_client::{Connector, collections, search};
 use vecshard_transfer::{Format, read};
@@ -139,7 +139,7 @@ pub fn run(cmd: ClusterCmd, connector: &Connector) -> Result<()> {
         ClusterCmd::BenchServed(a) => return vecshard_bench::served::run(a),
         _ => {}
     }
-    let rt = tokio::runtime::Runtime::new().context("start the async runtime")?;
+    let rt = crate::runtime::server("vecshard-worker")?;
     rt.block_on(async {
         match cmd {
             ClusterCmd::Router(_) | ClusterCmd::BenchCluster(_) | ClusterCmd::BenchServed(_) => {

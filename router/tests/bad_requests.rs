@@ -52,7 +52,8 @@ async fn bad_requests_get_precise_errors() {
         .unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
     assert!(
-        e.message().contains("replication_factor 3 is not available yet")
+        e.message()
+            .contains("replication_factor 3 is not available yet")
             && e.message().contains("router.experimental_replication"),
         "{e:?}"
     );

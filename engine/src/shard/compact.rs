@@ -185,11 +185,13 @@ impl Inner {
                     v
                 }
             });
+            // Counted with the swap, under the view's lock: `stats` reads the view and
+            // then the counter, so it never shows the merged view with the count before.
+            self.compactions.fetch_add(1, Ordering::Relaxed);
         }
         drop(published);
         // The old index (now in `new_pk`) is freed here, outside every lock.
         drop(new_pk);
-        self.compactions.fetch_add(1, Ordering::Relaxed);
         fail_point!(failpoints::COMPACTION_PUBLISH_AFTER);
         Ok(true)
     }

@@ -314,19 +314,10 @@ impl ShardMap {
         epoch: u64,
         readers: &[String],
     ) -> CommandResult {
-        let Some(a) = self
-            .collections
-            .get_mut(collection)
-            .and_then(|c| c.shards.get_mut(shard as usize))
-        else {
-            return reject_not_found(format!("shard {collection}/{shard} does not exist"));
+        let a = match self.assignment_at(collection, shard, epoch) {
+            Ok(a) => a,
+            Err(rejected) => return rejected,
         };
-        if a.epoch != epoch {
-            return CommandResult::Rejected(Rejection::Conflict(format!(
-                "shard {collection}/{shard} is at epoch {}, not {epoch}",
-                a.epoch
-            )));
-        }
         a.readers = readers
             .iter()
             .filter(|r| Some(*r) != a.owner.as_ref())
@@ -345,19 +336,10 @@ impl ShardMap {
         epoch: u64,
         f: impl FnOnce(&mut Assignment, &mut ReplicaSet) -> Result<(), String>,
     ) -> CommandResult {
-        let Some(a) = self
-            .collections
-            .get_mut(collection)
-            .and_then(|c| c.shards.get_mut(shard as usize))
-        else {
-            return reject_not_found(format!("shard {collection}/{shard} does not exist"));
+        let a = match self.assignment_at(collection, shard, epoch) {
+            Ok(a) => a,
+            Err(rejected) => return rejected,
         };
-        if a.epoch != epoch {
-            return CommandResult::Rejected(Rejection::Conflict(format!(
-                "shard {collection}/{shard} is at epoch {}, not {epoch}",
-                a.epoch
-            )));
-        }
         let Some(mut set) = a.replicas.take() else {
             return CommandResult::Rejected(Rejection::Conflict(format!(
                 "shard {collection}/{shard} is not replicated"
@@ -371,6 +353,32 @@ impl ShardMap {
                 "shard {collection}/{shard}: {why}"
             ))),
         }
+    }
+
+    /// The assignment of `collection`/`shard`, only while it is at `epoch`: otherwise the
+    /// rejection to answer (not found, or a conflict naming both epochs).
+    fn assignment_at(
+        &mut self,
+        collection: &str,
+        shard: u32,
+        epoch: u64,
+    ) -> Result<&mut Assignment, CommandResult> {
+        let Some(a) = self
+            .collections
+            .get_mut(collection)
+            .and_then(|c| c.shards.get_mut(shard as usize))
+        else {
+            return Err(reject_not_found(format!(
+                "shard {collection}/{shard} does not exist"
+            )));
+        };
+        if a.epoch != epoch {
+            return Err(CommandResult::Rejected(Rejection::Conflict(format!(
+                "shard {collection}/{shard} is at epoch {}, not {epoch}",
+                a.epoch
+            ))));
+        }
+        Ok(a)
     }
 
     fn remove_node(&mut self, id: &str) -> CommandResult {

@@ -151,10 +151,11 @@ for r in $(seq 1 "$rounds"); do
     start_dev "$out_dir/dev-$label-$r.log" "${words[@]:1}"
     [ "$rest" = 1 ] && rest_args=(--rest "$rest_addr")
     for s in "${shard_list[@]}"; do
-      echo "## variant $label (${words[*]:1}), round $r, $s shard(s)" | tee -a "$out_dir/served.md"
+      echo "## variant $label (${words[*]:1}), round $r, $s shard(s)" | tee -a "$out_dir/served.md" "$out_dir/threads.txt"
       "$client_bin" bench-served --dataset "$dataset" --collection "$(collection "$s")" \
         --ef "$ef" --router "$router" --node "$node" --pid "$dev_pid" "${rest_args[@]}" \
-        --clients "$clients" --secs "$secs" | tee -a "$out_dir/served.md"
+        --clients "$clients" --secs "$secs" 2> >(tee -a "$out_dir/threads.txt" >&2) \
+        | tee -a "$out_dir/served.md"
     done
     if [ "$perf" = 1 ] && [ "$r" = 1 ]; then
       # One client through the router in the background, perf on the server meanwhile.

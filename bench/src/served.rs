@@ -91,6 +91,65 @@ fn thread_cpu() -> Result<f64> {
     Ok(ns / 1e9)
 }
 
+/// Busy CPU seconds of the whole machine (every core: user, nice, system, irq, softirq,
+/// steal) from `/proc/stat`.
+fn machine_busy() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let v: Vec<f64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    let at = |i: usize| v.get(i).copied().unwrap_or(0.0);
+    // user nice system idle iowait irq softirq steal
+    (at(0) + at(1) + at(2) + at(5) + at(6) + at(7)) / clock_ticks()
+}
+
+/// Context switches (voluntary + involuntary) of every thread of process `pid`, by
+/// thread name, from `/proc/PID/task/*/status`: how often its threads went to sleep or
+/// were preempted. Threads that exited are not counted.
+fn context_switches(pid: u32) -> Result<Vec<(String, u64)>> {
+    let dir = format!("/proc/{pid}/task");
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(&dir).with_context(|| format!("read {dir}"))? {
+        let Ok(status) = std::fs::read_to_string(e?.path().join("status")) else {
+            continue; // exited meanwhile
+        };
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(|v| v.trim().to_string())
+        };
+        let switches: u64 = ["voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:"]
+            .iter()
+            .filter_map(|n| field(n)?.parse::<u64>().ok())
+            .sum();
+        out.push((field("Name:").unwrap_or_default(), switches));
+    }
+    Ok(out)
+}
+
+/// Per thread name: the switches in `after` minus those in `before`, most first.
+fn switches_by_name(before: &[(String, u64)], after: &[(String, u64)]) -> Vec<(String, u64)> {
+    let mut by: std::collections::BTreeMap<&str, i64> = Default::default();
+    for (n, c) in after {
+        *by.entry(n).or_default() += *c as i64;
+    }
+    for (n, c) in before {
+        *by.entry(n).or_default() -= *c as i64;
+    }
+    let mut v: Vec<(String, u64)> = by
+        .into_iter()
+        .map(|(n, d)| (n.to_string(), d.max(0) as u64))
+        .collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1));
+    v
+}
+
 fn clock_ticks() -> f64 {
     // USER_HZ; 100 on every Linux this runs on (getconf CLK_TCK).
     std::process::Command::new("getconf")
@@ -203,8 +262,10 @@ pub fn run(a: BenchServedArgs) -> Result<()> {
         let idle = (process_cpu(pid)? - c0) / t0.elapsed().as_secs_f64();
         println!("server idle: {:.1} ms CPU per second", idle * 1e3);
     }
-    println!("| path | clients | QPS | server CPU µs/query | client CPU µs/query |");
-    println!("|---|---|---|---|---|");
+    println!(
+        "| path | clients | QPS | server CPU µs/query | client CPU µs/query | server switches/query | foreign cores |"
+    );
+    println!("|---|---|---|---|---|---|---|");
     for &n in &a.clients {
         let (addr, coll, ef, k) = (router.clone(), a.collection.clone(), a.ef, a.k);
         let dd = d.clone();
@@ -334,7 +395,10 @@ pub fn run(a: BenchServedArgs) -> Result<()> {
 type Worker = Box<dyn FnOnce(&AtomicBool, &AtomicUsize) -> Result<()> + Send>;
 
 /// `clients` workers (`make(i)`) for `a.secs`; prints QPS and CPU per query (the
-/// server's from `/proc/PID/stat`, this process's own).
+/// server's from `/proc/PID/stat`, this process's own), the server's context switches per
+/// query (every thread; the threads that switched most in a footnote line), and the
+/// cores other processes used meanwhile (`foreign cores`: machine busy time minus the
+/// server's and this process's, per second; 0 means the pass had the machine alone).
 fn pass(
     what: &str,
     clients: usize,
@@ -347,7 +411,7 @@ fn pass(
     // Warm up (connections, caches) for a fifth of the pass, then measure.
     let warm = Duration::from_secs_f64(a.secs / 5.0);
     let secs = Duration::from_secs_f64(a.secs);
-    let (n, cpu_server, cpu_own, elapsed) = std::thread::scope(|s| -> Result<_> {
+    let m = std::thread::scope(|s| -> Result<_> {
         let workers: Vec<_> = (0..clients)
             .map(|i| {
                 let w = make(i);
@@ -356,38 +420,73 @@ fn pass(
             })
             .collect();
         std::thread::sleep(warm);
+        let switches0 = a.pid.map(context_switches).transpose()?;
         let server0 = a.pid.map(process_cpu).transpose()?;
         let own0 = process_cpu(me)?;
+        let busy0 = machine_busy();
         let n0 = done.load(Ordering::Relaxed);
         let t0 = Instant::now();
         std::thread::sleep(secs);
         let n1 = done.load(Ordering::Relaxed);
         let elapsed = t0.elapsed().as_secs_f64();
+        let busy1 = machine_busy();
         let server1 = a.pid.map(process_cpu).transpose()?;
         let own1 = process_cpu(me)?;
+        let switches1 = a.pid.map(context_switches).transpose()?;
         stop.store(true, Ordering::Relaxed);
         for w in workers {
             w.join()
                 .map_err(|_| anyhow::anyhow!("a client thread panicked"))??;
         }
-        Ok((
-            n1 - n0,
-            server0.zip(server1).map(|(x, y)| y - x),
-            own1 - own0,
+        let server = server0.zip(server1).map(|(x, y)| y - x);
+        Ok(Measured {
+            n: n1 - n0,
+            server,
+            own: own1 - own0,
+            foreign: ((busy1 - busy0) - server.unwrap_or(0.0) - (own1 - own0)).max(0.0)
+                / elapsed,
+            switches: switches0
+                .zip(switches1)
+                .map(|(x, y)| switches_by_name(&x, &y)),
             elapsed,
-        ))
+        })
     })?;
+    let n = m.n;
     if n == 0 {
-        bail!("{what}: no search finished in {elapsed:.1} s");
+        bail!("{what}: no search finished in {:.1} s", m.elapsed);
     }
     let per = |cpu: f64| format!("{:.0}", cpu * 1e6 / n as f64);
+    let switches = m.switches.as_ref().map(|v| v.iter().map(|(_, c)| c).sum::<u64>());
     println!(
-        "| {what} | {clients} | {:.0} | {} | {} |",
-        n as f64 / elapsed,
-        cpu_server.map(per).unwrap_or_else(|| "-".into()),
-        per(cpu_own)
+        "| {what} | {clients} | {:.0} | {} | {} | {} | {:.2} |",
+        n as f64 / m.elapsed,
+        m.server.map(per).unwrap_or_else(|| "-".into()),
+        per(m.own),
+        switches
+            .map(|c| format!("{:.2}", c as f64 / n as f64))
+            .unwrap_or_else(|| "-".into()),
+        m.foreign,
     );
+    if let Some(v) = &m.switches {
+        let top: Vec<String> = v
+            .iter()
+            .take(4)
+            .filter(|(_, c)| *c > 0)
+            .map(|(name, c)| format!("{name} {:.2}", *c as f64 / n as f64))
+            .collect();
+        eprintln!("  switches/query by thread ({what}, {clients}): {}", top.join(", "));
+    }
     Ok(())
+}
+
+/// One pass's figures.
+struct Measured {
+    n: usize,
+    server: Option<f64>,
+    own: f64,
+    foreign: f64,
+    switches: Option<Vec<(String, u64)>>,
+    elapsed: f64,
 }
 
 async fn node_client(addr: &str) -> Result<pi::node_client::NodeClient<tonic::transport::Channel>> {

@@ -29,6 +29,9 @@ pub struct Dev {
     pub tls: bool,
 }
 
+/// The router setting `serving_threads` from the environment, as `vecshard router` reads it.
+const SERVING_THREADS_ENV: &str = "VECSHARD__ROUTER__SERVING_THREADS";
+
 /// Start the cluster, print its addresses, run the demo, then serve until SIGTERM or
 /// ctrl-c (as `a` says).
 pub async fn run(a: Dev) -> Result<()> {
@@ -44,6 +47,13 @@ pub async fn run(a: Dev) -> Result<()> {
         rc.internal_listen = "127.0.0.1:7001".into();
     }
     rc.default_shard_count = a.nodes as u32;
+    // As for `vecshard router`: serve client connections on threads of their own.
+    if let Ok(v) = std::env::var(SERVING_THREADS_ENV) {
+        rc.serving_threads = v
+            .trim()
+            .parse()
+            .with_context(|| format!("{SERVING_THREADS_ENV}={v:?}: expected a number of threads"))?;
+    }
     rc.failure_timeout_ms = 5000;
     rc.control_interval_ms = 200;
     // One host: router and nodes share the file system, so backups may go under it.

@@ -22,6 +22,7 @@ pub mod partition;
 pub mod raft;
 pub mod security;
 mod server;
+mod serving;
 pub mod shardmap;
 pub mod storage;
 

@@ -28,6 +28,7 @@ use crate::raft::log_store::LogStore;
 use crate::raft::network::{MAX_RAFT_MESSAGE_BYTES, Network};
 use crate::raft::state_machine::StateMachine;
 use crate::raft::{NodeId, Raft, RouterNode};
+use crate::serving::ServingThreads;
 use vecshard_security::TlsFiles;
 use vecshard_security::rest_tls::TlsListener;
 
@@ -39,6 +40,9 @@ pub struct RouterHandle {
     core: Arc<Core>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    /// The threads serving client connections (`router.serving_threads`); dropped (and
+    /// so stopped) with the handle.
+    _serving: Option<ServingThreads>,
 }
 
 impl std::fmt::Debug for RouterHandle {
@@ -270,6 +274,14 @@ pub async fn start_with_clock(
         }
     };
     let mut tasks = Vec::new();
+    let serving = match cfg.serving_threads {
+        0 => None,
+        n => Some(ServingThreads::start(n, "vecshard-serve").map_err(|e| {
+            Error::internal(format!(
+                "router.serving_threads: cannot start {n} threads: {e}"
+            ))
+        })?),
+    };
 
     let internal_svc = RouterInternalServer::new(InternalService::new(core.clone()))
         .max_decoding_message_size(MAX_RAFT_MESSAGE_BYTES)
@@ -307,38 +319,68 @@ pub async fn start_with_clock(
             oversized_as_resource_exhausted,
         ))
         .add_service(public_svc);
-    let serve_public = health_and_reflection(public)
-        .await?
-        .serve_with_incoming_shutdown(incoming(grpc_l), stopped());
-    tasks.push(tokio::spawn(async move {
-        if let Err(e) = serve_public.await {
-            tracing::error!(error = %e, "public gRPC server stopped");
-        }
-    }));
-
+    let public = health_and_reflection(public).await?;
     let app = rest::router(core.clone());
-    let serve_http = match &tls {
-        None => tokio::spawn(async move {
-            axum::serve(http_l, app)
-                .with_graceful_shutdown(stopped())
-                .await
-        }),
-        Some(tls) => {
-            let config = tls.rustls_server().map_err(|e| Error::invalid(e.0))?;
-            let listener = TlsListener::new(http_l, config)
-                .map_err(|e| Error::invalid(format!("router.http_listen: {e}")))?;
-            tokio::spawn(async move {
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(stopped())
-                    .await
-            })
+    match &serving {
+        None => {
+            let serve_public = public.serve_with_incoming_shutdown(incoming(grpc_l), stopped());
+            tasks.push(tokio::spawn(async move {
+                if let Err(e) = serve_public.await {
+                    tracing::error!(error = %e, "public gRPC server stopped");
+                }
+            }));
         }
-    };
-    tasks.push(tokio::spawn(async move {
-        if let Ok(Err(e)) = serve_http.await {
-            tracing::error!(error = %e, "REST server stopped");
+        Some(threads) => {
+            let stopped = stopped.clone();
+            tasks.push(threads.serve(grpc_l, move |conns| {
+                let serve_public = public.clone().serve_with_incoming_shutdown(conns, stopped());
+                async move {
+                    if let Err(e) = serve_public.await {
+                        tracing::error!(error = %e, "public gRPC server stopped");
+                    }
+                }
+            }));
         }
-    }));
+    }
+
+    match (&tls, &serving) {
+        (None, Some(threads)) => {
+            let stopped = stopped.clone();
+            tasks.push(threads.serve(http_l, move |conns| {
+                let serve = axum::serve(conns, app.clone()).with_graceful_shutdown(stopped());
+                async move {
+                    if let Err(e) = serve.await {
+                        tracing::error!(error = %e, "REST server stopped");
+                    }
+                }
+            }));
+        }
+        // TLS connections are handshaken on this runtime and stay on it.
+        (tls, _) => {
+            let serve_http = match tls {
+                None => tokio::spawn(async move {
+                    axum::serve(http_l, app)
+                        .with_graceful_shutdown(stopped())
+                        .await
+                }),
+                Some(tls) => {
+                    let config = tls.rustls_server().map_err(|e| Error::invalid(e.0))?;
+                    let listener = TlsListener::new(http_l, config)
+                        .map_err(|e| Error::invalid(format!("router.http_listen: {e}")))?;
+                    tokio::spawn(async move {
+                        axum::serve(listener, app)
+                            .with_graceful_shutdown(stopped())
+                            .await
+                    })
+                }
+            };
+            tasks.push(tokio::spawn(async move {
+                if let Ok(Err(e)) = serve_http.await {
+                    tracing::error!(error = %e, "REST server stopped");
+                }
+            }));
+        }
+    }
 
     tasks.push(tokio::spawn(crate::control::run(core.clone())));
     tracing::info!(id = cfg.id, %me, "router started");
@@ -349,6 +391,7 @@ pub async fn start_with_clock(
         core,
         stop,
         tasks,
+        _serving: serving,
     })
 }
 

@@ -443,8 +443,7 @@ fn pass(
             n: n1 - n0,
             server,
             own: own1 - own0,
-            foreign: ((busy1 - busy0) - server.unwrap_or(0.0) - (own1 - own0)).max(0.0)
-                / elapsed,
+            foreign: ((busy1 - busy0) - server.unwrap_or(0.0) - (own1 - own0)).max(0.0) / elapsed,
             switches: switches0
                 .zip(switches1)
                 .map(|(x, y)| switches_by_name(&x, &y)),
@@ -456,7 +455,10 @@ fn pass(
         bail!("{what}: no search finished in {:.1} s", m.elapsed);
     }
     let per = |cpu: f64| format!("{:.0}", cpu * 1e6 / n as f64);
-    let switches = m.switches.as_ref().map(|v| v.iter().map(|(_, c)| c).sum::<u64>());
+    let switches = m
+        .switches
+        .as_ref()
+        .map(|v| v.iter().map(|(_, c)| c).sum::<u64>());
     println!(
         "| {what} | {clients} | {:.0} | {} | {} | {} | {:.2} |",
         n as f64 / m.elapsed,
@@ -474,7 +476,10 @@ fn pass(
             .filter(|(_, c)| *c > 0)
             .map(|(name, c)| format!("{name} {:.2}", *c as f64 / n as f64))
             .collect();
-        eprintln!("  switches/query by thread ({what}, {clients}): {}", top.join(", "));
+        eprintln!(
+            "  switches/query by thread ({what}, {clients}): {}",
+            top.join(", ")
+        );
     }
     Ok(())
 }

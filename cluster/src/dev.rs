@@ -49,10 +49,9 @@ pub async fn run(a: Dev) -> Result<()> {
     rc.default_shard_count = a.nodes as u32;
     // As for `vecshard router`: serve client connections on threads of their own.
     if let Ok(v) = std::env::var(SERVING_THREADS_ENV) {
-        rc.serving_threads = v
-            .trim()
-            .parse()
-            .with_context(|| format!("{SERVING_THREADS_ENV}={v:?}: expected a number of threads"))?;
+        rc.serving_threads = v.trim().parse().with_context(|| {
+            format!("{SERVING_THREADS_ENV}={v:?}: expected a number of threads")
+        })?;
     }
     rc.failure_timeout_ms = 5000;
     rc.control_interval_ms = 200;

@@ -333,7 +333,9 @@ pub async fn start_with_clock(
         Some(threads) => {
             let stopped = stopped.clone();
             tasks.push(threads.serve(grpc_l, move |conns| {
-                let serve_public = public.clone().serve_with_incoming_shutdown(conns, stopped());
+                let serve_public = public
+                    .clone()
+                    .serve_with_incoming_shutdown(conns, stopped());
                 async move {
                     if let Err(e) = serve_public.await {
                         tracing::error!(error = %e, "public gRPC server stopped");

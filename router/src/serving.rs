@@ -138,9 +138,7 @@ impl Stream for Handed {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         // `from_std` registers the stream with the runtime polling this stream: the
         // serving thread's.
-        self.rx
-            .poll_recv(cx)
-            .map(|c| c.map(TcpStream::from_std))
+        self.rx.poll_recv(cx).map(|c| c.map(TcpStream::from_std))
     }
 }
 

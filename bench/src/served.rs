@@ -146,7 +146,7 @@ fn switches_by_name(before: &[(String, u64)], after: &[(String, u64)]) -> Vec<(S
         .into_iter()
         .map(|(n, d)| (n.to_string(), d.max(0) as u64))
         .collect();
-    v.sort_by(|a, b| b.1.cmp(&a.1));
+    v.sort_by_key(|b| std::cmp::Reverse(b.1));
     v
 }
 

@@ -7,7 +7,8 @@
 #   - the server's CPU per search (utime + stime of the whole process, /proc/PID/stat)
 #     through the router (public gRPC and, with --rest, the binary REST search) and
 #     straight to the node (internal gRPC), for each client count, plus the server's idle
-#     CPU;
+#     CPU, its context switches per query (which threads: threads.txt) and the cores other
+#     processes used meanwhile ("foreign cores");
 #   - with --perf, a `perf record` profile of the server during a 1-client router pass,
 #     written as text (perf-report.txt: flat, inclusive, by thread, by caller; DWARF call
 #     graphs, as the release build has no frame pointers), never as an SVG;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::index::IndexParams;
+use crate::index::{IndexParams, ReadAhead};
 use crate::types::Metric;
 
 /// A shard's fixed properties, stored in its manifest.
@@ -49,6 +49,25 @@ pub enum SegmentFormat {
     /// links stored next to the codes of the same rows (design note 015). Readable by
     /// builds from 2026-12 on only.
     V2,
+}
+
+/// What an object-store shard reads into its caches at open, beyond the headers and
+/// directories a lazy open always reads (design note 015). Local shards map their files
+/// and ignore it; format-1 segments are downloaded whole anyway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Prefetch {
+    /// Nothing: every block is read when a search first needs it.
+    None,
+    /// In the background, the layer-0 hop blocks of the rows on layer 2 and above and of
+    /// the entry point — where descents through the upper layers (kept in memory with the
+    /// directory) land — about rows / 256 blocks at M 16 (3 MB at 200k × 128).
+    #[default]
+    UpperLayers,
+    /// In the background, every hop and vector block while the shard already serves:
+    /// into the disk cache when `cache_dir` is set (the whole file), else into the memory
+    /// block cache up to its bound.
+    All,
 }
 
 /// When a write is acknowledged.
@@ -139,6 +158,13 @@ pub struct Options {
     pub commit_store: Option<String>,
     /// Format of the segments this handle writes (default format 1).
     pub segment_format: SegmentFormat,
+    /// What object-store shards warm at open (default `UpperLayers`, see [`Prefetch`]).
+    pub prefetch: Prefetch,
+    /// How searches of format-2 segments on an object store trade bytes for rounds of
+    /// reads (default [`ReadAhead::EXACT`]: the local search's answers, one round per
+    /// expanded node; `batch: 4` takes about a third of the rounds for a slightly wider
+    /// walk whose answers may differ from the local ones — design note 015).
+    pub read_ahead: ReadAhead,
 }
 
 impl Default for Options {
@@ -164,6 +190,8 @@ impl Default for Options {
             cache_dir_bytes: 10 << 30,
             commit_store: None,
             segment_format: SegmentFormat::V1,
+            prefetch: Prefetch::UpperLayers,
+            read_ahead: ReadAhead::EXACT,
         }
     }
 }

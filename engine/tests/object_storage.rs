@@ -152,6 +152,7 @@ fn block_cache_counts_hits_and_misses() {
             memory_hits: 0,
             disk_hits: 0,
             misses: 1,
+            requests: 1,
             bytes_fetched: 64 * KIB
         }
     );
@@ -500,9 +501,10 @@ fn latency_wrapper_conforms_and_charges_only_backend_fetches() {
     assert_eq!(&got[..], &pattern(2_000_000)[10..]);
     assert_eq!(charged(), before + 1, "a cold range is one charged request");
     let fetched = waits.lock().unwrap().last().copied().unwrap();
+    let block = StorageOptions::default().block_size_bytes;
     assert_eq!(
         fetched,
-        Latency::new(25, 100).cost(2 * 1024 * KIB),
+        Latency::new(25, 100).cost(2_000_000u64.div_ceil(block) * block),
         "whole blocks fetched"
     );
     s.get_range("seg", 100..1_000_000).unwrap();

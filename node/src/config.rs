@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use config::{Config, Environment, File, FileFormat, Value, ValueKind};
 use serde::{Deserialize, Serialize};
-use vecshard_engine::{Durability, Options};
+use vecshard_engine::{Durability, Options, Prefetch};
 use vecshard_security::{Secret, TlsFiles};
 
 /// Built-in defaults; every key the node reads appears here (and only these keys are
@@ -91,6 +91,10 @@ block_cache_bytes = 268435456
 cache_dir = ""
 # Size bound of cache_dir, per shard.
 cache_dir_bytes = 10737418240
+# What an object-store shard of format-2 segments warms at open while it already serves:
+# "none", "upper-layers" (the blocks where the graph's descents land, ~rows/256 blocks)
+# or "all" (every block: into cache_dir when set, else the block cache up to its bound).
+prefetch = "upper-layers"
 # "sync" (an acknowledged write survives a machine crash) or "buffered" (local disk
 # only: survives a process crash, not a power loss).
 durability = "sync"
@@ -186,6 +190,8 @@ pub struct EngineSection {
     pub cache_dir: String,
     /// Size bound of the cache directory.
     pub cache_dir_bytes: u64,
+    /// `none`, `upper-layers` or `all`.
+    pub prefetch: String,
     /// `sync` or `buffered`.
     pub durability: String,
     /// Merge policy cap on segments per shard.
@@ -513,6 +519,7 @@ impl NodeConfig {
         )?;
         at_least("engine.max_segments", self.engine.max_segments, 2)?;
         self.durability()?;
+        self.prefetch()?;
         check_commit_store(&self.engine.commit_store)?;
         self.security()?;
         Ok(self)
@@ -541,6 +548,19 @@ impl NodeConfig {
             other => Err(ConfigError::key_err(
                 "engine.durability",
                 format!("{other:?} is not one of \"sync\", \"buffered\""),
+            )),
+        }
+    }
+
+    /// The object-store prefetch policy named by `engine.prefetch`.
+    pub fn prefetch(&self) -> Result<Prefetch, ConfigError> {
+        match self.engine.prefetch.as_str() {
+            "none" => Ok(Prefetch::None),
+            "upper-layers" => Ok(Prefetch::UpperLayers),
+            "all" => Ok(Prefetch::All),
+            other => Err(ConfigError::key_err(
+                "engine.prefetch",
+                format!("{other:?} is not one of \"none\", \"upper-layers\", \"all\""),
             )),
         }
     }
@@ -574,6 +594,7 @@ impl NodeConfig {
             cache_dir: (!e.cache_dir.is_empty()).then(|| PathBuf::from(&e.cache_dir)),
             cache_dir_bytes: e.cache_dir_bytes,
             durability: self.durability().unwrap_or_default(),
+            prefetch: self.prefetch().unwrap_or_default(),
             max_segments: e.max_segments,
             background_threads: e.background_threads,
             commit_store,
@@ -692,6 +713,7 @@ mod tests {
                 "engine.memtable_bytes",
             ),
             ("VECSHARD__ENGINE__DURABILITY", "maybe", "engine.durability"),
+            ("VECSHARD__ENGINE__PREFETCH", "some", "engine.prefetch"),
             (
                 "VECSHARD__CLUSTER__ROUTERS",
                 "nocolon",

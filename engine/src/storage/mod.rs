@@ -116,8 +116,10 @@ pub struct CacheStats {
     pub memory_hits: u64,
     /// Reads served from the on-disk cache directory.
     pub disk_hits: u64,
-    /// Reads that went to the backend.
+    /// Blocks that went to the backend.
     pub misses: u64,
+    /// Requests those blocks took (adjacent missing blocks share one ranged GET).
+    pub requests: u64,
     /// Bytes fetched from the backend.
     pub bytes_fetched: u64,
 }
@@ -139,6 +141,27 @@ pub trait Storage: Send + Sync + Debug {
     fn get(&self, path: &str) -> Result<Bytes>;
     /// A byte range of a file.
     fn get_range(&self, path: &str, range: Range<u64>) -> Result<Bytes>;
+    /// Several byte ranges of one file, in order: what is not cached is fetched in one
+    /// round of parallel requests (object stores), so a search step costs one first-byte
+    /// latency however many blocks it needs. The default reads them one by one.
+    fn get_ranges(&self, path: &str, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
+        ranges
+            .iter()
+            .map(|r| self.get_range(path, r.clone()))
+            .collect()
+    }
+    /// Whether segments are better read in blocks on demand ([`Storage::get_ranges`])
+    /// than mapped whole at open: `true` for object stores, `false` for local disk
+    /// (whose mmap is free until touched).
+    fn reads_in_blocks(&self) -> bool {
+        false
+    }
+    /// Fill the caches with `ranges` of `path` ahead of use (the prefetch policy): with a
+    /// cache directory the whole object is downloaded there; otherwise the ranges go
+    /// through the memory block cache (and are evicted under its bound like any read).
+    fn warm(&self, path: &str, ranges: &[Range<u64>]) -> Result<()> {
+        self.get_ranges(path, ranges).map(|_| ())
+    }
     /// The whole file for long-lived reading (mmap where possible).
     fn map(&self, path: &str) -> Result<Blob>;
     /// Durably create or replace a file.
@@ -170,5 +193,9 @@ pub trait Storage: Send + Sync + Debug {
     /// Cache counters.
     fn cache_stats(&self) -> CacheStats {
         CacheStats::default()
+    }
+    /// Bytes the memory block cache holds now (never above its bound).
+    fn cache_resident_bytes(&self) -> u64 {
+        0
     }
 }

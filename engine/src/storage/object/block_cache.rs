@@ -143,18 +143,13 @@ pub(crate) fn blocks_of(range: &Range<u64>, block_size: u64) -> Range<u64> {
     range.start / block_size..(range.end - 1) / block_size + 1
 }
 
-/// Runs of consecutive missing blocks: `missing[i]` says whether block `first + i` must be
-/// fetched. Each run becomes one ranged GET.
-pub(crate) fn missing_runs(first: u64, missing: &[bool]) -> Vec<Range<u64>> {
+/// Runs of consecutive blocks in `ids` (ascending): each run becomes one ranged GET.
+pub(crate) fn runs_of(ids: &[u64]) -> Vec<Range<u64>> {
     let mut runs: Vec<Range<u64>> = Vec::new();
-    for (i, &m) in missing.iter().enumerate() {
-        if !m {
-            continue;
-        }
-        let block = first + i as u64;
+    for &b in ids {
         match runs.last_mut() {
-            Some(run) if run.end == block => run.end = block + 1,
-            _ => runs.push(block..block + 1),
+            Some(run) if run.end == b => run.end = b + 1,
+            _ => runs.push(b..b + 1),
         }
     }
     runs
@@ -174,9 +169,8 @@ mod tests {
 
     #[test]
     fn runs_coalesce_adjacent_missing_blocks() {
-        let missing = [true, true, false, true, false, false, true, true, true];
-        assert_eq!(missing_runs(4, &missing), vec![4..6, 7..8, 10..13]);
-        assert!(missing_runs(0, &[false, false]).is_empty());
+        assert_eq!(runs_of(&[4, 5, 7, 10, 11, 12]), vec![4..6, 7..8, 10..13]);
+        assert!(runs_of(&[]).is_empty());
     }
 
     #[test]

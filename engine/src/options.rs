@@ -64,7 +64,7 @@ pub enum Prefetch {
     /// directory) land — about rows / 256 blocks at M 16 (3 MB at 200k × 128).
     #[default]
     UpperLayers,
-    /// In the background, every hop and vector block while the shard already serves:
+    /// In the background, every hop, vector and payload block while the shard already serves:
     /// into the disk cache when `cache_dir` is set (the whole file), else into the memory
     /// block cache up to its bound.
     All,

@@ -256,7 +256,10 @@ impl LazyIndex {
                     })
                     .collect()
             }
-            Prefetch::All => chunked(&self.hops).chain(chunked(&self.vectors)).collect(),
+            Prefetch::All => chunked(&self.hops)
+                .chain(chunked(&self.vectors))
+                .chain(chunked(self.entry(Section::Payload)))
+                .collect(),
         }
     }
 

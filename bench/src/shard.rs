@@ -63,9 +63,9 @@ pub struct BenchArgs {
     /// with the same parameters): skip ingest and measure the cold open and searches only.
     #[arg(long)]
     pub skip_ingest: bool,
-    /// Format of the segments the ingest writes (1 or 2; an object-store shard reads
-    /// format 2 lazily, in blocks through its caches).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=2))]
+    /// Format of the segments the ingest writes: 1, 2 or 0 (the engine's default: 2 on
+    /// object stores, read lazily in blocks through the caches; 1 on local disk).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=2))]
     pub segment_format: u32,
     /// Block cache bound of the reopened shard in bytes (default: the engine's 256 MiB).
     #[arg(long)]
@@ -163,8 +163,9 @@ pub fn run(a: BenchArgs, data: Dataset) -> Result<()> {
     let opts = Options {
         memtable_bytes,
         segment_format: match a.segment_format {
+            1 => SegmentFormat::V1,
             2 => SegmentFormat::V2,
-            _ => SegmentFormat::V1,
+            _ => SegmentFormat::Auto,
         },
         block_cache_bytes: a
             .block_cache_bytes

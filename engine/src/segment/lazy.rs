@@ -290,21 +290,51 @@ impl LazyIndex {
 
     /// Blocks `ids` (ascending) of `entry`, checksummed.
     fn blocks(&self, entry: &SectionEntry, ids: &[usize]) -> Result<Vec<Bytes>> {
-        let runs = runs(ids);
-        let ranges: Vec<Range<u64>> = runs
+        self.checked_blocks(entry, ids, &|_, _| Ok(()))
+    }
+
+    /// Blocks `ids` (ascending) of `entry`, each checked (checksum, then `check`) unless
+    /// the cached copy carries the mark of an earlier check; one range per block, which
+    /// the storage coalesces into one request per run of missing blocks.
+    fn checked_blocks(
+        &self,
+        entry: &SectionEntry,
+        ids: &[usize],
+        check: &dyn Fn(usize, &[u8]) -> Result<()>,
+    ) -> Result<Vec<Bytes>> {
+        let ranges: Vec<Range<u64>> = ids
             .iter()
-            .map(|r| entry.block(r.start).start as u64..entry.block(r.end - 1).end as u64)
-            .collect();
-        let got = reads(self.storage.as_ref(), &self.path, &ranges, &self.stats)?;
-        let mut out = Vec::with_capacity(ids.len());
-        for (run, data) in runs.iter().zip(got) {
-            let base = entry.block(run.start).start;
-            for b in run.clone() {
+            .map(|&b| {
                 let r = entry.block(b);
-                let block = data.slice(r.start - base..r.end - base);
-                format2::check_block(&self.name, entry, b, &block)?;
-                out.push(block);
+                r.start as u64..r.end as u64
+            })
+            .collect();
+        let s = &self.stats;
+        s.requests
+            .fetch_add(runs(ids).len() as u64, Ordering::Relaxed);
+        let want: u64 = ranges.iter().map(|r| r.end - r.start).sum();
+        s.bytes.fetch_add(want, Ordering::Relaxed);
+        let got = self.storage.get_blocks(&self.path, &ranges)?;
+        let mut out = Vec::with_capacity(ids.len());
+        for ((&b, r), f) in ids.iter().zip(&ranges).zip(got) {
+            if f.bytes.len() as u64 != r.end - r.start {
+                return Err(Error::corrupt(
+                    &self.name,
+                    "short read: the object is smaller than its directory says",
+                ));
             }
+            let marked = f
+                .checked
+                .as_ref()
+                .is_some_and(|c| c.load(Ordering::Acquire));
+            if !marked {
+                format2::check_block(&self.name, entry, b, &f.bytes)?;
+                check(b, &f.bytes)?;
+                if let Some(c) = &f.checked {
+                    c.store(true, Ordering::Release);
+                }
+            }
+            out.push(f.bytes);
         }
         Ok(out)
     }
@@ -312,13 +342,12 @@ impl LazyIndex {
 
 impl LazySource for LazyIndex {
     fn hop_blocks(&self, ids: &[usize]) -> Result<Vec<Bytes>> {
-        let blocks = self.blocks(&self.hops, ids)?;
-        for (&b, block) in ids.iter().zip(&blocks) {
+        let links = |b: usize, block: &[u8]| {
             self.index
                 .check_block(b, block)
-                .map_err(|e| Error::corrupt(&self.name, format!("hop block {b}: {e}")))?;
-        }
-        Ok(blocks)
+                .map_err(|e| Error::corrupt(&self.name, format!("hop block {b}: {e}")))
+        };
+        self.checked_blocks(&self.hops, ids, &links)
     }
 
     fn vectors(&self, rows: &[u32]) -> Result<Vec<f32>> {

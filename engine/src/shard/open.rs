@@ -93,6 +93,10 @@ pub(super) fn open_on(
     if !opts.read_only && !storage.supports_append() {
         storage::check_conditional_create(storage.as_ref())?;
     }
+    let opts = Options {
+        segment_format: opts.segment_format.resolve(storage.reads_in_blocks()),
+        ..opts
+    };
     let (mut version, mut manifest) =
         load_or_create(commits.as_ref(), storage.as_ref(), spec, mode, &opts)?;
     if !opts.read_only {

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::{AppendFile, Blob, CacheStats, LockGuard, NativeFile, ObjectInfo, Storage};
+use super::{AppendFile, Blob, CacheStats, Fetched, LockGuard, NativeFile, ObjectInfo, Storage};
 use crate::error::Result;
 
 /// How slow the injected store is.
@@ -187,14 +187,19 @@ impl Storage for LatencyStorage {
     /// One round of parallel requests: charged once, as the largest of them would cost
     /// (the fetched bytes spread evenly over the requests the backend counted).
     fn get_ranges(&self, path: &str, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
+        let got = self.get_blocks(path, ranges)?;
+        Ok(got.into_iter().map(|f| f.bytes).collect())
+    }
+
+    fn get_blocks(&self, path: &str, ranges: &[Range<u64>]) -> Result<Vec<Fetched>> {
         let before = self.inner.cache_stats();
-        let got = self.inner.get_ranges(path, ranges)?;
+        let got = self.inner.get_blocks(path, ranges)?;
         let after = self.inner.cache_stats();
         let requests = after.requests.saturating_sub(before.requests);
         let fetched = after.bytes_fetched.saturating_sub(before.bytes_fetched);
         let hits = (after.memory_hits + after.disk_hits)
             .saturating_sub(before.memory_hits + before.disk_hits);
-        let len: u64 = got.iter().map(|b| b.len() as u64).sum();
+        let len: u64 = got.iter().map(|f| f.bytes.len() as u64).sum();
         match (requests, hits) {
             (0, h) if h > 0 || len == 0 => {}
             // No counters (local disk): every range was a request.

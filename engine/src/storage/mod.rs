@@ -20,6 +20,7 @@ use std::fmt::Debug;
 use std::ops::{Deref, Range};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use bytes::Bytes;
 
@@ -106,6 +107,18 @@ pub(crate) fn stream_copy<S: Storage + ?Sized>(
     dst.put(path, src.get(path)?)
 }
 
+/// One range read by [`Storage::get_blocks`].
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// The bytes.
+    pub bytes: Bytes,
+    /// When the range is exactly one block of the backend's memory cache: that cached
+    /// copy's check mark. A reader that verified the bytes (a checksum) sets it, and later
+    /// readers of the same copy may skip the check; a copy fetched again after eviction
+    /// comes with a new, unset mark. `None`: check every time.
+    pub checked: Option<Arc<AtomicBool>>,
+}
+
 /// Keeps the shard's exclusive lock while alive.
 pub trait LockGuard: Send + Sync {}
 
@@ -149,6 +162,18 @@ pub trait Storage: Send + Sync + Debug {
             .iter()
             .map(|r| self.get_range(path, r.clone()))
             .collect()
+    }
+    /// As [`Storage::get_ranges`], with the check mark of each range that is one cached
+    /// block (see [`Fetched`]). The default has no marks.
+    fn get_blocks(&self, path: &str, ranges: &[Range<u64>]) -> Result<Vec<Fetched>> {
+        Ok(self
+            .get_ranges(path, ranges)?
+            .into_iter()
+            .map(|bytes| Fetched {
+                bytes,
+                checked: None,
+            })
+            .collect())
     }
     /// Whether segments are better read in blocks on demand ([`Storage::get_ranges`])
     /// than mapped whole at open: `true` for object stores, `false` for local disk

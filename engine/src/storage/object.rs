@@ -35,12 +35,13 @@ pub use block_cache::BlockCache;
 pub use disk_cache::DiskCache;
 
 use super::{
-    AppendFile, Blob, CacheStats, LockGuard, NativeFile, ObjectInfo, Storage, StorageOptions,
+    AppendFile, Blob, CacheStats, Fetched, LockGuard, NativeFile, ObjectInfo, Storage,
+    StorageOptions,
 };
 use crate::error::{Error, ErrorKind, Result};
 use crate::paths;
 use crate::storage::RetrySettings;
-use block_cache::{blocks_of, runs_of};
+use block_cache::{CachedBlock, blocks_of, runs_of};
 use retry::{Backoff, is_transient};
 
 /// Files of one shard as objects under a key prefix of an object store.
@@ -391,9 +392,14 @@ impl Storage for ObjectStorage {
         Ok(got.pop().unwrap_or_default())
     }
 
+    fn get_ranges(&self, path: &str, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
+        let got = self.get_blocks(path, ranges)?;
+        Ok(got.into_iter().map(|f| f.bytes).collect())
+    }
+
     /// Every block the ranges touch is looked up in the memory cache; the missing ones,
     /// adjacent ones coalesced, come from the disk cache or in one round of parallel GETs.
-    fn get_ranges(&self, path: &str, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
+    fn get_blocks(&self, path: &str, ranges: &[Range<u64>]) -> Result<Vec<Fetched>> {
         if let Some(r) = ranges.iter().find(|r| r.start > r.end) {
             return Err(Error::invalid(format!(
                 "read {}: bad range {}..{}",
@@ -404,7 +410,7 @@ impl Storage for ObjectStorage {
         }
         let object: Arc<str> = Arc::from(self.display(path));
         let bs = self.blocks.block_size();
-        let mut wanted: BTreeMap<u64, Option<Bytes>> = BTreeMap::new();
+        let mut wanted: BTreeMap<u64, Option<CachedBlock>> = BTreeMap::new();
         for r in ranges {
             for b in blocks_of(r, bs) {
                 wanted.entry(b).or_insert(None);
@@ -446,10 +452,12 @@ impl Storage for ObjectStorage {
                     } else {
                         Bytes::copy_from_slice(&data[off..end])
                     };
-                    if !block.is_empty() {
-                        self.blocks.insert(&object, b, block.clone());
-                    }
-                    wanted.insert(b, Some(block));
+                    let entry = if block.is_empty() {
+                        None
+                    } else {
+                        Some(self.blocks.insert(&object, b, block))
+                    };
+                    wanted.insert(b, entry);
                 }
             }
         }
@@ -457,14 +465,17 @@ impl Storage for ObjectStorage {
             .iter()
             .map(|range| {
                 if range.is_empty() {
-                    return Ok(Bytes::new());
+                    return Ok(Fetched {
+                        bytes: Bytes::new(),
+                        checked: None,
+                    });
                 }
                 let span = blocks_of(range, bs);
                 let blocks: Vec<Option<Bytes>> = span
                     .clone()
-                    .map(|b| wanted.get(&b).cloned().flatten())
+                    .map(|b| wanted.get(&b).cloned().flatten().map(|c| c.bytes))
                     .collect();
-                assemble(&blocks, span.start, bs, range).ok_or_else(|| {
+                let bytes = assemble(&blocks, span.start, bs, range).ok_or_else(|| {
                     Error::new(
                         ErrorKind::Io,
                         format!(
@@ -472,7 +483,19 @@ impl Storage for ObjectStorage {
                             object, range.start, range.end
                         ),
                     )
-                })
+                })?;
+                // One whole cached block: its mark goes with it.
+                let checked = match wanted.get(&span.start) {
+                    Some(Some(c))
+                        if span.end - span.start == 1
+                            && range.start == span.start * bs
+                            && bytes.len() == c.bytes.len() =>
+                    {
+                        Some(c.checked.clone())
+                    }
+                    _ => None,
+                };
+                Ok(Fetched { bytes, checked })
             })
             .collect()
     }

@@ -7,6 +7,7 @@
 
 use std::ops::Range;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
@@ -26,15 +27,24 @@ struct BlockKey {
 #[derive(Debug, Clone)]
 struct ByteWeighter;
 
-impl Weighter<BlockKey, Bytes> for ByteWeighter {
-    fn weight(&self, _key: &BlockKey, val: &Bytes) -> u64 {
-        val.len() as u64 + ENTRY_OVERHEAD
+impl Weighter<BlockKey, CachedBlock> for ByteWeighter {
+    fn weight(&self, _key: &BlockKey, val: &CachedBlock) -> u64 {
+        val.bytes.len() as u64 + ENTRY_OVERHEAD
     }
+}
+
+/// A cached block and its check mark: set by the first reader that verified these very
+/// bytes, so later readers of the same cached copy need not verify them again. A copy
+/// fetched again after eviction is a new entry with an unset mark.
+#[derive(Debug, Clone)]
+pub(crate) struct CachedBlock {
+    pub bytes: Bytes,
+    pub checked: Arc<AtomicBool>,
 }
 
 /// Blocks of immutable objects, bounded in bytes.
 pub struct BlockCache {
-    cache: Option<Cache<BlockKey, Bytes, ByteWeighter>>,
+    cache: Option<Cache<BlockKey, CachedBlock, ByteWeighter>>,
     block_size: u64,
     capacity: u64,
     /// Objects with cached blocks → one past their highest cached block, so a `put` or
@@ -98,7 +108,7 @@ impl BlockCache {
         self.cache.as_ref().map_or(0, |c| c.weight())
     }
 
-    pub(crate) fn get(&self, object: &Arc<str>, block: u64) -> Option<Bytes> {
+    pub(crate) fn get(&self, object: &Arc<str>, block: u64) -> Option<CachedBlock> {
         let key = BlockKey {
             object: object.clone(),
             block,
@@ -106,8 +116,15 @@ impl BlockCache {
         self.cache.as_ref()?.get(&key)
     }
 
-    pub(crate) fn insert(&self, object: &Arc<str>, block: u64, data: Bytes) {
-        let Some(cache) = &self.cache else { return };
+    /// Cache `data` as block `block` of `object`; the entry (with its unset mark).
+    pub(crate) fn insert(&self, object: &Arc<str>, block: u64, data: Bytes) -> CachedBlock {
+        let entry = CachedBlock {
+            bytes: data,
+            checked: Arc::new(AtomicBool::new(false)),
+        };
+        let Some(cache) = &self.cache else {
+            return entry;
+        };
         {
             let mut extents = self.extents.lock();
             let end = extents.entry(object.clone()).or_insert(0);
@@ -117,7 +134,8 @@ impl BlockCache {
             object: object.clone(),
             block,
         };
-        cache.insert(key, data);
+        cache.insert(key, entry.clone());
+        entry
     }
 
     /// Drop every cached block of `object` (it was replaced or deleted).
@@ -186,7 +204,7 @@ mod tests {
         cache.insert(&other, 0, Bytes::from_static(b"keep"));
         cache.invalidate("mem://x/a");
         assert!((0..100).all(|b| cache.get(&obj, b).is_none()));
-        assert_eq!(&cache.get(&other, 0).unwrap()[..], b"keep");
+        assert_eq!(&cache.get(&other, 0).unwrap().bytes[..], b"keep");
     }
 
     #[test]

@@ -77,6 +77,13 @@ pub struct BenchArgs {
     /// answers; 4: about a third of the rounds, a slightly wider walk).
     #[arg(long, default_value_t = 1)]
     pub read_batch: usize,
+    /// Use only the first N queries (and their ground truth) for the warm sweep: a cache
+    /// smaller than the working set makes every warm query pay store latency.
+    #[arg(long)]
+    pub queries: Option<usize>,
+    /// Timed passes per `ef` (the median one is reported).
+    #[arg(long, default_value_t = 5)]
+    pub passes: usize,
     /// Minimum seconds per timed pass.
     #[arg(long, default_value_t = 1.0)]
     pub min_pass_secs: f64,
@@ -111,9 +118,15 @@ fn dataset_metric(dir: &Path) -> Metric {
 pub fn run(a: BenchArgs, data: Dataset) -> Result<()> {
     let Dataset {
         base,
-        queries,
-        truth,
+        mut queries,
+        mut truth,
     } = data;
+    if let Some(n) = a.queries {
+        queries.truncate(n);
+        if let Some(t) = truth.as_mut() {
+            t.truncate(n);
+        }
+    }
     let truth =
         truth.with_context(|| format!("dataset {}: no groundtruth", a.dataset.display()))?;
     if base.is_empty() || queries.len() != truth.len() {
@@ -229,7 +242,7 @@ pub fn run(a: BenchArgs, data: Dataset) -> Result<()> {
         }
         let recall = found as f64 / (queries.len() * a.k) as f64;
         let reqs: Vec<SearchRequest> = queries.iter().map(|q| request(q)).collect();
-        let single = timed_passes(reqs.len(), a.min_pass_secs, 5, |i| {
+        let single = timed_passes(reqs.len(), a.min_pass_secs, a.passes.max(1), |i| {
             let _ = shard.search(&reqs[i]);
         });
         let mt_qps = multi_thread_qps(&shard, &reqs, a.threads, a.min_pass_secs);

@@ -101,10 +101,11 @@ impl LazyIndex {
         let dir_bytes = if dir.start as u64 >= probe {
             end.slice(dir.start - probe as usize..dir.end - probe as usize)
         } else {
+            let range = dir.start as u64..dir.end as u64;
             reads(
                 storage.as_ref(),
                 &path,
-                &[dir.start as u64..dir.end as u64],
+                std::slice::from_ref(&range),
                 &stats,
             )?
             .pop()

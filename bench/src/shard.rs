@@ -8,7 +8,10 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use vecshard_engine::storage::Latency;
-use vecshard_engine::{Key, Metric, Options, Point, SearchRequest, Shard, ShardSpec};
+use vecshard_engine::{
+    Key, Metric, Options, Point, Prefetch, ReadAhead, SearchRequest, SegmentFormat, Shard,
+    ShardSpec,
+};
 
 use crate::measure::{dir_bytes, multi_thread_qps, peak_rss_bytes, round, timed_passes};
 use crate::{Dataset, cold};
@@ -60,6 +63,27 @@ pub struct BenchArgs {
     /// with the same parameters): skip ingest and measure the cold open and searches only.
     #[arg(long)]
     pub skip_ingest: bool,
+    /// Format of the segments the ingest writes: 1, 2 or 0 (the engine's default: 2 on
+    /// object stores, read lazily in blocks through the caches; 1 on local disk).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=2))]
+    pub segment_format: u32,
+    /// Block cache bound of the reopened shard in bytes (default: the engine's 256 MiB).
+    #[arg(long)]
+    pub block_cache_bytes: Option<u64>,
+    /// What the reopened object-store shard warms at open: none, upper-layers, all.
+    #[arg(long, default_value = "upper-layers")]
+    pub prefetch: String,
+    /// Candidates a lazy search expands per round of reads (1: the local search's
+    /// answers; 4: about a third of the rounds, a slightly wider walk).
+    #[arg(long, default_value_t = 1)]
+    pub read_batch: usize,
+    /// Use only the first N queries (and their ground truth) for the warm sweep: a cache
+    /// smaller than the working set makes every warm query pay store latency.
+    #[arg(long)]
+    pub queries: Option<usize>,
+    /// Timed passes per `ef` (the median one is reported).
+    #[arg(long, default_value_t = 5)]
+    pub passes: usize,
     /// Minimum seconds per timed pass.
     #[arg(long, default_value_t = 1.0)]
     pub min_pass_secs: f64,
@@ -94,9 +118,15 @@ fn dataset_metric(dir: &Path) -> Metric {
 pub fn run(a: BenchArgs, data: Dataset) -> Result<()> {
     let Dataset {
         base,
-        queries,
-        truth,
+        mut queries,
+        mut truth,
     } = data;
+    if let Some(n) = a.queries {
+        queries.truncate(n);
+        if let Some(t) = truth.as_mut() {
+            t.truncate(n);
+        }
+    }
     let truth =
         truth.with_context(|| format!("dataset {}: no groundtruth", a.dataset.display()))?;
     if base.is_empty() || queries.len() != truth.len() {
@@ -137,8 +167,27 @@ pub fn run(a: BenchArgs, data: Dataset) -> Result<()> {
     let memtable_bytes = a
         .memtable_bytes
         .unwrap_or((base.len() * (dim * 4 + a.m * 8 + 256)).max(64 << 20));
+    let prefetch = match a.prefetch.as_str() {
+        "none" => Prefetch::None,
+        "upper-layers" => Prefetch::UpperLayers,
+        "all" => Prefetch::All,
+        other => bail!("--prefetch {other:?}: expected none, upper-layers or all"),
+    };
     let opts = Options {
         memtable_bytes,
+        segment_format: match a.segment_format {
+            1 => SegmentFormat::V1,
+            2 => SegmentFormat::V2,
+            _ => SegmentFormat::Auto,
+        },
+        block_cache_bytes: a
+            .block_cache_bytes
+            .unwrap_or(Options::default().block_cache_bytes),
+        prefetch,
+        read_ahead: ReadAhead {
+            lookahead: 0,
+            batch: a.read_batch.max(1),
+        },
         ..Options::default()
     };
     let n = base.len();
@@ -193,7 +242,7 @@ pub fn run(a: BenchArgs, data: Dataset) -> Result<()> {
         }
         let recall = found as f64 / (queries.len() * a.k) as f64;
         let reqs: Vec<SearchRequest> = queries.iter().map(|q| request(q)).collect();
-        let single = timed_passes(reqs.len(), a.min_pass_secs, 5, |i| {
+        let single = timed_passes(reqs.len(), a.min_pass_secs, a.passes.max(1), |i| {
             let _ = shard.search(&reqs[i]);
         });
         let mt_qps = multi_thread_qps(&shard, &reqs, a.threads, a.min_pass_secs);
@@ -211,7 +260,9 @@ pub fn run(a: BenchArgs, data: Dataset) -> Result<()> {
         "ingest_points_per_s": ingest_rate, "searchable_s": round(searchable_s, 2),
         "flush_s": round(flush_s, 2), "build_s": round(build_s, 2),
         "segments": stats.segments, "disk_bytes": disk_bytes, "peak_rss_bytes": peak_rss_bytes(),
-        "memtable_bytes": opts.memtable_bytes, "location": if a.location.is_some() { location.as_str() } else { "local" },
+        "memtable_bytes": opts.memtable_bytes, "block_cache_bytes": opts.block_cache_bytes,
+        "segment_format": a.segment_format, "prefetch": a.prefetch, "read_batch": a.read_batch,
+        "location": if a.location.is_some() { location.as_str() } else { "local" },
     });
     if let (Some(out), serde_json::Value::Object(c)) = (summary.as_object_mut(), cold.json()) {
         out.extend(c);

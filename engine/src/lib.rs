@@ -27,7 +27,8 @@ mod wal;
 
 pub use error::{Error, ErrorKind, Result};
 pub use filter::Filter;
-pub use options::{Durability, Options, SegmentFormat, ShardSpec};
+pub use index::ReadAhead;
+pub use options::{Durability, Options, Prefetch, SegmentFormat, ShardSpec};
 pub use shard::{
     CheckpointSummary, Replicated, RestoreSummary, Shard, Stats, WalLoss, WalRepair,
     restore_checkpoint,

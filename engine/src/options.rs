@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::index::IndexParams;
+use crate::index::{IndexParams, ReadAhead};
 use crate::types::Metric;
 
 /// A shard's fixed properties, stored in its manifest.
@@ -42,13 +42,36 @@ impl ShardSpec {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SegmentFormat {
-    /// Format 1: whole sections with one checksum each, read whole at open.
+    /// Format 2 on object stores (read lazily, in blocks), format 1 on local disk (whose
+    /// mmap gains nothing from it). During a rolling upgrade from a build older than
+    /// 2026-12 pin `V1` until every reader runs a build that reads format 2.
     #[default]
+    Auto,
+    /// Format 1: whole sections with one checksum each, read whole at open.
     V1,
     /// Format 2: 4 KiB blocks with a checksum each and a directory at the tail; layer-0
     /// links stored next to the codes of the same rows (design note 015). Readable by
     /// builds from 2026-12 on only.
     V2,
+}
+
+/// What an object-store shard reads into its caches at open, beyond the headers and
+/// directories a lazy open always reads (design note 015). Local shards map their files
+/// and ignore it; format-1 segments are downloaded whole anyway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Prefetch {
+    /// Nothing: every block is read when a search first needs it.
+    None,
+    /// In the background, the layer-0 hop blocks of the rows on layer 2 and above and of
+    /// the entry point — where descents through the upper layers (kept in memory with the
+    /// directory) land — about rows / 256 blocks at M 16 (3 MB at 200k × 128).
+    #[default]
+    UpperLayers,
+    /// In the background, every hop, vector and payload block while the shard already serves:
+    /// into the disk cache when `cache_dir` is set (the whole file), else into the memory
+    /// block cache up to its bound.
+    All,
 }
 
 /// When a write is acknowledged.
@@ -137,8 +160,28 @@ pub struct Options {
     /// Commit store for manifests: `None` (conditional puts on the storage itself) or
     /// `dynamodb:TABLE`. WAL units always need conditional creates from the storage.
     pub commit_store: Option<String>,
-    /// Format of the segments this handle writes (default format 1).
+    /// Format of the segments this handle writes (default `Auto`: format 2 on object
+    /// stores, format 1 on local disk).
     pub segment_format: SegmentFormat,
+    /// What object-store shards warm at open (default `UpperLayers`, see [`Prefetch`]).
+    pub prefetch: Prefetch,
+    /// How searches of format-2 segments on an object store trade bytes for rounds of
+    /// reads (default [`ReadAhead::EXACT`]: the local search's answers, one round per
+    /// expanded node; `batch: 4` takes about a third of the rounds for a slightly wider
+    /// walk whose answers may differ from the local ones — design note 015).
+    pub read_ahead: ReadAhead,
+}
+
+impl SegmentFormat {
+    /// The format to write on a storage that does (object stores) or does not read
+    /// segments in blocks.
+    pub fn resolve(self, reads_in_blocks: bool) -> SegmentFormat {
+        match (self, reads_in_blocks) {
+            (SegmentFormat::Auto, true) => SegmentFormat::V2,
+            (SegmentFormat::Auto, false) => SegmentFormat::V1,
+            (f, _) => f,
+        }
+    }
 }
 
 impl Default for Options {
@@ -163,7 +206,9 @@ impl Default for Options {
             cache_dir: None,
             cache_dir_bytes: 10 << 30,
             commit_store: None,
-            segment_format: SegmentFormat::V1,
+            segment_format: SegmentFormat::Auto,
+            prefetch: Prefetch::UpperLayers,
+            read_ahead: ReadAhead::EXACT,
         }
     }
 }

@@ -152,6 +152,7 @@ fn block_cache_counts_hits_and_misses() {
             memory_hits: 0,
             disk_hits: 0,
             misses: 1,
+            requests: 1,
             bytes_fetched: 64 * KIB
         }
     );
@@ -500,9 +501,10 @@ fn latency_wrapper_conforms_and_charges_only_backend_fetches() {
     assert_eq!(&got[..], &pattern(2_000_000)[10..]);
     assert_eq!(charged(), before + 1, "a cold range is one charged request");
     let fetched = waits.lock().unwrap().last().copied().unwrap();
+    let block = StorageOptions::default().block_size_bytes;
     assert_eq!(
         fetched,
-        Latency::new(25, 100).cost(2 * 1024 * KIB),
+        Latency::new(25, 100).cost(2_000_000u64.div_ceil(block) * block),
         "whole blocks fetched"
     );
     s.get_range("seg", 100..1_000_000).unwrap();
@@ -522,4 +524,34 @@ fn latency_wrapper_conforms_and_charges_only_backend_fetches() {
             .iter()
             .all(|d| *d >= Duration::from_millis(25))
     );
+}
+
+#[test]
+fn one_round_reads_many_ranges_and_whole_blocks_carry_their_check_mark() {
+    let (store, s) = faulty_storage(&block_opts(4 * KIB, 1024 * KIB));
+    let data = pattern(40 * KIB);
+    s.put("segments/1", Bytes::from(data.clone())).unwrap();
+    let ranges = [0..4 * KIB, 10..20, 8 * KIB..12 * KIB, 12 * KIB..13 * KIB];
+    let got = s.get_blocks("segments/1", &ranges).unwrap();
+    for (r, f) in ranges.iter().zip(&got) {
+        assert_eq!(&f.bytes[..], &data[r.start as usize..r.end as usize]);
+    }
+    // Blocks 0, 2 and 3 were missing: 0 alone, 2..4 coalesced — two GETs in one round.
+    assert_eq!(store.gets(), 2);
+    assert_eq!(s.cache_stats().requests, 2);
+    let marks: Vec<bool> = got.iter().map(|f| f.checked.is_some()).collect();
+    assert_eq!(marks, [true, false, true, false], "whole blocks only");
+    got[0]
+        .checked
+        .as_ref()
+        .unwrap()
+        .store(true, Ordering::SeqCst);
+    let again = s.get_blocks("segments/1", &ranges[..1]).unwrap();
+    assert!(again[0].checked.as_ref().unwrap().load(Ordering::SeqCst));
+    assert_eq!(store.gets(), 2, "served from memory, mark kept");
+    // A replaced object's blocks are fetched again, with new, unset marks.
+    s.put("segments/1", Bytes::from(data.clone())).unwrap();
+    let fresh = s.get_blocks("segments/1", &ranges[..1]).unwrap();
+    assert!(!fresh[0].checked.as_ref().unwrap().load(Ordering::SeqCst));
+    assert_eq!(store.gets(), 3);
 }

@@ -137,3 +137,29 @@ fn version_2_segments_are_format_2() {
     }
     assert_eq!(n, 1, "one compacted segment");
 }
+
+/// The frozen shards through the object-store layer (`file://`): format 1 is fetched
+/// whole, format 2 read lazily; both answer as on local disk.
+#[cfg(feature = "object-store")]
+fn reopens_read_only_from_an_object_store(version: u32, lazy: u64) {
+    let (_tmp, dir) = frozen_copy(version);
+    let opts = Options {
+        prefetch: vecshard_engine::Prefetch::None,
+        ..Options::read_only()
+    };
+    let shard = Shard::open(&format!("file://{dir}"), opts).unwrap();
+    assert_eq!(shard.stats().lazy_segments, lazy);
+    check(&shard, false);
+}
+
+#[cfg(feature = "object-store")]
+#[test]
+fn version_1_shard_reopens_read_only_from_an_object_store_whole() {
+    reopens_read_only_from_an_object_store(1, 0);
+}
+
+#[cfg(feature = "object-store")]
+#[test]
+fn version_2_shard_reopens_read_only_from_an_object_store_lazily() {
+    reopens_read_only_from_an_object_store(2, 1);
+}

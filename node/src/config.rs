@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use config::{Config, Environment, File, FileFormat, Value, ValueKind};
 use serde::{Deserialize, Serialize};
-use vecshard_engine::{Durability, Options};
+use vecshard_engine::{Durability, Options, Prefetch, SegmentFormat};
 use vecshard_security::{Secret, TlsFiles};
 
 /// Built-in defaults; every key the node reads appears here (and only these keys are
@@ -91,6 +91,14 @@ block_cache_bytes = 268435456
 cache_dir = ""
 # Size bound of cache_dir, per shard.
 cache_dir_bytes = 10737418240
+# What an object-store shard of format-2 segments warms at open while it already serves:
+# "none", "upper-layers" (the blocks where the graph's descents land, ~rows/256 blocks)
+# or "all" (every block: into cache_dir when set, else the block cache up to its bound).
+prefetch = "upper-layers"
+# Format of new segments: "auto" (2 on object stores, read lazily in blocks; 1 on local
+# disk), "v1" or "v2". Builds before 2026-12 cannot read format 2: while a rolling
+# upgrade from one runs, pin "v1" until every node runs this build.
+segment_format = "auto"
 # "sync" (an acknowledged write survives a machine crash) or "buffered" (local disk
 # only: survives a process crash, not a power loss).
 durability = "sync"
@@ -186,6 +194,10 @@ pub struct EngineSection {
     pub cache_dir: String,
     /// Size bound of the cache directory.
     pub cache_dir_bytes: u64,
+    /// `none`, `upper-layers` or `all`.
+    pub prefetch: String,
+    /// `auto`, `v1` or `v2`.
+    pub segment_format: String,
     /// `sync` or `buffered`.
     pub durability: String,
     /// Merge policy cap on segments per shard.
@@ -513,6 +525,8 @@ impl NodeConfig {
         )?;
         at_least("engine.max_segments", self.engine.max_segments, 2)?;
         self.durability()?;
+        self.prefetch()?;
+        self.segment_format()?;
         check_commit_store(&self.engine.commit_store)?;
         self.security()?;
         Ok(self)
@@ -541,6 +555,32 @@ impl NodeConfig {
             other => Err(ConfigError::key_err(
                 "engine.durability",
                 format!("{other:?} is not one of \"sync\", \"buffered\""),
+            )),
+        }
+    }
+
+    /// The object-store prefetch policy named by `engine.prefetch`.
+    pub fn prefetch(&self) -> Result<Prefetch, ConfigError> {
+        match self.engine.prefetch.as_str() {
+            "none" => Ok(Prefetch::None),
+            "upper-layers" => Ok(Prefetch::UpperLayers),
+            "all" => Ok(Prefetch::All),
+            other => Err(ConfigError::key_err(
+                "engine.prefetch",
+                format!("{other:?} is not one of \"none\", \"upper-layers\", \"all\""),
+            )),
+        }
+    }
+
+    /// The format of new segments named by `engine.segment_format`.
+    pub fn segment_format(&self) -> Result<SegmentFormat, ConfigError> {
+        match self.engine.segment_format.as_str() {
+            "auto" => Ok(SegmentFormat::Auto),
+            "v1" => Ok(SegmentFormat::V1),
+            "v2" => Ok(SegmentFormat::V2),
+            other => Err(ConfigError::key_err(
+                "engine.segment_format",
+                format!("{other:?} is not one of \"auto\", \"v1\", \"v2\""),
             )),
         }
     }
@@ -574,6 +614,8 @@ impl NodeConfig {
             cache_dir: (!e.cache_dir.is_empty()).then(|| PathBuf::from(&e.cache_dir)),
             cache_dir_bytes: e.cache_dir_bytes,
             durability: self.durability().unwrap_or_default(),
+            prefetch: self.prefetch().unwrap_or_default(),
+            segment_format: self.segment_format().unwrap_or_default(),
             max_segments: e.max_segments,
             background_threads: e.background_threads,
             commit_store,
@@ -692,6 +734,12 @@ mod tests {
                 "engine.memtable_bytes",
             ),
             ("VECSHARD__ENGINE__DURABILITY", "maybe", "engine.durability"),
+            ("VECSHARD__ENGINE__PREFETCH", "some", "engine.prefetch"),
+            (
+                "VECSHARD__ENGINE__SEGMENT_FORMAT",
+                "v3",
+                "engine.segment_format",
+            ),
             (
                 "VECSHARD__CLUSTER__ROUTERS",
                 "nocolon",

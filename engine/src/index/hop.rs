@@ -191,6 +191,17 @@ impl HopIndex {
         self.rows
     }
 
+    /// Rows whose top layer is `level` or above, ascending.
+    pub fn rows_at_or_above(&self, level: u8) -> Vec<u32> {
+        let m = &self.meta;
+        m.upper_rows
+            .iter()
+            .zip(&m.upper_levels)
+            .filter(|(_, l)| **l >= level)
+            .map(|(r, _)| *r)
+            .collect()
+    }
+
     /// Bytes per hop block.
     pub fn block_len(&self) -> usize {
         self.meta.block_len as usize

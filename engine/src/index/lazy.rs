@@ -28,6 +28,12 @@ pub struct ReadAhead {
     pub batch: usize,
 }
 
+impl Default for ReadAhead {
+    fn default() -> Self {
+        ReadAhead::EXACT
+    }
+}
+
 impl ReadAhead {
     /// Read what the walk needs, one expansion per round: the mapped search's answers.
     pub const EXACT: ReadAhead = ReadAhead {

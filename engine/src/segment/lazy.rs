@@ -1,8 +1,9 @@
-//! A format-2 segment's index read on demand (design note 015, step 5, not yet wired into
-//! shards): opening reads the header and the tail directory only; a search reads the hop
-//! blocks its walk reaches and the vectors it rescores through `Storage::get_range` (so
-//! an object store's block and disk caches serve repeats), each hop's missing blocks in
-//! one round of parallel requests (adjacent blocks coalesced into one request). Every
+//! A format-2 segment read on demand (design note 015, step 5), the `Lazy` backing of a
+//! segment on an object store: opening reads the header and the tail directory only; a
+//! search reads the hop blocks its walk reaches and the vectors it rescores through
+//! `Storage::get_ranges` (so an object store's block and disk caches serve repeats), each
+//! hop's missing blocks in one round of parallel requests (adjacent blocks coalesced into
+//! one request); rows' payloads and single vectors are read the same way. Every
 //! block's checksum, and every hop block's links, are checked when it arrives: damage is a
 //! `Corrupt` error naming the file and block, a failed read an error — never an answer
 //! from partial data.
@@ -17,14 +18,14 @@ use super::format::{self, Section};
 use super::format2::{self, BLOCK, SectionEntry};
 use crate::error::{Error, Result};
 use crate::index::{HopIndex, LazySource, Neighbor, ReadAhead, Within};
-use crate::options::ShardSpec;
+use crate::options::{Prefetch, ShardSpec};
 use crate::paths;
 use crate::storage::Storage;
 
 /// Bytes read from the end of a file at open, hoping to get the directory with the tail.
 const TAIL_PROBE: u64 = 64 << 10;
-/// Requests of one round issued at once.
-const PARALLEL: usize = 32;
+/// Ranges of one [`Storage::warm`] call of the prefetch.
+const WARM_CHUNK: usize = 1 << 20;
 
 /// Reads and requests a [`LazyIndex`] made.
 #[derive(Debug, Default)]
@@ -33,27 +34,32 @@ pub(crate) struct ReadStats {
     pub bytes: AtomicU64,
 }
 
-/// The index of a format-2 segment, read on demand.
+/// A format-2 segment, read on demand.
 pub(crate) struct LazyIndex {
     storage: Arc<dyn Storage>,
+    id: u64,
     path: String,
     name: String,
     index: HopIndex,
+    /// Every section, in [`format::SECTIONS_V2`] order.
+    sections: Vec<SectionEntry>,
     hops: SectionEntry,
     vectors: SectionEntry,
     dim: usize,
+    file_len: u64,
+    pub header: format::Header,
     pub stats: ReadStats,
 }
 
 impl LazyIndex {
     /// Open `segments/<id>`, `file_len` bytes long (the manifest records it), reading
-    /// its header and tail directory only.
+    /// its header and tail directory only; `Ok(None)` when it is not a format-2 file.
     pub(crate) fn open(
         storage: Arc<dyn Storage>,
         id: u64,
         file_len: u64,
         spec: ShardSpec,
-    ) -> Result<LazyIndex> {
+    ) -> Result<Option<LazyIndex>> {
         let path = paths::segment(id);
         let name = format!("{}/{path}", storage.location());
         let min = (format::HEADER_LEN + format2::TAIL_LEN) as u64;
@@ -64,7 +70,7 @@ impl LazyIndex {
         let probe = file_len
             .saturating_sub(TAIL_PROBE)
             .max(format::HEADER_LEN as u64);
-        let mut got = parallel_reads(
+        let mut got = reads(
             storage.as_ref(),
             &path,
             &[0..format::HEADER_LEN as u64, probe..file_len],
@@ -73,10 +79,7 @@ impl LazyIndex {
         let (end, header) = (got.pop().unwrap_or_default(), got.pop().unwrap_or_default());
         let header = format::decode_header(&name, &header)?;
         if header.version != format::FORMAT_V2 {
-            return Err(Error::invalid(format!(
-                "{name}: format {} segments are not read lazily",
-                header.version
-            )));
+            return Ok(None);
         }
         if header.dim as usize != spec.dim || header.metric != spec.metric {
             return Err(Error::corrupt(
@@ -98,12 +101,15 @@ impl LazyIndex {
         let dir_bytes = if dir.start as u64 >= probe {
             end.slice(dir.start - probe as usize..dir.end - probe as usize)
         } else {
-            read(
+            let range = dir.start as u64..dir.end as u64;
+            reads(
                 storage.as_ref(),
                 &path,
-                dir.start as u64..dir.end as u64,
+                std::slice::from_ref(&range),
                 &stats,
             )?
+            .pop()
+            .unwrap_or_default()
         };
         let (dir, _) = format2::decode_directory(&name, &dir_bytes, tail, file)?;
         // `decode_directory` checked the kinds: the sections are in `SECTIONS_V2` order.
@@ -125,16 +131,146 @@ impl LazyIndex {
                 "hop or vector section has the wrong size",
             ));
         }
-        Ok(LazyIndex {
+        Ok(Some(LazyIndex {
             storage,
+            id,
             path,
             name,
             index,
+            sections: dir.sections,
             hops,
             vectors,
             dim: spec.dim,
+            file_len,
+            header,
             stats,
-        })
+        }))
+    }
+
+    /// The segment id.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The full name, for messages.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Where the file is.
+    pub(crate) fn storage(&self) -> &Arc<dyn Storage> {
+        &self.storage
+    }
+
+    /// The file's length in bytes.
+    pub(crate) fn file_len(&self) -> u64 {
+        self.file_len
+    }
+
+    fn entry(&self, s: Section) -> &SectionEntry {
+        let i = format::SECTIONS_V2
+            .iter()
+            .position(|k| *k == s)
+            .unwrap_or(0);
+        &self.sections[i]
+    }
+
+    /// The length of section `s`.
+    pub(crate) fn section_len(&self, s: Section) -> usize {
+        self.entry(s).len as usize
+    }
+
+    /// Sections `kinds` whole, read in one round, every block checked.
+    pub(crate) fn read_sections(&self, kinds: &[Section]) -> Result<Vec<Bytes>> {
+        let ranges: Vec<Range<u64>> = kinds
+            .iter()
+            .map(|k| {
+                let r = self.entry(*k).range();
+                r.start as u64..r.end as u64
+            })
+            .collect();
+        let got = reads(self.storage.as_ref(), &self.path, &ranges, &self.stats)?;
+        for (k, data) in kinds.iter().zip(&got) {
+            let e = self.entry(*k);
+            for b in 0..e.crcs.len() {
+                let r = e.block(b);
+                let base = e.offset as usize;
+                format2::check_block(&self.name, e, b, &data[r.start - base..r.end - base])?;
+            }
+        }
+        Ok(got)
+    }
+
+    /// Bytes `range` of section `s` (reading and checking the blocks it spans).
+    pub(crate) fn read_in(&self, s: Section, range: Range<usize>) -> Result<Bytes> {
+        let e = self.entry(s);
+        if range.start > range.end || range.end > e.len as usize {
+            return Err(Error::corrupt(
+                &self.name,
+                format!(
+                    "bytes {}..{} past the end of section {s:?} ({} bytes)",
+                    range.start, range.end, e.len
+                ),
+            ));
+        }
+        if range.is_empty() {
+            return Ok(Bytes::new());
+        }
+        let bl = e.block_len as usize;
+        let ids: Vec<usize> = (range.start / bl..range.end.div_ceil(bl)).collect();
+        let blocks = self.blocks(e, &ids)?;
+        let first = ids[0] * bl;
+        if let [only] = &blocks[..] {
+            return Ok(only.slice(range.start - first..range.end - first));
+        }
+        let mut all = Vec::with_capacity(ids.len() * bl);
+        for b in &blocks {
+            all.extend_from_slice(b);
+        }
+        Ok(Bytes::from(all).slice(range.start - first..range.end - first))
+    }
+
+    /// What the prefetch policy warms, as ranges of the file.
+    pub(crate) fn warm_ranges(&self, prefetch: Prefetch) -> Vec<Range<u64>> {
+        let chunked = |e: &SectionEntry| {
+            let r = e.range();
+            (r.start..r.end)
+                .step_by(WARM_CHUNK)
+                .map(move |at| at as u64..(at + WARM_CHUNK).min(r.end) as u64)
+        };
+        match prefetch {
+            Prefetch::None => Vec::new(),
+            Prefetch::UpperLayers => {
+                let mut ids: Vec<usize> = self
+                    .index
+                    .rows_at_or_above(2)
+                    .into_iter()
+                    .chain([self.index.entry()].into_iter().filter(|e| *e != u32::MAX))
+                    .map(|r| self.index.block_of(r))
+                    .collect();
+                ids.sort_unstable();
+                ids.dedup();
+                runs(&ids)
+                    .into_iter()
+                    .map(|r| {
+                        self.hops.block(r.start).start as u64..self.hops.block(r.end - 1).end as u64
+                    })
+                    .collect()
+            }
+            Prefetch::All => chunked(&self.hops)
+                .chain(chunked(&self.vectors))
+                .chain(chunked(self.entry(Section::Payload)))
+                .collect(),
+        }
+    }
+
+    /// Warm the caches with what `prefetch` asks for.
+    pub(crate) fn warm(&self, prefetch: Prefetch) -> Result<()> {
+        let ranges = self.warm_ranges(prefetch);
+        if ranges.is_empty() {
+            return Ok(());
+        }
+        self.storage.warm(&self.path, &ranges)
     }
 
     /// Approximate search, reading what the walk reaches (see [`ReadAhead`]).
@@ -155,21 +291,51 @@ impl LazyIndex {
 
     /// Blocks `ids` (ascending) of `entry`, checksummed.
     fn blocks(&self, entry: &SectionEntry, ids: &[usize]) -> Result<Vec<Bytes>> {
-        let runs = runs(ids);
-        let ranges: Vec<Range<u64>> = runs
+        self.checked_blocks(entry, ids, &|_, _| Ok(()))
+    }
+
+    /// Blocks `ids` (ascending) of `entry`, each checked (checksum, then `check`) unless
+    /// the cached copy carries the mark of an earlier check; one range per block, which
+    /// the storage coalesces into one request per run of missing blocks.
+    fn checked_blocks(
+        &self,
+        entry: &SectionEntry,
+        ids: &[usize],
+        check: &dyn Fn(usize, &[u8]) -> Result<()>,
+    ) -> Result<Vec<Bytes>> {
+        let ranges: Vec<Range<u64>> = ids
             .iter()
-            .map(|r| entry.block(r.start).start as u64..entry.block(r.end - 1).end as u64)
-            .collect();
-        let got = parallel_reads(self.storage.as_ref(), &self.path, &ranges, &self.stats)?;
-        let mut out = Vec::with_capacity(ids.len());
-        for (run, data) in runs.iter().zip(got) {
-            let base = entry.block(run.start).start;
-            for b in run.clone() {
+            .map(|&b| {
                 let r = entry.block(b);
-                let block = data.slice(r.start - base..r.end - base);
-                format2::check_block(&self.name, entry, b, &block)?;
-                out.push(block);
+                r.start as u64..r.end as u64
+            })
+            .collect();
+        let s = &self.stats;
+        s.requests
+            .fetch_add(runs(ids).len() as u64, Ordering::Relaxed);
+        let want: u64 = ranges.iter().map(|r| r.end - r.start).sum();
+        s.bytes.fetch_add(want, Ordering::Relaxed);
+        let got = self.storage.get_blocks(&self.path, &ranges)?;
+        let mut out = Vec::with_capacity(ids.len());
+        for ((&b, r), f) in ids.iter().zip(&ranges).zip(got) {
+            if f.bytes.len() as u64 != r.end - r.start {
+                return Err(Error::corrupt(
+                    &self.name,
+                    "short read: the object is smaller than its directory says",
+                ));
             }
+            let marked = f
+                .checked
+                .as_ref()
+                .is_some_and(|c| c.load(Ordering::Acquire));
+            if !marked {
+                format2::check_block(&self.name, entry, b, &f.bytes)?;
+                check(b, &f.bytes)?;
+                if let Some(c) = &f.checked {
+                    c.store(true, Ordering::Release);
+                }
+            }
+            out.push(f.bytes);
         }
         Ok(out)
     }
@@ -177,13 +343,12 @@ impl LazyIndex {
 
 impl LazySource for LazyIndex {
     fn hop_blocks(&self, ids: &[usize]) -> Result<Vec<Bytes>> {
-        let blocks = self.blocks(&self.hops, ids)?;
-        for (&b, block) in ids.iter().zip(&blocks) {
+        let links = |b: usize, block: &[u8]| {
             self.index
                 .check_block(b, block)
-                .map_err(|e| Error::corrupt(&self.name, format!("hop block {b}: {e}")))?;
-        }
-        Ok(blocks)
+                .map_err(|e| Error::corrupt(&self.name, format!("hop block {b}: {e}")))
+        };
+        self.checked_blocks(&self.hops, ids, &links)
     }
 
     fn vectors(&self, rows: &[u32]) -> Result<Vec<f32>> {
@@ -239,54 +404,27 @@ fn runs(ids: &[usize]) -> Vec<Range<usize>> {
     out
 }
 
-fn read(storage: &dyn Storage, path: &str, range: Range<u64>, stats: &ReadStats) -> Result<Bytes> {
-    stats.requests.fetch_add(1, Ordering::Relaxed);
-    stats
-        .bytes
-        .fetch_add(range.end - range.start, Ordering::Relaxed);
-    let want = (range.end - range.start) as usize;
-    let got = storage.get_range(path, range)?;
-    if got.len() != want {
-        return Err(Error::corrupt(
-            &format!("{}/{path}", storage.location()),
-            "short read: the object is smaller than its directory says",
-        ));
-    }
-    Ok(got)
-}
-
-/// `ranges` of `path`, read side by side (up to [`PARALLEL`] at once), in order.
-fn parallel_reads(
+/// `ranges` of `path` in one round (`Storage::get_ranges`: parallel requests for what
+/// is not cached), in order; a range the object does not hold in full is `Corrupt`.
+fn reads(
     storage: &dyn Storage,
     path: &str,
     ranges: &[Range<u64>],
     stats: &ReadStats,
 ) -> Result<Vec<Bytes>> {
-    if ranges.len() == 1 {
-        return Ok(vec![read(storage, path, ranges[0].clone(), stats)?]);
-    }
-    let mut out = Vec::with_capacity(ranges.len());
-    for chunk in ranges.chunks(PARALLEL) {
-        let got: Vec<Result<Bytes>> = std::thread::scope(|s| {
-            let handles: Vec<_> = chunk
-                .iter()
-                .map(|r| s.spawn(move || read(storage, path, r.clone(), stats)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(Error::new(
-                            crate::error::ErrorKind::Io,
-                            "a read thread panicked",
-                        ))
-                    })
-                })
-                .collect()
-        });
-        for g in got {
-            out.push(g?);
+    stats
+        .requests
+        .fetch_add(ranges.len() as u64, Ordering::Relaxed);
+    let want: u64 = ranges.iter().map(|r| r.end - r.start).sum();
+    stats.bytes.fetch_add(want, Ordering::Relaxed);
+    let got = storage.get_ranges(path, ranges)?;
+    for (r, g) in ranges.iter().zip(&got) {
+        if g.len() as u64 != r.end - r.start {
+            return Err(Error::corrupt(
+                &format!("{}/{path}", storage.location()),
+                "short read: the object is smaller than its directory says",
+            ));
         }
     }
-    Ok(out)
+    Ok(got)
 }

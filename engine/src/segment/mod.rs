@@ -1,18 +1,28 @@
-//! Immutable segments: a memory-mapped (or fetched) file with vectors, keys, sequence
-//! numbers, metadata, payloads, tombstones and the ANN index sections. Opening verifies
-//! every checksum; a damaged file is a `Corrupt` error naming it. Both file formats are
-//! read: format 1 (graph and codes sections) and format 2 (4 KiB checksummed blocks, hop
-//! blocks and a tail directory, `format2.rs`).
+//! Immutable segments: a file with vectors, keys, sequence numbers, metadata, payloads,
+//! tombstones and the ANN index sections. Both file formats are read: format 1 (graph and
+//! codes sections) and format 2 (4 KiB checksummed blocks, hop blocks and a tail
+//! directory, `format2.rs`).
+//!
+//! Two backings:
+//! - **mapped**: the whole file memory-mapped (local disk) or fetched (format 1 on an
+//!   object store); opening verifies every checksum;
+//! - **lazy** (format 2 on an object store, `lazy.rs`): opening reads the header, the
+//!   directory and the small row columns a shard needs for every row (sequence numbers,
+//!   keys, metadata, tombstones — what the primary-key and filter indexes are built
+//!   from); the hop blocks, vectors and payloads are read in blocks, through the
+//!   storage's caches, when a search or a get touches them, each block checked then.
+//!
+//! A damaged file is a `Corrupt` error naming it, found at open (mapped) or when the
+//! damaged block is read (lazy).
 
 mod format;
 mod format2;
-// Step 5 of design note 015: searched by its tests, not wired into shards yet.
-#[cfg_attr(not(test), allow(dead_code))]
 mod lazy;
 #[cfg(test)]
 mod tests;
 mod writer;
 
+use std::borrow::Cow;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -25,14 +35,16 @@ use crate::deletions::Deletions;
 use crate::error::{Error, Result};
 use crate::filter::Filter;
 use crate::index::{
-    FrozenIndex, HopIndex, IndexBytes, IndexParams, Neighbor, SliceVectors, Vectors, Within,
+    FrozenIndex, HopIndex, IndexBytes, IndexParams, LazySource, Neighbor, ReadAhead, SliceVectors,
+    Vectors, Within,
 };
 use crate::meta_index::MetaIndex;
-use crate::options::ShardSpec;
+use crate::options::{Prefetch, ShardSpec};
 use crate::paths;
 use crate::storage::{Blob, Storage};
 use crate::types::{Key, Metadata};
 use format::{Section, u64_at};
+use lazy::LazyIndex;
 
 /// Byte ranges of the key column's parts.
 #[derive(Debug, Clone)]
@@ -50,9 +62,11 @@ pub(crate) struct Segment {
     pub container: u32,
     /// Full name (location + path) for messages.
     pub name: String,
+    /// Mapped: the whole file. Lazy: the resident sections only, packed.
     blob: Blob,
     pub spec: ShardSpec,
     rows: u32,
+    file_len: u64,
     max_seq: u64,
     sections: [Range<usize>; 9],
     keys: KeyLayout,
@@ -62,11 +76,38 @@ pub(crate) struct Segment {
     tombstones: Vec<(Key, u64)>,
 }
 
-/// A segment's ANN index: format 1 (graph + codes sections) or format 2 (hop blocks).
+/// A segment's ANN index: format 1 (graph + codes sections), format 2 mapped (hop
+/// blocks in the blob) or format 2 lazy (the lazy backing: blocks read on demand).
 enum SegIndex {
     Graph(FrozenIndex),
     Hops(HopIndex),
+    Lazy(Arc<LazyIndex>, ReadAhead),
 }
+
+/// How a segment on a storage that [reads in blocks](Storage::reads_in_blocks) is read.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct LazyReads {
+    pub prefetch: Prefetch,
+    pub read_ahead: ReadAhead,
+}
+
+impl From<&crate::options::Options> for LazyReads {
+    fn from(o: &crate::options::Options) -> Self {
+        LazyReads {
+            prefetch: o.prefetch,
+            read_ahead: o.read_ahead,
+        }
+    }
+}
+
+/// The sections a lazy segment reads whole at open: what every row's bookkeeping needs
+/// (sequence numbers, keys for the primary-key index, metadata for the filter index).
+const RESIDENT: [Section; 4] = [
+    Section::Seqs,
+    Section::Keys,
+    Section::Metadata,
+    Section::Tombstones,
+];
 
 /// An owned buffer aligned for zero-copy casts of the sections.
 struct Aligned(Vec<u64>, usize);
@@ -91,9 +132,28 @@ fn aligned(blob: Blob) -> Blob {
 }
 
 impl Segment {
-    /// Open `segments/<id>`; `deleted` carries the marks over when a memtable becomes this
-    /// segment.
+    /// Open `segments/<id>` (`file_len` bytes, as the manifest records); `deleted`
+    /// carries the marks over when a memtable becomes this segment. A format-2 file on
+    /// a storage that reads in blocks gets the lazy backing, anything else is mapped.
     pub(crate) fn open(
+        storage: &Arc<dyn Storage>,
+        id: u64,
+        file_len: u64,
+        container: u32,
+        spec: ShardSpec,
+        deleted: Option<Arc<Deletions>>,
+        reads: LazyReads,
+    ) -> Result<Segment> {
+        if storage.reads_in_blocks()
+            && let Some(lazy) = LazyIndex::open(storage.clone(), id, file_len, spec)?
+        {
+            return Self::open_lazy(lazy, container, spec, deleted, reads);
+        }
+        Self::open_mapped(storage.as_ref(), id, container, spec, deleted)
+    }
+
+    /// Open `segments/<id>` whole (mapped or fetched), every checksum verified.
+    pub(crate) fn open_mapped(
         storage: &dyn Storage,
         id: u64,
         container: u32,
@@ -104,6 +164,58 @@ impl Segment {
         let name = format!("{}/{path}", storage.location());
         let blob = aligned(storage.map(&path)?);
         Self::from_blob(name, blob, id, container, spec, deleted)
+    }
+
+    /// The lazy backing: the resident sections read (in one round) and packed, the rest
+    /// left in the store; the prefetch policy's warming starts in the background.
+    fn open_lazy(
+        lazy: LazyIndex,
+        container: u32,
+        spec: ShardSpec,
+        deleted: Option<Arc<Deletions>>,
+        reads: LazyReads,
+    ) -> Result<Segment> {
+        let resident = lazy.read_sections(&RESIDENT)?;
+        let mut packed = Vec::with_capacity(resident.iter().map(|b| b.len() + 64).sum());
+        let mut sections: [Range<usize>; 9] = Default::default();
+        for (kind, bytes) in RESIDENT.iter().zip(&resident) {
+            packed.resize(packed.len().next_multiple_of(format::ALIGN), 0);
+            sections[*kind as usize - 1] = packed.len()..packed.len() + bytes.len();
+            packed.extend_from_slice(bytes);
+        }
+        drop(resident);
+        let blob = aligned(Blob::Owned(Bytes::from(packed)));
+        let header = lazy.header;
+        let name = lazy.name().to_string();
+        let id = lazy.id();
+        let file_len = lazy.file_len();
+        let rows = u32::try_from(header.rows)
+            .map_err(|_| Error::corrupt(&name, "row count out of range"))?;
+        let lazy = Arc::new(lazy);
+        if reads.prefetch != Prefetch::None {
+            let warm = lazy.clone();
+            let prefetch = reads.prefetch;
+            let spawned = std::thread::Builder::new()
+                .name("vecshard-prefetch".into())
+                .spawn(move || {
+                    if let Err(e) = warm.warm(prefetch) {
+                        tracing::warn!(segment = %warm.name(), error = %e, "prefetch failed");
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::warn!(segment = %name, error = %e, "cannot start the prefetch");
+            }
+        }
+        let index = SegIndex::Lazy(lazy, reads.read_ahead);
+        Self::assemble(
+            name,
+            blob,
+            sections,
+            index,
+            (id, container, rows, header.max_seq, file_len),
+            spec,
+            deleted,
+        )
     }
 
     fn from_blob(
@@ -143,15 +255,40 @@ impl Segment {
         };
         let r = rows as usize;
         let sec = |s: Section| sections[s as usize - 1].clone();
-        if sec(Section::Vectors).len() != r * spec.dim * 4 || sec(Section::Seqs).len() != r * 8 {
-            return Err(Error::corrupt(
-                &name,
-                "vector or sequence section has the wrong size",
-            ));
+        if sec(Section::Vectors).len() != r * spec.dim * 4 {
+            return Err(Error::corrupt(&name, "vector section has the wrong size"));
+        }
+        check_offsets(&name, &blob, sec(Section::Payload), r, "payload")?;
+        let file_len = blob.len() as u64;
+        Self::assemble(
+            name,
+            blob,
+            sections,
+            index,
+            (id, container, rows, header.max_seq, file_len),
+            spec,
+            deleted,
+        )
+    }
+
+    /// The checks and indexes both backings share: sequence numbers, keys, metadata
+    /// offsets, tombstones, the filter index.
+    fn assemble(
+        name: String,
+        blob: Blob,
+        sections: [Range<usize>; 9],
+        index: SegIndex,
+        (id, container, rows, max_seq, file_len): (u64, u32, u32, u64, u64),
+        spec: ShardSpec,
+        deleted: Option<Arc<Deletions>>,
+    ) -> Result<Segment> {
+        let r = rows as usize;
+        let sec = |s: Section| sections[s as usize - 1].clone();
+        if sec(Section::Seqs).len() != r * 8 {
+            return Err(Error::corrupt(&name, "sequence section has the wrong size"));
         }
         let keys = key_layout(&name, &blob, sec(Section::Keys), r)?;
         check_offsets(&name, &blob, sec(Section::Metadata), r, "metadata")?;
-        check_offsets(&name, &blob, sec(Section::Payload), r, "payload")?;
         let tombstones: Vec<(Key, u64)> = postcard::from_bytes(&blob[sec(Section::Tombstones)])
             .map_err(|e| Error::corrupt(&name, format!("tombstones: {e}")))?;
         let deleted = match deleted {
@@ -165,7 +302,8 @@ impl Segment {
             blob,
             spec,
             rows,
-            max_seq: header.max_seq,
+            file_len,
+            max_seq,
             sections,
             keys,
             meta: MetaIndex::default(),
@@ -184,6 +322,28 @@ impl Segment {
         Ok(seg)
     }
 
+    /// Whether blocks are read on demand (the lazy backing).
+    pub(crate) fn is_lazy(&self) -> bool {
+        matches!(self.index, SegIndex::Lazy(..))
+    }
+
+    /// This segment with the whole file in memory (a merge reads every row): itself
+    /// when mapped; the lazy backing downloads the file (through the disk cache when
+    /// there is one) and shares this segment's deletion marks.
+    pub(crate) fn whole(self: &Arc<Segment>) -> Result<Arc<Segment>> {
+        let SegIndex::Lazy(lazy, _) = &self.index else {
+            return Ok(self.clone());
+        };
+        let seg = Segment::open_mapped(
+            lazy.storage().as_ref(),
+            self.id,
+            self.container,
+            self.spec,
+            Some(self.deleted.clone()),
+        )?;
+        Ok(Arc::new(seg))
+    }
+
     fn section(&self, s: Section) -> &[u8] {
         &self.blob[self.sections[s as usize - 1].clone()]
     }
@@ -197,18 +357,42 @@ impl Segment {
     }
 
     pub(crate) fn file_bytes(&self) -> u64 {
-        self.blob.len() as u64
+        self.file_len
     }
 
     pub(crate) fn tombstones(&self) -> &[(Key, u64)] {
         &self.tombstones
     }
 
-    pub(crate) fn vector(&self, row: u32) -> &[f32] {
+    /// The vector of `row` (read from the store by the lazy backing).
+    pub(crate) fn vector(&self, row: u32) -> Result<Cow<'_, [f32]>> {
+        if let SegIndex::Lazy(lazy, _) = &self.index {
+            return lazy.vectors(&[row]).map(Cow::Owned);
+        }
         let d = self.spec.dim;
-        &self.all_vectors()[row as usize * d..(row as usize + 1) * d]
+        Ok(Cow::Borrowed(
+            &self.all_vectors()[row as usize * d..(row as usize + 1) * d],
+        ))
     }
 
+    /// The vectors of `rows`, for an exact scan of them: borrowed when mapped, read in
+    /// one round by the lazy backing.
+    pub(crate) fn vectors_of(&self, rows: &[u32]) -> Result<RowVectors<'_>> {
+        match &self.index {
+            SegIndex::Lazy(lazy, _) => {
+                let data = lazy.vectors(rows)?;
+                let at = rows.iter().enumerate().map(|(i, r)| (*r, i)).collect();
+                Ok(RowVectors::Read {
+                    data,
+                    at,
+                    dim: self.spec.dim,
+                })
+            }
+            _ => Ok(RowVectors::Mapped(self.vectors())),
+        }
+    }
+
+    /// Every vector, contiguous (empty for the lazy backing: use [`Segment::vector`]).
     pub(crate) fn all_vectors(&self) -> &[f32] {
         // Aligned by construction (64-byte aligned sections in an aligned blob).
         bytemuck::try_cast_slice(self.section(Section::Vectors)).unwrap_or_default()
@@ -256,8 +440,25 @@ impl Segment {
             .map_err(|e| Error::corrupt(&self.name, format!("metadata of row {row}: {e}")))
     }
 
-    pub(crate) fn payload(&self, row: u32) -> &[u8] {
-        self.column(Section::Payload, row)
+    /// The payload of `row` (read from the store by the lazy backing: its two offsets,
+    /// then its bytes).
+    pub(crate) fn payload(&self, row: u32) -> Result<Cow<'_, [u8]>> {
+        let SegIndex::Lazy(lazy, _) = &self.index else {
+            return Ok(Cow::Borrowed(self.column(Section::Payload, row)));
+        };
+        let n = self.rows as usize + 1;
+        let bad = || Error::corrupt(&self.name, format!("payload offsets of row {row}"));
+        if row >= self.rows {
+            return Err(bad());
+        }
+        let at = lazy.read_in(Section::Payload, row as usize * 8..row as usize * 8 + 16)?;
+        let (start, end) = (u64_at(&at, 0) as usize, u64_at(&at, 8) as usize);
+        let len = lazy.section_len(Section::Payload);
+        if start > end || n * 8 + end > len {
+            return Err(bad());
+        }
+        let bytes = lazy.read_in(Section::Payload, n * 8 + start..n * 8 + end)?;
+        Ok(Cow::Owned(bytes.to_vec()))
     }
 
     /// Whether `row` is present at snapshot `snap`.
@@ -299,6 +500,7 @@ impl Segment {
                 rows,
                 vectors,
             ),
+            SegIndex::Lazy(..) => Err("a lazy segment: merge its whole copy".to_string()),
             SegIndex::Hops(index) => {
                 let graph = index.graph_section(self.section(Section::Hops))?;
                 crate::index::extend_graph(
@@ -320,11 +522,12 @@ impl Segment {
     pub(crate) fn format_version(&self) -> u32 {
         match self.index {
             SegIndex::Graph(_) => format::FORMAT_VERSION,
-            SegIndex::Hops(_) => format::FORMAT_V2,
+            SegIndex::Hops(_) | SegIndex::Lazy(..) => format::FORMAT_V2,
         }
     }
 
-    /// Approximate search through the segment's index.
+    /// Approximate search through the segment's index; with the lazy backing a failed
+    /// or damaged read makes it an error (never a partial answer).
     pub(crate) fn ann(
         &self,
         query: &[f32],
@@ -333,8 +536,11 @@ impl Segment {
         accept: &dyn Fn(u32) -> bool,
         selectivity: f32,
         within: Within,
-    ) -> Vec<Neighbor> {
-        match &self.index {
+    ) -> Result<Vec<Neighbor>> {
+        Ok(match &self.index {
+            SegIndex::Lazy(lazy, ahead) => {
+                return lazy.search(*ahead, query, k, ef, accept, selectivity, within);
+            }
             SegIndex::Graph(index) => index.search_within(
                 self.section(Section::Graph),
                 self.section(Section::Codes),
@@ -356,6 +562,28 @@ impl Segment {
                 selectivity,
                 within,
             ),
+        })
+    }
+}
+
+/// Vectors of some rows of a segment for an exact scan ([`Segment::vectors_of`]).
+pub(crate) enum RowVectors<'a> {
+    Mapped(SliceVectors<'a>),
+    Read {
+        data: Vec<f32>,
+        at: std::collections::HashMap<u32, usize>,
+        dim: usize,
+    },
+}
+
+impl Vectors for RowVectors<'_> {
+    fn get(&self, row: u32) -> &[f32] {
+        match self {
+            RowVectors::Mapped(v) => v.get(row),
+            RowVectors::Read { data, at, dim } => match at.get(&row) {
+                Some(i) => &data[i * dim..(i + 1) * dim],
+                None => &[],
+            },
         }
     }
 }

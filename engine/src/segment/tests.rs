@@ -83,11 +83,11 @@ fn format_2_answers_exactly_like_format_1_on_the_same_graph() {
         let (a, b) = (open(&v1, metric).unwrap(), open(&v2, metric).unwrap());
         assert_eq!((a.format_version(), b.format_version()), (1, 2));
         for row in (0..ROWS as u32).step_by(97) {
-            assert_eq!(a.vector(row), b.vector(row));
+            assert_eq!(a.vector(row).unwrap(), b.vector(row).unwrap());
             assert_eq!(a.key(row), b.key(row));
             assert_eq!(a.seq(row), b.seq(row));
             assert_eq!(a.metadata(row).unwrap(), b.metadata(row).unwrap());
-            assert_eq!(a.payload(row), b.payload(row));
+            assert_eq!(a.payload(row).unwrap(), b.payload(row).unwrap());
         }
         assert_eq!(a.tombstones(), b.tombstones());
         let filter = Filter::parse_str(r#"{"field": "group", "eq": 2}"#).unwrap();
@@ -100,8 +100,8 @@ fn format_2_answers_exactly_like_format_1_on_the_same_graph() {
                 .collect();
             let accept = |r: u32| q % 3 != 0 || r.is_multiple_of(2);
             let sel = if q % 3 == 0 { 0.5 } else { 1.0 };
-            let ra = a.ann(&query, 10, 32, &accept, sel, Within::NONE);
-            let rb = b.ann(&query, 10, 32, &accept, sel, Within::NONE);
+            let ra = a.ann(&query, 10, 32, &accept, sel, Within::NONE).unwrap();
+            let rb = b.ann(&query, 10, 32, &accept, sel, Within::NONE).unwrap();
             assert_eq!(ra.len(), 10);
             assert_eq!(ra, rb, "{metric:?} query {q}");
         }
@@ -116,7 +116,10 @@ fn a_merge_extends_a_format_2_graph_like_a_format_1_one() {
         open(&v2, Metric::L2).unwrap(),
     );
     let kept: Vec<u32> = (0..ROWS as u32).filter(|r| r % 3 != 0).collect();
-    let mut merged: Vec<f32> = kept.iter().flat_map(|&r| a.vector(r).to_vec()).collect();
+    let mut merged: Vec<f32> = kept
+        .iter()
+        .flat_map(|&r| a.vector(r).unwrap().to_vec())
+        .collect();
     merged.extend_from_slice(&vectors[..100 * DIM]);
     let all = SliceVectors {
         data: &merged,
@@ -257,7 +260,9 @@ fn a_lazy_search_answers_like_the_mapped_one_reading_only_what_it_walks() {
         let mapped = open(&v2, metric).unwrap();
         let (_dir, storage) = stored(&v2, u64::MAX);
         let spec = ShardSpec::new(DIM, metric);
-        let lazy = lazy::LazyIndex::open(storage, 1, v2.len() as u64, spec).unwrap();
+        let lazy = lazy::LazyIndex::open(storage, 1, v2.len() as u64, spec)
+            .unwrap()
+            .unwrap();
         let open_bytes = lazy.stats.bytes.load(std::sync::atomic::Ordering::Relaxed);
         assert!(
             open_bytes <= 64 * 1024 + 64,
@@ -267,7 +272,9 @@ fn a_lazy_search_answers_like_the_mapped_one_reading_only_what_it_walks() {
             let accept = |r: u32| q % 4 != 0 || r.is_multiple_of(3);
             let sel = if q % 4 == 0 { 0.33 } else { 1.0 };
             let before = lazy.stats.bytes.load(std::sync::atomic::Ordering::Relaxed);
-            let want = mapped.ann(query, 10, 32, &accept, sel, Within::NONE);
+            let want = mapped
+                .ann(query, 10, 32, &accept, sel, Within::NONE)
+                .unwrap();
             let got = lazy
                 .search(ReadAhead::EXACT, query, 10, 32, &accept, sel, Within::NONE)
                 .unwrap();
@@ -306,9 +313,11 @@ fn a_failing_store_gives_an_error_never_a_different_answer() {
     let all = |_: u32| true;
     let (mut failed, mut answered) = (0, 0);
     for query in queries(&vectors, 5) {
-        let want = mapped.ann(&query, 10, 32, &all, 1.0, Within::NONE);
+        let want = mapped.ann(&query, 10, 32, &all, 1.0, Within::NONE).unwrap();
         let (_dir, storage) = stored(&v2, u64::MAX);
-        let lazy = lazy::LazyIndex::open(storage.clone(), 1, v2.len() as u64, spec).unwrap();
+        let lazy = lazy::LazyIndex::open(storage.clone(), 1, v2.len() as u64, spec)
+            .unwrap()
+            .unwrap();
         lazy.search(ReadAhead::EXACT, &query, 10, 32, &all, 1.0, Within::NONE)
             .unwrap();
         let reads = storage.reads.load(std::sync::atomic::Ordering::Relaxed);
@@ -316,7 +325,9 @@ fn a_failing_store_gives_an_error_never_a_different_answer() {
         let step = (reads as usize / 20).max(1);
         for fail_at in (2..=reads).step_by(step).chain([reads - 1, reads]) {
             let (_dir, storage) = stored(&v2, fail_at);
-            let lazy = lazy::LazyIndex::open(storage, 1, v2.len() as u64, spec).unwrap();
+            let lazy = lazy::LazyIndex::open(storage, 1, v2.len() as u64, spec)
+                .unwrap()
+                .unwrap();
             match lazy.search(ReadAhead::EXACT, &query, 10, 32, &all, 1.0, Within::NONE) {
                 Ok(got) => {
                     assert_eq!(got, want, "fail_at {fail_at}");
@@ -349,6 +360,7 @@ fn a_damaged_block_is_named_when_a_lazy_search_reads_it() {
     let all = |_: u32| true;
     let rows: Vec<u32> = mapped
         .ann(query, 10, 32, &all, 1.0, Within::NONE)
+        .unwrap()
         .iter()
         .map(|n| n.row)
         .collect();
@@ -368,7 +380,9 @@ fn a_damaged_block_is_named_when_a_lazy_search_reads_it() {
         bad[at] ^= 0x44;
         let (_dir, storage) = stored(&bad, u64::MAX);
         // The open reads the header and directory only: the damage is found when read.
-        let lazy = lazy::LazyIndex::open(storage, 1, bad.len() as u64, spec).unwrap();
+        let lazy = lazy::LazyIndex::open(storage, 1, bad.len() as u64, spec)
+            .unwrap()
+            .unwrap();
         let e = lazy
             .search(ReadAhead::EXACT, query, 10, 32, &all, 1.0, Within::NONE)
             .unwrap_err();
@@ -381,7 +395,9 @@ fn a_damaged_block_is_named_when_a_lazy_search_reads_it() {
     let mut bad = v2.clone();
     bad[vectors_at + rows[0] as usize * DIM * 4] ^= 0x44;
     let (_dir, storage) = stored(&bad, u64::MAX);
-    let lazy = lazy::LazyIndex::open(storage, 1, bad.len() as u64, spec).unwrap();
+    let lazy = lazy::LazyIndex::open(storage, 1, bad.len() as u64, spec)
+        .unwrap()
+        .unwrap();
     let e = lazy
         .search(ReadAhead::EXACT, query, 10, 32, &all, 1.0, Within::NONE)
         .unwrap_err();
@@ -408,7 +424,9 @@ fn concurrent_lazy_searches_keep_the_block_cache_bound() {
         .unwrap();
     let storage = Arc::new(storage);
     let spec = ShardSpec::new(DIM, Metric::L2);
-    let lazy = lazy::LazyIndex::open(storage.clone(), 1, v2.len() as u64, spec).unwrap();
+    let lazy = lazy::LazyIndex::open(storage.clone(), 1, v2.len() as u64, spec)
+        .unwrap()
+        .unwrap();
     let qs = queries(&vectors, 48);
     let all = |_: u32| true;
     let done = std::sync::atomic::AtomicBool::new(false);
@@ -425,7 +443,7 @@ fn concurrent_lazy_searches_keep_the_block_cache_bound() {
                 let (lazy, qs, mapped) = (&lazy, &qs, &mapped);
                 s.spawn(move || {
                     for query in qs.iter().skip(t).step_by(4) {
-                        let want = mapped.ann(query, 10, 32, &all, 1.0, Within::NONE);
+                        let want = mapped.ann(query, 10, 32, &all, 1.0, Within::NONE).unwrap();
                         let got = lazy
                             .search(
                                 ReadAhead {
@@ -462,7 +480,9 @@ fn a_batched_lazy_walk_keeps_the_mapped_recall_in_fewer_rounds() {
     let mapped = open(&v2, Metric::L2).unwrap();
     let (_dir, storage) = stored(&v2, u64::MAX);
     let spec = ShardSpec::new(DIM, Metric::L2);
-    let lazy = lazy::LazyIndex::open(storage, 1, v2.len() as u64, spec).unwrap();
+    let lazy = lazy::LazyIndex::open(storage, 1, v2.len() as u64, spec)
+        .unwrap()
+        .unwrap();
     let view = SliceVectors {
         data: &vectors,
         dim: DIM,
@@ -481,7 +501,7 @@ fn a_batched_lazy_walk_keeps_the_mapped_recall_in_fewer_rounds() {
                 .map(|n| n.row)
                 .collect();
         let hits = |found: &[Neighbor]| found.iter().filter(|n| truth.contains(&n.row)).count();
-        hits_mapped += hits(&mapped.ann(&query, 10, 16, &all, 1.0, Within::NONE));
+        hits_mapped += hits(&mapped.ann(&query, 10, 16, &all, 1.0, Within::NONE).unwrap());
         let before = reads();
         lazy.search(ReadAhead::EXACT, &query, 10, 16, &all, 1.0, Within::NONE)
             .unwrap();

@@ -93,7 +93,8 @@ impl SegmentWriter {
         index: IndexBytes,
     ) -> Result<Vec<u8>, String> {
         let version = match format {
-            SegmentFormat::V1 => format::FORMAT_VERSION,
+            // Resolved at open; format 1 if it was not.
+            SegmentFormat::V1 | SegmentFormat::Auto => format::FORMAT_VERSION,
             SegmentFormat::V2 => format::FORMAT_V2,
         };
         let header = Header {
@@ -107,7 +108,7 @@ impl SegmentWriter {
         let (dim, metric, rows) = (self.dim, self.metric, self.rows as u32);
         let [vectors, seqs, keys, meta, payload, tomb] = self.row_sections(tombstones);
         match format {
-            SegmentFormat::V1 => Ok(finish_v1(
+            SegmentFormat::V1 | SegmentFormat::Auto => Ok(finish_v1(
                 &header,
                 [
                     vectors,

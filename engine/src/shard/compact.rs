@@ -21,7 +21,7 @@ use crate::index::{self, SliceVectors};
 use crate::manifest::{self, Obsolete, SegmentMeta};
 use crate::paths;
 use crate::pk_index::{Change, Loc, PkIndex};
-use crate::segment::{Segment, SegmentWriter};
+use crate::segment::{LazyReads, Segment, SegmentWriter};
 use crate::types::Key;
 
 /// A merge extends the graph of an input that keeps at least this share of its rows
@@ -198,6 +198,12 @@ impl Inner {
 
     /// Write one segment of the rows of `inputs` visible at `snap` (none: `None`).
     fn merge(&self, inputs: &[Arc<Segment>], snap: u64, whole: bool) -> Result<Option<Merged>> {
+        // A merge reads every row: lazy inputs are read whole first (same containers and
+        // deletion marks, so the remapping below is the inputs').
+        let inputs = &inputs
+            .iter()
+            .map(Segment::whole)
+            .collect::<Result<Vec<_>>>()?[..];
         let mut remap = Remap {
             containers: inputs.iter().map(|s| s.container).collect(),
             rows: inputs
@@ -224,7 +230,7 @@ impl Inner {
         let dim = self.spec.dim;
         let mut vectors = Vec::with_capacity(origin.len() * dim);
         for (i, r) in &origin {
-            vectors.extend_from_slice(inputs[*i].vector(*r));
+            vectors.extend_from_slice(&inputs[*i].vector(*r)?);
         }
         let rows = origin.len() as u32;
         let all = SliceVectors {
@@ -256,7 +262,7 @@ impl Inner {
                 s.seq(*r),
                 &s.key(*r),
                 &s.metadata(*r)?,
-                s.payload(*r),
+                &s.payload(*r)?,
             );
         }
         drop(vectors);
@@ -277,11 +283,13 @@ impl Inner {
         let id = self.write_segment(bytes)?;
         let container = self.next_container.fetch_add(1, Ordering::Relaxed);
         let seg = Arc::new(Segment::open(
-            self.storage.as_ref(),
+            &self.storage,
             id,
+            size,
             container,
             self.spec,
             None,
+            LazyReads::from(&self.opts),
         )?);
         let meta = SegmentMeta {
             id,

@@ -11,7 +11,7 @@ use crate::failpoints::{self, fail_point};
 use crate::manifest::SegmentMeta;
 use crate::memtable::Memtable;
 use crate::paths;
-use crate::segment::{Segment, SegmentWriter};
+use crate::segment::{LazyReads, Segment, SegmentWriter};
 
 impl Inner {
     pub(super) fn flush(&self) -> Result<()> {
@@ -78,11 +78,13 @@ impl Inner {
             let size = bytes.len() as u64;
             let id = self.write_segment(bytes)?;
             let seg = Arc::new(Segment::open(
-                self.storage.as_ref(),
+                &self.storage,
                 id,
+                size,
                 m.container,
                 self.spec,
                 Some(m.deleted.clone()),
+                LazyReads::from(&self.opts),
             )?);
             let lowest = wal.lowest_needed(flushed_seq);
             let change = |man: &mut crate::manifest::Manifest| {

@@ -32,6 +32,9 @@ impl Inner {
             cache_disk_hits: cache.disk_hits,
             cache_misses: cache.misses,
             bytes_fetched: cache.bytes_fetched,
+            cache_requests: cache.requests,
+            cache_resident_bytes: self.storage.cache_resident_bytes(),
+            lazy_segments: view.segments().filter(|s| s.is_lazy()).count() as u64,
         }
     }
 

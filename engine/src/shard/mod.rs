@@ -112,6 +112,13 @@ pub struct Stats {
     pub cache_misses: u64,
     /// Bytes fetched from the backend by this handle.
     pub bytes_fetched: u64,
+    /// Requests to the backend that fetched them.
+    pub cache_requests: u64,
+    /// Bytes the memory block cache holds now (bounded by `block_cache_bytes`).
+    pub cache_resident_bytes: u64,
+    /// Segments read in blocks on demand (format 2 on an object store); the others are
+    /// mapped or held whole.
+    pub lazy_segments: u64,
 }
 
 /// A write in progress (see `Inner::writing`): when it ends, the idle clock restarts.

@@ -19,7 +19,7 @@ use crate::memtable::{self, Memtable};
 use crate::options::{Options, ShardSpec};
 use crate::paths;
 use crate::pk_index::{Loc, PkIndex};
-use crate::segment::Segment;
+use crate::segment::{LazyReads, Segment};
 use crate::storage::{self, Storage, StorageOptions};
 
 /// How `open` treats a missing or existing shard.
@@ -93,6 +93,10 @@ pub(super) fn open_on(
     if !opts.read_only && !storage.supports_append() {
         storage::check_conditional_create(storage.as_ref())?;
     }
+    let opts = Options {
+        segment_format: opts.segment_format.resolve(storage.reads_in_blocks()),
+        ..opts
+    };
     let (mut version, mut manifest) =
         load_or_create(commits.as_ref(), storage.as_ref(), spec, mode, &opts)?;
     if !opts.read_only {
@@ -106,7 +110,7 @@ pub(super) fn open_on(
     }
     let spec = manifest.spec;
     let epoch = manifest.writer_epoch;
-    let segments = open_segments(storage.as_ref(), &manifest, spec, 1)?;
+    let segments = open_segments(&storage, &manifest, spec, 1, LazyReads::from(&opts))?;
     // Readers take the version's deletion vectors; a writer resolves every key, which
     // also gives each mark its exact sequence number.
     let pk = match opts.read_only {
@@ -284,16 +288,18 @@ fn claim_epoch(
 
 /// Open the manifest's segments with container ids from `first_container`.
 pub(super) fn open_segments(
-    storage: &dyn Storage,
+    storage: &Arc<dyn Storage>,
     m: &Manifest,
     spec: ShardSpec,
     first_container: u32,
+    reads: LazyReads,
 ) -> Result<Vec<Arc<Segment>>> {
     m.segments
         .par_iter()
         .enumerate()
         .map(|(i, meta)| {
-            Segment::open(storage, meta.id, first_container + i as u32, spec, None).map(Arc::new)
+            let container = first_container + i as u32;
+            Segment::open(storage, meta.id, meta.bytes, container, spec, None, reads).map(Arc::new)
         })
         .collect()
 }
@@ -476,9 +482,23 @@ mod tests {
             m.deletes
         );
         let spec = m.spec;
-        let resolved = open_segments(storage.as_ref(), &m, spec, 1).unwrap();
+        let resolved = open_segments(
+            &(storage.clone() as Arc<dyn Storage>),
+            &m,
+            spec,
+            1,
+            LazyReads::default(),
+        )
+        .unwrap();
         let from_keys = resolve(&resolved);
-        let loaded = open_segments(storage.as_ref(), &m, spec, 1).unwrap();
+        let loaded = open_segments(
+            &(storage.clone() as Arc<dyn Storage>),
+            &m,
+            spec,
+            1,
+            LazyReads::default(),
+        )
+        .unwrap();
         let from_vecs = from_vectors(&loaded, &m).expect("the vectors fit");
         assert_eq!(
             state(&loaded, &from_vecs, m.flushed_seq),
@@ -492,7 +512,14 @@ mod tests {
             .as_mut()
             .unwrap()
             .insert(first, [u32::MAX - 1].into_iter().collect());
-        let fresh = open_segments(storage.as_ref(), &bad, spec, 1).unwrap();
+        let fresh = open_segments(
+            &(storage.clone() as Arc<dyn Storage>),
+            &bad,
+            spec,
+            1,
+            LazyReads::default(),
+        )
+        .unwrap();
         assert!(from_vectors(&fresh, &bad).is_none());
         let mut live_twice = m.clone();
         live_twice.deletes.as_mut().unwrap().clear();

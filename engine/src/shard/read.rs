@@ -141,7 +141,7 @@ impl Inner {
             };
             let found = match c {
                 Container::Mem(m) => self.search_memtable(m, &q, ef, within),
-                Container::Seg(s) => self.search_segment(s, &q, ef, within),
+                Container::Seg(s) => self.search_segment(s, &q, ef, within)?,
             };
             for n in &found {
                 kth.push(n.dist);
@@ -185,8 +185,8 @@ impl Inner {
             } else {
                 None
             },
-            payload: req.with_payload.then(|| c.payload(n.row)),
-            vector: req.with_vector.then(|| c.vector(n.row)),
+            payload: req.with_payload.then(|| c.payload(n.row)).transpose()?,
+            vector: req.with_vector.then(|| c.vector(n.row)).transpose()?,
         })
     }
 
@@ -214,14 +214,20 @@ impl Inner {
         )
     }
 
-    fn search_segment(&self, s: &Segment, q: &Query, ef: usize, within: Within) -> Vec<Neighbor> {
+    fn search_segment(
+        &self,
+        s: &Segment,
+        q: &Query,
+        ef: usize,
+        within: Within,
+    ) -> Result<Vec<Neighbor>> {
         // Unfiltered: every row matches, without a bitmap of them all.
         let matching: Option<RoaringBitmap> = q.filter.map(|f| s.matching(Some(f)));
         let count = matching
             .as_ref()
             .map_or(s.rows() as usize, |m| m.len() as usize);
         if count == 0 {
-            return Vec::new();
+            return Ok(Vec::new());
         }
         // In a segment whose writes all precede the snapshot (every segment of a view:
         // flushes and merges take only published writes; checked anyway, it is free) only
@@ -236,34 +242,30 @@ impl Inner {
                 s.visible(row, q.snap)
             }
         };
-        let vectors = s.vectors();
         if !q.exact && !index::use_brute_force(s.rows() as usize, count, q.k, ef) {
             let accept =
                 |row: u32| matching.as_ref().is_none_or(|m| m.contains(row)) && visible(row);
             let selectivity = count as f32 / s.rows().max(1) as f32;
-            let found = s.ann(q.vector, q.k, ef, &accept, selectivity, within);
+            let found = s.ann(q.vector, q.k, ef, &accept, selectivity, within)?;
             if found.len() >= within.needed(q.k) {
-                return found;
+                return Ok(found);
             }
         }
-        match &matching {
-            Some(m) => exact_with_ties(
-                self.spec.metric,
-                &vectors,
-                q.vector,
-                m.iter(),
-                q.k,
-                &visible,
-            ),
-            None => exact_with_ties(
-                self.spec.metric,
-                &vectors,
-                q.vector,
-                0..s.rows(),
-                q.k,
-                &visible,
-            ),
-        }
+        // The rows to scan: the visible matching ones (a lazy segment reads their
+        // vectors, in one round).
+        let rows: Vec<u32> = match &matching {
+            Some(m) => m.iter().filter(|r| visible(*r)).collect(),
+            None => (0..s.rows()).filter(|r| visible(*r)).collect(),
+        };
+        let vectors = s.vectors_of(&rows)?;
+        Ok(exact_with_ties(
+            self.spec.metric,
+            &vectors,
+            q.vector,
+            rows.into_iter(),
+            q.k,
+            &|_| true,
+        ))
     }
 }
 

@@ -7,7 +7,7 @@ use super::view::Container;
 use super::{Current, Inner};
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::{self, Manifest};
-use crate::segment::Segment;
+use crate::segment::{LazyReads, Segment};
 
 impl Inner {
     pub(super) fn refresh(&self) -> Result<bool> {
@@ -56,11 +56,13 @@ impl Inner {
                 None => {
                     let container = self.next_container.fetch_add(1, Ordering::Relaxed);
                     segments.push(Arc::new(Segment::open(
-                        self.storage.as_ref(),
+                        &self.storage,
                         meta.id,
+                        meta.bytes,
                         container,
                         self.spec,
                         None,
+                        LazyReads::from(&self.opts),
                     )?));
                 }
             }

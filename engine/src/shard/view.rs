@@ -44,10 +44,10 @@ impl Container {
         }
     }
 
-    pub(crate) fn vector(&self, row: u32) -> Vec<f32> {
+    pub(crate) fn vector(&self, row: u32) -> crate::Result<Vec<f32>> {
         match self {
-            Container::Mem(m) => m.vector(row).to_vec(),
-            Container::Seg(s) => s.vector(row).to_vec(),
+            Container::Mem(m) => Ok(m.vector(row).to_vec()),
+            Container::Seg(s) => s.vector(row).map(|v| v.into_owned()),
         }
     }
 
@@ -58,19 +58,19 @@ impl Container {
         }
     }
 
-    pub(crate) fn payload(&self, row: u32) -> Vec<u8> {
+    pub(crate) fn payload(&self, row: u32) -> crate::Result<Vec<u8>> {
         match self {
-            Container::Mem(m) => m.row(row).map(|r| r.payload.clone()).unwrap_or_default(),
-            Container::Seg(s) => s.payload(row).to_vec(),
+            Container::Mem(m) => Ok(m.row(row).map(|r| r.payload.clone()).unwrap_or_default()),
+            Container::Seg(s) => s.payload(row).map(|p| p.into_owned()),
         }
     }
 
     pub(crate) fn point(&self, row: u32) -> crate::Result<Point> {
         Ok(Point {
             key: self.key(row),
-            vector: self.vector(row),
+            vector: self.vector(row)?,
             metadata: self.metadata(row)?,
-            payload: self.payload(row),
+            payload: self.payload(row)?,
         })
     }
 }

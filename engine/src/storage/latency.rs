@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::{AppendFile, Blob, CacheStats, LockGuard, NativeFile, ObjectInfo, Storage};
+use super::{AppendFile, Blob, CacheStats, Fetched, LockGuard, NativeFile, ObjectInfo, Storage};
 use crate::error::Result;
 
 /// How slow the injected store is.
@@ -135,6 +135,19 @@ impl LatencyStorage {
         }
     }
 
+    /// `requests` issued side by side moving `bytes` in all: one wait, as long as the
+    /// largest request's (the bytes spread evenly), `requests` counted.
+    fn charge_round(&self, requests: u64, bytes: u64) {
+        let d = self.latency.cost(bytes / requests.max(1));
+        self.requests.fetch_add(requests, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        self.delay_ns.fetch_add(ns, Ordering::Relaxed);
+        if !d.is_zero() {
+            (self.delay)(d);
+        }
+    }
+
     /// A read the backend may serve from its caches: charged when its counters moved past
     /// a pure cache hit. A backend without counters (local disk) is always charged.
     fn charge_read(&self, before: CacheStats, len: u64) {
@@ -169,6 +182,47 @@ impl Storage for LatencyStorage {
             self.charge_read(before, got.len() as u64);
         }
         Ok(got)
+    }
+
+    /// One round of parallel requests: charged once, as the largest of them would cost
+    /// (the fetched bytes spread evenly over the requests the backend counted).
+    fn get_ranges(&self, path: &str, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
+        let got = self.get_blocks(path, ranges)?;
+        Ok(got.into_iter().map(|f| f.bytes).collect())
+    }
+
+    fn get_blocks(&self, path: &str, ranges: &[Range<u64>]) -> Result<Vec<Fetched>> {
+        let before = self.inner.cache_stats();
+        let got = self.inner.get_blocks(path, ranges)?;
+        let after = self.inner.cache_stats();
+        let requests = after.requests.saturating_sub(before.requests);
+        let fetched = after.bytes_fetched.saturating_sub(before.bytes_fetched);
+        let hits = (after.memory_hits + after.disk_hits)
+            .saturating_sub(before.memory_hits + before.disk_hits);
+        let len: u64 = got.iter().map(|f| f.bytes.len() as u64).sum();
+        match (requests, hits) {
+            (0, h) if h > 0 || len == 0 => {}
+            // No counters (local disk): every range was a request.
+            (0, _) => self.charge_round(ranges.len() as u64, len),
+            (r, _) => self.charge_round(r, fetched),
+        }
+        Ok(got)
+    }
+
+    fn reads_in_blocks(&self) -> bool {
+        self.inner.reads_in_blocks()
+    }
+
+    fn warm(&self, path: &str, ranges: &[Range<u64>]) -> Result<()> {
+        let before = self.inner.cache_stats();
+        self.inner.warm(path, ranges)?;
+        let after = self.inner.cache_stats();
+        let requests = after.requests.saturating_sub(before.requests);
+        let fetched = after.bytes_fetched.saturating_sub(before.bytes_fetched);
+        if requests > 0 {
+            self.charge_round(requests, fetched);
+        }
+        Ok(())
     }
 
     fn map(&self, path: &str) -> Result<Blob> {
@@ -223,6 +277,10 @@ impl Storage for LatencyStorage {
 
     fn cache_stats(&self) -> CacheStats {
         self.inner.cache_stats()
+    }
+
+    fn cache_resident_bytes(&self) -> u64 {
+        self.inner.cache_resident_bytes()
     }
 }
 

@@ -20,6 +20,7 @@ use std::fmt::Debug;
 use std::ops::{Deref, Range};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use bytes::Bytes;
 
@@ -106,6 +107,18 @@ pub(crate) fn stream_copy<S: Storage + ?Sized>(
     dst.put(path, src.get(path)?)
 }
 
+/// One range read by [`Storage::get_blocks`].
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// The bytes.
+    pub bytes: Bytes,
+    /// When the range is exactly one block of the backend's memory cache: that cached
+    /// copy's check mark. A reader that verified the bytes (a checksum) sets it, and later
+    /// readers of the same copy may skip the check; a copy fetched again after eviction
+    /// comes with a new, unset mark. `None`: check every time.
+    pub checked: Option<Arc<AtomicBool>>,
+}
+
 /// Keeps the shard's exclusive lock while alive.
 pub trait LockGuard: Send + Sync {}
 
@@ -116,8 +129,10 @@ pub struct CacheStats {
     pub memory_hits: u64,
     /// Reads served from the on-disk cache directory.
     pub disk_hits: u64,
-    /// Reads that went to the backend.
+    /// Blocks that went to the backend.
     pub misses: u64,
+    /// Requests those blocks took (adjacent missing blocks share one ranged GET).
+    pub requests: u64,
     /// Bytes fetched from the backend.
     pub bytes_fetched: u64,
 }
@@ -139,6 +154,39 @@ pub trait Storage: Send + Sync + Debug {
     fn get(&self, path: &str) -> Result<Bytes>;
     /// A byte range of a file.
     fn get_range(&self, path: &str, range: Range<u64>) -> Result<Bytes>;
+    /// Several byte ranges of one file, in order: what is not cached is fetched in one
+    /// round of parallel requests (object stores), so a search step costs one first-byte
+    /// latency however many blocks it needs. The default reads them one by one.
+    fn get_ranges(&self, path: &str, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
+        ranges
+            .iter()
+            .map(|r| self.get_range(path, r.clone()))
+            .collect()
+    }
+    /// As [`Storage::get_ranges`], with the check mark of each range that is one cached
+    /// block (see [`Fetched`]). The default has no marks.
+    fn get_blocks(&self, path: &str, ranges: &[Range<u64>]) -> Result<Vec<Fetched>> {
+        Ok(self
+            .get_ranges(path, ranges)?
+            .into_iter()
+            .map(|bytes| Fetched {
+                bytes,
+                checked: None,
+            })
+            .collect())
+    }
+    /// Whether segments are better read in blocks on demand ([`Storage::get_ranges`])
+    /// than mapped whole at open: `true` for object stores, `false` for local disk
+    /// (whose mmap is free until touched).
+    fn reads_in_blocks(&self) -> bool {
+        false
+    }
+    /// Fill the caches with `ranges` of `path` ahead of use (the prefetch policy): with a
+    /// cache directory the whole object is downloaded there; otherwise the ranges go
+    /// through the memory block cache (and are evicted under its bound like any read).
+    fn warm(&self, path: &str, ranges: &[Range<u64>]) -> Result<()> {
+        self.get_ranges(path, ranges).map(|_| ())
+    }
     /// The whole file for long-lived reading (mmap where possible).
     fn map(&self, path: &str) -> Result<Blob>;
     /// Durably create or replace a file.
@@ -170,5 +218,9 @@ pub trait Storage: Send + Sync + Debug {
     /// Cache counters.
     fn cache_stats(&self) -> CacheStats {
         CacheStats::default()
+    }
+    /// Bytes the memory block cache holds now (never above its bound).
+    fn cache_resident_bytes(&self) -> u64 {
+        0
     }
 }

@@ -17,6 +17,7 @@ mod disk_cache;
 pub(crate) mod retry;
 pub(crate) mod runtime;
 
+use std::collections::BTreeMap;
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
@@ -34,12 +35,13 @@ pub use block_cache::BlockCache;
 pub use disk_cache::DiskCache;
 
 use super::{
-    AppendFile, Blob, CacheStats, LockGuard, NativeFile, ObjectInfo, Storage, StorageOptions,
+    AppendFile, Blob, CacheStats, Fetched, LockGuard, NativeFile, ObjectInfo, Storage,
+    StorageOptions,
 };
 use crate::error::{Error, ErrorKind, Result};
 use crate::paths;
 use crate::storage::RetrySettings;
-use block_cache::{blocks_of, missing_runs};
+use block_cache::{CachedBlock, blocks_of, runs_of};
 use retry::{Backoff, is_transient};
 
 /// Files of one shard as objects under a key prefix of an object store.
@@ -64,12 +66,18 @@ struct Stats {
     memory_hits: AtomicU64,
     disk_hits: AtomicU64,
     misses: AtomicU64,
+    requests: AtomicU64,
     bytes_fetched: AtomicU64,
 }
 
+/// Bytes one round of [`Storage::warm`] asks for.
+const WARM_ROUND_BYTES: u64 = 8 << 20;
+
 impl Stats {
-    fn fetched(&self, reads: u64, bytes: u64) {
-        self.misses.fetch_add(reads, Ordering::Relaxed);
+    /// `blocks` (or whole objects) fetched in `requests` GETs.
+    fn fetched(&self, blocks: u64, requests: u64, bytes: u64) {
+        self.misses.fetch_add(blocks, Ordering::Relaxed);
+        self.requests.fetch_add(requests, Ordering::Relaxed);
         self.bytes_fetched.fetch_add(bytes, Ordering::Relaxed);
     }
 }
@@ -208,7 +216,7 @@ impl ObjectStorage {
             .await
         })?;
         let bytes = got.map_err(|e| self.err("read", path, e))?;
-        self.stats.fetched(1, bytes.len() as u64);
+        self.stats.fetched(1, 1, bytes.len() as u64);
         Ok(bytes)
     }
 
@@ -267,11 +275,11 @@ impl ObjectStorage {
         })?;
         match got.map_err(|e| self.err("download", path, e))? {
             Download::TooLarge(bytes) => {
-                self.stats.fetched(1, bytes.len() as u64);
+                self.stats.fetched(1, 1, bytes.len() as u64);
                 Ok(Blob::Owned(bytes))
             }
             Download::Staged(tmp, file, size) => {
-                self.stats.fetched(1, size);
+                self.stats.fetched(1, 1, size);
                 disk.commit(&tmp, file, &name)?;
                 match disk.map(&name)? {
                     Some(map) => Ok(Blob::Mapped(Arc::new(map))),
@@ -380,29 +388,46 @@ impl Storage for ObjectStorage {
     }
 
     fn get_range(&self, path: &str, range: Range<u64>) -> Result<Bytes> {
-        if range.start > range.end {
+        let mut got = self.get_ranges(path, std::slice::from_ref(&range))?;
+        Ok(got.pop().unwrap_or_default())
+    }
+
+    fn get_ranges(&self, path: &str, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
+        let got = self.get_blocks(path, ranges)?;
+        Ok(got.into_iter().map(|f| f.bytes).collect())
+    }
+
+    /// Every block the ranges touch is looked up in the memory cache; the missing ones,
+    /// adjacent ones coalesced, come from the disk cache or in one round of parallel GETs.
+    fn get_blocks(&self, path: &str, ranges: &[Range<u64>]) -> Result<Vec<Fetched>> {
+        if let Some(r) = ranges.iter().find(|r| r.start > r.end) {
             return Err(Error::invalid(format!(
                 "read {}: bad range {}..{}",
                 self.display(path),
-                range.start,
-                range.end
+                r.start,
+                r.end
             )));
-        }
-        if range.is_empty() {
-            return Ok(Bytes::new());
         }
         let object: Arc<str> = Arc::from(self.display(path));
         let bs = self.blocks.block_size();
-        let span = blocks_of(&range, bs);
-        let mut blocks: Vec<Option<Bytes>> =
-            span.clone().map(|b| self.blocks.get(&object, b)).collect();
-        let hits = blocks.iter().filter(|b| b.is_some()).count() as u64;
+        let mut wanted: BTreeMap<u64, Option<CachedBlock>> = BTreeMap::new();
+        for r in ranges {
+            for b in blocks_of(r, bs) {
+                wanted.entry(b).or_insert(None);
+            }
+        }
+        let mut missing = Vec::new();
+        for (b, slot) in wanted.iter_mut() {
+            *slot = self.blocks.get(&object, *b);
+            if slot.is_none() {
+                missing.push(*b);
+            }
+        }
+        let hits = (wanted.len() - missing.len()) as u64;
         self.stats.memory_hits.fetch_add(hits, Ordering::Relaxed);
-
-        let missing: Vec<bool> = blocks.iter().map(Option::is_none).collect();
-        let runs = missing_runs(span.start, &missing);
+        let runs = runs_of(&missing);
         if !runs.is_empty() {
-            let n: u64 = runs.iter().map(|r| r.end - r.start).sum();
+            let n = missing.len() as u64;
             let fetched = match self.read_disk_runs(path, &runs)? {
                 Some(from_disk) => {
                     self.stats.disk_hits.fetch_add(n, Ordering::Relaxed);
@@ -412,7 +437,7 @@ impl Storage for ObjectStorage {
                     let byte_ranges = runs.iter().map(|r| r.start * bs..r.end * bs).collect();
                     let got = self.fetch_ranges(path, byte_ranges)?;
                     let bytes = got.iter().map(|b| b.len() as u64).sum();
-                    self.stats.fetched(n, bytes);
+                    self.stats.fetched(n, runs.len() as u64, bytes);
                     got
                 }
             };
@@ -427,22 +452,92 @@ impl Storage for ObjectStorage {
                     } else {
                         Bytes::copy_from_slice(&data[off..end])
                     };
-                    if !block.is_empty() {
-                        self.blocks.insert(&object, b, block.clone());
-                    }
-                    blocks[(b - span.start) as usize] = Some(block);
+                    let entry = if block.is_empty() {
+                        None
+                    } else {
+                        Some(self.blocks.insert(&object, b, block))
+                    };
+                    wanted.insert(b, entry);
                 }
             }
         }
-        assemble(&blocks, span.start, bs, &range).ok_or_else(|| {
-            Error::new(
-                ErrorKind::Io,
-                format!(
-                    "read {} bytes {}..{}: past the end of the object",
-                    object, range.start, range.end
-                ),
-            )
-        })
+        ranges
+            .iter()
+            .map(|range| {
+                if range.is_empty() {
+                    return Ok(Fetched {
+                        bytes: Bytes::new(),
+                        checked: None,
+                    });
+                }
+                let span = blocks_of(range, bs);
+                let blocks: Vec<Option<Bytes>> = span
+                    .clone()
+                    .map(|b| wanted.get(&b).cloned().flatten().map(|c| c.bytes))
+                    .collect();
+                let bytes = assemble(&blocks, span.start, bs, range).ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::Io,
+                        format!(
+                            "read {} bytes {}..{}: past the end of the object",
+                            object, range.start, range.end
+                        ),
+                    )
+                })?;
+                // One whole cached block: its mark goes with it.
+                let checked = match wanted.get(&span.start) {
+                    Some(Some(c))
+                        if span.end - span.start == 1
+                            && range.start == span.start * bs
+                            && bytes.len() == c.bytes.len() =>
+                    {
+                        Some(c.checked.clone())
+                    }
+                    _ => None,
+                };
+                Ok(Fetched { bytes, checked })
+            })
+            .collect()
+    }
+
+    fn reads_in_blocks(&self) -> bool {
+        true
+    }
+
+    /// With a cache directory: the whole object, downloaded there once (later ranged
+    /// reads of it are served from disk). Without: the ranges through the block cache,
+    /// at most its capacity, in rounds of at most [`WARM_ROUND_BYTES`].
+    fn warm(&self, path: &str, ranges: &[Range<u64>]) -> Result<()> {
+        if let Some(disk) = &self.disk {
+            if disk
+                .map(&DiskCache::file_name(&self.display(path)))?
+                .is_none()
+            {
+                self.download_and_map(disk, path)?;
+            }
+            return Ok(());
+        }
+        let mut budget = self.blocks.capacity_bytes();
+        let mut round: Vec<Range<u64>> = Vec::new();
+        let mut round_bytes = 0;
+        for r in ranges {
+            let len = r.end.saturating_sub(r.start);
+            if len > budget {
+                break;
+            }
+            budget -= len;
+            round.push(r.clone());
+            round_bytes += len;
+            if round_bytes >= WARM_ROUND_BYTES {
+                self.get_ranges(path, &round)?;
+                round.clear();
+                round_bytes = 0;
+            }
+        }
+        if !round.is_empty() {
+            self.get_ranges(path, &round)?;
+        }
+        Ok(())
     }
 
     fn map(&self, path: &str) -> Result<Blob> {
@@ -552,12 +647,17 @@ impl Storage for ObjectStorage {
         Ok(None)
     }
 
+    fn cache_resident_bytes(&self) -> u64 {
+        self.blocks.resident_bytes()
+    }
+
     fn cache_stats(&self) -> CacheStats {
         let s = &self.stats;
         CacheStats {
             memory_hits: s.memory_hits.load(Ordering::Relaxed),
             disk_hits: s.disk_hits.load(Ordering::Relaxed),
             misses: s.misses.load(Ordering::Relaxed),
+            requests: s.requests.load(Ordering::Relaxed),
             bytes_fetched: s.bytes_fetched.load(Ordering::Relaxed),
         }
     }

@@ -14,9 +14,11 @@ pub struct StorageOptions {
     /// GET (tens of milliseconds on S3); 256 MiB holds the hot part of a few million 128-d
     /// SQ8 codes. `0` disables the cache.
     pub block_cache_bytes: u64,
-    /// Size of one cached block. Ranged reads are rounded out to whole blocks and adjacent
-    /// missing blocks are fetched in one GET. Larger blocks mean fewer requests and more
-    /// bytes read per miss.
+    /// Size of one cached block (default 4 KiB, the block of a format-2 segment). Ranged
+    /// reads are rounded out to whole blocks and adjacent missing blocks are fetched in
+    /// one GET. A lazy search reads scattered 4 KiB hop blocks: larger cache blocks fetch
+    /// (and cache) that many more bytes per miss — 1 MiB blocks read 256× what a hop
+    /// needs and hold a tenth as many hot blocks in the same memory.
     pub block_size_bytes: u64,
     /// Directory for whole objects downloaded by `map` (segments), which then are
     /// memory-mapped like local files and survive restarts. `None`: objects are held in
@@ -33,7 +35,7 @@ impl Default for StorageOptions {
     fn default() -> Self {
         StorageOptions {
             block_cache_bytes: 256 << 20,
-            block_size_bytes: 1 << 20,
+            block_size_bytes: 4 << 10,
             cache_dir: None,
             cache_dir_bytes: 10 << 30,
             retry: RetrySettings::default(),

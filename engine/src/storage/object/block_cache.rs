@@ -7,6 +7,7 @@
 
 use std::ops::Range;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
@@ -26,15 +27,24 @@ struct BlockKey {
 #[derive(Debug, Clone)]
 struct ByteWeighter;
 
-impl Weighter<BlockKey, Bytes> for ByteWeighter {
-    fn weight(&self, _key: &BlockKey, val: &Bytes) -> u64 {
-        val.len() as u64 + ENTRY_OVERHEAD
+impl Weighter<BlockKey, CachedBlock> for ByteWeighter {
+    fn weight(&self, _key: &BlockKey, val: &CachedBlock) -> u64 {
+        val.bytes.len() as u64 + ENTRY_OVERHEAD
     }
+}
+
+/// A cached block and its check mark: set by the first reader that verified these very
+/// bytes, so later readers of the same cached copy need not verify them again. A copy
+/// fetched again after eviction is a new entry with an unset mark.
+#[derive(Debug, Clone)]
+pub(crate) struct CachedBlock {
+    pub bytes: Bytes,
+    pub checked: Arc<AtomicBool>,
 }
 
 /// Blocks of immutable objects, bounded in bytes.
 pub struct BlockCache {
-    cache: Option<Cache<BlockKey, Bytes, ByteWeighter>>,
+    cache: Option<Cache<BlockKey, CachedBlock, ByteWeighter>>,
     block_size: u64,
     capacity: u64,
     /// Objects with cached blocks → one past their highest cached block, so a `put` or
@@ -98,7 +108,7 @@ impl BlockCache {
         self.cache.as_ref().map_or(0, |c| c.weight())
     }
 
-    pub(crate) fn get(&self, object: &Arc<str>, block: u64) -> Option<Bytes> {
+    pub(crate) fn get(&self, object: &Arc<str>, block: u64) -> Option<CachedBlock> {
         let key = BlockKey {
             object: object.clone(),
             block,
@@ -106,8 +116,15 @@ impl BlockCache {
         self.cache.as_ref()?.get(&key)
     }
 
-    pub(crate) fn insert(&self, object: &Arc<str>, block: u64, data: Bytes) {
-        let Some(cache) = &self.cache else { return };
+    /// Cache `data` as block `block` of `object`; the entry (with its unset mark).
+    pub(crate) fn insert(&self, object: &Arc<str>, block: u64, data: Bytes) -> CachedBlock {
+        let entry = CachedBlock {
+            bytes: data,
+            checked: Arc::new(AtomicBool::new(false)),
+        };
+        let Some(cache) = &self.cache else {
+            return entry;
+        };
         {
             let mut extents = self.extents.lock();
             let end = extents.entry(object.clone()).or_insert(0);
@@ -117,7 +134,8 @@ impl BlockCache {
             object: object.clone(),
             block,
         };
-        cache.insert(key, data);
+        cache.insert(key, entry.clone());
+        entry
     }
 
     /// Drop every cached block of `object` (it was replaced or deleted).
@@ -143,18 +161,13 @@ pub(crate) fn blocks_of(range: &Range<u64>, block_size: u64) -> Range<u64> {
     range.start / block_size..(range.end - 1) / block_size + 1
 }
 
-/// Runs of consecutive missing blocks: `missing[i]` says whether block `first + i` must be
-/// fetched. Each run becomes one ranged GET.
-pub(crate) fn missing_runs(first: u64, missing: &[bool]) -> Vec<Range<u64>> {
+/// Runs of consecutive blocks in `ids` (ascending): each run becomes one ranged GET.
+pub(crate) fn runs_of(ids: &[u64]) -> Vec<Range<u64>> {
     let mut runs: Vec<Range<u64>> = Vec::new();
-    for (i, &m) in missing.iter().enumerate() {
-        if !m {
-            continue;
-        }
-        let block = first + i as u64;
+    for &b in ids {
         match runs.last_mut() {
-            Some(run) if run.end == block => run.end = block + 1,
-            _ => runs.push(block..block + 1),
+            Some(run) if run.end == b => run.end = b + 1,
+            _ => runs.push(b..b + 1),
         }
     }
     runs
@@ -174,9 +187,8 @@ mod tests {
 
     #[test]
     fn runs_coalesce_adjacent_missing_blocks() {
-        let missing = [true, true, false, true, false, false, true, true, true];
-        assert_eq!(missing_runs(4, &missing), vec![4..6, 7..8, 10..13]);
-        assert!(missing_runs(0, &[false, false]).is_empty());
+        assert_eq!(runs_of(&[4, 5, 7, 10, 11, 12]), vec![4..6, 7..8, 10..13]);
+        assert!(runs_of(&[]).is_empty());
     }
 
     #[test]
@@ -192,7 +204,7 @@ mod tests {
         cache.insert(&other, 0, Bytes::from_static(b"keep"));
         cache.invalidate("mem://x/a");
         assert!((0..100).all(|b| cache.get(&obj, b).is_none()));
-        assert_eq!(&cache.get(&other, 0).unwrap()[..], b"keep");
+        assert_eq!(&cache.get(&other, 0).unwrap().bytes[..], b"keep");
     }
 
     #[test]

@@ -1,16 +1,22 @@
-//! Replicated local-disk collections as processes (issue 17, step 1 of
+//! Replicated local-disk collections as processes (issue 17, steps 1 and 2 of
 //! `docs/design/014-replication.md`): `replication_factor` and `write_ack` through the CLI,
 //! REST and gRPC; replicas on distinct nodes in the shard map, shown by `GET /v1/cluster`
 //! and `vecshard status`; too few live nodes is FAILED_PRECONDITION naming both numbers;
-//! the primary serves reads and writes as an unreplicated shard's owner does.
+//! the primary ships every write to its followers, so each replica, read through its own
+//! node, holds every acknowledged value; with two of three replicas gone writes fail with
+//! UNAVAILABLE / 503 naming the shard and the replicas that answered, while the surviving
+//! primary serves reads.
 
 mod cluster_support;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use cluster_support::*;
 use serde_json::{Value as J, json};
+use vecshard_proto::internal::v1 as pi;
+use vecshard_proto::internal::v1::node_client::NodeClient;
 use vecshard_proto::v1 as pb;
 
 const DIM: usize = 4;
@@ -171,8 +177,8 @@ async fn replicated_collections_are_placed_on_distinct_nodes_and_shown() {
                 assert_eq!(replicas[0]["node"], s["owner"], "{s}");
                 for r in replicas {
                     assert_eq!(r["epoch"], s["epoch"], "{s}");
-                    // Nothing ships writes to followers yet: only the primary is in sync.
-                    assert_eq!(r["in_sync"], r["role"] == "primary", "{s}");
+                    // Followers take every write from the first: all start in sync.
+                    assert_eq!(r["in_sync"], true, "{s}");
                 }
                 assert!(replicas[1..].iter().all(|r| r["role"] == "follower"), "{s}");
                 if name == "rep" {
@@ -242,4 +248,319 @@ async fn replicated_collections_are_placed_on_distinct_nodes_and_shown() {
         "{out}"
     );
     c.assert_all_alive();
+}
+
+/// Key `k` as writer round `v` wrote it: vector and metadata differ from every other round.
+fn versioned(k: u64, v: u64) -> pb::Point {
+    let value = |s: String| pb::Value {
+        kind: Some(pb::value::Kind::StringValue(s)),
+    };
+    pb::Point {
+        key: Some(int_key(k)),
+        vector: vector(k * 1000 + v, DIM),
+        metadata: [("version".to_string(), value(format!("{k}@{v}")))].into(),
+        ..Default::default()
+    }
+}
+
+/// What a reader must find: the latest acknowledged version of every key, `None` once
+/// deleted.
+type Expected = BTreeMap<u64, Option<u64>>;
+
+/// Compare points read back with `want`: every live key present with its latest value
+/// (vector and metadata), every deleted key absent. Returns the first difference.
+fn differences(want: &Expected, got: &[pb::Point]) -> Option<String> {
+    let got: BTreeMap<u64, &pb::Point> = got
+        .iter()
+        .map(|p| (vecshard_test_support::api::key_id(p.key.as_ref()), p))
+        .collect();
+    for (k, v) in want {
+        match (v, got.get(k)) {
+            (None, None) => {}
+            (None, Some(_)) => return Some(format!("key {k} was deleted but is there")),
+            (Some(v), None) => return Some(format!("key {k} (version {v}) is missing")),
+            (Some(v), Some(p)) => {
+                let w = versioned(*k, *v);
+                if p.vector != w.vector || p.metadata != w.metadata {
+                    return Some(format!(
+                        "key {k}: want version {v}, got metadata {:?}",
+                        p.metadata
+                    ));
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Get `keys` from every shard of `collection` on one node directly (its own copy,
+/// whatever its role), at the shard map's epochs.
+async fn read_replica(
+    address: &str,
+    collection: &str,
+    epochs: &[(u32, u64)],
+    keys: &[u64],
+) -> Result<Vec<pb::Point>, tonic::Status> {
+    let mut node = NodeClient::connect(format!("http://{address}"))
+        .await
+        .map_err(|e| tonic::Status::unavailable(e.to_string()))?
+        .max_decoding_message_size(256 << 20);
+    let mut out = Vec::new();
+    for (shard, epoch) in epochs {
+        let got = node
+            .get(pi::GetRequest {
+                target: Some(pi::ShardTarget {
+                    collection: collection.into(),
+                    shard: *shard,
+                    epoch: *epoch,
+                }),
+                keys: keys.iter().copied().map(int_key).collect(),
+            })
+            .await?;
+        out.extend(got.into_inner().points);
+    }
+    Ok(out)
+}
+
+/// Every replica of `collection`, read through its own node, holds `want` (polled: a
+/// follower outside the majority may still be applying the last frames).
+async fn assert_every_replica_holds(c: &Cluster, collection: &str, want: &Expected) {
+    let status = c.status().await.unwrap();
+    let address: BTreeMap<String, String> = status
+        .nodes
+        .iter()
+        .map(|n| (n.id.clone(), n.address.clone()))
+        .collect();
+    let shards: Vec<&pb::ShardPlacement> = status
+        .shards
+        .iter()
+        .filter(|s| s.collection == collection)
+        .collect();
+    let epochs: Vec<(u32, u64)> = shards.iter().map(|s| (s.number, s.epoch)).collect();
+    let holders: BTreeSet<&str> = shards
+        .iter()
+        .flat_map(|s| s.replicas.iter().map(|r| r.node.as_str()))
+        .collect();
+    assert_eq!(holders.len(), 3, "{status:?}");
+    let keys: Vec<u64> = want.keys().copied().collect();
+    for node in holders {
+        let until = Instant::now() + Duration::from_secs(30);
+        loop {
+            let last = match read_replica(&address[node], collection, &epochs, &keys).await {
+                Ok(points) => match differences(want, &points) {
+                    None => break,
+                    Some(d) => d,
+                },
+                Err(e) => e.to_string(),
+            };
+            assert!(
+                Instant::now() < until,
+                "node {node} does not hold every acknowledged write of {collection}: {last}\n{}",
+                c.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_replica_holds_every_acknowledged_write_and_two_lost_stop_writes() {
+    let mut c = Cluster::start_with(
+        1,
+        3,
+        Options {
+            write_timeout_ms: 8000,
+            ..Options::default()
+        },
+    );
+    c.wait_ready(3).await;
+    let mut client = c.client(0).await;
+    for (name, shards) in [("rep", 2), ("solo", 1)] {
+        client
+            .create_collection(pb::CreateCollectionRequest {
+                name: name.into(),
+                dimension: DIM as u32,
+                metric: pb::Metric::L2 as i32,
+                shard_count: shards,
+                replication_factor: 3,
+                write_ack: "majority".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        c.wait_serving(name).await;
+    }
+
+    // Ingest under load: four writers on disjoint keys, each replacing and deleting its
+    // own keys in rounds; every acknowledged write is recorded in order.
+    let writers = (0..4u64).map(|w| {
+        let mut client = client.clone();
+        async move {
+            let mut want = Expected::new();
+            let keys: Vec<u64> = (w * 1000..w * 1000 + 150).collect();
+            for round in 1..=10u64 {
+                if round % 3 == 0 {
+                    let gone: Vec<u64> = keys
+                        .iter()
+                        .copied()
+                        .filter(|k| k % 5 == round % 5)
+                        .collect();
+                    client
+                        .delete(pb::DeleteRequest {
+                            collection: "rep".into(),
+                            keys: gone.iter().copied().map(int_key).collect(),
+                        })
+                        .await
+                        .unwrap();
+                    for k in gone {
+                        want.insert(k, None);
+                    }
+                    continue;
+                }
+                for chunk in keys.chunks(50) {
+                    client
+                        .upsert(pb::UpsertRequest {
+                            collection: "rep".into(),
+                            points: chunk.iter().map(|k| versioned(*k, round)).collect(),
+                        })
+                        .await
+                        .unwrap();
+                    for k in chunk {
+                        want.insert(*k, Some(round));
+                    }
+                }
+            }
+            // Finally some keys are deleted for good.
+            let gone: Vec<u64> = keys.iter().copied().filter(|k| k % 7 == 0).collect();
+            client
+                .delete(pb::DeleteRequest {
+                    collection: "rep".into(),
+                    keys: gone.iter().copied().map(int_key).collect(),
+                })
+                .await
+                .unwrap();
+            for k in gone {
+                want.insert(k, None);
+            }
+            want
+        }
+    });
+    let mut want = Expected::new();
+    for part in futures::future::join_all(writers).await {
+        want.extend(part);
+    }
+    assert!(want.values().any(Option::is_none) && want.values().any(Option::is_some));
+    assert_every_replica_holds(&c, "rep", &want).await;
+    // Followers refuse client writes: only the primary takes them.
+    let status = c.status().await.unwrap();
+    let rep0 = status
+        .shards
+        .iter()
+        .find(|s| s.collection == "rep" && s.number == 0)
+        .unwrap();
+    let follower = &rep0.replicas[1].node;
+    let follower_addr = &status
+        .nodes
+        .iter()
+        .find(|n| &n.id == follower)
+        .unwrap()
+        .address;
+    let mut node = NodeClient::connect(format!("http://{follower_addr}"))
+        .await
+        .unwrap();
+    let e = node
+        .upsert(pi::UpsertRequest {
+            target: Some(pi::ShardTarget {
+                collection: "rep".into(),
+                shard: 0,
+                epoch: rep0.epoch,
+            }),
+            points: vec![versioned(1, 99)],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::FailedPrecondition, "{e:?}");
+    assert!(e.message().contains("not primary"), "{e:?}");
+
+    // `solo`: one shard on all three nodes. Write, then lose both followers.
+    let mut solo = Expected::new();
+    client
+        .upsert(pb::UpsertRequest {
+            collection: "solo".into(),
+            points: (0..100).map(|k| versioned(k, 1)).collect(),
+        })
+        .await
+        .unwrap();
+    solo.extend((0..100).map(|k| (k, Some(1))));
+    assert_every_replica_holds(&c, "solo", &solo).await;
+    let status = c.status().await.unwrap();
+    let solo0 = status
+        .shards
+        .iter()
+        .find(|s| s.collection == "solo")
+        .unwrap();
+    let primary = solo0.owner.clone();
+    for r in &solo0.replicas[1..] {
+        let i = c.node_index(&r.node);
+        c.nodes[i].proc.as_mut().unwrap().kill9();
+    }
+
+    // gRPC: UNAVAILABLE before the caller's deadline, naming the shard and the answers.
+    let started = Instant::now();
+    let mut req = tonic::Request::new(pb::UpsertRequest {
+        collection: "solo".into(),
+        points: vec![versioned(7, 2)],
+    });
+    req.set_timeout(Duration::from_secs(3));
+    let e = client.upsert(req).await.unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(e.code(), tonic::Code::Unavailable, "{e:?}");
+    for needle in [
+        "shards [0] of \"solo\"",
+        "shard solo/0",
+        "durable on 1 of 3 replicas",
+        "majority needs 2",
+    ] {
+        assert!(e.message().contains(needle), "{needle:?} in {e:?}");
+    }
+    assert!(took < Duration::from_secs(4), "no hang: {took:?}");
+
+    // REST: 503 after the router's write deadline, with the same words.
+    let http = format!("http://{}", c.routers[0].http);
+    let started = Instant::now();
+    let r = reqwest::Client::new()
+        .post(format!("{http}/v1/collections/solo/points"))
+        .json(&json!({"points": [{"id": 8, "vector": [0.1, 0.2, 0.3, 0.4]}]}))
+        .send()
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    let status_code = r.status().as_u16();
+    let body = r.text().await.unwrap();
+    assert_eq!(status_code, 503, "{body}");
+    assert!(
+        body.contains("shard solo/0") && body.contains("1 of 3 replicas"),
+        "{body}"
+    );
+    assert!(took < Duration::from_secs(10), "no hang: {took:?}");
+
+    // Reads go on from the surviving primary: every acknowledged value. (Keys 7 and 8
+    // may or may not have been written: their writes were not acknowledged.)
+    let got = client
+        .get(pb::GetRequest {
+            collection: "solo".into(),
+            keys: (0..100)
+                .filter(|k| *k != 7 && *k != 8)
+                .map(int_key)
+                .collect(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    solo.remove(&7);
+    solo.remove(&8);
+    assert_eq!(differences(&solo, &got.points), None);
+    assert_eq!(got.points.len(), 98);
+    let alive = c.node_index(&primary);
+    assert!(c.nodes[alive].proc.as_mut().unwrap().alive());
 }

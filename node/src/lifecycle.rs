@@ -18,8 +18,11 @@ use crate::budget;
 use crate::config::NodeConfig;
 use crate::error::{NodeError, NotOwnerReason, ShardCtx};
 use crate::metrics::Metrics;
-use crate::placement::{Assignment, Role, ShardId, Storage, check_storage_allowed, location};
+use crate::placement::{
+    Assignment, ReplicaSet, Role, ShardId, Storage, check_storage_allowed, location,
+};
 use crate::registry::{Registry, Slot, SlotState, StateName};
+use crate::replication::PrimaryPlan;
 use crate::shard_actor::{Close, Open, OpenPlan, ShardActor};
 
 /// Remove a local shard's directory, and its collection's directory once empty.
@@ -67,6 +70,8 @@ pub struct Lifecycle {
     actors: Arc<ActorSystem>,
     metrics: Arc<Metrics>,
     config: Arc<NodeConfig>,
+    /// How a replicated shard's primary dials its followers.
+    outbound: vecshard_security::Outbound,
     /// Serialises the budget check and the insert of every assignment, so two shards
     /// cannot both take the last room.
     admission: Arc<parking_lot::Mutex<()>>,
@@ -79,12 +84,14 @@ impl Lifecycle {
         actors: Arc<ActorSystem>,
         metrics: Arc<Metrics>,
         config: Arc<NodeConfig>,
+        outbound: vecshard_security::Outbound,
     ) -> Self {
         Lifecycle {
             registry,
             actors,
             metrics,
             config,
+            outbound,
             admission: Arc::default(),
         }
     }
@@ -127,6 +134,10 @@ impl Lifecycle {
             }
         }
         let local = a.storage == Storage::Local;
+        let primary = match (&a.replication, a.role) {
+            (Some(set), Role::Writer) => Some(self.primary_plan(set)),
+            _ => None,
+        };
         let plan = OpenPlan {
             location: a.location(&self.config.node.data_dir),
             spec: a.spec,
@@ -136,6 +147,7 @@ impl Lifecycle {
             options: self.config.engine_options(local),
             refresh: self.config.reader_refresh(),
             restore: a.restore.clone(),
+            primary,
         };
         let slot = Arc::new(Slot::new(
             a.id.clone(),
@@ -144,6 +156,7 @@ impl Lifecycle {
             plan.location.clone(),
             a.spec,
             budget::shard_estimate(&plan.options, a.role, local),
+            plan.primary.is_some(),
         ));
         self.admit(&slot, held.as_ref())?;
         tracing::info!(shard = %a.id, epoch = a.epoch, role = a.role.as_str(), location = %plan.location, "assigned");
@@ -159,6 +172,26 @@ impl Lifecycle {
             this.open_slot(slot, plan).await;
         });
         Ok(StateName::Opening)
+    }
+
+    /// How this node, the primary, replicates to the other replicas of `set`.
+    fn primary_plan(&self, set: &ReplicaSet) -> PrimaryPlan {
+        let me = &self.config.node.id;
+        let followers: Vec<_> = set
+            .replicas
+            .iter()
+            .filter(|p| &p.node_id != me)
+            .cloned()
+            .collect();
+        PrimaryPlan {
+            factor: set.replicas.len() as u32,
+            followers,
+            write_ack: set.write_ack,
+            outbound: self.outbound.clone(),
+            runtime: tokio::runtime::Handle::current(),
+            ack_timeout: std::time::Duration::from_millis(self.config.node.replica_ack_timeout_ms),
+            tail_bytes: self.config.node.replica_tail_bytes,
+        }
     }
 
     /// Hold `slot` if its memory estimate fits the node's budget (the slot it replaces
@@ -250,7 +283,7 @@ impl Lifecycle {
             // Acknowledged writes are in the WAL already: nothing is lost.
             tracing::warn!(shard = %id, error = %e, "closing the engine reported an error");
         }
-        if delete && slot.role == Role::Writer {
+        if delete && matches!(slot.role, Role::Writer | Role::Follower) {
             self.delete_location(slot.location.clone(), slot.ctx(slot.epoch))
                 .await?;
         }

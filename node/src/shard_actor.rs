@@ -10,6 +10,11 @@
 //! retried request by request.
 //!
 //! Reads do not come here: they use the engine handle on the read pool.
+//!
+//! Replicated shards (`docs/design/014-replication.md`): a primary's actor hands every
+//! write its engine made durable to its [`Replicator`], which answers the write once the
+//! acknowledgement rule holds; a follower's actor applies the primary's frames
+//! ([`ApplyFrames`]) in order. An unreplicated shard runs none of this.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -17,12 +22,14 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use tokio::sync::oneshot;
-use vecshard_engine::{ErrorKind, Key, Options, Point, Shard, ShardSpec};
+use vecshard_engine::{ErrorKind, Key, Options, Point, Replicated, Shard, ShardSpec};
 
 use crate::error::NodeError;
 use crate::metrics::Metrics;
 use crate::placement::{RestoreFrom, Role};
 use crate::registry::{Slot, SlotState};
+use crate::replication::follow::{Fate, fate};
+use crate::replication::{PrimaryPlan, Replicator};
 
 /// How to open the shard's engine.
 #[derive(Debug, Clone)]
@@ -43,6 +50,8 @@ pub struct OpenPlan {
     pub refresh: Duration,
     /// A WRITER whose location holds no shard yet copies this checkpoint there first.
     pub restore: Option<RestoreFrom>,
+    /// A replicated shard's primary: how to ship its writes (`None` otherwise).
+    pub primary: Option<PrimaryPlan>,
 }
 
 impl OpenPlan {
@@ -52,7 +61,8 @@ impl OpenPlan {
     /// router re-sent its assignment) it reopens claiming the next engine epoch.
     pub fn open(&self) -> vecshard_engine::Result<Shard> {
         match self.role {
-            Role::Writer => {
+            // A follower's copy is written (by its primary's frames) like a writer's.
+            Role::Writer | Role::Follower => {
                 if let Some(r) = &self.restore {
                     let done = vecshard_engine::restore_checkpoint(
                         &r.location,
@@ -139,12 +149,35 @@ pub struct Write {
     pub op: WriteOp,
     /// The caller's epoch (equal to the slot's; checked before sending).
     pub caller_epoch: u64,
+    /// When a replicated primary stops waiting for its followers (`None`: unreplicated,
+    /// or the node's acknowledgement timeout).
+    pub deadline: Option<Instant>,
     /// Where the outcome goes.
     pub reply: oneshot::Sender<Result<(), NodeError>>,
 }
 
 impl Message for Write {
     type Result = ();
+}
+
+/// A follower applies its primary's frames, in order (see [`fate`]).
+#[derive(Debug)]
+pub struct ApplyFrames {
+    /// (first sequence number, write), consecutive.
+    pub frames: Vec<(u64, Replicated)>,
+}
+
+/// A follower's position after [`ApplyFrames`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    /// Every write up to this sequence number is durable.
+    pub durable_seq: u64,
+    /// A frame started after the follower's next sequence number.
+    pub gap: bool,
+}
+
+impl Message for ApplyFrames {
+    type Result = Result<Position, vecshard_engine::Error>;
 }
 
 /// Open the engine (sent once, first).
@@ -191,6 +224,8 @@ pub struct ShardActor {
     commit_scheduled: bool,
     group_points: usize,
     metrics: Arc<Metrics>,
+    /// A replicated primary's shipping (set once its engine is open).
+    replicator: Option<Replicator>,
 }
 
 impl ShardActor {
@@ -210,6 +245,7 @@ impl ShardActor {
             commit_scheduled: false,
             group_points,
             metrics,
+            replicator: None,
         }
     }
 
@@ -243,7 +279,7 @@ impl ShardActor {
         if group.len() == 1 {
             let w = group.into_iter().next().expect("one write");
             let result = self.run(&shard, w.op, 1);
-            self.finish(w.reply, w.caller_epoch, result);
+            self.finish(w.reply, w.caller_epoch, w.deadline, result);
             return;
         }
         let merged = match &group[0].op {
@@ -273,41 +309,58 @@ impl ShardActor {
             Err(e) if e.kind() == ErrorKind::InvalidArgument => {
                 for w in group {
                     let result = self.run(&shard, w.op, 1);
-                    self.finish(w.reply, w.caller_epoch, result);
+                    self.finish(w.reply, w.caller_epoch, w.deadline, result);
                 }
             }
             result => {
                 for w in group {
-                    self.finish(w.reply, w.caller_epoch, result.clone());
+                    self.finish(w.reply, w.caller_epoch, w.deadline, result.clone());
                 }
             }
         }
     }
 
-    /// One engine call for `requests` grouped requests.
+    /// One engine call for `requests` grouped requests; returns the write's last
+    /// sequence number. A replicated primary ships the durable write to its followers.
     fn run(
         &self,
         shard: &Shard,
         op: WriteOp,
         requests: usize,
-    ) -> Result<(), vecshard_engine::Error> {
+    ) -> Result<u64, vecshard_engine::Error> {
         let points = op.len();
         let started = Instant::now();
+        // Only this actor writes, so the next sequence number is the write's first.
+        let frame = self
+            .replicator
+            .as_ref()
+            .map(|_| crate::conversions::frame_to_proto(shard.next_seq(), &op));
         let result = match op {
             WriteOp::Upsert(p) => shard.upsert(p),
             WriteOp::Delete(k) => shard.delete(k),
         };
         self.metrics
             .observe_engine_write(&self.slot.id, started.elapsed(), requests, points);
-        result.map(|_| ())
+        if let (Some(rep), Some(frame), Ok(_)) = (&self.replicator, frame, &result) {
+            rep.ship(frame);
+        }
+        result
     }
 
     fn finish(
         &mut self,
         reply: oneshot::Sender<Result<(), NodeError>>,
         caller_epoch: u64,
-        result: Result<(), vecshard_engine::Error>,
+        deadline: Option<Instant>,
+        result: Result<u64, vecshard_engine::Error>,
     ) {
+        if let (Some(rep), Ok(last_seq)) = (&self.replicator, &result) {
+            // Durable here; the replicator answers once enough replicas have it.
+            self.slot.queued.fetch_sub(1, Ordering::Relaxed);
+            rep.wait(*last_seq, deadline, reply);
+            return;
+        }
+        let result = result.map(|_| ());
         let stopped = match &result {
             Err(e) if e.kind() != ErrorKind::InvalidArgument => self.slot.note_engine_error(e),
             _ => false,
@@ -339,6 +392,9 @@ impl ShardActor {
     }
 
     fn close_engine(&mut self) -> Result<(), vecshard_engine::Error> {
+        if let Some(rep) = self.replicator.take() {
+            rep.close();
+        }
         match self.shard.take() {
             Some(shard) => shard.close(),
             None => Ok(()),
@@ -350,6 +406,15 @@ impl Actor for ShardActor {
     type Context = Context<Self>;
 }
 
+impl Drop for ShardActor {
+    fn drop(&mut self) {
+        // However the actor ends, its shipping tasks end and its waiting writes fail.
+        if let Some(rep) = self.replicator.take() {
+            rep.close();
+        }
+    }
+}
+
 impl Handler<Open> for ShardActor {
     type Result = ();
 
@@ -359,6 +424,10 @@ impl Handler<Open> for ShardActor {
             Ok(shard) => {
                 tracing::info!(shard = %self.slot.id, location = %self.plan.location,
                     ms = started.elapsed().as_millis() as u64, "opened");
+                if let Some(plan) = self.plan.primary.clone() {
+                    let (id, epoch) = (self.slot.id.clone(), self.slot.epoch);
+                    self.replicator = Some(Replicator::start(id, epoch, shard.next_seq(), plan));
+                }
                 self.shard = Some(shard.clone());
                 self.slot.set_state(SlotState::Serving(shard));
             }
@@ -389,6 +458,62 @@ impl Handler<Write> for ShardActor {
                 act.commit();
             }));
         }
+    }
+}
+
+impl Handler<ApplyFrames> for ShardActor {
+    type Result = Result<Position, vecshard_engine::Error>;
+
+    fn handle(&mut self, m: ApplyFrames, _: &mut Context<Self>) -> Self::Result {
+        let Some(shard) = self.shard.clone() else {
+            return Err(vecshard_engine::Error::new(
+                ErrorKind::Closed,
+                format!("shard {} has no open engine", self.slot.id),
+            ));
+        };
+        for (first_seq, write) in m.frames {
+            let len = match &write {
+                Replicated::Upsert(p) => p.len(),
+                Replicated::Delete(k) => k.len(),
+            } as u64;
+            let next = shard.next_seq();
+            match fate(first_seq, len, next) {
+                Fate::Apply => {
+                    let started = Instant::now();
+                    let applied = shard.apply_replicated(first_seq, write);
+                    self.metrics.observe_engine_write(
+                        &self.slot.id,
+                        started.elapsed(),
+                        1,
+                        len as usize,
+                    );
+                    if let Err(e) = applied {
+                        self.slot.note_engine_error(&e);
+                        return Err(e);
+                    }
+                }
+                Fate::Skip => {}
+                Fate::Gap => {
+                    return Ok(Position {
+                        durable_seq: next - 1,
+                        gap: true,
+                    });
+                }
+                Fate::Overlap => {
+                    return Err(vecshard_engine::Error::new(
+                        ErrorKind::InvalidArgument,
+                        format!(
+                            "shard {}: a frame of {len} from sequence number {first_seq} straddles this follower's next {next}: its log differs from the primary's",
+                            self.slot.id
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(Position {
+            durable_seq: shard.next_seq() - 1,
+            gap: false,
+        })
     }
 }
 

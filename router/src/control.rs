@@ -27,7 +27,7 @@ use vecshard_proto::internal::v1 as pi;
 use crate::core::{Core, ProposeError};
 use crate::heartbeats::Seen;
 use crate::raft::state_machine::MapView;
-use crate::shardmap::{Collection, Command, Liveness, Move, placement};
+use crate::shardmap::{Assignment, Collection, Command, Liveness, Move, placement};
 
 /// How long the leader waits for a node to reflect an assignment or release before
 /// sending it again.
@@ -247,6 +247,33 @@ struct Want<'a> {
     shard: u32,
     epoch: u64,
     role: pi::Role,
+    /// A replicated shard's replicas, with their addresses.
+    replication: Option<pi::ReplicaSet>,
+}
+
+/// The replica set a replicated shard's holders are assigned with: every replica (the
+/// primary first) with its address and whether it is in sync, and the rule.
+fn replica_set(view: &MapView, coll: &Collection, a: &Assignment) -> Option<pi::ReplicaSet> {
+    let (set, r) = (a.replicas.as_ref()?, coll.replication?);
+    let mut ids: Vec<&String> = a.owner.iter().collect();
+    ids.extend(set.replicas.iter().filter(|n| Some(*n) != a.owner.as_ref()));
+    let replicas = ids
+        .into_iter()
+        .map(|id| pi::ReplicaPeer {
+            node_id: id.clone(),
+            address: view
+                .map
+                .nodes
+                .get(id)
+                .map(|n| n.address.clone())
+                .unwrap_or_default(),
+            in_sync: set.in_sync.contains(id),
+        })
+        .collect();
+    Some(pi::ReplicaSet {
+        replicas,
+        write_ack: r.write_ack.as_str().to_string(),
+    })
 }
 
 /// Send AssignShard / ReleaseShard calls so that live nodes hold what the map says.
@@ -267,10 +294,16 @@ fn reconcile(core: &Core, view: &MapView, seen: &HashMap<String, Seen>, state: &
         let mut wants: Vec<Want> = Vec::new();
         for c in view.map.collections.values() {
             for (n, a) in c.shards.iter().enumerate() {
+                let follows = a
+                    .replicas
+                    .as_ref()
+                    .is_some_and(|s| s.replicas.contains(&node.id));
                 let role = if a.owner.as_deref() == Some(node.id.as_str()) {
                     pi::Role::Writer
                 } else if a.readers.contains(&node.id) {
                     pi::Role::Reader
+                } else if follows {
+                    pi::Role::Follower
                 } else {
                     continue;
                 };
@@ -279,6 +312,7 @@ fn reconcile(core: &Core, view: &MapView, seen: &HashMap<String, Seen>, state: &
                     shard: n as u32,
                     epoch: a.epoch,
                     role,
+                    replication: replica_set(view, c, a),
                 });
             }
         }
@@ -333,6 +367,7 @@ fn spawn_assign(core: &Core, address: &str, w: &Want) {
         metric: vecshard_model::proto::metric_to_proto(spec.metric) as i32,
         index: Some(vecshard_model::proto::index_to_proto(&spec.index)),
         incarnation: w.coll.path_incarnation(),
+        replication: w.replication.clone(),
         restore: w.coll.restore.as_ref().map(|r| pi::RestoreFrom {
             location: crate::backup::shard_location(&r.location, w.shard),
             manifest_crc32c: r

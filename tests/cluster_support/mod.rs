@@ -139,6 +139,8 @@ pub struct Options {
     pub failure_timeout_ms: u64,
     /// Object-store prefixes routers and nodes allow besides the cluster's own.
     pub extra_allowed_storage: Vec<String>,
+    /// The routers' write deadline.
+    pub write_timeout_ms: u64,
 }
 
 impl Default for Options {
@@ -147,6 +149,7 @@ impl Default for Options {
             control_interval_ms: 200,
             failure_timeout_ms: 2000,
             extra_allowed_storage: Vec::new(),
+            write_timeout_ms: 30000,
         }
     }
 }
@@ -226,12 +229,13 @@ impl Cluster {
                     &config,
                     format!(
                         "[router]\nid = {id}\ndata_dir = \"{}\"\ngrpc_listen = \"{g}\"\ninternal_listen = \"{i}\"\nhttp_listen = \"{h}\"\n\
-                         failure_timeout_ms = {}\ncontrol_interval_ms = {}\nsearch_timeout_ms = 10000\nwrite_timeout_ms = 30000\n\
+                         failure_timeout_ms = {}\ncontrol_interval_ms = {}\nsearch_timeout_ms = 10000\nwrite_timeout_ms = {}\n\
                          default_shard_count = 3\nallowed_storage = {allowed}\nbackup_locations = {backup_locations}\nexperimental_replication = true\n\n[router.raft]\nheartbeat_ms = 100\nelection_timeout_min_ms = 600\n\
                          election_timeout_max_ms = 1200\nsnapshot_every = 50\nlogs_to_keep = 20\n\n{members}",
                         data.display(),
                         o.failure_timeout_ms,
                         o.control_interval_ms,
+                        o.write_timeout_ms,
                     ),
                 )
                 .unwrap();

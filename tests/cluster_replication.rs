@@ -325,6 +325,11 @@ async fn read_replica(
 /// Every replica of `collection`, read through its own node, holds `want` (polled: a
 /// follower outside the majority may still be applying the last frames).
 async fn assert_every_replica_holds(c: &Cluster, collection: &str, want: &Expected) {
+    assert_replicas_hold(c, collection, want, &[]).await
+}
+
+/// [`assert_every_replica_holds`] on the replicas not on the nodes `gone`.
+async fn assert_replicas_hold(c: &Cluster, collection: &str, want: &Expected, gone: &[&str]) {
     let status = c.status().await.unwrap();
     let address: BTreeMap<String, String> = status
         .nodes
@@ -343,7 +348,7 @@ async fn assert_every_replica_holds(c: &Cluster, collection: &str, want: &Expect
         .collect();
     assert_eq!(holders.len(), 3, "{status:?}");
     let keys: Vec<u64> = want.keys().copied().collect();
-    for node in holders {
+    for node in holders.into_iter().filter(|n| !gone.contains(n)) {
         let until = Instant::now() + Duration::from_secs(30);
         loop {
             let last = match read_replica(&address[node], collection, &epochs, &keys).await {
@@ -563,4 +568,83 @@ async fn every_replica_holds_every_acknowledged_write_and_two_lost_stop_writes()
     assert_eq!(got.points.len(), 98);
     let alive = c.node_index(&primary);
     assert!(c.nodes[alive].proc.as_mut().unwrap().alive());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_write_ack_all_a_lost_follower_leaves_the_in_sync_set_and_writes_go_on() {
+    let lag = Duration::from_millis(1000);
+    let mut c = Cluster::start_with(
+        1,
+        3,
+        Options {
+            write_timeout_ms: 8000,
+            replica_lag_timeout_ms: lag.as_millis() as u64,
+            ..Options::default()
+        },
+    );
+    c.wait_ready(3).await;
+    let mut client = c.client(0).await;
+    client
+        .create_collection(pb::CreateCollectionRequest {
+            name: "every".into(),
+            dimension: DIM as u32,
+            metric: pb::Metric::L2 as i32,
+            shard_count: 1,
+            replication_factor: 3,
+            write_ack: "all".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    c.wait_serving("every").await;
+    let write = |client: &mut Client, version: u64| {
+        let mut client = client.clone();
+        async move {
+            let started = Instant::now();
+            client
+                .upsert(pb::UpsertRequest {
+                    collection: "every".into(),
+                    points: (0..50).map(|k| versioned(k, version)).collect(),
+                })
+                .await
+                .unwrap();
+            started.elapsed()
+        }
+    };
+    write(&mut client, 1).await;
+    let mut want: Expected = (0..50).map(|k| (k, Some(1))).collect();
+    assert_every_replica_holds(&c, "every", &want).await;
+
+    // Lose one follower: the next write waits for it until the lag timeout, then the
+    // primary has it dropped from the in-sync set and acknowledges with the other two.
+    let status = c.status().await.unwrap();
+    let shard = status
+        .shards
+        .iter()
+        .find(|s| s.collection == "every")
+        .unwrap();
+    let lost = shard.replicas[2].node.clone();
+    let i = c.node_index(&lost);
+    c.nodes[i].proc.as_mut().unwrap().kill9();
+    let took = write(&mut client, 2).await;
+    assert!(
+        took >= lag - Duration::from_millis(100),
+        "acknowledged without the lost follower too early: {took:?}"
+    );
+    want.extend((0..50).map(|k| (k, Some(2))));
+    let status = c.status().await.unwrap();
+    let shard = status
+        .shards
+        .iter()
+        .find(|s| s.collection == "every")
+        .unwrap();
+    for r in &shard.replicas {
+        assert_eq!(r.in_sync, r.node != lost, "{shard:?}");
+    }
+    assert_replicas_hold(&c, "every", &want, &[&lost]).await;
+    // Later writes no longer wait for it.
+    let took = write(&mut client, 3).await;
+    assert!(took < lag, "{took:?}");
+    want.extend((0..50).map(|k| (k, Some(3))));
+    assert_replicas_hold(&c, "every", &want, &[&lost]).await;
 }

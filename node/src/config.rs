@@ -62,6 +62,10 @@ replica_tail_bytes = 67108864
 # that carries no deadline of its own (routers always send one), and the deadline of one
 # call to a follower.
 replica_ack_timeout_ms = 10000
+# Replicated shards with write_ack `all`: how long an in-sync follower may hold back a
+# write before its primary has it dropped from the in-sync set (through the routers'
+# shard map) and acknowledges without it.
+replica_lag_timeout_ms = 10000
 
 [cluster]
 # Router gRPC addresses (`host:port`) to register with and send heartbeats to; empty:
@@ -162,6 +166,8 @@ pub struct NodeSection {
     pub replica_tail_bytes: usize,
     /// A replicated write's wait without a deadline, and one follower call's deadline.
     pub replica_ack_timeout_ms: u64,
+    /// With `all`: how long a follower may hold back writes before it leaves the ISR.
+    pub replica_lag_timeout_ms: u64,
 }
 
 /// `[cluster]`.

@@ -191,6 +191,9 @@ impl Lifecycle {
             runtime: tokio::runtime::Handle::current(),
             ack_timeout: std::time::Duration::from_millis(self.config.node.replica_ack_timeout_ms),
             tail_bytes: self.config.node.replica_tail_bytes,
+            node_id: me.clone(),
+            routers: self.config.cluster.routers.clone(),
+            lag_timeout: std::time::Duration::from_millis(self.config.node.replica_lag_timeout_ms),
         }
     }
 

@@ -75,18 +75,7 @@ impl ReplicaInternal for ReplicaService {
 /// `grpc-timeout` header, such as `2999m`) received at `now`: a tenth of the timeout
 /// (at least 20 ms, at most 1 s) before the caller gives up, so the caller hears why.
 pub fn answer_by(grpc_timeout: &str, now: Instant) -> Option<Instant> {
-    let split = grpc_timeout.len().checked_sub(1)?;
-    let (digits, unit) = grpc_timeout.split_at(split);
-    let n: u64 = digits.parse().ok()?;
-    let timeout = match unit {
-        "H" => Duration::from_secs(n.checked_mul(3600)?),
-        "M" => Duration::from_secs(n.checked_mul(60)?),
-        "S" => Duration::from_secs(n),
-        "m" => Duration::from_millis(n),
-        "u" => Duration::from_micros(n),
-        "n" => Duration::from_nanos(n),
-        _ => return None,
-    };
+    let timeout = vecshard_model::deadline::parse_grpc_timeout(grpc_timeout)?;
     let margin = (timeout / 10).clamp(Duration::from_millis(20), Duration::from_secs(1));
     Some(now + timeout.saturating_sub(margin))
 }

@@ -141,6 +141,8 @@ pub struct Options {
     pub extra_allowed_storage: Vec<String>,
     /// The routers' write deadline.
     pub write_timeout_ms: u64,
+    /// The nodes' `node.replica_lag_timeout_ms`.
+    pub replica_lag_timeout_ms: u64,
 }
 
 impl Default for Options {
@@ -150,6 +152,7 @@ impl Default for Options {
             failure_timeout_ms: 2000,
             extra_allowed_storage: Vec::new(),
             write_timeout_ms: 30000,
+            replica_lag_timeout_ms: 10000,
         }
     }
 }
@@ -261,12 +264,13 @@ impl Cluster {
                     &config,
                     format!(
                         "[node]\nid = \"{id}\"\ngrpc_addr = \"127.0.0.1:{}\"\nhttp_addr = \"127.0.0.1:{}\"\ndata_dir = \"{}\"\n\
-                         shutdown_timeout_ms = 2000\n\n[cluster]\nrouters = [{}]\nheartbeat_interval_ms = 200\nrpc_timeout_ms = 1000\n\
+                         shutdown_timeout_ms = 2000\nreplica_lag_timeout_ms = {}\n\n[cluster]\nrouters = [{}]\nheartbeat_interval_ms = 200\nrpc_timeout_ms = 1000\n\
                          allowed_storage = {allowed}\n\n\
                          [engine]\nmemtable_bytes = 4194304\n",
                         free_port(),
                         free_port(),
                         dir.path().join(&id).display(),
+                        o.replica_lag_timeout_ms,
                         internals.join(", ")
                     ),
                 )

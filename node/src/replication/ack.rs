@@ -40,6 +40,7 @@ struct Follower {
 #[derive(Debug)]
 struct Waiting<W> {
     seq: u64,
+    since: Instant,
     deadline: Instant,
     waiter: W,
 }
@@ -112,18 +113,53 @@ impl<W> AckTracker<W> {
         self.followers.get(node).map(|f| f.durable)
     }
 
-    /// Wait for `seq` until `deadline`. Returns `waiter` at once if the rule already
-    /// holds. Writes must be registered in sequence order.
-    pub fn wait(&mut self, seq: u64, deadline: Instant, waiter: W) -> Option<W> {
+    /// Wait for `seq` from `now` until `deadline`. Returns `waiter` at once if the rule
+    /// already holds. Writes must be registered in sequence order.
+    pub fn wait(&mut self, seq: u64, now: Instant, deadline: Instant, waiter: W) -> Option<W> {
         if self.waiting.is_empty() && self.count(seq).met() {
             return Some(waiter);
         }
         self.waiting.push_back(Waiting {
             seq,
+            since: now,
             deadline,
             waiter,
         });
         None
+    }
+
+    /// With `all`: the in-sync followers that hold back a write waiting since `lag` or
+    /// longer at `now` — to be dropped from the in-sync set (through the shard map) so
+    /// writes go on without them. Empty with `majority`, which never waits for one
+    /// follower in particular.
+    pub fn lagging(&self, now: Instant, lag: std::time::Duration) -> Vec<String> {
+        let Some(oldest) = self.waiting.front() else {
+            return Vec::new();
+        };
+        if self.rule != WriteAck::All || now.saturating_duration_since(oldest.since) < lag {
+            return Vec::new();
+        }
+        self.followers
+            .iter()
+            .filter(|(_, f)| f.in_sync && f.durable < oldest.seq)
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// When the oldest waiting write will have waited `lag`.
+    pub fn lag_check_at(&self, lag: std::time::Duration) -> Option<Instant> {
+        (self.rule == WriteAck::All)
+            .then(|| self.waiting.front().map(|w| w.since + lag))
+            .flatten()
+    }
+
+    /// The shard map dropped `node` from the in-sync set: it counts no more. Returns the
+    /// writes now acknowledged.
+    pub fn out_of_sync(&mut self, node: &str) -> Vec<W> {
+        if let Some(f) = self.followers.get_mut(node) {
+            f.in_sync = false;
+        }
+        self.ready()
     }
 
     /// Writes whose deadline passed at `now`, with their count.
@@ -191,8 +227,8 @@ mod tests {
             &followers(&[("b", true), ("c", true)]),
         );
         assert!(t.primary_durable(10).is_empty());
-        assert_eq!(t.wait(4, later, "w4"), None);
-        assert_eq!(t.wait(10, later, "w10"), None);
+        assert_eq!(t.wait(4, Instant::now(), later, "w4"), None);
+        assert_eq!(t.wait(10, Instant::now(), later, "w10"), None);
         assert_eq!(
             t.count(4),
             Count {
@@ -208,7 +244,7 @@ mod tests {
         assert_eq!(t.position("b"), Some(6));
         assert_eq!(t.follower_durable("c", 10), vec!["w10"]);
         // Already acknowledged: answered at once.
-        assert_eq!(t.wait(10, later, "again"), Some("again"));
+        assert_eq!(t.wait(10, Instant::now(), later, "again"), Some("again"));
         // Unknown nodes count for nothing.
         assert!(t.follower_durable("x", 100).is_empty());
         assert_eq!(t.count(11).acknowledged, 0);
@@ -218,7 +254,7 @@ mod tests {
     fn the_primary_counts_only_once_it_is_durable() {
         let later = Instant::now() + Duration::from_secs(5);
         let mut t = AckTracker::new(WriteAck::Majority, 2, 0, &followers(&[("b", true)]));
-        assert_eq!(t.wait(3, later, 1), None);
+        assert_eq!(t.wait(3, Instant::now(), later, 1), None);
         assert!(t.follower_durable("b", 3).is_empty(), "majority of 2 is 2");
         assert_eq!(t.primary_durable(3), vec![1]);
     }
@@ -233,10 +269,34 @@ mod tests {
             &followers(&[("b", true), ("c", false)]),
         );
         assert_eq!(t.count(5).needed, 2);
-        assert_eq!(t.wait(5, later, "w"), None);
+        assert_eq!(t.wait(5, Instant::now(), later, "w"), None);
         assert!(t.follower_durable("c", 5).is_empty(), "c is not in sync");
         assert_eq!(t.count(5).acknowledged, 1);
         assert_eq!(t.follower_durable("b", 5), vec!["w"]);
+    }
+
+    #[test]
+    fn with_all_a_silent_in_sync_follower_is_named_after_the_lag_and_dropping_it_releases() {
+        let now = Instant::now();
+        let lag = Duration::from_secs(2);
+        let mut t = AckTracker::new(WriteAck::All, 3, 4, &followers(&[("b", true), ("c", true)]));
+        assert_eq!(t.wait(4, now, now + Duration::from_secs(30), "w"), None);
+        assert_eq!(t.lag_check_at(lag), Some(now + lag));
+        assert!(t.follower_durable("b", 4).is_empty(), "c is in sync too");
+        assert!(t.lagging(now + Duration::from_secs(1), lag).is_empty());
+        assert_eq!(t.lagging(now + lag, lag), vec!["c".to_string()]);
+        assert_eq!(t.out_of_sync("c"), vec!["w"]);
+        assert_eq!(t.count(5).needed, 2);
+        // Majority never names a follower.
+        let mut m = AckTracker::new(
+            WriteAck::Majority,
+            3,
+            4,
+            &followers(&[("b", true), ("c", true)]),
+        );
+        assert_eq!(m.wait(4, now, now + Duration::from_secs(30), "w"), None);
+        assert!(m.lagging(now + lag, lag).is_empty());
+        assert_eq!(m.lag_check_at(lag), None);
     }
 
     #[test]
@@ -249,8 +309,14 @@ mod tests {
             &followers(&[("b", true), ("c", true), ("d", true), ("e", true)]),
         );
         t.follower_durable("b", 9);
-        assert_eq!(t.wait(9, now + Duration::from_millis(10), "short"), None);
-        assert_eq!(t.wait(9, now + Duration::from_secs(10), "long"), None);
+        assert_eq!(
+            t.wait(9, Instant::now(), now + Duration::from_millis(10), "short"),
+            None
+        );
+        assert_eq!(
+            t.wait(9, Instant::now(), now + Duration::from_secs(10), "long"),
+            None
+        );
         assert_eq!(t.next_deadline(), Some(now + Duration::from_millis(10)));
         assert!(t.expire(now).is_empty());
         let gone = t.expire(now + Duration::from_millis(10));

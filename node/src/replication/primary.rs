@@ -8,11 +8,14 @@
 //! A follower's answer is its durable position; a gap (it answered a position below the
 //! frames sent) makes the shipper resend from there. A follower the tail no longer
 //! reaches back to is left behind (catch-up is step 4 of note 014) and stops counting.
+//! With `all`, an in-sync follower that holds back a write for `lag_timeout` is dropped
+//! from the in-sync set through the routers (`RouterInternal.ShrinkIsr`, committed in the
+//! shard map) and only then stops counting (note 014, "The write path").
 //! Every frame in the tail was sequenced by this primary at its current epoch, so only
 //! writes of the current epoch are ever acknowledged (note 014, "Decided"); a new epoch
 //! is a new replicator, and closing this one fails its waiting writes as "not owner".
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,6 +24,7 @@ use tokio::sync::{Notify, oneshot, watch};
 use vecshard_model::replication::WriteAck;
 use vecshard_proto::internal::v1 as pb;
 use vecshard_proto::internal::v1::replica_internal_client::ReplicaInternalClient;
+use vecshard_proto::internal::v1::router_internal_client::RouterInternalClient;
 use vecshard_security::{AuthChannel, Outbound};
 
 use super::ack::{AckTracker, Count};
@@ -53,6 +57,13 @@ pub struct PrimaryPlan {
     pub ack_timeout: Duration,
     /// The tail's bound in bytes.
     pub tail_bytes: usize,
+    /// This node's id (the primary's, as the shard map knows it).
+    pub node_id: String,
+    /// Router addresses to ask for `ShrinkIsr`.
+    pub routers: Vec<String>,
+    /// With `all`: how long an in-sync follower may hold back a write before it is
+    /// dropped from the in-sync set.
+    pub lag_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -68,6 +79,8 @@ struct State {
     closed: bool,
     /// The last failure talking to each follower, for error messages.
     trouble: BTreeMap<String, String>,
+    /// Followers whose removal from the in-sync set is being asked for.
+    shrinking: BTreeSet<String>,
 }
 
 struct Inner {
@@ -75,6 +88,10 @@ struct Inner {
     epoch: u64,
     write_ack: WriteAck,
     ack_timeout: Duration,
+    lag_timeout: Duration,
+    node_id: String,
+    routers: Vec<String>,
+    outbound: Outbound,
     state: Mutex<State>,
     signal: watch::Sender<Signal>,
     deadlines: Notify,
@@ -110,6 +127,7 @@ impl Replicator {
             acks: AckTracker::new(plan.write_ack, plan.factor, durable, &followers),
             closed: false,
             trouble: BTreeMap::new(),
+            shrinking: BTreeSet::new(),
         };
         let (signal, _) = watch::channel(Signal {
             end: next_seq,
@@ -120,6 +138,10 @@ impl Replicator {
             epoch,
             write_ack: plan.write_ack,
             ack_timeout: plan.ack_timeout,
+            lag_timeout: plan.lag_timeout,
+            node_id: plan.node_id.clone(),
+            routers: plan.routers.clone(),
+            outbound: plan.outbound.clone(),
             state: Mutex::new(state),
             signal,
             deadlines: Notify::new(),
@@ -149,7 +171,8 @@ impl Replicator {
     /// Answer `reply` once the write ending at `seq` meets the rule, or fail it at
     /// `deadline` (or after the acknowledgement timeout when it has none).
     pub fn wait(&self, seq: u64, deadline: Option<Instant>, reply: Reply) {
-        let deadline = deadline.unwrap_or_else(|| Instant::now() + self.inner.ack_timeout);
+        let now = Instant::now();
+        let deadline = deadline.unwrap_or(now + self.inner.ack_timeout);
         let now_ready = {
             let mut s = self.inner.state.lock();
             if s.closed {
@@ -157,7 +180,7 @@ impl Replicator {
                 let _ = reply.send(Err(self.inner.closed_error()));
                 return;
             }
-            s.acks.wait(seq, deadline, reply)
+            s.acks.wait(seq, now, deadline, reply)
         };
         match now_ready {
             Some(reply) => {
@@ -342,7 +365,8 @@ async fn ship_to(inner: Arc<Inner>, peer: Peer, client: Result<Client, String>, 
     }
 }
 
-/// Fail waiting writes at their deadlines until the replicator closes.
+/// Fail waiting writes at their deadlines, and (with `all`) have followers that hold
+/// back writes dropped from the in-sync set, until the replicator closes.
 async fn expire(inner: Arc<Inner>) {
     loop {
         let next = {
@@ -350,7 +374,14 @@ async fn expire(inner: Arc<Inner>) {
             if s.closed {
                 return;
             }
-            s.acks.next_deadline()
+            let lag = s
+                .acks
+                .lag_check_at(inner.lag_timeout)
+                .filter(|_| s.shrinking.is_empty());
+            match (s.acks.next_deadline(), lag) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
         };
         let sleep = match next {
             Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)),
@@ -359,6 +390,20 @@ async fn expire(inner: Arc<Inner>) {
         tokio::select! {
             _ = sleep => {}
             _ = inner.deadlines.notified() => {}
+        }
+        let lagging: Vec<String> = {
+            let mut s = inner.state.lock();
+            let lagging: Vec<String> = s
+                .acks
+                .lagging(Instant::now(), inner.lag_timeout)
+                .into_iter()
+                .filter(|n| !s.shrinking.contains(n))
+                .collect();
+            s.shrinking.extend(lagging.iter().cloned());
+            lagging
+        };
+        for follower in lagging {
+            tokio::spawn(shrink(inner.clone(), follower));
         }
         let failed: Vec<(Reply, NodeError)> = {
             let mut s = inner.state.lock();
@@ -372,5 +417,56 @@ async fn expire(inner: Arc<Inner>) {
             tracing::warn!(shard = %inner.id, error = %err, "replicated write not acknowledged in time");
             let _ = reply.send(Err(err));
         }
+    }
+}
+
+/// Ask the routers to drop `follower` from the in-sync set; once the shard map says so,
+/// it stops counting and the writes it held back are acknowledged. A refusal (the shard
+/// moved on) leaves them to their deadlines.
+async fn shrink(inner: Arc<Inner>, follower: String) {
+    tracing::warn!(shard = %inner.id, epoch = inner.epoch, %follower, lag = ?inner.lag_timeout,
+        "an in-sync follower holds back writes; asking to drop it from the in-sync set");
+    let mut backoff = BACKOFF.0;
+    loop {
+        if inner.state.lock().closed {
+            return;
+        }
+        for addr in &inner.routers {
+            let Ok(channel) = inner.outbound.channel(addr, inner.ack_timeout) else {
+                continue;
+            };
+            let mut req = tonic::Request::new(pb::ShrinkIsrRequest {
+                node_id: inner.node_id.clone(),
+                collection: inner.id.collection.clone(),
+                shard: inner.id.shard,
+                epoch: inner.epoch,
+                follower: follower.clone(),
+            });
+            req.set_timeout(inner.ack_timeout);
+            match RouterInternalClient::new(channel).shrink_isr(req).await {
+                Ok(r) => {
+                    let applied = r.into_inner().applied;
+                    let ready = {
+                        let mut s = inner.state.lock();
+                        s.shrinking.remove(&follower);
+                        if applied {
+                            s.acks.out_of_sync(&follower)
+                        } else {
+                            Vec::new()
+                        }
+                    };
+                    tracing::info!(shard = %inner.id, epoch = inner.epoch, %follower, applied,
+                        released = ready.len(), "in-sync set shrunk");
+                    answer(ready);
+                    inner.deadlines.notify_one();
+                    return;
+                }
+                Err(e) => {
+                    tracing::debug!(shard = %inner.id, router = %addr, error = %e, "ShrinkIsr failed");
+                }
+            }
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(BACKOFF.1);
     }
 }

@@ -648,3 +648,107 @@ async fn with_write_ack_all_a_lost_follower_leaves_the_in_sync_set_and_writes_go
     want.extend((0..50).map(|k| (k, Some(3))));
     assert_replicas_hold(&c, "every", &want, &[&lost]).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_the_primary_lost_in_sync_followers_serve_reads_and_writes_fail_cleanly() {
+    let mut c = Cluster::start_with(
+        1,
+        3,
+        Options {
+            write_timeout_ms: 8000,
+            ..Options::default()
+        },
+    );
+    c.wait_ready(3).await;
+    let mut client = c.client(0).await;
+    client
+        .create_collection(pb::CreateCollectionRequest {
+            name: "reads".into(),
+            dimension: DIM as u32,
+            metric: pb::Metric::L2 as i32,
+            shard_count: 1,
+            replication_factor: 3,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    c.wait_serving("reads").await;
+    client
+        .upsert(pb::UpsertRequest {
+            collection: "reads".into(),
+            points: (0..200).map(|k| versioned(k, 1)).collect(),
+        })
+        .await
+        .unwrap();
+    client
+        .delete(pb::DeleteRequest {
+            collection: "reads".into(),
+            keys: (0..200).filter(|k| k % 10 == 0).map(int_key).collect(),
+        })
+        .await
+        .unwrap();
+    let want: Expected = (0..200).map(|k| (k, (k % 10 != 0).then_some(1))).collect();
+    // Every follower applied every write before the primary goes.
+    assert_every_replica_holds(&c, "reads", &want).await;
+    let status = c.status().await.unwrap();
+    let primary = status
+        .shards
+        .iter()
+        .find(|s| s.collection == "reads")
+        .unwrap()
+        .owner
+        .clone();
+    let i = c.node_index(&primary);
+    c.nodes[i].proc.as_mut().unwrap().kill9();
+
+    // Once the primary is declared down, gets, scans and searches go to a follower.
+    let got = c
+        .eventually("a follower to serve gets", Duration::from_secs(30), || {
+            let mut client = client.clone();
+            async move {
+                let r = client
+                    .get(pb::GetRequest {
+                        collection: "reads".into(),
+                        keys: (0..200).map(int_key).collect(),
+                    })
+                    .await;
+                r.ok().map(|r| r.into_inner().points)
+            }
+        })
+        .await;
+    assert_eq!(differences(&want, &got), None);
+    assert_eq!(got.len(), 180);
+    let live: BTreeSet<u64> = want.iter().filter_map(|(k, v)| v.map(|_| *k)).collect();
+    assert_eq!(scan_all(&mut client, "reads").await, live);
+    let hits = client
+        .search(pb::SearchRequest {
+            collection: "reads".into(),
+            vector: vector(5 * 1000 + 1, DIM),
+            k: 3,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .hits;
+    assert_eq!(
+        hits.first()
+            .map(|h| vecshard_test_support::api::key_id(h.key.as_ref())),
+        Some(5),
+        "{hits:?}"
+    );
+
+    // No promotion yet (step 3): a write fails at once, naming the lost primary.
+    let e = client
+        .upsert(pb::UpsertRequest {
+            collection: "reads".into(),
+            points: vec![versioned(1, 2)],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::Unavailable, "{e:?}");
+    assert!(
+        e.message().contains(&primary) && e.message().contains("down"),
+        "{e:?}"
+    );
+}

@@ -649,13 +649,48 @@ async fn with_write_ack_all_a_lost_follower_leaves_the_in_sync_set_and_writes_go
     assert_replicas_hold(&c, "every", &want, &[&lost]).await;
 }
 
+/// Per key: the last acknowledged version and the last attempted one (a write that
+/// failed may or may not have survived).
+type Acked = BTreeMap<u64, (u64, u64)>;
+
+/// Every acknowledged key holds a version between its last acknowledged and its last
+/// attempted one, with that version's vector and metadata.
+fn acked_differences(want: &Acked, got: &[pb::Point]) -> Option<String> {
+    let got: BTreeMap<u64, &pb::Point> = got
+        .iter()
+        .map(|p| (vecshard_test_support::api::key_id(p.key.as_ref()), p))
+        .collect();
+    for (k, (acked, tried)) in want {
+        let Some(p) = got.get(k) else {
+            return Some(format!(
+                "key {k} (acknowledged at version {acked}) is missing"
+            ));
+        };
+        let ok = (*acked..=*tried).any(|v| {
+            let w = versioned(*k, v);
+            p.vector == w.vector && p.metadata == w.metadata
+        });
+        if !ok {
+            return Some(format!(
+                "key {k}: want a version in {acked}..={tried}, got {:?}",
+                p.metadata
+            ));
+        }
+    }
+    None
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn with_the_primary_lost_in_sync_followers_serve_reads_and_writes_fail_cleanly() {
+async fn sigkill_the_primary_under_ingest_a_follower_takes_over_with_every_acknowledged_write() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let failure_timeout = Duration::from_millis(2000);
     let mut c = Cluster::start_with(
         1,
         3,
         Options {
-            write_timeout_ms: 8000,
+            write_timeout_ms: 4000,
+            failure_timeout_ms: failure_timeout.as_millis() as u64,
             ..Options::default()
         },
     );
@@ -663,7 +698,7 @@ async fn with_the_primary_lost_in_sync_followers_serve_reads_and_writes_fail_cle
     let mut client = c.client(0).await;
     client
         .create_collection(pb::CreateCollectionRequest {
-            name: "reads".into(),
+            name: "failover".into(),
             dimension: DIM as u32,
             metric: pb::Metric::L2 as i32,
             shard_count: 1,
@@ -672,83 +707,109 @@ async fn with_the_primary_lost_in_sync_followers_serve_reads_and_writes_fail_cle
         })
         .await
         .unwrap();
-    c.wait_serving("reads").await;
-    client
-        .upsert(pb::UpsertRequest {
-            collection: "reads".into(),
-            points: (0..200).map(|k| versioned(k, 1)).collect(),
+    let before = c.wait_serving("failover").await;
+    let (old_primary, old_epoch) = (before[0].owner.clone(), before[0].epoch);
+
+    // Three writers on disjoint keys, each rewriting its keys with growing versions
+    // until told to stop; every acknowledged write and every attempt is recorded.
+    let stop = Arc::new(AtomicBool::new(false));
+    let acks = Arc::new(AtomicU64::new(0));
+    let writers: Vec<_> = (0..3u64)
+        .map(|w| {
+            let (mut client, stop, acks) = (client.clone(), stop.clone(), acks.clone());
+            tokio::spawn(async move {
+                let mut want = Acked::new();
+                let keys: Vec<u64> = (w * 100..w * 100 + 40).collect();
+                let mut version = 0;
+                while !stop.load(Ordering::Acquire) {
+                    version += 1;
+                    let mut req = tonic::Request::new(pb::UpsertRequest {
+                        collection: "failover".into(),
+                        points: keys.iter().map(|k| versioned(*k, version)).collect(),
+                    });
+                    req.set_timeout(Duration::from_secs(3));
+                    let ok = client.upsert(req).await.is_ok();
+                    for k in &keys {
+                        let e = want.entry(*k).or_insert((0, 0));
+                        e.1 = version;
+                        if ok {
+                            e.0 = version;
+                        }
+                    }
+                    if ok {
+                        acks.fetch_add(1, Ordering::AcqRel);
+                    }
+                }
+                want.retain(|_, (acked, _)| *acked > 0);
+                want
+            })
         })
-        .await
-        .unwrap();
-    client
-        .delete(pb::DeleteRequest {
-            collection: "reads".into(),
-            keys: (0..200).filter(|k| k % 10 == 0).map(int_key).collect(),
-        })
-        .await
-        .unwrap();
-    let want: Expected = (0..200).map(|k| (k, (k % 10 != 0).then_some(1))).collect();
-    // Every follower applied every write before the primary goes.
-    assert_every_replica_holds(&c, "reads", &want).await;
+        .collect();
+    c.eventually("writes acknowledged", Duration::from_secs(30), || async {
+        (acks.load(Ordering::Acquire) >= 30).then_some(())
+    })
+    .await;
+
+    let i = c.node_index(&old_primary);
+    c.nodes[i].proc.as_mut().unwrap().kill9();
+    let killed = Instant::now();
+    let at_kill = acks.load(Ordering::Acquire);
+    // A follower is promoted and writes are acknowledged again.
+    c.eventually(
+        "writes acknowledged after the kill",
+        Duration::from_secs(30),
+        || async { (acks.load(Ordering::Acquire) >= at_kill + 10).then_some(()) },
+    )
+    .await;
+    let took = killed.elapsed();
+    stop.store(true, Ordering::Release);
+    let mut want = Acked::new();
+    for w in writers {
+        want.extend(w.await.unwrap());
+    }
+    assert!(
+        took < failure_timeout + Duration::from_secs(8),
+        "writes resumed {took:?} after the kill"
+    );
     let status = c.status().await.unwrap();
-    let primary = status
+    let shard = status
         .shards
         .iter()
-        .find(|s| s.collection == "reads")
-        .unwrap()
-        .owner
-        .clone();
-    let i = c.node_index(&primary);
-    c.nodes[i].proc.as_mut().unwrap().kill9();
+        .find(|s| s.collection == "failover")
+        .unwrap();
+    assert_ne!(shard.owner, old_primary, "{shard:?}");
+    assert_eq!(shard.epoch, old_epoch + 1, "{shard:?}");
+    assert_eq!(shard.replicas[0].node, shard.owner, "{shard:?}");
 
-    // Once the primary is declared down, gets, scans and searches go to a follower.
-    let got = c
-        .eventually("a follower to serve gets", Duration::from_secs(30), || {
-            let mut client = client.clone();
-            async move {
-                let r = client
-                    .get(pb::GetRequest {
-                        collection: "reads".into(),
-                        keys: (0..200).map(int_key).collect(),
-                    })
-                    .await;
-                r.ok().map(|r| r.into_inner().points)
-            }
-        })
-        .await;
-    assert_eq!(differences(&want, &got), None);
-    assert_eq!(got.len(), 180);
-    let live: BTreeSet<u64> = want.iter().filter_map(|(k, v)| v.map(|_| *k)).collect();
-    assert_eq!(scan_all(&mut client, "reads").await, live);
-    let hits = client
-        .search(pb::SearchRequest {
-            collection: "reads".into(),
-            vector: vector(5 * 1000 + 1, DIM),
-            k: 3,
-            ..Default::default()
+    // Every acknowledged write is there: through the router, and on each survivor.
+    let keys: Vec<u64> = want.keys().copied().collect();
+    let got = client
+        .get(pb::GetRequest {
+            collection: "failover".into(),
+            keys: keys.iter().copied().map(int_key).collect(),
         })
         .await
         .unwrap()
-        .into_inner()
-        .hits;
-    assert_eq!(
-        hits.first()
-            .map(|h| vecshard_test_support::api::key_id(h.key.as_ref())),
-        Some(5),
-        "{hits:?}"
-    );
-
-    // No promotion yet (step 3): a write fails at once, naming the lost primary.
-    let e = client
-        .upsert(pb::UpsertRequest {
-            collection: "reads".into(),
-            points: vec![versioned(1, 2)],
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(e.code(), tonic::Code::Unavailable, "{e:?}");
-    assert!(
-        e.message().contains(&primary) && e.message().contains("down"),
-        "{e:?}"
-    );
+        .into_inner();
+    assert_eq!(acked_differences(&want, &got.points), None);
+    let address: BTreeMap<String, String> = status
+        .nodes
+        .iter()
+        .map(|n| (n.id.clone(), n.address.clone()))
+        .collect();
+    for r in shard.replicas.iter().filter(|r| r.node != old_primary) {
+        let until = Instant::now() + Duration::from_secs(30);
+        loop {
+            let got = read_replica(&address[&r.node], "failover", &[(0, shard.epoch)], &keys).await;
+            let last = match got {
+                Ok(points) => match acked_differences(&want, &points) {
+                    None => break,
+                    Some(d) => d,
+                },
+                Err(e) => e.to_string(),
+            };
+            assert!(Instant::now() < until, "{}: {last}\n{}", r.node, c.logs());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 }

@@ -165,6 +165,11 @@ fn replica_set_from_proto(
     Ok(ReplicaSet {
         replicas,
         write_ack,
+        epoch_starts: set
+            .epoch_starts
+            .iter()
+            .map(|e| (e.epoch, e.start_seq))
+            .collect(),
     })
 }
 
@@ -202,16 +207,22 @@ fn in_frame(i: usize) -> impl Fn(NodeError) -> NodeError {
     }
 }
 
-/// The wire form of a write the primary's engine sequenced from `first_seq`.
-pub fn frame_to_proto(first_seq: u64, op: &crate::shard_actor::WriteOp) -> pb::ReplicaFrame {
+/// The wire form of a write the primary's engine sequenced at `epoch` from `first_seq`.
+pub fn frame_to_proto(
+    epoch: u64,
+    first_seq: u64,
+    op: &crate::shard_actor::WriteOp,
+) -> pb::ReplicaFrame {
     use crate::shard_actor::WriteOp;
     match op {
         WriteOp::Upsert(points) => pb::ReplicaFrame {
+            epoch,
             first_seq,
             points: points.iter().cloned().map(point_to_proto).collect(),
             keys: Vec::new(),
         },
         WriteOp::Delete(keys) => pb::ReplicaFrame {
+            epoch,
             first_seq,
             points: Vec::new(),
             keys: keys.iter().map(key_to_proto).collect(),

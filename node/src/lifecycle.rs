@@ -23,7 +23,9 @@ use crate::placement::{
 };
 use crate::registry::{Registry, Slot, SlotState, StateName};
 use crate::replication::PrimaryPlan;
+use crate::replication::store::ReplicaStore;
 use crate::shard_actor::{Close, Open, OpenPlan, ShardActor};
+use crate::shard_actor::{FenceAt, ReplicaCopy};
 
 /// Remove a local shard's directory, and its collection's directory once empty.
 fn delete_local_shard(data_dir: &Path, dir: &Path) -> Result<(), EngineError> {
@@ -72,6 +74,8 @@ pub struct Lifecycle {
     config: Arc<NodeConfig>,
     /// How a replicated shard's primary dials its followers.
     outbound: vecshard_security::Outbound,
+    /// Replicated copies' positions and recent frames.
+    replicas: Arc<ReplicaStore>,
     /// Serialises the budget check and the insert of every assignment, so two shards
     /// cannot both take the last room.
     admission: Arc<parking_lot::Mutex<()>>,
@@ -92,6 +96,7 @@ impl Lifecycle {
             metrics,
             config,
             outbound,
+            replicas: Arc::default(),
             admission: Arc::default(),
         }
     }
@@ -148,6 +153,11 @@ impl Lifecycle {
             refresh: self.config.reader_refresh(),
             restore: a.restore.clone(),
             primary,
+            replica: a.replication.as_ref().map(|set| ReplicaCopy {
+                store: self.replicas.clone(),
+                tail_bytes: self.config.node.replica_tail_bytes,
+                epoch_starts: set.epoch_starts.clone(),
+            }),
         };
         let slot = Arc::new(Slot::new(
             a.id.clone(),
@@ -195,6 +205,29 @@ impl Lifecycle {
             routers: self.config.cluster.routers.clone(),
             lag_timeout: std::time::Duration::from_millis(self.config.node.replica_lag_timeout_ms),
         }
+    }
+
+    /// Fence this node's copy of a replicated shard at `epoch` (above the one held) and
+    /// answer its position (last epoch, last sequence number).
+    pub async fn fence(&self, id: &ShardId, epoch: u64) -> Result<(u64, u64), NodeError> {
+        let ctx = |held: Option<&Arc<Slot>>| ShardCtx {
+            id: id.clone(),
+            caller_epoch: epoch,
+            held: held.map(|s| (s.epoch, s.role)),
+        };
+        let Some(slot) = self.registry.get(id) else {
+            return Err(NodeError::not_owner(ctx(None), NotOwnerReason::Unassigned));
+        };
+        if slot.epoch >= epoch {
+            return Err(NodeError::not_owner(
+                ctx(Some(&slot)),
+                NotOwnerReason::StaleCaller,
+            ));
+        }
+        let addr = slot.addr().ok_or_else(|| NodeError::Opening(id.clone()))?;
+        addr.send(FenceAt(epoch))
+            .await
+            .map_err(|_| NodeError::not_owner(ctx(Some(&slot)), NotOwnerReason::Unassigned))?
     }
 
     /// Hold `slot` if its memory estimate fits the node's budget (the slot it replaces

@@ -81,6 +81,8 @@ pub struct ReplicaSet {
     pub replicas: Vec<Peer>,
     /// When the primary acknowledges a write.
     pub write_ack: vecshard_model::replication::WriteAck,
+    /// (epoch, start sequence number) of every promotion.
+    pub epoch_starts: Vec<(u64, u64)>,
 }
 
 /// One replica of a shard.

@@ -40,18 +40,17 @@ impl ReplicaInternal for ReplicaService {
         let t = target_from_proto(r.target)?;
         let out = async {
             let (slot, _) = self.state.registry.lookup(&t, Access::Replicate)?;
-            let frames = frames_from_proto(r.frames)?;
+            let frames = frames_from_proto(r.frames.clone())?;
             let addr = slot
                 .addr()
                 .ok_or_else(|| NodeError::Opening(t.id.clone()))?;
-            let applied = addr
-                .send(ApplyFrames { frames })
-                .await
-                .map_err(|_| NodeError::not_owner(slot.ctx(t.epoch), NotOwnerReason::Unassigned))?;
-            applied.map_err(|err| NodeError::Engine {
-                err,
-                ctx: slot.ctx(t.epoch),
+            addr.send(ApplyFrames {
+                epoch: t.epoch,
+                frames,
+                wire: r.frames,
             })
+            .await
+            .map_err(|_| NodeError::not_owner(slot.ctx(t.epoch), NotOwnerReason::Unassigned))?
         }
         .await
         .map(|p| {

@@ -482,6 +482,28 @@ impl Node for NodeService {
         out
     }
 
+    async fn fence_replica(
+        &self,
+        req: Request<pb::FenceReplicaRequest>,
+    ) -> Reply<pb::FenceReplicaResponse> {
+        let started = Instant::now();
+        let t = target_from_proto(req.into_inner().target)?;
+        let out = self
+            .state
+            .lifecycle
+            .fence(&t.id, t.epoch)
+            .await
+            .map(|(last_epoch, last_seq)| {
+                Response::new(pb::FenceReplicaResponse {
+                    last_epoch,
+                    last_seq,
+                })
+            })
+            .map_err(Status::from);
+        self.observe(&t.id, "fence", &out, started);
+        out
+    }
+
     async fn node_status(
         &self,
         _: Request<pb::NodeStatusRequest>,

@@ -24,12 +24,14 @@ use actix::prelude::*;
 use tokio::sync::oneshot;
 use vecshard_engine::{ErrorKind, Key, Options, Point, Replicated, Shard, ShardSpec};
 
-use crate::error::NodeError;
+use crate::error::{NodeError, NotOwnerReason};
 use crate::metrics::Metrics;
 use crate::placement::{RestoreFrom, Role};
 use crate::registry::{Slot, SlotState};
 use crate::replication::follow::{Fate, fate};
+use crate::replication::store::ReplicaStore;
 use crate::replication::{PrimaryPlan, Replicator};
+use vecshard_proto::internal::v1 as pb;
 
 /// How to open the shard's engine.
 #[derive(Debug, Clone)]
@@ -52,6 +54,20 @@ pub struct OpenPlan {
     pub restore: Option<RestoreFrom>,
     /// A replicated shard's primary: how to ship its writes (`None` otherwise).
     pub primary: Option<PrimaryPlan>,
+    /// A replicated shard (primary or follower): where its position and recent frames
+    /// are kept (`None` otherwise).
+    pub replica: Option<ReplicaCopy>,
+}
+
+/// A replicated copy's bookkeeping.
+#[derive(Debug, Clone)]
+pub struct ReplicaCopy {
+    /// Records and recent frames of the node's copies.
+    pub store: Arc<ReplicaStore>,
+    /// Bytes of recent frames a follower keeps.
+    pub tail_bytes: usize,
+    /// (epoch, start sequence number) of every promotion, from the shard map.
+    pub epoch_starts: Vec<(u64, u64)>,
 }
 
 impl OpenPlan {
@@ -163,8 +179,12 @@ impl Message for Write {
 /// A follower applies its primary's frames, in order (see [`fate`]).
 #[derive(Debug)]
 pub struct ApplyFrames {
+    /// The primary's epoch.
+    pub epoch: u64,
     /// (first sequence number, write), consecutive.
     pub frames: Vec<(u64, Replicated)>,
+    /// The same frames as received (kept for a later promotion).
+    pub wire: Vec<pb::ReplicaFrame>,
 }
 
 /// A follower's position after [`ApplyFrames`].
@@ -177,7 +197,15 @@ pub struct Position {
 }
 
 impl Message for ApplyFrames {
-    type Result = Result<Position, vecshard_engine::Error>;
+    type Result = Result<Position, NodeError>;
+}
+
+/// Fence the copy at a new epoch; answers (last_epoch, last_seq).
+#[derive(Debug)]
+pub struct FenceAt(pub u64);
+
+impl Message for FenceAt {
+    type Result = Result<(u64, u64), NodeError>;
 }
 
 /// Open the engine (sent once, first).
@@ -334,7 +362,7 @@ impl ShardActor {
         let frame = self
             .replicator
             .as_ref()
-            .map(|_| crate::conversions::frame_to_proto(shard.next_seq(), &op));
+            .map(|_| crate::conversions::frame_to_proto(self.slot.epoch, shard.next_seq(), &op));
         let result = match op {
             WriteOp::Upsert(p) => shard.upsert(p),
             WriteOp::Delete(k) => shard.delete(k),
@@ -425,8 +453,14 @@ impl Handler<Open> for ShardActor {
                 tracing::info!(shard = %self.slot.id, location = %self.plan.location,
                     ms = started.elapsed().as_millis() as u64, "opened");
                 if let Some(plan) = self.plan.primary.clone() {
-                    let (id, epoch) = (self.slot.id.clone(), self.slot.epoch);
-                    self.replicator = Some(Replicator::start(id, epoch, shard.next_seq(), plan));
+                    match self.start_primary(&shard, plan) {
+                        Ok(r) => self.replicator = Some(r),
+                        Err(e) => {
+                            let _ = shard.close();
+                            self.slot.set_state(SlotState::Failed(e));
+                            return;
+                        }
+                    }
                 }
                 self.shard = Some(shard.clone());
                 self.slot.set_state(SlotState::Serving(shard));
@@ -461,17 +495,102 @@ impl Handler<Write> for ShardActor {
     }
 }
 
+impl ShardActor {
+    /// A replicated primary starts at its epoch: its copy's last epoch becomes this one
+    /// (durably: its log is the log this epoch starts from), and it resends what it applied
+    /// as a follower, if that ends where its log does.
+    fn start_primary(
+        &self,
+        shard: &Shard,
+        plan: PrimaryPlan,
+    ) -> Result<Replicator, vecshard_engine::Error> {
+        let (id, epoch, next) = (self.slot.id.clone(), self.slot.epoch, shard.next_seq());
+        let seed = match &self.plan.replica {
+            Some(copy) => {
+                copy.store
+                    .update(&self.plan.location, |r| {
+                        r.last_epoch = r.last_epoch.max(epoch)
+                    })
+                    .map_err(|e| vecshard_engine::Error::new(ErrorKind::Io, e))?;
+                copy.store.take_tail(&self.plan.location, next)
+            }
+            None => None,
+        };
+        Ok(Replicator::start(id, epoch, next, seed, plan))
+    }
+
+    fn copy(&self) -> Result<&ReplicaCopy, NodeError> {
+        self.plan.replica.as_ref().ok_or_else(|| {
+            NodeError::invalid(format!("shard {} is not replicated here", self.slot.id))
+        })
+    }
+}
+
+/// Whether a copy whose last frame is of `last_epoch` and whose log ends at `last_seq`
+/// is a prefix of the current primary's log: it must not reach past the start of the
+/// first epoch after `last_epoch` (`epoch_starts`: every promotion's epoch and start).
+fn diverged(epoch_starts: &[(u64, u64)], last_epoch: u64, last_seq: u64) -> Result<(), String> {
+    let next_start = epoch_starts
+        .iter()
+        .filter(|(e, _)| *e > last_epoch)
+        .min_by_key(|(e, _)| *e);
+    match next_start {
+        Some((epoch, start)) if last_seq > *start => Err(format!(
+            "this copy holds writes up to {last_seq} of epoch {last_epoch}, but epoch {epoch} started from {start}: it holds writes no primary kept and needs a new copy (catch-up is not implemented yet)"
+        )),
+        _ => Ok(()),
+    }
+}
+
+impl Handler<FenceAt> for ShardActor {
+    type Result = Result<(u64, u64), NodeError>;
+
+    fn handle(&mut self, FenceAt(epoch): FenceAt, _: &mut Context<Self>) -> Self::Result {
+        let shard = self
+            .shard
+            .clone()
+            .ok_or_else(|| NodeError::Opening(self.slot.id.clone()))?;
+        let record = self
+            .copy()?
+            .store
+            .update(&self.plan.location, |r| {
+                r.fenced_epoch = r.fenced_epoch.max(epoch)
+            })
+            .map_err(NodeError::Internal)?;
+        tracing::info!(shard = %self.slot.id, epoch, last_epoch = record.last_epoch,
+            last_seq = shard.next_seq() - 1, "fenced for a promotion");
+        Ok((record.last_epoch, shard.next_seq() - 1))
+    }
+}
+
 impl Handler<ApplyFrames> for ShardActor {
-    type Result = Result<Position, vecshard_engine::Error>;
+    type Result = Result<Position, NodeError>;
 
     fn handle(&mut self, m: ApplyFrames, _: &mut Context<Self>) -> Self::Result {
         let Some(shard) = self.shard.clone() else {
-            return Err(vecshard_engine::Error::new(
-                ErrorKind::Closed,
-                format!("shard {} has no open engine", self.slot.id),
-            ));
+            return Err(NodeError::Opening(self.slot.id.clone()));
         };
-        for (first_seq, write) in m.frames {
+        let copy = self.copy()?.clone();
+        let location = self.plan.location.clone();
+        let record = copy.store.record(&location).map_err(NodeError::Internal)?;
+        if m.epoch < record.fenced_epoch {
+            return Err(NodeError::NotOwner {
+                ctx: self.slot.ctx(m.epoch),
+                reason: NotOwnerReason::StaleCaller,
+                detail: Some(format!(
+                    "this copy is fenced at epoch {} for a promotion",
+                    record.fenced_epoch
+                )),
+            });
+        }
+        let mut last_epoch = record.last_epoch;
+        for ((first_seq, write), mut wire) in m.frames.into_iter().zip(m.wire) {
+            // The epoch of the primary that sequenced the frame (a promoted primary
+            // resends frames of earlier epochs as they were).
+            if wire.epoch == 0 {
+                wire.epoch = m.epoch;
+            }
+            let frame_epoch = wire.epoch;
             let len = match &write {
                 Replicated::Upsert(p) => p.len(),
                 Replicated::Delete(k) => k.len(),
@@ -479,6 +598,16 @@ impl Handler<ApplyFrames> for ShardActor {
             let next = shard.next_seq();
             match fate(first_seq, len, next) {
                 Fate::Apply => {
+                    if last_epoch != frame_epoch {
+                        diverged(&copy.epoch_starts, last_epoch, next - 1).map_err(|why| {
+                            NodeError::invalid(format!("shard {}: {why}", self.slot.id))
+                        })?;
+                        // Durable before any frame of the epoch is.
+                        copy.store
+                            .update(&location, |r| r.last_epoch = frame_epoch)
+                            .map_err(NodeError::Internal)?;
+                        last_epoch = frame_epoch;
+                    }
                     let started = Instant::now();
                     let applied = shard.apply_replicated(first_seq, write);
                     self.metrics.observe_engine_write(
@@ -487,10 +616,14 @@ impl Handler<ApplyFrames> for ShardActor {
                         1,
                         len as usize,
                     );
-                    if let Err(e) = applied {
-                        self.slot.note_engine_error(&e);
-                        return Err(e);
+                    if let Err(err) = applied {
+                        self.slot.note_engine_error(&err);
+                        return Err(NodeError::Engine {
+                            err,
+                            ctx: self.slot.ctx(m.epoch),
+                        });
                     }
+                    copy.store.applied(&location, wire, copy.tail_bytes);
                 }
                 Fate::Skip => {}
                 Fate::Gap => {
@@ -500,13 +633,10 @@ impl Handler<ApplyFrames> for ShardActor {
                     });
                 }
                 Fate::Overlap => {
-                    return Err(vecshard_engine::Error::new(
-                        ErrorKind::InvalidArgument,
-                        format!(
-                            "shard {}: a frame of {len} from sequence number {first_seq} straddles this follower's next {next}: its log differs from the primary's",
-                            self.slot.id
-                        ),
-                    ));
+                    return Err(NodeError::invalid(format!(
+                        "shard {}: a frame of {len} from sequence number {first_seq} straddles this follower's next {next}: its log differs from the primary's",
+                        self.slot.id
+                    )));
                 }
             }
         }
@@ -544,5 +674,24 @@ impl Handler<Hold> for ShardActor {
     fn handle(&mut self, Hold(release, held): Hold, _: &mut Context<Self>) {
         let _ = held.send(());
         let _ = release.recv();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::diverged;
+
+    #[test]
+    fn a_copy_past_the_next_epochs_start_has_diverged() {
+        // Epoch 5 started from 100, epoch 8 from 140.
+        let starts = [(5, 100), (8, 140)];
+        assert!(diverged(&starts, 4, 100).is_ok(), "a prefix");
+        assert!(diverged(&starts, 4, 90).is_ok());
+        let e = diverged(&starts, 4, 101).unwrap_err();
+        assert!(e.contains("epoch 5 started from 100"), "{e}");
+        assert!(diverged(&starts, 5, 140).is_ok());
+        assert!(diverged(&starts, 5, 141).is_err());
+        assert!(diverged(&starts, 8, 10_000).is_ok(), "the current epoch");
+        assert!(diverged(&[], 0, 10_000).is_ok(), "never promoted");
     }
 }

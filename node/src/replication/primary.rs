@@ -115,7 +115,15 @@ impl std::fmt::Debug for Replicator {
 impl Replicator {
     /// Start replicating shard `id` at `epoch`, whose engine's next sequence number is
     /// `next_seq` (everything below is durable here).
-    pub fn start(id: ShardId, epoch: u64, next_seq: u64, plan: PrimaryPlan) -> Replicator {
+    /// `seed`: frames this node applied as a follower, ending right before `next_seq`,
+    /// to resend to followers that missed them.
+    pub fn start(
+        id: ShardId,
+        epoch: u64,
+        next_seq: u64,
+        seed: Option<Tail>,
+        plan: PrimaryPlan,
+    ) -> Replicator {
         let followers: Vec<(String, bool)> = plan
             .followers
             .iter()
@@ -123,7 +131,9 @@ impl Replicator {
             .collect();
         let durable = next_seq.saturating_sub(1);
         let state = State {
-            tail: Tail::new(next_seq, plan.tail_bytes),
+            tail: seed
+                .filter(|t| t.end() == next_seq)
+                .unwrap_or_else(|| Tail::new(next_seq, plan.tail_bytes)),
             acks: AckTracker::new(plan.write_ack, plan.factor, durable, &followers),
             closed: false,
             trouble: BTreeMap::new(),

@@ -105,6 +105,7 @@ mod tests {
 
     fn frame(first_seq: u64, keys: u64) -> pb::ReplicaFrame {
         pb::ReplicaFrame {
+            epoch: 1,
             first_seq,
             points: Vec::new(),
             keys: (0..keys)

@@ -130,6 +130,7 @@ node_calls! {
     scan(ScanRequest) -> ScanResponse;
     node_status(NodeStatusRequest) -> NodeStatusResponse;
     checkpoint_shard(CheckpointShardRequest) -> CheckpointShardResponse;
+    fence_replica(FenceReplicaRequest) -> FenceReplicaResponse;
 }
 
 /// How a node in this process is reached.

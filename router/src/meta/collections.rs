@@ -29,9 +29,10 @@ impl Core {
                 ErrorKind::FailedPrecondition,
                 format!(
                     "replication_factor {} is not available yet: writes are shipped to the \
-                     replicas, but a lost primary is not replaced and a lagging replica does not \
-                     catch up (docs/design/014-replication.md, step 2 of 5); \
-                     router.experimental_replication = true enables it for testing only",
+                     replicas and a lost primary is replaced, but a replica that falls behind \
+                     never catches up or rejoins the in-sync set (docs/design/014-replication.md, \
+                     step 3 of 5); router.experimental_replication = true enables it for \
+                     testing only",
                     r.factor
                 ),
             ));

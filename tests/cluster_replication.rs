@@ -813,3 +813,185 @@ async fn sigkill_the_primary_under_ingest_a_follower_takes_over_with_every_ackno
         }
     }
 }
+
+/// Start a 3-node cluster with `o`, create the RF 3, one-shard collection `name` and
+/// write `rounds` rounds of keys 0..40 (round `v` writes version `v` of every key).
+/// Returns the cluster, a client, the shard's placement and what every replica must hold.
+async fn replicated_with_rounds(
+    name: &str,
+    o: Options,
+    rounds: u64,
+) -> (Cluster, Client, pb::ShardPlacement, Expected) {
+    let c = Cluster::start_with(1, 3, o);
+    c.wait_ready(3).await;
+    let mut client = c.client(0).await;
+    client
+        .create_collection(pb::CreateCollectionRequest {
+            name: name.into(),
+            dimension: DIM as u32,
+            metric: pb::Metric::L2 as i32,
+            shard_count: 1,
+            replication_factor: 3,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    c.wait_serving(name).await;
+    let mut want = Expected::new();
+    for v in 1..=rounds {
+        write_round(&mut client, name, v).await.unwrap();
+        want.extend((0..40).map(|k| (k, Some(v))));
+    }
+    let status = c.status().await.unwrap();
+    let shard = status
+        .shards
+        .into_iter()
+        .find(|s| s.collection == name)
+        .unwrap();
+    (c, client, shard, want)
+}
+
+/// Round `v`: version `v` of keys 0..40 in one upsert.
+async fn write_round(client: &mut Client, name: &str, v: u64) -> Result<(), tonic::Status> {
+    client
+        .upsert(pb::UpsertRequest {
+            collection: name.into(),
+            points: (0..40).map(|k| versioned(k, v)).collect(),
+        })
+        .await
+        .map(|_| ())
+}
+
+/// SIGKILL node `i`, delete its whole data directory, start it again.
+fn wipe_and_restart(c: &mut Cluster, i: usize) {
+    c.nodes[i].proc.as_mut().unwrap().kill9();
+    std::fs::remove_dir_all(c.node_data_dir(i)).unwrap();
+    c.start_node(i);
+}
+
+/// Fence `shard`'s copy on node `address` at the epoch after the map's.
+async fn fence(address: &str, name: &str, epoch: u64) -> Result<(u64, u64), tonic::Status> {
+    let mut node = NodeClient::connect(format!("http://{address}"))
+        .await
+        .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+    let r = node
+        .fence_replica(pi::FenceReplicaRequest {
+            target: Some(pi::ShardTarget {
+                collection: name.into(),
+                shard: 0,
+                epoch: epoch + 1,
+            }),
+        })
+        .await?
+        .into_inner();
+    Ok((r.last_epoch, r.last_seq))
+}
+
+/// The address of node `id` in the cluster status.
+async fn address_of(c: &Cluster, id: &str) -> String {
+    let status = c.status().await.unwrap();
+    status
+        .nodes
+        .iter()
+        .find(|n| n.id == id)
+        .map(|n| n.address.clone())
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_wiped_follower_catches_up_under_ingest_and_answers_fences_only_then() {
+    let (mut c, mut client, shard, mut want) =
+        replicated_with_rounds("wiped", Options::default(), 20).await;
+    let follower = shard.replicas[1].node.clone();
+    let b = c.node_index(&follower);
+    wipe_and_restart(&mut c, b);
+    let started = Instant::now();
+    // Ingest goes on (the primary and the other follower are a majority) while the
+    // wiped copy comes back and catches up from the primary's tail.
+    let mut v = 20;
+    let address = address_of(&c, &follower).await;
+    loop {
+        v += 1;
+        write_round(&mut client, "wiped", v).await.unwrap();
+        want.extend((0..40).map(|k| (k, Some(v))));
+        let got = read_replica(&address, "wiped", &[(0, shard.epoch)], &[0]).await;
+        if v >= 30 && got.is_ok_and(|p| differences(&BTreeMap::from([(0, Some(v))]), &p).is_none())
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the wiped follower did not catch up\n{}",
+            c.logs()
+        );
+    }
+    // Every replica, the wiped one read through its own node, holds every write's latest
+    // value.
+    assert_every_replica_holds(&c, "wiped", &want).await;
+    let log = c.nodes[b].proc.as_ref().unwrap().log_text();
+    assert!(log.contains("new follower copy: catching up"), "{log}");
+    // Caught up, it answers a fence with the primary's whole log (40 writes a round).
+    let (last_epoch, last_seq) = c
+        .eventually(
+            "the caught-up copy answers a fence",
+            Duration::from_secs(30),
+            || async { fence(&address, "wiped", shard.epoch).await.ok() },
+        )
+        .await;
+    assert_eq!((last_epoch, last_seq), (shard.epoch, 40 * v));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_wiped_follower_behind_the_primary_tail_answers_no_fence() {
+    let (mut c, mut client, shard, _) = replicated_with_rounds(
+        "behind",
+        Options {
+            replica_tail_bytes: 4096,
+            ..Options::default()
+        },
+        20,
+    )
+    .await;
+    let follower = shard.replicas[1].node.clone();
+    let b = c.node_index(&follower);
+    wipe_and_restart(&mut c, b);
+    let address = address_of(&c, &follower).await;
+    // Writes go on without it; its copy stays empty (the tail holds only the last
+    // frames), so it must not answer a promotion's fence with (0, 0).
+    let mut v = 20;
+    let refusal = c
+        .eventually(
+            "the wiped copy refuses a fence",
+            Duration::from_secs(60),
+            || {
+                v += 1;
+                let (mut client, address) = (client.clone(), address.clone());
+                async move {
+                    write_round(&mut client, "behind", v).await.unwrap();
+                    match fence(&address, "behind", shard.epoch).await {
+                        Err(e) if e.message().contains("has not caught up") => Some(e),
+                        Ok(answer) => panic!("a wiped copy answered a fence: {answer:?}"),
+                        Err(_) => None, // still starting or opening
+                    }
+                }
+            },
+        )
+        .await;
+    assert_eq!(refusal.code(), tonic::Code::Unavailable, "{refusal:?}");
+    assert!(
+        refusal.message().contains("answers no fence") && refusal.message().contains("behind/0"),
+        "{refusal:?}"
+    );
+    // The primary says why it leaves the follower behind.
+    let primary = c.node_index(&shard.owner);
+    c.eventually(
+        "the primary logs the follower behind its tail",
+        Duration::from_secs(30),
+        || async {
+            let log = c.nodes[primary].proc.as_ref().unwrap().log_text();
+            log.contains("behind the primary's tail").then_some(())
+        },
+    )
+    .await;
+    write_round(&mut client, "behind", 1000).await.unwrap();
+}

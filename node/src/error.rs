@@ -94,6 +94,11 @@ pub enum NodeError {
         /// Which followers did not answer, and why.
         detail: Option<String>,
     },
+    /// A replicated copy that is catching up (its directory was new or wiped and it has
+    /// not reached the primary's log end since) cannot answer a fence: its position says
+    /// nothing about which acknowledged writes it holds (note 014).
+    #[error("shard {0}: {1}")]
+    CatchingUp(crate::placement::ShardId, String),
     /// Something the node cannot do (yet).
     #[error("{0}")]
     Unsupported(String),

@@ -48,6 +48,7 @@ impl ReplicaInternal for ReplicaService {
                 epoch: t.epoch,
                 frames,
                 wire: r.frames,
+                log_end: r.log_end,
             })
             .await
             .map_err(|_| NodeError::not_owner(slot.ctx(t.epoch), NotOwnerReason::Unassigned))?

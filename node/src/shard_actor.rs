@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use tokio::sync::oneshot;
-use vecshard_engine::{ErrorKind, Key, Options, Point, Replicated, Shard, ShardSpec};
+use vecshard_engine::{ErrorKind, Key, Options, Point, Replicated, Shard, ShardSpec, paths};
 
 use crate::error::{NodeError, NotOwnerReason};
 use crate::metrics::Metrics;
@@ -185,6 +185,8 @@ pub struct ApplyFrames {
     pub frames: Vec<(u64, Replicated)>,
     /// The same frames as received (kept for a later promotion).
     pub wire: Vec<pb::ReplicaFrame>,
+    /// The primary's last sequence number when it sent them.
+    pub log_end: u64,
 }
 
 /// A follower's position after [`ApplyFrames`].
@@ -448,6 +450,10 @@ impl Handler<Open> for ShardActor {
 
     fn handle(&mut self, _: Open, _: &mut Context<Self>) {
         let started = Instant::now();
+        if let Err(e) = self.mark_new_follower_copy() {
+            self.slot.set_state(SlotState::Failed(e));
+            return;
+        }
         match self.plan.open() {
             Ok(shard) => {
                 tracing::info!(shard = %self.slot.id, location = %self.plan.location,
@@ -496,6 +502,36 @@ impl Handler<Write> for ShardActor {
 }
 
 impl ShardActor {
+    /// A follower about to create its copy empty (no manifest at its local location)
+    /// marks it as catching up first, durably: until it reaches its primary's log end it
+    /// answers no fence (note 014, "a wiped replica does not answer fences").
+    fn mark_new_follower_copy(&self) -> Result<(), vecshard_engine::Error> {
+        let (Role::Follower, true, Some(copy)) =
+            (self.plan.role, self.plan.local, self.plan.replica.as_ref())
+        else {
+            return Ok(());
+        };
+        let manifests = std::path::Path::new(&self.plan.location).join(paths::MANIFEST_DIR);
+        let empty = match std::fs::read_dir(&manifests) {
+            Ok(mut entries) => entries.next().is_none(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+            Err(e) => {
+                return Err(vecshard_engine::Error::new(
+                    ErrorKind::Io,
+                    format!("read {}: {e}", manifests.display()),
+                ));
+            }
+        };
+        if empty {
+            copy.store
+                .update(&self.plan.location, |r| r.catching_up = true)
+                .map_err(|e| vecshard_engine::Error::new(ErrorKind::Io, e))?;
+            tracing::info!(shard = %self.slot.id, location = %self.plan.location,
+                "new follower copy: catching up, answers no fence until it reaches the primary's log end");
+        }
+        Ok(())
+    }
+
     /// A replicated primary starts at its epoch: its copy's last epoch becomes this one
     /// (durably: its log is the log this epoch starts from), and it resends what it applied
     /// as a follower, if that ends where its log does.
@@ -550,9 +586,20 @@ impl Handler<FenceAt> for ShardActor {
             .shard
             .clone()
             .ok_or_else(|| NodeError::Opening(self.slot.id.clone()))?;
-        let record = self
-            .copy()?
-            .store
+        let store = &self.copy()?.store;
+        let held = store
+            .record(&self.plan.location)
+            .map_err(NodeError::Internal)?;
+        if held.catching_up {
+            return Err(NodeError::CatchingUp(
+                self.slot.id.clone(),
+                format!(
+                    "this copy was created empty while the shard map named it a replica (a new or wiped data directory) and has not caught up with its primary yet (it holds {} writes): it answers no fence, so a promotion cannot count it as holding acknowledged writes",
+                    shard.next_seq() - 1
+                ),
+            ));
+        }
+        let record = store
             .update(&self.plan.location, |r| {
                 r.fenced_epoch = r.fenced_epoch.max(epoch)
             })
@@ -640,8 +687,16 @@ impl Handler<ApplyFrames> for ShardActor {
                 }
             }
         }
+        let durable_seq = shard.next_seq() - 1;
+        if record.catching_up && durable_seq >= m.log_end {
+            copy.store
+                .update(&location, |r| r.catching_up = false)
+                .map_err(NodeError::Internal)?;
+            tracing::info!(shard = %self.slot.id, durable_seq, log_end = m.log_end,
+                "caught up with the primary's log end: this copy answers fences again");
+        }
         Ok(Position {
-            durable_seq: shard.next_seq() - 1,
+            durable_seq,
             gap: false,
         })
     }

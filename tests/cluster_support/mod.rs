@@ -143,6 +143,8 @@ pub struct Options {
     pub write_timeout_ms: u64,
     /// The nodes' `node.replica_lag_timeout_ms`.
     pub replica_lag_timeout_ms: u64,
+    /// The nodes' `node.replica_tail_bytes`.
+    pub replica_tail_bytes: usize,
 }
 
 impl Default for Options {
@@ -153,6 +155,7 @@ impl Default for Options {
             extra_allowed_storage: Vec::new(),
             write_timeout_ms: 30000,
             replica_lag_timeout_ms: 10000,
+            replica_tail_bytes: 64 << 20,
         }
     }
 }
@@ -264,13 +267,14 @@ impl Cluster {
                     &config,
                     format!(
                         "[node]\nid = \"{id}\"\ngrpc_addr = \"127.0.0.1:{}\"\nhttp_addr = \"127.0.0.1:{}\"\ndata_dir = \"{}\"\n\
-                         shutdown_timeout_ms = 2000\nreplica_lag_timeout_ms = {}\n\n[cluster]\nrouters = [{}]\nheartbeat_interval_ms = 200\nrpc_timeout_ms = 1000\n\
+                         shutdown_timeout_ms = 2000\nreplica_lag_timeout_ms = {}\nreplica_tail_bytes = {}\n\n[cluster]\nrouters = [{}]\nheartbeat_interval_ms = 200\nrpc_timeout_ms = 1000\n\
                          allowed_storage = {allowed}\n\n\
                          [engine]\nmemtable_bytes = 4194304\n",
                         free_port(),
                         free_port(),
                         dir.path().join(&id).display(),
                         o.replica_lag_timeout_ms,
+                        o.replica_tail_bytes,
                         internals.join(", ")
                     ),
                 )
@@ -310,6 +314,11 @@ impl Cluster {
             &["router", "--config", &config],
             log,
         ));
+    }
+
+    /// Node `i`'s data directory.
+    pub fn node_data_dir(&self, i: usize) -> PathBuf {
+        self.dir.path().join(&self.nodes[i].id)
     }
 
     pub fn start_node(&mut self, i: usize) {

@@ -336,6 +336,7 @@ async fn ship_to(inner: Arc<Inner>, peer: Peer, client: Result<Client, String>, 
             continue;
         }
         let sent = frames.len();
+        let log_end = inner.state.lock().tail.end().saturating_sub(1);
         let mut req = tonic::Request::new(pb::ReplicateRequest {
             target: Some(pb::ShardTarget {
                 collection: inner.id.collection.clone(),
@@ -343,6 +344,7 @@ async fn ship_to(inner: Arc<Inner>, peer: Peer, client: Result<Client, String>, 
                 epoch: inner.epoch,
             }),
             frames,
+            log_end,
         });
         req.set_timeout(timeout);
         match tokio::time::timeout(timeout, client.replicate(req)).await {

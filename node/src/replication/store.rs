@@ -23,6 +23,11 @@ pub struct ReplicaRecord {
     pub last_epoch: u64,
     /// The highest epoch it was fenced at: frames of lower epochs are refused.
     pub fenced_epoch: u64,
+    /// The copy was created empty on a node the shard map already names as a replica (a
+    /// new collection, a new disk, a wiped directory) and has not yet reached the log
+    /// end its primary announced: it answers no fence (note 014, "a wiped replica does
+    /// not answer fences"). Written before the empty copy is created.
+    pub catching_up: bool,
 }
 
 const MAGIC: &str = "vecshard-replica-record v1";
@@ -43,9 +48,19 @@ fn parse(path: &str, text: &str) -> Result<ReplicaRecord, String> {
         let value = line.strip_prefix(name).and_then(|v| v.strip_prefix(' '));
         value.and_then(|v| v.parse().ok()).ok_or_else(bad)
     };
+    let last_epoch = field("last_epoch")?;
+    let fenced_epoch = field("fenced_epoch")?;
+    // Absent in records written before catch-up existed: such copies are not catching up.
+    let catching_up = match lines.next() {
+        None => false,
+        Some("catching_up 1") => true,
+        Some("catching_up 0") => false,
+        Some(_) => return Err(bad()),
+    };
     Ok(ReplicaRecord {
-        last_epoch: field("last_epoch")?,
-        fenced_epoch: field("fenced_epoch")?,
+        last_epoch,
+        fenced_epoch,
+        catching_up,
     })
 }
 
@@ -62,10 +77,13 @@ fn load(path: &str) -> Result<ReplicaRecord, String> {
 fn store(path: &str, r: &ReplicaRecord) -> Result<(), String> {
     let tmp = format!("{path}.tmp");
     let text = format!(
-        "{MAGIC}\nlast_epoch {}\nfenced_epoch {}\n",
-        r.last_epoch, r.fenced_epoch
+        "{MAGIC}\nlast_epoch {}\nfenced_epoch {}\ncatching_up {}\n",
+        r.last_epoch, r.fenced_epoch, r.catching_up as u8
     );
     let write = || -> std::io::Result<()> {
+        if let Some(dir) = Path::new(path).parent() {
+            std::fs::create_dir_all(dir)?;
+        }
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(text.as_bytes())?;
         f.sync_all()?;
@@ -155,8 +173,23 @@ mod tests {
         let want = ReplicaRecord {
             last_epoch: 7,
             fenced_epoch: 9,
+            catching_up: false,
         };
         assert_eq!(again.record(&loc).unwrap(), want);
+        store.update(&loc, |r| r.catching_up = true).unwrap();
+        let again = ReplicaStore::default();
+        assert!(again.record(&loc).unwrap().catching_up);
+        // A record written before the flag existed reads as not catching up.
+        std::fs::write(
+            record_path(&loc),
+            format!("{MAGIC}\nlast_epoch 3\nfenced_epoch 4\n"),
+        )
+        .unwrap();
+        let old = ReplicaStore::default().record(&loc).unwrap();
+        assert_eq!(
+            (old.last_epoch, old.fenced_epoch, old.catching_up),
+            (3, 4, false)
+        );
         std::fs::write(record_path(&loc), "junk").unwrap();
         let e = ReplicaStore::default().record(&loc).unwrap_err();
         assert!(

@@ -995,3 +995,58 @@ async fn a_wiped_follower_behind_the_primary_tail_answers_no_fence() {
     .await;
     write_round(&mut client, "behind", 1000).await.unwrap();
 }
+
+/// Entries of node `i`'s data directory that belong to collection `name` (its directory
+/// `<name>-<incarnation>` holds the shard directories and their replica records).
+fn collection_files(c: &Cluster, i: usize, name: &str) -> Vec<String> {
+    let prefix = format!("{name}-");
+    let Ok(dirs) = std::fs::read_dir(c.node_data_dir(i)) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for d in dirs.flatten() {
+        let n = d.file_name().to_string_lossy().into_owned();
+        if n.starts_with(&prefix) {
+            out.push(n.clone());
+            for f in std::fs::read_dir(d.path()).into_iter().flatten().flatten() {
+                out.push(format!("{n}/{}", f.file_name().to_string_lossy()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dropping_a_replicated_collection_deletes_every_copy() {
+    let (c, mut client, shard, _) = replicated_with_rounds("dropped", Options::default(), 5).await;
+    assert_eq!(shard.replicas.len(), 3, "{shard:?}");
+    for i in 0..3 {
+        let files = collection_files(&c, i, "dropped");
+        assert!(
+            files.iter().any(|f| f.ends_with("/shard-0000"))
+                && files.iter().any(|f| f.ends_with("/shard-0000.replica")),
+            "node {i} holds no copy: {files:?}"
+        );
+    }
+    client
+        .drop_collection(pb::DropCollectionRequest {
+            name: "dropped".into(),
+        })
+        .await
+        .unwrap();
+    // The primary's copy and both followers' copies, with their replica records and the
+    // collection directories, go.
+    c.eventually("every copy deleted", Duration::from_secs(30), || async {
+        (0..3)
+            .all(|i| collection_files(&c, i, "dropped").is_empty())
+            .then_some(())
+    })
+    .await;
+    // ... and the map forgets the dropped collection once every deletion is confirmed.
+    c.eventually("the drop finished", Duration::from_secs(30), || async {
+        let logs = c.routers[0].proc.as_ref()?.log_text();
+        (logs.matches("control: delete dropped dropped/0").count() >= 3).then_some(())
+    })
+    .await;
+}

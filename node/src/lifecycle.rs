@@ -23,11 +23,12 @@ use crate::placement::{
 };
 use crate::registry::{Registry, Slot, SlotState, StateName};
 use crate::replication::PrimaryPlan;
-use crate::replication::store::ReplicaStore;
+use crate::replication::store::{ReplicaStore, record_path};
 use crate::shard_actor::{Close, Open, OpenPlan, ShardActor};
 use crate::shard_actor::{FenceAt, ReplicaCopy};
 
-/// Remove a local shard's directory, and its collection's directory once empty.
+/// Remove a local shard's directory and its replica record (a replicated copy's), and
+/// its collection's directory once empty.
 fn delete_local_shard(data_dir: &Path, dir: &Path) -> Result<(), EngineError> {
     match std::fs::remove_dir_all(dir) {
         Ok(()) => {}
@@ -37,6 +38,19 @@ fn delete_local_shard(data_dir: &Path, dir: &Path) -> Result<(), EngineError> {
                 ErrorKind::Io,
                 format!("delete {}: {e}", dir.display()),
             ));
+        }
+    }
+    let record = record_path(&dir.to_string_lossy());
+    for file in [record.clone(), format!("{record}.tmp")] {
+        match std::fs::remove_file(&file) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(EngineError::new(
+                    ErrorKind::Io,
+                    format!("delete {file}: {e}"),
+                ));
+            }
         }
     }
     if let Some(parent) = dir.parent().filter(|p| *p != data_dir) {
@@ -370,6 +384,7 @@ impl Lifecycle {
     /// Delete a shard's data at `location` (a local directory or an object-store root).
     async fn delete_location(&self, location: String, ctx: ShardCtx) -> Result<(), NodeError> {
         let data_dir = self.config.node.data_dir.clone();
+        self.replicas.forget(&location);
         tokio::task::spawn_blocking(move || {
             let deleted = if location.contains("://") {
                 delete_object_store_shard(&location)

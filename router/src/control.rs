@@ -61,6 +61,10 @@ pub async fn run(core: Arc<Core>) {
     }
 }
 
+/// A dropped shard's copy to delete: (incarnation, shard, the follower's node or `None`
+/// for the owner's copy).
+type DeletionKey = (u64, u32, Option<String>);
+
 #[derive(Default)]
 struct ControlState {
     leader_since: Option<Instant>,
@@ -68,10 +72,11 @@ struct ControlState {
     sent: HashMap<(String, String, u32, u64, i32), Instant>,
     /// (collection, shard) reported broken → (moves so far, earliest next move).
     broken: HashMap<(String, u32), (u32, Instant)>,
-    /// (incarnation, shard) of a dropped shard → when its deletion was last asked for.
-    deleting: HashMap<(u64, u32), Instant>,
+    /// (incarnation, shard, follower's node or `None` for the owner's copy) of a dropped
+    /// shard → when its deletion was last asked for.
+    deleting: HashMap<DeletionKey, Instant>,
     /// Deletions nodes confirmed, to record in the map.
-    deleted: Arc<Mutex<Vec<(u64, u32)>>>,
+    deleted: Arc<Mutex<Vec<DeletionKey>>>,
     /// (collection, shard, epoch) of a replicated shard whose primary is down → the
     /// fencing round for epoch + 1.
     fencing: HashMap<(String, u32, u64), FenceRound>,
@@ -136,8 +141,16 @@ async fn tick(core: &Core, state: &mut ControlState) {
     }
     reconcile(core, &core.view(), &seen, state);
     let confirmed = std::mem::take(&mut *state.deleted.lock().unwrap_or_else(|p| p.into_inner()));
-    for (incarnation, shard) in confirmed {
-        propose(core, Command::DataDeleted { incarnation, shard }).await;
+    for (incarnation, shard, follower) in confirmed {
+        let command = match follower {
+            None => Command::DataDeleted { incarnation, shard },
+            Some(node) => Command::FollowerDataDeleted {
+                incarnation,
+                shard,
+                node,
+            },
+        };
+        propose(core, command).await;
     }
     delete_dropped(core, &core.view(), state);
 }
@@ -564,7 +577,7 @@ fn delete_dropped(core: &Core, view: &MapView, state: &mut ControlState) {
         .deleting
         .retain(|_, t| now.duration_since(*t) < RESEND_AFTER);
     for d in placement::deletions(&view.map) {
-        let key = (d.incarnation, d.shard);
+        let key = (d.incarnation, d.shard, d.follower.then(|| d.node.clone()));
         let (Some(dropped), Some(node)) = (
             view.map.dropping.get(&d.incarnation),
             view.map.nodes.get(&d.node),
@@ -581,7 +594,7 @@ fn delete_dropped(core: &Core, view: &MapView, state: &mut ControlState) {
         let Ok(mut client) = core.nodes.get(&node.address) else {
             continue;
         };
-        state.deleting.insert(key, now);
+        state.deleting.insert(key.clone(), now);
         let mut req = tonic::Request::new(pi::ReleaseShardRequest {
             collection: c.spec.name.clone(),
             shard: d.shard,

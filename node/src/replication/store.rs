@@ -135,6 +135,12 @@ impl ReplicaStore {
         Ok(new)
     }
 
+    /// The copy at `location` is deleted: forget its record and recent frames.
+    pub fn forget(&self, location: &str) {
+        self.records.lock().remove(location);
+        self.tails.lock().remove(location);
+    }
+
     /// A follower applied `frame` to the copy at `location`: keep it (at most
     /// `max_bytes` of recent frames).
     pub fn applied(&self, location: &str, frame: pb::ReplicaFrame, max_bytes: usize) {

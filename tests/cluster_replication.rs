@@ -1,16 +1,22 @@
-//! Replicated local-disk collections as processes (issue 17, step 1 of
+//! Replicated local-disk collections as processes (issue 17, steps 1 and 2 of
 //! `docs/design/014-replication.md`): `replication_factor` and `write_ack` through the CLI,
 //! REST and gRPC; replicas on distinct nodes in the shard map, shown by `GET /v1/cluster`
 //! and `vecshard status`; too few live nodes is FAILED_PRECONDITION naming both numbers;
-//! the primary serves reads and writes as an unreplicated shard's owner does.
+//! the primary ships every write to its followers, so each replica, read through its own
+//! node, holds every acknowledged value; with two of three replicas gone writes fail with
+//! UNAVAILABLE / 503 naming the shard and the replicas that answered, while the surviving
+//! primary serves reads.
 
 mod cluster_support;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use cluster_support::*;
 use serde_json::{Value as J, json};
+use vecshard_proto::internal::v1 as pi;
+use vecshard_proto::internal::v1::node_client::NodeClient;
 use vecshard_proto::v1 as pb;
 
 const DIM: usize = 4;
@@ -171,8 +177,8 @@ async fn replicated_collections_are_placed_on_distinct_nodes_and_shown() {
                 assert_eq!(replicas[0]["node"], s["owner"], "{s}");
                 for r in replicas {
                     assert_eq!(r["epoch"], s["epoch"], "{s}");
-                    // Nothing ships writes to followers yet: only the primary is in sync.
-                    assert_eq!(r["in_sync"], r["role"] == "primary", "{s}");
+                    // Followers take every write from the first: all start in sync.
+                    assert_eq!(r["in_sync"], true, "{s}");
                 }
                 assert!(replicas[1..].iter().all(|r| r["role"] == "follower"), "{s}");
                 if name == "rep" {
@@ -242,4 +248,805 @@ async fn replicated_collections_are_placed_on_distinct_nodes_and_shown() {
         "{out}"
     );
     c.assert_all_alive();
+}
+
+/// Key `k` as writer round `v` wrote it: vector and metadata differ from every other round.
+fn versioned(k: u64, v: u64) -> pb::Point {
+    let value = |s: String| pb::Value {
+        kind: Some(pb::value::Kind::StringValue(s)),
+    };
+    pb::Point {
+        key: Some(int_key(k)),
+        vector: vector(k * 1000 + v, DIM),
+        metadata: [("version".to_string(), value(format!("{k}@{v}")))].into(),
+        ..Default::default()
+    }
+}
+
+/// What a reader must find: the latest acknowledged version of every key, `None` once
+/// deleted.
+type Expected = BTreeMap<u64, Option<u64>>;
+
+/// Compare points read back with `want`: every live key present with its latest value
+/// (vector and metadata), every deleted key absent. Returns the first difference.
+fn differences(want: &Expected, got: &[pb::Point]) -> Option<String> {
+    let got: BTreeMap<u64, &pb::Point> = got
+        .iter()
+        .map(|p| (vecshard_test_support::api::key_id(p.key.as_ref()), p))
+        .collect();
+    for (k, v) in want {
+        match (v, got.get(k)) {
+            (None, None) => {}
+            (None, Some(_)) => return Some(format!("key {k} was deleted but is there")),
+            (Some(v), None) => return Some(format!("key {k} (version {v}) is missing")),
+            (Some(v), Some(p)) => {
+                let w = versioned(*k, *v);
+                if p.vector != w.vector || p.metadata != w.metadata {
+                    return Some(format!(
+                        "key {k}: want version {v}, got metadata {:?}",
+                        p.metadata
+                    ));
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Get `keys` from every shard of `collection` on one node directly (its own copy,
+/// whatever its role), at the shard map's epochs.
+async fn read_replica(
+    address: &str,
+    collection: &str,
+    epochs: &[(u32, u64)],
+    keys: &[u64],
+) -> Result<Vec<pb::Point>, tonic::Status> {
+    let mut node = NodeClient::connect(format!("http://{address}"))
+        .await
+        .map_err(|e| tonic::Status::unavailable(e.to_string()))?
+        .max_decoding_message_size(256 << 20);
+    let mut out = Vec::new();
+    for (shard, epoch) in epochs {
+        let got = node
+            .get(pi::GetRequest {
+                target: Some(pi::ShardTarget {
+                    collection: collection.into(),
+                    shard: *shard,
+                    epoch: *epoch,
+                }),
+                keys: keys.iter().copied().map(int_key).collect(),
+            })
+            .await?;
+        out.extend(got.into_inner().points);
+    }
+    Ok(out)
+}
+
+/// Every replica of `collection`, read through its own node, holds `want` (polled: a
+/// follower outside the majority may still be applying the last frames).
+async fn assert_every_replica_holds(c: &Cluster, collection: &str, want: &Expected) {
+    assert_replicas_hold(c, collection, want, &[]).await
+}
+
+/// [`assert_every_replica_holds`] on the replicas not on the nodes `gone`.
+async fn assert_replicas_hold(c: &Cluster, collection: &str, want: &Expected, gone: &[&str]) {
+    let status = c.status().await.unwrap();
+    let address: BTreeMap<String, String> = status
+        .nodes
+        .iter()
+        .map(|n| (n.id.clone(), n.address.clone()))
+        .collect();
+    let shards: Vec<&pb::ShardPlacement> = status
+        .shards
+        .iter()
+        .filter(|s| s.collection == collection)
+        .collect();
+    let epochs: Vec<(u32, u64)> = shards.iter().map(|s| (s.number, s.epoch)).collect();
+    let holders: BTreeSet<&str> = shards
+        .iter()
+        .flat_map(|s| s.replicas.iter().map(|r| r.node.as_str()))
+        .collect();
+    assert_eq!(holders.len(), 3, "{status:?}");
+    let keys: Vec<u64> = want.keys().copied().collect();
+    for node in holders.into_iter().filter(|n| !gone.contains(n)) {
+        let until = Instant::now() + Duration::from_secs(30);
+        loop {
+            let last = match read_replica(&address[node], collection, &epochs, &keys).await {
+                Ok(points) => match differences(want, &points) {
+                    None => break,
+                    Some(d) => d,
+                },
+                Err(e) => e.to_string(),
+            };
+            assert!(
+                Instant::now() < until,
+                "node {node} does not hold every acknowledged write of {collection}: {last}\n{}",
+                c.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_replica_holds_every_acknowledged_write_and_two_lost_stop_writes() {
+    let mut c = Cluster::start_with(
+        1,
+        3,
+        Options {
+            write_timeout_ms: 8000,
+            ..Options::default()
+        },
+    );
+    c.wait_ready(3).await;
+    let mut client = c.client(0).await;
+    for (name, shards) in [("rep", 2), ("solo", 1)] {
+        client
+            .create_collection(pb::CreateCollectionRequest {
+                name: name.into(),
+                dimension: DIM as u32,
+                metric: pb::Metric::L2 as i32,
+                shard_count: shards,
+                replication_factor: 3,
+                write_ack: "majority".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        c.wait_serving(name).await;
+    }
+
+    // Ingest under load: four writers on disjoint keys, each replacing and deleting its
+    // own keys in rounds; every acknowledged write is recorded in order.
+    let writers = (0..4u64).map(|w| {
+        let mut client = client.clone();
+        async move {
+            let mut want = Expected::new();
+            let keys: Vec<u64> = (w * 1000..w * 1000 + 150).collect();
+            for round in 1..=10u64 {
+                if round % 3 == 0 {
+                    let gone: Vec<u64> = keys
+                        .iter()
+                        .copied()
+                        .filter(|k| k % 5 == round % 5)
+                        .collect();
+                    client
+                        .delete(pb::DeleteRequest {
+                            collection: "rep".into(),
+                            keys: gone.iter().copied().map(int_key).collect(),
+                        })
+                        .await
+                        .unwrap();
+                    for k in gone {
+                        want.insert(k, None);
+                    }
+                    continue;
+                }
+                for chunk in keys.chunks(50) {
+                    client
+                        .upsert(pb::UpsertRequest {
+                            collection: "rep".into(),
+                            points: chunk.iter().map(|k| versioned(*k, round)).collect(),
+                        })
+                        .await
+                        .unwrap();
+                    for k in chunk {
+                        want.insert(*k, Some(round));
+                    }
+                }
+            }
+            // Finally some keys are deleted for good.
+            let gone: Vec<u64> = keys.iter().copied().filter(|k| k % 7 == 0).collect();
+            client
+                .delete(pb::DeleteRequest {
+                    collection: "rep".into(),
+                    keys: gone.iter().copied().map(int_key).collect(),
+                })
+                .await
+                .unwrap();
+            for k in gone {
+                want.insert(k, None);
+            }
+            want
+        }
+    });
+    let mut want = Expected::new();
+    for part in futures::future::join_all(writers).await {
+        want.extend(part);
+    }
+    assert!(want.values().any(Option::is_none) && want.values().any(Option::is_some));
+    assert_every_replica_holds(&c, "rep", &want).await;
+    // Followers refuse client writes: only the primary takes them.
+    let status = c.status().await.unwrap();
+    let rep0 = status
+        .shards
+        .iter()
+        .find(|s| s.collection == "rep" && s.number == 0)
+        .unwrap();
+    let follower = &rep0.replicas[1].node;
+    let follower_addr = &status
+        .nodes
+        .iter()
+        .find(|n| &n.id == follower)
+        .unwrap()
+        .address;
+    let mut node = NodeClient::connect(format!("http://{follower_addr}"))
+        .await
+        .unwrap();
+    let e = node
+        .upsert(pi::UpsertRequest {
+            target: Some(pi::ShardTarget {
+                collection: "rep".into(),
+                shard: 0,
+                epoch: rep0.epoch,
+            }),
+            points: vec![versioned(1, 99)],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::FailedPrecondition, "{e:?}");
+    assert!(e.message().contains("not primary"), "{e:?}");
+
+    // `solo`: one shard on all three nodes. Write, then lose both followers.
+    let mut solo = Expected::new();
+    client
+        .upsert(pb::UpsertRequest {
+            collection: "solo".into(),
+            points: (0..100).map(|k| versioned(k, 1)).collect(),
+        })
+        .await
+        .unwrap();
+    solo.extend((0..100).map(|k| (k, Some(1))));
+    assert_every_replica_holds(&c, "solo", &solo).await;
+    let status = c.status().await.unwrap();
+    let solo0 = status
+        .shards
+        .iter()
+        .find(|s| s.collection == "solo")
+        .unwrap();
+    let primary = solo0.owner.clone();
+    for r in &solo0.replicas[1..] {
+        let i = c.node_index(&r.node);
+        c.nodes[i].proc.as_mut().unwrap().kill9();
+    }
+
+    // gRPC: UNAVAILABLE before the caller's deadline, naming the shard and the answers.
+    let started = Instant::now();
+    let mut req = tonic::Request::new(pb::UpsertRequest {
+        collection: "solo".into(),
+        points: vec![versioned(7, 2)],
+    });
+    req.set_timeout(Duration::from_secs(3));
+    let e = client.upsert(req).await.unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(e.code(), tonic::Code::Unavailable, "{e:?}");
+    for needle in [
+        "shards [0] of \"solo\"",
+        "shard solo/0",
+        "durable on 1 of 3 replicas",
+        "majority needs 2",
+    ] {
+        assert!(e.message().contains(needle), "{needle:?} in {e:?}");
+    }
+    assert!(took < Duration::from_secs(4), "no hang: {took:?}");
+
+    // REST: 503 after the router's write deadline, with the same words.
+    let http = format!("http://{}", c.routers[0].http);
+    let started = Instant::now();
+    let r = reqwest::Client::new()
+        .post(format!("{http}/v1/collections/solo/points"))
+        .json(&json!({"points": [{"id": 8, "vector": [0.1, 0.2, 0.3, 0.4]}]}))
+        .send()
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    let status_code = r.status().as_u16();
+    let body = r.text().await.unwrap();
+    assert_eq!(status_code, 503, "{body}");
+    assert!(
+        body.contains("shard solo/0") && body.contains("1 of 3 replicas"),
+        "{body}"
+    );
+    assert!(took < Duration::from_secs(10), "no hang: {took:?}");
+
+    // Reads go on from the surviving primary: every acknowledged value. (Keys 7 and 8
+    // may or may not have been written: their writes were not acknowledged.)
+    let got = client
+        .get(pb::GetRequest {
+            collection: "solo".into(),
+            keys: (0..100)
+                .filter(|k| *k != 7 && *k != 8)
+                .map(int_key)
+                .collect(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    solo.remove(&7);
+    solo.remove(&8);
+    assert_eq!(differences(&solo, &got.points), None);
+    assert_eq!(got.points.len(), 98);
+    let alive = c.node_index(&primary);
+    assert!(c.nodes[alive].proc.as_mut().unwrap().alive());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_write_ack_all_a_lost_follower_leaves_the_in_sync_set_and_writes_go_on() {
+    let lag = Duration::from_millis(1000);
+    let mut c = Cluster::start_with(
+        1,
+        3,
+        Options {
+            write_timeout_ms: 8000,
+            replica_lag_timeout_ms: lag.as_millis() as u64,
+            ..Options::default()
+        },
+    );
+    c.wait_ready(3).await;
+    let mut client = c.client(0).await;
+    client
+        .create_collection(pb::CreateCollectionRequest {
+            name: "every".into(),
+            dimension: DIM as u32,
+            metric: pb::Metric::L2 as i32,
+            shard_count: 1,
+            replication_factor: 3,
+            write_ack: "all".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    c.wait_serving("every").await;
+    let write = |client: &mut Client, version: u64| {
+        let mut client = client.clone();
+        async move {
+            let started = Instant::now();
+            client
+                .upsert(pb::UpsertRequest {
+                    collection: "every".into(),
+                    points: (0..50).map(|k| versioned(k, version)).collect(),
+                })
+                .await
+                .unwrap();
+            started.elapsed()
+        }
+    };
+    write(&mut client, 1).await;
+    let mut want: Expected = (0..50).map(|k| (k, Some(1))).collect();
+    assert_every_replica_holds(&c, "every", &want).await;
+
+    // Lose one follower: the next write waits for it until the lag timeout, then the
+    // primary has it dropped from the in-sync set and acknowledges with the other two.
+    let status = c.status().await.unwrap();
+    let shard = status
+        .shards
+        .iter()
+        .find(|s| s.collection == "every")
+        .unwrap();
+    let lost = shard.replicas[2].node.clone();
+    let i = c.node_index(&lost);
+    c.nodes[i].proc.as_mut().unwrap().kill9();
+    let took = write(&mut client, 2).await;
+    assert!(
+        took >= lag - Duration::from_millis(100),
+        "acknowledged without the lost follower too early: {took:?}"
+    );
+    want.extend((0..50).map(|k| (k, Some(2))));
+    let status = c.status().await.unwrap();
+    let shard = status
+        .shards
+        .iter()
+        .find(|s| s.collection == "every")
+        .unwrap();
+    for r in &shard.replicas {
+        assert_eq!(r.in_sync, r.node != lost, "{shard:?}");
+    }
+    assert_replicas_hold(&c, "every", &want, &[&lost]).await;
+    // Later writes no longer wait for it.
+    let took = write(&mut client, 3).await;
+    assert!(took < lag, "{took:?}");
+    want.extend((0..50).map(|k| (k, Some(3))));
+    assert_replicas_hold(&c, "every", &want, &[&lost]).await;
+}
+
+/// Per key: the last acknowledged version and the last attempted one (a write that
+/// failed may or may not have survived).
+type Acked = BTreeMap<u64, (u64, u64)>;
+
+/// Every acknowledged key holds a version between its last acknowledged and its last
+/// attempted one, with that version's vector and metadata.
+fn acked_differences(want: &Acked, got: &[pb::Point]) -> Option<String> {
+    let got: BTreeMap<u64, &pb::Point> = got
+        .iter()
+        .map(|p| (vecshard_test_support::api::key_id(p.key.as_ref()), p))
+        .collect();
+    for (k, (acked, tried)) in want {
+        let Some(p) = got.get(k) else {
+            return Some(format!(
+                "key {k} (acknowledged at version {acked}) is missing"
+            ));
+        };
+        let ok = (*acked..=*tried).any(|v| {
+            let w = versioned(*k, v);
+            p.vector == w.vector && p.metadata == w.metadata
+        });
+        if !ok {
+            return Some(format!(
+                "key {k}: want a version in {acked}..={tried}, got {:?}",
+                p.metadata
+            ));
+        }
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigkill_the_primary_under_ingest_a_follower_takes_over_with_every_acknowledged_write() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let failure_timeout = Duration::from_millis(2000);
+    let mut c = Cluster::start_with(
+        1,
+        3,
+        Options {
+            write_timeout_ms: 4000,
+            failure_timeout_ms: failure_timeout.as_millis() as u64,
+            ..Options::default()
+        },
+    );
+    c.wait_ready(3).await;
+    let mut client = c.client(0).await;
+    client
+        .create_collection(pb::CreateCollectionRequest {
+            name: "failover".into(),
+            dimension: DIM as u32,
+            metric: pb::Metric::L2 as i32,
+            shard_count: 1,
+            replication_factor: 3,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let before = c.wait_serving("failover").await;
+    let (old_primary, old_epoch) = (before[0].owner.clone(), before[0].epoch);
+
+    // Three writers on disjoint keys, each rewriting its keys with growing versions
+    // until told to stop; every acknowledged write and every attempt is recorded.
+    let stop = Arc::new(AtomicBool::new(false));
+    let acks = Arc::new(AtomicU64::new(0));
+    let writers: Vec<_> = (0..3u64)
+        .map(|w| {
+            let (mut client, stop, acks) = (client.clone(), stop.clone(), acks.clone());
+            tokio::spawn(async move {
+                let mut want = Acked::new();
+                let keys: Vec<u64> = (w * 100..w * 100 + 40).collect();
+                let mut version = 0;
+                while !stop.load(Ordering::Acquire) {
+                    version += 1;
+                    let mut req = tonic::Request::new(pb::UpsertRequest {
+                        collection: "failover".into(),
+                        points: keys.iter().map(|k| versioned(*k, version)).collect(),
+                    });
+                    req.set_timeout(Duration::from_secs(3));
+                    let ok = client.upsert(req).await.is_ok();
+                    for k in &keys {
+                        let e = want.entry(*k).or_insert((0, 0));
+                        e.1 = version;
+                        if ok {
+                            e.0 = version;
+                        }
+                    }
+                    if ok {
+                        acks.fetch_add(1, Ordering::AcqRel);
+                    }
+                }
+                want.retain(|_, (acked, _)| *acked > 0);
+                want
+            })
+        })
+        .collect();
+    c.eventually("writes acknowledged", Duration::from_secs(30), || async {
+        (acks.load(Ordering::Acquire) >= 30).then_some(())
+    })
+    .await;
+
+    let i = c.node_index(&old_primary);
+    c.nodes[i].proc.as_mut().unwrap().kill9();
+    let killed = Instant::now();
+    let at_kill = acks.load(Ordering::Acquire);
+    // A follower is promoted and writes are acknowledged again.
+    c.eventually(
+        "writes acknowledged after the kill",
+        Duration::from_secs(30),
+        || async { (acks.load(Ordering::Acquire) >= at_kill + 10).then_some(()) },
+    )
+    .await;
+    let took = killed.elapsed();
+    stop.store(true, Ordering::Release);
+    let mut want = Acked::new();
+    for w in writers {
+        want.extend(w.await.unwrap());
+    }
+    assert!(
+        took < failure_timeout + Duration::from_secs(8),
+        "writes resumed {took:?} after the kill"
+    );
+    let status = c.status().await.unwrap();
+    let shard = status
+        .shards
+        .iter()
+        .find(|s| s.collection == "failover")
+        .unwrap();
+    assert_ne!(shard.owner, old_primary, "{shard:?}");
+    assert_eq!(shard.epoch, old_epoch + 1, "{shard:?}");
+    assert_eq!(shard.replicas[0].node, shard.owner, "{shard:?}");
+
+    // Every acknowledged write is there: through the router, and on each survivor.
+    let keys: Vec<u64> = want.keys().copied().collect();
+    let got = client
+        .get(pb::GetRequest {
+            collection: "failover".into(),
+            keys: keys.iter().copied().map(int_key).collect(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(acked_differences(&want, &got.points), None);
+    let address: BTreeMap<String, String> = status
+        .nodes
+        .iter()
+        .map(|n| (n.id.clone(), n.address.clone()))
+        .collect();
+    for r in shard.replicas.iter().filter(|r| r.node != old_primary) {
+        let until = Instant::now() + Duration::from_secs(30);
+        loop {
+            let got = read_replica(&address[&r.node], "failover", &[(0, shard.epoch)], &keys).await;
+            let last = match got {
+                Ok(points) => match acked_differences(&want, &points) {
+                    None => break,
+                    Some(d) => d,
+                },
+                Err(e) => e.to_string(),
+            };
+            assert!(Instant::now() < until, "{}: {last}\n{}", r.node, c.logs());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Start a 3-node cluster with `o`, create the RF 3, one-shard collection `name` and
+/// write `rounds` rounds of keys 0..40 (round `v` writes version `v` of every key).
+/// Returns the cluster, a client, the shard's placement and what every replica must hold.
+async fn replicated_with_rounds(
+    name: &str,
+    o: Options,
+    rounds: u64,
+) -> (Cluster, Client, pb::ShardPlacement, Expected) {
+    let c = Cluster::start_with(1, 3, o);
+    c.wait_ready(3).await;
+    let mut client = c.client(0).await;
+    client
+        .create_collection(pb::CreateCollectionRequest {
+            name: name.into(),
+            dimension: DIM as u32,
+            metric: pb::Metric::L2 as i32,
+            shard_count: 1,
+            replication_factor: 3,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    c.wait_serving(name).await;
+    let mut want = Expected::new();
+    for v in 1..=rounds {
+        write_round(&mut client, name, v).await.unwrap();
+        want.extend((0..40).map(|k| (k, Some(v))));
+    }
+    let status = c.status().await.unwrap();
+    let shard = status
+        .shards
+        .into_iter()
+        .find(|s| s.collection == name)
+        .unwrap();
+    (c, client, shard, want)
+}
+
+/// Round `v`: version `v` of keys 0..40 in one upsert.
+async fn write_round(client: &mut Client, name: &str, v: u64) -> Result<(), tonic::Status> {
+    client
+        .upsert(pb::UpsertRequest {
+            collection: name.into(),
+            points: (0..40).map(|k| versioned(k, v)).collect(),
+        })
+        .await
+        .map(|_| ())
+}
+
+/// SIGKILL node `i`, delete its whole data directory, start it again.
+fn wipe_and_restart(c: &mut Cluster, i: usize) {
+    c.nodes[i].proc.as_mut().unwrap().kill9();
+    std::fs::remove_dir_all(c.node_data_dir(i)).unwrap();
+    c.start_node(i);
+}
+
+/// Fence `shard`'s copy on node `address` at the epoch after the map's.
+async fn fence(address: &str, name: &str, epoch: u64) -> Result<(u64, u64), tonic::Status> {
+    let mut node = NodeClient::connect(format!("http://{address}"))
+        .await
+        .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+    let r = node
+        .fence_replica(pi::FenceReplicaRequest {
+            target: Some(pi::ShardTarget {
+                collection: name.into(),
+                shard: 0,
+                epoch: epoch + 1,
+            }),
+        })
+        .await?
+        .into_inner();
+    Ok((r.last_epoch, r.last_seq))
+}
+
+/// The address of node `id` in the cluster status.
+async fn address_of(c: &Cluster, id: &str) -> String {
+    let status = c.status().await.unwrap();
+    status
+        .nodes
+        .iter()
+        .find(|n| n.id == id)
+        .map(|n| n.address.clone())
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_wiped_follower_catches_up_under_ingest_and_answers_fences_only_then() {
+    let (mut c, mut client, shard, mut want) =
+        replicated_with_rounds("wiped", Options::default(), 20).await;
+    let follower = shard.replicas[1].node.clone();
+    let b = c.node_index(&follower);
+    wipe_and_restart(&mut c, b);
+    let started = Instant::now();
+    // Ingest goes on (the primary and the other follower are a majority) while the
+    // wiped copy comes back and catches up from the primary's tail.
+    let mut v = 20;
+    let address = address_of(&c, &follower).await;
+    loop {
+        v += 1;
+        write_round(&mut client, "wiped", v).await.unwrap();
+        want.extend((0..40).map(|k| (k, Some(v))));
+        let got = read_replica(&address, "wiped", &[(0, shard.epoch)], &[0]).await;
+        if v >= 30 && got.is_ok_and(|p| differences(&BTreeMap::from([(0, Some(v))]), &p).is_none())
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the wiped follower did not catch up\n{}",
+            c.logs()
+        );
+    }
+    // Every replica, the wiped one read through its own node, holds every write's latest
+    // value.
+    assert_every_replica_holds(&c, "wiped", &want).await;
+    let log = c.nodes[b].proc.as_ref().unwrap().log_text();
+    assert!(log.contains("new follower copy: catching up"), "{log}");
+    // Caught up, it answers a fence with the primary's whole log (40 writes a round).
+    let (last_epoch, last_seq) = c
+        .eventually(
+            "the caught-up copy answers a fence",
+            Duration::from_secs(30),
+            || async { fence(&address, "wiped", shard.epoch).await.ok() },
+        )
+        .await;
+    assert_eq!((last_epoch, last_seq), (shard.epoch, 40 * v));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_wiped_follower_behind_the_primary_tail_answers_no_fence() {
+    let (mut c, mut client, shard, _) = replicated_with_rounds(
+        "behind",
+        Options {
+            replica_tail_bytes: 4096,
+            ..Options::default()
+        },
+        20,
+    )
+    .await;
+    let follower = shard.replicas[1].node.clone();
+    let b = c.node_index(&follower);
+    wipe_and_restart(&mut c, b);
+    let address = address_of(&c, &follower).await;
+    // Writes go on without it; its copy stays empty (the tail holds only the last
+    // frames), so it must not answer a promotion's fence with (0, 0).
+    let mut v = 20;
+    let refusal = c
+        .eventually(
+            "the wiped copy refuses a fence",
+            Duration::from_secs(60),
+            || {
+                v += 1;
+                let (mut client, address) = (client.clone(), address.clone());
+                async move {
+                    write_round(&mut client, "behind", v).await.unwrap();
+                    match fence(&address, "behind", shard.epoch).await {
+                        Err(e) if e.message().contains("has not caught up") => Some(e),
+                        Ok(answer) => panic!("a wiped copy answered a fence: {answer:?}"),
+                        Err(_) => None, // still starting or opening
+                    }
+                }
+            },
+        )
+        .await;
+    assert_eq!(refusal.code(), tonic::Code::Unavailable, "{refusal:?}");
+    assert!(
+        refusal.message().contains("answers no fence") && refusal.message().contains("behind/0"),
+        "{refusal:?}"
+    );
+    // The primary says why it leaves the follower behind.
+    let primary = c.node_index(&shard.owner);
+    c.eventually(
+        "the primary logs the follower behind its tail",
+        Duration::from_secs(30),
+        || async {
+            let log = c.nodes[primary].proc.as_ref().unwrap().log_text();
+            log.contains("behind the primary's tail").then_some(())
+        },
+    )
+    .await;
+    write_round(&mut client, "behind", 1000).await.unwrap();
+}
+
+/// Entries of node `i`'s data directory that belong to collection `name` (its directory
+/// `<name>-<incarnation>` holds the shard directories and their replica records).
+fn collection_files(c: &Cluster, i: usize, name: &str) -> Vec<String> {
+    let prefix = format!("{name}-");
+    let Ok(dirs) = std::fs::read_dir(c.node_data_dir(i)) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for d in dirs.flatten() {
+        let n = d.file_name().to_string_lossy().into_owned();
+        if n.starts_with(&prefix) {
+            out.push(n.clone());
+            for f in std::fs::read_dir(d.path()).into_iter().flatten().flatten() {
+                out.push(format!("{n}/{}", f.file_name().to_string_lossy()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dropping_a_replicated_collection_deletes_every_copy() {
+    let (c, mut client, shard, _) = replicated_with_rounds("dropped", Options::default(), 5).await;
+    assert_eq!(shard.replicas.len(), 3, "{shard:?}");
+    for i in 0..3 {
+        let files = collection_files(&c, i, "dropped");
+        assert!(
+            files.iter().any(|f| f.ends_with("/shard-0000"))
+                && files.iter().any(|f| f.ends_with("/shard-0000.replica")),
+            "node {i} holds no copy: {files:?}"
+        );
+    }
+    client
+        .drop_collection(pb::DropCollectionRequest {
+            name: "dropped".into(),
+        })
+        .await
+        .unwrap();
+    // The primary's copy and both followers' copies, with their replica records and the
+    // collection directories, go.
+    c.eventually("every copy deleted", Duration::from_secs(30), || async {
+        (0..3)
+            .all(|i| collection_files(&c, i, "dropped").is_empty())
+            .then_some(())
+    })
+    .await;
+    // ... and the map forgets the dropped collection once every deletion is confirmed.
+    c.eventually("the drop finished", Duration::from_secs(30), || async {
+        let logs = c.routers[0].proc.as_ref()?.log_text();
+        (logs.matches("control: delete dropped dropped/0").count() >= 3).then_some(())
+    })
+    .await;
 }

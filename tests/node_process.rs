@@ -89,6 +89,7 @@ async fn assign(c: &mut NodeClient<Channel>) {
         index: None,
         incarnation: 0,
         restore: None,
+        replication: None,
     })
     .await
     .unwrap();

@@ -407,6 +407,7 @@ fn assign(collection: &str) -> pi::AssignShardRequest {
         index: None,
         incarnation: 0,
         restore: None,
+        replication: None,
     }
 }
 

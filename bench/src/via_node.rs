@@ -62,6 +62,7 @@ async fn assign(
         }),
         incarnation: 0,
         restore: None,
+        replication: None,
     })
     .await?;
     loop {

@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 pub mod clock;
+pub mod deadline;
 mod error;
 pub mod filter;
 mod filter_json;

@@ -17,7 +17,7 @@ use crate::placement::{Role, ShardId};
 /// Bytes a shard opened with `opts` in `role` may hold in memory (see the module docs).
 pub fn shard_estimate(opts: &Options, role: Role, local: bool) -> u64 {
     let memtables = match role {
-        Role::Writer => {
+        Role::Writer | Role::Follower => {
             (opts.memtable_bytes as u64).saturating_mul(1 + opts.max_frozen_memtables as u64)
         }
         Role::Reader => 0,

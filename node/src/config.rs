@@ -54,6 +54,18 @@ shutdown_timeout_ms = 20000
 # beyond the budget is refused (RESOURCE_EXHAUSTED) and the shard shows FAILED with the
 # reason in the node's status.
 memory_budget_bytes = 0
+# Replicated shards (replication_factor > 1): bytes of recent writes a primary keeps in
+# memory to resend to a follower that missed them. A follower further behind needs a
+# catch-up copy (not implemented yet) and stops counting for acknowledgements.
+replica_tail_bytes = 67108864
+# Replicated shards: how long a primary waits for its followers to acknowledge a write
+# that carries no deadline of its own (routers always send one), and the deadline of one
+# call to a follower.
+replica_ack_timeout_ms = 10000
+# Replicated shards with write_ack `all`: how long an in-sync follower may hold back a
+# write before its primary has it dropped from the in-sync set (through the routers'
+# shard map) and acknowledges without it.
+replica_lag_timeout_ms = 10000
 
 [cluster]
 # Router gRPC addresses (`host:port`) to register with and send heartbeats to; empty:
@@ -158,6 +170,12 @@ pub struct NodeSection {
     pub shutdown_timeout_ms: u64,
     /// Memory the shards may claim, by estimate ([`crate::budget`]); 0: unlimited.
     pub memory_budget_bytes: u64,
+    /// Bytes of recent writes a replicated shard's primary keeps to resend.
+    pub replica_tail_bytes: usize,
+    /// A replicated write's wait without a deadline, and one follower call's deadline.
+    pub replica_ack_timeout_ms: u64,
+    /// With `all`: how long a follower may hold back writes before it leaves the ISR.
+    pub replica_lag_timeout_ms: u64,
 }
 
 /// `[cluster]`.
@@ -498,6 +516,16 @@ impl NodeConfig {
         }
         at_least("node.mailbox_capacity", self.node.mailbox_capacity, 1)?;
         at_least("node.write_group_points", self.node.write_group_points, 1)?;
+        at_least(
+            "node.replica_tail_bytes",
+            self.node.replica_tail_bytes,
+            4096,
+        )?;
+        at_least(
+            "node.replica_ack_timeout_ms",
+            self.node.replica_ack_timeout_ms,
+            10,
+        )?;
         at_least("node.read_queue", self.node.read_queue, 1)?;
         at_least("node.max_message_bytes", self.node.max_message_bytes, 4096)?;
         at_least("node.reader_refresh_ms", self.node.reader_refresh_ms, 10)?;

@@ -12,7 +12,7 @@ use vecshard_proto::v1 as pb1;
 pub use vecshard_model::proto::{key_from_proto, key_to_proto};
 
 use crate::error::NodeError;
-use crate::placement::{Assignment, RestoreFrom, Role, ShardId, Storage};
+use crate::placement::{Assignment, Peer, ReplicaSet, RestoreFrom, Role, ShardId, Storage};
 use crate::registry::SlotStatus;
 
 type Result<T> = std::result::Result<T, NodeError>;
@@ -67,8 +67,9 @@ pub fn role_from_proto(r: i32) -> Result<Role> {
     match pb::Role::try_from(r) {
         Ok(pb::Role::Writer) => Ok(Role::Writer),
         Ok(pb::Role::Reader) => Ok(Role::Reader),
+        Ok(pb::Role::Follower) => Ok(Role::Follower),
         Ok(pb::Role::Unspecified) | Err(_) => Err(NodeError::invalid(format!(
-            "role {r} is not one of ROLE_WRITER, ROLE_READER"
+            "role {r} is not one of ROLE_WRITER, ROLE_READER, ROLE_FOLLOWER"
         ))),
     }
 }
@@ -78,6 +79,7 @@ pub fn role_to_proto(r: Role) -> pb::Role {
     match r {
         Role::Writer => pb::Role::Writer,
         Role::Reader => pb::Role::Reader,
+        Role::Follower => pb::Role::Follower,
     }
 }
 
@@ -97,8 +99,19 @@ pub fn assignment_from_proto(r: pb::AssignShardRequest) -> Result<Assignment> {
     validate::collection_name(&r.collection)?;
     let storage = storage_from_proto(&r.storage)?;
     validate::dimension(r.dimension as usize)?;
+    let role = role_from_proto(r.role)?;
+    let replication = r
+        .replication
+        .map(|set| replica_set_from_proto(set, role, &storage))
+        .transpose()?;
+    if role == Role::Follower && replication.is_none() {
+        return Err(NodeError::invalid(
+            "a ROLE_FOLLOWER assignment needs its replica set (`replication`)",
+        ));
+    }
     Ok(Assignment {
-        role: role_from_proto(r.role)?,
+        role,
+        replication,
         spec: ShardSpec {
             dim: r.dimension as usize,
             metric: model_pb::metric_from_proto(r.metric)?,
@@ -116,6 +129,105 @@ pub fn assignment_from_proto(r: pb::AssignShardRequest) -> Result<Assignment> {
             manifest_crc32c: x.manifest_crc32c,
         }),
     })
+}
+
+/// The replica set of an assignment: local storage, a writer or follower, 2 or more
+/// replicas on distinct nodes, a known acknowledgement rule.
+fn replica_set_from_proto(
+    set: pb::ReplicaSet,
+    role: Role,
+    storage: &Storage,
+) -> Result<ReplicaSet> {
+    if *storage != Storage::Local || role == Role::Reader {
+        return Err(NodeError::invalid(
+            "only a local-disk WRITER or FOLLOWER assignment has a replica set",
+        ));
+    }
+    let write_ack = vecshard_model::replication::WriteAck::parse_or_default(&set.write_ack)?;
+    let replicas: Vec<Peer> = set
+        .replicas
+        .into_iter()
+        .map(|p| Peer {
+            node_id: p.node_id,
+            address: p.address,
+            in_sync: p.in_sync,
+        })
+        .collect();
+    let mut ids: Vec<&str> = replicas.iter().map(|p| p.node_id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if replicas.len() < 2 || ids.len() != replicas.len() {
+        return Err(NodeError::invalid(format!(
+            "a replica set needs 2 or more replicas on distinct nodes, got {:?}",
+            replicas.iter().map(|p| &p.node_id).collect::<Vec<_>>()
+        )));
+    }
+    Ok(ReplicaSet {
+        replicas,
+        write_ack,
+        epoch_starts: set
+            .epoch_starts
+            .iter()
+            .map(|e| (e.epoch, e.start_seq))
+            .collect(),
+    })
+}
+
+/// Frames of a `Replicate` call as the engine applies them: (first sequence number,
+/// write); a frame must hold points or keys, not both.
+pub fn frames_from_proto(
+    frames: Vec<pb::ReplicaFrame>,
+) -> Result<Vec<(u64, vecshard_engine::Replicated)>> {
+    frames
+        .into_iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let write = match (f.points.is_empty(), f.keys.is_empty()) {
+                (false, true) => vecshard_engine::Replicated::Upsert(
+                    points_from_proto(f.points).map_err(in_frame(i))?,
+                ),
+                (true, false) => vecshard_engine::Replicated::Delete(
+                    keys_from_proto(f.keys).map_err(in_frame(i))?,
+                ),
+                _ => {
+                    return Err(NodeError::invalid(format!(
+                        "frames[{i}] must hold points or keys (not both, not neither)"
+                    )));
+                }
+            };
+            Ok((f.first_seq, write))
+        })
+        .collect()
+}
+
+fn in_frame(i: usize) -> impl Fn(NodeError) -> NodeError {
+    move |e| match e {
+        NodeError::InvalidArgument(m) => NodeError::InvalidArgument(format!("frames[{i}]: {m}")),
+        other => other,
+    }
+}
+
+/// The wire form of a write the primary's engine sequenced at `epoch` from `first_seq`.
+pub fn frame_to_proto(
+    epoch: u64,
+    first_seq: u64,
+    op: &crate::shard_actor::WriteOp,
+) -> pb::ReplicaFrame {
+    use crate::shard_actor::WriteOp;
+    match op {
+        WriteOp::Upsert(points) => pb::ReplicaFrame {
+            epoch,
+            first_seq,
+            points: points.iter().cloned().map(point_to_proto).collect(),
+            keys: Vec::new(),
+        },
+        WriteOp::Delete(keys) => pb::ReplicaFrame {
+            epoch,
+            first_seq,
+            points: Vec::new(),
+            keys: keys.iter().map(key_to_proto).collect(),
+        },
+    }
 }
 
 /// A search request (the target is taken out by the caller).

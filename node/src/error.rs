@@ -17,6 +17,8 @@ pub enum NotOwnerReason {
     NotWriter,
     /// A newer writer claimed the shard in storage.
     Fenced,
+    /// A client write was sent to a follower of a replicated shard.
+    NotPrimary,
 }
 
 /// The shard a call was for and what the node holds for it.
@@ -75,6 +77,28 @@ pub enum NodeError {
     /// The node is shutting down.
     #[error("the node is shutting down")]
     ShuttingDown,
+    /// A replicated write is durable on the primary but the acknowledgement rule was not
+    /// met before the write's deadline.
+    #[error("shard {}: the write is durable on {acknowledged} of {replicas} replicas before its deadline; write_ack {rule} needs {needed}{}", id, detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
+    Unacknowledged {
+        /// The shard.
+        id: crate::placement::ShardId,
+        /// Replicas (the primary included) that had the write durable.
+        acknowledged: u32,
+        /// Replicas the rule needs.
+        needed: u32,
+        /// The replication factor.
+        replicas: u32,
+        /// The rule's name.
+        rule: &'static str,
+        /// Which followers did not answer, and why.
+        detail: Option<String>,
+    },
+    /// A replicated copy that is catching up (its directory was new or wiped and it has
+    /// not reached the primary's log end since) cannot answer a fence: its position says
+    /// nothing about which acknowledged writes it holds (note 014).
+    #[error("shard {0}: {1}")]
+    CatchingUp(crate::placement::ShardId, String),
     /// Something the node cannot do (yet).
     #[error("{0}")]
     Unsupported(String),

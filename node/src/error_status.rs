@@ -43,7 +43,10 @@ fn status_of(e: NodeError) -> Status {
         e @ NodeError::Opening(_) => Status::unavailable(e.to_string()),
         NodeError::Busy(msg) | NodeError::OverBudget(msg) => Status::resource_exhausted(msg),
         NodeError::InvalidArgument(msg) => Status::invalid_argument(msg),
-        e @ NodeError::ShuttingDown => Status::unavailable(e.to_string()),
+        e @ (NodeError::ShuttingDown | NodeError::CatchingUp(..)) => {
+            Status::unavailable(e.to_string())
+        }
+        e @ NodeError::Unacknowledged { .. } => shortfall(e),
         NodeError::Unsupported(msg) => Status::unimplemented(msg),
         e @ NodeError::Internal(_) => Status::internal(e.to_string()),
     }
@@ -100,6 +103,7 @@ fn reason_to_proto(r: NotOwnerReason) -> pb::NotOwnerReason {
         NotOwnerReason::StaleNode => pb::NotOwnerReason::StaleNode,
         NotOwnerReason::NotWriter => pb::NotOwnerReason::NotWriter,
         NotOwnerReason::Fenced => pb::NotOwnerReason::Fenced,
+        NotOwnerReason::NotPrimary => pb::NotOwnerReason::NotPrimary,
     }
 }
 
@@ -125,6 +129,7 @@ fn not_owner(ctx: &ShardCtx, reason: NotOwnerReason, detail: Option<&str>) -> St
         NotOwnerReason::StaleNode => "the node has not received this epoch",
         NotOwnerReason::NotWriter => "writes need the writer role",
         NotOwnerReason::Fenced => "fenced by a newer writer",
+        NotOwnerReason::NotPrimary => "not primary: a follower takes writes only from its primary",
     };
     let mut msg = format!(
         "not owner: shard {} at caller epoch {}: {why}; {held}",
@@ -139,6 +144,33 @@ fn not_owner(ctx: &ShardCtx, reason: NotOwnerReason, detail: Option<&str>) -> St
         Code::FailedPrecondition,
         msg,
         Bytes::from(detail_msg.encode_to_vec()),
+    )
+}
+
+/// UNAVAILABLE with a `ReplicationShortfall` as the details: the router passes it on
+/// instead of retrying the write.
+fn shortfall(e: NodeError) -> Status {
+    let NodeError::Unacknowledged {
+        id,
+        acknowledged,
+        needed,
+        replicas,
+        ..
+    } = &e
+    else {
+        return Status::unavailable(e.to_string());
+    };
+    let detail = pb::ReplicationShortfall {
+        collection: id.collection.clone(),
+        shard: id.shard,
+        acknowledged: *acknowledged,
+        needed: *needed,
+        replicas: *replicas,
+    };
+    Status::with_details(
+        Code::Unavailable,
+        e.to_string(),
+        Bytes::from(detail.encode_to_vec()),
     )
 }
 

@@ -27,6 +27,8 @@ mod metrics;
 pub mod placement;
 mod reads;
 mod registry;
+mod replica_service;
+pub mod replication;
 mod server;
 mod service;
 mod shard_actor;

@@ -18,11 +18,17 @@ use crate::budget;
 use crate::config::NodeConfig;
 use crate::error::{NodeError, NotOwnerReason, ShardCtx};
 use crate::metrics::Metrics;
-use crate::placement::{Assignment, Role, ShardId, Storage, check_storage_allowed, location};
+use crate::placement::{
+    Assignment, ReplicaSet, Role, ShardId, Storage, check_storage_allowed, location,
+};
 use crate::registry::{Registry, Slot, SlotState, StateName};
+use crate::replication::PrimaryPlan;
+use crate::replication::store::{ReplicaStore, record_path};
 use crate::shard_actor::{Close, Open, OpenPlan, ShardActor};
+use crate::shard_actor::{FenceAt, ReplicaCopy};
 
-/// Remove a local shard's directory, and its collection's directory once empty.
+/// Remove a local shard's directory and its replica record (a replicated copy's), and
+/// its collection's directory once empty.
 fn delete_local_shard(data_dir: &Path, dir: &Path) -> Result<(), EngineError> {
     match std::fs::remove_dir_all(dir) {
         Ok(()) => {}
@@ -32,6 +38,19 @@ fn delete_local_shard(data_dir: &Path, dir: &Path) -> Result<(), EngineError> {
                 ErrorKind::Io,
                 format!("delete {}: {e}", dir.display()),
             ));
+        }
+    }
+    let record = record_path(&dir.to_string_lossy());
+    for file in [record.clone(), format!("{record}.tmp")] {
+        match std::fs::remove_file(&file) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(EngineError::new(
+                    ErrorKind::Io,
+                    format!("delete {file}: {e}"),
+                ));
+            }
         }
     }
     if let Some(parent) = dir.parent().filter(|p| *p != data_dir) {
@@ -67,6 +86,10 @@ pub struct Lifecycle {
     actors: Arc<ActorSystem>,
     metrics: Arc<Metrics>,
     config: Arc<NodeConfig>,
+    /// How a replicated shard's primary dials its followers.
+    outbound: vecshard_security::Outbound,
+    /// Replicated copies' positions and recent frames.
+    replicas: Arc<ReplicaStore>,
     /// Serialises the budget check and the insert of every assignment, so two shards
     /// cannot both take the last room.
     admission: Arc<parking_lot::Mutex<()>>,
@@ -79,12 +102,15 @@ impl Lifecycle {
         actors: Arc<ActorSystem>,
         metrics: Arc<Metrics>,
         config: Arc<NodeConfig>,
+        outbound: vecshard_security::Outbound,
     ) -> Self {
         Lifecycle {
             registry,
             actors,
             metrics,
             config,
+            outbound,
+            replicas: Arc::default(),
             admission: Arc::default(),
         }
     }
@@ -127,6 +153,10 @@ impl Lifecycle {
             }
         }
         let local = a.storage == Storage::Local;
+        let primary = match (&a.replication, a.role) {
+            (Some(set), Role::Writer) => Some(self.primary_plan(set)),
+            _ => None,
+        };
         let plan = OpenPlan {
             location: a.location(&self.config.node.data_dir),
             spec: a.spec,
@@ -136,6 +166,12 @@ impl Lifecycle {
             options: self.config.engine_options(local),
             refresh: self.config.reader_refresh(),
             restore: a.restore.clone(),
+            primary,
+            replica: a.replication.as_ref().map(|set| ReplicaCopy {
+                store: self.replicas.clone(),
+                tail_bytes: self.config.node.replica_tail_bytes,
+                epoch_starts: set.epoch_starts.clone(),
+            }),
         };
         let slot = Arc::new(Slot::new(
             a.id.clone(),
@@ -144,6 +180,7 @@ impl Lifecycle {
             plan.location.clone(),
             a.spec,
             budget::shard_estimate(&plan.options, a.role, local),
+            plan.primary.is_some(),
         ));
         self.admit(&slot, held.as_ref())?;
         tracing::info!(shard = %a.id, epoch = a.epoch, role = a.role.as_str(), location = %plan.location, "assigned");
@@ -159,6 +196,52 @@ impl Lifecycle {
             this.open_slot(slot, plan).await;
         });
         Ok(StateName::Opening)
+    }
+
+    /// How this node, the primary, replicates to the other replicas of `set`.
+    fn primary_plan(&self, set: &ReplicaSet) -> PrimaryPlan {
+        let me = &self.config.node.id;
+        let followers: Vec<_> = set
+            .replicas
+            .iter()
+            .filter(|p| &p.node_id != me)
+            .cloned()
+            .collect();
+        PrimaryPlan {
+            factor: set.replicas.len() as u32,
+            followers,
+            write_ack: set.write_ack,
+            outbound: self.outbound.clone(),
+            runtime: tokio::runtime::Handle::current(),
+            ack_timeout: std::time::Duration::from_millis(self.config.node.replica_ack_timeout_ms),
+            tail_bytes: self.config.node.replica_tail_bytes,
+            node_id: me.clone(),
+            routers: self.config.cluster.routers.clone(),
+            lag_timeout: std::time::Duration::from_millis(self.config.node.replica_lag_timeout_ms),
+        }
+    }
+
+    /// Fence this node's copy of a replicated shard at `epoch` (above the one held) and
+    /// answer its position (last epoch, last sequence number).
+    pub async fn fence(&self, id: &ShardId, epoch: u64) -> Result<(u64, u64), NodeError> {
+        let ctx = |held: Option<&Arc<Slot>>| ShardCtx {
+            id: id.clone(),
+            caller_epoch: epoch,
+            held: held.map(|s| (s.epoch, s.role)),
+        };
+        let Some(slot) = self.registry.get(id) else {
+            return Err(NodeError::not_owner(ctx(None), NotOwnerReason::Unassigned));
+        };
+        if slot.epoch >= epoch {
+            return Err(NodeError::not_owner(
+                ctx(Some(&slot)),
+                NotOwnerReason::StaleCaller,
+            ));
+        }
+        let addr = slot.addr().ok_or_else(|| NodeError::Opening(id.clone()))?;
+        addr.send(FenceAt(epoch))
+            .await
+            .map_err(|_| NodeError::not_owner(ctx(Some(&slot)), NotOwnerReason::Unassigned))?
     }
 
     /// Hold `slot` if its memory estimate fits the node's budget (the slot it replaces
@@ -250,7 +333,7 @@ impl Lifecycle {
             // Acknowledged writes are in the WAL already: nothing is lost.
             tracing::warn!(shard = %id, error = %e, "closing the engine reported an error");
         }
-        if delete && slot.role == Role::Writer {
+        if delete && matches!(slot.role, Role::Writer | Role::Follower) {
             self.delete_location(slot.location.clone(), slot.ctx(slot.epoch))
                 .await?;
         }
@@ -301,6 +384,7 @@ impl Lifecycle {
     /// Delete a shard's data at `location` (a local directory or an object-store root).
     async fn delete_location(&self, location: String, ctx: ShardCtx) -> Result<(), NodeError> {
         let data_dir = self.config.node.data_dir.clone();
+        self.replicas.forget(&location);
         tokio::task::spawn_blocking(move || {
             let deleted = if location.contains("://") {
                 delete_object_store_shard(&location)

@@ -28,6 +28,9 @@ pub enum Role {
     Writer,
     /// A read-only replica that follows the writer's manifests.
     Reader,
+    /// A follower of a replicated local-disk shard: its own copy, written only by the
+    /// primary's frames (`docs/design/014-replication.md`); serves reads.
+    Follower,
 }
 
 impl Role {
@@ -36,6 +39,7 @@ impl Role {
         match self {
             Role::Writer => "writer",
             Role::Reader => "reader",
+            Role::Follower => "follower",
         }
     }
 }
@@ -66,6 +70,30 @@ pub struct Assignment {
     pub spec: ShardSpec,
     /// A checkpoint to copy into an empty location before opening (a restore).
     pub restore: Option<RestoreFrom>,
+    /// The replicas of a replicated local-disk shard (`None`: replication factor 1).
+    pub replication: Option<ReplicaSet>,
+}
+
+/// The replicas of a replicated shard at the assignment's epoch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaSet {
+    /// Every replica, the primary first.
+    pub replicas: Vec<Peer>,
+    /// When the primary acknowledges a write.
+    pub write_ack: vecshard_model::replication::WriteAck,
+    /// (epoch, start sequence number) of every promotion.
+    pub epoch_starts: Vec<(u64, u64)>,
+}
+
+/// One replica of a shard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    /// The node's id.
+    pub node_id: String,
+    /// The node's gRPC address.
+    pub address: String,
+    /// Whether the shard map counts it in the in-sync set.
+    pub in_sync: bool,
 }
 
 /// A checkpoint a new shard is restored from (one shard of a cluster backup).
@@ -143,6 +171,7 @@ mod tests {
             incarnation: 0,
             spec: ShardSpec::new(4, vecshard_engine::Metric::L2),
             restore: None,
+            replication: None,
         };
         assert_eq!(a.location(Path::new("/data")), "/data/c/3");
         let new = Assignment {

@@ -19,8 +19,10 @@ use crate::shard_actor::ShardActor;
 pub enum Access {
     /// Search, get, scan: writer or reader.
     Read,
-    /// Upsert, delete: writer only.
+    /// Upsert, delete: writer only (the primary, for a replicated shard).
     Write,
+    /// A primary's frames: followers only.
+    Replicate,
 }
 
 /// A slot's lifecycle state.
@@ -108,6 +110,8 @@ pub struct Slot {
     arbiter: Mutex<Option<Arbiter>>,
     /// Writes queued in the actor's mailbox or running (bounded by the mailbox capacity).
     pub queued: AtomicUsize,
+    /// A replicated shard's primary: its writes wait for followers' acknowledgements.
+    pub primary_of_replicas: bool,
 }
 
 impl std::fmt::Debug for Slot {
@@ -129,6 +133,7 @@ impl Slot {
         location: String,
         spec: ShardSpec,
         memory: u64,
+        primary_of_replicas: bool,
     ) -> Self {
         Slot {
             id,
@@ -141,6 +146,7 @@ impl Slot {
             addr: OnceLock::new(),
             arbiter: Mutex::new(None),
             queued: AtomicUsize::new(0),
+            primary_of_replicas,
         }
     }
 
@@ -216,11 +222,27 @@ impl Slot {
 
     /// The engine handle for a call needing `access`, or why the call is refused.
     pub fn serving(&self, caller_epoch: u64, access: Access) -> Result<Shard, NodeError> {
-        if access == Access::Write && self.role == Role::Reader {
-            return Err(NodeError::not_owner(
-                self.ctx(caller_epoch),
-                NotOwnerReason::NotWriter,
-            ));
+        let refused = match (access, self.role) {
+            (Access::Write, Role::Reader) => Some((NotOwnerReason::NotWriter, None)),
+            (Access::Write, Role::Follower) => Some((
+                NotOwnerReason::NotPrimary,
+                Some("this node follows the shard; write to its primary".to_string()),
+            )),
+            (Access::Replicate, Role::Writer | Role::Reader) => Some((
+                NotOwnerReason::Unassigned,
+                Some(format!(
+                    "this node holds the shard as {}, not as a follower",
+                    self.role.as_str()
+                )),
+            )),
+            (Access::Read | Access::Write | Access::Replicate, _) => None,
+        };
+        if let Some((reason, detail)) = refused {
+            return Err(NodeError::NotOwner {
+                ctx: self.ctx(caller_epoch),
+                reason,
+                detail,
+            });
         }
         match &*self.state.read() {
             SlotState::Serving(shard) => Ok(shard.clone()),

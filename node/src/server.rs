@@ -15,7 +15,8 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use vecshard_proto::internal::v1::node_server::NodeServer;
-use vecshard_security::{ClusterAuth, Credentials, Outbound, RouterOnly};
+use vecshard_proto::internal::v1::replica_internal_server::ReplicaInternalServer;
+use vecshard_security::{ClusterAuth, Credentials, MembersOnly, Outbound, RouterOnly};
 
 use crate::actor_system::ActorSystem;
 use crate::config::{ConfigError, NodeConfig};
@@ -26,6 +27,7 @@ use crate::metrics::Metrics;
 use crate::placement::ShardId;
 use crate::reads::ReadPool;
 use crate::registry::Registry;
+use crate::replica_service::ReplicaService;
 use crate::service::{NodeService, NodeState};
 use crate::shard_actor::Hold;
 
@@ -99,6 +101,13 @@ fn grpc_service(state: &Arc<NodeState>) -> NodeServer<NodeService> {
         .max_encoding_message_size(max)
 }
 
+fn replica_service(state: &Arc<NodeState>) -> ReplicaInternalServer<ReplicaService> {
+    let max = state.config.node.max_message_bytes;
+    ReplicaInternalServer::new(ReplicaService::new(state.clone()))
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(max)
+}
+
 /// Start a node on the current tokio runtime. Ports may be 0; the handle reports the
 /// bound addresses.
 pub async fn start(config: NodeConfig) -> Result<NodeHandle, StartError> {
@@ -153,6 +162,7 @@ pub async fn start_with_clock(
         actors.clone(),
         metrics.clone(),
         config.clone(),
+        outbound.clone(),
     );
     let state = Arc::new(NodeState {
         config: config.clone(),
@@ -171,6 +181,8 @@ pub async fn start_with_clock(
     // Over the network only routers may call (the in-process `service()` is trusted).
     auth.warn_if_exposed("node.grpc_addr", grpc_addr);
     let auth_for_reflection = auth.clone();
+    let replica_service =
+        InterceptedService::new(replica_service(&state), MembersOnly(auth.clone()));
     let service = InterceptedService::new(grpc_service(&state), RouterOnly(auth));
     let incoming = TcpIncoming::from(grpc_listener).with_nodelay(Some(true));
     let mut server = Server::builder();
@@ -196,6 +208,7 @@ pub async fn start_with_clock(
     let grpc = tokio::spawn(
         server
             .add_service(service)
+            .add_service(replica_service)
             .add_service(health)
             .add_service(InterceptedService::new(
                 reflection,

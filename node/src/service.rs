@@ -39,6 +39,9 @@ const LIGHT_SEARCH_WIDTH: usize = 256;
 /// [`LIGHT_SEARCH_WIDTH`]).
 const LIGHT_GET_KEYS: usize = 64;
 
+/// The header that carries a call's deadline.
+const GRPC_TIMEOUT: &str = "grpc-timeout";
+
 /// Most points in one scan page (larger limits are capped).
 pub const MAX_SCAN_PAGE: u32 = 10_000;
 
@@ -91,9 +94,16 @@ impl NodeService {
     async fn write(
         &self,
         t: &Target,
+        timeout: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
         make: impl FnOnce(&Slot) -> Result<WriteOp, NodeError>,
     ) -> Result<(), NodeError> {
         let (slot, _) = self.state.registry.lookup(t, Access::Write)?;
+        let deadline = if slot.primary_of_replicas {
+            timeout
+                .and_then(|v| crate::replica_service::answer_by(v.to_str().ok()?, Instant::now()))
+        } else {
+            None
+        };
         let op = make(&slot)?;
         let addr = slot
             .addr()
@@ -113,6 +123,7 @@ impl NodeService {
         let sent = addr.try_send(Write {
             op,
             caller_epoch: t.epoch,
+            deadline,
             reply,
         });
         if let Err(e) = sent {
@@ -228,12 +239,13 @@ impl Node for NodeService {
 
     async fn upsert(&self, req: Request<pb::UpsertRequest>) -> Reply<pb::UpsertResponse> {
         let started = Instant::now();
+        let timeout = req.metadata().get(GRPC_TIMEOUT).cloned();
         let r = req.into_inner();
         let t = target_from_proto(r.target)?;
         let points = r.points;
         let out = async {
             validate::batch_len(points.len(), "upsert")?;
-            self.write(&t, |_| {
+            self.write(&t, timeout, |_| {
                 let points: Vec<Point> = points_from_proto(points)?;
                 Ok(WriteOp::Upsert(points))
             })
@@ -248,13 +260,14 @@ impl Node for NodeService {
 
     async fn delete(&self, req: Request<pb::DeleteRequest>) -> Reply<pb::DeleteResponse> {
         let started = Instant::now();
+        let timeout = req.metadata().get(GRPC_TIMEOUT).cloned();
         let r = req.into_inner();
         let t = target_from_proto(r.target)?;
         let keys = r.keys;
         let out = async {
             validate::batch_len(keys.len(), "delete")?;
             let keys = keys_from_proto(keys)?;
-            self.write(&t, |_| Ok(WriteOp::Delete(keys))).await
+            self.write(&t, timeout, |_| Ok(WriteOp::Delete(keys))).await
         }
         .await
         .map(|()| Response::new(pb::DeleteResponse {}))
@@ -466,6 +479,28 @@ impl Node for NodeService {
         })
         .map_err(Status::from);
         self.observe(&t.id, "checkpoint", &out, started);
+        out
+    }
+
+    async fn fence_replica(
+        &self,
+        req: Request<pb::FenceReplicaRequest>,
+    ) -> Reply<pb::FenceReplicaResponse> {
+        let started = Instant::now();
+        let t = target_from_proto(req.into_inner().target)?;
+        let out = self
+            .state
+            .lifecycle
+            .fence(&t.id, t.epoch)
+            .await
+            .map(|(last_epoch, last_seq)| {
+                Response::new(pb::FenceReplicaResponse {
+                    last_epoch,
+                    last_seq,
+                })
+            })
+            .map_err(Status::from);
+        self.observe(&t.id, "fence", &out, started);
         out
     }
 

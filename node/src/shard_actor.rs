@@ -10,6 +10,11 @@
 //! retried request by request.
 //!
 //! Reads do not come here: they use the engine handle on the read pool.
+//!
+//! Replicated shards (`docs/design/014-replication.md`): a primary's actor hands every
+//! write its engine made durable to its [`Replicator`], which answers the write once the
+//! acknowledgement rule holds; a follower's actor applies the primary's frames
+//! ([`ApplyFrames`]) in order. An unreplicated shard runs none of this.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -17,12 +22,16 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use tokio::sync::oneshot;
-use vecshard_engine::{ErrorKind, Key, Options, Point, Shard, ShardSpec};
+use vecshard_engine::{ErrorKind, Key, Options, Point, Replicated, Shard, ShardSpec, paths};
 
-use crate::error::NodeError;
+use crate::error::{NodeError, NotOwnerReason};
 use crate::metrics::Metrics;
 use crate::placement::{RestoreFrom, Role};
 use crate::registry::{Slot, SlotState};
+use crate::replication::follow::{Fate, fate};
+use crate::replication::store::ReplicaStore;
+use crate::replication::{PrimaryPlan, Replicator};
+use vecshard_proto::internal::v1 as pb;
 
 /// How to open the shard's engine.
 #[derive(Debug, Clone)]
@@ -43,6 +52,22 @@ pub struct OpenPlan {
     pub refresh: Duration,
     /// A WRITER whose location holds no shard yet copies this checkpoint there first.
     pub restore: Option<RestoreFrom>,
+    /// A replicated shard's primary: how to ship its writes (`None` otherwise).
+    pub primary: Option<PrimaryPlan>,
+    /// A replicated shard (primary or follower): where its position and recent frames
+    /// are kept (`None` otherwise).
+    pub replica: Option<ReplicaCopy>,
+}
+
+/// A replicated copy's bookkeeping.
+#[derive(Debug, Clone)]
+pub struct ReplicaCopy {
+    /// Records and recent frames of the node's copies.
+    pub store: Arc<ReplicaStore>,
+    /// Bytes of recent frames a follower keeps.
+    pub tail_bytes: usize,
+    /// (epoch, start sequence number) of every promotion, from the shard map.
+    pub epoch_starts: Vec<(u64, u64)>,
 }
 
 impl OpenPlan {
@@ -52,7 +77,8 @@ impl OpenPlan {
     /// router re-sent its assignment) it reopens claiming the next engine epoch.
     pub fn open(&self) -> vecshard_engine::Result<Shard> {
         match self.role {
-            Role::Writer => {
+            // A follower's copy is written (by its primary's frames) like a writer's.
+            Role::Writer | Role::Follower => {
                 if let Some(r) = &self.restore {
                     let done = vecshard_engine::restore_checkpoint(
                         &r.location,
@@ -139,12 +165,49 @@ pub struct Write {
     pub op: WriteOp,
     /// The caller's epoch (equal to the slot's; checked before sending).
     pub caller_epoch: u64,
+    /// When a replicated primary stops waiting for its followers (`None`: unreplicated,
+    /// or the node's acknowledgement timeout).
+    pub deadline: Option<Instant>,
     /// Where the outcome goes.
     pub reply: oneshot::Sender<Result<(), NodeError>>,
 }
 
 impl Message for Write {
     type Result = ();
+}
+
+/// A follower applies its primary's frames, in order (see [`fate`]).
+#[derive(Debug)]
+pub struct ApplyFrames {
+    /// The primary's epoch.
+    pub epoch: u64,
+    /// (first sequence number, write), consecutive.
+    pub frames: Vec<(u64, Replicated)>,
+    /// The same frames as received (kept for a later promotion).
+    pub wire: Vec<pb::ReplicaFrame>,
+    /// The primary's last sequence number when it sent them.
+    pub log_end: u64,
+}
+
+/// A follower's position after [`ApplyFrames`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    /// Every write up to this sequence number is durable.
+    pub durable_seq: u64,
+    /// A frame started after the follower's next sequence number.
+    pub gap: bool,
+}
+
+impl Message for ApplyFrames {
+    type Result = Result<Position, NodeError>;
+}
+
+/// Fence the copy at a new epoch; answers (last_epoch, last_seq).
+#[derive(Debug)]
+pub struct FenceAt(pub u64);
+
+impl Message for FenceAt {
+    type Result = Result<(u64, u64), NodeError>;
 }
 
 /// Open the engine (sent once, first).
@@ -191,6 +254,8 @@ pub struct ShardActor {
     commit_scheduled: bool,
     group_points: usize,
     metrics: Arc<Metrics>,
+    /// A replicated primary's shipping (set once its engine is open).
+    replicator: Option<Replicator>,
 }
 
 impl ShardActor {
@@ -210,6 +275,7 @@ impl ShardActor {
             commit_scheduled: false,
             group_points,
             metrics,
+            replicator: None,
         }
     }
 
@@ -243,7 +309,7 @@ impl ShardActor {
         if group.len() == 1 {
             let w = group.into_iter().next().expect("one write");
             let result = self.run(&shard, w.op, 1);
-            self.finish(w.reply, w.caller_epoch, result);
+            self.finish(w.reply, w.caller_epoch, w.deadline, result);
             return;
         }
         let merged = match &group[0].op {
@@ -273,41 +339,58 @@ impl ShardActor {
             Err(e) if e.kind() == ErrorKind::InvalidArgument => {
                 for w in group {
                     let result = self.run(&shard, w.op, 1);
-                    self.finish(w.reply, w.caller_epoch, result);
+                    self.finish(w.reply, w.caller_epoch, w.deadline, result);
                 }
             }
             result => {
                 for w in group {
-                    self.finish(w.reply, w.caller_epoch, result.clone());
+                    self.finish(w.reply, w.caller_epoch, w.deadline, result.clone());
                 }
             }
         }
     }
 
-    /// One engine call for `requests` grouped requests.
+    /// One engine call for `requests` grouped requests; returns the write's last
+    /// sequence number. A replicated primary ships the durable write to its followers.
     fn run(
         &self,
         shard: &Shard,
         op: WriteOp,
         requests: usize,
-    ) -> Result<(), vecshard_engine::Error> {
+    ) -> Result<u64, vecshard_engine::Error> {
         let points = op.len();
         let started = Instant::now();
+        // Only this actor writes, so the next sequence number is the write's first.
+        let frame = self
+            .replicator
+            .as_ref()
+            .map(|_| crate::conversions::frame_to_proto(self.slot.epoch, shard.next_seq(), &op));
         let result = match op {
             WriteOp::Upsert(p) => shard.upsert(p),
             WriteOp::Delete(k) => shard.delete(k),
         };
         self.metrics
             .observe_engine_write(&self.slot.id, started.elapsed(), requests, points);
-        result.map(|_| ())
+        if let (Some(rep), Some(frame), Ok(_)) = (&self.replicator, frame, &result) {
+            rep.ship(frame);
+        }
+        result
     }
 
     fn finish(
         &mut self,
         reply: oneshot::Sender<Result<(), NodeError>>,
         caller_epoch: u64,
-        result: Result<(), vecshard_engine::Error>,
+        deadline: Option<Instant>,
+        result: Result<u64, vecshard_engine::Error>,
     ) {
+        if let (Some(rep), Ok(last_seq)) = (&self.replicator, &result) {
+            // Durable here; the replicator answers once enough replicas have it.
+            self.slot.queued.fetch_sub(1, Ordering::Relaxed);
+            rep.wait(*last_seq, deadline, reply);
+            return;
+        }
+        let result = result.map(|_| ());
         let stopped = match &result {
             Err(e) if e.kind() != ErrorKind::InvalidArgument => self.slot.note_engine_error(e),
             _ => false,
@@ -339,6 +422,9 @@ impl ShardActor {
     }
 
     fn close_engine(&mut self) -> Result<(), vecshard_engine::Error> {
+        if let Some(rep) = self.replicator.take() {
+            rep.close();
+        }
         match self.shard.take() {
             Some(shard) => shard.close(),
             None => Ok(()),
@@ -350,15 +436,38 @@ impl Actor for ShardActor {
     type Context = Context<Self>;
 }
 
+impl Drop for ShardActor {
+    fn drop(&mut self) {
+        // However the actor ends, its shipping tasks end and its waiting writes fail.
+        if let Some(rep) = self.replicator.take() {
+            rep.close();
+        }
+    }
+}
+
 impl Handler<Open> for ShardActor {
     type Result = ();
 
     fn handle(&mut self, _: Open, _: &mut Context<Self>) {
         let started = Instant::now();
+        if let Err(e) = self.mark_new_follower_copy() {
+            self.slot.set_state(SlotState::Failed(e));
+            return;
+        }
         match self.plan.open() {
             Ok(shard) => {
                 tracing::info!(shard = %self.slot.id, location = %self.plan.location,
                     ms = started.elapsed().as_millis() as u64, "opened");
+                if let Some(plan) = self.plan.primary.clone() {
+                    match self.start_primary(&shard, plan) {
+                        Ok(r) => self.replicator = Some(r),
+                        Err(e) => {
+                            let _ = shard.close();
+                            self.slot.set_state(SlotState::Failed(e));
+                            return;
+                        }
+                    }
+                }
                 self.shard = Some(shard.clone());
                 self.slot.set_state(SlotState::Serving(shard));
             }
@@ -392,6 +501,207 @@ impl Handler<Write> for ShardActor {
     }
 }
 
+impl ShardActor {
+    /// A follower about to create its copy empty (no manifest at its local location)
+    /// marks it as catching up first, durably: until it reaches its primary's log end it
+    /// answers no fence (note 014, "a wiped replica does not answer fences").
+    fn mark_new_follower_copy(&self) -> Result<(), vecshard_engine::Error> {
+        let (Role::Follower, true, Some(copy)) =
+            (self.plan.role, self.plan.local, self.plan.replica.as_ref())
+        else {
+            return Ok(());
+        };
+        let manifests = std::path::Path::new(&self.plan.location).join(paths::MANIFEST_DIR);
+        let empty = match std::fs::read_dir(&manifests) {
+            Ok(mut entries) => entries.next().is_none(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+            Err(e) => {
+                return Err(vecshard_engine::Error::new(
+                    ErrorKind::Io,
+                    format!("read {}: {e}", manifests.display()),
+                ));
+            }
+        };
+        if empty {
+            copy.store
+                .update(&self.plan.location, |r| r.catching_up = true)
+                .map_err(|e| vecshard_engine::Error::new(ErrorKind::Io, e))?;
+            tracing::info!(shard = %self.slot.id, location = %self.plan.location,
+                "new follower copy: catching up, answers no fence until it reaches the primary's log end");
+        }
+        Ok(())
+    }
+
+    /// A replicated primary starts at its epoch: its copy's last epoch becomes this one
+    /// (durably: its log is the log this epoch starts from), and it resends what it applied
+    /// as a follower, if that ends where its log does.
+    fn start_primary(
+        &self,
+        shard: &Shard,
+        plan: PrimaryPlan,
+    ) -> Result<Replicator, vecshard_engine::Error> {
+        let (id, epoch, next) = (self.slot.id.clone(), self.slot.epoch, shard.next_seq());
+        let seed = match &self.plan.replica {
+            Some(copy) => {
+                copy.store
+                    .update(&self.plan.location, |r| {
+                        r.last_epoch = r.last_epoch.max(epoch)
+                    })
+                    .map_err(|e| vecshard_engine::Error::new(ErrorKind::Io, e))?;
+                copy.store.take_tail(&self.plan.location, next)
+            }
+            None => None,
+        };
+        Ok(Replicator::start(id, epoch, next, seed, plan))
+    }
+
+    fn copy(&self) -> Result<&ReplicaCopy, NodeError> {
+        self.plan.replica.as_ref().ok_or_else(|| {
+            NodeError::invalid(format!("shard {} is not replicated here", self.slot.id))
+        })
+    }
+}
+
+/// Whether a copy whose last frame is of `last_epoch` and whose log ends at `last_seq`
+/// is a prefix of the current primary's log: it must not reach past the start of the
+/// first epoch after `last_epoch` (`epoch_starts`: every promotion's epoch and start).
+fn diverged(epoch_starts: &[(u64, u64)], last_epoch: u64, last_seq: u64) -> Result<(), String> {
+    let next_start = epoch_starts
+        .iter()
+        .filter(|(e, _)| *e > last_epoch)
+        .min_by_key(|(e, _)| *e);
+    match next_start {
+        Some((epoch, start)) if last_seq > *start => Err(format!(
+            "this copy holds writes up to {last_seq} of epoch {last_epoch}, but epoch {epoch} started from {start}: it holds writes no primary kept and needs a new copy (catch-up is not implemented yet)"
+        )),
+        _ => Ok(()),
+    }
+}
+
+impl Handler<FenceAt> for ShardActor {
+    type Result = Result<(u64, u64), NodeError>;
+
+    fn handle(&mut self, FenceAt(epoch): FenceAt, _: &mut Context<Self>) -> Self::Result {
+        let shard = self
+            .shard
+            .clone()
+            .ok_or_else(|| NodeError::Opening(self.slot.id.clone()))?;
+        let store = &self.copy()?.store;
+        let held = store
+            .record(&self.plan.location)
+            .map_err(NodeError::Internal)?;
+        if held.catching_up {
+            return Err(NodeError::CatchingUp(
+                self.slot.id.clone(),
+                format!(
+                    "this copy was created empty while the shard map named it a replica (a new or wiped data directory) and has not caught up with its primary yet (it holds {} writes): it answers no fence, so a promotion cannot count it as holding acknowledged writes",
+                    shard.next_seq() - 1
+                ),
+            ));
+        }
+        let record = store
+            .update(&self.plan.location, |r| {
+                r.fenced_epoch = r.fenced_epoch.max(epoch)
+            })
+            .map_err(NodeError::Internal)?;
+        tracing::info!(shard = %self.slot.id, epoch, last_epoch = record.last_epoch,
+            last_seq = shard.next_seq() - 1, "fenced for a promotion");
+        Ok((record.last_epoch, shard.next_seq() - 1))
+    }
+}
+
+impl Handler<ApplyFrames> for ShardActor {
+    type Result = Result<Position, NodeError>;
+
+    fn handle(&mut self, m: ApplyFrames, _: &mut Context<Self>) -> Self::Result {
+        let Some(shard) = self.shard.clone() else {
+            return Err(NodeError::Opening(self.slot.id.clone()));
+        };
+        let copy = self.copy()?.clone();
+        let location = self.plan.location.clone();
+        let record = copy.store.record(&location).map_err(NodeError::Internal)?;
+        if m.epoch < record.fenced_epoch {
+            return Err(NodeError::NotOwner {
+                ctx: self.slot.ctx(m.epoch),
+                reason: NotOwnerReason::StaleCaller,
+                detail: Some(format!(
+                    "this copy is fenced at epoch {} for a promotion",
+                    record.fenced_epoch
+                )),
+            });
+        }
+        let mut last_epoch = record.last_epoch;
+        for ((first_seq, write), mut wire) in m.frames.into_iter().zip(m.wire) {
+            // The epoch of the primary that sequenced the frame (a promoted primary
+            // resends frames of earlier epochs as they were).
+            if wire.epoch == 0 {
+                wire.epoch = m.epoch;
+            }
+            let frame_epoch = wire.epoch;
+            let len = match &write {
+                Replicated::Upsert(p) => p.len(),
+                Replicated::Delete(k) => k.len(),
+            } as u64;
+            let next = shard.next_seq();
+            match fate(first_seq, len, next) {
+                Fate::Apply => {
+                    if last_epoch != frame_epoch {
+                        diverged(&copy.epoch_starts, last_epoch, next - 1).map_err(|why| {
+                            NodeError::invalid(format!("shard {}: {why}", self.slot.id))
+                        })?;
+                        // Durable before any frame of the epoch is.
+                        copy.store
+                            .update(&location, |r| r.last_epoch = frame_epoch)
+                            .map_err(NodeError::Internal)?;
+                        last_epoch = frame_epoch;
+                    }
+                    let started = Instant::now();
+                    let applied = shard.apply_replicated(first_seq, write);
+                    self.metrics.observe_engine_write(
+                        &self.slot.id,
+                        started.elapsed(),
+                        1,
+                        len as usize,
+                    );
+                    if let Err(err) = applied {
+                        self.slot.note_engine_error(&err);
+                        return Err(NodeError::Engine {
+                            err,
+                            ctx: self.slot.ctx(m.epoch),
+                        });
+                    }
+                    copy.store.applied(&location, wire, copy.tail_bytes);
+                }
+                Fate::Skip => {}
+                Fate::Gap => {
+                    return Ok(Position {
+                        durable_seq: next - 1,
+                        gap: true,
+                    });
+                }
+                Fate::Overlap => {
+                    return Err(NodeError::invalid(format!(
+                        "shard {}: a frame of {len} from sequence number {first_seq} straddles this follower's next {next}: its log differs from the primary's",
+                        self.slot.id
+                    )));
+                }
+            }
+        }
+        let durable_seq = shard.next_seq() - 1;
+        if record.catching_up && durable_seq >= m.log_end {
+            copy.store
+                .update(&location, |r| r.catching_up = false)
+                .map_err(NodeError::Internal)?;
+            tracing::info!(shard = %self.slot.id, durable_seq, log_end = m.log_end,
+                "caught up with the primary's log end: this copy answers fences again");
+        }
+        Ok(Position {
+            durable_seq,
+            gap: false,
+        })
+    }
+}
+
 impl Handler<Close> for ShardActor {
     type Result = Result<(), vecshard_engine::Error>;
 
@@ -419,5 +729,24 @@ impl Handler<Hold> for ShardActor {
     fn handle(&mut self, Hold(release, held): Hold, _: &mut Context<Self>) {
         let _ = held.send(());
         let _ = release.recv();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::diverged;
+
+    #[test]
+    fn a_copy_past_the_next_epochs_start_has_diverged() {
+        // Epoch 5 started from 100, epoch 8 from 140.
+        let starts = [(5, 100), (8, 140)];
+        assert!(diverged(&starts, 4, 100).is_ok(), "a prefix");
+        assert!(diverged(&starts, 4, 90).is_ok());
+        let e = diverged(&starts, 4, 101).unwrap_err();
+        assert!(e.contains("epoch 5 started from 100"), "{e}");
+        assert!(diverged(&starts, 5, 140).is_ok());
+        assert!(diverged(&starts, 5, 141).is_err());
+        assert!(diverged(&starts, 8, 10_000).is_ok(), "the current epoch");
+        assert!(diverged(&[], 0, 10_000).is_ok(), "never promoted");
     }
 }

@@ -62,6 +62,13 @@ impl RouterInternal for FakeRouter {
         }))
     }
 
+    async fn shrink_isr(
+        &self,
+        _: Request<pb::ShrinkIsrRequest>,
+    ) -> Result<Response<pb::ShrinkIsrResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
     async fn append_entries(
         &self,
         _: Request<pb::RaftRequest>,

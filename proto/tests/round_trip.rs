@@ -331,6 +331,7 @@ fn node_messages_round_trip() {
         index: Some(index()),
         incarnation: 17,
         restore: None,
+        replication: None,
     });
     round_trip(&int::AssignShardResponse {
         state: int::ShardState::Opening as i32,

@@ -135,10 +135,12 @@ pub struct RouterConfig {
     /// place nodes write to and `backup delete` empties, so the operator names it.
     pub backup_locations: Vec<String>,
     /// Whether collections may be created with `replication_factor` > 1. Off by default:
-    /// replica sets are placed and recorded, but writes are not yet shipped to followers
-    /// (design note 014, step 1 of 5), so a factor above 1 does not protect data yet. On
-    /// only for testing the replication work; creates with a factor above 1 are refused
-    /// (FAILED_PRECONDITION naming this setting) while it is off.
+    /// writes are shipped to followers and a lost primary is replaced (design note 014,
+    /// steps 1-3 of 5, and of step 4 catch-up from the primary's in-memory tail), but a
+    /// replica further behind than that tail never catches up and no replica rejoins the
+    /// in-sync set, so a factor above 1 is not ready for data. On only for testing the
+    /// replication work; creates with a factor above 1 are refused (FAILED_PRECONDITION
+    /// naming this setting) while it is off.
     pub experimental_replication: bool,
     /// TLS certificate chain (PEM) of this router, used on all three listeners and as
     /// its client certificate towards nodes and peer routers. With `tls_key` and

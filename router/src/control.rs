@@ -13,7 +13,11 @@
 //! 6. reconciles nodes with the map: `AssignShard` for an assignment a node does not
 //!    report, `ReleaseShard` for a shard a node holds but no longer should (repeated at
 //!    most every few seconds until the node's heartbeat reflects it);
-//! 7. deletes dropped collections' data: `ReleaseShard` with `delete_data` and the
+//! 7. promotes a replica of a replicated local-disk shard whose primary is down
+//!    (`docs/design/014-replication.md`, "Promotion"): fences every live replica at
+//!    epoch + 1 (`FenceReplica`), collects their positions, and proposes `Promote` once
+//!    `shardmap::replication::decide` has enough of them;
+//! 8. deletes dropped collections' data: `ReleaseShard` with `delete_data` and the
 //!    location on the node `placement::deletions` names (a local shard's owner once it is
 //!    alive again), then `DataDeleted` once it answered, until the map's `dropping` is
 //!    empty (repeated at most every few seconds while a node fails).
@@ -27,7 +31,8 @@ use vecshard_proto::internal::v1 as pi;
 use crate::core::{Core, ProposeError};
 use crate::heartbeats::Seen;
 use crate::raft::state_machine::MapView;
-use crate::shardmap::{Collection, Command, Liveness, Move, placement};
+use crate::shardmap::replication::{Position, Promotion, decide};
+use crate::shardmap::{Assignment, Collection, Command, Liveness, Move, placement};
 
 /// How long the leader waits for a node to reflect an assignment or release before
 /// sending it again.
@@ -56,6 +61,10 @@ pub async fn run(core: Arc<Core>) {
     }
 }
 
+/// A dropped shard's copy to delete: (incarnation, shard, the follower's node or `None`
+/// for the owner's copy).
+type DeletionKey = (u64, u32, Option<String>);
+
 #[derive(Default)]
 struct ControlState {
     leader_since: Option<Instant>,
@@ -63,10 +72,21 @@ struct ControlState {
     sent: HashMap<(String, String, u32, u64, i32), Instant>,
     /// (collection, shard) reported broken → (moves so far, earliest next move).
     broken: HashMap<(String, u32), (u32, Instant)>,
-    /// (incarnation, shard) of a dropped shard → when its deletion was last asked for.
-    deleting: HashMap<(u64, u32), Instant>,
+    /// (incarnation, shard, follower's node or `None` for the owner's copy) of a dropped
+    /// shard → when its deletion was last asked for.
+    deleting: HashMap<DeletionKey, Instant>,
     /// Deletions nodes confirmed, to record in the map.
-    deleted: Arc<Mutex<Vec<(u64, u32)>>>,
+    deleted: Arc<Mutex<Vec<DeletionKey>>>,
+    /// (collection, shard, epoch) of a replicated shard whose primary is down → the
+    /// fencing round for epoch + 1.
+    fencing: HashMap<(String, u32, u64), FenceRound>,
+}
+
+/// The answers of replicas fenced for one promotion, and when each was last asked.
+#[derive(Default)]
+struct FenceRound {
+    answers: Arc<Mutex<Vec<Position>>>,
+    asked: HashMap<String, Instant>,
 }
 
 async fn propose(core: &Core, cmd: Command) -> bool {
@@ -98,6 +118,7 @@ async fn tick(core: &Core, state: &mut ControlState) {
         tracing::info!(?moves, "control: moving shards");
         propose(core, Command::Move { moves }).await;
     }
+    promote(core, &core.view(), state).await;
     let view = core.view();
     for c in placement::reader_changes(&view.map, core.cfg.read_replicas as usize) {
         propose(
@@ -120,8 +141,16 @@ async fn tick(core: &Core, state: &mut ControlState) {
     }
     reconcile(core, &core.view(), &seen, state);
     let confirmed = std::mem::take(&mut *state.deleted.lock().unwrap_or_else(|p| p.into_inner()));
-    for (incarnation, shard) in confirmed {
-        propose(core, Command::DataDeleted { incarnation, shard }).await;
+    for (incarnation, shard, follower) in confirmed {
+        let command = match follower {
+            None => Command::DataDeleted { incarnation, shard },
+            Some(node) => Command::FollowerDataDeleted {
+                incarnation,
+                shard,
+                node,
+            },
+        };
+        propose(core, command).await;
     }
     delete_dropped(core, &core.view(), state);
 }
@@ -131,6 +160,125 @@ fn unix_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+/// Replicated shards whose primary is down: fence the live replicas at epoch + 1 (asking
+/// again every few seconds those that have not answered), and propose `Promote` once the
+/// answers decide it.
+async fn promote(core: &Core, view: &MapView, state: &mut ControlState) {
+    let now = core.clock.now();
+    let mut live_rounds = Vec::new();
+    for (name, c) in &view.map.collections {
+        let Some(replication) = c.replication else {
+            continue;
+        };
+        for (n, a) in c.shards.iter().enumerate() {
+            let (Some(owner), Some(set)) = (&a.owner, &a.replicas) else {
+                continue;
+            };
+            let down = view.map.nodes.get(owner).map(|x| x.state) == Some(Liveness::Down);
+            if !down {
+                continue;
+            }
+            let key = (name.clone(), n as u32, a.epoch);
+            live_rounds.push(key.clone());
+            let round = state.fencing.entry(key).or_default();
+            let answered: Vec<String> = round
+                .answers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .map(|p| p.node.clone())
+                .collect();
+            for r in set.replicas.iter().filter(|r| *r != owner) {
+                let recently = round
+                    .asked
+                    .get(r)
+                    .is_some_and(|t| now.duration_since(*t) < RESEND_AFTER);
+                if answered.contains(r) || recently || !placement::is_live(&view.map, r) {
+                    continue;
+                }
+                round.asked.insert(r.clone(), now);
+                spawn_fence(core, view, name, n as u32, a.epoch + 1, r, &round.answers);
+            }
+            let answers = round
+                .answers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            if let Promotion::Promote {
+                primary,
+                start_seq,
+                in_sync,
+            } = decide(set, replication, &answers)
+            {
+                tracing::warn!(collection = %name, shard = n, epoch = a.epoch, lost = %owner,
+                    %primary, start_seq, ?in_sync, ?answers, "control: promoting a replica");
+                propose(
+                    core,
+                    Command::Promote {
+                        collection: name.clone(),
+                        shard: n as u32,
+                        from_epoch: a.epoch,
+                        from_in_sync: set.in_sync.clone(),
+                        primary,
+                        start_seq,
+                        in_sync,
+                    },
+                )
+                .await;
+            }
+        }
+    }
+    state.fencing.retain(|k, _| live_rounds.contains(k));
+}
+
+fn spawn_fence(
+    core: &Core,
+    view: &MapView,
+    collection: &str,
+    shard: u32,
+    epoch: u64,
+    node: &str,
+    answers: &Arc<Mutex<Vec<Position>>>,
+) {
+    let Some(address) = view.map.nodes.get(node).map(|n| n.address.clone()) else {
+        return;
+    };
+    let Ok(mut client) = core.nodes.get(&address) else {
+        return;
+    };
+    let mut req = tonic::Request::new(pi::FenceReplicaRequest {
+        target: Some(pi::ShardTarget {
+            collection: collection.to_string(),
+            shard,
+            epoch,
+        }),
+    });
+    req.set_timeout(NODE_CALL_TIMEOUT);
+    let (answers, node) = (answers.clone(), node.to_string());
+    let what = format!("fence {collection}/{shard} at epoch {epoch} on {node}");
+    tokio::spawn(async move {
+        match client.fence_replica(req).await {
+            Ok(r) => {
+                let r = r.into_inner();
+                tracing::info!(
+                    last_epoch = r.last_epoch,
+                    last_seq = r.last_seq,
+                    "control: {what}"
+                );
+                answers
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(Position {
+                        node,
+                        last_epoch: r.last_epoch,
+                        last_seq: r.last_seq,
+                    });
+            }
+            Err(e) => tracing::warn!(error = %e, "control: {what} failed"),
+        }
+    });
 }
 
 /// Liveness transitions (and address changes, as re-registrations) to commit.
@@ -247,6 +395,41 @@ struct Want<'a> {
     shard: u32,
     epoch: u64,
     role: pi::Role,
+    /// A replicated shard's replicas, with their addresses.
+    replication: Option<pi::ReplicaSet>,
+}
+
+/// The replica set a replicated shard's holders are assigned with: every replica (the
+/// primary first) with its address and whether it is in sync, and the rule.
+fn replica_set(view: &MapView, coll: &Collection, a: &Assignment) -> Option<pi::ReplicaSet> {
+    let (set, r) = (a.replicas.as_ref()?, coll.replication?);
+    let mut ids: Vec<&String> = a.owner.iter().collect();
+    ids.extend(set.replicas.iter().filter(|n| Some(*n) != a.owner.as_ref()));
+    let replicas = ids
+        .into_iter()
+        .map(|id| pi::ReplicaPeer {
+            node_id: id.clone(),
+            address: view
+                .map
+                .nodes
+                .get(id)
+                .map(|n| n.address.clone())
+                .unwrap_or_default(),
+            in_sync: set.in_sync.contains(id),
+        })
+        .collect();
+    Some(pi::ReplicaSet {
+        replicas,
+        write_ack: r.write_ack.as_str().to_string(),
+        epoch_starts: set
+            .epoch_starts
+            .iter()
+            .map(|(epoch, start_seq)| pi::EpochStart {
+                epoch: *epoch,
+                start_seq: *start_seq,
+            })
+            .collect(),
+    })
 }
 
 /// Send AssignShard / ReleaseShard calls so that live nodes hold what the map says.
@@ -267,10 +450,16 @@ fn reconcile(core: &Core, view: &MapView, seen: &HashMap<String, Seen>, state: &
         let mut wants: Vec<Want> = Vec::new();
         for c in view.map.collections.values() {
             for (n, a) in c.shards.iter().enumerate() {
+                let follows = a
+                    .replicas
+                    .as_ref()
+                    .is_some_and(|s| s.replicas.contains(&node.id));
                 let role = if a.owner.as_deref() == Some(node.id.as_str()) {
                     pi::Role::Writer
                 } else if a.readers.contains(&node.id) {
                     pi::Role::Reader
+                } else if follows {
+                    pi::Role::Follower
                 } else {
                     continue;
                 };
@@ -279,6 +468,7 @@ fn reconcile(core: &Core, view: &MapView, seen: &HashMap<String, Seen>, state: &
                     shard: n as u32,
                     epoch: a.epoch,
                     role,
+                    replication: replica_set(view, c, a),
                 });
             }
         }
@@ -333,6 +523,7 @@ fn spawn_assign(core: &Core, address: &str, w: &Want) {
         metric: vecshard_model::proto::metric_to_proto(spec.metric) as i32,
         index: Some(vecshard_model::proto::index_to_proto(&spec.index)),
         incarnation: w.coll.path_incarnation(),
+        replication: w.replication.clone(),
         restore: w.coll.restore.as_ref().map(|r| pi::RestoreFrom {
             location: crate::backup::shard_location(&r.location, w.shard),
             manifest_crc32c: r
@@ -386,7 +577,7 @@ fn delete_dropped(core: &Core, view: &MapView, state: &mut ControlState) {
         .deleting
         .retain(|_, t| now.duration_since(*t) < RESEND_AFTER);
     for d in placement::deletions(&view.map) {
-        let key = (d.incarnation, d.shard);
+        let key = (d.incarnation, d.shard, d.follower.then(|| d.node.clone()));
         let (Some(dropped), Some(node)) = (
             view.map.dropping.get(&d.incarnation),
             view.map.nodes.get(&d.node),
@@ -403,7 +594,7 @@ fn delete_dropped(core: &Core, view: &MapView, state: &mut ControlState) {
         let Ok(mut client) = core.nodes.get(&node.address) else {
             continue;
         };
-        state.deleting.insert(key, now);
+        state.deleting.insert(key.clone(), now);
         let mut req = tonic::Request::new(pi::ReleaseShardRequest {
             collection: c.spec.name.clone(),
             shard: d.shard,

@@ -8,6 +8,7 @@
 //! | node | every gRPC call (shard lifecycle, data) | routers |
 //! | router internal | Raft (append, vote, snapshot) | routers |
 //! | router internal | RegisterNode, Heartbeat for node `X` | node `X` (a router forwarding a registration to the leader too) |
+//! | node | `ReplicaInternal.Replicate` (a primary's frames) | any member: nodes (primaries) and routers |
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -138,6 +139,19 @@ pub struct RouterOnly(pub Arc<ClusterAuth>);
 impl tonic::service::Interceptor for RouterOnly {
     fn call(&mut self, r: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
         self.0.require_router(&r)?;
+        Ok(r)
+    }
+}
+
+/// A tonic interceptor that lets any cluster member through: a certificate of the
+/// cluster (router or node) or the cluster secret (a node's replication service, which
+/// primaries on other nodes call).
+#[derive(Debug, Clone)]
+pub struct MembersOnly(pub Arc<ClusterAuth>);
+
+impl tonic::service::Interceptor for MembersOnly {
+    fn call(&mut self, r: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
+        self.0.caller(&r)?;
         Ok(r)
     }
 }

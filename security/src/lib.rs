@@ -21,7 +21,7 @@ pub mod rest_tls;
 pub mod secret;
 pub mod tls;
 
-pub use auth::{Caller, ClusterAuth, RouterOnly};
+pub use auth::{Caller, ClusterAuth, MembersOnly, RouterOnly};
 pub use error::SecurityError;
 pub use identity::Identity;
 pub use secret::{AuthChannel, Credentials, SECRET_HEADER, Secret};

@@ -139,6 +139,12 @@ pub struct Options {
     pub failure_timeout_ms: u64,
     /// Object-store prefixes routers and nodes allow besides the cluster's own.
     pub extra_allowed_storage: Vec<String>,
+    /// The routers' write deadline.
+    pub write_timeout_ms: u64,
+    /// The nodes' `node.replica_lag_timeout_ms`.
+    pub replica_lag_timeout_ms: u64,
+    /// The nodes' `node.replica_tail_bytes`.
+    pub replica_tail_bytes: usize,
 }
 
 impl Default for Options {
@@ -147,6 +153,9 @@ impl Default for Options {
             control_interval_ms: 200,
             failure_timeout_ms: 2000,
             extra_allowed_storage: Vec::new(),
+            write_timeout_ms: 30000,
+            replica_lag_timeout_ms: 10000,
+            replica_tail_bytes: 64 << 20,
         }
     }
 }
@@ -226,12 +235,13 @@ impl Cluster {
                     &config,
                     format!(
                         "[router]\nid = {id}\ndata_dir = \"{}\"\ngrpc_listen = \"{g}\"\ninternal_listen = \"{i}\"\nhttp_listen = \"{h}\"\n\
-                         failure_timeout_ms = {}\ncontrol_interval_ms = {}\nsearch_timeout_ms = 10000\nwrite_timeout_ms = 30000\n\
+                         failure_timeout_ms = {}\ncontrol_interval_ms = {}\nsearch_timeout_ms = 10000\nwrite_timeout_ms = {}\n\
                          default_shard_count = 3\nallowed_storage = {allowed}\nbackup_locations = {backup_locations}\nexperimental_replication = true\n\n[router.raft]\nheartbeat_ms = 100\nelection_timeout_min_ms = 600\n\
                          election_timeout_max_ms = 1200\nsnapshot_every = 50\nlogs_to_keep = 20\n\n{members}",
                         data.display(),
                         o.failure_timeout_ms,
                         o.control_interval_ms,
+                        o.write_timeout_ms,
                     ),
                 )
                 .unwrap();
@@ -257,12 +267,14 @@ impl Cluster {
                     &config,
                     format!(
                         "[node]\nid = \"{id}\"\ngrpc_addr = \"127.0.0.1:{}\"\nhttp_addr = \"127.0.0.1:{}\"\ndata_dir = \"{}\"\n\
-                         shutdown_timeout_ms = 2000\n\n[cluster]\nrouters = [{}]\nheartbeat_interval_ms = 200\nrpc_timeout_ms = 1000\n\
+                         shutdown_timeout_ms = 2000\nreplica_lag_timeout_ms = {}\nreplica_tail_bytes = {}\n\n[cluster]\nrouters = [{}]\nheartbeat_interval_ms = 200\nrpc_timeout_ms = 1000\n\
                          allowed_storage = {allowed}\n\n\
                          [engine]\nmemtable_bytes = 4194304\n",
                         free_port(),
                         free_port(),
                         dir.path().join(&id).display(),
+                        o.replica_lag_timeout_ms,
+                        o.replica_tail_bytes,
                         internals.join(", ")
                     ),
                 )
@@ -302,6 +314,11 @@ impl Cluster {
             &["router", "--config", &config],
             log,
         ));
+    }
+
+    /// Node `i`'s data directory.
+    pub fn node_data_dir(&self, i: usize) -> PathBuf {
+        self.dir.path().join(&self.nodes[i].id)
     }
 
     pub fn start_node(&mut self, i: usize) {

@@ -113,6 +113,7 @@ pub fn assign_req(
         }),
         incarnation: 0,
         restore: None,
+        replication: None,
     }
 }
 

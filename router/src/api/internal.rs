@@ -59,6 +59,17 @@ impl RouterInternal for InternalService {
         Ok(Response::new(self.core.heartbeat(r.into_inner())?))
     }
 
+    async fn shrink_isr(
+        &self,
+        r: Request<pi::ShrinkIsrRequest>,
+    ) -> Result<Response<pi::ShrinkIsrResponse>, Status> {
+        let forwarded = r.metadata().contains_key(super::FORWARDED_HEADER);
+        let node = r.get_ref().node_id.clone();
+        self.core.security.auth.require_node(&r, &node, forwarded)?;
+        let answer = self.core.shrink_isr(r.into_inner(), forwarded).await?;
+        Ok(Response::new(answer))
+    }
+
     async fn append_entries(
         &self,
         r: Request<pi::RaftRequest>,

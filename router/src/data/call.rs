@@ -24,9 +24,13 @@ use crate::shardmap::{Assignment, placement};
 /// Which holders of a shard may serve a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Serve {
-    /// Only the owner (writes, gets, scans).
+    /// Only the owner (writes).
     Writer,
-    /// The owner, then read replicas (searches).
+    /// The owner; while a replicated shard's primary is not alive, its live in-sync
+    /// followers (gets, scans).
+    Read,
+    /// The owner, then read replicas, or a replicated shard's live in-sync followers
+    /// while its primary is not alive (searches).
     AnyReplica,
 }
 
@@ -78,10 +82,26 @@ fn replicas(
         })
     };
     let mut out = Vec::new();
-    if let Some(owner) = &a.owner
-        && placement::is_live(&view.map, owner)
-    {
+    let owner_live = a
+        .owner
+        .as_ref()
+        .is_some_and(|o| placement::is_live(&view.map, o));
+    if let Some(owner) = a.owner.as_ref().filter(|_| owner_live) {
         out.extend(replica(owner));
+    }
+    // A replicated shard whose primary is gone: its in-sync followers serve reads (what
+    // they applied; with `majority` possibly behind the last acknowledged writes —
+    // docs/design/014-replication.md, "Reads"). Writes wait for the primary.
+    if !owner_live
+        && serve != Serve::Writer
+        && let Some(set) = &a.replicas
+    {
+        out.extend(
+            set.in_sync
+                .iter()
+                .filter(|n| a.owner.as_ref() != Some(*n) && placement::is_live(&view.map, n))
+                .filter_map(replica),
+        );
     }
     if serve == Serve::AnyReplica {
         out.extend(

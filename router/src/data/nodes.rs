@@ -130,6 +130,7 @@ node_calls! {
     scan(ScanRequest) -> ScanResponse;
     node_status(NodeStatusRequest) -> NodeStatusResponse;
     checkpoint_shard(CheckpointShardRequest) -> CheckpointShardResponse;
+    fence_replica(FenceReplicaRequest) -> FenceReplicaResponse;
 }
 
 /// How a node in this process is reached.
@@ -257,6 +258,13 @@ pub fn classify(status: tonic::Status, what: &str) -> Failure {
                 .map(|n| format!(" (reason {:?}, node epoch {:?})", n.reason(), n.node_epoch))
                 .unwrap_or_default();
             Failure::NotOwner(format!("{what}: {}{detail}", status.message()))
+        }
+        // A replicated primary could not get a write acknowledged by enough replicas
+        // before the deadline: retrying would wait again, so the answer is final.
+        Code::Unavailable
+            if pi::ReplicationShortfall::decode(status.details()).is_ok_and(|d| d.replicas > 0) =>
+        {
+            Failure::Final(Error::unavailable(format!("{what}: {}", status.message())))
         }
         Code::Unavailable
         | Code::Cancelled

@@ -34,7 +34,7 @@ impl Core {
                     .call_shard(
                         name,
                         shard,
-                        Serve::Writer,
+                        Serve::Read,
                         WhenDown::Wait,
                         deadline,
                         |mut c, target, left| {
@@ -101,7 +101,7 @@ impl Core {
                 .call_shard(
                     name,
                     shard,
-                    Serve::Writer,
+                    Serve::Read,
                     WhenDown::Wait,
                     deadline,
                     |mut c, target, left| {

@@ -28,8 +28,11 @@ impl Core {
             return Err(Error::new(
                 ErrorKind::FailedPrecondition,
                 format!(
-                    "replication_factor {} is not available yet: replicas are placed but writes \
-                     are not shipped to them (docs/design/014-replication.md, step 1 of 5); \
+                    "replication_factor {} is not available yet: writes are shipped to the \
+                     replicas and a lost primary is replaced, but a replica further behind than \
+                     its primary's in-memory tail (node.replica_tail_bytes; a wiped disk, a long \
+                     outage) never catches up, and no replica rejoins the in-sync set \
+                     (docs/design/014-replication.md, step 4 of 5 is partial); \
                      router.experimental_replication = true enables it for testing only",
                     r.factor
                 ),
@@ -85,9 +88,9 @@ impl Core {
                 spec: spec.clone(),
                 replication: r,
                 replicas,
-                // Nothing ships writes to followers yet (docs/design/014-replication.md,
-                // step 1): they hold nothing and must not count as in sync.
-                followers_in_sync: false,
+                // Followers take every write from the first (docs/design/014-replication.md,
+                // step 2): they start in sync.
+                followers_in_sync: true,
             })
             .await?;
             self.control.notify_one();

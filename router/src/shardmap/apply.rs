@@ -103,6 +103,14 @@ impl ShardMap {
                 self.data_deleted(*incarnation, *shard);
                 CommandResult::Ok
             }
+            Command::FollowerDataDeleted {
+                incarnation,
+                shard,
+                node,
+            } => {
+                self.follower_data_deleted(*incarnation, *shard, node);
+                CommandResult::Ok
+            }
             Command::Move { moves } => {
                 // One epoch step per shard and entry: the first epoch of a re-created
                 // collection (its entry's index) relies on it.
@@ -267,12 +275,30 @@ impl ShardMap {
                 }
             })
             .collect();
-        if !pending.is_empty() {
+        // Every follower of a replicated local shard holds a copy of its own.
+        let followers: std::collections::BTreeSet<(u32, String)> = if c.spec.storage == "local" {
+            c.shards
+                .iter()
+                .enumerate()
+                .flat_map(|(n, a)| {
+                    let owner = a.owner.clone();
+                    a.replicas
+                        .iter()
+                        .flat_map(|set| set.replicas.iter())
+                        .filter(move |r| Some(*r) != owner.as_ref())
+                        .map(move |r| (n as u32, r.clone()))
+                })
+                .collect()
+        } else {
+            Default::default()
+        };
+        if !pending.is_empty() || !followers.is_empty() {
             self.dropping.insert(
                 c.incarnation,
                 Dropping {
                     collection: c,
                     pending,
+                    followers,
                 },
             );
         }
@@ -284,7 +310,17 @@ impl ShardMap {
     fn data_deleted(&mut self, incarnation: u64, shard: u32) {
         if let Some(d) = self.dropping.get_mut(&incarnation) {
             d.pending.remove(&shard);
-            if d.pending.is_empty() {
+            if d.pending.is_empty() && d.followers.is_empty() {
+                self.dropping.remove(&incarnation);
+            }
+        }
+    }
+
+    /// Follower `node`'s copy of shard `shard` of the dropped incarnation is deleted.
+    fn follower_data_deleted(&mut self, incarnation: u64, shard: u32, node: &str) {
+        if let Some(d) = self.dropping.get_mut(&incarnation) {
+            d.followers.remove(&(shard, node.to_string()));
+            if d.pending.is_empty() && d.followers.is_empty() {
                 self.dropping.remove(&incarnation);
             }
         }
@@ -411,6 +447,19 @@ impl ShardMap {
                     .map(|n| (*inc, *n))
             })
             .collect();
+        let gone_followers: Vec<(u64, u32)> = self
+            .dropping
+            .iter()
+            .flat_map(|(inc, d)| {
+                d.followers
+                    .iter()
+                    .filter(|(_, node)| node == id)
+                    .map(|(n, _)| (*inc, *n))
+            })
+            .collect();
+        for (incarnation, shard) in gone_followers {
+            self.follower_data_deleted(incarnation, shard, id);
+        }
         for (incarnation, shard) in gone {
             self.data_deleted(incarnation, shard);
         }

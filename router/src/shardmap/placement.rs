@@ -26,6 +26,9 @@ pub struct Deletion {
     pub shard: u32,
     /// The live node to do it.
     pub node: String,
+    /// A follower's copy of a replicated shard (confirmed by `FollowerDataDeleted`), not
+    /// the owner's.
+    pub follower: bool,
 }
 
 /// The deletions of dropped collections' data that can happen now.
@@ -49,6 +52,17 @@ pub fn deletions(map: &ShardMap) -> Vec<Deletion> {
                     incarnation: *incarnation,
                     shard: *n,
                     node: node.to_string(),
+                    follower: false,
+                });
+            }
+        }
+        for (n, node) in &d.followers {
+            if is_live(map, node) {
+                out.push(Deletion {
+                    incarnation: *incarnation,
+                    shard: *n,
+                    node: node.clone(),
+                    follower: true,
                 });
             }
         }

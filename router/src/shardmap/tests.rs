@@ -330,6 +330,54 @@ fn a_recreated_collection_starts_above_every_epoch_of_the_old_one() {
 }
 
 #[test]
+fn a_dropped_replicated_shard_is_deleted_by_its_owner_and_each_follower() {
+    let mut m = map_with_nodes(&["a", "b", "c"]);
+    let r = m.apply(
+        &Command::CreateReplicated {
+            spec: spec("r", 1, "local"),
+            replication: replication(3, WriteAck::Majority),
+            replicas: vec![vec!["a".into(), "b".into(), "c".into()]],
+            followers_in_sync: true,
+        },
+        3,
+    );
+    assert_eq!(r, CommandResult::Ok);
+    set_liveness(&mut m, "c", Liveness::Down, 4);
+    m.apply(&Command::DropCollection { name: "r".into() }, 5);
+    let d = deletions(&m);
+    let want = |node: &str, follower| Deletion {
+        incarnation: 3,
+        shard: 0,
+        node: node.into(),
+        follower,
+    };
+    assert_eq!(d, [want("a", false), want("b", true)], "c is down");
+    m.apply(
+        &Command::DataDeleted {
+            incarnation: 3,
+            shard: 0,
+        },
+        6,
+    );
+    let follower_done = |node: &str| Command::FollowerDataDeleted {
+        incarnation: 3,
+        shard: 0,
+        node: node.into(),
+    };
+    m.apply(&follower_done("b"), 7);
+    assert!(m.dropping.contains_key(&3), "c's copy is left");
+    set_liveness(&mut m, "c", Liveness::Alive, 8);
+    assert_eq!(deletions(&m), [want("c", true)]);
+    assert_eq!(m.apply(&follower_done("c"), 9), CommandResult::Ok);
+    assert!(m.dropping.is_empty());
+    assert_eq!(
+        m.apply(&follower_done("c"), 10),
+        CommandResult::Ok,
+        "a repeat"
+    );
+}
+
+#[test]
 fn a_dropped_local_shard_is_deleted_by_its_owner_once_alive() {
     let mut m = map_with_nodes(&["a", "b"]);
     create(&mut m, spec("x", 2, "local"), 3);
@@ -344,7 +392,8 @@ fn a_dropped_local_shard_is_deleted_by_its_owner_once_alive() {
         [Deletion {
             incarnation: 3,
             shard: 0,
-            node: "a".into()
+            node: "a".into(),
+            follower: false,
         }]
     );
     m.apply(

@@ -166,6 +166,10 @@ pub struct Dropping {
     /// Shards whose deletion no node has confirmed yet: a local shard's owner deletes it
     /// (it is the only node with the files); any live node deletes an object-store shard.
     pub pending: BTreeSet<u32>,
+    /// Followers' copies of replicated local shards not yet deleted: (shard, node). Each
+    /// follower deletes its own copy (left out of the serialized map when empty).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub followers: BTreeSet<(u32, String)>,
 }
 
 /// Who holds one shard.
@@ -249,6 +253,17 @@ pub enum Command {
         incarnation: u64,
         /// Shard number.
         shard: u32,
+    },
+    /// A follower's copy of a dropped replicated shard is deleted. (Routers of a build
+    /// before it cannot read it; replicated collections already need every router
+    /// upgraded.)
+    FollowerDataDeleted {
+        /// The dropped collection's incarnation.
+        incarnation: u64,
+        /// Shard number.
+        shard: u32,
+        /// The follower's node.
+        node: String,
     },
     /// Give shards new owners. Each move applies only if the shard is still at `from_epoch`;
     /// it then gets `from_epoch + 1`.

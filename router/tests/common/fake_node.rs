@@ -514,6 +514,13 @@ impl Node for Svc {
         ))
     }
 
+    async fn fence_replica(
+        &self,
+        _: Request<pi::FenceReplicaRequest>,
+    ) -> Result<Response<pi::FenceReplicaResponse>, Status> {
+        Err(Status::unimplemented("the fake node keeps no replicas"))
+    }
+
     async fn node_status(
         &self,
         _: Request<pi::NodeStatusRequest>,

@@ -819,6 +819,7 @@ async fn sigkill_the_primary_under_ingest_a_follower_takes_over_with_every_ackno
 /// Returns the cluster, a client, the shard's placement and what every replica must hold.
 async fn replicated_with_rounds(
     name: &str,
+    write_ack: &str,
     o: Options,
     rounds: u64,
 ) -> (Cluster, Client, pb::ShardPlacement, Expected) {
@@ -832,6 +833,7 @@ async fn replicated_with_rounds(
             metric: pb::Metric::L2 as i32,
             shard_count: 1,
             replication_factor: 3,
+            write_ack: write_ack.into(),
             ..Default::default()
         })
         .await
@@ -901,7 +903,7 @@ async fn address_of(c: &Cluster, id: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_wiped_follower_catches_up_under_ingest_and_answers_fences_only_then() {
     let (mut c, mut client, shard, mut want) =
-        replicated_with_rounds("wiped", Options::default(), 20).await;
+        replicated_with_rounds("wiped", "majority", Options::default(), 20).await;
     let follower = shard.replicas[1].node.clone();
     let b = c.node_index(&follower);
     wipe_and_restart(&mut c, b);
@@ -945,6 +947,7 @@ async fn a_wiped_follower_catches_up_under_ingest_and_answers_fences_only_then()
 async fn a_wiped_follower_behind_the_primary_tail_answers_no_fence() {
     let (mut c, mut client, shard, _) = replicated_with_rounds(
         "behind",
+        "majority",
         Options {
             replica_tail_bytes: 4096,
             ..Options::default()
@@ -1019,7 +1022,8 @@ fn collection_files(c: &Cluster, i: usize, name: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn dropping_a_replicated_collection_deletes_every_copy() {
-    let (c, mut client, shard, _) = replicated_with_rounds("dropped", Options::default(), 5).await;
+    let (c, mut client, shard, _) =
+        replicated_with_rounds("dropped", "majority", Options::default(), 5).await;
     assert_eq!(shard.replicas.len(), 3, "{shard:?}");
     for i in 0..3 {
         let files = collection_files(&c, i, "dropped");
@@ -1049,4 +1053,70 @@ async fn dropping_a_replicated_collection_deletes_every_copy() {
         (logs.matches("control: delete dropped dropped/0").count() >= 3).then_some(())
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_write_ack_all_a_wiped_follower_catches_up_and_rejoins_the_in_sync_set() {
+    let o = Options {
+        write_timeout_ms: 8000,
+        replica_lag_timeout_ms: 1000,
+        ..Options::default()
+    };
+    let (mut c, mut client, shard, mut want) = replicated_with_rounds("rejoin", "all", o, 5).await;
+    let follower = shard.replicas[2].node.clone();
+    let b = c.node_index(&follower);
+    let in_sync = |status: &pb::ClusterStatusResponse| {
+        let s = status
+            .shards
+            .iter()
+            .find(|s| s.collection == "rejoin")
+            .unwrap();
+        s.replicas
+            .iter()
+            .find(|r| r.node == follower)
+            .unwrap()
+            .in_sync
+    };
+    // Lost: the primary has it dropped from the in-sync set after the lag timeout.
+    c.nodes[b].proc.as_mut().unwrap().kill9();
+    write_round(&mut client, "rejoin", 6).await.unwrap();
+    want.extend((0..40).map(|k| (k, Some(6))));
+    assert!(!in_sync(&c.status().await.unwrap()));
+    // Its disk is wiped and it returns under ingest: it catches up from the primary's
+    // tail and the primary has it added back.
+    std::fs::remove_dir_all(c.node_data_dir(b)).unwrap();
+    c.start_node(b);
+    let restarted = Instant::now();
+    let mut v = 6;
+    loop {
+        v += 1;
+        write_round(&mut client, "rejoin", v).await.unwrap();
+        want.extend((0..40).map(|k| (k, Some(v))));
+        if in_sync(&c.status().await.unwrap()) {
+            break;
+        }
+        assert!(
+            restarted.elapsed() < Duration::from_secs(60),
+            "the wiped follower did not rejoin the in-sync set\n{}",
+            c.logs()
+        );
+    }
+    eprintln!(
+        "rejoined the in-sync set {:?} after the restart, {} writes of 40 points in the log",
+        restarted.elapsed(),
+        v
+    );
+    // With `all` every later write waits for it again: read right after the
+    // acknowledgement (not polled), its own copy holds the write.
+    let address = address_of(&c, &follower).await;
+    let keys: Vec<u64> = (0..40).collect();
+    for v in v + 1..=v + 3 {
+        write_round(&mut client, "rejoin", v).await.unwrap();
+        want.extend((0..40).map(|k| (k, Some(v))));
+        let got = read_replica(&address, "rejoin", &[(0, shard.epoch)], &keys)
+            .await
+            .unwrap();
+        assert_eq!(differences(&want, &got), None, "round {v}");
+    }
+    assert_every_replica_holds(&c, "rejoin", &want).await;
 }

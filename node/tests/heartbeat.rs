@@ -69,6 +69,13 @@ impl RouterInternal for FakeRouter {
         Err(Status::unimplemented("fake"))
     }
 
+    async fn expand_isr(
+        &self,
+        _: Request<pb::ExpandIsrRequest>,
+    ) -> Result<Response<pb::ExpandIsrResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
     async fn append_entries(
         &self,
         _: Request<pb::RaftRequest>,

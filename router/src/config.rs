@@ -137,8 +137,8 @@ pub struct RouterConfig {
     /// Whether collections may be created with `replication_factor` > 1. Off by default:
     /// writes are shipped to followers and a lost primary is replaced (design note 014,
     /// steps 1-3 of 5, and of step 4 catch-up from the primary's in-memory tail), but a
-    /// replica further behind than that tail never catches up and no replica rejoins the
-    /// in-sync set, so a factor above 1 is not ready for data. On only for testing the
+    /// replica further behind than that tail never catches up (no checkpoint copy yet),
+    /// so a factor above 1 is not ready for data. On only for testing the
     /// replication work; creates with a factor above 1 are refused (FAILED_PRECONDITION
     /// naming this setting) while it is off.
     pub experimental_replication: bool,

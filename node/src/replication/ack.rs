@@ -162,6 +162,20 @@ impl<W> AckTracker<W> {
         self.ready()
     }
 
+    /// Whether `node` counts as in sync.
+    pub fn is_in_sync(&self, node: &str) -> bool {
+        self.followers.get(node).is_some_and(|f| f.in_sync)
+    }
+
+    /// `node` is being added to the in-sync set: with `all` every later write waits for
+    /// it (it already holds the earlier ones), before the shard map commits the change
+    /// too — stricter than holding acknowledgements above its position meanwhile.
+    pub fn into_sync(&mut self, node: &str) {
+        if let Some(f) = self.followers.get_mut(node) {
+            f.in_sync = true;
+        }
+    }
+
     /// Writes whose deadline passed at `now`, with their count.
     pub fn expire(&mut self, now: Instant) -> Vec<(W, Count)> {
         let mut out = Vec::new();

@@ -81,6 +81,8 @@ struct State {
     trouble: BTreeMap<String, String>,
     /// Followers whose removal from the in-sync set is being asked for.
     shrinking: BTreeSet<String>,
+    /// Followers being added to the in-sync set (`ExpandIsr` in flight).
+    expanding: BTreeSet<String>,
 }
 
 struct Inner {
@@ -138,6 +140,7 @@ impl Replicator {
             closed: false,
             trouble: BTreeMap::new(),
             shrinking: BTreeSet::new(),
+            expanding: BTreeSet::new(),
         };
         let (signal, _) = watch::channel(Signal {
             end: next_seq,
@@ -355,12 +358,31 @@ async fn ship_to(inner: Arc<Inner>, peer: Peer, client: Result<Client, String>, 
                 }
                 next = Some(r.durable_seq + 1);
                 backoff = BACKOFF.0;
-                let ready = {
+                let (ready, expand) = {
                     let mut s = inner.state.lock();
                     s.trouble.remove(&peer.node_id);
-                    s.acks.follower_durable(&peer.node_id, r.durable_seq)
+                    let ready = s.acks.follower_durable(&peer.node_id, r.durable_seq);
+                    // Caught up with the whole log while out of the in-sync set: ask the
+                    // shard map to add it (catch-up, note 014). Exactly at the end: a
+                    // follower past it holds writes this primary never sequenced.
+                    let caught_up = r.durable_seq + 1 == s.tail.end();
+                    let expand = caught_up
+                        && !s.acks.is_in_sync(&peer.node_id)
+                        && !s.shrinking.contains(&peer.node_id)
+                        && s.expanding.insert(peer.node_id.clone());
+                    if expand {
+                        s.acks.into_sync(&peer.node_id);
+                    }
+                    (ready, expand)
                 };
                 answer(ready);
+                if expand {
+                    tokio::spawn(expand_isr(
+                        inner.clone(),
+                        peer.node_id.clone(),
+                        r.durable_seq,
+                    ));
+                }
             }
             failed => {
                 let why = match failed {
@@ -429,6 +451,57 @@ async fn expire(inner: Arc<Inner>) {
             tracing::warn!(shard = %inner.id, error = %err, "replicated write not acknowledged in time");
             let _ = reply.send(Err(err));
         }
+    }
+}
+
+/// Ask the routers to add `follower`, caught up at `seq`, to the in-sync set (it counts
+/// for `all` from the moment this is asked). A refusal (the shard moved on) stops it
+/// counting again.
+async fn expand_isr(inner: Arc<Inner>, follower: String, seq: u64) {
+    tracing::info!(shard = %inner.id, epoch = inner.epoch, %follower, seq,
+        "a follower caught up with the primary's log; asking to add it to the in-sync set");
+    let mut backoff = BACKOFF.0;
+    loop {
+        if inner.state.lock().closed {
+            return;
+        }
+        for addr in &inner.routers {
+            let Ok(channel) = inner.outbound.channel(addr, inner.ack_timeout) else {
+                continue;
+            };
+            let mut req = tonic::Request::new(pb::ExpandIsrRequest {
+                node_id: inner.node_id.clone(),
+                collection: inner.id.collection.clone(),
+                shard: inner.id.shard,
+                epoch: inner.epoch,
+                follower: follower.clone(),
+                seq,
+            });
+            req.set_timeout(inner.ack_timeout);
+            match RouterInternalClient::new(channel).expand_isr(req).await {
+                Ok(r) => {
+                    let applied = r.into_inner().applied;
+                    let ready = {
+                        let mut s = inner.state.lock();
+                        s.expanding.remove(&follower);
+                        if applied {
+                            Vec::new()
+                        } else {
+                            s.acks.out_of_sync(&follower)
+                        }
+                    };
+                    tracing::info!(shard = %inner.id, epoch = inner.epoch, %follower, applied,
+                        "in-sync set expanded");
+                    answer(ready);
+                    return;
+                }
+                Err(e) => {
+                    tracing::debug!(shard = %inner.id, router = %addr, error = %e, "ExpandIsr failed");
+                }
+            }
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(BACKOFF.1);
     }
 }
 

@@ -70,6 +70,17 @@ impl RouterInternal for InternalService {
         Ok(Response::new(answer))
     }
 
+    async fn expand_isr(
+        &self,
+        r: Request<pi::ExpandIsrRequest>,
+    ) -> Result<Response<pi::ExpandIsrResponse>, Status> {
+        let forwarded = r.metadata().contains_key(super::FORWARDED_HEADER);
+        let node = r.get_ref().node_id.clone();
+        self.core.security.auth.require_node(&r, &node, forwarded)?;
+        let answer = self.core.expand_isr(r.into_inner(), forwarded).await?;
+        Ok(Response::new(answer))
+    }
+
     async fn append_entries(
         &self,
         r: Request<pi::RaftRequest>,

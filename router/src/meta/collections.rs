@@ -31,7 +31,7 @@ impl Core {
                     "replication_factor {} is not available yet: writes are shipped to the \
                      replicas and a lost primary is replaced, but a replica further behind than \
                      its primary's in-memory tail (node.replica_tail_bytes; a wiped disk, a long \
-                     outage) never catches up, and no replica rejoins the in-sync set \
+                     outage) never catches up: the checkpoint copy is missing \
                      (docs/design/014-replication.md, step 4 of 5 is partial); \
                      router.experimental_replication = true enables it for testing only",
                     r.factor

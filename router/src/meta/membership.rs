@@ -154,4 +154,71 @@ impl Core {
         )
         .await
     }
+
+    /// A replicated shard's primary adds a caught-up follower to the in-sync set (through the
+    /// leader). Applied only while `node_id` is the shard's primary at `epoch` and the
+    /// follower is one of its replicas.
+    pub async fn expand_isr(
+        &self,
+        req: pi::ExpandIsrRequest,
+        forwarded: bool,
+    ) -> Result<pi::ExpandIsrResponse> {
+        let shard_of = |view: &crate::raft::state_machine::MapView| {
+            view.map
+                .collections
+                .get(&req.collection)
+                .and_then(|c| c.shards.get(req.shard as usize))
+                .cloned()
+        };
+        let in_isr = |view: &crate::raft::state_machine::MapView| {
+            shard_of(view).is_some_and(|a| {
+                a.epoch == req.epoch
+                    && a.owner.as_deref() == Some(req.node_id.as_str())
+                    && a.replicas.as_ref().is_some_and(|s| {
+                        s.replicas.contains(&req.follower) && s.in_sync.contains(&req.follower)
+                    })
+            })
+        };
+        self.on_leader(
+            Instant::now() + META_DEADLINE,
+            forwarded,
+            || async {
+                let view = self.view();
+                let Some(a) = shard_of(&view) else {
+                    return Err(ProposeError::Failed(Error::not_found(format!(
+                        "collection {:?} has no shard {}",
+                        req.collection, req.shard
+                    ))));
+                };
+                let primary_here = a.epoch == req.epoch
+                    && a.owner.as_deref() == Some(req.node_id.as_str());
+                if !primary_here {
+                    return Ok(pi::ExpandIsrResponse { applied: false });
+                }
+                if !in_isr(&view) {
+                    self.propose(Command::ExpandIsr {
+                        collection: req.collection.clone(),
+                        shard: req.shard,
+                        epoch: req.epoch,
+                        node: req.follower.clone(),
+                        seq: req.seq,
+                    })
+                    .await?;
+                }
+                let applied = in_isr(&self.view());
+                tracing::info!(collection = %req.collection, shard = req.shard, epoch = req.epoch,
+                    follower = %req.follower, applied, "in-sync set expanded at the primary's request");
+                Ok(pi::ExpandIsrResponse { applied })
+            },
+            |leader| {
+                let req = req.clone();
+                async move {
+                    let mut c = crate::api::client::internal(&leader.internal, self)?;
+                    let req = crate::api::client::forwarded(req, self);
+                    Ok(c.expand_isr(req).await.map_err(forward_error)?.into_inner())
+                }
+            },
+        )
+        .await
+    }
 }

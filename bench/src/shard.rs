@@ -63,8 +63,8 @@ pub struct BenchArgs {
     /// with the same parameters): skip ingest and measure the cold open and searches only.
     #[arg(long)]
     pub skip_ingest: bool,
-    /// Format of the segments the ingest writes: 1, 2 or 0 (the engine's default: 2 on
-    /// object stores, read lazily in blocks through the caches; 1 on local disk).
+    /// Format of the segments the ingest writes: 1 (the engine's default), 2, or 0 (`auto`:
+    /// 2 on object stores, read lazily in blocks through the caches; 1 on local disk).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=2))]
     pub segment_format: u32,
     /// Block cache bound of the reopened shard in bytes (default: the engine's 256 MiB).

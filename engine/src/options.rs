@@ -43,11 +43,11 @@ impl ShardSpec {
 #[serde(rename_all = "lowercase")]
 pub enum SegmentFormat {
     /// Format 2 on object stores (read lazily, in blocks), format 1 on local disk (whose
-    /// mmap gains nothing from it). During a rolling upgrade from a build older than
-    /// 2026-12 pin `V1` until every reader runs a build that reads format 2.
-    #[default]
+    /// mmap gains nothing from it). Builds older than 2026-12 cannot read format 2.
     Auto,
-    /// Format 1: whole sections with one checksum each, read whole at open.
+    /// Format 1: whole sections with one checksum each, read whole at open (the default
+    /// until a lazy warm search costs about what a mapped one does: design note 015).
+    #[default]
     V1,
     /// Format 2: 4 KiB blocks with a checksum each and a directory at the tail; layer-0
     /// links stored next to the codes of the same rows (design note 015). Readable by
@@ -160,8 +160,8 @@ pub struct Options {
     /// Commit store for manifests: `None` (conditional puts on the storage itself) or
     /// `dynamodb:TABLE`. WAL units always need conditional creates from the storage.
     pub commit_store: Option<String>,
-    /// Format of the segments this handle writes (default `Auto`: format 2 on object
-    /// stores, format 1 on local disk).
+    /// Format of the segments this handle writes (default `V1`; `Auto` writes format 2,
+    /// read lazily, on object stores and format 1 on local disk).
     pub segment_format: SegmentFormat,
     /// What object-store shards warm at open (default `UpperLayers`, see [`Prefetch`]).
     pub prefetch: Prefetch,
@@ -206,7 +206,7 @@ impl Default for Options {
             cache_dir: None,
             cache_dir_bytes: 10 << 30,
             commit_store: None,
-            segment_format: SegmentFormat::Auto,
+            segment_format: SegmentFormat::V1,
             prefetch: Prefetch::UpperLayers,
             read_ahead: ReadAhead::EXACT,
         }

@@ -107,10 +107,10 @@ cache_dir_bytes = 10737418240
 # "none", "upper-layers" (the blocks where the graph's descents land, ~rows/256 blocks)
 # or "all" (every block: into cache_dir when set, else the block cache up to its bound).
 prefetch = "upper-layers"
-# Format of new segments: "auto" (2 on object stores, read lazily in blocks; 1 on local
-# disk), "v1" or "v2". Builds before 2026-12 cannot read format 2: while a rolling
-# upgrade from one runs, pin "v1" until every node runs this build.
-segment_format = "auto"
+# Format of new segments: "v1" (read whole at open), "auto" (2 on object stores, read
+# lazily in 4 KiB blocks: for shards larger than memory; 1 on local disk) or "v2".
+# Builds before 2026-12 cannot read format 2: upgrade every node before choosing it.
+segment_format = "v1"
 # "sync" (an acknowledged write survives a machine crash) or "buffered" (local disk
 # only: survives a process crash, not a power loss).
 durability = "sync"

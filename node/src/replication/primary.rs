@@ -460,49 +460,22 @@ async fn expire(inner: Arc<Inner>) {
 async fn expand_isr(inner: Arc<Inner>, follower: String, seq: u64) {
     tracing::info!(shard = %inner.id, epoch = inner.epoch, %follower, seq,
         "a follower caught up with the primary's log; asking to add it to the in-sync set");
-    let mut backoff = BACKOFF.0;
-    loop {
-        if inner.state.lock().closed {
-            return;
+    let change = IsrChange::Expand(seq);
+    let Some(applied) = ask_routers(&inner, &follower, change).await else {
+        return;
+    };
+    let ready = {
+        let mut s = inner.state.lock();
+        s.expanding.remove(&follower);
+        if applied {
+            Vec::new()
+        } else {
+            s.acks.out_of_sync(&follower)
         }
-        for addr in &inner.routers {
-            let Ok(channel) = inner.outbound.channel(addr, inner.ack_timeout) else {
-                continue;
-            };
-            let mut req = tonic::Request::new(pb::ExpandIsrRequest {
-                node_id: inner.node_id.clone(),
-                collection: inner.id.collection.clone(),
-                shard: inner.id.shard,
-                epoch: inner.epoch,
-                follower: follower.clone(),
-                seq,
-            });
-            req.set_timeout(inner.ack_timeout);
-            match RouterInternalClient::new(channel).expand_isr(req).await {
-                Ok(r) => {
-                    let applied = r.into_inner().applied;
-                    let ready = {
-                        let mut s = inner.state.lock();
-                        s.expanding.remove(&follower);
-                        if applied {
-                            Vec::new()
-                        } else {
-                            s.acks.out_of_sync(&follower)
-                        }
-                    };
-                    tracing::info!(shard = %inner.id, epoch = inner.epoch, %follower, applied,
-                        "in-sync set expanded");
-                    answer(ready);
-                    return;
-                }
-                Err(e) => {
-                    tracing::debug!(shard = %inner.id, router = %addr, error = %e, "ExpandIsr failed");
-                }
-            }
-        }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(BACKOFF.1);
-    }
+    };
+    tracing::info!(shard = %inner.id, epoch = inner.epoch, %follower, applied,
+        "in-sync set expanded");
+    answer(ready);
 }
 
 /// Ask the routers to drop `follower` from the in-sync set; once the shard map says so,
@@ -511,43 +484,79 @@ async fn expand_isr(inner: Arc<Inner>, follower: String, seq: u64) {
 async fn shrink(inner: Arc<Inner>, follower: String) {
     tracing::warn!(shard = %inner.id, epoch = inner.epoch, %follower, lag = ?inner.lag_timeout,
         "an in-sync follower holds back writes; asking to drop it from the in-sync set");
+    let Some(applied) = ask_routers(&inner, &follower, IsrChange::Shrink).await else {
+        return;
+    };
+    let ready = {
+        let mut s = inner.state.lock();
+        s.shrinking.remove(&follower);
+        if applied {
+            s.acks.out_of_sync(&follower)
+        } else {
+            Vec::new()
+        }
+    };
+    tracing::info!(shard = %inner.id, epoch = inner.epoch, %follower, applied,
+        released = ready.len(), "in-sync set shrunk");
+    answer(ready);
+    inner.deadlines.notify_one();
+}
+
+/// A change of the in-sync set the primary asks the routers for.
+#[derive(Debug, Clone, Copy)]
+enum IsrChange {
+    /// Add the follower, caught up at this sequence number.
+    Expand(u64),
+    /// Drop the follower.
+    Shrink,
+}
+
+/// Ask the routers, one after the other and again with backoff, for `change` of
+/// `follower` until one answers: whether the shard map applied it. `None` once the
+/// primary closed.
+async fn ask_routers(inner: &Inner, follower: &str, change: IsrChange) -> Option<bool> {
     let mut backoff = BACKOFF.0;
     loop {
         if inner.state.lock().closed {
-            return;
+            return None;
         }
         for addr in &inner.routers {
             let Ok(channel) = inner.outbound.channel(addr, inner.ack_timeout) else {
                 continue;
             };
-            let mut req = tonic::Request::new(pb::ShrinkIsrRequest {
-                node_id: inner.node_id.clone(),
-                collection: inner.id.collection.clone(),
-                shard: inner.id.shard,
-                epoch: inner.epoch,
-                follower: follower.clone(),
-            });
-            req.set_timeout(inner.ack_timeout);
-            match RouterInternalClient::new(channel).shrink_isr(req).await {
-                Ok(r) => {
-                    let applied = r.into_inner().applied;
-                    let ready = {
-                        let mut s = inner.state.lock();
-                        s.shrinking.remove(&follower);
-                        if applied {
-                            s.acks.out_of_sync(&follower)
-                        } else {
-                            Vec::new()
-                        }
-                    };
-                    tracing::info!(shard = %inner.id, epoch = inner.epoch, %follower, applied,
-                        released = ready.len(), "in-sync set shrunk");
-                    answer(ready);
-                    inner.deadlines.notify_one();
-                    return;
+            let mut client = RouterInternalClient::new(channel);
+            let (node_id, collection) = (inner.node_id.clone(), inner.id.collection.clone());
+            let (shard, epoch, follower) = (inner.id.shard, inner.epoch, follower.to_string());
+            let answer = match change {
+                IsrChange::Expand(seq) => {
+                    let mut req = tonic::Request::new(pb::ExpandIsrRequest {
+                        node_id,
+                        collection,
+                        shard,
+                        epoch,
+                        follower,
+                        seq,
+                    });
+                    req.set_timeout(inner.ack_timeout);
+                    client.expand_isr(req).await.map(|r| r.into_inner().applied)
                 }
+                IsrChange::Shrink => {
+                    let mut req = tonic::Request::new(pb::ShrinkIsrRequest {
+                        node_id,
+                        collection,
+                        shard,
+                        epoch,
+                        follower,
+                    });
+                    req.set_timeout(inner.ack_timeout);
+                    client.shrink_isr(req).await.map(|r| r.into_inner().applied)
+                }
+            };
+            match answer {
+                Ok(applied) => return Some(applied),
                 Err(e) => {
-                    tracing::debug!(shard = %inner.id, router = %addr, error = %e, "ShrinkIsr failed");
+                    tracing::debug!(shard = %inner.id, router = %addr, ?change, error = %e,
+                        "changing the in-sync set failed");
                 }
             }
         }

@@ -8,7 +8,9 @@ use vecshard_proto::internal::v1 as pi;
 use super::META_DEADLINE;
 use crate::core::{Core, ProposeError, forward_error};
 use crate::error::{Error, Result};
-use crate::shardmap::{Command, CommandResult, Liveness};
+use crate::raft::RouterNode;
+use crate::raft::state_machine::MapView;
+use crate::shardmap::{Assignment, Command, CommandResult, Liveness};
 
 impl Core {
     /// A data node registers (through the leader).
@@ -97,62 +99,26 @@ impl Core {
         req: pi::ShrinkIsrRequest,
         forwarded: bool,
     ) -> Result<pi::ShrinkIsrResponse> {
-        let shard_of = |view: &crate::raft::state_machine::MapView| {
-            view.map
-                .collections
-                .get(&req.collection)
-                .and_then(|c| c.shards.get(req.shard as usize))
-                .cloned()
+        let change = IsrChange {
+            collection: &req.collection,
+            shard: req.shard,
+            epoch: req.epoch,
+            primary: &req.node_id,
+            follower: &req.follower,
+            expand_at: None,
         };
-        let out_of_isr = |view: &crate::raft::state_machine::MapView| {
-            shard_of(view).is_some_and(|a| {
-                a.epoch == req.epoch
-                    && a.owner.as_deref() == Some(req.node_id.as_str())
-                    && a.replicas.as_ref().is_some_and(|s| {
-                        s.replicas.contains(&req.follower) && !s.in_sync.contains(&req.follower)
-                    })
-            })
-        };
-        self.on_leader(
-            Instant::now() + META_DEADLINE,
-            forwarded,
-            || async {
-                let view = self.view();
-                let Some(a) = shard_of(&view) else {
-                    return Err(ProposeError::Failed(Error::not_found(format!(
-                        "collection {:?} has no shard {}",
-                        req.collection, req.shard
-                    ))));
-                };
-                let primary_here = a.epoch == req.epoch
-                    && a.owner.as_deref() == Some(req.node_id.as_str());
-                if !primary_here {
-                    return Ok(pi::ShrinkIsrResponse { applied: false });
-                }
-                if !out_of_isr(&view) {
-                    self.propose(Command::ShrinkIsr {
-                        collection: req.collection.clone(),
-                        shard: req.shard,
-                        epoch: req.epoch,
-                        node: req.follower.clone(),
-                    })
-                    .await?;
-                }
-                let applied = out_of_isr(&self.view());
-                tracing::info!(collection = %req.collection, shard = req.shard, epoch = req.epoch,
-                    follower = %req.follower, applied, "in-sync set shrunk at the primary's request");
-                Ok(pi::ShrinkIsrResponse { applied })
-            },
-            |leader| {
+        let applied = self
+            .change_isr(&change, forwarded, |leader| {
                 let req = req.clone();
                 async move {
                     let mut c = crate::api::client::internal(&leader.internal, self)?;
                     let req = crate::api::client::forwarded(req, self);
-                    Ok(c.shrink_isr(req).await.map_err(forward_error)?.into_inner())
+                    let r = c.shrink_isr(req).await.map_err(forward_error)?;
+                    Ok(r.into_inner().applied)
                 }
-            },
-        )
-        .await
+            })
+            .await?;
+        Ok(pi::ShrinkIsrResponse { applied })
     }
 
     /// A replicated shard's primary adds a caught-up follower to the in-sync set (through the
@@ -163,19 +129,56 @@ impl Core {
         req: pi::ExpandIsrRequest,
         forwarded: bool,
     ) -> Result<pi::ExpandIsrResponse> {
-        let shard_of = |view: &crate::raft::state_machine::MapView| {
+        let change = IsrChange {
+            collection: &req.collection,
+            shard: req.shard,
+            epoch: req.epoch,
+            primary: &req.node_id,
+            follower: &req.follower,
+            expand_at: Some(req.seq),
+        };
+        let applied = self
+            .change_isr(&change, forwarded, |leader| {
+                let req = req.clone();
+                async move {
+                    let mut c = crate::api::client::internal(&leader.internal, self)?;
+                    let req = crate::api::client::forwarded(req, self);
+                    let r = c.expand_isr(req).await.map_err(forward_error)?;
+                    Ok(r.into_inner().applied)
+                }
+            })
+            .await?;
+        Ok(pi::ExpandIsrResponse { applied })
+    }
+
+    /// Propose `change` on the leader (or `forward` it there) unless the map already shows
+    /// it; whether the map shows it afterwards.
+    async fn change_isr<F, FF>(
+        &self,
+        change: &IsrChange<'_>,
+        forwarded: bool,
+        forward: F,
+    ) -> Result<bool>
+    where
+        F: Fn(RouterNode) -> FF,
+        FF: Future<Output = Result<bool>>,
+    {
+        let want_in_sync = change.expand_at.is_some();
+        let shard_of = |view: &MapView| {
             view.map
                 .collections
-                .get(&req.collection)
-                .and_then(|c| c.shards.get(req.shard as usize))
+                .get(change.collection)
+                .and_then(|c| c.shards.get(change.shard as usize))
                 .cloned()
         };
-        let in_isr = |view: &crate::raft::state_machine::MapView| {
+        let primary_here =
+            |a: &Assignment| a.epoch == change.epoch && a.owner.as_deref() == Some(change.primary);
+        let done = |view: &MapView| {
             shard_of(view).is_some_and(|a| {
-                a.epoch == req.epoch
-                    && a.owner.as_deref() == Some(req.node_id.as_str())
+                primary_here(&a)
                     && a.replicas.as_ref().is_some_and(|s| {
-                        s.replicas.contains(&req.follower) && s.in_sync.contains(&req.follower)
+                        let has = |set: &[String]| set.iter().any(|n| n == change.follower);
+                        has(&s.replicas) && has(&s.in_sync) == want_in_sync
                     })
             })
         };
@@ -187,38 +190,52 @@ impl Core {
                 let Some(a) = shard_of(&view) else {
                     return Err(ProposeError::Failed(Error::not_found(format!(
                         "collection {:?} has no shard {}",
-                        req.collection, req.shard
+                        change.collection, change.shard
                     ))));
                 };
-                let primary_here = a.epoch == req.epoch
-                    && a.owner.as_deref() == Some(req.node_id.as_str());
-                if !primary_here {
-                    return Ok(pi::ExpandIsrResponse { applied: false });
+                if !primary_here(&a) {
+                    return Ok(false);
                 }
-                if !in_isr(&view) {
-                    self.propose(Command::ExpandIsr {
-                        collection: req.collection.clone(),
-                        shard: req.shard,
-                        epoch: req.epoch,
-                        node: req.follower.clone(),
-                        seq: req.seq,
+                if !done(&view) {
+                    let (collection, node) =
+                        (change.collection.to_string(), change.follower.to_string());
+                    let (shard, epoch) = (change.shard, change.epoch);
+                    self.propose(match change.expand_at {
+                        Some(seq) => Command::ExpandIsr {
+                            collection,
+                            shard,
+                            epoch,
+                            node,
+                            seq,
+                        },
+                        None => Command::ShrinkIsr {
+                            collection,
+                            shard,
+                            epoch,
+                            node,
+                        },
                     })
                     .await?;
                 }
-                let applied = in_isr(&self.view());
-                tracing::info!(collection = %req.collection, shard = req.shard, epoch = req.epoch,
-                    follower = %req.follower, applied, "in-sync set expanded at the primary's request");
-                Ok(pi::ExpandIsrResponse { applied })
+                let applied = done(&self.view());
+                tracing::info!(collection = %change.collection, shard = change.shard,
+                    epoch = change.epoch, follower = %change.follower, applied,
+                    expand = want_in_sync, "in-sync set changed at the primary's request");
+                Ok(applied)
             },
-            |leader| {
-                let req = req.clone();
-                async move {
-                    let mut c = crate::api::client::internal(&leader.internal, self)?;
-                    let req = crate::api::client::forwarded(req, self);
-                    Ok(c.expand_isr(req).await.map_err(forward_error)?.into_inner())
-                }
-            },
+            forward,
         )
         .await
     }
+}
+
+/// A primary's request to change its shard's in-sync set.
+struct IsrChange<'a> {
+    collection: &'a str,
+    shard: u32,
+    epoch: u64,
+    primary: &'a str,
+    follower: &'a str,
+    /// `Some(seq)`: add the follower, caught up at `seq`; `None`: drop it.
+    expand_at: Option<u64>,
 }

@@ -381,19 +381,7 @@ async fn every_replica_holds_every_acknowledged_write_and_two_lost_stop_writes()
     c.wait_ready(3).await;
     let mut client = c.client(0).await;
     for (name, shards) in [("rep", 2), ("solo", 1)] {
-        client
-            .create_collection(pb::CreateCollectionRequest {
-                name: name.into(),
-                dimension: DIM as u32,
-                metric: pb::Metric::L2 as i32,
-                shard_count: shards,
-                replication_factor: 3,
-                write_ack: "majority".into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        c.wait_serving(name).await;
+        create_replicated(&c, &mut client, name, shards, "majority").await;
     }
 
     // Ingest under load: four writers on disjoint keys, each replacing and deleting its
@@ -584,19 +572,7 @@ async fn with_write_ack_all_a_lost_follower_leaves_the_in_sync_set_and_writes_go
     );
     c.wait_ready(3).await;
     let mut client = c.client(0).await;
-    client
-        .create_collection(pb::CreateCollectionRequest {
-            name: "every".into(),
-            dimension: DIM as u32,
-            metric: pb::Metric::L2 as i32,
-            shard_count: 1,
-            replication_factor: 3,
-            write_ack: "all".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    c.wait_serving("every").await;
+    create_replicated(&c, &mut client, "every", 1, "all").await;
     let write = |client: &mut Client, version: u64| {
         let mut client = client.clone();
         async move {
@@ -696,18 +672,7 @@ async fn sigkill_the_primary_under_ingest_a_follower_takes_over_with_every_ackno
     );
     c.wait_ready(3).await;
     let mut client = c.client(0).await;
-    client
-        .create_collection(pb::CreateCollectionRequest {
-            name: "failover".into(),
-            dimension: DIM as u32,
-            metric: pb::Metric::L2 as i32,
-            shard_count: 1,
-            replication_factor: 3,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let before = c.wait_serving("failover").await;
+    let before = create_replicated(&c, &mut client, "failover", 1, "").await;
     let (old_primary, old_epoch) = (before[0].owner.clone(), before[0].epoch);
 
     // Three writers on disjoint keys, each rewriting its keys with growing versions
@@ -814,6 +779,30 @@ async fn sigkill_the_primary_under_ingest_a_follower_takes_over_with_every_ackno
     }
 }
 
+/// Create the RF 3 collection `name` (`write_ack` empty: the default, majority) with
+/// `shards` shards and wait until every shard serves.
+async fn create_replicated(
+    c: &Cluster,
+    client: &mut Client,
+    name: &str,
+    shards: u32,
+    write_ack: &str,
+) -> Vec<pb::ShardPlacement> {
+    client
+        .create_collection(pb::CreateCollectionRequest {
+            name: name.into(),
+            dimension: DIM as u32,
+            metric: pb::Metric::L2 as i32,
+            shard_count: shards,
+            replication_factor: 3,
+            write_ack: write_ack.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    c.wait_serving(name).await
+}
+
 /// Start a 3-node cluster with `o`, create the RF 3, one-shard collection `name` and
 /// write `rounds` rounds of keys 0..40 (round `v` writes version `v` of every key).
 /// Returns the cluster, a client, the shard's placement and what every replica must hold.
@@ -826,19 +815,7 @@ async fn replicated_with_rounds(
     let c = Cluster::start_with(1, 3, o);
     c.wait_ready(3).await;
     let mut client = c.client(0).await;
-    client
-        .create_collection(pb::CreateCollectionRequest {
-            name: name.into(),
-            dimension: DIM as u32,
-            metric: pb::Metric::L2 as i32,
-            shard_count: 1,
-            replication_factor: 3,
-            write_ack: write_ack.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    c.wait_serving(name).await;
+    create_replicated(&c, &mut client, name, 1, write_ack).await;
     let mut want = Expected::new();
     for v in 1..=rounds {
         write_round(&mut client, name, v).await.unwrap();

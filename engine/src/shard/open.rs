@@ -482,23 +482,10 @@ mod tests {
             m.deletes
         );
         let spec = m.spec;
-        let resolved = open_segments(
-            &(storage.clone() as Arc<dyn Storage>),
-            &m,
-            spec,
-            1,
-            LazyReads::default(),
-        )
-        .unwrap();
+        let dyn_storage: Arc<dyn Storage> = storage.clone();
+        let resolved = open_segments(&dyn_storage, &m, spec, 1, LazyReads::default()).unwrap();
         let from_keys = resolve(&resolved);
-        let loaded = open_segments(
-            &(storage.clone() as Arc<dyn Storage>),
-            &m,
-            spec,
-            1,
-            LazyReads::default(),
-        )
-        .unwrap();
+        let loaded = open_segments(&dyn_storage, &m, spec, 1, LazyReads::default()).unwrap();
         let from_vecs = from_vectors(&loaded, &m).expect("the vectors fit");
         assert_eq!(
             state(&loaded, &from_vecs, m.flushed_seq),
@@ -512,14 +499,7 @@ mod tests {
             .as_mut()
             .unwrap()
             .insert(first, [u32::MAX - 1].into_iter().collect());
-        let fresh = open_segments(
-            &(storage.clone() as Arc<dyn Storage>),
-            &bad,
-            spec,
-            1,
-            LazyReads::default(),
-        )
-        .unwrap();
+        let fresh = open_segments(&dyn_storage, &bad, spec, 1, LazyReads::default()).unwrap();
         assert!(from_vectors(&fresh, &bad).is_none());
         let mut live_twice = m.clone();
         live_twice.deletes.as_mut().unwrap().clear();

@@ -250,6 +250,63 @@ async fn replicated_collections_are_placed_on_distinct_nodes_and_shown() {
     c.assert_all_alive();
 }
 
+/// Nodes with `node.zone` labels: every shard's replicas land in distinct zones, and the
+/// zones show in `GET /v1/cluster`, the gRPC status and `vecshard status`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_are_spread_over_zones_and_zones_are_shown() {
+    let zones = vec!["z1", "z1", "z2", "z3"];
+    let c = Cluster::start_with(
+        1,
+        4,
+        Options {
+            zones: zones.clone(),
+            ..Options::default()
+        },
+    );
+    c.wait_ready(4).await;
+    let mut client = c.client(0).await;
+    let placements = create_replicated(&c, &mut client, "zoned", 4, "majority").await;
+    let zone_of = |node: &str| zones[c.node_index(node)];
+    for p in &placements {
+        let nodes: BTreeSet<&str> = p.replicas.iter().map(|r| r.node.as_str()).collect();
+        let in_zones: BTreeSet<&str> = nodes.iter().map(|n| zone_of(n)).collect();
+        assert_eq!((nodes.len(), in_zones.len()), (3, 3), "{p:?}");
+    }
+    let status = c.status().await.unwrap();
+    for n in &status.nodes {
+        assert_eq!(n.zone, zone_of(&n.id), "{n:?}");
+    }
+    let body: J = reqwest::get(format!("http://{}/v1/cluster", c.routers[0].http))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let shown: BTreeMap<String, String> = body["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["id"].as_str().unwrap().into(),
+                n["zone"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(shown.len(), 4, "{body}");
+    for (id, zone) in &shown {
+        assert_eq!(zone, zone_of(id), "{body}");
+    }
+    let (ok, out, err) = vecshard(&["status", "--router", &c.routers[0].grpc]);
+    assert!(ok, "{err}");
+    assert!(out.contains("ZONE"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("node-3 ") && l.contains(" z2 ")),
+        "{out}"
+    );
+}
+
 /// Key `k` as writer round `v` wrote it: vector and metadata differ from every other round.
 fn versioned(k: u64, v: u64) -> pb::Point {
     let value = |s: String| pb::Value {

@@ -75,7 +75,14 @@ pub fn cluster_status(s: &pb::ClusterStatusResponse) -> String {
         t.row(vec![r.id.to_string(), r.address.clone(), role.into()]);
     }
     let mut out = format!("{t}\n");
-    let mut t = Table::new(&["NODE", "ADDRESS", "HEALTH", "LAST HEARTBEAT", "SHARDS"]);
+    let mut t = Table::new(&[
+        "NODE",
+        "ADDRESS",
+        "ZONE",
+        "HEALTH",
+        "LAST HEARTBEAT",
+        "SHARDS",
+    ]);
     for n in &s.nodes {
         let health = pb::NodeState::try_from(n.state)
             .map(|x| enum_name(x.as_str_name(), "NODE_STATE_"))
@@ -87,6 +94,11 @@ pub fn cluster_status(s: &pb::ClusterStatusResponse) -> String {
         t.row(vec![
             n.id.clone(),
             n.address.clone(),
+            if n.zone.is_empty() {
+                "-".into()
+            } else {
+                n.zone.clone()
+            },
             health,
             hb,
             n.shards.len().to_string(),

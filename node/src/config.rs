@@ -29,6 +29,9 @@ http_addr = "127.0.0.1:7180"
 # The gRPC address routers should dial (`host:port`); empty: the bound gRPC address.
 # Required when grpc_addr listens on 0.0.0.0 or [::] and routers are configured.
 advertise_addr = ""
+# The node's failure zone (a rack, an availability zone); empty: none. The replicas of a
+# shard go to nodes in distinct zones when enough zones have live nodes.
+zone = ""
 # Local shards live under <data_dir>/<collection>-<incarnation>/shard-<nnnn>.
 data_dir = "vecshard-data"
 # Writes a shard accepts while earlier ones are queued or running; beyond it a write
@@ -152,6 +155,8 @@ pub struct NodeSection {
     pub http_addr: String,
     /// The address routers dial; empty: the bound gRPC address.
     pub advertise_addr: String,
+    /// Failure zone for replica placement; empty: none.
+    pub zone: String,
     /// Local shards live under `<data_dir>/<collection>-<incarnation>/shard-<nnnn>`.
     pub data_dir: PathBuf,
     /// Writes queued or running per shard before writes get "busy".
@@ -498,6 +503,21 @@ impl NodeConfig {
                 ),
             ));
         }
+        if self.node.zone.len() > 64
+            || !self
+                .node
+                .zone
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return Err(ConfigError::key_err(
+                "node.zone",
+                format!(
+                    "{:?} must be at most 64 letters, digits, '-', '_' or '.'",
+                    self.node.zone
+                ),
+            ));
+        }
         let grpc = parse_addr("node.grpc_addr", &self.node.grpc_addr)?;
         parse_addr("node.http_addr", &self.node.http_addr)?;
         if !self.node.advertise_addr.is_empty() {
@@ -762,6 +782,7 @@ mod tests {
                 "engine.memtable_bytes",
             ),
             ("VECSHARD__ENGINE__DURABILITY", "maybe", "engine.durability"),
+            ("VECSHARD__NODE__ZONE", "eu west", "node.zone"),
             ("VECSHARD__ENGINE__PREFETCH", "some", "engine.prefetch"),
             (
                 "VECSHARD__ENGINE__SEGMENT_FORMAT",

@@ -102,6 +102,7 @@ async fn register(state: &NodeState, routers: &mut Routers) -> bool {
     let req = pb::RegisterNodeRequest {
         node_id: state.config.node.id.clone(),
         address: state.advertise.clone(),
+        zone: state.config.node.zone.clone(),
     };
     for addr in routers.known.clone() {
         let Some(mut client) = routers.client(&addr) else {

@@ -262,6 +262,7 @@ fn public_search_and_status_messages_round_trip() {
                 collection: "docs".into(),
                 number: 0,
             }],
+            zone: "eu-1a".into(),
         }],
         shards: vec![api::ShardPlacement {
             collection: "docs".into(),
@@ -406,6 +407,7 @@ fn router_internal_messages_round_trip() {
     round_trip(&int::RegisterNodeRequest {
         node_id: "node-a".into(),
         address: "10.0.0.2:7100".into(),
+        zone: "eu-1a".into(),
     });
     round_trip(&int::RegisterNodeResponse { created: true });
     round_trip(&int::Heartbeat {

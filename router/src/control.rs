@@ -317,6 +317,7 @@ fn liveness_changes(
         (s.address != n.address && !s.address.is_empty()).then(|| Command::RegisterNode {
             id: n.id.clone(),
             address: s.address.clone(),
+            zone: n.zone.clone(),
         })
     })
 }
@@ -638,6 +639,7 @@ mod tests {
                 &Command::RegisterNode {
                     id: id.into(),
                     address,
+                    zone: None,
                 },
                 1 + i as u64,
             );

@@ -50,10 +50,12 @@ fn commands() -> Vec<Command> {
         Command::RegisterNode {
             id: "n1".into(),
             address: "127.0.0.1:1".into(),
+            zone: None,
         },
         Command::RegisterNode {
             id: "n2".into(),
             address: "127.0.0.1:2".into(),
+            zone: None,
         },
         Command::SetLiveness {
             changes: vec![

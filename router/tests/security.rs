@@ -90,6 +90,7 @@ fn register(node: &str, address: &str) -> pi::RegisterNodeRequest {
     pi::RegisterNodeRequest {
         node_id: node.into(),
         address: address.into(),
+        zone: String::new(),
     }
 }
 

@@ -145,6 +145,8 @@ pub struct Options {
     pub replica_lag_timeout_ms: u64,
     /// The nodes' `node.replica_tail_bytes`.
     pub replica_tail_bytes: usize,
+    /// `node.zone` of the first nodes, in order (the others have none).
+    pub zones: Vec<&'static str>,
 }
 
 impl Default for Options {
@@ -156,6 +158,7 @@ impl Default for Options {
             write_timeout_ms: 30000,
             replica_lag_timeout_ms: 10000,
             replica_tail_bytes: 64 << 20,
+            zones: Vec::new(),
         }
     }
 }
@@ -266,10 +269,11 @@ impl Cluster {
                 std::fs::write(
                     &config,
                     format!(
-                        "[node]\nid = \"{id}\"\ngrpc_addr = \"127.0.0.1:{}\"\nhttp_addr = \"127.0.0.1:{}\"\ndata_dir = \"{}\"\n\
+                        "[node]\nid = \"{id}\"\nzone = \"{}\"\ngrpc_addr = \"127.0.0.1:{}\"\nhttp_addr = \"127.0.0.1:{}\"\ndata_dir = \"{}\"\n\
                          shutdown_timeout_ms = 2000\nreplica_lag_timeout_ms = {}\nreplica_tail_bytes = {}\n\n[cluster]\nrouters = [{}]\nheartbeat_interval_ms = 200\nrpc_timeout_ms = 1000\n\
                          allowed_storage = {allowed}\n\n\
                          [engine]\nmemtable_bytes = 4194304\n",
+                        o.zones.get(n - 1).copied().unwrap_or_default(),
                         free_port(),
                         free_port(),
                         dir.path().join(&id).display(),

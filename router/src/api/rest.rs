@@ -804,6 +804,7 @@ async fn status(State(core): State<Arc<Core>>) -> Reply {
             "id": n.id,
             "address": n.address,
             "state": enum_name(pb::NodeState::try_from(n.state).map(|x| x.as_str_name()), "NODE_STATE_"),
+            "zone": (!n.zone.is_empty()).then_some(&n.zone),
             "last_heartbeat_ms_ago": n.last_heartbeat_ms_ago,
             "shards": n.shards.iter().map(|r| json!({"collection": r.collection, "number": r.number})).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),

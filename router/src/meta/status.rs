@@ -92,6 +92,7 @@ impl Core {
                     .get(&n.id)
                     .map(|s| s.at.elapsed().as_millis() as u64),
                 shards: held.remove(n.id.as_str()).unwrap_or_default(),
+                zone: n.zone.clone().unwrap_or_default(),
             })
             .collect();
         pb::ClusterStatusResponse {

@@ -7,7 +7,9 @@ impl ShardMap {
     /// Apply `cmd`, the entry at Raft log index `index`.
     pub fn apply(&mut self, cmd: &Command, index: u64) -> CommandResult {
         match cmd {
-            Command::RegisterNode { id, address } => self.register_node(id, address),
+            Command::RegisterNode { id, address, zone } => {
+                self.register_node(id, address, zone.as_deref())
+            }
             Command::SetLiveness { changes, at_ms } => {
                 for (id, state) in changes {
                     if let Some(n) = self.nodes.get_mut(id) {
@@ -131,10 +133,11 @@ impl ShardMap {
         }
     }
 
-    fn register_node(&mut self, id: &str, address: &str) -> CommandResult {
+    fn register_node(&mut self, id: &str, address: &str, zone: Option<&str>) -> CommandResult {
         match self.nodes.get_mut(id) {
             Some(n) => {
                 n.address = address.to_string();
+                n.zone = zone.map(str::to_string);
                 CommandResult::Registered { created: false }
             }
             None => {
@@ -144,6 +147,7 @@ impl ShardMap {
                         id: id.to_string(),
                         address: address.to_string(),
                         state: Liveness::Joining,
+                        zone: zone.map(str::to_string),
                         last_heartbeat_ms: None,
                     },
                 );

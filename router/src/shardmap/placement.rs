@@ -100,8 +100,15 @@ pub fn is_live(map: &ShardMap, id: &str) -> bool {
 
 /// The least-loaded node among `load` (ties: smallest id), excluding `except`.
 fn least_loaded<'a>(load: &BTreeMap<&'a str, usize>, except: &[&str]) -> Option<&'a str> {
+    least_loaded_where(load, |n| !except.contains(&n))
+}
+
+fn least_loaded_where<'a>(
+    load: &BTreeMap<&'a str, usize>,
+    keep: impl Fn(&str) -> bool,
+) -> Option<&'a str> {
     load.iter()
-        .filter(|(n, _)| !except.contains(n))
+        .filter(|(n, _)| keep(n))
         .min_by_key(|(n, l)| (**l, **n))
         .map(|(n, _)| *n)
 }
@@ -156,7 +163,15 @@ pub fn place_replicated(
         let primary = least_loaded(&owners, &[]).ok_or(TooFewNodes { live, factor })?;
         let mut chosen = vec![primary];
         while chosen.len() < factor as usize {
-            let f = least_loaded(&held, &chosen).ok_or(TooFewNodes { live, factor })?;
+            // A node in a zone no chosen replica is in (a node without a zone label is a
+            // zone of its own); when every zone already holds one, any other node.
+            let new_zone = |n: &str| {
+                !chosen.contains(&n)
+                    && zone(map, n).is_none_or(|z| chosen.iter().all(|c| zone(map, c) != Some(z)))
+            };
+            let f = least_loaded_where(&held, new_zone)
+                .or_else(|| least_loaded(&held, &chosen))
+                .ok_or(TooFewNodes { live, factor })?;
             chosen.push(f);
         }
         for n in &chosen {
@@ -166,6 +181,10 @@ pub fn place_replicated(
         out.push(chosen.into_iter().map(str::to_string).collect());
     }
     Ok(out)
+}
+
+fn zone<'m>(map: &'m ShardMap, node: &str) -> Option<&'m str> {
+    map.nodes.get(node)?.zone.as_deref()
 }
 
 /// Moves for object-store shards whose owner is not alive (or missing).

@@ -19,6 +19,7 @@ fn map_with_nodes(ids: &[&str]) -> ShardMap {
             &Command::RegisterNode {
                 id: id.to_string(),
                 address: format!("127.0.0.1:{}", 9000 + i),
+                zone: None,
             },
             1,
         );
@@ -62,6 +63,7 @@ fn register_is_idempotent_and_updates_addresses() {
         &Command::RegisterNode {
             id: "a".into(),
             address: "h:1".into(),
+            zone: None,
         },
         3,
     );
@@ -206,6 +208,7 @@ fn rebalance_moves_onto_a_new_node_one_at_a_time() {
         &Command::RegisterNode {
             id: "c".into(),
             address: "h:3".into(),
+            zone: None,
         },
         4,
     );
@@ -238,6 +241,7 @@ fn local_shards_never_rebalance() {
         &Command::RegisterNode {
             id: "b".into(),
             address: "h:2".into(),
+            zone: None,
         },
         4,
     );
@@ -708,4 +712,64 @@ fn promotions_and_isr_changes_apply_only_where_they_were_computed() {
     assert_eq!(m.apply(&expand("a"), 12), CommandResult::Ok);
     assert_eq!(m.apply(&expand("a"), 13), CommandResult::Ok, "idempotent");
     assert_eq!(shard(&m).replicas.unwrap().in_sync, ["b", "a"]);
+}
+
+#[test]
+fn replicas_spread_over_zones_when_there_are_enough() {
+    let mut m = map_with_nodes(&["a", "b", "c", "d", "e", "f"]);
+    // a, b in zone 1; c, d in zone 2; e in zone 3; f has no zone (a zone of its own).
+    for (i, (id, zone)) in [
+        ("a", "z1"),
+        ("b", "z1"),
+        ("c", "z2"),
+        ("d", "z2"),
+        ("e", "z3"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let address = m.nodes[id].address.clone();
+        m.apply(
+            &Command::RegisterNode {
+                id: id.into(),
+                address,
+                zone: Some(zone.into()),
+            },
+            10 + i as u64,
+        );
+    }
+    assert_eq!(m.nodes["a"].zone.as_deref(), Some("z1"));
+    assert_eq!(m.nodes["f"].zone, None);
+    let zone = |n: &str| {
+        m.nodes[n]
+            .zone
+            .clone()
+            .unwrap_or_else(|| format!("own-{n}"))
+    };
+    for factor in [2, 3, 4] {
+        let replicas = place_replicated(&m, 6, factor).unwrap();
+        for r in &replicas {
+            let nodes: std::collections::BTreeSet<_> = r.iter().collect();
+            let zones: std::collections::BTreeSet<_> = r.iter().map(|n| zone(n)).collect();
+            assert_eq!(nodes.len(), factor as usize, "{r:?}");
+            assert_eq!(zones.len(), factor as usize, "factor {factor}: {r:?}");
+        }
+    }
+    // Five replicas over four zones: distinct nodes still, one zone holds two.
+    for r in place_replicated(&m, 3, 5).unwrap() {
+        let nodes: std::collections::BTreeSet<_> = r.iter().collect();
+        let zones: std::collections::BTreeSet<_> = r.iter().map(|n| zone(n)).collect();
+        assert_eq!((nodes.len(), zones.len()), (5, 4), "{r:?}");
+    }
+    // Re-registering without a zone clears it; entries written before zones read as none.
+    let cmd = Command::RegisterNode {
+        id: "a".into(),
+        address: "h:9".into(),
+        zone: None,
+    };
+    let json = serde_json::to_string(&cmd).unwrap();
+    assert!(!json.contains("zone"), "{json}");
+    assert_eq!(serde_json::from_str::<Command>(&json).unwrap(), cmd);
+    m.apply(&cmd, 20);
+    assert_eq!(m.nodes["a"].zone, None);
 }

@@ -27,6 +27,9 @@ pub struct NodeRecord {
     pub address: String,
     /// Liveness as decided by the Raft leader.
     pub state: Liveness,
+    /// The node's failure zone (`node.zone`), when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
     /// Unix milliseconds of the heartbeat that confirmed the current state (leader's
     /// clock); `None` before the first.
     pub last_heartbeat_ms: Option<u64>,
@@ -221,6 +224,9 @@ pub enum Command {
         id: String,
         /// gRPC address.
         address: String,
+        /// Failure zone (entries written before zones: none).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        zone: Option<String>,
     },
     /// The leader changed nodes' liveness.
     SetLiveness {

@@ -739,6 +739,7 @@ async fn heartbeat_loop(
                     let req = pi::RegisterNodeRequest {
                         node_id: id.clone(),
                         address: addr.clone(),
+                        zone: String::new(),
                     };
                     registered = c.register_node(req).await.is_ok();
                 }

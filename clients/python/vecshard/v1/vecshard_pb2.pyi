@@ -471,18 +471,20 @@ class ShardRef(_message.Message):
     def __init__(self, collection: _Optional[str] = ..., number: _Optional[int] = ...) -> None: ...
 
 class NodeInfo(_message.Message):
-    __slots__ = ("id", "address", "state", "last_heartbeat_ms_ago", "shards")
+    __slots__ = ("id", "address", "state", "last_heartbeat_ms_ago", "shards", "zone")
     ID_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     LAST_HEARTBEAT_MS_AGO_FIELD_NUMBER: _ClassVar[int]
     SHARDS_FIELD_NUMBER: _ClassVar[int]
+    ZONE_FIELD_NUMBER: _ClassVar[int]
     id: str
     address: str
     state: NodeState
     last_heartbeat_ms_ago: int
     shards: _containers.RepeatedCompositeFieldContainer[ShardRef]
-    def __init__(self, id: _Optional[str] = ..., address: _Optional[str] = ..., state: _Optional[_Union[NodeState, str]] = ..., last_heartbeat_ms_ago: _Optional[int] = ..., shards: _Optional[_Iterable[_Union[ShardRef, _Mapping]]] = ...) -> None: ...
+    zone: str
+    def __init__(self, id: _Optional[str] = ..., address: _Optional[str] = ..., state: _Optional[_Union[NodeState, str]] = ..., last_heartbeat_ms_ago: _Optional[int] = ..., shards: _Optional[_Iterable[_Union[ShardRef, _Mapping]]] = ..., zone: _Optional[str] = ...) -> None: ...
 
 class ShardPlacement(_message.Message):
     __slots__ = ("collection", "number", "owner", "epoch", "readers", "state", "error", "replicas")

@@ -1154,3 +1154,73 @@ async fn with_write_ack_all_a_wiped_follower_catches_up_and_rejoins_the_in_sync_
     }
     assert_every_replica_holds(&c, "rejoin", &want).await;
 }
+
+/// `router.follower_reads`: a primary that stalls (SIGSTOP: still alive in the shard map,
+/// it never answers) does not stall reads — after `hedge_after_ms` an in-sync follower
+/// answers gets and searches, with every acknowledged value (`all`). Without the setting
+/// the same reads wait for the primary (checked first, with a short deadline).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_follower_reads_a_stalled_primary_does_not_stall_reads() {
+    let o = |follower_reads: &'static str| Options {
+        // The stalled primary stays alive in the map for the whole test.
+        failure_timeout_ms: 120_000,
+        router_settings: vec![follower_reads, "hedge_after_ms = 50"],
+        ..Options::default()
+    };
+    let get = |name: &str| {
+        let mut r = tonic::Request::new(pb::GetRequest {
+            collection: name.into(),
+            keys: (0..40).map(int_key).collect(),
+        });
+        r.set_timeout(Duration::from_secs(3));
+        r
+    };
+    for (setting, served) in [
+        ("follower_reads = false", false),
+        ("follower_reads = true", true),
+    ] {
+        let (c, mut client, shard, want) =
+            replicated_with_rounds("hedged", "all", o(setting), 3).await;
+        let primary = c.node_index(&shard.owner);
+        c.nodes[primary].proc.as_ref().unwrap().stop();
+        let got = client.get(get("hedged")).await;
+        if !served {
+            let e = got.unwrap_err();
+            assert!(
+                matches!(
+                    e.code(),
+                    tonic::Code::DeadlineExceeded
+                        | tonic::Code::Unavailable
+                        | tonic::Code::Cancelled
+                ),
+                "{setting}: {e:?}"
+            );
+            c.nodes[primary].proc.as_ref().unwrap().cont();
+            continue;
+        }
+        let got = got.unwrap().into_inner();
+        assert_eq!(differences(&want, &got.points), None, "{setting}");
+        assert_eq!(got.points.len(), 40);
+        for k in [0, 17, 39] {
+            let mut req = tonic::Request::new(pb::SearchRequest {
+                collection: "hedged".into(),
+                vector: vector(k * 1000 + 3, DIM),
+                k: 1,
+                exact: true,
+                with_metadata: true,
+                ..Default::default()
+            });
+            req.set_timeout(Duration::from_secs(3));
+            let hits = client.search(req).await.unwrap().into_inner().hits;
+            let top = hits.first().unwrap();
+            assert_eq!(top.key, Some(int_key(k)), "{hits:?}");
+            assert_eq!(top.metadata, versioned(k, 3).metadata, "{hits:?}");
+        }
+        // The primary was alive in the map all along: followers answered because of the
+        // setting, not because the primary was declared down.
+        let status = c.status().await.unwrap();
+        let node = status.nodes.iter().find(|n| n.id == shard.owner).unwrap();
+        assert_eq!(node.state, pb::NodeState::Alive as i32, "{node:?}");
+        c.nodes[primary].proc.as_ref().unwrap().cont();
+    }
+}

@@ -25,6 +25,7 @@ members = []
 default_shard_count = 2
 read_replicas = 0
 hedge_after_ms = 0
+follower_reads = false
 failure_timeout_ms = 10000
 control_interval_ms = 500
 search_timeout_ms = 10000
@@ -88,6 +89,13 @@ pub struct RouterConfig {
     /// first answer (0: off; replicas are asked only after the owner fails). Replicas lag
     /// the writer by their refresh interval, so a hedged answer may miss the latest writes.
     pub hedge_after_ms: u64,
+    /// Reads (searches, gets, scans, counts) of a replicated shard also go to its live
+    /// in-sync followers while its primary is alive: after the primary fails a call, and
+    /// `hedge_after_ms` after the first call when hedging is on. Off: followers serve
+    /// only while the primary is down. A follower serves what it applied: with `majority`
+    /// it may miss the last acknowledged writes; with `all` it holds every write
+    /// acknowledged while the shard map (as this router last saw it) counted it in sync.
+    pub follower_reads: bool,
     /// A node silent this long is declared down; its object-store shards move. Shorter
     /// detects failures sooner but risks moving shards on a long GC pause or network blip
     /// (harmless thanks to fencing, but it costs a shard reopen).

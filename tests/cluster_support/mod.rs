@@ -147,6 +147,8 @@ pub struct Options {
     pub replica_tail_bytes: usize,
     /// `node.zone` of the first nodes, in order (the others have none).
     pub zones: Vec<&'static str>,
+    /// More `key = value` lines for every router's `[router]` section.
+    pub router_settings: Vec<&'static str>,
 }
 
 impl Default for Options {
@@ -159,6 +161,7 @@ impl Default for Options {
             replica_lag_timeout_ms: 10000,
             replica_tail_bytes: 64 << 20,
             zones: Vec::new(),
+            router_settings: Vec::new(),
         }
     }
 }
@@ -239,12 +242,13 @@ impl Cluster {
                     format!(
                         "[router]\nid = {id}\ndata_dir = \"{}\"\ngrpc_listen = \"{g}\"\ninternal_listen = \"{i}\"\nhttp_listen = \"{h}\"\n\
                          failure_timeout_ms = {}\ncontrol_interval_ms = {}\nsearch_timeout_ms = 10000\nwrite_timeout_ms = {}\n\
-                         default_shard_count = 3\nallowed_storage = {allowed}\nbackup_locations = {backup_locations}\nexperimental_replication = true\n\n[router.raft]\nheartbeat_ms = 100\nelection_timeout_min_ms = 600\n\
+                         default_shard_count = 3\nallowed_storage = {allowed}\nbackup_locations = {backup_locations}\nexperimental_replication = true\n{extra}\n[router.raft]\nheartbeat_ms = 100\nelection_timeout_min_ms = 600\n\
                          election_timeout_max_ms = 1200\nsnapshot_every = 50\nlogs_to_keep = 20\n\n{members}",
                         data.display(),
                         o.failure_timeout_ms,
                         o.control_interval_ms,
                         o.write_timeout_ms,
+                        extra = o.router_settings.iter().map(|l| format!("{l}\n")).collect::<String>(),
                     ),
                 )
                 .unwrap();

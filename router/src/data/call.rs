@@ -26,8 +26,8 @@ use crate::shardmap::{Assignment, placement};
 pub enum Serve {
     /// Only the owner (writes).
     Writer,
-    /// The owner; while a replicated shard's primary is not alive, its live in-sync
-    /// followers (gets, scans).
+    /// The owner; while a replicated shard's primary is not alive (or always, with
+    /// `router.follower_reads`), its live in-sync followers (gets, scans).
     Read,
     /// The owner, then read replicas, or a replicated shard's live in-sync followers
     /// while its primary is not alive (searches).
@@ -72,6 +72,7 @@ fn replicas(
     collection: &str,
     shard: u32,
     serve: Serve,
+    follower_reads: bool,
 ) -> Result<Vec<Replica>, Unusable> {
     let a = assignment(view, collection, shard).map_err(Unusable::Gone)?;
     let replica = |node: &String| {
@@ -89,10 +90,11 @@ fn replicas(
     if let Some(owner) = a.owner.as_ref().filter(|_| owner_live) {
         out.extend(replica(owner));
     }
-    // A replicated shard whose primary is gone: its in-sync followers serve reads (what
-    // they applied; with `majority` possibly behind the last acknowledged writes —
+    // A replicated shard whose primary is gone (or any, with `router.follower_reads`):
+    // its in-sync followers serve reads, after the primary (what they applied; with
+    // `majority` possibly behind the last acknowledged writes —
     // docs/design/014-replication.md, "Reads"). Writes wait for the primary.
-    if !owner_live
+    if (!owner_live || follower_reads)
         && serve != Serve::Writer
         && let Some(set) = &a.replicas
     {
@@ -175,7 +177,7 @@ impl Core {
         let mut last: String;
         loop {
             let view = rx.borrow_and_update().clone();
-            match replicas(&view, collection, shard, serve) {
+            match replicas(&view, collection, shard, serve, self.cfg.follower_reads) {
                 Err(Unusable::Gone(e)) => return Err(e),
                 Err(Unusable::Down(m, moves)) if when_down == WhenDown::Fail || !moves => {
                     return Err(Error::unavailable(format!(

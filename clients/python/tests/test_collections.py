@@ -54,6 +54,26 @@ def test_bad_settings_are_invalid_argument(client: vecshard.Client) -> None:
     assert "dimension" in e.value.message
     with pytest.raises(vecshard.InvalidArgument, match="metric 'manhattan'"):
         client.create_collection(unique_name(), dimension=3, metric="manhattan")
+    with pytest.raises(vecshard.InvalidArgument, match="write_ack"):
+        client.create_collection(unique_name(), dimension=3, metric="l2", replication_factor=2, write_ack="one")
+    with pytest.raises(vecshard.InvalidArgument, match="replication_factor"):
+        client.create_collection(unique_name(), dimension=3, metric="l2", replication_factor=9)
+
+
+def test_replication_settings_reach_the_router(client: vecshard.Client) -> None:
+    # `vecshard dev --nodes 2`: a factor of 3 needs 3 live nodes, and a factor above 1 needs
+    # the router's `experimental_replication`, which `vecshard dev` leaves off; either way
+    # the refusal names the reason and nothing is created.
+    name = unique_name("rep")
+    with pytest.raises(vecshard.FailedPrecondition) as e:
+        client.create_collection(name, dimension=3, metric="l2", replication_factor=3, write_ack="all")
+    assert "replication" in e.value.message
+    assert name not in [c.name for c in client.list_collections()]
+    info = client.create_collection(name, dimension=3, metric="l2", replication_factor=1)
+    try:
+        assert (info.replication_factor, info.write_ack) == (1, "")
+    finally:
+        client.drop_collection(name)
 
 
 def test_live_points_after_upsert(client: vecshard.Client, collection: str) -> None:

@@ -72,10 +72,14 @@ class AsyncClient:
         m: Optional[int] = None,
         ef_construction: Optional[int] = None,
         ef_search: Optional[int] = None,
+        replication_factor: int = 0,
+        write_ack: Optional[str] = None,
         timeout: Optional[float] = None,
     ) -> CollectionInfo:
         """See :meth:`vecshard.Client.create_collection`."""
-        req = requests.create_collection(name, dimension, metric, shard_count, storage, m, ef_construction, ef_search)
+        req = requests.create_collection(
+            name, dimension, metric, shard_count, storage, m, ef_construction, ef_search, replication_factor, write_ack
+        )
         return conversions.collection_info((await self._call(self._stub.CreateCollection, req, timeout)).spec)
 
     async def list_collections(self, *, timeout: Optional[float] = None) -> List[CollectionInfo]:

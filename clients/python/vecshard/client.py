@@ -92,6 +92,8 @@ class Client:
         m: Optional[int] = None,
         ef_construction: Optional[int] = None,
         ef_search: Optional[int] = None,
+        replication_factor: int = 0,
+        write_ack: Optional[str] = None,
         timeout: Optional[float] = None,
     ) -> CollectionInfo:
         """Create a collection and place its shards; returns its settings with defaults
@@ -100,9 +102,16 @@ class Client:
         ``metric``: ``"l2"``, ``"cosine"`` or ``"dot"``. ``shard_count`` 0 takes the
         cluster's default. ``storage``: ``"local"`` (default) or an object-store URL the
         cluster allows (``s3://bucket/prefix``). ``m``, ``ef_construction``,
-        ``ef_search``: index parameters (unset: the server's defaults). Raises
-        :class:`~vecshard.AlreadyExists` if the name is taken."""
-        req = requests.create_collection(name, dimension, metric, shard_count, storage, m, ef_construction, ef_search)
+        ``ef_search``: index parameters (unset: the server's defaults).
+        ``replication_factor`` (``local`` storage only; 0 or 1: one copy): copies of every
+        shard on distinct nodes; ``write_ack``: ``"majority"`` (default) or ``"all"`` of
+        the in-sync replicas must hold a write before it is acknowledged. Raises
+        :class:`~vecshard.AlreadyExists` if the name is taken, and
+        :class:`~vecshard.FailedPrecondition` when fewer nodes are alive than the factor
+        (or the cluster does not allow replication)."""
+        req = requests.create_collection(
+            name, dimension, metric, shard_count, storage, m, ef_construction, ef_search, replication_factor, write_ack
+        )
         return conversions.collection_info(self._call(self._stub.CreateCollection, req, timeout).spec)
 
     def list_collections(self, *, timeout: Optional[float] = None) -> List[CollectionInfo]:

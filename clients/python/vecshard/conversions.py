@@ -171,6 +171,8 @@ def collection_info(s: pb.CollectionSpec) -> CollectionInfo:
         m=s.index.m,
         ef_construction=s.index.ef_construction,
         ef_search=s.index.ef_search,
+        replication_factor=s.replication_factor or 1,
+        write_ack=s.write_ack,
     )
 
 

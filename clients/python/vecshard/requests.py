@@ -47,6 +47,8 @@ def create_collection(
     m: Optional[int],
     ef_construction: Optional[int],
     ef_search: Optional[int],
+    replication_factor: int = 0,
+    write_ack: Optional[str] = None,
 ) -> pb.CreateCollectionRequest:
     """A CreateCollection request; unset index parameters take the server's defaults."""
     index = pb.IndexParams()
@@ -60,6 +62,8 @@ def create_collection(
         shard_count=int(shard_count),
         storage=storage or "",
         index=index,
+        replication_factor=int(replication_factor),
+        write_ack=write_ack or "",
     )
 
 

@@ -30,6 +30,10 @@ class CollectionInfo:
     m: int
     ef_construction: int
     ef_search: int
+    #: Copies of every shard (1: no replication).
+    replication_factor: int = 1
+    #: ``"majority"`` or ``"all"`` when ``replication_factor`` > 1; ``""`` otherwise.
+    write_ack: str = ""
 
 
 @dataclass

@@ -8,14 +8,17 @@
 //! - a writer: `engine.memtable_bytes × (1 + max_frozen_memtables)`: the active memtable
 //!   and the full ones waiting for their flush (the engine's default allows 2);
 //! - an object-store shard, writer or reader: plus `engine.block_cache_bytes`;
-//! - a local reader: nothing beyond its segments, which are memory-mapped (page cache).
+//! - a local reader: nothing beyond its segments, which are memory-mapped (page cache);
+//! - a copy of a replicated shard, primary or follower: plus `node.replica_tail_bytes`, the
+//!   recent frames it keeps to resend.
 
 use vecshard_engine::Options;
 
 use crate::placement::{Role, ShardId};
 
-/// Bytes a shard opened with `opts` in `role` may hold in memory (see the module docs).
-pub fn shard_estimate(opts: &Options, role: Role, local: bool) -> u64 {
+/// Bytes a shard opened with `opts` in `role` may hold in memory (see the module docs);
+/// `replica_tail`: the replicated copy's tail bound, 0 for an unreplicated shard.
+pub fn shard_estimate(opts: &Options, role: Role, local: bool, replica_tail: u64) -> u64 {
     let memtables = match role {
         Role::Writer | Role::Follower => {
             (opts.memtable_bytes as u64).saturating_mul(1 + opts.max_frozen_memtables as u64)
@@ -23,7 +26,7 @@ pub fn shard_estimate(opts: &Options, role: Role, local: bool) -> u64 {
         Role::Reader => 0,
     };
     let cache = if local { 0 } else { opts.block_cache_bytes };
-    memtables.saturating_add(cache)
+    memtables.saturating_add(cache).saturating_add(replica_tail)
 }
 
 /// Whether a shard asking for `ask` bytes fits a `budget` (0: unlimited) of which `used`
@@ -59,10 +62,16 @@ mod tests {
             block_cache_bytes: 5 << 20,
             ..Options::default()
         };
-        assert_eq!(shard_estimate(&opts, Role::Writer, true), 3 << 20);
-        assert_eq!(shard_estimate(&opts, Role::Writer, false), 8 << 20);
-        assert_eq!(shard_estimate(&opts, Role::Reader, true), 0);
-        assert_eq!(shard_estimate(&opts, Role::Reader, false), 5 << 20);
+        assert_eq!(shard_estimate(&opts, Role::Writer, true, 0), 3 << 20);
+        assert_eq!(shard_estimate(&opts, Role::Writer, false, 0), 8 << 20);
+        assert_eq!(shard_estimate(&opts, Role::Reader, true, 0), 0);
+        assert_eq!(shard_estimate(&opts, Role::Reader, false, 0), 5 << 20);
+        // A replicated copy also keeps its tail of recent frames.
+        assert_eq!(shard_estimate(&opts, Role::Writer, true, 7 << 20), 10 << 20);
+        assert_eq!(
+            shard_estimate(&opts, Role::Follower, true, 7 << 20),
+            10 << 20
+        );
     }
 
     #[test]

@@ -179,7 +179,14 @@ impl Lifecycle {
             a.role,
             plan.location.clone(),
             a.spec,
-            budget::shard_estimate(&plan.options, a.role, local),
+            budget::shard_estimate(
+                &plan.options,
+                a.role,
+                local,
+                a.replication
+                    .as_ref()
+                    .map_or(0, |_| self.config.node.replica_tail_bytes as u64),
+            ),
             plan.primary.is_some(),
         ));
         self.admit(&slot, held.as_ref())?;

@@ -42,6 +42,23 @@ pub fn collection_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// A node's failure zone label (`node.zone`): empty (none), or at most 64 ASCII letters,
+/// digits, `-`, `_` and `.`.
+pub fn zone(z: &str) -> Result<()> {
+    if z.len() > 64
+        || !z
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        return Err(err(
+            K::BadName,
+            "zone",
+            format!("zone {z:?} must be at most 64 letters, digits, '-', '_' or '.'"),
+        ));
+    }
+    Ok(())
+}
+
 /// A key: a string key has 1 to [`limits::MAX_KEY_BYTES`] bytes.
 pub fn key(k: &Key) -> Result<()> {
     if let Key::Str(s) = k {

@@ -503,21 +503,8 @@ impl NodeConfig {
                 ),
             ));
         }
-        if self.node.zone.len() > 64
-            || !self
-                .node
-                .zone
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        {
-            return Err(ConfigError::key_err(
-                "node.zone",
-                format!(
-                    "{:?} must be at most 64 letters, digits, '-', '_' or '.'",
-                    self.node.zone
-                ),
-            ));
-        }
+        vecshard_model::validate::zone(&self.node.zone)
+            .map_err(|e| ConfigError::key_err("node.zone", e.to_string()))?;
         let grpc = parse_addr("node.grpc_addr", &self.node.grpc_addr)?;
         parse_addr("node.http_addr", &self.node.http_addr)?;
         if !self.node.advertise_addr.is_empty() {

@@ -28,17 +28,7 @@ impl Core {
                 req.address
             )));
         }
-        if req.zone.len() > 64
-            || !req
-                .zone
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        {
-            return Err(Error::invalid(format!(
-                "node zone {:?} must be at most 64 letters, digits, '-', '_' or '.'",
-                req.zone
-            )));
-        }
+        vecshard_model::validate::zone(&req.zone)?;
         let cmd = Command::RegisterNode {
             id: req.node_id.clone(),
             address: req.address.clone(),

@@ -1324,3 +1324,67 @@ async fn measure_checkpoint_catch_up() {
         assert_eq!(p.vector, vector(k, BIG_DIM), "key {k}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_deposed_primary_with_unacknowledged_writes_is_rebuilt_from_a_checkpoint() {
+    let o = Options {
+        write_timeout_ms: 1500,
+        ..Options::default()
+    };
+    let (mut c, mut client, shard, mut want) =
+        replicated_with_rounds("diverged", "majority", o, 5).await;
+    let a = c.node_index(&shard.owner);
+    let followers: Vec<usize> = shard.replicas[1..]
+        .iter()
+        .map(|r| c.node_index(&r.node))
+        .collect();
+    // Both followers frozen: a write of new keys is durable on the primary alone and
+    // fails (not acknowledged).
+    for &f in &followers {
+        c.nodes[f].proc.as_ref().unwrap().stop();
+    }
+    let unacknowledged: Vec<u64> = (1000..1040).collect();
+    let refused = client
+        .upsert(pb::UpsertRequest {
+            collection: "diverged".into(),
+            points: unacknowledged.iter().map(|k| versioned(*k, 1)).collect(),
+        })
+        .await;
+    assert!(refused.is_err(), "{refused:?}");
+    // The primary dies; the followers return and one of them is promoted.
+    c.nodes[a].proc.as_mut().unwrap().kill9();
+    for &f in &followers {
+        c.nodes[f].proc.as_ref().unwrap().cont();
+    }
+    let promoted = c
+        .eventually("a follower promoted", Duration::from_secs(60), || async {
+            let s = c.status().await?;
+            let p = s.shards.into_iter().find(|s| s.collection == "diverged")?;
+            (p.owner != shard.owner && p.state == pb::ShardState::Serving as i32).then_some(p)
+        })
+        .await;
+    c.eventually("a write through the new primary", Duration::from_secs(30), || {
+        let mut client = client.clone();
+        async move { write_round(&mut client, "diverged", 6).await.ok() }
+    })
+    .await;
+    want.extend((0..40).map(|k| (k, Some(6))));
+    // The deposed primary returns as a follower holding 40 writes past the new epoch's
+    // start: its copy is discarded and rebuilt from the new primary's checkpoint, so the
+    // writes no one acknowledged are gone from every replica.
+    c.start_node(a);
+    want.extend(unacknowledged.iter().map(|k| (*k, None)));
+    for v in 7..=9 {
+        write_round(&mut client, "diverged", v).await.unwrap();
+        want.extend((0..40).map(|k| (k, Some(v))));
+    }
+    assert_every_replica_holds(&c, "diverged", &want).await;
+    let log = c.nodes[a].proc.as_ref().unwrap().log_text();
+    assert!(log.contains("installed the primary's checkpoint"), "{log}");
+    let p = c.node_index(&promoted.owner);
+    let log = c.nodes[p].proc.as_ref().unwrap().log_text();
+    assert!(
+        log.contains("follower needs a checkpoint") && log.contains("sent a checkpoint"),
+        "{log}"
+    );
+}

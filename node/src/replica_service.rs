@@ -13,8 +13,8 @@ use vecshard_proto::internal::v1::replica_internal_server::ReplicaInternal;
 use crate::conversions::{frames_from_proto, target_from_proto};
 use crate::error::{NodeError, NotOwnerReason};
 use crate::registry::Access;
-use crate::service::NodeState;
 use crate::replication::checkpoint::Incoming;
+use crate::service::NodeState;
 use crate::shard_actor::{ApplyFrames, GetPosition, InstallCopy};
 
 /// The replication service of a node.
@@ -189,7 +189,9 @@ async fn receive(
         }
         next = stream.message().await?;
         if next.is_none() {
-            return Err(bad("the checkpoint stream ended before its last chunk".into()));
+            return Err(bad(
+                "the checkpoint stream ended before its last chunk".into()
+            ));
         }
     }
     let bytes = inc.bytes();

@@ -37,7 +37,12 @@ pub fn files(dir: &Path) -> std::io::Result<Vec<String>> {
     }
     let mut out = Vec::new();
     walk(dir, dir, &mut out)?;
-    out.sort_by_key(|p| (p.starts_with(vecshard_engine::paths::MANIFEST_DIR), p.clone()));
+    out.sort_by_key(|p| {
+        (
+            p.starts_with(vecshard_engine::paths::MANIFEST_DIR),
+            p.clone(),
+        )
+    });
     Ok(out)
 }
 
@@ -67,7 +72,8 @@ pub fn send_dir(
         let mut f = File::open(&path).map_err(|e| format!("open {}: {e}", path.display()))?;
         let (mut offset, mut crc) = (0u64, 0u32);
         loop {
-            let n = read_full(&mut f, &mut buf).map_err(|e| format!("read {}: {e}", path.display()))?;
+            let n =
+                read_full(&mut f, &mut buf).map_err(|e| format!("read {}: {e}", path.display()))?;
             crc = crc32c::crc32c_append(crc, &buf[..n]);
             let file_end = n < buf.len();
             let chunk = head(pb::CheckpointChunk {
@@ -154,7 +160,9 @@ impl Incoming {
         }
         if c.done {
             if let Some((path, ..)) = &self.current {
-                return Err(format!("checkpoint file {path} ended without its last chunk"));
+                return Err(format!(
+                    "checkpoint file {path} ended without its last chunk"
+                ));
             }
             if c.files != self.files {
                 return Err(format!(
@@ -167,10 +175,13 @@ impl Incoming {
         }
         if self.current.is_none() {
             let rel = Path::new(&c.path);
-            let plain = !c.path.is_empty()
-                && rel.components().all(|p| matches!(p, Component::Normal(_)));
+            let plain =
+                !c.path.is_empty() && rel.components().all(|p| matches!(p, Component::Normal(_)));
             if !plain {
-                return Err(format!("checkpoint file {:?} is not a relative path", c.path));
+                return Err(format!(
+                    "checkpoint file {:?} is not a relative path",
+                    c.path
+                ));
             }
             if c.offset != 0 {
                 return Err(format!(
@@ -183,7 +194,8 @@ impl Incoming {
                 std::fs::create_dir_all(parent)
                     .map_err(|e| format!("create {}: {e}", parent.display()))?;
             }
-            let f = File::create_new(&path).map_err(|e| format!("create {}: {e}", path.display()))?;
+            let f =
+                File::create_new(&path).map_err(|e| format!("create {}: {e}", path.display()))?;
             self.current = Some((c.path.clone(), f, 0, 0));
         }
         let Some((path, f, crc, len)) = self.current.as_mut() else {
@@ -225,7 +237,10 @@ impl Incoming {
                 .and_then(|f| f.sync_all())
                 .map_err(|e| format!("sync {}: {e}", d.display()))
         };
-        for entry in std::fs::read_dir(&self.dir).map_err(|e| e.to_string())?.flatten() {
+        for entry in std::fs::read_dir(&self.dir)
+            .map_err(|e| e.to_string())?
+            .flatten()
+        {
             if entry.file_type().is_ok_and(|t| t.is_dir()) {
                 sync(&entry.path())?;
             }
@@ -254,7 +269,9 @@ mod tests {
         std::fs::create_dir_all(src.path().join("segments")).unwrap();
         std::fs::create_dir_all(src.path().join("manifest")).unwrap();
         // A file of several chunks, one of exactly one chunk, an empty one, a manifest.
-        let big: Vec<u8> = (0..CHUNK_BYTES * 2 + 123).map(|i| (i % 251) as u8).collect();
+        let big: Vec<u8> = (0..CHUNK_BYTES * 2 + 123)
+            .map(|i| (i % 251) as u8)
+            .collect();
         std::fs::write(src.path().join("segments/1"), &big).unwrap();
         std::fs::write(src.path().join("segments/2"), vec![9u8; CHUNK_BYTES]).unwrap();
         std::fs::write(src.path().join("segments/3"), b"").unwrap();
@@ -273,7 +290,10 @@ mod tests {
             .filter(|c| c.file_end)
             .map(|c| c.path.as_str())
             .collect();
-        assert_eq!(order, ["segments/1", "segments/2", "segments/3", "manifest/4"]);
+        assert_eq!(
+            order,
+            ["segments/1", "segments/2", "segments/3", "manifest/4"]
+        );
         assert!(chunks.iter().all(|c| c.data.len() <= CHUNK_BYTES));
         let dest = tempfile::tempdir().unwrap();
         let mut inc = Incoming::new(dest.path().join("staging")).unwrap();

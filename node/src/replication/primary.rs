@@ -461,7 +461,11 @@ async fn catch_up(inner: &Arc<Inner>, peer: &Peer, client: &mut Client) -> Optio
 /// Checkpoint the shard into a staging directory next to it (hard links; writes go on)
 /// and stream it to `peer` (`InstallCheckpoint`), the tail keeping every frame after the
 /// checkpoint meanwhile. Returns the follower's durable position after installing it.
-async fn send_checkpoint(inner: &Arc<Inner>, peer: &Peer, client: &mut Client) -> Result<u64, String> {
+async fn send_checkpoint(
+    inner: &Arc<Inner>,
+    peer: &Peer,
+    client: &mut Client,
+) -> Result<u64, String> {
     // Everything shipped so far is durable here, so the checkpoint (which flushes
     // first) covers it: the tail keeps what comes after.
     {
@@ -505,8 +509,7 @@ async fn send_checkpoint(inner: &Arc<Inner>, peer: &Peer, client: &mut Client) -
     let r = answer
         .map_err(|s| format!("{}: installing a checkpoint: {}", peer.address, s.message()))?
         .into_inner();
-    let bytes = sent
-        .map_err(|e| format!("checkpoint stream task: {e}"))??;
+    let bytes = sent.map_err(|e| format!("checkpoint stream task: {e}"))??;
     let secs = started.elapsed().as_secs_f64();
     tracing::info!(shard = %inner.id, follower = %peer.node_id, seq, bytes,
         ms = (secs * 1000.0) as u64, mb_per_s = bytes as f64 / 1e6 / secs.max(1e-9),

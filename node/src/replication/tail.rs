@@ -76,7 +76,10 @@ impl Tail {
         self.bytes += frame.encoded_len();
         self.frames.push_back(frame);
         while self.bytes > self.max_bytes && self.frames.len() > 1 {
-            let front_end = self.frames.front().map_or(0, |f| f.first_seq + frame_len(f));
+            let front_end = self
+                .frames
+                .front()
+                .map_or(0, |f| f.first_seq + frame_len(f));
             if self.floor.is_some_and(|floor| front_end > floor) {
                 break;
             }

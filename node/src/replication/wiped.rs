@@ -104,8 +104,14 @@ mod tests {
         verdict(&of(vec![])).unwrap();
         let e = verdict(&of(vec![("b", Ok((0, true))), ("c", Ok((120, false)))])).unwrap_err();
         assert!(e.contains("follower c holds writes up to 120"), "{e}");
-        let e = verdict(&of(vec![("b", Err("b:1: refused".into())), ("c", Ok((0, false)))]))
-            .unwrap_err();
-        assert!(e.contains("follower b cannot say") && e.contains("b:1: refused"), "{e}");
+        let e = verdict(&of(vec![
+            ("b", Err("b:1: refused".into())),
+            ("c", Ok((0, false))),
+        ]))
+        .unwrap_err();
+        assert!(
+            e.contains("follower b cannot say") && e.contains("b:1: refused"),
+            "{e}"
+        );
     }
 }

@@ -1408,3 +1408,44 @@ async fn a_deposed_primary_with_unacknowledged_writes_is_rebuilt_from_a_checkpoi
         "{log}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_wiped_follower_of_an_idle_shard_catches_up_by_checkpoint_without_a_write() {
+    let (mut c, _client, shard, want) = replicated_with_rounds(
+        "idle",
+        "majority",
+        Options {
+            replica_tail_bytes: 4096,
+            ..Options::default()
+        },
+        10,
+    )
+    .await;
+    let follower = shard.replicas[1].node.clone();
+    let b = c.node_index(&follower);
+    wipe_and_restart(&mut c, b);
+    // No write follows: the primary's idle probe finds the empty copy behind its tail.
+    let address = address_of(&c, &follower).await;
+    let keys: Vec<u64> = (0..40).collect();
+    c.eventually(
+        "the wiped copy holds every write",
+        Duration::from_secs(60),
+        || async {
+            let got = read_replica(&address, "idle", &[(0, shard.epoch)], &keys)
+                .await
+                .ok()?;
+            differences(&want, &got).is_none().then_some(())
+        },
+    )
+    .await;
+    let log = c.nodes[b].proc.as_ref().unwrap().log_text();
+    assert!(log.contains("installed the primary's checkpoint"), "{log}");
+    // A checkpoint alone (seq 400 = the primary's log end) clears its catching-up flag
+    // with the next probe.
+    let answer = c
+        .eventually("it answers a fence", Duration::from_secs(30), || async {
+            fence(&address, "idle", shard.epoch).await.ok()
+        })
+        .await;
+    assert_eq!(answer, (shard.epoch, 400));
+}

@@ -41,6 +41,8 @@ pub type Reply = oneshot::Sender<Result<(), NodeError>>;
 
 /// Most bytes of frames in one `Replicate` call (at least one frame is sent).
 const MAX_BATCH_BYTES: usize = 4 << 20;
+/// How often an idle primary asks an up-to-date follower's position again.
+const IDLE_PROBE: Duration = Duration::from_secs(1);
 /// Pauses between failed calls to a follower grow from the first to the second.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(20), Duration::from_millis(500));
 
@@ -354,9 +356,14 @@ async fn ship_to(inner: Arc<Inner>, peer: Peer, client: Result<Client, String>, 
             },
         };
         if next.is_some() && frames.is_empty() {
-            // Up to date: wait for the next frame (or the close).
-            if rx.changed().await.is_err() {
-                return;
+            // Up to date: wait for the next frame (or the close). An idle shard asks the
+            // follower's position again now and then, so a follower that restarted (or was
+            // wiped) meanwhile catches up without waiting for a write.
+            tokio::select! {
+                changed = rx.changed() => if changed.is_err() {
+                    return;
+                },
+                _ = tokio::time::sleep(IDLE_PROBE) => next = None,
             }
             continue;
         }

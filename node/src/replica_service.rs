@@ -6,15 +6,16 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response, Status, Streaming};
 use vecshard_proto::internal::v1 as pb;
 use vecshard_proto::internal::v1::replica_internal_server::ReplicaInternal;
 
 use crate::conversions::{frames_from_proto, target_from_proto};
 use crate::error::{NodeError, NotOwnerReason};
 use crate::registry::Access;
+use crate::replication::checkpoint::Incoming;
 use crate::service::NodeState;
-use crate::shard_actor::ApplyFrames;
+use crate::shard_actor::{ApplyFrames, GetPosition, InstallCopy};
 
 /// The replication service of a node.
 #[derive(Debug, Clone)]
@@ -58,6 +59,7 @@ impl ReplicaInternal for ReplicaService {
             Response::new(pb::ReplicateResponse {
                 durable_seq: p.durable_seq,
                 gap: p.gap,
+                needs_copy: p.needs_copy,
             })
         })
         .map_err(Status::from);
@@ -69,6 +71,135 @@ impl ReplicaInternal for ReplicaService {
         );
         out
     }
+
+    async fn install_checkpoint(
+        &self,
+        req: Request<Streaming<pb::CheckpointChunk>>,
+    ) -> Result<Response<pb::ReplicateResponse>, Status> {
+        let started = Instant::now();
+        let mut stream = req.into_inner();
+        let first = stream
+            .message()
+            .await?
+            .ok_or_else(|| Status::invalid_argument("an empty checkpoint stream"))?;
+        let t = target_from_proto(first.target.clone())?;
+        let (slot, _) = self
+            .state
+            .registry
+            .lookup(&t, Access::Replicate)
+            .map_err(Status::from)?;
+        let staging = std::path::PathBuf::from(format!("{}.incoming", slot.location));
+        let seq = first.seq;
+        let out = receive(&mut stream, first, staging.clone(), &t.id).await;
+        let out = match out {
+            Ok((dir, bytes)) => {
+                tracing::info!(shard = %t.id, seq, bytes, ms = started.elapsed().as_millis() as u64,
+                    "received a checkpoint from the primary");
+                let addr = slot
+                    .addr()
+                    .ok_or_else(|| NodeError::Opening(t.id.clone()))
+                    .map_err(Status::from)?;
+                let installed = addr
+                    .send(InstallCopy {
+                        epoch: t.epoch,
+                        staging: dir,
+                        seq,
+                    })
+                    .await
+                    .map_err(|_| {
+                        NodeError::not_owner(slot.ctx(t.epoch), NotOwnerReason::Unassigned)
+                    })
+                    .and_then(|r| r);
+                installed.map_err(Status::from)
+            }
+            Err(e) => Err(e),
+        };
+        if out.is_err() {
+            let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(staging)).await;
+        }
+        let out = out.map(|p| {
+            Response::new(pb::ReplicateResponse {
+                durable_seq: p.durable_seq,
+                gap: false,
+                needs_copy: false,
+            })
+        });
+        self.state.metrics.observe_request(
+            &t.id,
+            "install_checkpoint",
+            crate::error_status::outcome_label(&out),
+            started.elapsed(),
+        );
+        out
+    }
+
+    async fn position(
+        &self,
+        req: Request<pb::PositionRequest>,
+    ) -> Result<Response<pb::PositionResponse>, Status> {
+        let t = target_from_proto(req.into_inner().target)?;
+        let (slot, _) = self
+            .state
+            .registry
+            .lookup(&t, Access::Replicate)
+            .map_err(Status::from)?;
+        let addr = slot
+            .addr()
+            .ok_or_else(|| Status::from(NodeError::Opening(t.id.clone())))?;
+        let (durable_seq, catching_up) = addr
+            .send(GetPosition)
+            .await
+            .map_err(|_| {
+                Status::from(NodeError::not_owner(
+                    slot.ctx(t.epoch),
+                    NotOwnerReason::Unassigned,
+                ))
+            })?
+            .map_err(Status::from)?;
+        Ok(Response::new(pb::PositionResponse {
+            durable_seq,
+            catching_up,
+        }))
+    }
+}
+
+/// Receive a checkpoint stream whose first message is `first` into `staging`, checking
+/// every file's CRC; the verified directory and the bytes received.
+async fn receive(
+    stream: &mut Streaming<pb::CheckpointChunk>,
+    first: pb::CheckpointChunk,
+    staging: std::path::PathBuf,
+    id: &crate::placement::ShardId,
+) -> Result<(std::path::PathBuf, u64), Status> {
+    let bad = |e: String| Status::from(NodeError::invalid(format!("shard {id}: {e}")));
+    let blocking = |e: tokio::task::JoinError| Status::internal(e.to_string());
+    let mut inc = tokio::task::spawn_blocking(move || Incoming::new(staging))
+        .await
+        .map_err(blocking)?
+        .map_err(bad)?;
+    let mut next = Some(first);
+    while let Some(chunk) = next.take() {
+        let done = chunk.done;
+        inc = tokio::task::spawn_blocking(move || inc.take(chunk).map(|()| inc))
+            .await
+            .map_err(blocking)?
+            .map_err(bad)?;
+        if done {
+            break;
+        }
+        next = stream.message().await?;
+        if next.is_none() {
+            return Err(bad(
+                "the checkpoint stream ended before its last chunk".into()
+            ));
+        }
+    }
+    let bytes = inc.bytes();
+    let dir = tokio::task::spawn_blocking(move || inc.finish())
+        .await
+        .map_err(blocking)?
+        .map_err(bad)?;
+    Ok((dir, bytes))
 }
 
 /// When a replicated primary answers a write whose call carries `grpc_timeout` (the

@@ -196,10 +196,36 @@ pub struct Position {
     pub durable_seq: u64,
     /// A frame started after the follower's next sequence number.
     pub gap: bool,
+    /// The copy's log is not a prefix of the primary's: it needs a checkpoint.
+    pub needs_copy: bool,
 }
 
 impl Message for ApplyFrames {
     type Result = Result<Position, NodeError>;
+}
+
+/// A follower replaces its copy with the checkpoint received into `staging` (checkpoint
+/// catch-up): it is marked as catching up, swapped in and opened; answers its position.
+#[derive(Debug)]
+pub struct InstallCopy {
+    /// The primary's epoch.
+    pub epoch: u64,
+    /// The verified checkpoint (a sibling directory of the copy's location).
+    pub staging: std::path::PathBuf,
+    /// Every write up to this sequence number is in the checkpoint.
+    pub seq: u64,
+}
+
+impl Message for InstallCopy {
+    type Result = Result<Position, NodeError>;
+}
+
+/// A copy's position without side effects: (durable sequence number, catching up).
+#[derive(Debug)]
+pub struct GetPosition;
+
+impl Message for GetPosition {
+    type Result = Result<(u64, bool), NodeError>;
 }
 
 /// Fence the copy at a new epoch; answers (last_epoch, last_seq).
@@ -450,7 +476,10 @@ impl Handler<Open> for ShardActor {
 
     fn handle(&mut self, _: Open, _: &mut Context<Self>) {
         let started = Instant::now();
-        if let Err(e) = self.mark_new_follower_copy() {
+        if let Err(e) = self
+            .mark_new_follower_copy()
+            .and_then(|()| self.refuse_wiped_primary())
+        {
             self.slot.set_state(SlotState::Failed(e));
             return;
         }
@@ -511,18 +540,7 @@ impl ShardActor {
         else {
             return Ok(());
         };
-        let manifests = std::path::Path::new(&self.plan.location).join(paths::MANIFEST_DIR);
-        let empty = match std::fs::read_dir(&manifests) {
-            Ok(mut entries) => entries.next().is_none(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
-            Err(e) => {
-                return Err(vecshard_engine::Error::new(
-                    ErrorKind::Io,
-                    format!("read {}: {e}", manifests.display()),
-                ));
-            }
-        };
-        if empty {
+        if no_manifest(&self.plan.location)? {
             copy.store
                 .update(&self.plan.location, |r| r.catching_up = true)
                 .map_err(|e| vecshard_engine::Error::new(ErrorKind::Io, e))?;
@@ -530,6 +548,43 @@ impl ShardActor {
                 "new follower copy: catching up, answers no fence until it reaches the primary's log end");
         }
         Ok(())
+    }
+
+    /// A replicated primary whose local copy has no manifest (new or wiped) opens only if
+    /// every follower answers that it holds no write ([`crate::replication::wiped`]).
+    fn refuse_wiped_primary(&self) -> Result<(), vecshard_engine::Error> {
+        let (Some(plan), true) = (self.plan.primary.as_ref(), self.plan.local) else {
+            return Ok(());
+        };
+        if !no_manifest(&self.plan.location)? {
+            return Ok(());
+        }
+        let (id, epoch, ask) = (self.slot.id.clone(), self.slot.epoch, plan.clone());
+        let patience = plan.ack_timeout.max(Duration::from_secs(10));
+        let (tx, rx) = std::sync::mpsc::channel();
+        plan.runtime.spawn(async move {
+            let answers =
+                crate::replication::wiped::ask_followers(&id, epoch, &ask, patience).await;
+            let _ = tx.send(answers);
+        });
+        let answers = rx
+            .recv_timeout(patience * (plan.followers.len() as u32 + 1))
+            .unwrap_or_default();
+        let refused = if answers.len() < plan.followers.len() {
+            Err("this primary's copy is empty and its followers were not asked in time: it does not open as primary".to_string())
+        } else {
+            crate::replication::wiped::verdict(&answers)
+        };
+        match refused {
+            Ok(()) => {
+                tracing::info!(shard = %self.slot.id, ?answers, "empty primary copy: no follower holds writes, opening a new shard");
+                Ok(())
+            }
+            Err(why) => {
+                tracing::error!(shard = %self.slot.id, location = %self.plan.location, %why, "refusing to open as primary");
+                Err(vecshard_engine::Error::new(ErrorKind::Corrupt, why))
+            }
+        }
     }
 
     /// A replicated primary starts at its epoch: its copy's last epoch becomes this one
@@ -552,13 +607,34 @@ impl ShardActor {
             }
             None => None,
         };
-        Ok(Replicator::start(id, epoch, next, seed, plan))
+        Ok(Replicator::start(
+            id,
+            epoch,
+            next,
+            seed,
+            plan,
+            shard.clone(),
+            self.plan.location.clone(),
+        ))
     }
 
     fn copy(&self) -> Result<&ReplicaCopy, NodeError> {
         self.plan.replica.as_ref().ok_or_else(|| {
             NodeError::invalid(format!("shard {} is not replicated here", self.slot.id))
         })
+    }
+}
+
+/// Whether the local shard directory `location` holds no manifest (new or wiped).
+fn no_manifest(location: &str) -> Result<bool, vecshard_engine::Error> {
+    let manifests = std::path::Path::new(location).join(paths::MANIFEST_DIR);
+    match std::fs::read_dir(&manifests) {
+        Ok(mut entries) => Ok(entries.next().is_none()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
+        Err(e) => Err(vecshard_engine::Error::new(
+            ErrorKind::Io,
+            format!("read {}: {e}", manifests.display()),
+        )),
     }
 }
 
@@ -572,7 +648,7 @@ fn diverged(epoch_starts: &[(u64, u64)], last_epoch: u64, last_seq: u64) -> Resu
         .min_by_key(|(e, _)| *e);
     match next_start {
         Some((epoch, start)) if last_seq > *start => Err(format!(
-            "this copy holds writes up to {last_seq} of epoch {last_epoch}, but epoch {epoch} started from {start}: it holds writes no primary kept and needs a new copy (catch-up is not implemented yet)"
+            "this copy holds writes up to {last_seq} of epoch {last_epoch}, but epoch {epoch} started from {start}: it holds writes no primary kept and needs a new copy"
         )),
         _ => Ok(()),
     }
@@ -631,6 +707,19 @@ impl Handler<ApplyFrames> for ShardActor {
             });
         }
         let mut last_epoch = record.last_epoch;
+        let needs_copy = |why: String| -> Result<Position, NodeError> {
+            tracing::warn!(shard = %self.slot.id, %why, "this copy's log differs from the primary's: it needs a checkpoint");
+            Ok(Position {
+                durable_seq: shard.next_seq() - 1,
+                gap: false,
+                needs_copy: true,
+            })
+        };
+        // A deposed primary's writes past the next epoch's start: a new copy (note 014,
+        // "Catch-up and divergence"), whether or not frames came.
+        if let Err(why) = diverged(&copy.epoch_starts, last_epoch, shard.next_seq() - 1) {
+            return needs_copy(why);
+        }
         for ((first_seq, write), mut wire) in m.frames.into_iter().zip(m.wire) {
             // The epoch of the primary that sequenced the frame (a promoted primary
             // resends frames of earlier epochs as they were).
@@ -646,9 +735,9 @@ impl Handler<ApplyFrames> for ShardActor {
             match fate(first_seq, len, next) {
                 Fate::Apply => {
                     if last_epoch != frame_epoch {
-                        diverged(&copy.epoch_starts, last_epoch, next - 1).map_err(|why| {
-                            NodeError::invalid(format!("shard {}: {why}", self.slot.id))
-                        })?;
+                        if let Err(why) = diverged(&copy.epoch_starts, last_epoch, next - 1) {
+                            return needs_copy(why);
+                        }
                         // Durable before any frame of the epoch is.
                         copy.store
                             .update(&location, |r| r.last_epoch = frame_epoch)
@@ -677,13 +766,13 @@ impl Handler<ApplyFrames> for ShardActor {
                     return Ok(Position {
                         durable_seq: next - 1,
                         gap: true,
+                        needs_copy: false,
                     });
                 }
                 Fate::Overlap => {
-                    return Err(NodeError::invalid(format!(
-                        "shard {}: a frame of {len} from sequence number {first_seq} straddles this follower's next {next}: its log differs from the primary's",
-                        self.slot.id
-                    )));
+                    return needs_copy(format!(
+                        "a frame of {len} from sequence number {first_seq} straddles this follower's next {next}"
+                    ));
                 }
             }
         }
@@ -698,6 +787,121 @@ impl Handler<ApplyFrames> for ShardActor {
         Ok(Position {
             durable_seq,
             gap: false,
+            needs_copy: false,
+        })
+    }
+}
+
+impl Handler<GetPosition> for ShardActor {
+    type Result = Result<(u64, bool), NodeError>;
+
+    fn handle(&mut self, _: GetPosition, _: &mut Context<Self>) -> Self::Result {
+        let shard = self
+            .shard
+            .clone()
+            .ok_or_else(|| NodeError::Opening(self.slot.id.clone()))?;
+        let record = self
+            .copy()?
+            .store
+            .record(&self.plan.location)
+            .map_err(NodeError::Internal)?;
+        Ok((shard.next_seq() - 1, record.catching_up))
+    }
+}
+
+impl Handler<InstallCopy> for ShardActor {
+    type Result = Result<Position, NodeError>;
+
+    fn handle(&mut self, m: InstallCopy, _: &mut Context<Self>) -> Self::Result {
+        let copy = self.copy()?.clone();
+        let location = self.plan.location.clone();
+        if self.plan.role != Role::Follower || !self.plan.local {
+            return Err(NodeError::invalid(format!(
+                "shard {}: only a local follower copy takes a checkpoint",
+                self.slot.id
+            )));
+        }
+        let record = copy.store.record(&location).map_err(NodeError::Internal)?;
+        if m.epoch < record.fenced_epoch {
+            return Err(NodeError::NotOwner {
+                ctx: self.slot.ctx(m.epoch),
+                reason: NotOwnerReason::StaleCaller,
+                detail: Some(format!(
+                    "this copy is fenced at epoch {} for a promotion",
+                    record.fenced_epoch
+                )),
+            });
+        }
+        let started = Instant::now();
+        let io = |what: &str, e: std::io::Error| NodeError::Internal(format!("{what}: {e}"));
+        // Durably catching up before the old copy goes: a crash from here on leaves an
+        // empty or partial copy that answers no fence. The checkpoint's frames were
+        // sequenced at or before the primary's epoch; the copy's log is now a prefix of
+        // that primary's.
+        copy.store
+            .update(&location, |r| {
+                r.catching_up = true;
+                r.last_epoch = m.epoch;
+            })
+            .map_err(NodeError::Internal)?;
+        self.slot.set_state(SlotState::Opening);
+        if let Err(e) = self.close_engine() {
+            tracing::warn!(shard = %self.slot.id, error = %e, "closing the replaced copy reported an error");
+        }
+        copy.store.forget_tail(&location);
+        let old = format!("{location}.replaced");
+        let swap = || -> Result<(), NodeError> {
+            match std::fs::remove_dir_all(&old) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io(&format!("remove {old}"), e)),
+            }
+            match std::fs::rename(&location, &old) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io(&format!("rename {location}"), e)),
+            }
+            std::fs::rename(&m.staging, &location)
+                .map_err(|e| io(&format!("rename {}", m.staging.display()), e))?;
+            if let Some(parent) = std::path::Path::new(&location).parent() {
+                std::fs::File::open(parent)
+                    .and_then(|f| f.sync_all())
+                    .map_err(|e| io(&format!("sync {}", parent.display()), e))?;
+            }
+            std::fs::remove_dir_all(&old).map_err(|e| io(&format!("remove {old}"), e))
+        };
+        let opened = swap().and_then(|()| {
+            self.plan.open().map_err(|err| NodeError::Engine {
+                err,
+                ctx: self.slot.ctx(m.epoch),
+            })
+        });
+        let shard = match opened {
+            Ok(shard) => shard,
+            Err(e) => {
+                tracing::error!(shard = %self.slot.id, error = %e, "installing a checkpoint failed");
+                // Open whatever is at the location again (an empty copy if the swap got
+                // that far: it is marked as catching up) so the primary can retry.
+                match self.plan.open() {
+                    Ok(shard) => {
+                        self.shard = Some(shard.clone());
+                        self.slot.set_state(SlotState::Serving(shard));
+                    }
+                    Err(err) => self.slot.set_state(SlotState::Failed(err)),
+                }
+                return Err(e);
+            }
+        };
+        let durable_seq = shard.next_seq() - 1;
+        tracing::info!(shard = %self.slot.id, seq = m.seq, durable_seq,
+            ms = started.elapsed().as_millis() as u64,
+            "installed the primary's checkpoint; catching up from its tail");
+        self.shard = Some(shard.clone());
+        self.slot.set_state(SlotState::Serving(shard));
+        Ok(Position {
+            durable_seq,
+            gap: false,
+            needs_copy: false,
         })
     }
 }

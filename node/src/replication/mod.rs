@@ -7,14 +7,19 @@
 //! - [`follow`]: what a follower does with a frame given its position (pure);
 //! - [`tail`]: the primary's bounded in-memory tail of frames, resent from a follower's
 //!   position after a gap (pure);
+//! - [`checkpoint`]: a checkpoint's files as a stream of chunks with a CRC per file, and
+//!   their reception into a staging directory (checkpoint catch-up);
 //! - [`store`]: a copy's durable replication position and a follower's recent frames;
 //! - [`primary`]: the primary's shipping tasks (one unary `Replicate` call in flight per
-//!   follower, over one HTTP/2 connection each) and its waiting writes.
+//!   follower, over one HTTP/2 connection each) and its waiting writes;
+//! - [`wiped`]: a primary whose copy is empty opens only if no follower holds writes.
 
 pub mod ack;
+pub mod checkpoint;
 pub mod follow;
 pub mod primary;
 pub mod store;
 pub mod tail;
+pub mod wiped;
 
 pub use primary::{PrimaryPlan, Replicator};

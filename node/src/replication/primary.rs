@@ -7,7 +7,10 @@
 //!
 //! A follower's answer is its durable position; a gap (it answered a position below the
 //! frames sent) makes the shipper resend from there. A follower the tail no longer
-//! reaches back to is left behind (catch-up is step 4 of note 014) and stops counting.
+//! reaches back to, or whose log differs (it is past this primary's log, or holds a deposed
+//! primary's writes), gets a checkpoint of the shard ([`send_checkpoint`], note 014's
+//! checkpoint catch-up) and then the tail from the checkpoint's position, which the tail
+//! keeps meanwhile.
 //! With `all`, an in-sync follower that holds back a write for `lag_timeout` is dropped
 //! from the in-sync set through the routers (`RouterInternal.ShrinkIsr`, committed in the
 //! shard map) and only then stops counting (note 014, "The write path").
@@ -28,6 +31,7 @@ use vecshard_proto::internal::v1::router_internal_client::RouterInternalClient;
 use vecshard_security::{AuthChannel, Outbound};
 
 use super::ack::{AckTracker, Count};
+use super::checkpoint::send_dir;
 use super::tail::{Missing, Tail};
 use crate::error::{NodeError, NotOwnerReason, ShardCtx};
 use crate::placement::{Peer, ShardId};
@@ -37,6 +41,8 @@ pub type Reply = oneshot::Sender<Result<(), NodeError>>;
 
 /// Most bytes of frames in one `Replicate` call (at least one frame is sent).
 const MAX_BATCH_BYTES: usize = 4 << 20;
+/// How often an idle primary asks an up-to-date follower's position again.
+const IDLE_PROBE: Duration = Duration::from_secs(1);
 /// Pauses between failed calls to a follower grow from the first to the second.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(20), Duration::from_millis(500));
 
@@ -83,6 +89,20 @@ struct State {
     shrinking: BTreeSet<String>,
     /// Followers being added to the in-sync set (`ExpandIsr` in flight).
     expanding: BTreeSet<String>,
+    /// Followers catching up from a checkpoint: the tail keeps every frame from their
+    /// position on.
+    pinned: BTreeMap<String, u64>,
+}
+
+impl State {
+    /// Keep the tail from `follower`'s position `at` on (`None`: no longer).
+    fn pin(&mut self, follower: &str, at: Option<u64>) {
+        match at {
+            Some(at) => self.pinned.insert(follower.to_string(), at),
+            None => self.pinned.remove(follower),
+        };
+        self.tail.set_floor(self.pinned.values().min().copied());
+    }
 }
 
 struct Inner {
@@ -97,6 +117,9 @@ struct Inner {
     state: Mutex<State>,
     signal: watch::Sender<Signal>,
     deadlines: Notify,
+    /// The engine and its location, for checkpoints.
+    shard: vecshard_engine::Shard,
+    location: String,
 }
 
 /// A primary's replication; cheap to clone.
@@ -118,13 +141,16 @@ impl Replicator {
     /// Start replicating shard `id` at `epoch`, whose engine's next sequence number is
     /// `next_seq` (everything below is durable here).
     /// `seed`: frames this node applied as a follower, ending right before `next_seq`,
-    /// to resend to followers that missed them.
+    /// to resend to followers that missed them. `shard` at `location`: the engine, for
+    /// checkpoints sent to followers the tail does not serve.
     pub fn start(
         id: ShardId,
         epoch: u64,
         next_seq: u64,
         seed: Option<Tail>,
         plan: PrimaryPlan,
+        shard: vecshard_engine::Shard,
+        location: String,
     ) -> Replicator {
         let followers: Vec<(String, bool)> = plan
             .followers
@@ -141,6 +167,7 @@ impl Replicator {
             trouble: BTreeMap::new(),
             shrinking: BTreeSet::new(),
             expanding: BTreeSet::new(),
+            pinned: BTreeMap::new(),
         };
         let (signal, _) = watch::channel(Signal {
             end: next_seq,
@@ -158,6 +185,8 @@ impl Replicator {
             state: Mutex::new(state),
             signal,
             deadlines: Notify::new(),
+            shard,
+            location,
         });
         for peer in plan.followers {
             let client = client(&plan.outbound, &peer.address, plan.ack_timeout);
@@ -299,7 +328,6 @@ async fn ship_to(inner: Arc<Inner>, peer: Peer, client: Result<Client, String>, 
     // The follower's next sequence number; unknown until it answered.
     let mut next: Option<u64> = None;
     let mut backoff = BACKOFF.0;
-    let mut behind_logged = false;
     loop {
         if rx.borrow_and_update().closed {
             return;
@@ -313,28 +341,29 @@ async fn ship_to(inner: Arc<Inner>, peer: Peer, client: Result<Client, String>, 
                 Err(missing) => {
                     let why = match missing {
                         Missing::Behind { start } => format!(
-                            "its position {n} is behind the primary's tail (from {start}): it needs a catch-up copy, not implemented yet"
+                            "its position {n} is behind the primary's tail (from {start}): it gets a checkpoint"
                         ),
                         Missing::Ahead { end } => format!(
-                            "its position {n} is past the primary's last write ({}): its log differs",
+                            "its position {n} is past the primary's last write ({}): its log differs, it gets a checkpoint",
                             end - 1
                         ),
                     };
-                    if !behind_logged {
-                        tracing::warn!(shard = %inner.id, follower = %peer.node_id, %why, "follower left behind");
-                        behind_logged = true;
-                    }
+                    tracing::warn!(shard = %inner.id, follower = %peer.node_id, %why, "follower needs a checkpoint");
                     inner.note_trouble(&peer.node_id, Some(why));
-                    next = None;
-                    tokio::time::sleep(BACKOFF.1).await;
+                    next = catch_up(&inner, &peer, &mut client).await;
                     continue;
                 }
             },
         };
         if next.is_some() && frames.is_empty() {
-            // Up to date: wait for the next frame (or the close).
-            if rx.changed().await.is_err() {
-                return;
+            // Up to date: wait for the next frame (or the close). An idle shard asks the
+            // follower's position again now and then, so a follower that restarted (or was
+            // wiped) meanwhile catches up without waiting for a write.
+            tokio::select! {
+                changed = rx.changed() => if changed.is_err() {
+                    return;
+                },
+                _ = tokio::time::sleep(IDLE_PROBE) => next = None,
             }
             continue;
         }
@@ -353,6 +382,16 @@ async fn ship_to(inner: Arc<Inner>, peer: Peer, client: Result<Client, String>, 
         match tokio::time::timeout(timeout, client.replicate(req)).await {
             Ok(Ok(resp)) => {
                 let r = resp.into_inner();
+                if r.needs_copy {
+                    let why = format!(
+                        "its log (to {}) is not a prefix of the primary's: it gets a checkpoint",
+                        r.durable_seq
+                    );
+                    tracing::warn!(shard = %inner.id, follower = %peer.node_id, %why, "follower needs a checkpoint");
+                    inner.note_trouble(&peer.node_id, Some(why));
+                    next = catch_up(&inner, &peer, &mut client).await;
+                    continue;
+                }
                 if r.gap && sent > 0 {
                     tracing::debug!(shard = %inner.id, follower = %peer.node_id, durable = r.durable_seq, "gap: resending from the follower's position");
                 }
@@ -361,7 +400,18 @@ async fn ship_to(inner: Arc<Inner>, peer: Peer, client: Result<Client, String>, 
                 let (ready, expand) = {
                     let mut s = inner.state.lock();
                     s.trouble.remove(&peer.node_id);
-                    let ready = s.acks.follower_durable(&peer.node_id, r.durable_seq);
+                    // A position past this primary's log holds writes it never
+                    // sequenced: it counts for nothing (the next turn sends a checkpoint).
+                    let ahead = r.durable_seq >= s.tail.end();
+                    let ready = if ahead {
+                        Vec::new()
+                    } else {
+                        s.acks.follower_durable(&peer.node_id, r.durable_seq)
+                    };
+                    if s.pinned.contains_key(&peer.node_id) {
+                        let caught_up = r.durable_seq + 1 >= s.tail.end();
+                        s.pin(&peer.node_id, (!caught_up).then_some(r.durable_seq + 1));
+                    }
                     // Caught up with the whole log while out of the in-sync set: ask the
                     // shard map to add it (catch-up, note 014). Exactly at the end: a
                     // follower past it holds writes this primary never sequenced.
@@ -391,12 +441,87 @@ async fn ship_to(inner: Arc<Inner>, peer: Peer, client: Result<Client, String>, 
                 };
                 tracing::debug!(shard = %inner.id, follower = %peer.node_id, %why, "replicate call failed");
                 inner.note_trouble(&peer.node_id, Some(why));
+                inner.state.lock().pin(&peer.node_id, None);
                 next = None;
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(BACKOFF.1);
             }
         }
     }
+}
+
+/// Send `peer` a checkpoint; its next sequence number after it, or `None` (after a
+/// pause) when that failed.
+async fn catch_up(inner: &Arc<Inner>, peer: &Peer, client: &mut Client) -> Option<u64> {
+    match send_checkpoint(inner, peer, client).await {
+        Ok(durable) => Some(durable + 1),
+        Err(why) => {
+            tracing::warn!(shard = %inner.id, follower = %peer.node_id, %why, "sending a checkpoint failed");
+            inner.note_trouble(&peer.node_id, Some(why));
+            inner.state.lock().pin(&peer.node_id, None);
+            tokio::time::sleep(BACKOFF.1).await;
+            None
+        }
+    }
+}
+
+/// Checkpoint the shard into a staging directory next to it (hard links; writes go on)
+/// and stream it to `peer` (`InstallCheckpoint`), the tail keeping every frame after the
+/// checkpoint meanwhile. Returns the follower's durable position after installing it.
+async fn send_checkpoint(
+    inner: &Arc<Inner>,
+    peer: &Peer,
+    client: &mut Client,
+) -> Result<u64, String> {
+    // Everything shipped so far is durable here, so the checkpoint (which flushes
+    // first) covers it: the tail keeps what comes after.
+    {
+        let mut s = inner.state.lock();
+        let end = s.tail.end();
+        s.pin(&peer.node_id, Some(end));
+    }
+    let started = Instant::now();
+    let staging = format!("{}.outgoing-{}", inner.location, peer.node_id);
+    let (shard, dir) = (inner.shard.clone(), staging.clone());
+    let summary = tokio::task::spawn_blocking(move || {
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("remove {dir}: {e}")),
+        }
+        shard
+            .checkpoint(&dir)
+            .map_err(|e| format!("checkpoint into {dir}: {e}"))
+    })
+    .await
+    .map_err(|e| format!("checkpoint task: {e}"))??;
+    inner.state.lock().pin(&peer.node_id, Some(summary.seq + 1));
+    let target = pb::ShardTarget {
+        collection: inner.id.collection.clone(),
+        shard: inner.id.shard,
+        epoch: inner.epoch,
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let dir = std::path::PathBuf::from(&staging);
+    let seq = summary.seq;
+    let sender = tokio::task::spawn_blocking(move || {
+        send_dir(&dir, target, seq, |c| tx.blocking_send(c).is_ok())
+    });
+    let answer = client
+        .install_checkpoint(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await;
+    let sent = sender.await;
+    let dir = staging.clone();
+    let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir)).await;
+    let r = answer
+        .map_err(|s| format!("{}: installing a checkpoint: {}", peer.address, s.message()))?
+        .into_inner();
+    let bytes = sent.map_err(|e| format!("checkpoint stream task: {e}"))??;
+    let secs = started.elapsed().as_secs_f64();
+    tracing::info!(shard = %inner.id, follower = %peer.node_id, seq, bytes,
+        ms = (secs * 1000.0) as u64, mb_per_s = bytes as f64 / 1e6 / secs.max(1e-9),
+        durable = r.durable_seq, "sent a checkpoint; the follower catches up from the tail");
+    Ok(r.durable_seq)
 }
 
 /// Fail waiting writes at their deadlines, and (with `all`) have followers that hold

@@ -141,6 +141,11 @@ impl ReplicaStore {
         self.tails.lock().remove(location);
     }
 
+    /// The copy at `location` was replaced: forget its recent frames.
+    pub fn forget_tail(&self, location: &str) {
+        self.tails.lock().remove(location);
+    }
+
     /// A follower applied `frame` to the copy at `location`: keep it (at most
     /// `max_bytes` of recent frames).
     pub fn applied(&self, location: &str, frame: pb::ReplicaFrame, max_bytes: usize) {

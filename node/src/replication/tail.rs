@@ -1,7 +1,8 @@
 //! The primary's bounded in-memory tail: the frames of its current epoch, in sequence
 //! order, so a follower that missed some (a lost answer, a restart, a gap) gets them
 //! again from its position. The oldest frames leave when the tail exceeds its byte bound;
-//! a follower behind the tail's start needs catch-up (note 014, step 4; not implemented).
+//! a follower behind the tail's start gets a checkpoint (note 014, "Checkpoint catch-up"),
+//! during which the tail keeps every frame from the checkpoint's position on (its floor).
 
 use std::collections::VecDeque;
 
@@ -39,6 +40,9 @@ pub struct Tail {
     start: u64,
     /// One past the last sequence number pushed.
     end: u64,
+    /// Frames holding this sequence number or later stay, whatever the byte bound (a
+    /// follower catching up from a checkpoint resumes there).
+    floor: Option<u64>,
 }
 
 impl Tail {
@@ -51,7 +55,13 @@ impl Tail {
             max_bytes,
             start: next_seq,
             end: next_seq,
+            floor: None,
         }
+    }
+
+    /// Keep every frame from sequence number `floor` on (`None`: only the byte bound).
+    pub fn set_floor(&mut self, floor: Option<u64>) {
+        self.floor = floor;
     }
 
     /// One past the last sequence number pushed.
@@ -66,6 +76,13 @@ impl Tail {
         self.bytes += frame.encoded_len();
         self.frames.push_back(frame);
         while self.bytes > self.max_bytes && self.frames.len() > 1 {
+            let front_end = self
+                .frames
+                .front()
+                .map_or(0, |f| f.first_seq + frame_len(f));
+            if self.floor.is_some_and(|floor| front_end > floor) {
+                break;
+            }
             if let Some(old) = self.frames.pop_front() {
                 self.bytes -= old.encoded_len();
                 self.start = old.first_seq + frame_len(&old);
@@ -141,5 +158,15 @@ mod tests {
         }
         assert_eq!(t.from(4, 1 << 20), Err(Missing::Behind { start: 5 }));
         assert_eq!(firsts(t.from(5, 1 << 20).unwrap()), vec![5, 7]);
+
+        // A floor keeps the frames from its position on past the bound, until lifted.
+        t.set_floor(Some(6));
+        for first in [9, 11, 13] {
+            t.push(frame(first, 2));
+        }
+        assert_eq!(firsts(t.from(6, 1 << 20).unwrap()), vec![5, 7, 9, 11, 13]);
+        t.set_floor(None);
+        t.push(frame(15, 2));
+        assert_eq!(t.from(6, 1 << 20), Err(Missing::Behind { start: 13 }));
     }
 }

@@ -1327,52 +1327,78 @@ async fn with_write_ack_all_a_stopped_follower_behind_the_tail_rejoins_by_checkp
     assert_every_replica_holds(&c, "stopped", &want).await;
 }
 
+/// A primary whose data directory was wiped does not reopen empty: it hears from its
+/// followers that they hold writes and refuses to open, reporting the shard failed; no
+/// read answers from an empty copy. The leader treats a primary that reports its copy
+/// failed like a lost one: it promotes an in-sync follower, writes go on, and the old
+/// primary, now a follower, is rebuilt by checkpoint and rejoins the in-sync set with
+/// every acknowledged write.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_wiped_primary_does_not_open_empty_and_its_followers_keep_the_writes() {
+async fn a_wiped_primary_does_not_open_empty_and_a_follower_is_promoted_over_it() {
+    let name = "wipedprimary";
     let o = Options {
         write_timeout_ms: 3000,
         ..Options::default()
     };
-    let (mut c, mut client, shard, want) =
-        replicated_with_rounds("wipedprimary", "majority", o, 5).await;
+    let (mut c, mut client, shard, mut want) = replicated_with_rounds(name, "majority", o, 5).await;
     let p = c.node_index(&shard.owner);
     wipe_and_restart(&mut c, p);
-    // It asks its followers, hears that they hold 200 writes, and refuses to open.
+    // It asks its followers, hears that they hold 200 writes, and refuses to open. Until
+    // a follower is promoted, every read that answers has every acknowledged value.
+    let cluster = &c;
+    let promoted = c
+        .eventually(
+            "a follower is promoted over the refusing primary",
+            Duration::from_secs(60),
+            || {
+                let mut client = client.clone();
+                let want = want.clone();
+                let old = shard.clone();
+                async move {
+                    let read = client
+                        .get(pb::GetRequest {
+                            collection: name.into(),
+                            keys: (0..40).map(int_key).collect(),
+                        })
+                        .await;
+                    if let Ok(r) = read {
+                        assert_eq!(differences(&want, &r.into_inner().points), None);
+                    }
+                    let s = cluster.status().await?;
+                    let s = s.shards.into_iter().find(|s| s.collection == name)?;
+                    (s.owner != old.owner && s.epoch > old.epoch).then_some(s)
+                }
+            },
+        )
+        .await;
+    let log = c.nodes[p].proc.as_ref().unwrap().log_text();
+    assert!(
+        log.contains("refusing to open as primary") && log.contains("holds writes up to 200"),
+        "{log}"
+    );
+    // Writes go on through the new primary.
+    let mut v = 6;
+    c.eventually("writes resume", Duration::from_secs(30), || {
+        let mut client = client.clone();
+        async move { write_round(&mut client, name, v).await.ok() }
+    })
+    .await;
+    want.extend((0..40).map(|k| (k, Some(v))));
+    v += 1;
+    write_round(&mut client, name, v).await.unwrap();
+    want.extend((0..40).map(|k| (k, Some(v))));
+    // The old primary is rebuilt from a checkpoint and rejoins the in-sync set.
     c.eventually(
-        "the wiped primary refuses to open",
+        "the wiped node rejoins the in-sync set",
         Duration::from_secs(60),
         || async {
-            let log = c.nodes[p].proc.as_ref()?.log_text();
-            (log.contains("refusing to open as primary") && log.contains("holds writes up to 200"))
-                .then_some(())
+            let s = c.status().await?;
+            in_sync_of(&s, name, &shard.owner).then_some(())
         },
     )
     .await;
-    // It neither acknowledges a write nor answers a read with an empty shard.
-    let e = write_round(&mut client, "wipedprimary", 6)
-        .await
-        .unwrap_err();
-    assert_ne!(e.code(), tonic::Code::Ok, "{e:?}");
-    let read = client
-        .get(pb::GetRequest {
-            collection: "wipedprimary".into(),
-            keys: (0..40).map(int_key).collect(),
-        })
-        .await;
-    match read {
-        Err(_) => {}
-        Ok(r) => assert_eq!(differences(&want, &r.into_inner().points), None),
-    }
-    // Its followers still hold every acknowledged write (and possibly round 6, which
-    // was never acknowledged: it did not reach them either, the primary never opened).
-    assert_replicas_hold(&c, "wipedprimary", &want, &[&shard.owner]).await;
-    let status = c.status().await.unwrap();
-    let s = status
-        .shards
-        .iter()
-        .find(|s| s.collection == "wipedprimary")
-        .unwrap();
-    assert_ne!(s.state, pb::ShardState::Serving as i32, "{s:?}");
+    assert_ne!(promoted.owner, shard.owner);
+    assert_every_replica_holds(&c, name, &want).await;
 }
 
 /// Catch-up speed of a new (wiped) replica of a larger shard: 50,000 points of 128

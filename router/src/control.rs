@@ -162,11 +162,15 @@ fn unix_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// Replicated shards whose primary is down: fence the live replicas at epoch + 1 (asking
-/// again every few seconds those that have not answered), and propose `Promote` once the
-/// answers decide it.
+/// Replicated shards whose primary is down, or alive but reporting its copy failed at the
+/// current epoch (a wiped primary refuses to open, note 014): fence the other live
+/// replicas at epoch + 1 (asking again every few seconds those that have not answered),
+/// and propose `Promote` once the answers decide it. A failed primary is not asked: its
+/// copy is not open, so it acknowledges nothing; after the promotion it is a follower and
+/// catches up like any other.
 async fn promote(core: &Core, view: &MapView, state: &mut ControlState) {
     let now = core.clock.now();
+    let seen = core.heartbeats.all();
     let mut live_rounds = Vec::new();
     for (name, c) in &view.map.collections {
         let Some(replication) = c.replication else {
@@ -177,7 +181,7 @@ async fn promote(core: &Core, view: &MapView, state: &mut ControlState) {
                 continue;
             };
             let down = view.map.nodes.get(owner).map(|x| x.state) == Some(Liveness::Down);
-            if !down {
+            if !down && !primary_failed(&seen, owner, name, n as u32, a.epoch) {
                 continue;
             }
             let key = (name.clone(), n as u32, a.epoch);
@@ -231,6 +235,23 @@ async fn promote(core: &Core, view: &MapView, state: &mut ControlState) {
         }
     }
     state.fencing.retain(|k, _| live_rounds.contains(k));
+}
+
+/// Whether `owner` reports its primary copy of shard `n` failed at `epoch`.
+fn primary_failed(
+    seen: &HashMap<String, Seen>,
+    owner: &str,
+    collection: &str,
+    n: u32,
+    epoch: u64,
+) -> bool {
+    seen.get(owner)
+        .and_then(|s| s.shard(collection, n))
+        .is_some_and(|s| {
+            s.epoch == epoch
+                && s.role == pi::Role::Writer as i32
+                && s.state == pi::ShardState::Failed as i32
+        })
 }
 
 fn spawn_fence(

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use super::format::{self, Section};
 use super::format2::{self, BLOCK, SectionEntry};
 use crate::error::{Error, Result};
-use crate::index::{HopIndex, LazySource, Neighbor, ReadAhead, Within};
+use crate::index::{BlockTable, HopIndex, LazySource, Neighbor, ReadAhead, Within};
 use crate::options::{Prefetch, ShardSpec};
 use crate::paths;
 use crate::storage::Storage;
@@ -45,6 +45,10 @@ pub(crate) struct LazyIndex {
     sections: Vec<SectionEntry>,
     hops: SectionEntry,
     vectors: SectionEntry,
+    /// The hop and vector blocks the storage's memory cache holds, checked: searches
+    /// read them without a cache lookup.
+    hop_table: Arc<BlockTable>,
+    vector_table: Arc<BlockTable>,
     dim: usize,
     file_len: u64,
     pub header: format::Header,
@@ -138,6 +142,8 @@ impl LazyIndex {
             name,
             index,
             sections: dir.sections,
+            hop_table: BlockTable::new(hops.crcs.len()),
+            vector_table: BlockTable::new(vectors.crcs.len()),
             hops,
             vectors,
             dim: spec.dim,
@@ -145,6 +151,13 @@ impl LazyIndex {
             header,
             stats,
         }))
+    }
+
+    /// Bytes of the blocks its tables hold (they share them with the memory cache).
+    #[cfg(test)]
+    pub(crate) fn table_bytes(&self) -> u64 {
+        (self.hop_table.held() * self.hops.block_len as usize
+            + self.vector_table.held() * self.vectors.block_len as usize) as u64
     }
 
     /// The segment id.
@@ -291,17 +304,19 @@ impl LazyIndex {
 
     /// Blocks `ids` (ascending) of `entry`, checksummed.
     fn blocks(&self, entry: &SectionEntry, ids: &[usize]) -> Result<Vec<Bytes>> {
-        self.checked_blocks(entry, ids, &|_, _| Ok(()))
+        self.checked_blocks(entry, ids, &|_, _| Ok(()), None)
     }
 
     /// Blocks `ids` (ascending) of `entry`, each checked (checksum, then `check`) unless
     /// the cached copy carries the mark of an earlier check; one range per block, which
-    /// the storage coalesces into one request per run of missing blocks.
+    /// the storage coalesces into one request per run of missing blocks. Blocks the
+    /// memory cache holds go into `table` once checked.
     fn checked_blocks(
         &self,
         entry: &SectionEntry,
         ids: &[usize],
         check: &dyn Fn(usize, &[u8]) -> Result<()>,
+        table: Option<&Arc<BlockTable>>,
     ) -> Result<Vec<Bytes>> {
         let ranges: Vec<Range<u64>> = ids
             .iter()
@@ -335,6 +350,9 @@ impl LazyIndex {
                     c.store(true, Ordering::Release);
                 }
             }
+            if let (Some(t), Some(r)) = (table, &f.resident) {
+                t.keep(b, &f.bytes, r);
+            }
             out.push(f.bytes);
         }
         Ok(out)
@@ -348,7 +366,11 @@ impl LazySource for LazyIndex {
                 .check_block(b, block)
                 .map_err(|e| Error::corrupt(&self.name, format!("hop block {b}: {e}")))
         };
-        self.checked_blocks(&self.hops, ids, &links)
+        self.checked_blocks(&self.hops, ids, &links, Some(&self.hop_table))
+    }
+
+    fn hop_table(&self) -> Option<&BlockTable> {
+        Some(&self.hop_table)
     }
 
     fn vectors(&self, rows: &[u32]) -> Result<Vec<f32>> {
@@ -363,7 +385,29 @@ impl LazySource for LazyIndex {
             .collect();
         ids.sort_unstable();
         ids.dedup();
-        let blocks = self.blocks(&self.vectors, &ids)?;
+        // The blocks the table holds, then one round for the rest.
+        let mut blocks: Vec<Option<Bytes>> =
+            ids.iter().map(|&b| self.vector_table.get(b)).collect();
+        let missing: Vec<usize> = ids
+            .iter()
+            .zip(&blocks)
+            .filter(|(_, got)| got.is_none())
+            .map(|(&b, _)| b)
+            .collect();
+        if !missing.is_empty() {
+            let no_check = |_: usize, _: &[u8]| Ok(());
+            let read = self.checked_blocks(
+                &self.vectors,
+                &missing,
+                &no_check,
+                Some(&self.vector_table),
+            )?;
+            let mut read = read.into_iter();
+            for slot in blocks.iter_mut().filter(|b| b.is_none()) {
+                *slot = read.next();
+            }
+        }
+        let blocks: Vec<Bytes> = blocks.into_iter().map(Option::unwrap_or_default).collect();
         let mut out = Vec::with_capacity(rows.len() * self.dim);
         let mut row = vec![0u8; row_len];
         for &r in rows {

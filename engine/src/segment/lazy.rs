@@ -376,6 +376,52 @@ impl LazySource for LazyIndex {
     fn vectors(&self, rows: &[u32]) -> Result<Vec<f32>> {
         let row_len = self.dim * 4;
         let bytes_of = |r: u32| r as usize * row_len..(r as usize + 1) * row_len;
+        // Rows within one block the table holds are copied from there (their cache lines
+        // prefetched first, as a mapped segment's would be); the rest are read below.
+        let table = &self.vector_table;
+        for &r in rows {
+            let b = bytes_of(r);
+            table.prefetch(b.start / BLOCK, b.start % BLOCK, row_len);
+        }
+        let mut out = vec![0f32; rows.len() * self.dim];
+        let mut rest: Vec<usize> = Vec::new();
+        for (i, (&r, v)) in rows.iter().zip(out.chunks_exact_mut(self.dim)).enumerate() {
+            let b = bytes_of(r);
+            let (block, at) = (b.start / BLOCK, b.start % BLOCK);
+            let copied = (at + row_len <= BLOCK)
+                .then(|| {
+                    table.with(block, |data| {
+                        let src = data.get(at..at + row_len)?;
+                        for (x, c) in v.iter_mut().zip(src.chunks_exact(4)) {
+                            *x = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+                        }
+                        Some(())
+                    })
+                })
+                .flatten()
+                .flatten();
+            if copied.is_none() {
+                rest.push(i);
+            }
+        }
+        if rest.is_empty() {
+            return Ok(out);
+        }
+        let missing: Vec<u32> = rest.iter().map(|&i| rows[i]).collect();
+        let read = self.read_vectors(&missing)?;
+        for (&i, v) in rest.iter().zip(read.chunks_exact(self.dim)) {
+            out[i * self.dim..(i + 1) * self.dim].copy_from_slice(v);
+        }
+        Ok(out)
+    }
+}
+
+impl LazyIndex {
+    /// The vectors of `rows` read through the storage (one round for the blocks the
+    /// table lacks), concatenated in that order.
+    fn read_vectors(&self, rows: &[u32]) -> Result<Vec<f32>> {
+        let row_len = self.dim * 4;
+        let bytes_of = |r: u32| r as usize * row_len..(r as usize + 1) * row_len;
         let mut ids: Vec<usize> = rows
             .iter()
             .flat_map(|&r| {

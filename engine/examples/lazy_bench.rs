@@ -51,7 +51,9 @@ struct Args {
 
 fn parse() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
-    let dataset = it.next().ok_or("usage: lazy_bench DATASET_DIR --dir DIR [flags]")?;
+    let dataset = it
+        .next()
+        .ok_or("usage: lazy_bench DATASET_DIR --dir DIR [flags]")?;
     let mut a = Args {
         dataset: dataset.into(),
         dir: std::path::PathBuf::new(),
@@ -226,7 +228,10 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
 fn main() -> Result<(), String> {
     let a = parse()?;
     build(&a)?;
-    let queries = read_vecs(&a.dataset.join("query.fvecs"), a.queries.max(a.cold_queries))?;
+    let queries = read_vecs(
+        &a.dataset.join("query.fvecs"),
+        a.queries.max(a.cold_queries),
+    )?;
     let truth: Vec<Vec<Key>> = read_vecs(&a.dataset.join("groundtruth.ivecs"), queries.len())?
         .into_iter()
         .map(|ids| {
@@ -326,7 +331,10 @@ fn main() -> Result<(), String> {
             found[h] as f64 / (n * 10.0),
             pct(l, 0.5) / base_p50,
             if h > 0 {
-                format!("  same answers as mapped {:.1} %", same[h] as f64 * 100.0 / n)
+                format!(
+                    "  same answers as mapped {:.1} %",
+                    same[h] as f64 * 100.0 / n
+                )
             } else {
                 String::new()
             }

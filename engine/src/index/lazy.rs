@@ -436,7 +436,11 @@ impl Space for LazySpace<'_> {
     fn prefetch(&self, node: u32) {
         if let Some(t) = self.table {
             let m0 = self.index.meta.m0 as usize * 4;
-            t.prefetch(self.index.block_of(node), self.at(node) + m0, self.index.dim);
+            t.prefetch(
+                self.index.block_of(node),
+                self.at(node) + m0,
+                self.index.dim,
+            );
         }
     }
 

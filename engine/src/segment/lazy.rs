@@ -442,12 +442,8 @@ impl LazyIndex {
             .collect();
         if !missing.is_empty() {
             let no_check = |_: usize, _: &[u8]| Ok(());
-            let read = self.checked_blocks(
-                &self.vectors,
-                &missing,
-                &no_check,
-                Some(&self.vector_table),
-            )?;
+            let read =
+                self.checked_blocks(&self.vectors, &missing, &no_check, Some(&self.vector_table))?;
             let mut read = read.into_iter();
             for slot in blocks.iter_mut().filter(|b| b.is_none()) {
                 *slot = read.next();

@@ -474,7 +474,10 @@ fn concurrent_lazy_searches_keep_the_block_cache_bound() {
     assert!(stats.memory_hits > 0 && stats.misses > 0, "{stats:?}");
     // The tables keep only blocks the cache holds: their bytes are the cache's.
     let (held, resident) = (lazy.table_bytes(), cache.resident_bytes());
-    assert!(held > 0 && held <= resident, "{held} held, {resident} cached");
+    assert!(
+        held > 0 && held <= resident,
+        "{held} held, {resident} cached"
+    );
 }
 
 #[cfg(feature = "object-store")]
@@ -515,7 +518,9 @@ fn a_warm_lazy_search_reads_the_table_and_lets_go_when_the_cache_does() {
     // Warm: the same queries read nothing from the storage (not even its cache), and
     // answer like the mapped segment.
     let (requests, cache) = (
-        lazy.stats.requests.load(std::sync::atomic::Ordering::Relaxed),
+        lazy.stats
+            .requests
+            .load(std::sync::atomic::Ordering::Relaxed),
         storage.cache_stats(),
     );
     for q in &qs {
@@ -523,7 +528,9 @@ fn a_warm_lazy_search_reads_the_table_and_lets_go_when_the_cache_does() {
         assert_eq!(search(q).unwrap(), want);
     }
     assert_eq!(
-        lazy.stats.requests.load(std::sync::atomic::Ordering::Relaxed),
+        lazy.stats
+            .requests
+            .load(std::sync::atomic::Ordering::Relaxed),
         requests
     );
     assert_eq!(storage.cache_stats(), cache);

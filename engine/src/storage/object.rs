@@ -542,7 +542,9 @@ impl Storage for ObjectStorage {
                 // One whole cached block: its mark goes with it; the start of one (the
                 // last block of a section): its residence only.
                 let (checked, resident) = match wanted.get(&span.start) {
-                    Some(Some(c)) if span.end - span.start == 1 && range.start == span.start * bs => {
+                    Some(Some(c))
+                        if span.end - span.start == 1 && range.start == span.start * bs =>
+                    {
                         let whole = bytes.len() == c.bytes.len();
                         (whole.then(|| c.checked.clone()), Some(c.resident.clone()))
                     }

@@ -385,7 +385,11 @@ mod tests {
             assert_eq!(cache.resident_bytes(), 3 * 108);
         }
         let cache = DiskCache::open(dir.path().to_path_buf(), 1 << 20).unwrap();
-        let read = |b: u64| cache.read_block(&DiskCache::block_name(&object, b)).unwrap();
+        let read = |b: u64| {
+            cache
+                .read_block(&DiskCache::block_name(&object, b))
+                .unwrap()
+        };
         assert_eq!(read(3), Some(vec![3u8; 100]));
         assert_eq!(read(1), None);
         // Damage is found by the trailer: the file is dropped.

@@ -154,7 +154,7 @@ impl LazyIndex {
     }
 
     /// Bytes of the blocks its tables hold (they share them with the memory cache).
-    #[cfg(test)]
+    #[cfg(all(test, feature = "object-store"))]
     pub(crate) fn table_bytes(&self) -> u64 {
         (self.hop_table.held() * self.hops.block_len as usize
             + self.vector_table.held() * self.vectors.block_len as usize) as u64

@@ -140,8 +140,9 @@ impl Debug for Resident {
 }
 
 impl Resident {
-    /// A block just put in the cache.
-    pub(crate) fn cached() -> Resident {
+    /// A block just put in a cache (a backend with a memory cache makes one per cached
+    /// block and calls [`Resident::evicted`] when it drops the block).
+    pub fn cached() -> Resident {
         Resident(Arc::new(parking_lot::Mutex::new(Some(Vec::new()))))
     }
 
@@ -163,8 +164,9 @@ impl Resident {
         }
     }
 
-    /// The cache dropped the block: run the watchers (once).
-    pub(crate) fn evicted(&self) {
+    /// The cache dropped the block: run the watchers (once). Call it holding no lock a
+    /// watcher might take.
+    pub fn evicted(&self) {
         let watchers = self.0.lock().take();
         for w in watchers.into_iter().flatten() {
             w();

@@ -308,6 +308,64 @@ fn second_map_is_served_from_disk() {
 }
 
 #[test]
+fn missed_blocks_are_written_to_the_disk_cache_and_read_from_it_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = disk_opts(dir.path(), 1 << 20);
+    let store = FaultyStore::new(Arc::new(InMemory::new()));
+    let open = || {
+        let dynstore: Arc<dyn ObjectStore> = store.clone();
+        ObjectStorage::builder(dynstore, "memory://disk-blocks")
+            .options(&opts)
+            .build()
+            .unwrap()
+    };
+    let data = pattern(100 * KIB);
+    let ranges = [0..100, 20 * KIB..40 * KIB, 90 * KIB..100 * KIB];
+    let check = |got: Vec<Bytes>| {
+        for (r, g) in ranges.iter().zip(got) {
+            assert_eq!(&g[..], &data[r.start as usize..r.end as usize]);
+        }
+    };
+    let s = open();
+    s.put("segments/3", Bytes::from(data.clone())).unwrap();
+    check(s.get_ranges("segments/3", &ranges).unwrap());
+    // Blocks 0, 1, 2, 5 and 6 (of 16 KiB) missed, were fetched and written to disk.
+    assert_eq!(s.cache_stats().misses, 5);
+    let blocks: Vec<String> = cached_files(dir.path())
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(blocks.len(), 5, "{blocks:?}");
+    drop(s);
+
+    // A restart (an empty memory cache, the same directory): no request to the store.
+    let gets = store.gets();
+    let s = open();
+    check(s.get_ranges("segments/3", &ranges).unwrap());
+    assert_eq!(
+        s.cache_stats(),
+        CacheStats {
+            disk_hits: 5,
+            ..CacheStats::default()
+        }
+    );
+    assert_eq!(store.gets(), gets);
+    drop(s);
+
+    // A damaged block file is fetched again, never served.
+    let first = blocks.iter().find(|n| n.ends_with(".0")).unwrap();
+    std::fs::write(dir.path().join(first), b"torn").unwrap();
+    let s = open();
+    check(s.get_ranges("segments/3", &ranges).unwrap());
+    let st = s.cache_stats();
+    assert_eq!((st.disk_hits, st.misses), (4, 1), "{st:?}");
+
+    // Replacing the object drops its block files.
+    s.put("segments/3", Bytes::from(pattern(10 * KIB))).unwrap();
+    assert_eq!(cached_files(dir.path()), Vec::<(String, u64)>::new());
+}
+
+#[test]
 fn disk_cache_survives_reopening() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("memory://{}/s", unique("disk-reopen"));

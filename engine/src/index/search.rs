@@ -235,6 +235,30 @@ fn bound_of(results: &BinaryHeap<HeapItem>, ef: usize) -> f32 {
     }
 }
 
+/// Ask the CPU to start loading the `len` bytes at address `at` (any address: a prefetch of
+/// memory that is not mapped, or no longer allocated, is ignored).
+#[inline]
+pub(crate) fn prefetch_address(at: usize, len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let mut line = at & !63;
+        while line < at + len {
+            // SAFETY: a prefetch never faults, reads into registers or changes memory, at
+            // any address; it is only a cache hint. The pointer is never dereferenced.
+            unsafe {
+                core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
+                    line as *const i8,
+                );
+            }
+            line += 64;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (at, len);
+    }
+}
+
 /// Ask the CPU to start loading the cache lines of `data` (at most `max_lines` of them).
 #[inline]
 pub(crate) fn prefetch_slice<T>(data: &[T], max_lines: usize) {

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use super::format::{self, Section};
 use super::format2::{self, BLOCK, SectionEntry};
 use crate::error::{Error, Result};
-use crate::index::{HopIndex, LazySource, Neighbor, ReadAhead, Within};
+use crate::index::{BlockTable, HopIndex, LazySource, Neighbor, ReadAhead, Within};
 use crate::options::{Prefetch, ShardSpec};
 use crate::paths;
 use crate::storage::Storage;
@@ -45,6 +45,10 @@ pub(crate) struct LazyIndex {
     sections: Vec<SectionEntry>,
     hops: SectionEntry,
     vectors: SectionEntry,
+    /// The hop and vector blocks the storage's memory cache holds, checked: searches
+    /// read them without a cache lookup.
+    hop_table: Arc<BlockTable>,
+    vector_table: Arc<BlockTable>,
     dim: usize,
     file_len: u64,
     pub header: format::Header,
@@ -138,6 +142,8 @@ impl LazyIndex {
             name,
             index,
             sections: dir.sections,
+            hop_table: BlockTable::new(hops.crcs.len()),
+            vector_table: BlockTable::new(vectors.crcs.len()),
             hops,
             vectors,
             dim: spec.dim,
@@ -145,6 +151,13 @@ impl LazyIndex {
             header,
             stats,
         }))
+    }
+
+    /// Bytes of the blocks its tables hold (they share them with the memory cache).
+    #[cfg(all(test, feature = "object-store"))]
+    pub(crate) fn table_bytes(&self) -> u64 {
+        (self.hop_table.held() * self.hops.block_len as usize
+            + self.vector_table.held() * self.vectors.block_len as usize) as u64
     }
 
     /// The segment id.
@@ -291,17 +304,19 @@ impl LazyIndex {
 
     /// Blocks `ids` (ascending) of `entry`, checksummed.
     fn blocks(&self, entry: &SectionEntry, ids: &[usize]) -> Result<Vec<Bytes>> {
-        self.checked_blocks(entry, ids, &|_, _| Ok(()))
+        self.checked_blocks(entry, ids, &|_, _| Ok(()), None)
     }
 
     /// Blocks `ids` (ascending) of `entry`, each checked (checksum, then `check`) unless
     /// the cached copy carries the mark of an earlier check; one range per block, which
-    /// the storage coalesces into one request per run of missing blocks.
+    /// the storage coalesces into one request per run of missing blocks. Blocks the
+    /// memory cache holds go into `table` once checked.
     fn checked_blocks(
         &self,
         entry: &SectionEntry,
         ids: &[usize],
         check: &dyn Fn(usize, &[u8]) -> Result<()>,
+        table: Option<&Arc<BlockTable>>,
     ) -> Result<Vec<Bytes>> {
         let ranges: Vec<Range<u64>> = ids
             .iter()
@@ -335,6 +350,9 @@ impl LazyIndex {
                     c.store(true, Ordering::Release);
                 }
             }
+            if let (Some(t), Some(r)) = (table, &f.resident) {
+                t.keep(b, &f.bytes, r);
+            }
             out.push(f.bytes);
         }
         Ok(out)
@@ -348,10 +366,60 @@ impl LazySource for LazyIndex {
                 .check_block(b, block)
                 .map_err(|e| Error::corrupt(&self.name, format!("hop block {b}: {e}")))
         };
-        self.checked_blocks(&self.hops, ids, &links)
+        self.checked_blocks(&self.hops, ids, &links, Some(&self.hop_table))
+    }
+
+    fn hop_table(&self) -> Option<&BlockTable> {
+        Some(&self.hop_table)
     }
 
     fn vectors(&self, rows: &[u32]) -> Result<Vec<f32>> {
+        let row_len = self.dim * 4;
+        let bytes_of = |r: u32| r as usize * row_len..(r as usize + 1) * row_len;
+        // Rows within one block the table holds are copied from there (their cache lines
+        // prefetched first, as a mapped segment's would be); the rest are read below.
+        let table = &self.vector_table;
+        for &r in rows {
+            let b = bytes_of(r);
+            table.prefetch(b.start / BLOCK, b.start % BLOCK, row_len);
+        }
+        let mut out = vec![0f32; rows.len() * self.dim];
+        let mut rest: Vec<usize> = Vec::new();
+        for (i, (&r, v)) in rows.iter().zip(out.chunks_exact_mut(self.dim)).enumerate() {
+            let b = bytes_of(r);
+            let (block, at) = (b.start / BLOCK, b.start % BLOCK);
+            let copied = (at + row_len <= BLOCK)
+                .then(|| {
+                    table.with(block, |data| {
+                        let src = data.get(at..at + row_len)?;
+                        for (x, c) in v.iter_mut().zip(src.chunks_exact(4)) {
+                            *x = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+                        }
+                        Some(())
+                    })
+                })
+                .flatten()
+                .flatten();
+            if copied.is_none() {
+                rest.push(i);
+            }
+        }
+        if rest.is_empty() {
+            return Ok(out);
+        }
+        let missing: Vec<u32> = rest.iter().map(|&i| rows[i]).collect();
+        let read = self.read_vectors(&missing)?;
+        for (&i, v) in rest.iter().zip(read.chunks_exact(self.dim)) {
+            out[i * self.dim..(i + 1) * self.dim].copy_from_slice(v);
+        }
+        Ok(out)
+    }
+}
+
+impl LazyIndex {
+    /// The vectors of `rows` read through the storage (one round for the blocks the
+    /// table lacks), concatenated in that order.
+    fn read_vectors(&self, rows: &[u32]) -> Result<Vec<f32>> {
         let row_len = self.dim * 4;
         let bytes_of = |r: u32| r as usize * row_len..(r as usize + 1) * row_len;
         let mut ids: Vec<usize> = rows
@@ -363,7 +431,25 @@ impl LazySource for LazyIndex {
             .collect();
         ids.sort_unstable();
         ids.dedup();
-        let blocks = self.blocks(&self.vectors, &ids)?;
+        // The blocks the table holds, then one round for the rest.
+        let mut blocks: Vec<Option<Bytes>> =
+            ids.iter().map(|&b| self.vector_table.get(b)).collect();
+        let missing: Vec<usize> = ids
+            .iter()
+            .zip(&blocks)
+            .filter(|(_, got)| got.is_none())
+            .map(|(&b, _)| b)
+            .collect();
+        if !missing.is_empty() {
+            let no_check = |_: usize, _: &[u8]| Ok(());
+            let read =
+                self.checked_blocks(&self.vectors, &missing, &no_check, Some(&self.vector_table))?;
+            let mut read = read.into_iter();
+            for slot in blocks.iter_mut().filter(|b| b.is_none()) {
+                *slot = read.next();
+            }
+        }
+        let blocks: Vec<Bytes> = blocks.into_iter().map(Option::unwrap_or_default).collect();
         let mut out = Vec::with_capacity(rows.len() * self.dim);
         let mut row = vec![0u8; row_len];
         for &r in rows {

@@ -472,6 +472,75 @@ fn concurrent_lazy_searches_keep_the_block_cache_bound() {
     assert!(peak > 0 && peak <= bound, "peak {peak} of {bound} bytes");
     let stats = storage.cache_stats();
     assert!(stats.memory_hits > 0 && stats.misses > 0, "{stats:?}");
+    // The tables keep only blocks the cache holds: their bytes are the cache's.
+    let (held, resident) = (lazy.table_bytes(), cache.resident_bytes());
+    assert!(
+        held > 0 && held <= resident,
+        "{held} held, {resident} cached"
+    );
+}
+
+#[cfg(feature = "object-store")]
+#[test]
+fn a_warm_lazy_search_reads_the_table_and_lets_go_when_the_cache_does() {
+    use crate::storage::object_store::memory::InMemory;
+    use crate::storage::{ObjectStorage, Storage, StorageOptions};
+
+    let (vectors, _, v2) = both(Metric::L2);
+    let mapped = open(&v2, Metric::L2).unwrap();
+    let options = StorageOptions {
+        block_cache_bytes: 4 * v2.len() as u64,
+        ..StorageOptions::default()
+    };
+    let storage = ObjectStorage::builder(Arc::new(InMemory::new()), "memory://lazy-table")
+        .options(&options)
+        .build()
+        .unwrap();
+    storage
+        .put(&paths::segment(1), Bytes::copy_from_slice(&v2))
+        .unwrap();
+    let storage = Arc::new(storage);
+    let spec = ShardSpec::new(DIM, Metric::L2);
+    let lazy = lazy::LazyIndex::open(storage.clone(), 1, v2.len() as u64, spec)
+        .unwrap()
+        .unwrap();
+    let all = |_: u32| true;
+    let qs = queries(&vectors, 20);
+    let search = |q: &[f32]| lazy.search(ReadAhead::EXACT, q, 10, 32, &all, 1.0, Within::NONE);
+    for q in &qs {
+        search(q).unwrap();
+    }
+    let held = lazy.table_bytes();
+    assert!(
+        held > 0 && held <= storage.cache_resident_bytes(),
+        "{held} bytes held"
+    );
+    // Warm: the same queries read nothing from the storage (not even its cache), and
+    // answer like the mapped segment.
+    let (requests, cache) = (
+        lazy.stats
+            .requests
+            .load(std::sync::atomic::Ordering::Relaxed),
+        storage.cache_stats(),
+    );
+    for q in &qs {
+        let want = mapped.ann(q, 10, 32, &all, 1.0, Within::NONE).unwrap();
+        assert_eq!(search(q).unwrap(), want);
+    }
+    assert_eq!(
+        lazy.stats
+            .requests
+            .load(std::sync::atomic::Ordering::Relaxed),
+        requests
+    );
+    assert_eq!(storage.cache_stats(), cache);
+    // The object goes away: the cache drops its blocks, so do the tables, and a search
+    // is an error rather than an answer from what the tables had.
+    storage.delete(&paths::segment(1)).unwrap();
+    assert_eq!(storage.cache_resident_bytes(), 0);
+    assert_eq!(lazy.table_bytes(), 0);
+    let e = search(&qs[0]).unwrap_err();
+    assert!(e.to_string().contains("segments/"), "{e}");
 }
 
 #[test]

@@ -117,6 +117,61 @@ pub struct Fetched {
     /// readers of the same copy may skip the check; a copy fetched again after eviction
     /// comes with a new, unset mark. `None`: check every time.
     pub checked: Option<Arc<AtomicBool>>,
+    /// When the range is one block (or the start of one) the backend's memory cache holds: a handle that
+    /// lets a reader keep the same bytes in a table of its own for as long as the cache
+    /// keeps them ([`Resident::watch`]), so the cache's bound still counts them.
+    pub resident: Option<Resident>,
+}
+
+/// What to call when a cached block leaves its cache.
+type OnEvict = Box<dyn FnOnce() + Send>;
+
+/// A block as long as a memory cache holds it: [`Resident::watch`] registers a call made
+/// when the cache evicts or drops it (at once, after the cache's locks are released).
+/// A reader that keeps the block's bytes in a table of its own registers the removal
+/// from that table, so the bytes live no longer than the cache holds them.
+#[derive(Clone, Default)]
+pub struct Resident(Arc<parking_lot::Mutex<Option<Vec<OnEvict>>>>);
+
+impl Debug for Resident {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Resident(cached: {})", self.is_cached())
+    }
+}
+
+impl Resident {
+    /// A block just put in a cache (a backend with a memory cache makes one per cached
+    /// block and calls [`Resident::evicted`] when it drops the block).
+    pub fn cached() -> Resident {
+        Resident(Arc::new(parking_lot::Mutex::new(Some(Vec::new()))))
+    }
+
+    /// Whether the cache still holds the block.
+    pub fn is_cached(&self) -> bool {
+        self.0.lock().is_some()
+    }
+
+    /// Call `on_evict` when the cache drops the block; `false` (and no call) when it
+    /// already has. The call runs on the thread that evicts, holding no cache lock, so
+    /// it may take locks of its own (never the lock held around this `watch`).
+    pub fn watch(&self, on_evict: Box<dyn FnOnce() + Send>) -> bool {
+        match &mut *self.0.lock() {
+            Some(watchers) => {
+                watchers.push(on_evict);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The cache dropped the block: run the watchers (once). Call it holding no lock a
+    /// watcher might take.
+    pub fn evicted(&self) {
+        let watchers = self.0.lock().take();
+        for w in watchers.into_iter().flatten() {
+            w();
+        }
+    }
 }
 
 /// Keeps the shard's exclusive lock while alive.
@@ -172,6 +227,7 @@ pub trait Storage: Send + Sync + Debug {
             .map(|bytes| Fetched {
                 bytes,
                 checked: None,
+                resident: None,
             })
             .collect())
     }

@@ -202,7 +202,9 @@ impl ObjectStorage {
         let full = self.display(path);
         self.blocks.invalidate(&full);
         if let Some(disk) = &self.disk {
-            disk.remove(&DiskCache::file_name(&full));
+            let name = DiskCache::file_name(&full);
+            disk.remove(&name);
+            disk.remove_blocks(&name);
         }
     }
 
@@ -262,6 +264,83 @@ impl ObjectStorage {
             out.push(Bytes::from(buf));
         }
         Ok(Some(out))
+    }
+
+    /// Blocks `missing` (ascending; `runs` of them) of `path`, each its own allocation (so
+    /// an evicted neighbour frees memory): from the disk cache's whole copy of the object,
+    /// else from its block files, else fetched (adjacent blocks in one ranged GET, the GETs
+    /// in parallel) and then written there as block files, so a restart finds them.
+    fn read_missing(
+        &self,
+        path: &str,
+        object: &str,
+        missing: &[u64],
+        runs: &[Range<u64>],
+    ) -> Result<Vec<(u64, Bytes)>> {
+        let bs = self.blocks.block_size();
+        let split = |runs: &[Range<u64>], data: Vec<Bytes>, out: &mut Vec<(u64, Bytes)>| {
+            for (run, data) in runs.iter().zip(data) {
+                if run.end - run.start == 1 {
+                    out.push((run.start, data));
+                    continue;
+                }
+                for b in run.clone() {
+                    let off = ((b - run.start) * bs).min(data.len() as u64) as usize;
+                    let end = ((b - run.start + 1) * bs).min(data.len() as u64) as usize;
+                    out.push((b, Bytes::copy_from_slice(&data[off..end])));
+                }
+            }
+        };
+        let mut out = Vec::with_capacity(missing.len());
+        if let Some(whole) = self.read_disk_runs(path, runs)? {
+            self.stats
+                .disk_hits
+                .fetch_add(missing.len() as u64, Ordering::Relaxed);
+            split(runs, whole, &mut out);
+            return Ok(out);
+        }
+        let disk = self
+            .disk
+            .as_ref()
+            .map(|d| (d, DiskCache::file_name(object)));
+        let mut fetch = Vec::new();
+        for &b in missing {
+            let cached = match &disk {
+                Some((d, name)) => d.read_block(&DiskCache::block_name(name, b))?,
+                None => None,
+            };
+            match cached {
+                Some(data) => out.push((b, Bytes::from(data))),
+                None => fetch.push(b),
+            }
+        }
+        self.stats
+            .disk_hits
+            .fetch_add((missing.len() - fetch.len()) as u64, Ordering::Relaxed);
+        let runs = runs_of(&fetch);
+        if runs.is_empty() {
+            return Ok(out);
+        }
+        let byte_ranges = runs.iter().map(|r| r.start * bs..r.end * bs).collect();
+        let got = self.fetch_ranges(path, byte_ranges)?;
+        let bytes = got.iter().map(|b| b.len() as u64).sum();
+        self.stats
+            .fetched(fetch.len() as u64, runs.len() as u64, bytes);
+        let first = out.len();
+        split(&runs, got, &mut out);
+        if let Some((d, name)) = &disk {
+            for (b, data) in &out[first..] {
+                if data.is_empty() {
+                    continue;
+                }
+                // Best effort: a full or failing cache directory costs a fetch later.
+                if let Err(e) = d.insert_block(&DiskCache::block_name(name, *b), data) {
+                    tracing::warn!(error = %e, "cannot cache a block on disk");
+                }
+            }
+        }
+        out.sort_unstable_by_key(|(b, _)| *b);
+        Ok(out)
     }
 
     /// Download `path` into the disk cache and map it; an object too large for the cache
@@ -427,38 +506,13 @@ impl Storage for ObjectStorage {
         self.stats.memory_hits.fetch_add(hits, Ordering::Relaxed);
         let runs = runs_of(&missing);
         if !runs.is_empty() {
-            let n = missing.len() as u64;
-            let fetched = match self.read_disk_runs(path, &runs)? {
-                Some(from_disk) => {
-                    self.stats.disk_hits.fetch_add(n, Ordering::Relaxed);
-                    from_disk
-                }
-                None => {
-                    let byte_ranges = runs.iter().map(|r| r.start * bs..r.end * bs).collect();
-                    let got = self.fetch_ranges(path, byte_ranges)?;
-                    let bytes = got.iter().map(|b| b.len() as u64).sum();
-                    self.stats.fetched(n, runs.len() as u64, bytes);
-                    got
-                }
-            };
-            for (run, data) in runs.iter().zip(fetched) {
-                let single = run.end - run.start == 1;
-                for b in run.clone() {
-                    let off = ((b - run.start) * bs).min(data.len() as u64) as usize;
-                    let end = ((b - run.start + 1) * bs).min(data.len() as u64) as usize;
-                    // Own allocation per cached block, so an evicted neighbour frees memory.
-                    let block = if single {
-                        data.clone()
-                    } else {
-                        Bytes::copy_from_slice(&data[off..end])
-                    };
-                    let entry = if block.is_empty() {
-                        None
-                    } else {
-                        Some(self.blocks.insert(&object, b, block))
-                    };
-                    wanted.insert(b, entry);
-                }
+            for (b, block) in self.read_missing(path, &object, &missing, &runs)? {
+                let entry = if block.is_empty() {
+                    None
+                } else {
+                    Some(self.blocks.insert(&object, b, block))
+                };
+                wanted.insert(b, entry);
             }
         }
         ranges
@@ -468,6 +522,7 @@ impl Storage for ObjectStorage {
                     return Ok(Fetched {
                         bytes: Bytes::new(),
                         checked: None,
+                        resident: None,
                     });
                 }
                 let span = blocks_of(range, bs);
@@ -484,18 +539,22 @@ impl Storage for ObjectStorage {
                         ),
                     )
                 })?;
-                // One whole cached block: its mark goes with it.
-                let checked = match wanted.get(&span.start) {
+                // One whole cached block: its mark goes with it; the start of one (the
+                // last block of a section): its residence only.
+                let (checked, resident) = match wanted.get(&span.start) {
                     Some(Some(c))
-                        if span.end - span.start == 1
-                            && range.start == span.start * bs
-                            && bytes.len() == c.bytes.len() =>
+                        if span.end - span.start == 1 && range.start == span.start * bs =>
                     {
-                        Some(c.checked.clone())
+                        let whole = bytes.len() == c.bytes.len();
+                        (whole.then(|| c.checked.clone()), Some(c.resident.clone()))
                     }
-                    _ => None,
+                    _ => (None, None),
                 };
-                Ok(Fetched { bytes, checked })
+                Ok(Fetched {
+                    bytes,
+                    checked,
+                    resident,
+                })
             })
             .collect()
     }

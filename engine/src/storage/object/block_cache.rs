@@ -11,9 +11,11 @@ use std::sync::atomic::AtomicBool;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
-use quick_cache::Weighter;
 use quick_cache::sync::Cache;
+use quick_cache::{DefaultHashBuilder, Lifecycle, Weighter};
 use std::collections::HashMap;
+
+use crate::storage::Resident;
 
 /// Bookkeeping per cached block, counted against the bound with its bytes.
 const ENTRY_OVERHEAD: u64 = 64;
@@ -35,16 +37,45 @@ impl Weighter<BlockKey, CachedBlock> for ByteWeighter {
 
 /// A cached block and its check mark: set by the first reader that verified these very
 /// bytes, so later readers of the same cached copy need not verify them again. A copy
-/// fetched again after eviction is a new entry with an unset mark.
+/// fetched again after eviction is a new entry with an unset mark. `resident` tells the
+/// readers that keep the bytes elsewhere when the cache drops them.
 #[derive(Debug, Clone)]
 pub(crate) struct CachedBlock {
     pub bytes: Bytes,
     pub checked: Arc<AtomicBool>,
+    pub resident: Resident,
 }
+
+/// Tells each evicted block's [`Resident`] watchers, after the cache's lock is released
+/// (quick_cache drops the request state outside its locks).
+#[derive(Debug, Clone, Default)]
+struct NotifyEvicted;
+
+/// Blocks one cache operation evicted.
+#[derive(Default)]
+struct Evicted(Vec<CachedBlock>);
+
+impl Drop for Evicted {
+    fn drop(&mut self) {
+        for block in self.0.drain(..) {
+            block.resident.evicted();
+        }
+    }
+}
+
+impl Lifecycle<BlockKey, CachedBlock> for NotifyEvicted {
+    type RequestState = Evicted;
+
+    fn on_evict(&self, state: &mut Evicted, _key: BlockKey, val: CachedBlock) {
+        state.0.push(val);
+    }
+}
+
+type Blocks = Cache<BlockKey, CachedBlock, ByteWeighter, DefaultHashBuilder, NotifyEvicted>;
 
 /// Blocks of immutable objects, bounded in bytes.
 pub struct BlockCache {
-    cache: Option<Cache<BlockKey, CachedBlock, ByteWeighter>>,
+    cache: Option<Blocks>,
     block_size: u64,
     capacity: u64,
     /// Objects with cached blocks → one past their highest cached block, so a `put` or
@@ -116,13 +147,17 @@ impl BlockCache {
         self.cache.as_ref()?.get(&key)
     }
 
-    /// Cache `data` as block `block` of `object`; the entry (with its unset mark).
+    /// Cache `data` as block `block` of `object` unless the cache holds that block
+    /// already; the entry the cache holds (a new one with its unset mark), or, when
+    /// nothing is cached, an entry whose [`Resident`] is already evicted.
     pub(crate) fn insert(&self, object: &Arc<str>, block: u64, data: Bytes) -> CachedBlock {
         let entry = CachedBlock {
             bytes: data,
             checked: Arc::new(AtomicBool::new(false)),
+            resident: Resident::cached(),
         };
         let Some(cache) = &self.cache else {
+            entry.resident.evicted();
             return entry;
         };
         {
@@ -134,8 +169,11 @@ impl BlockCache {
             object: object.clone(),
             block,
         };
-        cache.insert(key, entry.clone());
-        entry
+        // Never replace a cached copy: a reader may keep the old one in a table of its own,
+        // and only an eviction (not a replacement) tells it to let go.
+        cache
+            .get_or_insert_with(&key, || Ok::<_, std::convert::Infallible>(entry))
+            .unwrap_or_else(|never| match never {})
     }
 
     /// Drop every cached block of `object` (it was replaced or deleted).
@@ -145,10 +183,13 @@ impl BlockCache {
             return;
         };
         for block in 0..end {
-            cache.remove(&BlockKey {
+            let removed = cache.remove(&BlockKey {
                 object: object.clone(),
                 block,
             });
+            if let Some((_, entry)) = removed {
+                entry.resident.evicted();
+            }
         }
     }
 }
@@ -205,6 +246,54 @@ mod tests {
         cache.invalidate("mem://x/a");
         assert!((0..100).all(|b| cache.get(&obj, b).is_none()));
         assert_eq!(&cache.get(&other, 0).unwrap().bytes[..], b"keep");
+    }
+
+    #[test]
+    fn watchers_hear_of_evictions_and_invalidations_and_copies_are_not_replaced() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let obj: Arc<str> = Arc::from("mem://x/a");
+        // A second copy of a cached block is not cached: the first stays.
+        let big = BlockCache::new(1 << 20, 1024);
+        let first = big.insert(&obj, 0, Bytes::from(vec![1u8; 1024]));
+        let second = big.insert(&obj, 0, Bytes::from(vec![2u8; 1024]));
+        assert_eq!((first.bytes[0], second.bytes[0]), (1, 1));
+        assert!(Arc::ptr_eq(&first.checked, &second.checked));
+
+        let cache = BlockCache::new(4 * (1024 + ENTRY_OVERHEAD), 1024);
+        let gone = Arc::new(AtomicUsize::new(0));
+        let watch = |entry: &CachedBlock| {
+            let gone = gone.clone();
+            entry.resident.watch(Box::new(move || {
+                gone.fetch_add(1, Ordering::SeqCst);
+            }))
+        };
+        // Fill the cache, watching every block: exactly the evicted ones are heard of.
+        let entries: Vec<CachedBlock> = (0..64)
+            .map(|b| {
+                let entry = cache.insert(&obj, b, Bytes::from(vec![b as u8; 1024]));
+                assert!(watch(&entry));
+                entry
+            })
+            .collect();
+        let cached: Vec<bool> = (0..64).map(|b| cache.get(&obj, b).is_some()).collect();
+        let evicted = cached.iter().filter(|c| !**c).count();
+        assert!(evicted >= 60, "{evicted} of 64 evicted");
+        assert_eq!(gone.load(Ordering::SeqCst), evicted);
+        for (entry, cached) in entries.iter().zip(&cached) {
+            assert_eq!(entry.resident.is_cached(), *cached);
+        }
+        let first = entries.iter().find(|e| !e.resident.is_cached()).unwrap();
+        assert!(!watch(first), "an evicted block takes no watcher");
+        let before = gone.load(Ordering::SeqCst);
+        // Invalidation tells the watchers of what it drops.
+        let last = cache.insert(&obj, 100, Bytes::from(vec![3u8; 1024]));
+        assert!(watch(&last));
+        cache.invalidate("mem://x/a");
+        let still: usize = cached.iter().filter(|c| **c).count();
+        assert_eq!(gone.load(Ordering::SeqCst), before + still + 1);
+        // Nothing cached: the entry comes back already evicted.
+        let none = BlockCache::new(0, 1024).insert(&obj, 0, Bytes::from_static(b"x"));
+        assert!(!none.resident.is_cached());
     }
 
     #[test]

@@ -37,6 +37,19 @@ struct Index {
     /// File name → size, least recently used first out.
     lru: LruCache<String, u64>,
     total: u64,
+    /// Objects with block files → one past their highest cached block, so dropping an
+    /// object finds its block files without scanning.
+    extents: HashMap<String, u64>,
+}
+
+/// Bytes after a block file's data: the XXH3-64 of the data, checked on every read (block
+/// files are written without fsync, so a crash may leave one short or empty).
+const BLOCK_TRAILER: usize = 8;
+
+/// The object and block of a block file name (`{object}.{block}`).
+fn block_of_name(name: &str) -> Option<(&str, u64)> {
+    let (object, block) = name.split_once('.')?;
+    Some((object, block.parse().ok()?))
 }
 
 impl DiskCache {
@@ -89,9 +102,14 @@ impl DiskCache {
         let mut index = Index {
             lru: LruCache::unbounded(),
             total: 0,
+            extents: HashMap::new(),
         };
         for (_, name, size) in found {
             index.total += size;
+            if let Some((object, block)) = block_of_name(&name) {
+                let end = index.extents.entry(object.to_string()).or_insert(0);
+                *end = (*end).max(block + 1);
+            }
             index.lru.put(name, size);
         }
         let cache = DiskCache {
@@ -125,6 +143,75 @@ impl DiskCache {
             "{:032x}",
             xxhash_rust::xxh3::xxh3_128(full_location.as_bytes())
         )
+    }
+
+    /// The cache file name of block `block` of the object whose file name is `object`
+    /// ([`DiskCache::file_name`]).
+    pub(crate) fn block_name(object: &str, block: u64) -> String {
+        format!("{object}.{block}")
+    }
+
+    /// Cache `data` as block file `name` ([`DiskCache::block_name`]): written to a
+    /// temporary and renamed, without fsync (a block is cheap to fetch again; the
+    /// checksum trailer catches what a crash leaves behind).
+    pub(crate) fn insert_block(&self, name: &str, data: &[u8]) -> Result<()> {
+        let (tmp, mut file) = self.temp_file()?;
+        let path = self.dir.join(name);
+        let sum = xxhash_rust::xxh3::xxh3_64(data).to_le_bytes();
+        let written = file
+            .write_all(data)
+            .and_then(|_| file.write_all(&sum))
+            .and_then(|_| fs::rename(&tmp, &path));
+        if let Err(e) = written {
+            let _ = fs::remove_file(&tmp);
+            return Err(Error::io(format!("cache {}", path.display()), e));
+        }
+        let size = (data.len() + BLOCK_TRAILER) as u64;
+        {
+            let mut index = self.index.lock();
+            if let Some(old) = index.lru.put(name.to_string(), size) {
+                index.total -= old;
+            }
+            index.total += size;
+            if let Some((object, block)) = block_of_name(name) {
+                let end = index.extents.entry(object.to_string()).or_insert(0);
+                *end = (*end).max(block + 1);
+            }
+        }
+        self.evict_over_bound(Some(name));
+        Ok(())
+    }
+
+    /// The data of block file `name`, marking it recently used; `None` when it is not
+    /// cached, or damaged (then it is deleted).
+    pub(crate) fn read_block(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        let Some(mut file) = self.open_file(name)? else {
+            return Ok(None);
+        };
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut file, &mut data)
+            .map_err(|e| Error::io(format!("read cached {}", self.dir.join(name).display()), e))?;
+        let ok = data.len() >= BLOCK_TRAILER && {
+            let (body, sum) = data.split_at(data.len() - BLOCK_TRAILER);
+            xxhash_rust::xxh3::xxh3_64(body).to_le_bytes() == sum
+        };
+        if !ok {
+            tracing::warn!(file = %self.dir.join(name).display(), "damaged cached block; fetching it again");
+            self.remove(name);
+            return Ok(None);
+        }
+        data.truncate(data.len() - BLOCK_TRAILER);
+        Ok(Some(data))
+    }
+
+    /// Forget and delete the block files of the object whose file name is `object`.
+    pub(crate) fn remove_blocks(&self, object: &str) {
+        let Some(end) = self.index.lock().extents.remove(object) else {
+            return;
+        };
+        for block in 0..end {
+            self.remove(&DiskCache::block_name(object, block));
+        }
     }
 
     /// Map the cached file `name`, marking it recently used; `None` when it is not cached.
@@ -283,6 +370,39 @@ mod tests {
             assert!(cache.open_file(name).unwrap().is_some(), "{name} kept");
         }
         assert_eq!(cache.resident_bytes(), 300);
+    }
+
+    #[test]
+    fn block_files_are_checked_indexed_again_and_dropped_with_their_object() {
+        let dir = tempfile::tempdir().unwrap();
+        let object = DiskCache::file_name("memory://x/segments/1");
+        {
+            let cache = DiskCache::open(dir.path().to_path_buf(), 1 << 20).unwrap();
+            for b in [0, 3, 7] {
+                let name = DiskCache::block_name(&object, b);
+                cache.insert_block(&name, &[b as u8; 100]).unwrap();
+            }
+            assert_eq!(cache.resident_bytes(), 3 * 108);
+        }
+        let cache = DiskCache::open(dir.path().to_path_buf(), 1 << 20).unwrap();
+        let read = |b: u64| {
+            cache
+                .read_block(&DiskCache::block_name(&object, b))
+                .unwrap()
+        };
+        assert_eq!(read(3), Some(vec![3u8; 100]));
+        assert_eq!(read(1), None);
+        // Damage is found by the trailer: the file is dropped.
+        let seven = dir.path().join(DiskCache::block_name(&object, 7));
+        let mut bytes = fs::read(&seven).unwrap();
+        bytes[5] ^= 1;
+        fs::write(&seven, bytes).unwrap();
+        assert_eq!(read(7), None);
+        assert!(!seven.exists());
+        // The object's blocks, known again after the reopen, go with it.
+        cache.remove_blocks(&object);
+        assert_eq!(cache.resident_bytes(), 0);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 
     #[test]

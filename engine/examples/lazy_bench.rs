@@ -1,0 +1,393 @@
+//! Warm and cold search of one format-2 shard read two ways in the same run: mapped from
+//! local disk, and lazily (blocks on demand through the block cache) through the object-store
+//! code path (`file://` over the same directory), design note 015:
+//!
+//! ```text
+//! cargo run --release -p vecshard-engine --features object-store --example lazy_bench -- \
+//!     DATASET_DIR --dir /tmp/x/shard [--limit ROWS] [--m 16] [--efc 200] [--ef 32] \
+//!     [--queries 200] [--passes 3] [--read-batch 1,4] [--latency-ms 25] [--mbps 100] \
+//!     [--block-cache-bytes N] [--cold-queries 100] [--cache-dir DIR] [--skip-cold] \
+//!     [--prefetch none|upper-layers|all]
+//! ```
+//! `DATASET_DIR` holds `base.fvecs`, `query.fvecs` and `groundtruth.ivecs`
+//! (`shared/bench/gen_synthetic.py`). The shard is built once into `--dir` (format 2, one
+//! segment) and reused by later runs.
+//!
+//! Warm: both handles search the same queries, alternating query by query (the machine's
+//! load falls on both alike); one untimed pass fills the lazy handle's block cache, then
+//! `--passes` timed passes; p50/p99 µs and recall@10 per handle and read batch.
+//! Cold (unless `--skip-cold`): per read batch, a fresh lazy handle through
+//! `LatencyStorage` (`--latency-ms` first byte, `--mbps` per request): open time and bytes,
+//! the first query, p50/p99 of the first `--cold-queries` queries, and their recall.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use vecshard_engine::index::ReadAhead;
+use vecshard_engine::storage::{Latency, LatencyStorage, StorageOptions, open_storage};
+use vecshard_engine::{
+    Durability, Key, Metric, Options, Point, Prefetch, SearchRequest, SegmentFormat, Shard,
+    ShardSpec,
+};
+
+struct Args {
+    dataset: std::path::PathBuf,
+    dir: std::path::PathBuf,
+    limit: Option<usize>,
+    m: usize,
+    efc: usize,
+    ef: usize,
+    queries: usize,
+    passes: usize,
+    batches: Vec<usize>,
+    latency_ms: u64,
+    mbps: u64,
+    block_cache_bytes: u64,
+    cold_queries: usize,
+    cache_dir: Option<std::path::PathBuf>,
+    skip_cold: bool,
+    prefetch: Prefetch,
+}
+
+fn parse() -> Result<Args, String> {
+    let mut it = std::env::args().skip(1);
+    let dataset = it
+        .next()
+        .ok_or("usage: lazy_bench DATASET_DIR --dir DIR [flags]")?;
+    let mut a = Args {
+        dataset: dataset.into(),
+        dir: std::path::PathBuf::new(),
+        limit: None,
+        m: 16,
+        efc: 200,
+        ef: 32,
+        queries: 200,
+        passes: 3,
+        batches: vec![1, 4],
+        latency_ms: 25,
+        mbps: 100,
+        block_cache_bytes: Options::default().block_cache_bytes,
+        cold_queries: 100,
+        cache_dir: None,
+        skip_cold: false,
+        prefetch: Prefetch::UpperLayers,
+    };
+    while let Some(flag) = it.next() {
+        if flag == "--skip-cold" {
+            a.skip_cold = true;
+            continue;
+        }
+        let value = it.next().ok_or(format!("{flag} needs a value"))?;
+        let num = || -> Result<u64, String> {
+            value.parse().map_err(|e| format!("{flag} {value:?}: {e}"))
+        };
+        match flag.as_str() {
+            "--dir" => a.dir = value.clone().into(),
+            "--limit" => a.limit = Some(num()? as usize),
+            "--m" => a.m = num()? as usize,
+            "--efc" => a.efc = num()? as usize,
+            "--ef" => a.ef = num()? as usize,
+            "--queries" => a.queries = num()? as usize,
+            "--passes" => a.passes = num()? as usize,
+            "--latency-ms" => a.latency_ms = num()?,
+            "--mbps" => a.mbps = num()?,
+            "--block-cache-bytes" => a.block_cache_bytes = num()?,
+            "--cold-queries" => a.cold_queries = num()? as usize,
+            "--cache-dir" => a.cache_dir = Some(value.clone().into()),
+            "--prefetch" => {
+                a.prefetch = match value.as_str() {
+                    "none" => Prefetch::None,
+                    "upper-layers" => Prefetch::UpperLayers,
+                    "all" => Prefetch::All,
+                    _ => return Err(format!("--prefetch {value:?}")),
+                }
+            }
+            "--read-batch" => {
+                a.batches = value
+                    .split(',')
+                    .map(|v| v.parse().map_err(|e| format!("--read-batch {v:?}: {e}")))
+                    .collect::<Result<_, String>>()?
+            }
+            _ => return Err(format!("unknown flag {flag}")),
+        }
+    }
+    if a.dir.as_os_str().is_empty() || !a.dir.is_absolute() {
+        return Err("--dir needs an absolute path".into());
+    }
+    if a.batches.is_empty() || a.passes == 0 || a.queries == 0 {
+        return Err("need --read-batch, --passes ≥ 1, --queries ≥ 1".into());
+    }
+    Ok(a)
+}
+
+/// The vectors of an `.fvecs` file (or the ids of an `.ivecs` file, as `f32::from_bits`).
+fn read_vecs(path: &std::path::Path, limit: usize) -> Result<Vec<Vec<f32>>, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < bytes.len() && out.len() < limit {
+        let word = |i: usize| -> Result<u32, String> {
+            bytes
+                .get(i..i + 4)
+                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .ok_or_else(|| format!("{}: truncated at byte {i}", path.display()))
+        };
+        let dim = word(at)? as usize;
+        let v = (0..dim)
+            .map(|d| word(at + 4 + 4 * d).map(f32::from_bits))
+            .collect::<Result<Vec<f32>, String>>()?;
+        out.push(v);
+        at += 4 + 4 * dim;
+    }
+    Ok(out)
+}
+
+/// Build the shard in `dir` (format 2, one segment) unless it is there.
+fn build(a: &Args) -> Result<(), String> {
+    let location = a.dir.to_string_lossy().to_string();
+    if a.dir.join("manifest").exists() || a.dir.join("manifests").exists() {
+        println!("reusing the shard in {location}");
+        return Ok(());
+    }
+    let base = read_vecs(&a.dataset.join("base.fvecs"), a.limit.unwrap_or(usize::MAX))?;
+    let dim = base[0].len();
+    let mut spec = ShardSpec::new(dim, Metric::L2);
+    spec.index.m = a.m;
+    spec.index.ef_construction = a.efc;
+    let opts = Options {
+        durability: Durability::Buffered,
+        background: false,
+        idle_merge_after: None,
+        memtable_bytes: base.len() * (dim * 4 + a.m * 8 + 200) * 2 + (64 << 20),
+        segment_format: SegmentFormat::V2,
+        ..Options::default()
+    };
+    let t = Instant::now();
+    let shard = Shard::create(&location, spec, opts).map_err(|e| e.to_string())?;
+    for (i, chunk) in base.chunks(5_000).enumerate() {
+        let points = chunk
+            .iter()
+            .enumerate()
+            .map(|(j, v)| Point::new((i * 5_000 + j) as u64, v.clone()))
+            .collect();
+        shard.upsert(points).map_err(|e| e.to_string())?;
+    }
+    shard.flush().map_err(|e| e.to_string())?;
+    let st = shard.stats();
+    shard.close().map_err(|e| e.to_string())?;
+    println!(
+        "built {} points {dim}-d in {} segment(s), {} bytes, in {:.1} s",
+        st.live_points,
+        st.segments,
+        st.segment_bytes,
+        t.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// A read-only handle on the shard through the object-store code path.
+fn open_lazy(
+    a: &Args,
+    batch: usize,
+    latency: Option<Latency>,
+) -> Result<(Shard, Option<Arc<LatencyStorage>>, f64), String> {
+    let location = format!("file://{}", a.dir.display());
+    let opts = Options {
+        read_only: true,
+        block_cache_bytes: a.block_cache_bytes,
+        cache_dir: a.cache_dir.clone(),
+        prefetch: a.prefetch,
+        read_ahead: ReadAhead {
+            lookahead: 0,
+            batch,
+        },
+        ..Options::default()
+    };
+    let storage_opts = StorageOptions {
+        block_cache_bytes: opts.block_cache_bytes,
+        cache_dir: opts.cache_dir.clone(),
+        ..StorageOptions::default()
+    };
+    let t = Instant::now();
+    let mut storage = open_storage(&location, &storage_opts).map_err(|e| e.to_string())?;
+    let slow = latency.map(|l| Arc::new(LatencyStorage::new(storage.clone(), l)));
+    if let Some(s) = &slow {
+        storage = s.clone();
+    }
+    let shard = Shard::open_with(storage, None, None, opts).map_err(|e| e.to_string())?;
+    Ok((shard, slow, t.elapsed().as_secs_f64()))
+}
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    match sorted.len() {
+        0 => 0.0,
+        n => sorted[((n as f64 * p) as usize).min(n - 1)],
+    }
+}
+
+fn main() -> Result<(), String> {
+    let a = parse()?;
+    build(&a)?;
+    let queries = read_vecs(
+        &a.dataset.join("query.fvecs"),
+        a.queries.max(a.cold_queries),
+    )?;
+    let truth: Vec<Vec<Key>> = read_vecs(&a.dataset.join("groundtruth.ivecs"), queries.len())?
+        .into_iter()
+        .map(|ids| {
+            ids.iter()
+                .take(10)
+                .map(|id| Key::Int(u64::from(id.to_bits())))
+                .collect()
+        })
+        .collect();
+    let requests: Vec<SearchRequest> = queries
+        .iter()
+        .map(|q| {
+            let mut r = SearchRequest::new(q.clone(), 10);
+            r.ef = Some(a.ef);
+            r
+        })
+        .collect();
+    let recall_of = |hits: &[vecshard_engine::Hit], i: usize| {
+        hits.iter().filter(|h| truth[i].contains(&h.key)).count()
+    };
+    if a.limit.is_some() {
+        println!("(--limit: recall is against the full set's ground truth, so it is low)");
+    }
+
+    let mapped = Shard::open(
+        &a.dir.to_string_lossy(),
+        Options {
+            read_only: true,
+            ..Options::default()
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    let mut lazy = Vec::new();
+    for &b in &a.batches {
+        let (shard, _, open_s) = open_lazy(&a, b, None)?;
+        println!(
+            "lazy handle (read batch {b}): open {:.3} s, {} bytes fetched",
+            open_s,
+            shard.stats().bytes_fetched
+        );
+        lazy.push(shard);
+    }
+    let warm = &requests[..a.queries.min(requests.len())];
+    // Fill the caches (and the CPU's), untimed.
+    for r in warm {
+        mapped.search(r).map_err(|e| e.to_string())?;
+        for s in &lazy {
+            s.search(r).map_err(|e| e.to_string())?;
+        }
+    }
+    let before: Vec<_> = lazy.iter().map(|s| s.stats()).collect();
+    let handles = 1 + lazy.len();
+    let mut lat = vec![Vec::new(); handles];
+    let mut found = vec![0usize; handles];
+    let mut same = vec![0usize; handles];
+    for _ in 0..a.passes {
+        for (i, r) in warm.iter().enumerate() {
+            let t = Instant::now();
+            let want = mapped.search(r).map_err(|e| e.to_string())?;
+            lat[0].push(t.elapsed().as_secs_f64() * 1e6);
+            found[0] += recall_of(&want, i);
+            for (h, s) in lazy.iter().enumerate() {
+                let t = Instant::now();
+                let got = s.search(r).map_err(|e| e.to_string())?;
+                lat[h + 1].push(t.elapsed().as_secs_f64() * 1e6);
+                found[h + 1] += recall_of(&got, i);
+                let keys = |x: &[vecshard_engine::Hit]| -> Vec<Key> {
+                    x.iter().map(|h| h.key.clone()).collect()
+                };
+                same[h + 1] += usize::from(keys(&got) == keys(&want));
+            }
+        }
+    }
+    println!(
+        "warm, ef {}, {} queries × {} passes (µs; block cache {} B):",
+        a.ef,
+        warm.len(),
+        a.passes,
+        a.block_cache_bytes
+    );
+    let n = (warm.len() * a.passes) as f64;
+    let base_p50 = {
+        let mut l = lat[0].clone();
+        l.sort_by(f64::total_cmp);
+        pct(&l, 0.5)
+    };
+    for (h, l) in lat.iter_mut().enumerate() {
+        l.sort_by(f64::total_cmp);
+        let name = match h {
+            0 => "mapped".to_string(),
+            _ => format!("lazy batch {}", a.batches[h - 1]),
+        };
+        println!(
+            "  {name:<14} p50 {:>8.1}  p99 {:>8.1}  recall@10 {:.4}  p50/mapped {:.2}{}",
+            pct(l, 0.5),
+            pct(l, 0.99),
+            found[h] as f64 / (n * 10.0),
+            pct(l, 0.5) / base_p50,
+            if h > 0 {
+                format!(
+                    "  same answers as mapped {:.1} %",
+                    same[h] as f64 * 100.0 / n
+                )
+            } else {
+                String::new()
+            }
+        );
+    }
+    for (s, b) in lazy.iter().zip(&before) {
+        let st = s.stats();
+        println!(
+            "  lazy cache: {} resident bytes; in the timed passes {} memory hits, {} misses \
+             (hits in the segments' block tables are not counted)",
+            st.cache_resident_bytes,
+            st.cache_memory_hits - b.cache_memory_hits,
+            st.cache_misses - b.cache_misses
+        );
+    }
+    drop(lazy);
+
+    if a.skip_cold {
+        return Ok(());
+    }
+    let latency = Latency::new(a.latency_ms, a.mbps);
+    for &b in &a.batches {
+        let (shard, slow, open_s) = open_lazy(&a, b, Some(latency))?;
+        let open_bytes = shard.stats().bytes_fetched;
+        let mut l = Vec::new();
+        let mut hits = 0;
+        for (i, r) in requests.iter().take(a.cold_queries).enumerate() {
+            let t = Instant::now();
+            let got = shard.search(r).map_err(|e| e.to_string())?;
+            l.push(t.elapsed().as_secs_f64() * 1e3);
+            hits += recall_of(&got, i);
+        }
+        let first = l.first().copied().unwrap_or(0.0);
+        let count = l.len();
+        l.sort_by(f64::total_cmp);
+        let injected = slow.map(|s| s.injected()).unwrap_or_default();
+        println!(
+            "cold, read batch {b}, {} ms + {} MB/s: open {:.3} s ({} B), first query {:.0} ms, \
+             first {count} p50 {:.0} / p99 {:.0} ms, recall@10 {:.4}, fetched {} B in {} requests \
+             ({:.1} s injected)",
+            a.latency_ms,
+            a.mbps,
+            open_s,
+            open_bytes,
+            first,
+            pct(&l, 0.5),
+            pct(&l, 0.99),
+            hits as f64 / (count as f64 * 10.0),
+            shard.stats().bytes_fetched,
+            injected.requests,
+            injected.delay.as_secs_f64()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok(())
+}

@@ -1211,7 +1211,8 @@ async fn status_and_metrics_show_a_lost_followers_lag_until_it_caught_up_again()
             || async {
                 let r = replica_info(&c.status().await?, "lag", &lost);
                 let lag = r.lag_seqs?;
-                (!r.in_sync && lag >= 40 && lag.is_multiple_of(40) && r.lag_seconds? >= 1.0).then_some(r)
+                (!r.in_sync && lag >= 40 && lag.is_multiple_of(40) && r.lag_seconds? >= 1.0)
+                    .then_some(r)
             },
         )
         .await;
@@ -1230,7 +1231,10 @@ async fn status_and_metrics_show_a_lost_followers_lag_until_it_caught_up_again()
         )
         .await;
     let lag = replica_info(&status, "lag", &lost).lag_seqs.unwrap();
-    assert!(lag >= behind.lag_seqs.unwrap() && lag.is_multiple_of(40), "{lag}");
+    assert!(
+        lag >= behind.lag_seqs.unwrap() && lag.is_multiple_of(40),
+        "{lag}"
+    );
     let lag = lag as f64;
     let text = node_metrics(&c, p).await;
     assert_eq!(

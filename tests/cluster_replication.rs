@@ -1217,26 +1217,28 @@ async fn status_and_metrics_show_a_lost_followers_lag_until_it_caught_up_again()
         )
         .await;
     assert_eq!(behind.role, "follower");
-    // The other follower holds everything (the status shows the primary's last
-    // heartbeat, so it may show a frame still in flight for a moment).
-    let status = c
+    // The other follower holds everything, and the metrics agree with the status (which
+    // shows the primary's last heartbeat; the router's resend may land in between).
+    let (lag, text) = c
         .eventually(
-            "the kept follower at lag 0",
+            "the kept follower at lag 0, the metrics agreeing with the status",
             Duration::from_secs(20),
             || async {
                 let s = c.status().await?;
                 let k = replica_info(&s, "lag", &kept);
-                (k.in_sync && k.lag_seqs == Some(0)).then_some(s)
+                let lag = replica_info(&s, "lag", &lost).lag_seqs?;
+                let text = node_metrics(&c, p).await;
+                let metric = series(&text, "vecshard_replica_lag_seqs", &labels(&lost));
+                (k.in_sync && k.lag_seqs == Some(0) && metric == Some(lag as f64))
+                    .then_some((lag, text))
             },
         )
         .await;
-    let lag = replica_info(&status, "lag", &lost).lag_seqs.unwrap();
     assert!(
         lag >= behind.lag_seqs.unwrap() && lag.is_multiple_of(40),
         "{lag}"
     );
     let lag = lag as f64;
-    let text = node_metrics(&c, p).await;
     assert_eq!(
         series(&text, "vecshard_replica_lag_seqs", &labels(&lost)),
         Some(lag),

@@ -1602,3 +1602,209 @@ async fn a_wiped_follower_of_an_idle_shard_catches_up_by_checkpoint_without_a_wr
         .await;
     assert_eq!(answer, (shard.epoch, 400));
 }
+
+/// Node `i`'s metrics text.
+async fn node_metrics(c: &Cluster, i: usize) -> String {
+    reqwest::get(format!("http://{}/metrics", c.nodes[i].http))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// The value of the series `name{labels}` in a metrics text.
+fn series(text: &str, name: &str, labels: &str) -> Option<f64> {
+    let prefix = format!("{name}{{{labels}}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .map(|v| v.parse().unwrap())
+}
+
+/// `node`'s replica of shard 0 of `collection` in `status`.
+fn replica_info(
+    status: &pb::ClusterStatusResponse,
+    collection: &str,
+    node: &str,
+) -> pb::ReplicaInfo {
+    let s = status
+        .shards
+        .iter()
+        .find(|s| s.collection == collection)
+        .unwrap();
+    s.replicas.iter().find(|r| r.node == node).unwrap().clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn status_and_metrics_show_a_lost_followers_lag_until_it_caught_up_again() {
+    let o = Options {
+        write_timeout_ms: 8000,
+        replica_lag_timeout_ms: 1000,
+        ..Options::default()
+    };
+    let (mut c, mut client, shard, mut want) = replicated_with_rounds("lag", "all", o, 3).await;
+    let primary = shard.replicas[0].node.clone();
+    let (kept, lost) = (
+        shard.replicas[1].node.clone(),
+        shard.replicas[2].node.clone(),
+    );
+    let p = c.node_index(&primary);
+    let labels = |follower: &str| format!("collection=\"lag\",shard=\"0\",follower=\"{follower}\"");
+    let shard_labels = "collection=\"lag\",shard=\"0\"";
+
+    // Three rounds of 40 points, each acknowledged by all three: no lag anywhere, as the
+    // primary reports it in its heartbeats and its metrics.
+    c.eventually(
+        "every replica reported at lag 0",
+        Duration::from_secs(20),
+        || async {
+            let status = c.status().await?;
+            let all = [&primary, &kept, &lost].map(|n| replica_info(&status, "lag", n));
+            all.iter()
+                .all(|r| r.in_sync && r.lag_seqs == Some(0) && r.lag_seconds == Some(0.0))
+                .then_some(())
+        },
+    )
+    .await;
+    let text = node_metrics(&c, p).await;
+    for f in [&kept, &lost] {
+        assert_eq!(
+            series(&text, "vecshard_replica_lag_seqs", &labels(f)),
+            Some(0.0),
+            "{text}"
+        );
+        assert_eq!(
+            series(&text, "vecshard_replica_lag_seconds", &labels(f)),
+            Some(0.0),
+            "{text}"
+        );
+        assert_eq!(
+            series(&text, "vecshard_replica_catchup_bytes_total", &labels(f)),
+            Some(0.0),
+            "{text}"
+        );
+    }
+    assert_eq!(
+        series(&text, "vecshard_isr_size", shard_labels),
+        Some(3.0),
+        "{text}"
+    );
+    assert_eq!(
+        series(&text, "vecshard_write_ack_wait_seconds_count", shard_labels),
+        Some(3.0),
+        "one wait per acknowledged write: {text}"
+    );
+    // Followers report nothing of their own.
+    let follower_text = node_metrics(&c, c.node_index(&kept)).await;
+    assert!(
+        !follower_text.contains("vecshard_isr_size{"),
+        "{follower_text}"
+    );
+
+    // One follower lost: the next round waits the lag timeout, the follower leaves the
+    // in-sync set, and it stays at least 40 sequence numbers (one round) behind, for longer
+    // and longer. (The router abandons the call in flight when `ShrinkIsr` changes the
+    // shard's assignment and sends the round again, so the primary may have it twice.)
+    let l = c.node_index(&lost);
+    c.nodes[l].proc.as_mut().unwrap().kill9();
+    write_round(&mut client, "lag", 4).await.unwrap();
+    want.extend((0..40).map(|k| (k, Some(4))));
+    let behind = c
+        .eventually(
+            "the lost follower shown behind",
+            Duration::from_secs(20),
+            || async {
+                let r = replica_info(&c.status().await?, "lag", &lost);
+                let lag = r.lag_seqs?;
+                (!r.in_sync && lag >= 40 && lag.is_multiple_of(40) && r.lag_seconds? >= 1.0)
+                    .then_some(r)
+            },
+        )
+        .await;
+    assert_eq!(behind.role, "follower");
+    // The other follower holds everything, and the metrics agree with the status (which
+    // shows the primary's last heartbeat; the router's resend may land in between).
+    let (lag, text) = c
+        .eventually(
+            "the kept follower at lag 0, the metrics agreeing with the status",
+            Duration::from_secs(20),
+            || async {
+                let s = c.status().await?;
+                let k = replica_info(&s, "lag", &kept);
+                let lag = replica_info(&s, "lag", &lost).lag_seqs?;
+                let text = node_metrics(&c, p).await;
+                let metric = series(&text, "vecshard_replica_lag_seqs", &labels(&lost));
+                (k.in_sync && k.lag_seqs == Some(0) && metric == Some(lag as f64))
+                    .then_some((lag, text))
+            },
+        )
+        .await;
+    assert!(
+        lag >= behind.lag_seqs.unwrap() && lag.is_multiple_of(40),
+        "{lag}"
+    );
+    let lag = lag as f64;
+    assert_eq!(
+        series(&text, "vecshard_replica_lag_seqs", &labels(&lost)),
+        Some(lag),
+        "{text}"
+    );
+    assert!(
+        series(&text, "vecshard_replica_lag_seconds", &labels(&lost)).unwrap() >= 1.0,
+        "{text}"
+    );
+    assert_eq!(
+        series(&text, "vecshard_replica_lag_seqs", &labels(&kept)),
+        Some(0.0),
+        "{text}"
+    );
+    assert_eq!(
+        series(&text, "vecshard_isr_size", shard_labels),
+        Some(2.0),
+        "{text}"
+    );
+    let waited = series(&text, "vecshard_write_ack_wait_seconds_sum", shard_labels).unwrap();
+    assert!(waited >= 0.9, "round 4 waited the lag timeout: {text}");
+
+    // Back: it catches up from the primary's tail, rejoins the in-sync set and shows no
+    // lag; the primary counted the frames it sent it meanwhile as catch-up bytes.
+    c.start_node(l);
+    c.eventually(
+        "the follower caught up again",
+        Duration::from_secs(30),
+        || async {
+            let r = replica_info(&c.status().await?, "lag", &lost);
+            (r.in_sync && r.lag_seqs == Some(0) && r.lag_seconds == Some(0.0)).then_some(())
+        },
+    )
+    .await;
+    let text = node_metrics(&c, p).await;
+    assert_eq!(
+        series(&text, "vecshard_replica_lag_seqs", &labels(&lost)),
+        Some(0.0),
+        "{text}"
+    );
+    assert_eq!(
+        series(&text, "vecshard_isr_size", shard_labels),
+        Some(3.0),
+        "{text}"
+    );
+    let caught_up = series(
+        &text,
+        "vecshard_replica_catchup_bytes_total",
+        &labels(&lost),
+    )
+    .unwrap();
+    // 40 points of 4 floats each at least.
+    assert!(caught_up >= 40.0 * 16.0, "{text}");
+    assert_eq!(
+        series(
+            &text,
+            "vecshard_replica_catchup_bytes_total",
+            &labels(&kept)
+        ),
+        Some(0.0),
+        "{text}"
+    );
+    assert_every_replica_holds(&c, "lag", &want).await;
+}

@@ -13,6 +13,7 @@ use vecshard_transfer::read::{read_fvecs, read_ivecs};
 pub mod cluster;
 pub mod cold;
 pub mod measure;
+pub mod replication;
 pub mod served;
 pub mod shard;
 mod via_node;

@@ -265,6 +265,40 @@ impl Compose {
         .map(drop)
     }
 
+    /// Delete a local collection's copies and replica records from a stopped node's data
+    /// volume (`<data_dir>/<collection>-<incarnation>/`, as on a replaced disk), through
+    /// the volume's directory on this host (the harness runs as root next to the docker
+    /// daemon; elsewhere this fails and the fault is recorded as not applied).
+    pub fn wipe_local_collection(&self, service: &str, collection: &str) -> Result<()> {
+        let format =
+            "{{range .Mounts}}{{if eq .Destination \"/data/node\"}}{{.Source}}{{end}}{{end}}";
+        let volume = docker(&["inspect", "-f", format, &self.container(service)?])?;
+        if volume.is_empty() {
+            bail!("{service} has no /data/node volume");
+        }
+        let entries = std::fs::read_dir(&volume)
+            .with_context(|| format!("read {service}'s data volume at {volume}"))?;
+        let mut wiped = 0;
+        for e in entries {
+            let e = e.with_context(|| format!("read {volume}"))?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            let ours = name == collection
+                || name
+                    .strip_prefix(collection)
+                    .and_then(|rest| rest.strip_prefix('-'))
+                    .is_some_and(|n| n.chars().all(|c| c.is_ascii_digit()));
+            if ours {
+                std::fs::remove_dir_all(e.path())
+                    .with_context(|| format!("delete {}", e.path().display()))?;
+                wiped += 1;
+            }
+        }
+        if wiped == 0 {
+            bail!("{service} holds no copy of {collection} under {volume}");
+        }
+        Ok(())
+    }
+
     /// Restart every service (SIGTERM, then start).
     pub fn restart_all(&self) -> Result<()> {
         self.compose(&["restart", "-t", "10"]).map(drop)

@@ -3,10 +3,11 @@
 //! A randomized nemesis in the spirit of Jepsen: concurrent clients write, overwrite, delete,
 //! read and search through the routers while seeded faults hit the cluster (SIGKILL,
 //! `docker pause`, network partitions of nodes and of the Raft leader, a frozen S3,
-//! restarts of routers and of everything); every operation is recorded with its outcome,
+//! restarts of routers and of everything; for the replicated collection: SIGKILL and
+//! isolation of its primary, a wiped follower copy); every operation is recorded with its outcome,
 //! and the history is checked for lost, resurrected, stale, damaged or invented data, for
-//! wrong search answers, for requests that outlived their deadline and for a damaged
-//! shard map. The harness builds the images from this checkout (no registry needed).
+//! wrong search answers, for requests that outlived their deadline, for a damaged
+//! shard map, and for replica copies that diverged from what the routers serve. The harness builds the images from this checkout (no registry needed).
 
 mod checker;
 mod compose;
@@ -14,6 +15,7 @@ mod history;
 mod model;
 mod nemesis;
 mod quiet;
+mod replicas;
 mod report;
 mod routers;
 mod run;

@@ -1,6 +1,7 @@
 //! The nemesis: faults on a seeded random schedule. The schedule (which faults, on which
 //! node or router, for how long, with how much calm between) is a pure function of the
-//! seed; "the Raft leader" is resolved when the fault starts. Every start and heal goes into
+//! seed; "the Raft leader" and the replicated shard's primary and followers are resolved
+//! when the fault starts. Every start and heal goes into
 //! the history with the services it disturbs.
 
 use std::time::Duration;
@@ -12,6 +13,8 @@ use crate::compose::{Compose, NODES, Net, ROUTERS, S3};
 use crate::history::History;
 use crate::model;
 use crate::routers::{Routers, blocking};
+use crate::workload::REPLICATED;
+use vecshard_proto::v1 as pb;
 
 /// One fault.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,6 +29,15 @@ pub enum Fault {
     IsolateNode(usize),
     /// Cut the Raft leader off the other routers, the nodes and the clients.
     PartitionLeader,
+    /// SIGKILL the node holding the primary of the replicated collection's shard.
+    KillPrimary,
+    /// Cut that primary's node off everything (routers, its followers, S3): it can
+    /// acknowledge nothing, a follower is promoted, and on heal its copy must not diverge.
+    IsolatePrimary,
+    /// SIGKILL a node holding a follower copy of the replicated shard (the n-th follower
+    /// in the map), delete that copy and its replica record, start it again: it must
+    /// catch up before it counts.
+    WipeFollower(usize),
     /// SIGKILL a router.
     KillRouter(usize),
     /// SIGKILL the Raft leader.
@@ -54,6 +66,8 @@ impl Fault {
             Fault::KillRouter(n) => Some(ROUTERS[*n]),
             Fault::PauseS3 => Some(S3),
             Fault::PartitionLeader | Fault::KillLeader => Some("leader"),
+            Fault::KillPrimary | Fault::IsolatePrimary => Some("primary"),
+            Fault::WipeFollower(_) => Some("follower"),
             Fault::RestartAll | Fault::CrashAll => None,
         }
     }
@@ -83,7 +97,8 @@ impl Schedule {
         let node = self.rng.random_range(0..NODES.len());
         let router = self.rng.random_range(0..ROUTERS.len());
         // Weights: node faults most, then leader and S3 faults, whole-cluster ones rarely.
-        let table: [(u32, Fault); 10] = [
+        let follower = self.rng.random_range(0..2);
+        let table: [(u32, Fault); 13] = [
             (4, Fault::KillNode(node)),
             (3, Fault::PauseNode(node)),
             (3, Fault::PartitionNode(node)),
@@ -94,6 +109,9 @@ impl Schedule {
             (2, Fault::PauseS3),
             (1, Fault::RestartAll),
             (1, Fault::CrashAll),
+            (2, Fault::KillPrimary),
+            (2, Fault::IsolatePrimary),
+            (1, Fault::WipeFollower(follower)),
         ];
         let total: u32 = table.iter().map(|(w, _)| w).sum();
         let mut pick = self.rng.random_range(0..total);
@@ -156,10 +174,39 @@ fn names(svcs: &[&str]) -> Vec<String> {
     svcs.iter().map(|s| s.to_string()).collect()
 }
 
+/// The node holding the primary (`None`) or the `Some(n)`-th follower of the replicated
+/// collection's shard 0, as some router's map shows it.
+async fn replica_node(routers: &Routers, follower: Option<usize>) -> Option<&'static str> {
+    for r in ROUTERS {
+        let Ok(s) = routers.status(r).await else {
+            continue;
+        };
+        let Some(p) = s
+            .shards
+            .iter()
+            .find(|p| p.collection == REPLICATED && p.number == 0)
+        else {
+            continue;
+        };
+        let node = match follower {
+            None => p.owner.clone(),
+            Some(n) => {
+                let followers: Vec<&pb::ReplicaInfo> =
+                    p.replicas.iter().filter(|x| x.node != p.owner).collect();
+                followers.get(n % followers.len().max(1))?.node.clone()
+            }
+        };
+        return NODES.iter().copied().find(|x| *x == node);
+    }
+    None
+}
+
 /// A fault made concrete: what it is called, which services it disturbs, how to undo it.
-fn plan(fault: &Fault, leader: Option<&'static str>) -> (String, Vec<&'static str>, Vec<Undo>) {
+/// `resolved`: the service a fault on "the leader", "the primary" or "a follower" hits.
+fn plan(fault: &Fault, resolved: Option<&'static str>) -> (String, Vec<&'static str>, Vec<Undo>) {
     let all: Vec<&str> = ROUTERS.iter().chain(&NODES).copied().collect();
-    let leader = leader.unwrap_or(ROUTERS[0]);
+    let leader = resolved.unwrap_or(ROUTERS[0]);
+    let replica = resolved.unwrap_or(NODES[0]);
     match fault {
         Fault::KillNode(n) => (
             format!("kill {}", NODES[*n]),
@@ -199,6 +246,24 @@ fn plan(fault: &Fault, leader: Option<&'static str>) -> (String, Vec<&'static st
             vec![leader],
             vec![Undo::Start(leader.into())],
         ),
+        Fault::KillPrimary => (
+            format!("kill {replica}, the primary of {REPLICATED}"),
+            vec![replica],
+            vec![Undo::Start(replica.into())],
+        ),
+        Fault::IsolatePrimary => (
+            format!("isolate {replica}, the primary of {REPLICATED}"),
+            vec![replica],
+            vec![
+                Undo::Connect(replica.into(), Net::Default),
+                Undo::Connect(replica.into(), Net::Storage),
+            ],
+        ),
+        Fault::WipeFollower(_) => (
+            format!("wipe {replica}'s follower copy of {REPLICATED}"),
+            vec![replica],
+            vec![Undo::Start(replica.into())],
+        ),
         Fault::PauseS3 => ("pause s3".into(), vec![S3], vec![Undo::Unpause(S3.into())]),
         Fault::RestartAll => ("restart everything".into(), all, vec![]),
         Fault::CrashAll => ("SIGKILL everything".into(), all, vec![]),
@@ -208,10 +273,15 @@ fn plan(fault: &Fault, leader: Option<&'static str>) -> (String, Vec<&'static st
 /// Inject `fault` with docker.
 fn inject(c: &Compose, fault: &Fault, target: &str) -> anyhow::Result<()> {
     match fault {
-        Fault::KillNode(_) | Fault::KillRouter(_) | Fault::KillLeader => c.kill(target),
+        Fault::KillNode(_) | Fault::KillRouter(_) | Fault::KillLeader | Fault::KillPrimary => {
+            c.kill(target)
+        }
+        Fault::WipeFollower(_) => c
+            .kill(target)
+            .and_then(|()| c.wipe_local_collection(target, REPLICATED)),
         Fault::PauseNode(_) | Fault::PauseS3 => c.pause(target),
         Fault::PartitionNode(_) | Fault::PartitionLeader => c.disconnect(target, Net::Default),
-        Fault::IsolateNode(_) => c
+        Fault::IsolateNode(_) | Fault::IsolatePrimary => c
             .disconnect(target, Net::Default)
             .and_then(|()| c.disconnect(target, Net::Storage)),
         Fault::RestartAll => c.restart_all(),
@@ -223,17 +293,29 @@ fn inject(c: &Compose, fault: &Fault, target: &str) -> anyhow::Result<()> {
 /// (no leader known, the target is down already): recorded, not fatal. The disturbance
 /// is recorded from before the docker command to after its undo.
 pub async fn apply(routers: &Routers, history: &History, fault: &Fault) -> Option<Active> {
-    let leader = match fault {
-        Fault::PartitionLeader | Fault::KillLeader => match leader(routers).await {
-            Some(l) => Some(l),
-            None => {
-                history.push_fault("skipped", &format!("{fault:?}: no leader"), &[]);
-                return None;
-            }
-        },
+    let resolved = match fault {
+        Fault::PartitionLeader | Fault::KillLeader => {
+            Some(leader(routers).await.ok_or("no leader"))
+        }
+        Fault::KillPrimary | Fault::IsolatePrimary => {
+            Some(replica_node(routers, None).await.ok_or("no primary known"))
+        }
+        Fault::WipeFollower(n) => Some(
+            replica_node(routers, Some(*n))
+                .await
+                .ok_or("no follower known"),
+        ),
         _ => None,
     };
-    let (what, disturbs, undo) = plan(fault, leader);
+    let resolved = match resolved {
+        Some(Err(why)) => {
+            history.push_fault("skipped", &format!("{fault:?}: {why}"), &[]);
+            return None;
+        }
+        Some(Ok(s)) => Some(s),
+        None => None,
+    };
+    let (what, disturbs, undo) = plan(fault, resolved);
     let disturbs = names(&disturbs);
     history.push_fault("start", &what, &disturbs);
     let result = blocking(|| inject(routers.compose(), fault, &disturbs[0]));
@@ -303,6 +385,9 @@ mod tests {
             Fault::PauseS3,
             Fault::RestartAll,
             Fault::CrashAll,
+            Fault::KillPrimary,
+            Fault::IsolatePrimary,
+            Fault::WipeFollower(0),
         ] {
             let same = |f: &Fault| std::mem::discriminant(f) == std::mem::discriminant(&kind);
             assert!(all.iter().any(same), "{kind:?} never scheduled");

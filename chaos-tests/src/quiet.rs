@@ -158,6 +158,9 @@ pub(crate) async fn quiet_point(
             let second = workload::scan(shared, router, coll).await;
             match (points_of(&first), points_of(&second)) {
                 (Some(a), Some(b)) if a == b => {
+                    if shared.collections[coll].replicated() {
+                        v.extend(crate::replicas::check(shared, label, coll, &a).await);
+                    }
                     for s in searches.iter().filter(|s| s.outcome.is_ok()) {
                         v.extend(
                             checker::check_exact(s, &a)

@@ -22,7 +22,7 @@ use crate::quiet::{map_seen, pause_and_check, quiet_point, settle};
 use crate::report::{Report, tally};
 use crate::routers::Routers;
 use crate::settings::Settings;
-use crate::workload::{self, Collection, Shared};
+use crate::workload::{self, Collection, REPLICATED, Shared};
 
 /// Create the collections (retrying through any router until one accepts).
 async fn create(shared: &Shared) -> Result<()> {
@@ -36,7 +36,8 @@ async fn create(shared: &Shared) -> Result<()> {
                 shard_count: c.shards,
                 storage: c.storage.clone(),
                 index: None,
-                ..Default::default()
+                replication_factor: c.replication_factor,
+                write_ack: if c.replicated() { "majority" } else { "" }.into(),
             };
             let (o, _, _) = workload::call(shared, ROUTERS[0], |mut cl| async move {
                 cl.create_collection(req).await
@@ -130,11 +131,19 @@ async fn run_on(s: &Settings, compose: Arc<Compose>, stem: &Path, tag: &str) -> 
                 name: "objects".into(),
                 shards: 3,
                 storage: format!("s3://vecshard/nemesis-{tag}"),
+                replication_factor: 1,
             },
             Collection {
                 name: "disks".into(),
                 shards: 2,
                 storage: "local".into(),
+                replication_factor: 1,
+            },
+            Collection {
+                name: REPLICATED.into(),
+                shards: 1,
+                storage: "local".into(),
+                replication_factor: 3,
             },
         ],
         clients: s.clients,

@@ -22,7 +22,20 @@ pub struct Collection {
     pub shards: u32,
     /// `local` or an `s3://` URL.
     pub storage: String,
+    /// Copies of each shard (local storage only; above 1 with `write_ack` majority).
+    pub replication_factor: u32,
 }
+
+impl Collection {
+    /// Whether its shards have replicas (note 014).
+    pub fn replicated(&self) -> bool {
+        self.replication_factor > 1
+    }
+}
+
+/// The replicated collection (replication factor 3, `write_ack` majority) whose
+/// primary the nemesis kills, isolates, and whose follower copies it wipes.
+pub const REPLICATED: &str = "replicas";
 
 /// Keys per collection: few enough that overwrites and deletes hit written keys often.
 pub const KEYS: u64 = 300;
@@ -158,8 +171,14 @@ pub async fn client(shared: Arc<Shared>, id: u64, seed: u64) {
             return;
         }
         let router = ROUTERS[rng.random_range(0..ROUTERS.len())];
-        // Mostly the object-store collection (its shards move under faults).
-        let coll = usize::from(rng.random_bool(0.3)).min(shared.collections.len() - 1);
+        // Mostly the object-store collection (its shards move under faults), then the
+        // replicated local one (its primaries move), then the unreplicated local one.
+        let coll = match rng.random_range(0..10) {
+            0..=4 => 0,
+            5..=7 => 2,
+            _ => 1,
+        }
+        .min(shared.collections.len() - 1);
         let name = shared.collections[coll].name.clone();
         let invoke = shared.history.now();
         let roll: f64 = rng.random();

@@ -119,7 +119,16 @@ pub fn cluster_status(s: &pb::ClusterStatusResponse) -> String {
     }
     let _ = write!(out, "{t}");
     if s.shards.iter().any(|p| !p.replicas.is_empty()) {
-        let mut t = Table::new(&["COLLECTION", "SHARD", "REPLICA", "ROLE", "EPOCH", "IN SYNC"]);
+        let mut t = Table::new(&[
+            "COLLECTION",
+            "SHARD",
+            "REPLICA",
+            "ROLE",
+            "EPOCH",
+            "IN SYNC",
+            "LAG (SEQS)",
+            "LAG (S)",
+        ]);
         for p in &s.shards {
             for r in &p.replicas {
                 t.row(vec![
@@ -129,6 +138,8 @@ pub fn cluster_status(s: &pb::ClusterStatusResponse) -> String {
                     r.role.clone(),
                     r.epoch.to_string(),
                     if r.in_sync { "yes" } else { "no" }.into(),
+                    r.lag_seqs.map_or("-".into(), |l| l.to_string()),
+                    r.lag_seconds.map_or("-".into(), |l| format!("{l:.1}")),
                 ]);
             }
         }
@@ -218,11 +229,13 @@ mod tests {
 
     #[test]
     fn status_lists_the_replicas_of_replicated_shards() {
-        let replica = |node: &str, role: &str, in_sync| pb::ReplicaInfo {
+        let replica = |node: &str, role: &str, in_sync, lag: Option<(u64, f64)>| pb::ReplicaInfo {
             node: node.into(),
             role: role.into(),
             epoch: 7,
             in_sync,
+            lag_seqs: lag.map(|l| l.0),
+            lag_seconds: lag.map(|l| l.1),
         };
         let s = pb::ClusterStatusResponse {
             shards: vec![pb::ShardPlacement {
@@ -231,8 +244,9 @@ mod tests {
                 owner: "n2".into(),
                 epoch: 7,
                 replicas: vec![
-                    replica("n2", "primary", true),
-                    replica("n1", "follower", false),
+                    replica("n2", "primary", true, Some((0, 0.0))),
+                    replica("n1", "follower", false, Some((120, 2.34))),
+                    replica("n3", "follower", true, None),
                 ],
                 ..Default::default()
             }],
@@ -241,9 +255,10 @@ mod tests {
         let text = cluster_status(&s);
         assert!(
             text.contains(
-                "COLLECTION  SHARD  REPLICA  ROLE      EPOCH  IN SYNC\n\
-                 c           0      n2       primary   7      yes\n\
-                 c           0      n1       follower  7      no\n"
+                "COLLECTION  SHARD  REPLICA  ROLE      EPOCH  IN SYNC  LAG (SEQS)  LAG (S)\n\
+                 c           0      n2       primary   7      yes      0           0.0\n\
+                 c           0      n1       follower  7      no       120         2.3\n\
+                 c           0      n3       follower  7      yes      -           -\n"
             ),
             "{text}"
         );

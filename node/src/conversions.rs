@@ -283,6 +283,17 @@ pub fn status_to_proto(s: SlotStatus) -> pb::ShardStatus {
         live_points: s.live_points,
         segments: s.segments as u32,
         error: s.error,
+        followers: s
+            .followers
+            .unwrap_or_default()
+            .into_iter()
+            .map(|f| pb::FollowerLag {
+                node: f.node,
+                durable_seq: f.durable_seq,
+                lag_seqs: f.lag_seqs,
+                lag_ms: f.lag.as_millis() as u64,
+            })
+            .collect(),
     }
 }
 

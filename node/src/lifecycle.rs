@@ -154,7 +154,7 @@ impl Lifecycle {
         }
         let local = a.storage == Storage::Local;
         let primary = match (&a.replication, a.role) {
-            (Some(set), Role::Writer) => Some(self.primary_plan(set)),
+            (Some(set), Role::Writer) => Some(self.primary_plan(&a.id, set)),
             _ => None,
         };
         let plan = OpenPlan {
@@ -206,7 +206,7 @@ impl Lifecycle {
     }
 
     /// How this node, the primary, replicates to the other replicas of `set`.
-    fn primary_plan(&self, set: &ReplicaSet) -> PrimaryPlan {
+    fn primary_plan(&self, id: &ShardId, set: &ReplicaSet) -> PrimaryPlan {
         let me = &self.config.node.id;
         let followers: Vec<_> = set
             .replicas
@@ -225,6 +225,7 @@ impl Lifecycle {
             node_id: me.clone(),
             routers: self.config.cluster.routers.clone(),
             lag_timeout: std::time::Duration::from_millis(self.config.node.replica_lag_timeout_ms),
+            ack_wait: Some(self.metrics.ack_wait(id)),
         }
     }
 

@@ -10,12 +10,26 @@
 //!   `shard_wal_bytes`, `shard_mailbox_depth`, `shard_flushes_total`,
 //!   `shard_compactions_total`, `shard_cache_hits_total{tier}`, `shard_cache_misses_total`;
 //! - `read_queue_depth`: reads running or waiting for a search thread.
+//!
+//! Replication (note 014, "Observability"; names under `vecshard_`, reported by a
+//! replicated shard's primary):
+//!
+//! - `replica_lag_seqs{collection,shard,follower}`: sequence numbers a follower is behind
+//!   the primary's last one;
+//! - `replica_lag_seconds{collection,shard,follower}`: seconds since it last held the
+//!   primary's whole log (0 while it does);
+//! - `replica_catchup_bytes_total{collection,shard,follower}`: bytes of frames sent to it
+//!   while it was behind, since this primary's epoch began;
+//! - `isr_size{collection,shard}`: replicas the primary counts as in sync, itself included;
+//! - `write_ack_wait_seconds{collection,shard}`: how long a write durable on the primary
+//!   waited for its acknowledgement rule (or its deadline).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric, text::encode};
+use prometheus_client::encoding::text::{encode, encode_eof, encode_registry};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
@@ -25,6 +39,7 @@ use prometheus_client::registry::Registry as PromRegistry;
 use crate::placement::ShardId;
 use crate::reads::ReadPool;
 use crate::registry::{Registry, SlotStatus};
+use crate::replication::observe::FollowerLag;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -66,6 +81,9 @@ pub struct Metrics {
     latency: HistFamily<OpLabels>,
     engine_write: HistFamily<ShardLabels>,
     group_requests: HistFamily<ShardLabels>,
+    /// Replication's metrics, under `vecshard_` (note 014 names them so).
+    replication: PromRegistry,
+    ack_wait: HistFamily<ShardLabels>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -105,14 +123,32 @@ impl Metrics {
             "Write requests carried by one engine write",
             group_requests.clone(),
         );
-        registry.register_collector(Box::new(ShardCollector { shards, reads }));
+        registry.register_collector(Box::new(ShardCollector {
+            shards: shards.clone(),
+            reads,
+        }));
+        let mut replication = PromRegistry::with_prefix("vecshard");
+        let ack_wait: HistFamily<ShardLabels> = Family::new_with_constructor(latency_histogram);
+        replication.register(
+            "write_ack_wait_seconds",
+            "How long a write durable on a replicated shard's primary waited for its acknowledgement rule",
+            ack_wait.clone(),
+        );
+        replication.register_collector(Box::new(ReplicationCollector { shards }));
         Metrics {
             registry,
             requests,
             latency,
             engine_write,
             group_requests,
+            replication,
+            ack_wait,
         }
+    }
+
+    /// The histogram of acknowledgement waits of shard `id` (a replicated primary's).
+    pub fn ack_wait(&self, id: &ShardId) -> Histogram {
+        self.ack_wait.get_or_create(&ShardLabels::of(id)).clone()
     }
 
     /// Count a call and its latency.
@@ -161,8 +197,12 @@ impl Metrics {
     /// runtime.
     pub fn encode(&self) -> String {
         let mut out = String::new();
-        if let Err(e) = encode(&mut out, &self.registry) {
+        let encoded = encode_registry(&mut out, &self.registry)
+            .and_then(|()| encode(&mut out, &self.replication));
+        if let Err(e) = encoded {
             tracing::error!(error = %e, "cannot encode metrics");
+            out.clear();
+            let _ = encode_eof(&mut out);
         }
         out
     }
@@ -350,6 +390,88 @@ impl Collector for ShardCollector {
             prometheus_client::metrics::MetricType::Gauge,
         )?;
         ConstGauge::new(self.reads.in_flight() as i64).encode(m)?;
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FollowerLabels {
+    collection: String,
+    shard: u32,
+    follower: String,
+}
+
+/// Replication gauges read from each replicated primary at scrape time.
+#[derive(Debug)]
+struct ReplicationCollector {
+    shards: Arc<Registry>,
+}
+
+/// One follower's value of a replication metric.
+enum Value {
+    Gauge(i64),
+    Seconds(f64),
+    Counter(u64),
+}
+
+type FollowerValue = fn(&FollowerLag) -> Value;
+
+impl Collector for ReplicationCollector {
+    fn encode(&self, mut enc: DescriptorEncoder) -> std::fmt::Result {
+        use prometheus_client::metrics::MetricType;
+        let statuses = self.shards.statuses(false);
+        let primaries: Vec<_> = statuses
+            .iter()
+            .filter_map(|s| Some((&s.id, s.followers.as_ref()?)))
+            .collect();
+        let per_follower: [(&str, &str, MetricType, FollowerValue); 3] = [
+            (
+                "replica_lag_seqs",
+                "Sequence numbers a follower is behind its primary's last one",
+                MetricType::Gauge,
+                |f| Value::Gauge(f.lag_seqs as i64),
+            ),
+            (
+                "replica_lag_seconds",
+                "Seconds since a follower last held its primary's whole log (0 while it does)",
+                MetricType::Gauge,
+                |f| Value::Seconds(f.lag.as_secs_f64()),
+            ),
+            (
+                "replica_catchup_bytes",
+                "Bytes of frames a primary sent to a follower while the follower was behind",
+                MetricType::Counter,
+                |f| Value::Counter(f.catchup_bytes),
+            ),
+        ];
+        for (name, help, kind, get) in per_follower {
+            let mut m = enc.encode_descriptor(name, help, None, kind)?;
+            for (id, followers) in &primaries {
+                for f in followers.iter() {
+                    let labels = FollowerLabels {
+                        collection: id.collection.clone(),
+                        shard: id.shard,
+                        follower: f.node.clone(),
+                    };
+                    let e = m.encode_family(&labels)?;
+                    match get(f) {
+                        Value::Gauge(v) => ConstGauge::new(v).encode(e)?,
+                        Value::Seconds(v) => ConstGauge::new(v).encode(e)?,
+                        Value::Counter(v) => ConstCounter::new(v).encode(e)?,
+                    }
+                }
+            }
+        }
+        let mut m = enc.encode_descriptor(
+            "isr_size",
+            "Replicas a replicated shard's primary counts as in sync, itself included",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (id, followers) in &primaries {
+            let size = 1 + followers.iter().filter(|f| f.in_sync).count() as i64;
+            ConstGauge::new(size).encode(m.encode_family(&ShardLabels::of(id))?)?;
+        }
         Ok(())
     }
 }

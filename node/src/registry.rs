@@ -12,6 +12,8 @@ use vecshard_engine::{Shard, ShardSpec, Stats};
 use crate::conversions::Target;
 use crate::error::{NodeError, NotOwnerReason, ShardCtx};
 use crate::placement::{Role, ShardId};
+use crate::replication::Replicator;
+use crate::replication::observe::FollowerLag;
 use crate::shard_actor::ShardActor;
 
 /// What a call needs from the shard.
@@ -89,6 +91,8 @@ pub struct SlotStatus {
     pub stats: Option<Stats>,
     /// Writes queued or running in the shard's actor.
     pub queued_writes: usize,
+    /// A replicated primary's followers against its log (`None` elsewhere).
+    pub followers: Option<Vec<FollowerLag>>,
 }
 
 /// One assignment held by the node.
@@ -112,6 +116,8 @@ pub struct Slot {
     pub queued: AtomicUsize,
     /// A replicated shard's primary: its writes wait for followers' acknowledgements.
     pub primary_of_replicas: bool,
+    /// The primary's replication once its engine is open, for status reports.
+    replicator: Mutex<Option<Replicator>>,
 }
 
 impl std::fmt::Debug for Slot {
@@ -147,6 +153,7 @@ impl Slot {
             arbiter: Mutex::new(None),
             queued: AtomicUsize::new(0),
             primary_of_replicas,
+            replicator: Mutex::new(None),
         }
     }
 
@@ -295,7 +302,13 @@ impl Slot {
             error,
             stats: stats.filter(|_| state_name == StateName::Serving),
             queued_writes: self.queued.load(Ordering::Relaxed),
+            followers: self.replicator.lock().as_ref().map(Replicator::followers),
         }
+    }
+
+    /// The primary's replication started (`Some`) or ended (`None`).
+    pub fn set_replicator(&self, replicator: Option<Replicator>) {
+        *self.replicator.lock() = replicator;
     }
 
     /// The engine stopped taking writes by itself (a background flush found a newer
@@ -379,6 +392,7 @@ impl Registry {
             error: String::new(),
             stats: None,
             queued_writes: 0,
+            followers: None,
         });
     }
 

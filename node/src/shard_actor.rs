@@ -449,6 +449,7 @@ impl ShardActor {
 
     fn close_engine(&mut self) -> Result<(), vecshard_engine::Error> {
         if let Some(rep) = self.replicator.take() {
+            self.slot.set_replicator(None);
             rep.close();
         }
         match self.shard.take() {
@@ -466,6 +467,7 @@ impl Drop for ShardActor {
     fn drop(&mut self) {
         // However the actor ends, its shipping tasks end and its waiting writes fail.
         if let Some(rep) = self.replicator.take() {
+            self.slot.set_replicator(None);
             rep.close();
         }
     }
@@ -489,7 +491,10 @@ impl Handler<Open> for ShardActor {
                     ms = started.elapsed().as_millis() as u64, "opened");
                 if let Some(plan) = self.plan.primary.clone() {
                     match self.start_primary(&shard, plan) {
-                        Ok(r) => self.replicator = Some(r),
+                        Ok(r) => {
+                            self.slot.set_replicator(Some(r.clone()));
+                            self.replicator = Some(r);
+                        }
                         Err(e) => {
                             let _ = shard.close();
                             self.slot.set_state(SlotState::Failed(e));

@@ -139,6 +139,12 @@ fn shard_status() -> int::ShardStatus {
         live_points: 1_000,
         segments: 2,
         error: "segment 00000000000000000007 checksum mismatch".into(),
+        followers: vec![int::FollowerLag {
+            node: "node-b".into(),
+            durable_seq: 900,
+            lag_seqs: 100,
+            lag_ms: 1_500,
+        }],
     }
 }
 
@@ -277,6 +283,8 @@ fn public_search_and_status_messages_round_trip() {
                 role: "primary".into(),
                 epoch: 3,
                 in_sync: true,
+                lag_seqs: Some(0),
+                lag_seconds: Some(0.0),
             }],
         }],
     });

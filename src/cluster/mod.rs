@@ -101,6 +101,9 @@ pub enum ClusterCmd {
     /// from outside; or the embedded engine on the node's shard directories
     /// (scripts/profile-server.sh).
     BenchServed(vecshard_bench::served::BenchServedArgs),
+    /// Ingest throughput and upsert p50/p99 through a running cluster with replication
+    /// factor 1 and 3 (`all`, `majority`) (scripts/bench-replication.sh).
+    BenchReplication(vecshard_bench::replication::BenchReplicationArgs),
     /// Operator commands: move a shard, add or remove a router.
     #[command(subcommand)]
     Cluster(admin::AdminCmd),
@@ -137,14 +140,16 @@ pub fn run(cmd: ClusterCmd, connector: &Connector) -> Result<()> {
             return vecshard_bench::cluster::run(a, data, connector.tls());
         }
         ClusterCmd::BenchServed(a) => return vecshard_bench::served::run(a),
+        ClusterCmd::BenchReplication(a) => return vecshard_bench::replication::run(a),
         _ => {}
     }
     let rt = crate::runtime::server("vecshard-worker")?;
     rt.block_on(async {
         match cmd {
-            ClusterCmd::Router(_) | ClusterCmd::BenchCluster(_) | ClusterCmd::BenchServed(_) => {
-                Ok(())
-            }
+            ClusterCmd::Router(_)
+            | ClusterCmd::BenchCluster(_)
+            | ClusterCmd::BenchServed(_)
+            | ClusterCmd::BenchReplication(_) => Ok(()),
             ClusterCmd::Dev(a) => {
                 let dev = vecshard_cluster::dev::Dev {
                     nodes: a.nodes,

@@ -118,6 +118,8 @@ pub struct RouterSpec {
 
 pub struct NodeSpec {
     pub id: String,
+    /// The node's HTTP listener (health, metrics), `127.0.0.1:port`.
+    pub http: String,
     config: PathBuf,
     pub proc: Option<Proc>,
 }
@@ -270,15 +272,15 @@ impl Cluster {
             .map(|n| {
                 let id = format!("node-{n}");
                 let config = dir.path().join(format!("{id}.toml"));
+                let http = format!("127.0.0.1:{}", free_port());
                 std::fs::write(
                     &config,
                     format!(
-                        "[node]\nid = \"{id}\"\nzone = \"{}\"\ngrpc_addr = \"127.0.0.1:{}\"\nhttp_addr = \"127.0.0.1:{}\"\ndata_dir = \"{}\"\n\
+                        "[node]\nid = \"{id}\"\nzone = \"{}\"\ngrpc_addr = \"127.0.0.1:{}\"\nhttp_addr = \"{http}\"\ndata_dir = \"{}\"\n\
                          shutdown_timeout_ms = 2000\nreplica_lag_timeout_ms = {}\nreplica_tail_bytes = {}\n\n[cluster]\nrouters = [{}]\nheartbeat_interval_ms = 200\nrpc_timeout_ms = 1000\n\
                          allowed_storage = {allowed}\n\n\
                          [engine]\nmemtable_bytes = 4194304\n",
                         o.zones.get(n - 1).copied().unwrap_or_default(),
-                        free_port(),
                         free_port(),
                         dir.path().join(&id).display(),
                         o.replica_lag_timeout_ms,
@@ -287,7 +289,12 @@ impl Cluster {
                     ),
                 )
                 .unwrap();
-                NodeSpec { id, config, proc: None }
+                NodeSpec {
+                    id,
+                    http,
+                    config,
+                    proc: None,
+                }
             })
             .collect();
         let mut c = Cluster {

@@ -10,6 +10,8 @@
 //! - [`checkpoint`]: a checkpoint's files as a stream of chunks with a CRC per file, and
 //!   their reception into a staging directory (checkpoint catch-up);
 //! - [`store`]: a copy's durable replication position and a follower's recent frames;
+//! - [`observe`]: what the primary reports of its followers (lag, catch-up bytes) and
+//!   of its writes' waits;
 //! - [`primary`]: the primary's shipping tasks (one unary `Replicate` call in flight per
 //!   follower, over one HTTP/2 connection each) and its waiting writes;
 //! - [`wiped`]: a primary whose copy is empty opens only if no follower holds writes.
@@ -17,6 +19,7 @@
 pub mod ack;
 pub mod checkpoint;
 pub mod follow;
+pub mod observe;
 pub mod primary;
 pub mod store;
 pub mod tail;

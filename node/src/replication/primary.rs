@@ -32,12 +32,12 @@ use vecshard_security::{AuthChannel, Outbound};
 
 use super::ack::{AckTracker, Count};
 use super::checkpoint::send_dir;
+use super::observe::{FollowerLag, Seen};
 use super::tail::{Missing, Tail};
 use crate::error::{NodeError, NotOwnerReason, ShardCtx};
 use crate::placement::{Peer, ShardId};
 
-/// Where a write's outcome goes.
-pub type Reply = oneshot::Sender<Result<(), NodeError>>;
+pub use super::observe::Reply;
 
 /// Most bytes of frames in one `Replicate` call (at least one frame is sent).
 const MAX_BATCH_BYTES: usize = 4 << 20;
@@ -70,6 +70,8 @@ pub struct PrimaryPlan {
     /// With `all`: how long an in-sync follower may hold back a write before it is
     /// dropped from the in-sync set.
     pub lag_timeout: Duration,
+    /// Observes how long each write waited for its acknowledgement, in seconds.
+    pub ack_wait: Option<prometheus_client::metrics::histogram::Histogram>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -92,6 +94,8 @@ struct State {
     /// Followers catching up from a checkpoint: the tail keeps every frame from their
     /// position on.
     pinned: BTreeMap<String, u64>,
+    /// What each follower's answers showed (lag, catch-up bytes).
+    seen: BTreeMap<String, Seen>,
 }
 
 impl State {
@@ -120,6 +124,7 @@ struct Inner {
     /// The engine and its location, for checkpoints.
     shard: vecshard_engine::Shard,
     location: String,
+    ack_wait: Option<prometheus_client::metrics::histogram::Histogram>,
 }
 
 /// A primary's replication; cheap to clone.
@@ -168,6 +173,10 @@ impl Replicator {
             shrinking: BTreeSet::new(),
             expanding: BTreeSet::new(),
             pinned: BTreeMap::new(),
+            seen: followers
+                .iter()
+                .map(|(id, _)| (id.clone(), Seen::new(Instant::now())))
+                .collect(),
         };
         let (signal, _) = watch::channel(Signal {
             end: next_seq,
@@ -187,6 +196,7 @@ impl Replicator {
             deadlines: Notify::new(),
             shard,
             location,
+            ack_wait: plan.ack_wait.clone(),
         });
         for peer in plan.followers {
             let client = client(&plan.outbound, &peer.address, plan.ack_timeout);
@@ -212,7 +222,13 @@ impl Replicator {
 
     /// Answer `reply` once the write ending at `seq` meets the rule, or fail it at
     /// `deadline` (or after the acknowledgement timeout when it has none).
-    pub fn wait(&self, seq: u64, deadline: Option<Instant>, reply: Reply) {
+    pub fn wait(
+        &self,
+        seq: u64,
+        deadline: Option<Instant>,
+        reply: oneshot::Sender<Result<(), NodeError>>,
+    ) {
+        let reply = Reply::new(reply, self.inner.ack_wait.clone());
         let now = Instant::now();
         let deadline = deadline.unwrap_or(now + self.inner.ack_timeout);
         let now_ready = {
@@ -230,6 +246,23 @@ impl Replicator {
             }
             None => self.inner.deadlines.notify_one(),
         }
+    }
+
+    /// Every follower against the log end, now.
+    pub fn followers(&self) -> Vec<FollowerLag> {
+        let now = Instant::now();
+        let s = self.inner.state.lock();
+        let log_end = s.tail.end().saturating_sub(1);
+        s.seen
+            .iter()
+            .map(|(node, seen)| {
+                let durable = s.acks.position(node).unwrap_or(0);
+                FollowerLag {
+                    in_sync: s.acks.is_in_sync(node),
+                    ..FollowerLag::of(node, seen, durable, log_end, now)
+                }
+            })
+            .collect()
     }
 
     /// Stop: waiting writes fail as "not owner" (the router retries them on the current
@@ -368,7 +401,12 @@ async fn ship_to(inner: Arc<Inner>, peer: Peer, client: Result<Client, String>, 
             continue;
         }
         let sent = frames.len();
+        let bytes: u64 = frames
+            .iter()
+            .map(|f| prost::Message::encoded_len(f) as u64)
+            .sum();
         let log_end = inner.state.lock().tail.end().saturating_sub(1);
+        let sent_at = Instant::now();
         let mut req = tonic::Request::new(pb::ReplicateRequest {
             target: Some(pb::ShardTarget {
                 collection: inner.id.collection.clone(),
@@ -400,6 +438,9 @@ async fn ship_to(inner: Arc<Inner>, peer: Peer, client: Result<Client, String>, 
                 let (ready, expand) = {
                     let mut s = inner.state.lock();
                     s.trouble.remove(&peer.node_id);
+                    if let Some(seen) = s.seen.get_mut(&peer.node_id) {
+                        seen.answered(sent_at, bytes, log_end, r.durable_seq);
+                    }
                     // A position past this primary's log holds writes it never
                     // sequenced: it counts for nothing (the next turn sends a checkpoint).
                     let ahead = r.durable_seq >= s.tail.end();

@@ -821,6 +821,8 @@ async fn status(State(core): State<Arc<Core>>) -> Reply {
                 "role": r.role,
                 "epoch": r.epoch,
                 "in_sync": r.in_sync,
+                "lag_seqs": r.lag_seqs,
+                "lag_seconds": r.lag_seconds,
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
     }))

@@ -8,6 +8,7 @@ use crate::conversions::shard_state;
 use crate::core::Core;
 use crate::raft::state_machine::MapView;
 use crate::shardmap::{Assignment, Collection, placement};
+use vecshard_proto::internal::v1::ShardStatus;
 
 impl Core {
     /// A shard's state: unassigned, unavailable (owner down), or what its owner reports
@@ -75,7 +76,7 @@ impl Core {
                     readers: a.readers.clone(),
                     state: state as i32,
                     error,
-                    replicas: replica_infos(a),
+                    replicas: replica_infos(a, self.primary_report(&view, c, n as u32)),
                 });
             }
         }
@@ -103,8 +104,27 @@ impl Core {
     }
 }
 
-/// A replicated shard's replicas as the shard map records them, the primary first.
-fn replica_infos(a: &Assignment) -> Vec<pb::ReplicaInfo> {
+impl Core {
+    /// What a replicated shard's live primary last reported at the map's epoch (with its
+    /// followers' lag), if it did.
+    fn primary_report(&self, view: &MapView, coll: &Collection, n: u32) -> Option<ShardStatus> {
+        let a = &coll.shards[n as usize];
+        a.replicas.as_ref()?;
+        let owner = a
+            .owner
+            .as_ref()
+            .filter(|o| placement::is_live(&view.map, o))?;
+        self.heartbeats
+            .get(owner)?
+            .shard(&coll.spec.name, n)
+            .filter(|s| s.epoch == a.epoch)
+            .cloned()
+    }
+}
+
+/// A replicated shard's replicas as the shard map records them, the primary first, with
+/// the lag `report` (the primary's last heartbeat at the map's epoch) gives each.
+fn replica_infos(a: &Assignment, report: Option<ShardStatus>) -> Vec<pb::ReplicaInfo> {
     let Some(set) = &a.replicas else {
         return Vec::new();
     };
@@ -122,6 +142,56 @@ fn replica_infos(a: &Assignment) -> Vec<pb::ReplicaInfo> {
             .to_string(),
             epoch: a.epoch,
             in_sync: set.in_sync.contains(n),
+            ..lag_of(n, a.owner.as_ref() == Some(n), report.as_ref())
         })
         .collect()
+}
+
+/// A replica's lag: none for the primary; a follower's as its primary reported it
+/// (unknown without a report, or when the report does not name it).
+fn lag_of(node: &str, primary: bool, report: Option<&ShardStatus>) -> pb::ReplicaInfo {
+    let (lag_seqs, lag_seconds) = match (primary, report) {
+        (true, Some(_)) => (Some(0), Some(0.0)),
+        (false, Some(r)) => r
+            .followers
+            .iter()
+            .find(|f| f.node == node)
+            .map(|f| (Some(f.lag_seqs), Some(f.lag_ms as f64 / 1000.0)))
+            .unwrap_or((None, None)),
+        (_, None) => (None, None),
+    };
+    pb::ReplicaInfo {
+        lag_seqs,
+        lag_seconds,
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vecshard_proto::internal::v1::FollowerLag;
+
+    #[test]
+    fn a_followers_lag_comes_from_its_primarys_report_and_is_unknown_without_one() {
+        let report = ShardStatus {
+            followers: vec![FollowerLag {
+                node: "n2".into(),
+                durable_seq: 90,
+                lag_seqs: 10,
+                lag_ms: 1_500,
+            }],
+            ..Default::default()
+        };
+        let lag = |node, primary, report| {
+            let r = lag_of(node, primary, report);
+            (r.lag_seqs, r.lag_seconds)
+        };
+        assert_eq!(lag("n1", true, Some(&report)), (Some(0), Some(0.0)));
+        assert_eq!(lag("n2", false, Some(&report)), (Some(10), Some(1.5)));
+        // A follower the primary does not report, or no report at all: unknown.
+        assert_eq!(lag("n3", false, Some(&report)), (None, None));
+        assert_eq!(lag("n2", false, None), (None, None));
+        assert_eq!(lag("n1", true, None), (None, None));
+    }
 }

@@ -563,6 +563,7 @@ impl Svc {
                     live_points: live as u64,
                     segments: 0,
                     error: String::new(),
+                    followers: Vec::new(),
                 }
             })
             .collect()

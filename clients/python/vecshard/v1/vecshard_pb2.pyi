@@ -507,16 +507,20 @@ class ShardPlacement(_message.Message):
     def __init__(self, collection: _Optional[str] = ..., number: _Optional[int] = ..., owner: _Optional[str] = ..., epoch: _Optional[int] = ..., readers: _Optional[_Iterable[str]] = ..., state: _Optional[_Union[ShardState, str]] = ..., error: _Optional[str] = ..., replicas: _Optional[_Iterable[_Union[ReplicaInfo, _Mapping]]] = ...) -> None: ...
 
 class ReplicaInfo(_message.Message):
-    __slots__ = ("node", "role", "epoch", "in_sync")
+    __slots__ = ("node", "role", "epoch", "in_sync", "lag_seqs", "lag_seconds")
     NODE_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     IN_SYNC_FIELD_NUMBER: _ClassVar[int]
+    LAG_SEQS_FIELD_NUMBER: _ClassVar[int]
+    LAG_SECONDS_FIELD_NUMBER: _ClassVar[int]
     node: str
     role: str
     epoch: int
     in_sync: bool
-    def __init__(self, node: _Optional[str] = ..., role: _Optional[str] = ..., epoch: _Optional[int] = ..., in_sync: _Optional[bool] = ...) -> None: ...
+    lag_seqs: int
+    lag_seconds: float
+    def __init__(self, node: _Optional[str] = ..., role: _Optional[str] = ..., epoch: _Optional[int] = ..., in_sync: _Optional[bool] = ..., lag_seqs: _Optional[int] = ..., lag_seconds: _Optional[float] = ...) -> None: ...
 
 class ClusterStatusResponse(_message.Message):
     __slots__ = ("routers", "nodes", "shards")

@@ -562,6 +562,9 @@ async fn send_checkpoint(
     tracing::info!(shard = %inner.id, follower = %peer.node_id, seq, bytes,
         ms = (secs * 1000.0) as u64, mb_per_s = bytes as f64 / 1e6 / secs.max(1e-9),
         durable = r.durable_seq, "sent a checkpoint; the follower catches up from the tail");
+    if let Some(seen) = inner.state.lock().seen.get_mut(&peer.node_id) {
+        seen.catchup_bytes += bytes;
+    }
     Ok(r.durable_seq)
 }
 

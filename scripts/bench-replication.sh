@@ -49,7 +49,6 @@ data_dir = "$dir/router"
 grpc_listen = "$grpc"
 internal_listen = "$internal"
 http_listen = "$http"
-experimental_replication = true
 
 [[router.members]]
 id = 1

@@ -39,7 +39,7 @@ keys = []
 metrics_need_key = false
 allowed_storage = []
 backup_locations = []
-experimental_replication = false
+allow_replication = true
 tls_cert = ""
 tls_key = ""
 tls_ca = ""
@@ -142,14 +142,10 @@ pub struct RouterConfig {
     /// as `allowed_storage` allows no object store until listed — a backup location is a
     /// place nodes write to and `backup delete` empties, so the operator names it.
     pub backup_locations: Vec<String>,
-    /// Whether collections may be created with `replication_factor` > 1. Off by default:
-    /// writes are shipped to followers and a lost primary is replaced (design note 014,
-    /// steps 1-3 of 5, and of step 4 catch-up from the primary's in-memory tail), but a
-    /// replica further behind than that tail never catches up (no checkpoint copy yet),
-    /// so a factor above 1 is not ready for data. On only for testing the
-    /// replication work; creates with a factor above 1 are refused (FAILED_PRECONDITION
-    /// naming this setting) while it is off.
-    pub experimental_replication: bool,
+    /// Whether collections may be created with `replication_factor` > 1 (design note
+    /// 014). Off: such creates are refused with FAILED_PRECONDITION naming this setting
+    /// (for a cluster whose routers or nodes include builds older than replication).
+    pub allow_replication: bool,
     /// TLS certificate chain (PEM) of this router, used on all three listeners and as
     /// its client certificate towards nodes and peer routers. With `tls_key` and
     /// `tls_ca`; all empty: plaintext.

@@ -16,6 +16,7 @@ async fn bad_requests_get_precise_errors() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = test_config(dir.path(), 1);
     cfg.max_request_bytes = 1 << 20;
+    cfg.allow_replication = false;
     let router = vecshard_router::start(cfg).await.unwrap();
     let node = FakeNode::start(
         "n0",
@@ -38,8 +39,7 @@ async fn bad_requests_get_precise_errors() {
     .unwrap();
     wait_serving(&mut c, "c").await;
 
-    // Replica sets are not shipped writes yet: a factor above 1 is refused unless the
-    // router opts in (`experimental_replication`), naming the setting.
+    // A router with replication turned off refuses a factor above 1, naming the setting.
     let e = c
         .create_collection(pb::CreateCollectionRequest {
             name: "replicated".into(),
@@ -52,9 +52,8 @@ async fn bad_requests_get_precise_errors() {
         .unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
     assert!(
-        e.message()
-            .contains("replication_factor 3 is not available yet")
-            && e.message().contains("router.experimental_replication"),
+        e.message().contains("replication_factor 3 is turned off")
+            && e.message().contains("router.allow_replication = false"),
         "{e:?}"
     );
 

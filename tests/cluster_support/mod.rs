@@ -244,7 +244,7 @@ impl Cluster {
                     format!(
                         "[router]\nid = {id}\ndata_dir = \"{}\"\ngrpc_listen = \"{g}\"\ninternal_listen = \"{i}\"\nhttp_listen = \"{h}\"\n\
                          failure_timeout_ms = {}\ncontrol_interval_ms = {}\nsearch_timeout_ms = 10000\nwrite_timeout_ms = {}\n\
-                         default_shard_count = 3\nallowed_storage = {allowed}\nbackup_locations = {backup_locations}\nexperimental_replication = true\n{extra}\n[router.raft]\nheartbeat_ms = 100\nelection_timeout_min_ms = 600\n\
+                         default_shard_count = 3\nallowed_storage = {allowed}\nbackup_locations = {backup_locations}\n{extra}\n[router.raft]\nheartbeat_ms = 100\nelection_timeout_min_ms = 600\n\
                          election_timeout_max_ms = 1200\nsnapshot_every = 50\nlogs_to_keep = 20\n\n{members}",
                         data.display(),
                         o.failure_timeout_ms,

@@ -61,13 +61,12 @@ def test_bad_settings_are_invalid_argument(client: vecshard.Client) -> None:
 
 
 def test_replication_settings_reach_the_router(client: vecshard.Client) -> None:
-    # `vecshard dev --nodes 2`: a factor of 3 needs 3 live nodes, and a factor above 1 needs
-    # the router's `experimental_replication`, which `vecshard dev` leaves off; either way
-    # the refusal names the reason and nothing is created.
+    # `vecshard dev --nodes 2`: a factor of 3 needs 3 live nodes; the refusal names both
+    # numbers and nothing is created.
     name = unique_name("rep")
     with pytest.raises(vecshard.FailedPrecondition) as e:
         client.create_collection(name, dimension=3, metric="l2", replication_factor=3, write_ack="all")
-    assert "replication" in e.value.message
+    assert "replication_factor 3 needs 3 live data nodes, 2 are alive" in e.value.message
     assert name not in [c.name for c in client.list_collections()]
     info = client.create_collection(name, dimension=3, metric="l2", replication_factor=1)
     try:

@@ -23,17 +23,13 @@ impl Core {
         )?;
         let replication = Replication::from_request(&req, &spec)?;
         if let Some(r) = replication
-            && !self.cfg.experimental_replication
+            && !self.cfg.allow_replication
         {
             return Err(Error::new(
                 ErrorKind::FailedPrecondition,
                 format!(
-                    "replication_factor {} is not available yet: writes are shipped to the \
-                     replicas and a lost primary is replaced, but a replica further behind than \
-                     its primary's in-memory tail (node.replica_tail_bytes; a wiped disk, a long \
-                     outage) never catches up: the checkpoint copy is missing \
-                     (docs/design/014-replication.md, step 4 of 5 is partial); \
-                     router.experimental_replication = true enables it for testing only",
+                    "replication_factor {} is turned off on this cluster \
+                     (router.allow_replication = false)",
                     r.factor
                 ),
             ));

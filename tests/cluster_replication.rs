@@ -1167,19 +1167,40 @@ async fn with_write_ack_all_a_wiped_follower_catches_up_and_rejoins_the_in_sync_
         restarted.elapsed(),
         v
     );
-    // With `all` every later write waits for it again: read right after the
-    // acknowledgement (not polled), its own copy holds the write.
-    let address = address_of(&c, &follower).await;
+    let rejoined = (follower.as_str(), shard.epoch);
+    later_rounds_reach_the_follower_before_their_ack(
+        &c,
+        &mut client,
+        "rejoin",
+        rejoined,
+        v,
+        &mut want,
+    )
+    .await;
+}
+
+/// With `all`, every write after `follower` (at `epoch`) rejoined the in-sync set waits
+/// for it: rounds `v + 1 ..= v + 3`, each read from its own copy right after the
+/// acknowledgement (not polled); then every replica holds `want`.
+async fn later_rounds_reach_the_follower_before_their_ack(
+    c: &Cluster,
+    client: &mut Client,
+    name: &str,
+    (follower, epoch): (&str, u64),
+    v: u64,
+    want: &mut Expected,
+) {
+    let address = address_of(c, follower).await;
     let keys: Vec<u64> = (0..40).collect();
     for v in v + 1..=v + 3 {
-        write_round(&mut client, "rejoin", v).await.unwrap();
+        write_round(client, name, v).await.unwrap();
         want.extend((0..40).map(|k| (k, Some(v))));
-        let got = read_replica(&address, "rejoin", &[(0, shard.epoch)], &keys)
+        let got = read_replica(&address, name, &[(0, epoch)], &keys)
             .await
             .unwrap();
-        assert_eq!(differences(&want, &got), None, "round {v}");
+        assert_eq!(differences(want, &got), None, "round {v}");
     }
-    assert_every_replica_holds(&c, "rejoin", &want).await;
+    assert_every_replica_holds(c, name, want).await;
 }
 
 /// `router.follower_reads`: a primary that stalls (SIGSTOP: still alive in the shard map,
@@ -1312,19 +1333,16 @@ async fn with_write_ack_all_a_stopped_follower_behind_the_tail_rejoins_by_checkp
         log.contains("behind the primary's tail") && log.contains("sent a checkpoint"),
         "{log}"
     );
-    // Every later write waits for it: read right after the acknowledgement, its own copy
-    // holds every acknowledged value.
-    let address = address_of(&c, &follower).await;
-    let keys: Vec<u64> = (0..40).collect();
-    for v in v + 1..=v + 3 {
-        write_round(&mut client, "stopped", v).await.unwrap();
-        want.extend((0..40).map(|k| (k, Some(v))));
-        let got = read_replica(&address, "stopped", &[(0, shard.epoch)], &keys)
-            .await
-            .unwrap();
-        assert_eq!(differences(&want, &got), None, "round {v}");
-    }
-    assert_every_replica_holds(&c, "stopped", &want).await;
+    let rejoined = (follower.as_str(), shard.epoch);
+    later_rounds_reach_the_follower_before_their_ack(
+        &c,
+        &mut client,
+        "stopped",
+        rejoined,
+        v,
+        &mut want,
+    )
+    .await;
 }
 
 /// A primary whose data directory was wiped does not reopen empty: it hears from its

@@ -29,7 +29,7 @@ use crate::metrics::Metrics;
 use crate::placement::{RestoreFrom, Role};
 use crate::registry::{Slot, SlotState};
 use crate::replication::follow::{Fate, fate};
-use crate::replication::store::ReplicaStore;
+use crate::replication::store::{ReplicaRecord, ReplicaStore};
 use crate::replication::{PrimaryPlan, Replicator};
 use vecshard_proto::internal::v1 as pb;
 
@@ -628,6 +628,27 @@ impl ShardActor {
             NodeError::invalid(format!("shard {} is not replicated here", self.slot.id))
         })
     }
+
+    /// This copy's durable replica record, unless it is fenced above a caller at `epoch`.
+    fn unfenced_record(
+        &self,
+        copy: &ReplicaCopy,
+        location: &str,
+        epoch: u64,
+    ) -> Result<ReplicaRecord, NodeError> {
+        let record = copy.store.record(location).map_err(NodeError::Internal)?;
+        if epoch < record.fenced_epoch {
+            return Err(NodeError::NotOwner {
+                ctx: self.slot.ctx(epoch),
+                reason: NotOwnerReason::StaleCaller,
+                detail: Some(format!(
+                    "this copy is fenced at epoch {} for a promotion",
+                    record.fenced_epoch
+                )),
+            });
+        }
+        Ok(record)
+    }
 }
 
 /// Whether the local shard directory `location` holds no manifest (new or wiped).
@@ -700,17 +721,7 @@ impl Handler<ApplyFrames> for ShardActor {
         };
         let copy = self.copy()?.clone();
         let location = self.plan.location.clone();
-        let record = copy.store.record(&location).map_err(NodeError::Internal)?;
-        if m.epoch < record.fenced_epoch {
-            return Err(NodeError::NotOwner {
-                ctx: self.slot.ctx(m.epoch),
-                reason: NotOwnerReason::StaleCaller,
-                detail: Some(format!(
-                    "this copy is fenced at epoch {} for a promotion",
-                    record.fenced_epoch
-                )),
-            });
-        }
+        let record = self.unfenced_record(&copy, &location, m.epoch)?;
         let mut last_epoch = record.last_epoch;
         let needs_copy = |why: String| -> Result<Position, NodeError> {
             tracing::warn!(shard = %self.slot.id, %why, "this copy's log differs from the primary's: it needs a checkpoint");
@@ -826,17 +837,7 @@ impl Handler<InstallCopy> for ShardActor {
                 self.slot.id
             )));
         }
-        let record = copy.store.record(&location).map_err(NodeError::Internal)?;
-        if m.epoch < record.fenced_epoch {
-            return Err(NodeError::NotOwner {
-                ctx: self.slot.ctx(m.epoch),
-                reason: NotOwnerReason::StaleCaller,
-                detail: Some(format!(
-                    "this copy is fenced at epoch {} for a promotion",
-                    record.fenced_epoch
-                )),
-            });
-        }
+        self.unfenced_record(&copy, &location, m.epoch)?;
         let started = Instant::now();
         let io = |what: &str, e: std::io::Error| NodeError::Internal(format!("{what}: {e}"));
         // Durably catching up before the old copy goes: a crash from here on leaves an

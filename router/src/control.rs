@@ -118,7 +118,7 @@ async fn tick(core: &Core, state: &mut ControlState) {
         tracing::info!(?moves, "control: moving shards");
         propose(core, Command::Move { moves }).await;
     }
-    promote(core, &core.view(), state).await;
+    promote(core, &core.view(), &seen, state).await;
     let view = core.view();
     for c in placement::reader_changes(&view.map, core.cfg.read_replicas as usize) {
         propose(
@@ -168,9 +168,13 @@ fn unix_ms() -> u64 {
 /// and propose `Promote` once the answers decide it. A failed primary is not asked: its
 /// copy is not open, so it acknowledges nothing; after the promotion it is a follower and
 /// catches up like any other.
-async fn promote(core: &Core, view: &MapView, state: &mut ControlState) {
+async fn promote(
+    core: &Core,
+    view: &MapView,
+    seen: &HashMap<String, Seen>,
+    state: &mut ControlState,
+) {
     let now = core.clock.now();
-    let seen = core.heartbeats.all();
     let mut live_rounds = Vec::new();
     for (name, c) in &view.map.collections {
         let Some(replication) = c.replication else {
@@ -181,7 +185,7 @@ async fn promote(core: &Core, view: &MapView, state: &mut ControlState) {
                 continue;
             };
             let down = view.map.nodes.get(owner).map(|x| x.state) == Some(Liveness::Down);
-            if !down && !primary_failed(&seen, owner, name, n as u32, a.epoch) {
+            if !down && !primary_failed(seen, owner, name, n as u32, a.epoch) {
                 continue;
             }
             let key = (name.clone(), n as u32, a.epoch);

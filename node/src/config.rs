@@ -510,7 +510,7 @@ impl NodeConfig {
             ));
         }
         vecshard_model::validate::zone(&self.node.zone)
-            .map_err(|e| ConfigError::key_err("node.zone", e.to_string()))?;
+            .map_err(|e| ConfigError::key_err("node.zone", e.message()))?;
         let grpc = parse_addr("node.grpc_addr", &self.node.grpc_addr)?;
         parse_addr("node.http_addr", &self.node.http_addr)?;
         if !self.node.advertise_addr.is_empty() {
@@ -805,6 +805,9 @@ mod tests {
             let e = load_config_with_env(None, env(&[("VECSHARD__NODE__ID", "n"), (k, v)]))
                 .unwrap_err();
             assert_eq!(e.key(), Some(key), "{k}={v}: {e}");
+            // The key is named once, not again by the rule's own field.
+            let last = key.rsplit('.').next().unwrap_or(key);
+            assert!(!e.to_string().contains(&format!("{last}: {last}")), "{e}");
         }
         let f = file("[node]\nid = \"n\"\nsearch_threads = \"two\"\n");
         let e = load_config_with_env(Some(f.path()), env(&[])).unwrap_err();

@@ -41,7 +41,7 @@ use super::{
 use crate::error::{Error, ErrorKind, Result};
 use crate::paths;
 use crate::storage::RetrySettings;
-use block_cache::{CachedBlock, blocks_of, runs_of};
+use block_cache::{CachedBlock, blocks_of, parts_of, runs_of};
 use retry::{Backoff, is_transient};
 
 /// Files of one shard as objects under a key prefix of an object store.
@@ -70,8 +70,13 @@ struct Stats {
     bytes_fetched: AtomicU64,
 }
 
-/// Bytes one round of [`Storage::warm`] asks for.
-const WARM_ROUND_BYTES: u64 = 8 << 20;
+/// Bytes one round of [`Storage::warm`] asks for (in parts of [`PART_BYTES`]).
+const WARM_ROUND_BYTES: u64 = 32 << 20;
+
+/// The largest ranged GET: a longer run of missing blocks is read in parts of at most this
+/// many bytes, side by side in the same round (as S3 clients split large downloads: one
+/// GET streams ~50–100 MB/s, parallel GETs add up).
+const PART_BYTES: u64 = 8 << 20;
 
 impl Stats {
     /// `blocks` (or whole objects) fetched in `requests` GETs.
@@ -317,7 +322,7 @@ impl ObjectStorage {
         self.stats
             .disk_hits
             .fetch_add((missing.len() - fetch.len()) as u64, Ordering::Relaxed);
-        let runs = runs_of(&fetch);
+        let runs = parts_of(runs_of(&fetch), (PART_BYTES / bs).max(1));
         if runs.is_empty() {
             return Ok(out);
         }

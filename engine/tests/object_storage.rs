@@ -669,4 +669,16 @@ fn a_large_read_is_split_into_parallel_parts_of_one_round() {
         .unwrap();
     s.get_range("segments/2", 0..100_000).unwrap();
     assert_eq!(store.take_ranges().len(), 1);
+    // `part_bytes` sets the part size (whole blocks); 0 never splits.
+    for (part, requests) in [(10 << 20, 3), (0, 1)] {
+        let opts = StorageOptions {
+            part_bytes: part,
+            ..block_opts(4 * KIB, 64 << 20)
+        };
+        let (store, s) = faulty_storage(&opts);
+        s.put("segments/1", Bytes::from(data.clone())).unwrap();
+        let got = s.get_range("segments/1", 0..len).unwrap();
+        assert!(got[..] == data[..]);
+        assert_eq!(store.take_ranges().len(), requests, "part_bytes {part}");
+    }
 }

@@ -59,6 +59,8 @@ pub struct ObjectStorage {
     blocks: Arc<BlockCache>,
     disk: Option<Arc<DiskCache>>,
     stats: Stats,
+    /// Largest ranged GET ([`StorageOptions::part_bytes`]).
+    part_bytes: u64,
 }
 
 #[derive(Debug, Default)]
@@ -70,13 +72,8 @@ struct Stats {
     bytes_fetched: AtomicU64,
 }
 
-/// Bytes one round of [`Storage::warm`] asks for (in parts of [`PART_BYTES`]).
+/// Bytes one round of [`Storage::warm`] asks for (in parts of `part_bytes`).
 const WARM_ROUND_BYTES: u64 = 32 << 20;
-
-/// The largest ranged GET: a longer run of missing blocks is read in parts of at most this
-/// many bytes, side by side in the same round (as S3 clients split large downloads: one
-/// GET streams ~50–100 MB/s, parallel GETs add up).
-const PART_BYTES: u64 = 8 << 20;
 
 impl Stats {
     /// `blocks` (or whole objects) fetched in `requests` GETs.
@@ -141,6 +138,7 @@ impl ObjectStorageBuilder {
             location,
             store_id,
             retry: o.retry.clone(),
+            part_bytes: o.part_bytes,
             blocks,
             disk,
             stats: Stats::default(),
@@ -322,7 +320,11 @@ impl ObjectStorage {
         self.stats
             .disk_hits
             .fetch_add((missing.len() - fetch.len()) as u64, Ordering::Relaxed);
-        let runs = parts_of(runs_of(&fetch), (PART_BYTES / bs).max(1));
+        // A long run is read in parts of at most `part_bytes`, side by side.
+        let runs = match self.part_bytes {
+            0 => runs_of(&fetch),
+            part => parts_of(runs_of(&fetch), part / bs),
+        };
         if runs.is_empty() {
             return Ok(out);
         }

@@ -6,7 +6,7 @@
 //! cargo run --release -p vecshard-engine --features object-store --example lazy_bench -- \
 //!     DATASET_DIR --dir /tmp/x/shard [--limit ROWS] [--m 16] [--efc 200] [--ef 32] \
 //!     [--queries 200] [--passes 3] [--read-batch 1,4] [--latency-ms 25] [--mbps 100] \
-//!     [--block-cache-bytes N] [--cold-queries 100] [--cache-dir DIR] [--skip-cold] \
+//!     [--block-cache-bytes N] [--part-bytes N] [--cold-queries 100] [--cache-dir DIR] [--skip-cold] \
 //!     [--prefetch none|upper-layers|all]
 //! ```
 //! `DATASET_DIR` holds `base.fvecs`, `query.fvecs` and `groundtruth.ivecs`
@@ -43,6 +43,7 @@ struct Args {
     latency_ms: u64,
     mbps: u64,
     block_cache_bytes: u64,
+    part_bytes: u64,
     cold_queries: usize,
     cache_dir: Option<std::path::PathBuf>,
     skip_cold: bool,
@@ -67,6 +68,7 @@ fn parse() -> Result<Args, String> {
         latency_ms: 25,
         mbps: 100,
         block_cache_bytes: Options::default().block_cache_bytes,
+        part_bytes: StorageOptions::default().part_bytes,
         cold_queries: 100,
         cache_dir: None,
         skip_cold: false,
@@ -92,6 +94,7 @@ fn parse() -> Result<Args, String> {
             "--latency-ms" => a.latency_ms = num()?,
             "--mbps" => a.mbps = num()?,
             "--block-cache-bytes" => a.block_cache_bytes = num()?,
+            "--part-bytes" => a.part_bytes = num()?,
             "--cold-queries" => a.cold_queries = num()? as usize,
             "--cache-dir" => a.cache_dir = Some(value.clone().into()),
             "--prefetch" => {
@@ -206,6 +209,7 @@ fn open_lazy(
     let storage_opts = StorageOptions {
         block_cache_bytes: opts.block_cache_bytes,
         cache_dir: opts.cache_dir.clone(),
+        part_bytes: a.part_bytes,
         ..StorageOptions::default()
     };
     let t = Instant::now();
@@ -359,6 +363,7 @@ fn main() -> Result<(), String> {
     for &b in &a.batches {
         let (shard, slow, open_s) = open_lazy(&a, b, Some(latency))?;
         let open_bytes = shard.stats().bytes_fetched;
+        let open_requests = slow.as_ref().map_or(0, |s| s.injected().requests);
         let mut l = Vec::new();
         let mut hits = 0;
         for (i, r) in requests.iter().take(a.cold_queries).enumerate() {
@@ -372,7 +377,8 @@ fn main() -> Result<(), String> {
         l.sort_by(f64::total_cmp);
         let injected = slow.map(|s| s.injected()).unwrap_or_default();
         println!(
-            "cold, read batch {b}, {} ms + {} MB/s: open {:.3} s ({} B), first query {:.0} ms, \
+            "cold, read batch {b}, {} ms + {} MB/s: open {:.3} s ({} B, {open_requests} requests \
+             charged), first query {:.0} ms, \
              first {count} p50 {:.0} / p99 {:.0} ms, recall@10 {:.4}, fetched {} B in {} requests \
              ({:.1} s injected)",
             a.latency_ms,

@@ -613,3 +613,72 @@ fn one_round_reads_many_ranges_and_whole_blocks_carry_their_check_mark() {
     assert!(!fresh[0].checked.as_ref().unwrap().load(Ordering::SeqCst));
     assert_eq!(store.gets(), 3);
 }
+
+#[test]
+fn a_large_read_is_split_into_parallel_parts_of_one_round() {
+    use std::sync::Mutex;
+    use vecshard_engine::storage::{Latency, LatencyStorage};
+
+    let (store, s) = faulty_storage(&block_opts(4 * KIB, 64 << 20));
+    let s: Arc<dyn Storage> = Arc::new(s);
+    let waits = Arc::new(Mutex::new(Vec::new()));
+    let log = waits.clone();
+    let latency = Latency::new(25, 100);
+    let slow = LatencyStorage::new(s.clone(), latency)
+        .with_delay(Arc::new(move |d| log.lock().unwrap().push(d)));
+    let len = 30_000_000u64; // a 30 MB section of a 1M-row segment
+    let data = pattern(len);
+    s.put("segments/1", Bytes::from(data.clone())).unwrap();
+    let (waited, charged) = (waits.lock().unwrap().len(), slow.injected());
+
+    let (small, large) = (100..5000, 4096..len - 3);
+    let got = slow
+        .get_ranges("segments/1", &[small.clone(), large.clone()])
+        .unwrap();
+    assert_eq!(&got[0][..], &data[small.start as usize..small.end as usize]);
+    assert_eq!(&got[1][..], &data[large.start as usize..large.end as usize]);
+    let ranges = store.take_ranges();
+    let parts: Vec<(u64, u64)> = ranges
+        .iter()
+        .map(|r| match r {
+            Some(GetRange::Bounded(b)) => (b.start, b.end),
+            other => panic!("unexpected range {other:?}"),
+        })
+        .collect();
+    assert!(parts.len() >= 4, "30 MB in parts of ≤ 8 MiB: {parts:?}");
+    assert!(parts.iter().all(|(a, b)| b - a <= 8 << 20), "{parts:?}");
+    // The parts tile the object, each block fetched once.
+    let mut at = 0;
+    for (a, b) in &parts {
+        assert_eq!(*a, at, "{parts:?}");
+        at = *b;
+    }
+    assert!(at >= len);
+    let stats = s.cache_stats();
+    assert_eq!(stats.requests, parts.len() as u64);
+    assert_eq!(stats.bytes_fetched, len);
+    // One round: one wait, the bytes spread over the parts.
+    let waits = waits.lock().unwrap()[waited..].to_vec();
+    assert_eq!(waits, vec![latency.cost(len / parts.len() as u64)]);
+    assert_eq!(
+        slow.injected().requests - charged.requests,
+        parts.len() as u64
+    );
+    // A small read is one request, as before.
+    s.put("segments/2", Bytes::from(data[..100_000].to_vec()))
+        .unwrap();
+    s.get_range("segments/2", 0..100_000).unwrap();
+    assert_eq!(store.take_ranges().len(), 1);
+    // `part_bytes` sets the part size (whole blocks); 0 never splits.
+    for (part, requests) in [(10 << 20, 3), (0, 1)] {
+        let opts = StorageOptions {
+            part_bytes: part,
+            ..block_opts(4 * KIB, 64 << 20)
+        };
+        let (store, s) = faulty_storage(&opts);
+        s.put("segments/1", Bytes::from(data.clone())).unwrap();
+        let got = s.get_range("segments/1", 0..len).unwrap();
+        assert!(got[..] == data[..]);
+        assert_eq!(store.take_ranges().len(), requests, "part_bytes {part}");
+    }
+}

@@ -41,7 +41,7 @@ use super::{
 use crate::error::{Error, ErrorKind, Result};
 use crate::paths;
 use crate::storage::RetrySettings;
-use block_cache::{CachedBlock, blocks_of, runs_of};
+use block_cache::{CachedBlock, blocks_of, parts_of, runs_of};
 use retry::{Backoff, is_transient};
 
 /// Files of one shard as objects under a key prefix of an object store.
@@ -59,6 +59,8 @@ pub struct ObjectStorage {
     blocks: Arc<BlockCache>,
     disk: Option<Arc<DiskCache>>,
     stats: Stats,
+    /// Largest ranged GET ([`StorageOptions::part_bytes`]).
+    part_bytes: u64,
 }
 
 #[derive(Debug, Default)]
@@ -70,8 +72,8 @@ struct Stats {
     bytes_fetched: AtomicU64,
 }
 
-/// Bytes one round of [`Storage::warm`] asks for.
-const WARM_ROUND_BYTES: u64 = 8 << 20;
+/// Bytes one round of [`Storage::warm`] asks for (in parts of `part_bytes`).
+const WARM_ROUND_BYTES: u64 = 32 << 20;
 
 impl Stats {
     /// `blocks` (or whole objects) fetched in `requests` GETs.
@@ -136,6 +138,7 @@ impl ObjectStorageBuilder {
             location,
             store_id,
             retry: o.retry.clone(),
+            part_bytes: o.part_bytes,
             blocks,
             disk,
             stats: Stats::default(),
@@ -317,7 +320,11 @@ impl ObjectStorage {
         self.stats
             .disk_hits
             .fetch_add((missing.len() - fetch.len()) as u64, Ordering::Relaxed);
-        let runs = runs_of(&fetch);
+        // A long run is read in parts of at most `part_bytes`, side by side.
+        let runs = match self.part_bytes {
+            0 => runs_of(&fetch),
+            part => parts_of(runs_of(&fetch), part / bs),
+        };
         if runs.is_empty() {
             return Ok(out);
         }

@@ -20,6 +20,12 @@ pub struct StorageOptions {
     /// (and cache) that many more bytes per miss — 1 MiB blocks read 256× what a hop
     /// needs and hold a tenth as many hot blocks in the same memory.
     pub block_size_bytes: u64,
+    /// Largest ranged GET (default 8 MiB, as S3 clients split downloads): a longer read of
+    /// missing blocks (a lazy segment's directory and row columns at open, a prefetch) is
+    /// split into parts of at most this size, requested side by side in one round. One
+    /// GET streams about 50–100 MB/s, parallel GETs add up. Rounded down to whole blocks
+    /// (at least one); `0`: never split.
+    pub part_bytes: u64,
     /// Directory for whole objects downloaded by `map` (segments), which then are
     /// memory-mapped like local files and survive restarts. `None`: objects are held in
     /// memory while mapped and fetched again after a restart. One process per directory.
@@ -36,6 +42,7 @@ impl Default for StorageOptions {
         StorageOptions {
             block_cache_bytes: 256 << 20,
             block_size_bytes: 4 << 10,
+            part_bytes: 8 << 20,
             cache_dir: None,
             cache_dir_bytes: 10 << 30,
             retry: RetrySettings::default(),

@@ -214,6 +214,22 @@ pub(crate) fn runs_of(ids: &[u64]) -> Vec<Range<u64>> {
     runs
 }
 
+/// `runs` cut into parts of at most `max` blocks (at least one), in order: one large read
+/// becomes parallel ranged requests of one round, as S3 clients split downloads.
+pub(crate) fn parts_of(runs: Vec<Range<u64>>, max: u64) -> Vec<Range<u64>> {
+    let max = max.max(1);
+    let mut out = Vec::with_capacity(runs.len());
+    for run in runs {
+        let mut at = run.start;
+        while at < run.end {
+            let end = run.end.min(at + max);
+            out.push(at..end);
+            at = end;
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,6 +246,15 @@ mod tests {
     fn runs_coalesce_adjacent_missing_blocks() {
         assert_eq!(runs_of(&[4, 5, 7, 10, 11, 12]), vec![4..6, 7..8, 10..13]);
         assert!(runs_of(&[]).is_empty());
+        assert_eq!(
+            parts_of(vec![0..10, 12..13, 20..24], 4),
+            vec![0..4, 4..8, 8..10, 12..13, 20..24]
+        );
+        assert_eq!(
+            parts_of(std::iter::once(3..5).collect(), 0),
+            vec![3..4, 4..5]
+        );
+        assert!(parts_of(Vec::new(), 4).is_empty());
     }
 
     #[test]

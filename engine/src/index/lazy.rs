@@ -2,14 +2,15 @@
 //! on an object store): the walk of [`super::FrozenIndex`] over a space that fetches, per
 //! round, the blocks the next distances need.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
-use parking_lot::RwLock;
+use crossbeam_epoch as epoch;
+use parking_lot::Mutex;
 
 use super::format::NONE;
 use super::frozen::{Shape, Within, query_code, rescore_count};
@@ -60,31 +61,54 @@ pub trait LazySource: Sync {
     fn hop_table(&self) -> Option<&BlockTable> {
         None
     }
+    /// `n` reads were served by the [`BlockTable`]s: count them as memory-cache hits.
+    fn table_hits(&self, _n: u64) {}
 }
 
 /// The blocks of one section that a memory cache holds, by block number: a warm search
-/// reads a cached block under one uncontended read lock instead of looking it up in the
-/// cache (a hash of the object's name, a shard lock, reference counts) and pinning it.
+/// reads a cached block with one atomic load, no lock and no reference count, instead of
+/// looking it up in the cache (a hash of the object's name, a shard lock, reference
+/// counts) and pinning it.
 /// A block is kept here only while its cache holds it ([`BlockTable::keep`] registers a
 /// [`Resident`] watcher that removes it when the cache drops it), so the table shares the
 /// cache's bytes and adds only its slots (64 bytes per block, 1.6 % of 4 KiB) to the
 /// cache's bound.
 /// Only checked blocks are kept.
+///
+/// Reads are epoch-protected (crossbeam-epoch): a search pins once ([`BlockTable::pin`],
+/// one fence per search) and then reads any slot with a plain load of its address
+/// ([`BlockTable::read`]). A block the cache drops leaves its slot at once (the address
+/// becomes 0, so no later read and no [`BlockTable::held`] sees it), but its bytes are
+/// freed only after every search pinned at that moment has ended: a search that loaded
+/// the old address keeps reading valid, unchanged bytes (a block of an immutable
+/// segment), as a search that pinned the block after a miss would. Those bytes are
+/// outside the cache's bound for the length of a search, like a search's pinned misses.
 pub struct BlockTable {
     slots: Box<[Slot]>,
 }
 
 /// One block of a [`BlockTable`], alone on its cache line: a walk touches the slots of
-/// scattered blocks, and loading the hint loads the lock with it.
+/// scattered blocks, and loading the address (the hint of [`BlockTable::holds`] and
+/// [`BlockTable::prefetch`]) loads the rest of the slot with it.
 #[repr(align(64))]
 struct Slot {
-    block: RwLock<Option<Bytes>>,
-    /// Where the held block's bytes are (0: not held): a hint read without the lock, to
-    /// tell which blocks a round must read and to prefetch a block's cache lines before
-    /// its distances (as the mapped walk does). A block may leave between the hint and
-    /// the read; the reader then reads it the slow way, and a prefetch of freed memory is
-    /// harmless.
+    /// Where the held block's bytes are (0: not held). Set after `block` holds them,
+    /// cleared before `block` lets go of them; read without a lock, under an epoch pin
+    /// when the bytes are dereferenced.
     addr: AtomicUsize,
+    /// The block's length (every copy of block `b` of a section has the same).
+    len: usize,
+    /// The reference that keeps the bytes alive while the slot holds them: taken by
+    /// [`BlockTable::keep`], [`BlockTable::release`] and [`BlockTable::get`] only, never
+    /// by a warm read.
+    block: Mutex<Option<Bytes>>,
+}
+
+/// A search's pin of every [`BlockTable`]: bytes read from a table under it stay valid
+/// until it is dropped (see [`BlockTable`]). Pin once per search, not per read, and do not
+/// keep it across waits: a pinned search delays freeing what the cache evicts meanwhile.
+pub struct TablePin {
+    _guard: epoch::Guard,
 }
 
 impl std::fmt::Debug for BlockTable {
@@ -97,16 +121,26 @@ impl std::fmt::Debug for BlockTable {
 }
 
 impl BlockTable {
-    /// An empty table of `blocks` blocks.
-    pub fn new(blocks: usize) -> Arc<BlockTable> {
+    /// An empty table of `blocks` blocks of a section of `len` bytes, `block_len` bytes
+    /// each (the last one shorter when `len` is not a multiple).
+    pub fn new(blocks: usize, block_len: usize, len: usize) -> Arc<BlockTable> {
         Arc::new(BlockTable {
             slots: (0..blocks)
-                .map(|_| Slot {
-                    block: RwLock::new(None),
+                .map(|b| Slot {
                     addr: AtomicUsize::new(0),
+                    len: len.saturating_sub(b * block_len).min(block_len),
+                    block: Mutex::new(None),
                 })
                 .collect(),
         })
+    }
+
+    /// Pin the tables for one search (see [`TablePin`]).
+    #[inline]
+    pub fn pin() -> TablePin {
+        TablePin {
+            _guard: epoch::pin(),
+        }
     }
 
     /// Whether block `b` is (very likely) held.
@@ -128,16 +162,29 @@ impl BlockTable {
         }
     }
 
-    /// `f` of block `b`'s bytes, when the table holds it.
+    /// Block `b`'s bytes, when the table holds it: valid while `pin` lives.
     #[inline]
-    pub fn with<R>(&self, b: usize, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
-        let slot = self.slots.get(b)?.block.read();
-        slot.as_deref().map(f)
+    pub fn read<'g>(&'g self, b: usize, _pin: &'g TablePin) -> Option<&'g [u8]> {
+        let s = self.slots.get(b)?;
+        let at = s.addr.load(Ordering::Acquire);
+        if at == 0 {
+            return None;
+        }
+        // SAFETY: a non-zero `addr` is the start of a `Bytes` of `s.len` bytes that
+        // `keep` stored (Release) after putting that `Bytes` in `s.block`, so the Acquire
+        // load makes its contents visible here. The `Bytes` stays alive while the slot
+        // holds it; `release` clears `addr` first and then hands the `Bytes` to the epoch
+        // collector (`Guard::defer`), which drops it only after every thread pinned when
+        // the address could still be loaded has unpinned. This thread is pinned by `pin`
+        // for all of `'g`, and `'g` also borrows the table (whose drop would drop the
+        // `Bytes` at once), so the bytes are neither freed nor changed (`Bytes` is
+        // immutable) while the slice lives.
+        Some(unsafe { std::slice::from_raw_parts(at as *const u8, s.len) })
     }
 
     /// Block `b`, when the table holds it.
     pub fn get(&self, b: usize) -> Option<Bytes> {
-        self.slots.get(b)?.block.read().clone()
+        self.slots.get(b)?.block.lock().clone()
     }
 
     /// Blocks held now.
@@ -150,15 +197,14 @@ impl BlockTable {
 
     /// Keep `bytes`, checked, as block `b` for as long as `resident`'s cache holds it.
     pub fn keep(self: &Arc<Self>, b: usize, bytes: &Bytes, resident: &Resident) {
-        if self.holds(b) {
-            return;
-        }
         let Some(slot) = self.slots.get(b) else {
             return;
         };
-        let addr = &slot.addr;
-        let mut slot = slot.block.write();
-        if slot.is_some() {
+        if bytes.len() != slot.len || slot.addr.load(Ordering::Relaxed) != 0 {
+            return;
+        }
+        let mut held = slot.block.lock();
+        if held.is_some() {
             return;
         }
         let table = Arc::downgrade(self);
@@ -169,17 +215,29 @@ impl BlockTable {
         });
         // Under the slot's lock: an eviction after `watch` waits for it, then empties it.
         if resident.watch(release) {
-            addr.store(bytes.as_ptr() as usize, Ordering::Release);
-            *slot = Some(bytes.clone());
+            let at = bytes.as_ptr() as usize;
+            *held = Some(bytes.clone());
+            slot.addr.store(at, Ordering::Release);
         }
     }
 
-    /// The cache dropped block `b` (or a copy of it): let go of it.
+    /// The cache dropped block `b` (or a copy of it): let go of it, freeing its bytes once
+    /// no pinned search can be reading them.
     fn release(&self, b: usize) {
-        if let Some(slot) = self.slots.get(b) {
-            let mut block = slot.block.write();
+        let Some(slot) = self.slots.get(b) else {
+            return;
+        };
+        let guard = epoch::pin();
+        let old = {
+            let mut held = slot.block.lock();
             slot.addr.store(0, Ordering::Release);
-            *block = None;
+            held.take()
+        };
+        if let Some(bytes) = old {
+            guard.defer(move || drop(bytes));
+            // Hand it to the collector now rather than when this thread's bag fills up,
+            // so an idle thread does not keep evicted blocks alive.
+            guard.flush();
         }
     }
 }
@@ -234,6 +292,8 @@ impl HopIndex {
             index: self,
             source,
             table: source.hop_table(),
+            pin: BlockTable::pin(),
+            hits: Cell::new(0),
             blocks: RefCell::new(HashMap::new()),
             error: RefCell::new(None),
             query: query_code(self.metric, &quant, query),
@@ -247,6 +307,8 @@ impl HopIndex {
             keep: within.keep,
         };
         let found = shape.walk(&space, ef, limit, accept);
+        source.table_hits(space.hits.get());
+        drop(space.pin);
         if let Some(e) = space.error.into_inner() {
             return Err(e);
         }
@@ -302,6 +364,10 @@ struct LazySpace<'a> {
     index: &'a HopIndex,
     source: &'a dyn LazySource,
     table: Option<&'a BlockTable>,
+    /// Keeps what this query reads from `table` valid (see [`BlockTable`]).
+    pin: TablePin,
+    /// Records read from `table` (memory-cache hits, counted once per query).
+    hits: Cell<u64>,
     blocks: RefCell<HashMap<usize, Bytes>>,
     error: RefCell<Option<crate::error::Error>>,
     query: Vec<i8>,
@@ -366,9 +432,10 @@ impl LazySpace<'_> {
         let at = self.at(node);
         let record = self.index.meta.record as usize;
         if let Some(t) = self.table
-            && let Some(r) = t.with(b, |block| f(&block[at..at + record]))
+            && let Some(block) = t.read(b, &self.pin)
         {
-            return Some(r);
+            self.hits.set(self.hits.get() + 1);
+            return Some(f(&block[at..at + record]));
         }
         let local = self.blocks.borrow();
         local.get(&b).map(|block| f(&block[at..at + record]))
@@ -497,5 +564,67 @@ impl LazySpace<'_> {
         self.read_one(node);
         // Unread (a failed read stopped the walk): never closer than anything.
         self.with_record(node, code).unwrap_or(f32::INFINITY)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    /// Bytes that say when they are freed.
+    struct Watched(Vec<u8>, Arc<AtomicBool>);
+
+    impl AsRef<[u8]> for Watched {
+        fn as_ref(&self) -> &[u8] {
+            &self.0
+        }
+    }
+
+    impl Drop for Watched {
+        fn drop(&mut self) {
+            self.1.store(true, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_dropped_block_leaves_the_table_at_once_and_is_freed_after_its_readers() {
+        // Three blocks of 8, 8 and 4 bytes.
+        let table = BlockTable::new(3, 8, 20);
+        let freed = Arc::new(AtomicBool::new(false));
+        let bytes = Bytes::from_owner(Watched((0..8).collect(), freed.clone()));
+        let resident = Resident::cached();
+        table.keep(2, &bytes, &resident);
+        assert!(!table.holds(2), "a block of another length is not kept");
+        table.keep(1, &bytes, &resident);
+        drop(bytes);
+        assert!(table.holds(1) && table.held() == 1);
+        assert_eq!(table.get(1).as_deref(), Some(&[0, 1, 2, 3, 4, 5, 6, 7][..]));
+
+        let pin = BlockTable::pin();
+        let seen = table.read(1, &pin).unwrap();
+        // The cache drops the block: the table lets go at once...
+        resident.evicted();
+        assert!(!table.holds(1) && table.held() == 0);
+        assert!(table.read(1, &pin).is_none() && table.get(1).is_none());
+        // ...but a search pinned before still reads the same bytes, which stay allocated.
+        assert_eq!(seen, &[0, 1, 2, 3, 4, 5, 6, 7]);
+        assert!(!freed.load(Ordering::SeqCst));
+        drop(pin);
+        // Freed once no search pinned then remains (other tests' pins may delay it: poll).
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !freed.load(Ordering::SeqCst) {
+            assert!(
+                Instant::now() < deadline,
+                "the released block was never freed"
+            );
+            epoch::pin().flush();
+            std::thread::yield_now();
+        }
+        // A block its cache no longer holds is not kept.
+        table.keep(1, &Bytes::from(vec![9u8; 8]), &resident);
+        assert!(!table.holds(1));
     }
 }

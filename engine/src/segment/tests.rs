@@ -484,7 +484,7 @@ fn concurrent_lazy_searches_keep_the_block_cache_bound() {
 #[test]
 fn a_warm_lazy_search_reads_the_table_and_lets_go_when_the_cache_does() {
     use crate::storage::object_store::memory::InMemory;
-    use crate::storage::{ObjectStorage, Storage, StorageOptions};
+    use crate::storage::{CacheStats, ObjectStorage, Storage, StorageOptions};
 
     let (vectors, _, v2) = both(Metric::L2);
     let mapped = open(&v2, Metric::L2).unwrap();
@@ -533,7 +533,19 @@ fn a_warm_lazy_search_reads_the_table_and_lets_go_when_the_cache_does() {
             .load(std::sync::atomic::Ordering::Relaxed),
         requests
     );
-    assert_eq!(storage.cache_stats(), cache);
+    // Only the memory hits moved: the tables' reads count as hits of the cache they share.
+    let after = storage.cache_stats();
+    assert!(
+        after.memory_hits >= cache.memory_hits + 20 * 10,
+        "{after:?} after {cache:?}"
+    );
+    assert_eq!(
+        CacheStats {
+            memory_hits: cache.memory_hits,
+            ..after
+        },
+        cache
+    );
     // The object goes away: the cache drops its blocks, so do the tables, and a search
     // is an error rather than an answer from what the tables had.
     storage.delete(&paths::segment(1)).unwrap();

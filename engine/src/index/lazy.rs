@@ -31,6 +31,11 @@ pub struct ReadAhead {
     /// Candidates the walk expands per round (1: the mapped walk, same answers; more:
     /// fewer rounds, a wider walk whose answers may differ a little).
     pub batch: usize,
+    /// Expand `batch` candidates only in rounds that must read blocks (a neighbour of
+    /// the expanded node is in no block table and not read by this query), one in the
+    /// others: a warm search (every block in the tables) walks as the mapped one and
+    /// gives its answers, a cold one takes the wider walk's fewer rounds.
+    pub adaptive: bool,
 }
 
 impl Default for ReadAhead {
@@ -44,7 +49,18 @@ impl ReadAhead {
     pub const EXACT: ReadAhead = ReadAhead {
         lookahead: 0,
         batch: 1,
+        adaptive: false,
     };
+
+    /// Expand `batch` candidates per round that must read blocks, one per round that
+    /// finds every block in memory (see [`ReadAhead::adaptive`]).
+    pub const fn adaptive(batch: usize) -> ReadAhead {
+        ReadAhead {
+            lookahead: 0,
+            batch,
+            adaptive: true,
+        }
+    }
 }
 
 /// Where a lazy search reads what a format-2 segment does not keep in memory (the hop
@@ -301,6 +317,8 @@ impl HopIndex {
             expanded: RefCell::new(HashSet::new()),
             lookahead: ahead.lookahead,
             batch: ahead.batch.max(1),
+            adaptive: ahead.adaptive,
+            missing: Cell::new(true),
         };
         let limit = Limit {
             bound: quant.bound(self.metric, within.dist),
@@ -377,6 +395,10 @@ struct LazySpace<'a> {
     expanded: RefCell<HashSet<u32>>,
     lookahead: usize,
     batch: usize,
+    /// [`ReadAhead::adaptive`]: widen only while `missing`, which says whether a
+    /// neighbour of the node last expanded lacks its block.
+    adaptive: bool,
+    missing: Cell<bool>,
 }
 
 /// `f32` distances as `u32`s in the same order.
@@ -487,6 +509,10 @@ impl Space for LazySpace<'_> {
             self.read_one(node);
             self.links(node, out);
         }
+        if self.adaptive {
+            let lacks = out.iter().any(|&nb| self.lacks(self.index.block_of(nb)));
+            self.missing.set(lacks);
+        }
     }
 
     fn dist(&self, node: u32) -> f32 {
@@ -520,7 +546,11 @@ impl Space for LazySpace<'_> {
     }
 
     fn batch(&self) -> usize {
-        self.batch
+        if self.adaptive && !self.missing.get() {
+            1
+        } else {
+            self.batch
+        }
     }
 
     fn fetch(&self, nodes: &[u32]) {

@@ -87,37 +87,32 @@ pub trait LazySource: Sync {
 /// counts) and pinning it.
 /// A block is kept here only while its cache holds it ([`BlockTable::keep`] registers a
 /// [`Resident`] watcher that removes it when the cache drops it), so the table shares the
-/// cache's bytes and adds only its slots (64 bytes per block, 1.6 % of 4 KiB) to the
-/// cache's bound.
+/// cache's bytes and adds only 48 bytes per block (an address and an owner, 1.2 % of
+/// a 4 KiB block) to the cache's bound.
 /// Only checked blocks are kept.
 ///
 /// Reads are epoch-protected (crossbeam-epoch): a search pins once ([`BlockTable::pin`],
-/// one fence per search) and then reads any slot with a plain load of its address
-/// ([`BlockTable::read`]). A block the cache drops leaves its slot at once (the address
+/// one fence per search) and then reads a block with a plain load of its address
+/// ([`BlockTable::read`]). A block the cache drops leaves the table at once (the address
 /// becomes 0, so no later read and no [`BlockTable::held`] sees it), but its bytes are
 /// freed only after every search pinned at that moment has ended: a search that loaded
 /// the old address keeps reading valid, unchanged bytes (a block of an immutable
 /// segment), as a search that pinned the block after a miss would. Those bytes are
 /// outside the cache's bound for the length of a search, like a search's pinned misses.
 pub struct BlockTable {
-    slots: Box<[Slot]>,
-}
-
-/// One block of a [`BlockTable`], alone on its cache line: a walk touches the slots of
-/// scattered blocks, and loading the address (the hint of [`BlockTable::holds`] and
-/// [`BlockTable::prefetch`]) loads the rest of the slot with it.
-#[repr(align(64))]
-struct Slot {
-    /// Where the held block's bytes are (0: not held). Set after `block` holds them,
-    /// cleared before `block` lets go of them; read without a lock, under an epoch pin
-    /// when the bytes are dereferenced.
-    addr: AtomicUsize,
-    /// The block's length (every copy of block `b` of a section has the same).
-    len: usize,
-    /// The reference that keeps the bytes alive while the slot holds them: taken by
+    /// Per block, where its held bytes are (0: not held): set after `owners` holds them,
+    /// cleared before `owners` lets go of them; read without a lock, under an epoch pin
+    /// when the bytes are dereferenced. Dense (8 blocks per cache line, 8 bytes per 4 KiB
+    /// block) and written only when a block comes or goes, so a warm walk's loads of
+    /// scattered blocks' addresses mostly hit the CPU's caches.
+    addrs: Box<[AtomicUsize]>,
+    /// Per block, the reference that keeps its bytes alive while it is held: taken by
     /// [`BlockTable::keep`], [`BlockTable::release`] and [`BlockTable::get`] only, never
     /// by a warm read.
-    block: Mutex<Option<Bytes>>,
+    owners: Box<[Mutex<Option<Bytes>>]>,
+    /// Bytes per block, and of the section (the last block may be shorter).
+    block_len: usize,
+    len: usize,
 }
 
 /// A search's pin of every [`BlockTable`]: bytes read from a table under it stay valid
@@ -130,7 +125,7 @@ pub struct TablePin {
 impl std::fmt::Debug for BlockTable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BlockTable")
-            .field("blocks", &self.slots.len())
+            .field("blocks", &self.addrs.len())
             .field("held", &self.held())
             .finish()
     }
@@ -141,13 +136,10 @@ impl BlockTable {
     /// each (the last one shorter when `len` is not a multiple).
     pub fn new(blocks: usize, block_len: usize, len: usize) -> Arc<BlockTable> {
         Arc::new(BlockTable {
-            slots: (0..blocks)
-                .map(|b| Slot {
-                    addr: AtomicUsize::new(0),
-                    len: len.saturating_sub(b * block_len).min(block_len),
-                    block: Mutex::new(None),
-                })
-                .collect(),
+            addrs: (0..blocks).map(|_| AtomicUsize::new(0)).collect(),
+            owners: (0..blocks).map(|_| Mutex::new(None)).collect(),
+            block_len,
+            len,
         })
     }
 
@@ -159,19 +151,27 @@ impl BlockTable {
         }
     }
 
+    /// The length of block `b` (every copy of it has this length).
+    #[inline]
+    fn len_of(&self, b: usize) -> usize {
+        self.len
+            .saturating_sub(b.saturating_mul(self.block_len))
+            .min(self.block_len)
+    }
+
     /// Whether block `b` is (very likely) held.
     #[inline]
     pub fn holds(&self, b: usize) -> bool {
-        self.slots
+        self.addrs
             .get(b)
-            .is_some_and(|s| s.addr.load(Ordering::Relaxed) != 0)
+            .is_some_and(|a| a.load(Ordering::Relaxed) != 0)
     }
 
     /// Hint the CPU to load `len` bytes at `offset` of block `b`, if it is held.
     #[inline]
     pub fn prefetch(&self, b: usize, offset: usize, len: usize) {
-        if let Some(s) = self.slots.get(b) {
-            let at = s.addr.load(Ordering::Relaxed);
+        if let Some(a) = self.addrs.get(b) {
+            let at = a.load(Ordering::Relaxed);
             if at != 0 {
                 prefetch_address(at + offset, len);
             }
@@ -181,45 +181,44 @@ impl BlockTable {
     /// Block `b`'s bytes, when the table holds it: valid while `pin` lives.
     #[inline]
     pub fn read<'g>(&'g self, b: usize, _pin: &'g TablePin) -> Option<&'g [u8]> {
-        let s = self.slots.get(b)?;
-        let at = s.addr.load(Ordering::Acquire);
+        let at = self.addrs.get(b)?.load(Ordering::Acquire);
         if at == 0 {
             return None;
         }
-        // SAFETY: a non-zero `addr` is the start of a `Bytes` of `s.len` bytes that
-        // `keep` stored (Release) after putting that `Bytes` in `s.block`, so the Acquire
-        // load makes its contents visible here. The `Bytes` stays alive while the slot
-        // holds it; `release` clears `addr` first and then hands the `Bytes` to the epoch
-        // collector (`Guard::defer`), which drops it only after every thread pinned when
-        // the address could still be loaded has unpinned. This thread is pinned by `pin`
-        // for all of `'g`, and `'g` also borrows the table (whose drop would drop the
-        // `Bytes` at once), so the bytes are neither freed nor changed (`Bytes` is
-        // immutable) while the slice lives.
-        Some(unsafe { std::slice::from_raw_parts(at as *const u8, s.len) })
+        // SAFETY: a non-zero address is the start of a `Bytes` of `len_of(b)` bytes (`keep`
+        // checks the length) that `keep` stored (Release) after putting that `Bytes` in
+        // `owners[b]`, so the Acquire load makes its contents visible here. The `Bytes`
+        // stays alive while the table holds it; `release` clears the address first and
+        // then hands the `Bytes` to the epoch collector (`Guard::defer`), which drops it
+        // only after every thread pinned when the address could still be loaded has
+        // unpinned. This thread is pinned by `pin` for all of `'g`, and `'g` also borrows
+        // the table (whose drop would drop the `Bytes` at once), so the bytes are neither
+        // freed nor changed (`Bytes` is immutable) while the slice lives.
+        Some(unsafe { std::slice::from_raw_parts(at as *const u8, self.len_of(b)) })
     }
 
     /// Block `b`, when the table holds it.
     pub fn get(&self, b: usize) -> Option<Bytes> {
-        self.slots.get(b)?.block.lock().clone()
+        self.owners.get(b)?.lock().clone()
     }
 
     /// Blocks held now.
     pub fn held(&self) -> usize {
-        self.slots
+        self.addrs
             .iter()
-            .filter(|s| s.addr.load(Ordering::Relaxed) != 0)
+            .filter(|a| a.load(Ordering::Relaxed) != 0)
             .count()
     }
 
     /// Keep `bytes`, checked, as block `b` for as long as `resident`'s cache holds it.
     pub fn keep(self: &Arc<Self>, b: usize, bytes: &Bytes, resident: &Resident) {
-        let Some(slot) = self.slots.get(b) else {
+        let (Some(addr), Some(owner)) = (self.addrs.get(b), self.owners.get(b)) else {
             return;
         };
-        if bytes.len() != slot.len || slot.addr.load(Ordering::Relaxed) != 0 {
+        if bytes.is_empty() || bytes.len() != self.len_of(b) || addr.load(Ordering::Relaxed) != 0 {
             return;
         }
-        let mut held = slot.block.lock();
+        let mut held = owner.lock();
         if held.is_some() {
             return;
         }
@@ -229,24 +228,24 @@ impl BlockTable {
                 t.release(b);
             }
         });
-        // Under the slot's lock: an eviction after `watch` waits for it, then empties it.
+        // Under the block's lock: an eviction after `watch` waits for it, then empties it.
         if resident.watch(release) {
             let at = bytes.as_ptr() as usize;
             *held = Some(bytes.clone());
-            slot.addr.store(at, Ordering::Release);
+            addr.store(at, Ordering::Release);
         }
     }
 
     /// The cache dropped block `b` (or a copy of it): let go of it, freeing its bytes once
     /// no pinned search can be reading them.
     fn release(&self, b: usize) {
-        let Some(slot) = self.slots.get(b) else {
+        let (Some(addr), Some(owner)) = (self.addrs.get(b), self.owners.get(b)) else {
             return;
         };
         let guard = epoch::pin();
         let old = {
-            let mut held = slot.block.lock();
-            slot.addr.store(0, Ordering::Release);
+            let mut held = owner.lock();
+            addr.store(0, Ordering::Release);
             held.take()
         };
         if let Some(bytes) = old {

@@ -185,8 +185,8 @@ pub fn run(a: BenchArgs, data: Dataset) -> Result<()> {
             .unwrap_or(Options::default().block_cache_bytes),
         prefetch,
         read_ahead: ReadAhead {
-            lookahead: 0,
             batch: a.read_batch.max(1),
+            ..ReadAhead::EXACT
         },
         ..Options::default()
     };

@@ -692,7 +692,11 @@ fn lazy_reads(
                 let found = hop
                     .search_lazy(
                         src,
-                        ReadAhead { lookahead, batch },
+                        ReadAhead {
+                            lookahead,
+                            batch,
+                            ..ReadAhead::EXACT
+                        },
                         query,
                         10,
                         ef,

@@ -5,7 +5,7 @@
 //! ```text
 //! cargo run --release -p vecshard-engine --features object-store --example lazy_bench -- \
 //!     DATASET_DIR --dir /tmp/x/shard [--limit ROWS] [--m 16] [--efc 200] [--ef 32] \
-//!     [--queries 200] [--passes 3] [--read-batch 1,4] [--latency-ms 25] [--mbps 100] \
+//!     [--queries 200] [--passes 3] [--read-batch 1,4,a4] [--latency-ms 25] [--mbps 100] \
 //!     [--block-cache-bytes N] [--part-bytes N] [--cold-queries 100] [--cache-dir DIR] [--skip-cold] \
 //!     [--prefetch none|upper-layers|all]
 //! ```
@@ -15,7 +15,8 @@
 //!
 //! Warm: both handles search the same queries, alternating query by query (the machine's
 //! load falls on both alike); one untimed pass fills the lazy handle's block cache, then
-//! `--passes` timed passes; p50/p99 µs and recall@10 per handle and read batch.
+//! `--passes` timed passes; p50/p99 µs and recall@10 per handle and read batch (`aN`:
+//! `ReadAhead::adaptive(N)`, N per round only in rounds that miss a block).
 //! Cold (unless `--skip-cold`): per read batch, a fresh lazy handle through
 //! `LatencyStorage` (`--latency-ms` first byte, `--mbps` per request): open time and bytes,
 //! the first query, p50/p99 of the first `--cold-queries` queries, and their recall.
@@ -39,7 +40,7 @@ struct Args {
     ef: usize,
     queries: usize,
     passes: usize,
-    batches: Vec<usize>,
+    batches: Vec<Batch>,
     latency_ms: u64,
     mbps: u64,
     block_cache_bytes: u64,
@@ -64,7 +65,7 @@ fn parse() -> Result<Args, String> {
         ef: 32,
         queries: 200,
         passes: 3,
-        batches: vec![1, 4],
+        batches: vec![Batch(1, false), Batch(4, false)],
         latency_ms: 25,
         mbps: 100,
         block_cache_bytes: Options::default().block_cache_bytes,
@@ -108,7 +109,14 @@ fn parse() -> Result<Args, String> {
             "--read-batch" => {
                 a.batches = value
                     .split(',')
-                    .map(|v| v.parse().map_err(|e| format!("--read-batch {v:?}: {e}")))
+                    .map(|v| {
+                        let (n, adaptive) = match v.strip_prefix('a') {
+                            Some(n) => (n, true),
+                            None => (v, false),
+                        };
+                        let n = n.parse().map_err(|e| format!("--read-batch {v:?}: {e}"))?;
+                        Ok(Batch(n, adaptive))
+                    })
                     .collect::<Result<_, String>>()?
             }
             _ => return Err(format!("unknown flag {flag}")),
@@ -188,10 +196,20 @@ fn build(a: &Args) -> Result<(), String> {
     Ok(())
 }
 
+/// A `--read-batch` value: candidates per round, and whether only rounds that miss widen.
+#[derive(Debug, Clone, Copy)]
+struct Batch(usize, bool);
+
+impl std::fmt::Display for Batch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}{}", if self.1 { "a" } else { "" }, self.0)
+    }
+}
+
 /// A read-only handle on the shard through the object-store code path.
 fn open_lazy(
     a: &Args,
-    batch: usize,
+    batch: Batch,
     latency: Option<Latency>,
 ) -> Result<(Shard, Option<Arc<LatencyStorage>>, f64), String> {
     let location = format!("file://{}", a.dir.display());
@@ -201,8 +219,9 @@ fn open_lazy(
         cache_dir: a.cache_dir.clone(),
         prefetch: a.prefetch,
         read_ahead: ReadAhead {
-            lookahead: 0,
-            batch,
+            batch: batch.0,
+            adaptive: batch.1,
+            ..ReadAhead::EXACT
         },
         ..Options::default()
     };
@@ -347,8 +366,8 @@ fn main() -> Result<(), String> {
     for (s, b) in lazy.iter().zip(&before) {
         let st = s.stats();
         println!(
-            "  lazy cache: {} resident bytes; in the timed passes {} memory hits, {} misses \
-             (hits in the segments' block tables are not counted)",
+            "  lazy cache: {} resident bytes; in the timed passes {} memory hits (block-table \
+             reads included), {} misses",
             st.cache_resident_bytes,
             st.cache_memory_hits - b.cache_memory_hits,
             st.cache_misses - b.cache_misses

@@ -336,6 +336,48 @@ fn the_block_cache_bound_holds_under_concurrent_searches() {
 }
 
 #[test]
+fn a_warm_lazy_shard_counts_its_table_reads_as_memory_hits() {
+    let url = build();
+    let lazy = reader(storage(&url, 64 << 20), Prefetch::None);
+    // Plain graph searches: keys come from the resident columns, the walk's records and
+    // the rescored vectors from the block tables once warm.
+    let mut rng = StdRng::seed_from_u64(7);
+    let reqs: Vec<SearchRequest> = (0..20)
+        .map(|_| {
+            let mut r = SearchRequest::new(vector(rng.random_range(0..ALL)), 10);
+            r.ef = Some(32);
+            r
+        })
+        .collect();
+    for r in &reqs {
+        lazy.search(r).unwrap();
+    }
+    let before = lazy.stats();
+    for r in &reqs {
+        lazy.search(r).unwrap();
+    }
+    let after = lazy.stats();
+    assert_eq!(
+        (
+            after.cache_misses,
+            after.cache_requests,
+            after.bytes_fetched
+        ),
+        (
+            before.cache_misses,
+            before.cache_requests,
+            before.bytes_fetched
+        ),
+        "warm searches fetch nothing"
+    );
+    // Each search reads at least its 10 rescored vectors from the tables.
+    assert!(
+        after.cache_memory_hits >= before.cache_memory_hits + 20 * 10,
+        "{before:?} then {after:?}"
+    );
+}
+
+#[test]
 fn a_slow_store_answers_the_same_and_charges_rounds() {
     let url = build();
     let whole = reader(Arc::new(Whole(storage(&url, 0))), Prefetch::None);

@@ -2,14 +2,15 @@
 //! on an object store): the walk of [`super::FrozenIndex`] over a space that fetches, per
 //! round, the blocks the next distances need.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
-use parking_lot::RwLock;
+use crossbeam_epoch as epoch;
+use parking_lot::Mutex;
 
 use super::format::NONE;
 use super::frozen::{Shape, Within, query_code, rescore_count};
@@ -30,6 +31,11 @@ pub struct ReadAhead {
     /// Candidates the walk expands per round (1: the mapped walk, same answers; more:
     /// fewer rounds, a wider walk whose answers may differ a little).
     pub batch: usize,
+    /// Expand `batch` candidates only in rounds that must read blocks (a neighbour of
+    /// the expanded node is in no block table and not read by this query), one in the
+    /// others: a warm search (every block in the tables) walks as the mapped one and
+    /// gives its answers, a cold one takes the wider walk's fewer rounds.
+    pub adaptive: bool,
 }
 
 impl Default for ReadAhead {
@@ -43,7 +49,18 @@ impl ReadAhead {
     pub const EXACT: ReadAhead = ReadAhead {
         lookahead: 0,
         batch: 1,
+        adaptive: false,
     };
+
+    /// Expand `batch` candidates per round that must read blocks, one per round that
+    /// finds every block in memory (see [`ReadAhead::adaptive`]).
+    pub const fn adaptive(batch: usize) -> ReadAhead {
+        ReadAhead {
+            lookahead: 0,
+            batch,
+            adaptive: true,
+        }
+    }
 }
 
 /// Where a lazy search reads what a format-2 segment does not keep in memory (the hop
@@ -60,105 +77,149 @@ pub trait LazySource: Sync {
     fn hop_table(&self) -> Option<&BlockTable> {
         None
     }
+    /// `n` reads were served by the [`BlockTable`]s: count them as memory-cache hits.
+    fn table_hits(&self, _n: u64) {}
 }
 
 /// The blocks of one section that a memory cache holds, by block number: a warm search
-/// reads a cached block under one uncontended read lock instead of looking it up in the
-/// cache (a hash of the object's name, a shard lock, reference counts) and pinning it.
+/// reads a cached block with one atomic load, no lock and no reference count, instead of
+/// looking it up in the cache (a hash of the object's name, a shard lock, reference
+/// counts) and pinning it.
 /// A block is kept here only while its cache holds it ([`BlockTable::keep`] registers a
 /// [`Resident`] watcher that removes it when the cache drops it), so the table shares the
-/// cache's bytes and adds only its slots (64 bytes per block, 1.6 % of 4 KiB) to the
-/// cache's bound.
+/// cache's bytes and adds only 48 bytes per block (an address and an owner, 1.2 % of
+/// a 4 KiB block) to the cache's bound.
 /// Only checked blocks are kept.
+///
+/// Reads are epoch-protected (crossbeam-epoch): a search pins once ([`BlockTable::pin`],
+/// one fence per search) and then reads a block with a plain load of its address
+/// ([`BlockTable::read`]). A block the cache drops leaves the table at once (the address
+/// becomes 0, so no later read and no [`BlockTable::held`] sees it), but its bytes are
+/// freed only after every search pinned at that moment has ended: a search that loaded
+/// the old address keeps reading valid, unchanged bytes (a block of an immutable
+/// segment), as a search that pinned the block after a miss would. Those bytes are
+/// outside the cache's bound for the length of a search, like a search's pinned misses.
 pub struct BlockTable {
-    slots: Box<[Slot]>,
+    /// Per block, where its held bytes are (0: not held): set after `owners` holds them,
+    /// cleared before `owners` lets go of them; read without a lock, under an epoch pin
+    /// when the bytes are dereferenced. Dense (8 blocks per cache line, 8 bytes per 4 KiB
+    /// block) and written only when a block comes or goes, so a warm walk's loads of
+    /// scattered blocks' addresses mostly hit the CPU's caches.
+    addrs: Box<[AtomicUsize]>,
+    /// Per block, the reference that keeps its bytes alive while it is held: taken by
+    /// [`BlockTable::keep`], [`BlockTable::release`] and [`BlockTable::get`] only, never
+    /// by a warm read.
+    owners: Box<[Mutex<Option<Bytes>>]>,
+    /// Bytes per block, and of the section (the last block may be shorter).
+    block_len: usize,
+    len: usize,
 }
 
-/// One block of a [`BlockTable`], alone on its cache line: a walk touches the slots of
-/// scattered blocks, and loading the hint loads the lock with it.
-#[repr(align(64))]
-struct Slot {
-    block: RwLock<Option<Bytes>>,
-    /// Where the held block's bytes are (0: not held): a hint read without the lock, to
-    /// tell which blocks a round must read and to prefetch a block's cache lines before
-    /// its distances (as the mapped walk does). A block may leave between the hint and
-    /// the read; the reader then reads it the slow way, and a prefetch of freed memory is
-    /// harmless.
-    addr: AtomicUsize,
+/// A search's pin of every [`BlockTable`]: bytes read from a table under it stay valid
+/// until it is dropped (see [`BlockTable`]). Pin once per search, not per read, and do not
+/// keep it across waits: a pinned search delays freeing what the cache evicts meanwhile.
+pub struct TablePin {
+    _guard: epoch::Guard,
 }
 
 impl std::fmt::Debug for BlockTable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BlockTable")
-            .field("blocks", &self.slots.len())
+            .field("blocks", &self.addrs.len())
             .field("held", &self.held())
             .finish()
     }
 }
 
 impl BlockTable {
-    /// An empty table of `blocks` blocks.
-    pub fn new(blocks: usize) -> Arc<BlockTable> {
+    /// An empty table of `blocks` blocks of a section of `len` bytes, `block_len` bytes
+    /// each (the last one shorter when `len` is not a multiple).
+    pub fn new(blocks: usize, block_len: usize, len: usize) -> Arc<BlockTable> {
         Arc::new(BlockTable {
-            slots: (0..blocks)
-                .map(|_| Slot {
-                    block: RwLock::new(None),
-                    addr: AtomicUsize::new(0),
-                })
-                .collect(),
+            addrs: (0..blocks).map(|_| AtomicUsize::new(0)).collect(),
+            owners: (0..blocks).map(|_| Mutex::new(None)).collect(),
+            block_len,
+            len,
         })
+    }
+
+    /// Pin the tables for one search (see [`TablePin`]).
+    #[inline]
+    pub fn pin() -> TablePin {
+        TablePin {
+            _guard: epoch::pin(),
+        }
+    }
+
+    /// The length of block `b` (every copy of it has this length).
+    #[inline]
+    fn len_of(&self, b: usize) -> usize {
+        self.len
+            .saturating_sub(b.saturating_mul(self.block_len))
+            .min(self.block_len)
     }
 
     /// Whether block `b` is (very likely) held.
     #[inline]
     pub fn holds(&self, b: usize) -> bool {
-        self.slots
+        self.addrs
             .get(b)
-            .is_some_and(|s| s.addr.load(Ordering::Relaxed) != 0)
+            .is_some_and(|a| a.load(Ordering::Relaxed) != 0)
     }
 
     /// Hint the CPU to load `len` bytes at `offset` of block `b`, if it is held.
     #[inline]
     pub fn prefetch(&self, b: usize, offset: usize, len: usize) {
-        if let Some(s) = self.slots.get(b) {
-            let at = s.addr.load(Ordering::Relaxed);
+        if let Some(a) = self.addrs.get(b) {
+            let at = a.load(Ordering::Relaxed);
             if at != 0 {
                 prefetch_address(at + offset, len);
             }
         }
     }
 
-    /// `f` of block `b`'s bytes, when the table holds it.
+    /// Block `b`'s bytes, when the table holds it: valid while `pin` lives.
     #[inline]
-    pub fn with<R>(&self, b: usize, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
-        let slot = self.slots.get(b)?.block.read();
-        slot.as_deref().map(f)
+    pub fn read<'g>(&'g self, b: usize, _pin: &'g TablePin) -> Option<&'g [u8]> {
+        let at = self.addrs.get(b)?.load(Ordering::Acquire);
+        if at == 0 {
+            return None;
+        }
+        // SAFETY: a non-zero address is the start of a `Bytes` of `len_of(b)` bytes (`keep`
+        // checks the length) that `keep` stored (Release) after putting that `Bytes` in
+        // `owners[b]`, so the Acquire load makes its contents visible here. The `Bytes`
+        // stays alive while the table holds it; `release` clears the address first and
+        // then hands the `Bytes` to the epoch collector (`Guard::defer`), which drops it
+        // only after every thread pinned when the address could still be loaded has
+        // unpinned. This thread is pinned by `pin` for all of `'g`, and `'g` also borrows
+        // the table (whose drop would drop the `Bytes` at once), so the bytes are neither
+        // freed nor changed (`Bytes` is immutable) while the slice lives.
+        Some(unsafe { std::slice::from_raw_parts(at as *const u8, self.len_of(b)) })
     }
 
     /// Block `b`, when the table holds it.
     pub fn get(&self, b: usize) -> Option<Bytes> {
-        self.slots.get(b)?.block.read().clone()
+        self.owners.get(b)?.lock().clone()
     }
 
     /// Blocks held now.
     pub fn held(&self) -> usize {
-        self.slots
+        self.addrs
             .iter()
-            .filter(|s| s.addr.load(Ordering::Relaxed) != 0)
+            .filter(|a| a.load(Ordering::Relaxed) != 0)
             .count()
     }
 
     /// Keep `bytes`, checked, as block `b` for as long as `resident`'s cache holds it.
     pub fn keep(self: &Arc<Self>, b: usize, bytes: &Bytes, resident: &Resident) {
-        if self.holds(b) {
-            return;
-        }
-        let Some(slot) = self.slots.get(b) else {
+        let (Some(addr), Some(owner)) = (self.addrs.get(b), self.owners.get(b)) else {
             return;
         };
-        let addr = &slot.addr;
-        let mut slot = slot.block.write();
-        if slot.is_some() {
+        if bytes.is_empty() || bytes.len() != self.len_of(b) || addr.load(Ordering::Relaxed) != 0 {
+            return;
+        }
+        let mut held = owner.lock();
+        if held.is_some() {
             return;
         }
         let table = Arc::downgrade(self);
@@ -167,19 +228,31 @@ impl BlockTable {
                 t.release(b);
             }
         });
-        // Under the slot's lock: an eviction after `watch` waits for it, then empties it.
+        // Under the block's lock: an eviction after `watch` waits for it, then empties it.
         if resident.watch(release) {
-            addr.store(bytes.as_ptr() as usize, Ordering::Release);
-            *slot = Some(bytes.clone());
+            let at = bytes.as_ptr() as usize;
+            *held = Some(bytes.clone());
+            addr.store(at, Ordering::Release);
         }
     }
 
-    /// The cache dropped block `b` (or a copy of it): let go of it.
+    /// The cache dropped block `b` (or a copy of it): let go of it, freeing its bytes once
+    /// no pinned search can be reading them.
     fn release(&self, b: usize) {
-        if let Some(slot) = self.slots.get(b) {
-            let mut block = slot.block.write();
-            slot.addr.store(0, Ordering::Release);
-            *block = None;
+        let (Some(addr), Some(owner)) = (self.addrs.get(b), self.owners.get(b)) else {
+            return;
+        };
+        let guard = epoch::pin();
+        let old = {
+            let mut held = owner.lock();
+            addr.store(0, Ordering::Release);
+            held.take()
+        };
+        if let Some(bytes) = old {
+            guard.defer(move || drop(bytes));
+            // Hand it to the collector now rather than when this thread's bag fills up,
+            // so an idle thread does not keep evicted blocks alive.
+            guard.flush();
         }
     }
 }
@@ -234,6 +307,8 @@ impl HopIndex {
             index: self,
             source,
             table: source.hop_table(),
+            pin: BlockTable::pin(),
+            hits: Cell::new(0),
             blocks: RefCell::new(HashMap::new()),
             error: RefCell::new(None),
             query: query_code(self.metric, &quant, query),
@@ -241,12 +316,16 @@ impl HopIndex {
             expanded: RefCell::new(HashSet::new()),
             lookahead: ahead.lookahead,
             batch: ahead.batch.max(1),
+            adaptive: ahead.adaptive,
+            missing: Cell::new(true),
         };
         let limit = Limit {
             bound: quant.bound(self.metric, within.dist),
             keep: within.keep,
         };
         let found = shape.walk(&space, ef, limit, accept);
+        source.table_hits(space.hits.get());
+        drop(space.pin);
         if let Some(e) = space.error.into_inner() {
             return Err(e);
         }
@@ -302,6 +381,10 @@ struct LazySpace<'a> {
     index: &'a HopIndex,
     source: &'a dyn LazySource,
     table: Option<&'a BlockTable>,
+    /// Keeps what this query reads from `table` valid (see [`BlockTable`]).
+    pin: TablePin,
+    /// Records read from `table` (memory-cache hits, counted once per query).
+    hits: Cell<u64>,
     blocks: RefCell<HashMap<usize, Bytes>>,
     error: RefCell<Option<crate::error::Error>>,
     query: Vec<i8>,
@@ -311,6 +394,10 @@ struct LazySpace<'a> {
     expanded: RefCell<HashSet<u32>>,
     lookahead: usize,
     batch: usize,
+    /// [`ReadAhead::adaptive`]: widen only while `missing`, which says whether a
+    /// neighbour of the node last expanded lacks its block.
+    adaptive: bool,
+    missing: Cell<bool>,
 }
 
 /// `f32` distances as `u32`s in the same order.
@@ -366,9 +453,10 @@ impl LazySpace<'_> {
         let at = self.at(node);
         let record = self.index.meta.record as usize;
         if let Some(t) = self.table
-            && let Some(r) = t.with(b, |block| f(&block[at..at + record]))
+            && let Some(block) = t.read(b, &self.pin)
         {
-            return Some(r);
+            self.hits.set(self.hits.get() + 1);
+            return Some(f(&block[at..at + record]));
         }
         let local = self.blocks.borrow();
         local.get(&b).map(|block| f(&block[at..at + record]))
@@ -420,6 +508,10 @@ impl Space for LazySpace<'_> {
             self.read_one(node);
             self.links(node, out);
         }
+        if self.adaptive {
+            let lacks = out.iter().any(|&nb| self.lacks(self.index.block_of(nb)));
+            self.missing.set(lacks);
+        }
     }
 
     fn dist(&self, node: u32) -> f32 {
@@ -453,7 +545,11 @@ impl Space for LazySpace<'_> {
     }
 
     fn batch(&self) -> usize {
-        self.batch
+        if self.adaptive && !self.missing.get() {
+            1
+        } else {
+            self.batch
+        }
     }
 
     fn fetch(&self, nodes: &[u32]) {
@@ -497,5 +593,67 @@ impl LazySpace<'_> {
         self.read_one(node);
         // Unread (a failed read stopped the walk): never closer than anything.
         self.with_record(node, code).unwrap_or(f32::INFINITY)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    /// Bytes that say when they are freed.
+    struct Watched(Vec<u8>, Arc<AtomicBool>);
+
+    impl AsRef<[u8]> for Watched {
+        fn as_ref(&self) -> &[u8] {
+            &self.0
+        }
+    }
+
+    impl Drop for Watched {
+        fn drop(&mut self) {
+            self.1.store(true, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_dropped_block_leaves_the_table_at_once_and_is_freed_after_its_readers() {
+        // Three blocks of 8, 8 and 4 bytes.
+        let table = BlockTable::new(3, 8, 20);
+        let freed = Arc::new(AtomicBool::new(false));
+        let bytes = Bytes::from_owner(Watched((0..8).collect(), freed.clone()));
+        let resident = Resident::cached();
+        table.keep(2, &bytes, &resident);
+        assert!(!table.holds(2), "a block of another length is not kept");
+        table.keep(1, &bytes, &resident);
+        drop(bytes);
+        assert!(table.holds(1) && table.held() == 1);
+        assert_eq!(table.get(1).as_deref(), Some(&[0, 1, 2, 3, 4, 5, 6, 7][..]));
+
+        let pin = BlockTable::pin();
+        let seen = table.read(1, &pin).unwrap();
+        // The cache drops the block: the table lets go at once...
+        resident.evicted();
+        assert!(!table.holds(1) && table.held() == 0);
+        assert!(table.read(1, &pin).is_none() && table.get(1).is_none());
+        // ...but a search pinned before still reads the same bytes, which stay allocated.
+        assert_eq!(seen, &[0, 1, 2, 3, 4, 5, 6, 7]);
+        assert!(!freed.load(Ordering::SeqCst));
+        drop(pin);
+        // Freed once no search pinned then remains (other tests' pins may delay it: poll).
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !freed.load(Ordering::SeqCst) {
+            assert!(
+                Instant::now() < deadline,
+                "the released block was never freed"
+            );
+            epoch::pin().flush();
+            std::thread::yield_now();
+        }
+        // A block its cache no longer holds is not kept.
+        table.keep(1, &Bytes::from(vec![9u8; 8]), &resident);
+        assert!(!table.holds(1));
     }
 }

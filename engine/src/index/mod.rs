@@ -32,7 +32,7 @@ mod visited;
 pub use build::{build, extend, extend_graph};
 pub use frozen::{FrozenIndex, Within};
 pub use hop::{HOP_BLOCK, HopIndex, HopMeta, encode_hops};
-pub use lazy::{BlockTable, LazySource, ReadAhead};
+pub use lazy::{BlockTable, LazySource, ReadAhead, TablePin};
 pub use mem::MemIndex;
 pub use planner::use_brute_force;
 

@@ -142,8 +142,8 @@ impl LazyIndex {
             name,
             index,
             sections: dir.sections,
-            hop_table: BlockTable::new(hops.crcs.len()),
-            vector_table: BlockTable::new(vectors.crcs.len()),
+            hop_table: table_of(&hops),
+            vector_table: table_of(&vectors),
             hops,
             vectors,
             dim: spec.dim,
@@ -373,12 +373,19 @@ impl LazySource for LazyIndex {
         Some(&self.hop_table)
     }
 
+    fn table_hits(&self, n: u64) {
+        if n > 0 {
+            self.storage.count_memory_hits(n);
+        }
+    }
+
     fn vectors(&self, rows: &[u32]) -> Result<Vec<f32>> {
         let row_len = self.dim * 4;
         let bytes_of = |r: u32| r as usize * row_len..(r as usize + 1) * row_len;
         // Rows within one block the table holds are copied from there (their cache lines
         // prefetched first, as a mapped segment's would be); the rest are read below.
         let table = &self.vector_table;
+        let pin = BlockTable::pin();
         for &r in rows {
             let b = bytes_of(r);
             table.prefetch(b.start / BLOCK, b.start % BLOCK, row_len);
@@ -388,22 +395,21 @@ impl LazySource for LazyIndex {
         for (i, (&r, v)) in rows.iter().zip(out.chunks_exact_mut(self.dim)).enumerate() {
             let b = bytes_of(r);
             let (block, at) = (b.start / BLOCK, b.start % BLOCK);
-            let copied = (at + row_len <= BLOCK)
-                .then(|| {
-                    table.with(block, |data| {
-                        let src = data.get(at..at + row_len)?;
-                        for (x, c) in v.iter_mut().zip(src.chunks_exact(4)) {
-                            *x = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-                        }
-                        Some(())
-                    })
-                })
+            let src = (at + row_len <= BLOCK)
+                .then(|| table.read(block, &pin))
                 .flatten()
-                .flatten();
-            if copied.is_none() {
-                rest.push(i);
+                .and_then(|data| data.get(at..at + row_len));
+            match src {
+                Some(src) => {
+                    for (x, c) in v.iter_mut().zip(src.chunks_exact(4)) {
+                        *x = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+                    }
+                }
+                None => rest.push(i),
             }
         }
+        drop(pin);
+        self.table_hits((rows.len() - rest.len()) as u64);
         if rest.is_empty() {
             return Ok(out);
         }
@@ -476,6 +482,11 @@ impl LazyIndex {
         }
         Ok(out)
     }
+}
+
+/// An empty [`BlockTable`] for the blocks of section `e`.
+fn table_of(e: &SectionEntry) -> Arc<BlockTable> {
+    BlockTable::new(e.crcs.len(), e.block_len as usize, e.len as usize)
 }
 
 /// Consecutive ids grouped: `[1, 2, 3, 7]` → `[1..4, 7..8]`.

@@ -290,7 +290,7 @@ fn a_lazy_search_answers_like_the_mapped_one_reading_only_what_it_walks() {
                 .search(
                     ReadAhead {
                         lookahead: 4,
-                        batch: 1,
+                        ..ReadAhead::EXACT
                     },
                     query,
                     10,
@@ -448,7 +448,7 @@ fn concurrent_lazy_searches_keep_the_block_cache_bound() {
                             .search(
                                 ReadAhead {
                                     lookahead: 2,
-                                    batch: 1,
+                                    ..ReadAhead::EXACT
                                 },
                                 query,
                                 10,
@@ -484,7 +484,7 @@ fn concurrent_lazy_searches_keep_the_block_cache_bound() {
 #[test]
 fn a_warm_lazy_search_reads_the_table_and_lets_go_when_the_cache_does() {
     use crate::storage::object_store::memory::InMemory;
-    use crate::storage::{ObjectStorage, Storage, StorageOptions};
+    use crate::storage::{CacheStats, ObjectStorage, Storage, StorageOptions};
 
     let (vectors, _, v2) = both(Metric::L2);
     let mapped = open(&v2, Metric::L2).unwrap();
@@ -533,7 +533,19 @@ fn a_warm_lazy_search_reads_the_table_and_lets_go_when_the_cache_does() {
             .load(std::sync::atomic::Ordering::Relaxed),
         requests
     );
-    assert_eq!(storage.cache_stats(), cache);
+    // Only the memory hits moved: the tables' reads count as hits of the cache they share.
+    let after = storage.cache_stats();
+    assert!(
+        after.memory_hits >= cache.memory_hits + 20 * 10,
+        "{after:?} after {cache:?}"
+    );
+    assert_eq!(
+        CacheStats {
+            memory_hits: cache.memory_hits,
+            ..after
+        },
+        cache
+    );
     // The object goes away: the cache drops its blocks, so do the tables, and a search
     // is an error rather than an answer from what the tables had.
     storage.delete(&paths::segment(1)).unwrap();
@@ -577,8 +589,8 @@ fn a_batched_lazy_walk_keeps_the_mapped_recall_in_fewer_rounds() {
         rounds_one += reads() - before;
         let before = reads();
         let four = ReadAhead {
-            lookahead: 0,
             batch: 4,
+            ..ReadAhead::EXACT
         };
         let found = lazy
             .search(four, &query, 10, 16, &all, 1.0, Within::NONE)
@@ -595,4 +607,67 @@ fn a_batched_lazy_walk_keeps_the_mapped_recall_in_fewer_rounds() {
         rounds_four < rounds_one,
         "{rounds_four} vs {rounds_one} requests"
     );
+}
+
+#[cfg(feature = "object-store")]
+#[test]
+fn an_adaptive_walk_widens_only_in_rounds_that_read_so_a_warm_one_answers_as_mapped() {
+    use crate::storage::object_store::memory::InMemory;
+    use crate::storage::{ObjectStorage, Storage, StorageOptions};
+
+    let (vectors, _, v2) = both(Metric::L2);
+    let mapped = open(&v2, Metric::L2).unwrap();
+    let options = StorageOptions {
+        block_cache_bytes: 4 * v2.len() as u64,
+        ..StorageOptions::default()
+    };
+    let lazy_at = |location: &str| {
+        let storage = ObjectStorage::builder(Arc::new(InMemory::new()), location)
+            .options(&options)
+            .build()
+            .unwrap();
+        storage
+            .put(&paths::segment(1), Bytes::copy_from_slice(&v2))
+            .unwrap();
+        let spec = ShardSpec::new(DIM, Metric::L2);
+        lazy::LazyIndex::open(Arc::new(storage), 1, v2.len() as u64, spec)
+            .unwrap()
+            .unwrap()
+    };
+    let (exact, adaptive) = (lazy_at("memory://exact"), lazy_at("memory://adaptive"));
+    let reads = |l: &lazy::LazyIndex| l.stats.requests.load(std::sync::atomic::Ordering::Relaxed);
+    let all = |_: u32| true;
+    let qs = queries(&vectors, 20);
+    let wide = ReadAhead::adaptive(4);
+    // Cold: the rounds that read widen, so the walk takes fewer of them.
+    for q in &qs {
+        exact
+            .search(ReadAhead::EXACT, q, 10, 16, &all, 1.0, Within::NONE)
+            .unwrap();
+        adaptive
+            .search(wide, q, 10, 16, &all, 1.0, Within::NONE)
+            .unwrap();
+    }
+    assert!(
+        reads(&adaptive) < reads(&exact),
+        "{} vs {} requests",
+        reads(&adaptive),
+        reads(&exact)
+    );
+    // Once the exact walks' blocks are in the tables, no round reads, none widens: the
+    // mapped walk's answers, and nothing read.
+    for q in &qs {
+        adaptive
+            .search(ReadAhead::EXACT, q, 10, 16, &all, 1.0, Within::NONE)
+            .unwrap();
+    }
+    let before = reads(&adaptive);
+    for (i, q) in qs.iter().enumerate() {
+        let want = mapped.ann(q, 10, 16, &all, 1.0, Within::NONE).unwrap();
+        let got = adaptive
+            .search(wide, q, 10, 16, &all, 1.0, Within::NONE)
+            .unwrap();
+        assert_eq!(got, want, "query {i}");
+    }
+    assert_eq!(reads(&adaptive), before);
 }

@@ -279,6 +279,10 @@ impl Storage for LatencyStorage {
         self.inner.cache_stats()
     }
 
+    fn count_memory_hits(&self, n: u64) {
+        self.inner.count_memory_hits(n);
+    }
+
     fn cache_resident_bytes(&self) -> u64 {
         self.inner.cache_resident_bytes()
     }

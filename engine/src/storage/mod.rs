@@ -275,6 +275,10 @@ pub trait Storage: Send + Sync + Debug {
     fn cache_stats(&self) -> CacheStats {
         CacheStats::default()
     }
+    /// Count `n` reads of blocks this storage's memory cache holds that were served
+    /// without a lookup (a lazy segment's block tables share the cache's blocks) as
+    /// [`CacheStats::memory_hits`]. Backends without a memory cache ignore it.
+    fn count_memory_hits(&self, _n: u64) {}
     /// Bytes the memory block cache holds now (never above its bound).
     fn cache_resident_bytes(&self) -> u64 {
         0

@@ -717,6 +717,10 @@ impl Storage for ObjectStorage {
         self.blocks.resident_bytes()
     }
 
+    fn count_memory_hits(&self, n: u64) {
+        self.stats.memory_hits.fetch_add(n, Ordering::Relaxed);
+    }
+
     fn cache_stats(&self) -> CacheStats {
         let s = &self.stats;
         CacheStats {

@@ -7,7 +7,7 @@
 //!     DATASET_DIR --dir /tmp/x/shard [--limit ROWS] [--m 16] [--efc 200] [--ef 32] \
 //!     [--queries 200] [--passes 3] [--read-batch 1,4,a4] [--latency-ms 25] [--mbps 100] \
 //!     [--block-cache-bytes N] [--part-bytes N] [--cold-queries 100] [--cache-dir DIR] [--skip-cold] \
-//!     [--prefetch none|upper-layers|all]
+//!     [--prefetch none|upper-layers|all] [--warm-latency] [--skip-warm]
 //! ```
 //! `DATASET_DIR` holds `base.fvecs`, `query.fvecs` and `groundtruth.ivecs`
 //! (`shared/bench/gen_synthetic.py`). The shard is built once into `--dir` (format 2, one
@@ -16,10 +16,15 @@
 //! Warm: both handles search the same queries, alternating query by query (the machine's
 //! load falls on both alike); one untimed pass fills the lazy handle's block cache, then
 //! `--passes` timed passes; p50/p99 µs and recall@10 per handle and read batch (`aN`:
-//! `ReadAhead::adaptive(N)`, N per round only in rounds that miss a block).
+//! `ReadAhead::adaptive(N)`, N per round only in rounds that miss a block). With
+//! `--warm-latency` the warm handles read through the same `LatencyStorage` as the cold
+//! ones, so a block cache smaller than the working set pays the store's latency per miss.
 //! Cold (unless `--skip-cold`): per read batch, a fresh lazy handle through
 //! `LatencyStorage` (`--latency-ms` first byte, `--mbps` per request): open time and bytes,
-//! the first query, p50/p99 of the first `--cold-queries` queries, and their recall.
+//! the first query, p50/p99 of the first `--cold-queries` queries, their recall, and the
+//! process's RSS before and after the open and after the queries (the mapped handle is
+//! closed by then; `--skip-warm` leaves out the mapped handle and the warm part, so the
+//! RSS is the lazy handle's alone over the process's own).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -48,6 +53,8 @@ struct Args {
     cold_queries: usize,
     cache_dir: Option<std::path::PathBuf>,
     skip_cold: bool,
+    warm_latency: bool,
+    skip_warm: bool,
     prefetch: Prefetch,
 }
 
@@ -73,11 +80,21 @@ fn parse() -> Result<Args, String> {
         cold_queries: 100,
         cache_dir: None,
         skip_cold: false,
+        warm_latency: false,
+        skip_warm: false,
         prefetch: Prefetch::UpperLayers,
     };
     while let Some(flag) = it.next() {
         if flag == "--skip-cold" {
             a.skip_cold = true;
+            continue;
+        }
+        if flag == "--skip-warm" {
+            a.skip_warm = true;
+            continue;
+        }
+        if flag == "--warm-latency" {
+            a.warm_latency = true;
             continue;
         }
         let value = it.next().ok_or(format!("{flag} needs a value"))?;
@@ -241,6 +258,18 @@ fn open_lazy(
     Ok((shard, slow, t.elapsed().as_secs_f64()))
 }
 
+/// This process's resident set (VmRSS), in MB.
+fn rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1000.0)
+}
+
 fn pct(sorted: &[f64], p: f64) -> f64 {
     match sorted.len() {
         0 => 0.0,
@@ -279,108 +308,114 @@ fn main() -> Result<(), String> {
         println!("(--limit: recall is against the full set's ground truth, so it is low)");
     }
 
-    let mapped = Shard::open(
-        &a.dir.to_string_lossy(),
-        Options {
-            read_only: true,
-            ..Options::default()
-        },
-    )
-    .map_err(|e| e.to_string())?;
-    let mut lazy = Vec::new();
-    for &b in &a.batches {
-        let (shard, _, open_s) = open_lazy(&a, b, None)?;
-        println!(
-            "lazy handle (read batch {b}): open {:.3} s, {} bytes fetched",
-            open_s,
-            shard.stats().bytes_fetched
-        );
-        lazy.push(shard);
-    }
-    let warm = &requests[..a.queries.min(requests.len())];
-    // Fill the caches (and the CPU's), untimed.
-    for r in warm {
-        mapped.search(r).map_err(|e| e.to_string())?;
-        for s in &lazy {
-            s.search(r).map_err(|e| e.to_string())?;
+    let latency = Latency::new(a.latency_ms, a.mbps);
+    if !a.skip_warm {
+        let mapped = Shard::open(
+            &a.dir.to_string_lossy(),
+            Options {
+                read_only: true,
+                ..Options::default()
+            },
+        )
+        .map_err(|e| e.to_string())?;
+        let mut lazy = Vec::new();
+        for &b in &a.batches {
+            let (shard, _, open_s) = open_lazy(&a, b, a.warm_latency.then_some(latency))?;
+            println!(
+                "lazy handle (read batch {b}): open {:.3} s, {} bytes fetched",
+                open_s,
+                shard.stats().bytes_fetched
+            );
+            lazy.push(shard);
         }
-    }
-    let before: Vec<_> = lazy.iter().map(|s| s.stats()).collect();
-    let handles = 1 + lazy.len();
-    let mut lat = vec![Vec::new(); handles];
-    let mut found = vec![0usize; handles];
-    let mut same = vec![0usize; handles];
-    for _ in 0..a.passes {
-        for (i, r) in warm.iter().enumerate() {
-            let t = Instant::now();
-            let want = mapped.search(r).map_err(|e| e.to_string())?;
-            lat[0].push(t.elapsed().as_secs_f64() * 1e6);
-            found[0] += recall_of(&want, i);
-            for (h, s) in lazy.iter().enumerate() {
+        let warm = &requests[..a.queries.min(requests.len())];
+        // Fill the caches (and the CPU's), untimed.
+        for r in warm {
+            mapped.search(r).map_err(|e| e.to_string())?;
+            for s in &lazy {
+                s.search(r).map_err(|e| e.to_string())?;
+            }
+        }
+        let before: Vec<_> = lazy.iter().map(|s| s.stats()).collect();
+        let handles = 1 + lazy.len();
+        let mut lat = vec![Vec::new(); handles];
+        let mut found = vec![0usize; handles];
+        let mut same = vec![0usize; handles];
+        for _ in 0..a.passes {
+            for (i, r) in warm.iter().enumerate() {
                 let t = Instant::now();
-                let got = s.search(r).map_err(|e| e.to_string())?;
-                lat[h + 1].push(t.elapsed().as_secs_f64() * 1e6);
-                found[h + 1] += recall_of(&got, i);
-                let keys = |x: &[vecshard_engine::Hit]| -> Vec<Key> {
-                    x.iter().map(|h| h.key.clone()).collect()
-                };
-                same[h + 1] += usize::from(keys(&got) == keys(&want));
+                let want = mapped.search(r).map_err(|e| e.to_string())?;
+                lat[0].push(t.elapsed().as_secs_f64() * 1e6);
+                found[0] += recall_of(&want, i);
+                for (h, s) in lazy.iter().enumerate() {
+                    let t = Instant::now();
+                    let got = s.search(r).map_err(|e| e.to_string())?;
+                    lat[h + 1].push(t.elapsed().as_secs_f64() * 1e6);
+                    found[h + 1] += recall_of(&got, i);
+                    let keys = |x: &[vecshard_engine::Hit]| -> Vec<Key> {
+                        x.iter().map(|h| h.key.clone()).collect()
+                    };
+                    same[h + 1] += usize::from(keys(&got) == keys(&want));
+                }
             }
         }
-    }
-    println!(
-        "warm, ef {}, {} queries × {} passes (µs; block cache {} B):",
-        a.ef,
-        warm.len(),
-        a.passes,
-        a.block_cache_bytes
-    );
-    let n = (warm.len() * a.passes) as f64;
-    let base_p50 = {
-        let mut l = lat[0].clone();
-        l.sort_by(f64::total_cmp);
-        pct(&l, 0.5)
-    };
-    for (h, l) in lat.iter_mut().enumerate() {
-        l.sort_by(f64::total_cmp);
-        let name = match h {
-            0 => "mapped".to_string(),
-            _ => format!("lazy batch {}", a.batches[h - 1]),
+        println!(
+            "warm, ef {}, {} queries × {} passes (µs; block cache {} B):",
+            a.ef,
+            warm.len(),
+            a.passes,
+            a.block_cache_bytes
+        );
+        let n = (warm.len() * a.passes) as f64;
+        let base_p50 = {
+            let mut l = lat[0].clone();
+            l.sort_by(f64::total_cmp);
+            pct(&l, 0.5)
         };
-        println!(
-            "  {name:<14} p50 {:>8.1}  p99 {:>8.1}  recall@10 {:.4}  p50/mapped {:.2}{}",
-            pct(l, 0.5),
-            pct(l, 0.99),
-            found[h] as f64 / (n * 10.0),
-            pct(l, 0.5) / base_p50,
-            if h > 0 {
-                format!(
-                    "  same answers as mapped {:.1} %",
-                    same[h] as f64 * 100.0 / n
-                )
-            } else {
-                String::new()
-            }
-        );
-    }
-    for (s, b) in lazy.iter().zip(&before) {
-        let st = s.stats();
-        println!(
-            "  lazy cache: {} resident bytes; in the timed passes {} memory hits (block-table \
+        for (h, l) in lat.iter_mut().enumerate() {
+            l.sort_by(f64::total_cmp);
+            let name = match h {
+                0 => "mapped".to_string(),
+                _ => format!("lazy batch {}", a.batches[h - 1]),
+            };
+            println!(
+                "  {name:<14} p50 {:>8.1}  p99 {:>8.1}  recall@10 {:.4}  p50/mapped {:.2}{}",
+                pct(l, 0.5),
+                pct(l, 0.99),
+                found[h] as f64 / (n * 10.0),
+                pct(l, 0.5) / base_p50,
+                if h > 0 {
+                    format!(
+                        "  same answers as mapped {:.1} %",
+                        same[h] as f64 * 100.0 / n
+                    )
+                } else {
+                    String::new()
+                }
+            );
+        }
+        for (s, b) in lazy.iter().zip(&before) {
+            let st = s.stats();
+            println!(
+                "  lazy cache: {} resident bytes; in the timed passes {} memory hits (block-table \
              reads included), {} misses",
-            st.cache_resident_bytes,
-            st.cache_memory_hits - b.cache_memory_hits,
-            st.cache_misses - b.cache_misses
-        );
+                st.cache_resident_bytes,
+                st.cache_memory_hits - b.cache_memory_hits,
+                st.cache_misses - b.cache_misses
+            );
+        }
+        drop(lazy);
+        // The mapped handle's pages count in RSS; the cold part measures the lazy handle alone.
+        drop(mapped);
     }
-    drop(lazy);
 
     if a.skip_cold {
         return Ok(());
     }
-    let latency = Latency::new(a.latency_ms, a.mbps);
     for &b in &a.batches {
+        let rss_before = rss_mb();
         let (shard, slow, open_s) = open_lazy(&a, b, Some(latency))?;
+        let rss_open = rss_mb();
         let open_bytes = shard.stats().bytes_fetched;
         let open_requests = slow.as_ref().map_or(0, |s| s.injected().requests);
         let mut l = Vec::new();
@@ -395,6 +430,12 @@ fn main() -> Result<(), String> {
         let count = l.len();
         l.sort_by(f64::total_cmp);
         let injected = slow.map(|s| s.injected()).unwrap_or_default();
+        println!(
+            "RSS MB: before the open {rss_before:.0}, after it {rss_open:.0}, after the cold \
+             queries {:.0} (block cache resident {} B)",
+            rss_mb(),
+            shard.stats().cache_resident_bytes
+        );
         println!(
             "cold, read batch {b}, {} ms + {} MB/s: open {:.3} s ({} B, {open_requests} requests \
              charged), first query {:.0} ms, \

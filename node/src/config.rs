@@ -113,7 +113,11 @@ prefetch = "upper-layers"
 # Lazy (format-2) searches on object stores: graph candidates expanded per round of block
 # reads. 1 gives the mapped search's answers; 4 cuts a cold query's rounds about 3x (each
 # round costs the store's first-byte latency) with a slightly wider walk.
-read_batch = 1
+read_batch = 4
+# true: widen to read_batch only in rounds that must read blocks from the caches or the
+# store; a round whose blocks are all in memory expands one candidate, so a warm search
+# answers as the mapped one. false: every round expands read_batch candidates.
+read_batch_adaptive = true
 # Format of new segments: "v1" (read whole at open), "auto" (2 on object stores, read
 # lazily in 4 KiB blocks: for shards larger than memory; 1 on local disk) or "v2".
 # Builds before 2026-12 cannot read format 2: upgrade every node before choosing it.
@@ -225,6 +229,8 @@ pub struct EngineSection {
     pub prefetch: String,
     /// Candidates a lazy search expands per round of block reads.
     pub read_batch: usize,
+    /// Widen to `read_batch` only in rounds that read blocks.
+    pub read_batch_adaptive: bool,
     /// `auto`, `v1` or `v2`.
     pub segment_format: String,
     /// `sync` or `buffered`.
@@ -665,6 +671,7 @@ impl NodeConfig {
             prefetch: self.prefetch().unwrap_or_default(),
             read_ahead: vecshard_engine::ReadAhead {
                 batch: e.read_batch,
+                adaptive: e.read_batch_adaptive && e.read_batch > 1,
                 ..vecshard_engine::ReadAhead::EXACT
             },
             segment_format: self.segment_format().unwrap_or_default(),
@@ -812,6 +819,25 @@ mod tests {
         let f = file("[node]\nid = \"n\"\nsearch_threads = \"two\"\n");
         let e = load_config_with_env(Some(f.path()), env(&[])).unwrap_err();
         assert_eq!(e.key(), Some("node.search_threads"), "{e}");
+    }
+
+    #[test]
+    fn lazy_reads_widen_only_when_they_miss_by_default() {
+        let load = |vars: &[(&str, &str)]| {
+            let mut all = vec![("VECSHARD__NODE__ID", "n")];
+            all.extend_from_slice(vars);
+            load_config_with_env(None, env(&all))
+                .unwrap()
+                .engine_options(false)
+                .read_ahead
+        };
+        assert_eq!(load(&[]), vecshard_engine::ReadAhead::adaptive(4));
+        assert_eq!(
+            load(&[("VECSHARD__ENGINE__READ_BATCH", "1")]),
+            vecshard_engine::ReadAhead::EXACT
+        );
+        let every_round = load(&[("VECSHARD__ENGINE__READ_BATCH_ADAPTIVE", "false")]);
+        assert_eq!((every_round.batch, every_round.adaptive), (4, false));
     }
 
     #[test]

@@ -12,6 +12,8 @@
 #   - with --perf, a `perf record` profile of the server during a 1-client router pass,
 #     written as text (perf-report.txt: flat, inclusive, by thread, by caller; DWARF call
 #     graphs, as the release build has no frame pointers), never as an SVG;
+#   - with --count, the server's system calls (total and by kind), context switches and
+#     wake-ups per query in every pass (`perf stat -p PID`; lines in threads.txt);
 # then stops the server and measures the embedded engine alone on the node's shard
 # directories (one thread, the same queries and ef).
 #
@@ -24,7 +26,7 @@
 #   scripts/profile-server.sh [--bin PATH] [--client-bin PATH] [--dataset DIR]
 #                             [--shards LIST] [--ef N] [--clients LIST] [--secs S]
 #                             [--variant 'LABEL VAR=VALUE ...']... [--rounds R]
-#                             [--rest] [--perf] [--out-dir DIR] [--skip-load]
+#                             [--rest] [--perf] [--count] [--out-dir DIR] [--skip-load]
 #
 # Defaults: --bin and --client-bin $CARGO_TARGET_DIR/release/vecshard, --dataset
 # /tmp/vecshard-bench/clustered-128, --shards 1, --ef 16, --clients 1,2, --secs 5,
@@ -42,13 +44,14 @@ ef=16
 clients=1,2
 secs=5
 perf=0
+count=0
 rest=0
 skip_load=0
 rounds=1
 variants=()
 out_dir="/tmp/vecshard-bench/profile-$(date -u +%Y%m%dT%H%M%SZ)"
 
-usage() { sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 need() { [ "$#" -ge 2 ] || { echo "profile-server: $1 needs a value" >&2; exit 2; }; }
 while [ "$#" -gt 0 ]; do
   case "$1" in
@@ -64,6 +67,7 @@ while [ "$#" -gt 0 ]; do
     --rest) rest=1; shift ;;
     --skip-load) skip_load=1; shift ;;
     --perf) perf=1; shift ;;
+    --count) count=1; shift ;;
     --out-dir) need "$@"; out_dir="$2"; shift 2 ;;
     -h|--help) usage 0 ;;
     *) echo "profile-server: unknown option $1" >&2; usage 2 ;;
@@ -89,7 +93,7 @@ for v in "${variants[@]}"; do
   done
 done
 perf_bin=""
-if [ "$perf" = 1 ]; then
+if [ "$perf" = 1 ] || [ "$count" = 1 ]; then
   perf_bin="$(command -v perf || true)"
   if [ -z "$perf_bin" ]; then
     perf_bin="$(find /usr/bin -maxdepth 1 -name 'perf_*' -type f -perm -u+x 2>/dev/null | sort -V | tail -1)"
@@ -145,6 +149,8 @@ done
 stop_dev
 
 rest_args=()
+count_args=()
+[ "$count" = 1 ] && count_args=(--perf-stat "$perf_bin")
 for r in $(seq 1 "$rounds"); do
   for v in "${variants[@]}"; do
     read -r -a words <<<"$v"
@@ -155,7 +161,7 @@ for r in $(seq 1 "$rounds"); do
       echo "## variant $label (${words[*]:1}), round $r, $s shard(s)" | tee -a "$out_dir/served.md" "$out_dir/threads.txt"
       "$client_bin" bench-served --dataset "$dataset" --collection "$(collection "$s")" \
         --ef "$ef" --router "$router" --node "$node" --pid "$dev_pid" "${rest_args[@]}" \
-        --clients "$clients" --secs "$secs" 2> >(tee -a "$out_dir/threads.txt" >&2) \
+        "${count_args[@]}" --clients "$clients" --secs "$secs" 2> >(tee -a "$out_dir/threads.txt" >&2) \
         | tee -a "$out_dir/served.md"
     done
     if [ "$perf" = 1 ] && [ "$r" = 1 ]; then

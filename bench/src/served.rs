@@ -63,6 +63,77 @@ pub struct BenchServedArgs {
     /// server must be stopped) and measure one thread searching each of them per query.
     #[arg(long, num_args = 1..)]
     pub engine: Vec<String>,
+    /// Count the server's system calls (in total and of the kinds a served request makes),
+    /// context switches and wake-ups per query in every pass with this `perf` binary
+    /// (`perf stat -p PID` over the timed part of the pass); needs `--pid`.
+    #[arg(long)]
+    pub perf_stat: Option<String>,
+}
+
+/// The events `--perf-stat` counts, with the label each is printed under.
+const COUNTED: &[(&str, &str)] = &[
+    ("raw_syscalls:sys_enter", "syscalls"),
+    ("syscalls:sys_enter_epoll_wait", "epoll_wait"),
+    ("syscalls:sys_enter_recvfrom", "recvfrom"),
+    ("syscalls:sys_enter_read", "read"),
+    ("syscalls:sys_enter_readv", "readv"),
+    ("syscalls:sys_enter_sendto", "sendto"),
+    ("syscalls:sys_enter_write", "write"),
+    ("syscalls:sys_enter_writev", "writev"),
+    ("syscalls:sys_enter_futex", "futex"),
+    ("syscalls:sys_enter_sched_yield", "sched_yield"),
+    ("sched:sched_switch", "sched_switch"),
+    ("sched:sched_wakeup", "wakeups by the server"),
+];
+
+/// A `perf stat` counting [`COUNTED`] in process `pid` until [`PerfStat::finish`].
+struct PerfStat {
+    child: std::process::Child,
+}
+
+impl PerfStat {
+    fn start(perf: &str, pid: u32) -> Result<PerfStat> {
+        let events: Vec<&str> = COUNTED.iter().map(|(e, _)| *e).collect();
+        let child = std::process::Command::new(perf)
+            .args(["stat", "-x", ",", "-e", &events.join(","), "-p"])
+            .arg(pid.to_string())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .with_context(|| format!("start {perf} stat"))?;
+        Ok(PerfStat { child })
+    }
+
+    /// Stop counting (SIGINT, as Ctrl-C) and return each event's count, in [`COUNTED`]
+    /// order (`None` when perf could not count it).
+    fn finish(self) -> Result<Vec<Option<u64>>> {
+        let pid = self.child.id().to_string();
+        let interrupted = std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .context("kill -INT perf")?;
+        if !interrupted.success() {
+            bail!("could not interrupt perf stat (pid {pid})");
+        }
+        let out = self
+            .child
+            .wait_with_output()
+            .context("wait for perf stat")?;
+        let text = String::from_utf8_lossy(&out.stderr);
+        let count = |event: &str| {
+            text.lines().find_map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                (f.len() > 2 && f[2] == event)
+                    .then(|| f[0].trim().parse::<u64>().ok())
+                    .flatten()
+            })
+        };
+        let counts: Vec<Option<u64>> = COUNTED.iter().map(|(e, _)| count(e)).collect();
+        if counts[0].is_none() {
+            bail!("perf stat counted nothing: {}", text.trim());
+        }
+        Ok(counts)
+    }
 }
 
 /// CPU seconds (user + system) of process `pid`, every thread, from `/proc/PID/stat`.
@@ -420,6 +491,10 @@ fn pass(
             })
             .collect();
         std::thread::sleep(warm);
+        let perf = match (&a.perf_stat, a.pid) {
+            (Some(bin), Some(pid)) => Some(PerfStat::start(bin, pid)?),
+            _ => None,
+        };
         let switches0 = a.pid.map(context_switches).transpose()?;
         let server0 = a.pid.map(process_cpu).transpose()?;
         let own0 = process_cpu(me)?;
@@ -433,13 +508,16 @@ fn pass(
         let server1 = a.pid.map(process_cpu).transpose()?;
         let own1 = process_cpu(me)?;
         let switches1 = a.pid.map(context_switches).transpose()?;
+        let counted = perf.map(PerfStat::finish).transpose();
         stop.store(true, Ordering::Relaxed);
         for w in workers {
             w.join()
                 .map_err(|_| anyhow::anyhow!("a client thread panicked"))??;
         }
         let server = server0.zip(server1).map(|(x, y)| y - x);
+        let counted = counted?;
         Ok(Measured {
+            counted,
             n: n1 - n0,
             server,
             own: own1 - own0,
@@ -481,12 +559,25 @@ fn pass(
             top.join(", ")
         );
     }
+    if let Some(c) = &m.counted {
+        let per: Vec<String> = COUNTED
+            .iter()
+            .zip(c)
+            .filter_map(|((_, label), c)| Some(format!("{label} {:.2}", (*c)? as f64 / n as f64)))
+            .collect();
+        eprintln!(
+            "  perf stat per query ({what}, {clients}): {}",
+            per.join(", ")
+        );
+    }
     Ok(())
 }
 
 /// One pass's figures.
 struct Measured {
     n: usize,
+    /// `--perf-stat`: the counts of [`COUNTED`] over (about) the timed part of the pass.
+    counted: Option<Vec<Option<u64>>>,
     server: Option<f64>,
     own: f64,
     foreign: f64,

@@ -20,6 +20,7 @@ mod meta;
 mod metrics;
 pub mod partition;
 pub mod raft;
+mod rest_serve;
 pub mod security;
 mod server;
 mod serving;

@@ -349,39 +349,27 @@ pub async fn start_with_clock(
         (None, Some(threads)) => {
             let stopped = stopped.clone();
             tasks.push(threads.serve(http_l, move |conns| {
-                let serve = axum::serve(conns, app.clone()).with_graceful_shutdown(stopped());
-                async move {
-                    if let Err(e) = serve.await {
-                        tracing::error!(error = %e, "REST server stopped");
-                    }
-                }
+                crate::rest_serve::serve(conns, app.clone(), stopped())
             }));
         }
         // TLS connections are handshaken on this runtime and stay on it.
-        (tls, _) => {
-            let serve_http = match tls {
-                None => tokio::spawn(async move {
-                    axum::serve(http_l, app)
-                        .with_graceful_shutdown(stopped())
-                        .await
-                }),
-                Some(tls) => {
-                    let config = tls.rustls_server().map_err(|e| Error::invalid(e.0))?;
-                    let listener = TlsListener::new(http_l, config)
-                        .map_err(|e| Error::invalid(format!("router.http_listen: {e}")))?;
-                    tokio::spawn(async move {
-                        axum::serve(listener, app)
-                            .with_graceful_shutdown(stopped())
-                            .await
-                    })
-                }
-            };
-            tasks.push(tokio::spawn(async move {
-                if let Ok(Err(e)) = serve_http.await {
-                    tracing::error!(error = %e, "REST server stopped");
-                }
-            }));
-        }
+        (tls, _) => match tls {
+            None => tasks.push(tokio::spawn(crate::rest_serve::serve(
+                http_l,
+                app,
+                stopped(),
+            ))),
+            Some(tls) => {
+                let config = tls.rustls_server().map_err(|e| Error::invalid(e.0))?;
+                let listener = TlsListener::new(http_l, config)
+                    .map_err(|e| Error::invalid(format!("router.http_listen: {e}")))?;
+                tasks.push(tokio::spawn(crate::rest_serve::serve(
+                    listener,
+                    app,
+                    stopped(),
+                )));
+            }
+        },
     }
 
     tasks.push(tokio::spawn(crate::control::run(core.clone())));

@@ -116,8 +116,10 @@ pub struct BlockTable {
 }
 
 /// A search's pin of every [`BlockTable`]: bytes read from a table under it stay valid
-/// until it is dropped (see [`BlockTable`]). Pin once per search, not per read, and do not
-/// keep it across waits: a pinned search delays freeing what the cache evicts meanwhile.
+/// until it is dropped (see [`BlockTable`]). Pin once per search, not per read. A pinned
+/// search delays freeing what the cache evicts meanwhile until it ends; a lazy walk holds
+/// its pin through its rounds of block reads too, so a cold search's evicted blocks may
+/// outlive the cache's bound by that search's length (its own misses are pinned as long).
 pub struct TablePin {
     _guard: epoch::Guard,
 }

@@ -72,9 +72,39 @@ impl Proc {
         }
     }
 
-    /// SIGSTOP: the process stays, frozen.
+    /// SIGSTOP: the process stays, frozen. Returns once every thread is stopped: the
+    /// kernel stops a process's threads one by one after `kill` returns (the thread that
+    /// takes the signal first has to be scheduled), so on a busy machine the others can
+    /// still answer a request sent right after the signal.
     pub fn stop(&self) {
         self.signal("-STOP");
+        let tasks = format!("/proc/{}/task", self.pid());
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let running: Vec<String> = std::fs::read_dir(&tasks)
+                .unwrap_or_else(|e| panic!("{}: read {tasks}: {e}", self.name))
+                .flatten()
+                .filter(|t| {
+                    // `pid (comm) S ...`: the state follows the last `)`; T: stopped. A
+                    // thread that has exited meanwhile counts as stopped.
+                    std::fs::read_to_string(t.path().join("stat")).is_ok_and(|stat| {
+                        stat.rsplit_once(')')
+                            .and_then(|(_, rest)| rest.split_whitespace().next())
+                            .is_some_and(|state| !matches!(state, "T" | "t" | "Z" | "X"))
+                    })
+                })
+                .map(|t| t.file_name().to_string_lossy().into_owned())
+                .collect();
+            if running.is_empty() {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{}: threads {running:?} still not stopped 30 s after SIGSTOP",
+                self.name
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 
     /// SIGCONT.
@@ -207,7 +237,12 @@ impl Cluster {
 
     /// [`Cluster::start`] with other settings.
     pub fn start_with(routers: u64, nodes: usize, o: Options) -> Cluster {
-        let dir = tempfile::tempdir().unwrap();
+        let mut dir = tempfile::tempdir().unwrap();
+        if std::env::var_os("VECSHARD_TEST_KEEP_DIR").is_some() {
+            // Debugging: keep the logs and data of the run, and say where they are.
+            dir.disable_cleanup(true);
+            eprintln!("cluster directory (kept): {}", dir.path().display());
+        }
         let storage = object_storage(dir.path());
         let allowed = toml_list(
             &storage

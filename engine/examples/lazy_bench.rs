@@ -7,7 +7,7 @@
 //!     DATASET_DIR --dir /tmp/x/shard [--limit ROWS] [--m 16] [--efc 200] [--ef 32] \
 //!     [--queries 200] [--passes 3] [--read-batch 1,4,a4] [--latency-ms 25] [--mbps 100] \
 //!     [--block-cache-bytes N] [--part-bytes N] [--cold-queries 100] [--cache-dir DIR] [--skip-cold] \
-//!     [--prefetch none|upper-layers|all] [--warm-latency] [--skip-warm]
+//!     [--prefetch none|upper-layers|all] [--warm-latency] [--skip-warm] [--opens N]
 //! ```
 //! `DATASET_DIR` holds `base.fvecs`, `query.fvecs` and `groundtruth.ivecs`
 //! (`shared/bench/gen_synthetic.py`). The shard is built once into `--dir` (format 2, one
@@ -25,6 +25,8 @@
 //! process's RSS before and after the open and after the queries (the mapped handle is
 //! closed by then; `--skip-warm` leaves out the mapped handle and the warm part, so the
 //! RSS is the lazy handle's alone over the process's own).
+//! `--opens N` only opens N fresh lazy handles in turn and prints the open times (for
+//! profiling the open).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -56,6 +58,7 @@ struct Args {
     warm_latency: bool,
     skip_warm: bool,
     prefetch: Prefetch,
+    opens: usize,
 }
 
 fn parse() -> Result<Args, String> {
@@ -83,6 +86,7 @@ fn parse() -> Result<Args, String> {
         warm_latency: false,
         skip_warm: false,
         prefetch: Prefetch::UpperLayers,
+        opens: 0,
     };
     while let Some(flag) = it.next() {
         if flag == "--skip-cold" {
@@ -114,6 +118,7 @@ fn parse() -> Result<Args, String> {
             "--block-cache-bytes" => a.block_cache_bytes = num()?,
             "--part-bytes" => a.part_bytes = num()?,
             "--cold-queries" => a.cold_queries = num()? as usize,
+            "--opens" => a.opens = num()? as usize,
             "--cache-dir" => a.cache_dir = Some(value.clone().into()),
             "--prefetch" => {
                 a.prefetch = match value.as_str() {
@@ -258,6 +263,27 @@ fn open_lazy(
     Ok((shard, slow, t.elapsed().as_secs_f64()))
 }
 
+/// `--opens N`: open N fresh lazy handles one after another (no search) and print each
+/// open's time and bytes, then their median: the open alone, e.g. under a profiler.
+fn opens(a: &Args, latency: Latency) -> Result<(), String> {
+    let slow = (a.latency_ms > 0 || a.mbps > 0).then_some(latency);
+    let mut times = Vec::with_capacity(a.opens);
+    for _ in 0..a.opens {
+        let (shard, _, s) = open_lazy(a, a.batches[0], slow)?;
+        println!("open {:.3} s, {} B fetched", s, shard.stats().bytes_fetched);
+        times.push(s);
+    }
+    times.sort_by(f64::total_cmp);
+    println!(
+        "{} opens, {} ms + {} MB/s: p50 {:.3} s",
+        a.opens,
+        a.latency_ms,
+        a.mbps,
+        pct(&times, 0.5)
+    );
+    Ok(())
+}
+
 /// This process's resident set (VmRSS), in MB.
 fn rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
@@ -309,6 +335,9 @@ fn main() -> Result<(), String> {
     }
 
     let latency = Latency::new(a.latency_ms, a.mbps);
+    if a.opens > 0 {
+        return opens(&a, latency);
+    }
     if !a.skip_warm {
         let mapped = Shard::open(
             &a.dir.to_string_lossy(),

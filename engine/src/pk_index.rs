@@ -48,6 +48,46 @@ pub(crate) struct PkIndex {
 }
 
 impl PkIndex {
+    /// The index of `entries` (keys in any order, about `expected` of them), built in
+    /// bulk: sorted, then laid into the trees in one pass, which at a million keys is
+    /// several times faster than inserting them one by one. `Err(key)` names a key that
+    /// occurs twice.
+    pub(crate) fn from_entries(
+        entries: impl IntoIterator<Item = (Key, Loc)>,
+        expected: usize,
+    ) -> Result<PkIndex, Key> {
+        let mut ints = Vec::with_capacity(expected);
+        let mut strs = Vec::new();
+        for (key, loc) in entries {
+            match key {
+                Key::Int(k) => ints.push((k, loc)),
+                Key::Str(s) => strs.push((s.into_boxed_str(), loc)),
+            }
+        }
+        PkIndex::from_parts(ints, strs)
+    }
+
+    /// [`PkIndex::from_entries`] with the integer and string keys apart.
+    pub(crate) fn from_parts(
+        mut ints: Vec<(u64, Loc)>,
+        mut strs: Vec<(Box<str>, Loc)>,
+    ) -> Result<PkIndex, Key> {
+        // Segments mostly hold their keys in order: sorting a sorted run is one pass.
+        ints.sort_unstable_by_key(|e| e.0);
+        if let Some(w) = ints.windows(2).find(|w| w[0].0 == w[1].0) {
+            return Err(Key::Int(w[0].0));
+        }
+        strs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        if let Some(w) = strs.windows(2).find(|w| w[0].0 == w[1].0) {
+            return Err(Key::Str(w[0].0.to_string()));
+        }
+        Ok(PkIndex {
+            ints: ints.into_iter().map(|(k, l)| (k, l.pack())).collect(),
+            strs: strs.into_iter().map(|(k, l)| (k, l.pack())).collect(),
+            journal: None,
+        })
+    }
+
     pub(crate) fn get(&self, key: &Key) -> Option<Loc> {
         match key {
             Key::Int(k) => self.ints.get(k),
@@ -169,6 +209,39 @@ impl PkIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bulk_build_equals_inserting_and_names_a_key_given_twice() {
+        let loc = |row| Loc { container: 3, row };
+        let keys: Vec<Key> = (0..500u64)
+            .rev()
+            .map(|i| match i % 3 {
+                0 => Key::Str(format!("k{}", i * 7919 % 1000)),
+                _ => Key::Int(i * 2_654_435_761 % 100_003),
+            })
+            .collect();
+        let mut one_by_one = PkIndex::default();
+        for (row, k) in keys.iter().enumerate() {
+            assert!(one_by_one.insert(k, loc(row as u32)).is_none());
+        }
+        let entries = || {
+            keys.iter()
+                .cloned()
+                .enumerate()
+                .map(|(r, k)| (k, loc(r as u32)))
+        };
+        let bulk = PkIndex::from_entries(entries(), 0).unwrap();
+        assert_eq!(
+            bulk.page(None, usize::MAX),
+            one_by_one.page(None, usize::MAX)
+        );
+        assert_eq!(bulk.len(), keys.len());
+
+        let twice = entries().chain([(keys[7].clone(), loc(9_999))]);
+        assert_eq!(PkIndex::from_entries(twice, 500).unwrap_err(), keys[7]);
+        let twice = entries().chain([(keys[9].clone(), loc(9_999))]);
+        assert_eq!(PkIndex::from_entries(twice, 501).unwrap_err(), keys[9]);
+    }
 
     #[test]
     fn pages_in_key_order() {

@@ -50,7 +50,9 @@ pub struct HopMeta {
     /// Their lists, `m` slots each: layers 1..=level of each upper row, in order.
     pub upper: Vec<u32>,
     /// Their SQ8 codes, `dim` each (also in their hop blocks): the descent through the
-    /// upper layers reads no block.
+    /// upper layers reads no block. Encoded as a byte string, which in postcard is the
+    /// same bytes as the sequence of `i8`s it was written as, but decodes in one copy.
+    #[serde(with = "codes_as_bytes")]
     pub upper_codes: Vec<i8>,
     /// Bytes per row record.
     pub record: u32,
@@ -58,6 +60,46 @@ pub struct HopMeta {
     pub rows_per_block: u32,
     /// Bytes per block.
     pub block_len: u32,
+}
+
+/// `Vec<i8>` (de)serialised as bytes. Postcard writes a byte string as its length and
+/// the bytes, exactly as it writes a sequence of `i8`s, so directories written either way
+/// read either way; a human-readable format (JSON) keeps the sequence of numbers.
+mod codes_as_bytes {
+    use serde::de::{Error, SeqAccess, Visitor};
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(codes: &[i8], s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            s.collect_seq(codes)
+        } else {
+            s.serialize_bytes(bytemuck::cast_slice(codes))
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<i8>, D::Error> {
+        struct Codes;
+        impl<'de> Visitor<'de> for Codes {
+            type Value = Vec<i8>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("SQ8 codes (bytes)")
+            }
+
+            fn visit_bytes<E: Error>(self, v: &[u8]) -> Result<Vec<i8>, E> {
+                Ok(bytemuck::cast_slice(v).to_vec())
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<i8>, A::Error> {
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 20));
+                while let Some(c) = seq.next_element::<i8>()? {
+                    out.push(c);
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_bytes(Codes)
+    }
 }
 
 /// Record size, rows per block and block length for rows of `dim` with `m0` links.
@@ -389,6 +431,19 @@ fn check_upper(meta: &HopMeta, rows: u32) -> Result<Vec<u32>, String> {
             .map(|i| u32::from(meta.upper_levels[i]))
             .unwrap_or(0)
     };
+    // Most upper lists are layer 1's, whose links need only "is an upper row": a bit per
+    // row answers that without a search (rows / 8 bytes; the searches were a tenth of a
+    // large segment's open).
+    let mut upper_bits = vec![0u64; (rows as usize).div_ceil(64)];
+    for &r in ur {
+        upper_bits[r as usize / 64] |= 1 << (r % 64);
+    }
+    let reaches = |nb: u32, level: usize| match level {
+        1 => upper_bits
+            .get(nb as usize / 64)
+            .is_some_and(|w| w >> (nb % 64) & 1 == 1),
+        _ => level_of(nb) as usize >= level,
+    };
     if rows == 0 {
         if meta.entry != NONE || !ur.is_empty() {
             return Err("hop index: empty graph with an entry row".to_string());
@@ -406,10 +461,7 @@ fn check_upper(meta: &HopMeta, rows: u32) -> Result<Vec<u32>, String> {
             let start = (starts[i] as usize + level - 1) * m;
             let list = &meta.upper[start..start + m];
             check_links(list, rows, r as usize)?;
-            if let Some(bad) = list
-                .iter()
-                .find(|&&nb| nb != NONE && (level_of(nb) as usize) < level)
-            {
+            if let Some(bad) = list.iter().find(|&&nb| nb != NONE && !reaches(nb, level)) {
                 return Err(format!("row {r}: layer-{level} link to row {bad} below it"));
             }
         }
@@ -477,5 +529,46 @@ impl Space for HopSpace<'_> {
     #[inline]
     fn prefetch_links(&self, node: u32) {
         prefetch_slice(self.links0(node), 2);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Before {
+        level: u32,
+        codes: Vec<i8>,
+        links: Vec<u32>,
+    }
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct After {
+        level: u32,
+        #[serde(with = "super::codes_as_bytes")]
+        codes: Vec<i8>,
+        links: Vec<u32>,
+    }
+
+    /// Directories written with the codes as a sequence of `i8`s read the same with the
+    /// codes as bytes, and are written again byte for byte; JSON keeps the numbers.
+    #[test]
+    fn upper_codes_as_bytes_are_the_sequence_they_were_written_as() {
+        let codes: Vec<i8> = (0..1000).map(|i| (i * 37 % 256) as u8 as i8).collect();
+        let before = Before {
+            level: 7,
+            codes: codes.clone(),
+            links: vec![1, 300, 70_000],
+        };
+        let written = postcard::to_allocvec(&before).unwrap();
+        let after: After = postcard::from_bytes(&written).unwrap();
+        assert_eq!(after.codes, codes);
+        assert_eq!(after.links, before.links);
+        assert_eq!(postcard::to_allocvec(&after).unwrap(), written);
+
+        let json = serde_json::to_string(&after).unwrap();
+        assert_eq!(json, serde_json::to_string(&before).unwrap());
+        assert_eq!(serde_json::from_str::<After>(&json).unwrap(), after);
     }
 }

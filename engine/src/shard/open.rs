@@ -21,6 +21,7 @@ use crate::paths;
 use crate::pk_index::{Loc, PkIndex};
 use crate::segment::{LazyReads, Segment};
 use crate::storage::{self, Storage, StorageOptions};
+use crate::types::Key;
 
 /// How `open` treats a missing or existing shard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -309,32 +310,25 @@ pub(super) fn open_segments(
 pub(super) fn resolve(segments: &[Arc<Segment>]) -> PkIndex {
     let by_container: HashMap<u32, &Segment> =
         segments.iter().map(|s| (s.container, s.as_ref())).collect();
-    let mut pk = PkIndex::default();
-    for s in segments {
+    // Every row by key. The sort is stable, so each key's rows stay in segment order and
+    // the winner and the marks are those of taking the rows one by one in that order;
+    // the index is then built in bulk (inserting a million keys one by one into the
+    // trees was most of a large shard's open).
+    let total = segments.iter().map(|s| s.rows() as usize).sum();
+    let mut ints: Vec<(u64, u32, u32)> = Vec::with_capacity(total);
+    let mut strs: Vec<(Box<str>, u32, u32)> = Vec::new();
+    for (i, s) in segments.iter().enumerate() {
         for row in 0..s.rows() {
-            let key = s.key(row);
-            let seq = s.seq(row);
-            let loc = Loc {
-                container: s.container,
-                row,
-            };
-            match pk.get(&key) {
-                None => {
-                    pk.insert(&key, loc);
-                }
-                Some(old) => {
-                    let os = by_container[&old.container];
-                    let old_seq = os.seq(old.row);
-                    if seq > old_seq {
-                        os.deleted.mark(old.row, seq);
-                        pk.insert(&key, loc);
-                    } else {
-                        s.deleted.mark(row, old_seq);
-                    }
-                }
+            match s.key(row) {
+                Key::Int(k) => ints.push((k, i as u32, row)),
+                Key::Str(k) => strs.push((k.into_boxed_str(), i as u32, row)),
             }
         }
     }
+    let mut pk = match PkIndex::from_parts(winners(ints, segments), winners(strs, segments)) {
+        Ok(pk) => pk,
+        Err(key) => unreachable!("key {key} was grouped once"),
+    };
     for s in segments {
         for (key, tseq) in s.tombstones() {
             if let Some(loc) = pk.get(key) {
@@ -349,6 +343,35 @@ pub(super) fn resolve(segments: &[Arc<Segment>]) -> PkIndex {
     pk
 }
 
+/// The live row of each key among `rows` (key, segment index, row), marking each other
+/// row deleted by the sequence number of the row that replaced it: as taking the rows one
+/// by one in segment order, where a row replaces the live one only with a higher number.
+fn winners<K: Ord>(mut rows: Vec<(K, u32, u32)>, segments: &[Arc<Segment>]) -> Vec<(K, Loc)> {
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut out = Vec::with_capacity(rows.len());
+    let win = |(key, seg, row, _): (K, u32, u32, u64)| {
+        let container = segments[seg as usize].container;
+        (key, Loc { container, row })
+    };
+    let mut current: Option<(K, u32, u32, u64)> = None;
+    for (key, seg, row) in rows {
+        let seq = segments[seg as usize].seq(row);
+        match &mut current {
+            Some((k, wseg, wrow, wseq)) if *k == key => {
+                if seq > *wseq {
+                    segments[*wseg as usize].deleted.mark(*wrow, seq);
+                    (*wseg, *wrow, *wseq) = (seg, row, seq);
+                } else {
+                    segments[seg as usize].deleted.mark(row, *wseq);
+                }
+            }
+            _ => out.extend(current.replace((key, seg, row, seq)).map(win)),
+        }
+    }
+    out.extend(current.map(win));
+    out
+}
+
 /// The primary-key index of a reader and the deletion marks of `segments` from the
 /// deletion vectors of `m`: only live rows' keys are read, and the marks carry
 /// `m.flushed_seq` (every snapshot of the version is at or after it). `None` when `m` has
@@ -357,7 +380,6 @@ pub(super) fn resolve(segments: &[Arc<Segment>]) -> PkIndex {
 pub(super) fn from_vectors(segments: &[Arc<Segment>], m: &Manifest) -> Option<PkIndex> {
     let deletes = m.deletes.as_ref()?;
     let empty = RoaringBitmap::new();
-    let mut pk = PkIndex::default();
     let misfit = |why: String| {
         tracing::warn!(
             why,
@@ -379,16 +401,25 @@ pub(super) fn from_vectors(segments: &[Arc<Segment>], m: &Manifest) -> Option<Pk
         if dead.max().is_some_and(|r| r >= s.rows()) {
             return misfit(format!("segment {} has {} rows", s.id, s.rows()));
         }
-        for row in (0..s.rows()).filter(|r| !dead.contains(*r)) {
+    }
+    let live = segments.iter().flat_map(|s| {
+        let dead = deletes.get(&s.id).unwrap_or(&empty);
+        (0..s.rows()).filter(|r| !dead.contains(*r)).map(|row| {
             let loc = Loc {
                 container: s.container,
                 row,
             };
-            if pk.insert(&s.key(row), loc).is_some() {
-                return misfit(format!("a key is live twice (segment {})", s.id));
-            }
-        }
-    }
+            (s.key(row), loc)
+        })
+    });
+    let expected = segments
+        .iter()
+        .map(|s| s.rows() as usize - deletes.get(&s.id).map_or(0, |d| d.len() as usize))
+        .sum();
+    let pk = match PkIndex::from_entries(live, expected) {
+        Ok(pk) => pk,
+        Err(key) => return misfit(format!("key {key} is live twice")),
+    };
     for s in segments {
         for row in deletes.get(&s.id).into_iter().flatten() {
             s.deleted.mark(row, m.flushed_seq);
@@ -425,7 +456,7 @@ mod tests {
     use super::*;
     use crate::commit::StorageCommitStore;
     use crate::storage::LocalStorage;
-    use crate::types::{Key, Metric, Point};
+    use crate::types::{Metric, Point};
 
     fn opts() -> Options {
         Options {
@@ -446,6 +477,114 @@ mod tests {
             .map(|s| s.deleted.dead_at(s.rows(), seq).iter().collect())
             .collect();
         (dead, pk.page(None, usize::MAX))
+    }
+
+    /// The primary-key build before it was done in bulk: rows one by one, segment by
+    /// segment (the reference for [`resolve`]).
+    fn resolve_one_by_one(segments: &[Arc<Segment>]) -> PkIndex {
+        let by_container: HashMap<u32, &Segment> =
+            segments.iter().map(|s| (s.container, s.as_ref())).collect();
+        let mut pk = PkIndex::default();
+        for s in segments {
+            for row in 0..s.rows() {
+                let (key, seq) = (s.key(row), s.seq(row));
+                let loc = Loc {
+                    container: s.container,
+                    row,
+                };
+                match pk.get(&key) {
+                    None => {
+                        pk.insert(&key, loc);
+                    }
+                    Some(old) => {
+                        let os = by_container[&old.container];
+                        let old_seq = os.seq(old.row);
+                        if seq > old_seq {
+                            os.deleted.mark(old.row, seq);
+                            pk.insert(&key, loc);
+                        } else {
+                            s.deleted.mark(row, old_seq);
+                        }
+                    }
+                }
+            }
+        }
+        for s in segments {
+            for (key, tseq) in s.tombstones() {
+                if let Some(loc) = pk.get(key) {
+                    let ls = by_container[&loc.container];
+                    if *tseq > ls.seq(loc.row) {
+                        ls.deleted.mark(loc.row, *tseq);
+                        pk.remove(key);
+                    }
+                }
+            }
+        }
+        pk
+    }
+
+    /// Integer and string keys overwritten and deleted across segments written out of
+    /// key order, with partial merges (so segment order is not sequence order): the bulk
+    /// build gives the same index and the same deletion marks, at every sequence number,
+    /// as taking the rows one by one.
+    #[test]
+    fn the_bulk_key_build_equals_the_one_by_one_build() {
+        let dir = tempfile::tempdir().unwrap();
+        let loc = dir.path().to_str().unwrap();
+        let few = Options {
+            max_segments: 3,
+            ..opts()
+        };
+        let shard = crate::Shard::create(loc, ShardSpec::new(2, Metric::L2), few).unwrap();
+        let key = |i: u64| match i % 4 {
+            0 => Key::Str(format!("s{}", i % 37)),
+            _ => Key::Int(i * 7 % 61),
+        };
+        let p = |i: u64, b: u64| Point::new(key(i), vec![i as f32, b as f32]);
+        for b in 0..8u64 {
+            let batch: Vec<Point> = (0..40).map(|j| p((b * 13 + j * 29) % 150, b)).collect();
+            // One upsert per point, so a key may repeat within a segment.
+            for point in batch {
+                shard.upsert(vec![point]).unwrap();
+            }
+            if b % 3 == 1 {
+                shard
+                    .delete((0..6).map(|j| key(b * 11 + j * 5)).collect())
+                    .unwrap();
+            }
+            shard.flush().unwrap();
+            if b % 3 == 2 {
+                shard.compact_by_policy().unwrap();
+            }
+        }
+        let max_seq = shard.next_seq();
+        shard.close().unwrap();
+
+        let storage = Arc::new(LocalStorage::new(loc).unwrap());
+        let commits = StorageCommitStore::new(storage.clone());
+        let (_, m) = manifest::load_latest(&commits, loc).unwrap().unwrap();
+        assert!(m.segments.len() >= 3, "{} segments", m.segments.len());
+        let dyn_storage: Arc<dyn Storage> = storage.clone();
+        let open = || open_segments(&dyn_storage, &m, m.spec, 1, LazyReads::default()).unwrap();
+        // In the manifest's order, and newest first (a key's later rows then lose to
+        // an earlier one, as after merges that list an older segment last).
+        for newest_first in [false, true] {
+            let (mut bulk_segments, mut reference_segments) = (open(), open());
+            if newest_first {
+                bulk_segments.reverse();
+                reference_segments.reverse();
+            }
+            let bulk = resolve(&bulk_segments);
+            let reference = resolve_one_by_one(&reference_segments);
+            assert!(bulk.len() > 40, "{} live keys", bulk.len());
+            for seq in 0..=max_seq {
+                assert_eq!(
+                    state(&bulk_segments, &bulk, seq),
+                    state(&reference_segments, &reference, seq),
+                    "at sequence number {seq}, newest first: {newest_first}"
+                );
+            }
+        }
     }
 
     /// After overwrites and deletes across flushes and a partial merge, the current

@@ -308,8 +308,6 @@ pub(super) fn open_segments(
 /// Build the primary-key index over segments: the highest sequence number of a key wins,
 /// a newer tombstone removes it; every loser is marked deleted by its winner's number.
 pub(super) fn resolve(segments: &[Arc<Segment>]) -> PkIndex {
-    let by_container: HashMap<u32, &Segment> =
-        segments.iter().map(|s| (s.container, s.as_ref())).collect();
     // Every row by key. The sort is stable, so each key's rows stay in segment order and
     // the winner and the marks are those of taking the rows one by one in that order;
     // the index is then built in bulk (inserting a million keys one by one into the
@@ -329,6 +327,15 @@ pub(super) fn resolve(segments: &[Arc<Segment>]) -> PkIndex {
         Ok(pk) => pk,
         Err(key) => unreachable!("key {key} was grouped once"),
     };
+    apply_tombstones(segments, &mut pk);
+    pk
+}
+
+/// A segment's tombstone newer than its key's live row removes the key and marks the row
+/// deleted by the tombstone's number.
+fn apply_tombstones(segments: &[Arc<Segment>], pk: &mut PkIndex) {
+    let by_container: HashMap<u32, &Segment> =
+        segments.iter().map(|s| (s.container, s.as_ref())).collect();
     for s in segments {
         for (key, tseq) in s.tombstones() {
             if let Some(loc) = pk.get(key) {
@@ -340,7 +347,6 @@ pub(super) fn resolve(segments: &[Arc<Segment>]) -> PkIndex {
             }
         }
     }
-    pk
 }
 
 /// The live row of each key among `rows` (key, segment index, row), marking each other
@@ -480,7 +486,7 @@ mod tests {
     }
 
     /// The primary-key build before it was done in bulk: rows one by one, segment by
-    /// segment (the reference for [`resolve`]).
+    /// segment (the reference for [`resolve`]; the tombstone pass is the same function).
     fn resolve_one_by_one(segments: &[Arc<Segment>]) -> PkIndex {
         let by_container: HashMap<u32, &Segment> =
             segments.iter().map(|s| (s.container, s.as_ref())).collect();
@@ -509,17 +515,7 @@ mod tests {
                 }
             }
         }
-        for s in segments {
-            for (key, tseq) in s.tombstones() {
-                if let Some(loc) = pk.get(key) {
-                    let ls = by_container[&loc.container];
-                    if *tseq > ls.seq(loc.row) {
-                        ls.deleted.mark(loc.row, *tseq);
-                        pk.remove(key);
-                    }
-                }
-            }
-        }
+        apply_tombstones(segments, &mut pk);
         pk
     }
 

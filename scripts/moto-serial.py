@@ -1,0 +1,42 @@
+"""moto's server (S3 + DynamoDB) with one request handled at a time.
+
+moto checks a condition and then writes without a lock: two racing conditional creates
+(S3 `If-None-Match: *`, a DynamoDB `attribute_not_exists` put) can both succeed when its
+threads interleave, which a real store never allows and the race tests would report.
+This runs moto's own WSGI application in its threaded werkzeug server, as `moto_server`
+does, but takes one lock around each request, so every check-and-write is atomic.
+Connections still get their own threads (idle keep-alive clients block nobody).
+
+    python moto-serial.py HOST PORT
+"""
+
+import os
+import sys
+import threading
+
+from werkzeug.serving import run_simple
+
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+
+
+def main() -> None:
+    host, port = sys.argv[1], int(sys.argv[2])
+    os.environ.setdefault("MOTO_PORT", str(port))
+    app = DomainDispatcherApplication(create_backend_app)
+    lock = threading.Lock()
+
+    def serial(environ, start_response):
+        with lock:
+            # The whole body is produced under the lock (moto's responses are small
+            # lists of bytes; a streamed body would otherwise run outside it).
+            return list(app(environ, start_response))
+
+    run_simple(host, port, serial, threaded=True, request_handler=MotoRequestHandler)
+
+
+if __name__ == "__main__":
+    main()

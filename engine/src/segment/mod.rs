@@ -118,13 +118,19 @@ impl AsRef<[u8]> for Aligned {
     }
 }
 
+/// Zeroed words holding `len` bytes from an offset aligned for the sections, and that
+/// offset in bytes (a `Vec<u64>` is 8-aligned; sections need 64).
+fn aligned_words(len: usize) -> (Vec<u64>, usize) {
+    let words = vec![0u64; len.div_ceil(8) + format::ALIGN / 8];
+    let skip = (words.as_ptr() as usize).next_multiple_of(format::ALIGN) - words.as_ptr() as usize;
+    (words, skip)
+}
+
 fn aligned(blob: Blob) -> Blob {
     if (blob.as_ptr() as usize).is_multiple_of(format::ALIGN) {
         return blob;
     }
-    let mut words = vec![0u64; blob.len().div_ceil(8) + 8];
-    // Vec<u64> is 8-aligned; sections need 64: start at the first 64-aligned word.
-    let skip = (words.as_ptr() as usize).next_multiple_of(format::ALIGN) - words.as_ptr() as usize;
+    let (mut words, skip) = aligned_words(blob.len());
     let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut words);
     bytes[skip..skip + blob.len()].copy_from_slice(&blob);
     let len = blob.len();
@@ -185,9 +191,7 @@ impl Segment {
         }
         // Copied once, straight into aligned memory (a byte vector would need a second
         // copy to align it: at a million rows that is 25 MB more to write).
-        let mut words = vec![0u64; len.div_ceil(8) + format::ALIGN / 8];
-        let skip =
-            (words.as_ptr() as usize).next_multiple_of(format::ALIGN) - words.as_ptr() as usize;
+        let (mut words, skip) = aligned_words(len);
         let packed: &mut [u8] = bytemuck::cast_slice_mut(&mut words);
         for (kind, bytes) in RESIDENT.iter().zip(&resident) {
             let r = &sections[*kind as usize - 1];

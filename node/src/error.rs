@@ -99,6 +99,17 @@ pub enum NodeError {
     /// nothing about which acknowledged writes it holds (note 014).
     #[error("shard {0}: {1}")]
     CatchingUp(crate::placement::ShardId, String),
+    /// A writer slot whose read lease ran out (or was never granted): it may have been
+    /// replaced, so it answers no reads until the Raft leader confirms it again.
+    #[error("shard {id} at epoch {epoch}: {why}")]
+    Unconfirmed {
+        /// The shard.
+        id: crate::placement::ShardId,
+        /// The epoch the caller asked for.
+        epoch: u64,
+        /// Why, in words.
+        why: String,
+    },
     /// Something the node cannot do (yet).
     #[error("{0}")]
     Unsupported(String),

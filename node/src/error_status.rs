@@ -7,7 +7,8 @@
 //!   message starting `not owner:` and a serialized `NotOwner` in the status details;
 //! - `Busy`, full mailboxes or read queues, an assignment over the memory budget →
 //!   RESOURCE_EXHAUSTED;
-//! - `Locked`, `Io`, a shard still opening or failed, shutdown → UNAVAILABLE;
+//! - `Locked`, `Io`, a shard still opening or failed, a writer without a read lease,
+//!   shutdown → UNAVAILABLE;
 //! - `Corrupt` → DATA_LOSS (the message names the file); bugs → INTERNAL.
 
 use prost::Message;
@@ -43,7 +44,7 @@ fn status_of(e: NodeError) -> Status {
         e @ NodeError::Opening(_) => Status::unavailable(e.to_string()),
         NodeError::Busy(msg) | NodeError::OverBudget(msg) => Status::resource_exhausted(msg),
         NodeError::InvalidArgument(msg) => Status::invalid_argument(msg),
-        e @ (NodeError::ShuttingDown | NodeError::CatchingUp(..)) => {
+        e @ (NodeError::ShuttingDown | NodeError::CatchingUp(..) | NodeError::Unconfirmed { .. }) => {
             Status::unavailable(e.to_string())
         }
         e @ NodeError::Unacknowledged { .. } => shortfall(e),

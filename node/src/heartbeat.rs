@@ -1,7 +1,9 @@
 //! Membership: register with the routers, then send every router a heartbeat with the
 //! states of the node's shards every interval. A router that answers NOT_FOUND has
 //! forgotten the node: it registers again. Routers that the answers list are added to
-//! the set the node talks to.
+//! the set the node talks to. The Raft leader's answer carries the read lease of the
+//! node's replaceable writer slots (note 014, "Read leases"); a read refused for want of
+//! one asks for a round early.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -16,9 +18,13 @@ use vecshard_proto::internal::v1::router_internal_client::RouterInternalClient;
 use vecshard_security::{AuthChannel, Outbound};
 
 use crate::conversions::status_to_proto;
+use crate::placement::ShardId;
 use crate::service::NodeState;
 
 type Client = RouterInternalClient<AuthChannel>;
+
+/// The least time between heartbeat rounds sent early because a read found no lease.
+const EARLY_GAP: Duration = Duration::from_millis(50);
 
 struct Routers {
     timeout: Duration,
@@ -79,13 +85,23 @@ pub async fn run(
     // The first round at once, then one `period` after the start of the previous round
     // (a round that overran delays the next rather than bunching them).
     let mut next = clock.now();
+    let mut last = next;
     let mut registered = false;
     loop {
         tokio::select! {
             _ = clock.sleep(next.saturating_duration_since(clock.now())) => {}
+            _ = state.registry.lease_wanted.notified(), if registered => {
+                // A read wants a lease: a round now, but at most one per EARLY_GAP.
+                let early = last + EARLY_GAP.min(period);
+                tokio::select! {
+                    _ = clock.sleep(early.saturating_duration_since(clock.now())) => {}
+                    _ = shutdown.changed() => return,
+                }
+            }
             _ = shutdown.changed() => return,
         }
-        next = clock.now() + period;
+        last = clock.now();
+        next = last + period;
         if !registered {
             registered = register(&state, &mut routers).await;
             if registered {
@@ -139,6 +155,9 @@ async fn heartbeat(state: &NodeState, routers: &mut Routers) -> bool {
         address: state.advertise.clone(),
         shards: statuses.iter().cloned().map(status_to_proto).collect(),
     };
+    // A lease counts from before the heartbeat left: the leader records it from when
+    // it answered, which is later, so this node's lease always ends first.
+    let sent = state.clock.now();
     let mut calls = tokio::task::JoinSet::new();
     for addr in routers.known.clone() {
         if let Some(mut client) = routers.client(&addr) {
@@ -153,6 +172,22 @@ async fn heartbeat(state: &NodeState, routers: &mut Routers) -> bool {
         match result {
             Ok(r) => {
                 delivered = true;
+                let answer = r.get_ref();
+                if answer.lease_ms > 0 {
+                    let leased: Vec<_> = answer
+                        .leased
+                        .iter()
+                        .map(|l| {
+                            let id = ShardId {
+                                collection: l.collection.clone(),
+                                shard: l.shard,
+                            };
+                            (id, l.epoch)
+                        })
+                        .collect();
+                    let until = sent + Duration::from_millis(answer.lease_ms);
+                    state.registry.grant_leases(until, &leased, &statuses);
+                }
                 for router in &r.get_ref().routers {
                     if !router.address.is_empty() && routers.known.insert(router.address.clone()) {
                         tracing::info!(router = %router.address, "learned a router");

@@ -173,7 +173,7 @@ impl Lifecycle {
                 epoch_starts: set.epoch_starts.clone(),
             }),
         };
-        let slot = Arc::new(Slot::new(
+        let slot = Slot::new(
             a.id.clone(),
             a.epoch,
             a.role,
@@ -188,7 +188,16 @@ impl Lifecycle {
                     .map_or(0, |_| self.config.node.replica_tail_bytes as u64),
             ),
             plan.primary.is_some(),
-        ));
+        );
+        // A writer another node could replace answers reads only under the Raft
+        // leader's lease (note 014, "Read leases"); a local unreplicated shard never
+        // moves, and a node outside a cluster has no leader to ask.
+        let replaceable = a.role == Role::Writer && (!local || plan.primary.is_some());
+        let slot = Arc::new(if replaceable && !self.config.cluster.routers.is_empty() {
+            slot.leased()
+        } else {
+            slot
+        });
         self.admit(&slot, held.as_ref())?;
         tracing::info!(shard = %a.id, epoch = a.epoch, role = a.role.as_str(), location = %plan.location, "assigned");
         let this = self.clone();

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 use actix::{Addr, Arbiter};
 use parking_lot::{Mutex, RwLock};
@@ -118,6 +119,11 @@ pub struct Slot {
     pub primary_of_replicas: bool,
     /// The primary's replication once its engine is open, for status reports.
     replicator: Mutex<Option<Replicator>>,
+    /// A writer that another node could replace (a replicated primary, an object-store
+    /// writer) in a cluster: reads need a lease from the Raft leader, and this is until
+    /// when it runs (`None` before the first grant or after a refusal). `None` here: no
+    /// lease needed. Note 014, "Read leases".
+    lease: Option<Mutex<Option<Instant>>>,
 }
 
 impl std::fmt::Debug for Slot {
@@ -154,6 +160,51 @@ impl Slot {
             queued: AtomicUsize::new(0),
             primary_of_replicas,
             replicator: Mutex::new(None),
+            lease: None,
+        }
+    }
+
+    /// The slot's reads need a read lease (see [`Slot::check_lease`]).
+    pub fn leased(mut self) -> Self {
+        self.lease = Some(Mutex::new(None));
+        self
+    }
+
+    /// Whether reads of this slot need a lease.
+    pub fn needs_lease(&self) -> bool {
+        self.lease.is_some()
+    }
+
+    /// Set (a grant: `Some(until)`) or clear (`None`) the read lease.
+    pub fn set_lease(&self, until: Option<Instant>) {
+        if let Some(lease) = &self.lease {
+            let mut l = lease.lock();
+            *l = match (until, *l) {
+                (Some(new), Some(old)) => Some(new.max(old)),
+                (new, _) => new,
+            };
+        }
+    }
+
+    /// Refuse a read when the slot needs a lease and holds none at `now`: a writer that
+    /// has not been confirmed by the Raft leader lately may have been replaced.
+    pub fn check_lease(&self, now: Instant, caller_epoch: u64) -> Result<(), NodeError> {
+        let Some(lease) = &self.lease else {
+            return Ok(());
+        };
+        match *lease.lock() {
+            Some(until) if until > now => Ok(()),
+            until => Err(NodeError::Unconfirmed {
+                id: self.id.clone(),
+                epoch: caller_epoch,
+                why: match until {
+                    None => "the Raft leader has not confirmed that this node holds the shard at this epoch; another node may hold it now".into(),
+                    Some(u) => format!(
+                        "its read lease ran out {} ms ago and the Raft leader has not renewed it; another node may hold the shard now",
+                        now.saturating_duration_since(u).as_millis()
+                    ),
+                },
+            }),
         }
     }
 
@@ -359,6 +410,8 @@ pub struct Registry {
     closed: Mutex<Vec<SlotStatus>>,
     /// Serialises assign and release per shard.
     locks: Mutex<HashMap<ShardId, Arc<tokio::sync::Mutex<()>>>>,
+    /// A read was refused for want of a lease: the heartbeat loop sends a round now.
+    pub lease_wanted: tokio::sync::Notify,
 }
 
 impl Registry {
@@ -440,6 +493,31 @@ impl Registry {
         }
         let shard = slot.serving(t.epoch, access)?;
         Ok((slot, shard))
+    }
+
+    /// Apply the Raft leader's heartbeat answer: the slots in `leased` (at their epochs)
+    /// read until `until`; the other leased-kind writer slots the heartbeat reported
+    /// (`reported`) lose their lease, since the leader's map no longer gives them to this
+    /// node at that epoch.
+    pub fn grant_leases(
+        &self,
+        until: Instant,
+        leased: &[(ShardId, u64)],
+        reported: &[SlotStatus],
+    ) {
+        for slot in self.all() {
+            if !slot.needs_lease() {
+                continue;
+            }
+            if leased.iter().any(|(id, e)| *id == slot.id && *e == slot.epoch) {
+                slot.set_lease(Some(until));
+            } else if reported
+                .iter()
+                .any(|r| r.id == slot.id && r.epoch == slot.epoch && r.role == Role::Writer)
+            {
+                slot.set_lease(None);
+            }
+        }
     }
 
     /// Status of every slot and of the closed slots not yet reported, ordered by shard.

@@ -153,6 +153,11 @@ impl NodeService {
         f: impl FnOnce(&Shard) -> vecshard_engine::Result<T> + Send + 'static,
     ) -> Result<T, NodeError> {
         let (slot, shard) = self.state.registry.lookup(t, Access::Read)?;
+        if let Err(e) = slot.check_lease(self.state.clock.now(), t.epoch) {
+            // Ask for a heartbeat round now: a router retries shortly.
+            self.state.registry.lease_wanted.notify_one();
+            return Err(e);
+        }
         let light = light(&shard);
         let epoch = t.epoch;
         let read = move || {

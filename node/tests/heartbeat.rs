@@ -23,10 +23,23 @@ enum Seen {
     Beat(pb::Heartbeat),
 }
 
+/// What a fake router's heartbeat answers grant.
+#[derive(Debug, Clone, Copy, Default)]
+enum Grant {
+    /// No lease (a follower router).
+    #[default]
+    Nothing,
+    /// A lease of this many ms for every writer shard reported (the leader).
+    Every(u64),
+    /// A lease answer that leases nothing (the leader's map gives the shards elsewhere).
+    NoShard(u64),
+}
+
 struct FakeRouter {
     seen: mpsc::Sender<Seen>,
     forget_once: Arc<AtomicBool>,
     others: Vec<String>,
+    grant: Arc<std::sync::Mutex<Grant>>,
 }
 
 #[tonic::async_trait]
@@ -46,8 +59,28 @@ impl RouterInternal for FakeRouter {
         if self.forget_once.swap(false, Ordering::AcqRel) {
             return Err(Status::not_found("unknown node"));
         }
-        let _ = self.seen.send(Seen::Beat(req.into_inner())).await;
+        let beat = req.into_inner();
+        let grant = *self.grant.lock().unwrap();
+        let (lease_ms, leased) = match grant {
+            Grant::Nothing => (0, vec![]),
+            Grant::NoShard(ms) => (ms, vec![]),
+            Grant::Every(ms) => (
+                ms,
+                beat.shards
+                    .iter()
+                    .filter(|s| s.role() == pb::Role::Writer)
+                    .map(|s| pb::ShardLease {
+                        collection: s.collection.clone(),
+                        shard: s.shard,
+                        epoch: s.epoch,
+                    })
+                    .collect(),
+            ),
+        };
+        let _ = self.seen.send(Seen::Beat(beat)).await;
         Ok(Response::new(pb::HeartbeatResponse {
+            lease_ms,
+            leased,
             leader_id: Some(1),
             routers: self
                 .others
@@ -142,6 +175,7 @@ async fn registers_sends_heartbeats_and_follows_the_router_list() {
             seen: tx_a,
             forget_once: forget.clone(),
             others: vec![b_addr.to_string()],
+            grant: Arc::default(),
         },
     );
     let Seen::Register(r) = next(&mut seen_a).await else {
@@ -190,6 +224,7 @@ async fn registers_sends_heartbeats_and_follows_the_router_list() {
             seen: tx_b,
             forget_once: Arc::new(AtomicBool::new(false)),
             others: vec![],
+            grant: Arc::default(),
         },
     );
     // (Beats sent while B was not serving yet may arrive first, stale: wait for a
@@ -285,6 +320,7 @@ async fn heartbeats_resume_on_a_new_connection_after_the_old_one_goes_dark() {
             seen: tx,
             forget_once: Arc::new(AtomicBool::new(false)),
             others: vec![],
+            grant: Arc::default(),
         },
     );
     let dir = tempfile::tempdir().unwrap();
@@ -334,6 +370,7 @@ async fn heartbeats_follow_the_injected_clock() {
             seen: tx,
             forget_once: Arc::new(AtomicBool::new(false)),
             others: vec![],
+            grant: Arc::default(),
         },
     );
     let clock = vecshard_model::ManualClock::new();
@@ -362,5 +399,122 @@ async fn heartbeats_follow_the_injected_clock() {
         "30 s of heartbeats took {:?} of real time",
         started.elapsed()
     );
+    node.shutdown().await;
+}
+
+/// Poll a get of key 1 at epoch 1 of shard `l/0` until it answers (or PATIENCE).
+async fn get_until_served(c: &mut Client) -> Vec<vecshard_proto::v1::Point> {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        match c.get(get_one("l")).await {
+            Ok(r) => return r.into_inner().points,
+            Err(s) => {
+                assert_eq!(s.code(), tonic::Code::Unavailable, "{s:?}");
+                assert!(tokio::time::Instant::now() < deadline, "never served: {s:?}");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    }
+}
+
+fn get_one(collection: &str) -> pb::GetRequest {
+    pb::GetRequest {
+        target: target(collection, 0, 1),
+        keys: vec![int_key(1)],
+    }
+}
+
+/// A writer another node could replace (here an object-store shard) answers reads only
+/// under the read lease the Raft leader's heartbeat answers grant: none before the first
+/// grant, served while it runs (counted from when the heartbeat left, on the node's
+/// clock), refused once it ran out or once the leader's answer leaves the shard out. A
+/// local unreplicated writer, which never moves, needs no lease. Writes need none: they
+/// are fenced in storage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replaceable_writer_reads_only_under_the_leaders_lease() {
+    let prefix = s3_prefix("lease");
+    let a = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (tx, mut seen) = mpsc::channel(1024);
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.cluster.routers = vec![a.local_addr().unwrap().to_string()];
+    cfg.cluster.heartbeat_interval_ms = 10_000;
+    cfg.cluster.allowed_storage = vec![prefix.clone()];
+    let grant = Arc::new(std::sync::Mutex::new(Grant::Nothing));
+    serve(
+        a,
+        FakeRouter {
+            seen: tx,
+            forget_once: Arc::new(AtomicBool::new(false)),
+            others: vec![],
+            grant: grant.clone(),
+        },
+    );
+    let clock = vecshard_model::ManualClock::new();
+    let node = vecshard_node::start_with_clock(cfg, Arc::new(clock.clone()))
+        .await
+        .unwrap();
+    assert!(matches!(next(&mut seen).await, Seen::Register(_)));
+    let mut c = connect(&node).await;
+    c.assign_shard(pb::AssignShardRequest {
+        storage: format!("{prefix}/l/0"),
+        ..assign_req("l", 0, 1, pb::Role::Writer, 4)
+    })
+    .await
+    .unwrap();
+    wait_state(&mut c, "l", 0, 1, pb::ShardState::Serving).await;
+    serve_writer(&mut c, "h", 0, 1, 4).await;
+    for collection in ["l", "h"] {
+        c.upsert(pb::UpsertRequest {
+            target: target(collection, 0, 1),
+            points: vec![p4(1)],
+        })
+        .await
+        .expect("writes need no lease");
+    }
+
+    // No grant yet: the object-store writer refuses reads, naming why; the local one serves.
+    let err = c.get(get_one("l")).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unavailable, "{err:?}");
+    assert!(
+        err.message().contains("has not confirmed that this node holds the shard"),
+        "{}",
+        err.message()
+    );
+    assert_eq!(keys_of(&c.get(get_one("h")).await.unwrap().into_inner().points), vec![1]);
+
+    // The leader grants 1 s. The refused read asked for an early round (at most one per
+    // 50 ms of the node's clock): the next reads are served, with the written value.
+    *grant.lock().unwrap() = Grant::Every(1_000);
+    clock.advance(Duration::from_millis(50));
+    let got = get_until_served(&mut c).await;
+    assert_eq!(keys_of(&got), vec![1]);
+    assert_eq!(got[0].vector, vec![1.0, 0.0, 0.0, 1.0]);
+
+    // The leader goes quiet: once 1 s has passed since the granting beat left, reads stop.
+    *grant.lock().unwrap() = Grant::Nothing;
+    clock.advance(Duration::from_millis(1_000));
+    let err = c.get(get_one("l")).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unavailable, "{err:?}");
+    assert!(err.message().contains("read lease ran out"), "{}", err.message());
+    assert_eq!(keys_of(&c.get(get_one("h")).await.unwrap().into_inner().points), vec![1]);
+
+    // Granted again, then a leader answer that leaves the shard out takes the lease away
+    // at once, long before it would run out.
+    *grant.lock().unwrap() = Grant::Every(60_000);
+    clock.advance(Duration::from_millis(50));
+    assert_eq!(keys_of(&get_until_served(&mut c).await), vec![1]);
+    *grant.lock().unwrap() = Grant::NoShard(60_000);
+    clock.advance(Duration::from_millis(10_000)); // the next regular round
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let err = loop {
+        match c.get(get_one("l")).await {
+            Ok(_) => assert!(tokio::time::Instant::now() < deadline, "never revoked"),
+            Err(e) => break e,
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    assert_eq!(err.code(), tonic::Code::Unavailable, "{err:?}");
+    assert!(err.message().contains("has not confirmed"), "{}", err.message());
     node.shutdown().await;
 }

@@ -4,7 +4,8 @@
 //!    becomes `Alive`; an `Alive` node silent longer becomes `Down` (a new leader counts
 //!    silence from when it took over, so it never judges on heartbeats it could not see);
 //! 2. fails over: object-store shards owned by a node that is not alive move to a live
-//!    node (a live read replica first) with epoch + 1; local-disk shards wait;
+//!    node (a live read replica first) with epoch + 1, once the read lease the owner may
+//!    hold ran out (`heartbeats::Leases`); local-disk shards wait;
 //! 3. replaces shards whose owner reports them FENCED or FAILED at the current epoch
 //!    (object-store: epoch + 1 on the least-loaded live node);
 //! 4. keeps `read_replicas` readers per object-store shard;
@@ -13,7 +14,8 @@
 //! 6. reconciles nodes with the map: `AssignShard` for an assignment a node does not
 //!    report, `ReleaseShard` for a shard a node holds but no longer should (repeated at
 //!    most every few seconds until the node's heartbeat reflects it);
-//! 7. promotes a replica of a replicated local-disk shard whose primary is down
+//! 7. promotes a replica of a replicated local-disk shard whose primary is down (once its
+//!    read lease ran out)
 //!    (`docs/design/014-replication.md`, "Promotion"): fences every live replica at
 //!    epoch + 1 (`FenceReplica`), collects their positions, and proposes `Promote` once
 //!    `shardmap::replication::decide` has enough of them;
@@ -107,7 +109,12 @@ async fn tick(core: &Core, state: &mut ControlState) {
         propose(core, cmd).await;
     }
     let view = core.view();
-    let mut moves = placement::failover_moves(&view.map);
+    // A node's shards move only once the read lease it may hold ran out: until then a
+    // deposed writer could still answer a router whose map is behind.
+    let mut moves: Vec<Move> = placement::failover_moves(&view.map)
+        .into_iter()
+        .filter(|m| !owner_leased(core, &view, &m.collection, m.shard))
+        .collect();
     moves.extend(broken_shard_moves(
         &view,
         &seen,
@@ -155,6 +162,16 @@ async fn tick(core: &Core, state: &mut ControlState) {
     delete_dropped(core, &core.view(), state);
 }
 
+/// Whether the owner of a shard may still hold a read lease for it.
+fn owner_leased(core: &Core, view: &MapView, collection: &str, shard: u32) -> bool {
+    view.map
+        .collections
+        .get(collection)
+        .and_then(|c| c.shards.get(shard as usize))
+        .and_then(|a| a.owner.as_deref())
+        .is_some_and(|owner| core.leases.held(owner))
+}
+
 fn unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -186,6 +203,9 @@ async fn promote(
             };
             let down = view.map.nodes.get(owner).map(|x| x.state) == Some(Liveness::Down);
             if !down && !primary_failed(seen, owner, name, n as u32, a.epoch) {
+                continue;
+            }
+            if down && core.leases.held(owner) {
                 continue;
             }
             let key = (name.clone(), n as u32, a.epoch);

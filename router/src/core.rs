@@ -31,6 +31,8 @@ pub struct Core {
     map: watch::Receiver<Arc<MapView>>,
     /// Heartbeats received here.
     pub heartbeats: Heartbeats,
+    /// Read leases granted to nodes while this router led.
+    pub leases: crate::heartbeats::Leases,
     /// Clients of data nodes.
     pub nodes: NodeClients,
     partitioners: Mutex<HashMap<u32, Arc<Partitioner>>>,
@@ -91,6 +93,7 @@ impl Core {
             raft,
             map,
             heartbeats: Heartbeats::new(clock.clone()),
+            leases: crate::heartbeats::Leases::new(clock.clone()),
             clock,
             partitioners: Mutex::new(HashMap::new()),
             control: Notify::new(),

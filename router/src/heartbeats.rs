@@ -74,3 +74,77 @@ impl Heartbeats {
         self.seen.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
+
+/// The read leases this router granted as leader, by node: until when (by this router's
+/// clock) the node may serve reads of the shards it holds as writer without asking. The
+/// control loop moves or promotes a node's shards away only once its lease ran out, so a
+/// deposed writer stops reading before a new one takes writes (note 014, "Read leases").
+pub struct Leases {
+    clock: Arc<dyn Clock>,
+    until: Mutex<HashMap<String, Instant>>,
+}
+
+impl Leases {
+    /// No leases yet; times come from `clock`.
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
+        Leases {
+            clock,
+            until: Mutex::default(),
+        }
+    }
+
+    /// Grant `node` a lease of `length` if `decide` (run under the leases' lock, so that a
+    /// grant and a failover's [`Leases::held`] check are ordered) returns something.
+    /// Recorded from now: the node counts from when it sent the heartbeat, which is
+    /// earlier, so the node's lease ends first.
+    pub fn grant<T>(
+        &self,
+        node: &str,
+        length: std::time::Duration,
+        decide: impl FnOnce() -> Option<T>,
+    ) -> Option<T> {
+        let mut until = self.lock();
+        let granted = decide()?;
+        let end = self.clock.now() + length;
+        let slot = until.entry(node.to_string()).or_insert(end);
+        *slot = (*slot).max(end);
+        Some(granted)
+    }
+
+    /// Whether a lease granted to `node` may still be running.
+    pub fn held(&self, node: &str) -> bool {
+        let now = self.clock.now();
+        self.lock().get(node).is_some_and(|end| *end > now)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Instant>> {
+        self.until.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use vecshard_model::ManualClock;
+
+    use super::*;
+
+    /// A grant is held for its length by the router's clock and no longer; a refused grant
+    /// (the decision said no) records nothing; a shorter grant never cuts a longer one.
+    #[test]
+    fn a_lease_is_held_for_its_length_and_a_refusal_records_nothing() {
+        let clock = ManualClock::new();
+        let leases = Leases::new(Arc::new(clock.clone()));
+        assert_eq!(leases.grant("a", Duration::from_secs(1), || None::<()>), None);
+        assert!(!leases.held("a"));
+        assert_eq!(leases.grant("a", Duration::from_secs(5), || Some(7)), Some(7));
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(leases.grant("a", Duration::from_secs(1), || Some(())), Some(()));
+        assert!(leases.held("a") && !leases.held("b"));
+        clock.advance(Duration::from_millis(3_999));
+        assert!(leases.held("a"), "the longer grant still runs");
+        clock.advance(Duration::from_millis(1));
+        assert!(!leases.held("a"));
+    }
+}

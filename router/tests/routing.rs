@@ -586,3 +586,69 @@ async fn operators_move_shards_and_forget_dead_nodes() {
     assert!(s.nodes.iter().all(|n| n.id != from));
     router.shutdown().await;
 }
+
+/// The Raft leader answers a node's heartbeat with a read lease of half
+/// `failure_timeout_ms` covering exactly the shards the map gives that node as writer at
+/// the epoch it reports: not a shard owned by another node, not a stale or future epoch,
+/// not a reader's copy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_leader_leases_a_node_only_the_shards_the_map_gives_it() {
+    use vecshard_proto::internal::v1 as pi;
+    let (_dir, router, nodes, _store) = setup(2).await;
+    let cfg = test_config(std::path::Path::new("."), 1);
+    let mut c = client(&router).await;
+    create(&mut c, "docs", 4, "s3://bucket/l").await;
+    let s = c
+        .cluster_status(pb::ClusterStatusRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let me = &nodes[0].id;
+    let status = |shard: u32, epoch: u64, role: pi::Role| pi::ShardStatus {
+        collection: "docs".into(),
+        shard,
+        epoch,
+        role: role as i32,
+        state: pi::ShardState::Serving as i32,
+        ..Default::default()
+    };
+    let mut shards = Vec::new();
+    let mut expected = Vec::new();
+    for p in s.shards.iter().filter(|p| p.collection == "docs") {
+        shards.push(status(p.number, p.epoch, pi::Role::Writer));
+        shards.push(status(p.number, p.epoch + 1, pi::Role::Writer));
+        shards.push(status(p.number, p.epoch, pi::Role::Reader));
+        if &p.owner == me {
+            expected.push((p.number, p.epoch));
+        }
+    }
+    assert!(!expected.is_empty() && expected.len() < 4, "{s:?}");
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", router.internal_addr()))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut internal = pi::router_internal_client::RouterInternalClient::new(channel);
+    let answer = internal
+        .heartbeat(pi::Heartbeat {
+            node_id: me.clone(),
+            address: nodes[0].addr.to_string(),
+            shards,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(answer.lease_ms, cfg.failure_timeout_ms / 2);
+    let mut leased: Vec<(u32, u64)> = answer
+        .leased
+        .iter()
+        .map(|l| {
+            assert_eq!(l.collection, "docs");
+            (l.shard, l.epoch)
+        })
+        .collect();
+    leased.sort();
+    expected.sort();
+    assert_eq!(leased, expected);
+    router.shutdown().await;
+}

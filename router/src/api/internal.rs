@@ -56,7 +56,7 @@ impl RouterInternal for InternalService {
     ) -> Result<Response<pi::HeartbeatResponse>, Status> {
         let node = r.get_ref().node_id.clone();
         self.core.security.auth.require_node(&r, &node, false)?;
-        Ok(Response::new(self.core.heartbeat(r.into_inner())?))
+        Ok(Response::new(self.core.heartbeat(r.into_inner()).await?))
     }
 
     async fn shrink_isr(

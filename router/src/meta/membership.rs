@@ -1,7 +1,7 @@
 //! Data nodes joining (registration through Raft) and their heartbeats (recorded
 //! locally; the leader acts on them in its control loop).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use vecshard_proto::internal::v1 as pi;
 
@@ -60,7 +60,8 @@ impl Core {
     }
 
     /// A node's heartbeat: recorded locally (the leader acts on it in its control loop).
-    pub fn heartbeat(&self, hb: pi::Heartbeat) -> Result<pi::HeartbeatResponse> {
+    /// The leader's answer also grants a read lease ([`Core::read_lease`]).
+    pub async fn heartbeat(&self, hb: pi::Heartbeat) -> Result<pi::HeartbeatResponse> {
         let view = self.view();
         if !view.map.nodes.contains_key(&hb.node_id) {
             return Err(Error::not_found(format!(
@@ -73,10 +74,17 @@ impl Core {
             .nodes
             .get(&hb.node_id)
             .is_some_and(|n| n.state == Liveness::Alive);
+        let writer_of: Vec<(String, u32, u64)> = hb
+            .shards
+            .iter()
+            .filter(|s| s.role == pi::Role::Writer as i32)
+            .map(|s| (s.collection.clone(), s.shard, s.epoch))
+            .collect();
         self.heartbeats.record(&hb.node_id, &hb.address, hb.shards);
         if !was_live && self.is_leader() {
             self.control.notify_one();
         }
+        let (lease_ms, leased) = self.read_lease(&hb.node_id, &writer_of).await;
         Ok(pi::HeartbeatResponse {
             leader_id: self.leader().map(|(id, _)| id),
             routers: view
@@ -88,7 +96,57 @@ impl Core {
                 })
                 .collect(),
             shard_map_version: view.version,
+            lease_ms,
+            leased,
         })
+    }
+
+    /// The read lease for a heartbeat from `node` reporting itself writer of `writer_of`
+    /// (collection, shard, epoch): granted only by a leader that a quorum still follows
+    /// (so no newer leader can exist that has not seen the node for `failure_timeout_ms`),
+    /// only while the node is alive in the map, and only for the shards the map gives the
+    /// node at those epochs. Half of `failure_timeout_ms` long: a node the leader stops
+    /// hearing from has stopped serving reads long before it is judged down.
+    async fn read_lease(&self, node: &str, writer_of: &[(String, u32, u64)]) -> (u64, Vec<pi::ShardLease>) {
+        if writer_of.is_empty() || !self.is_leader() {
+            return (0, Vec::new());
+        }
+        let length = Duration::from_millis(self.cfg.failure_timeout_ms / 2);
+        let confirmed = tokio::time::timeout(length / 2, self.raft.get_read_log_id()).await;
+        if !matches!(confirmed, Ok(Ok(_))) {
+            return (0, Vec::new());
+        }
+        let granted = self.leases.grant(node, length, || {
+            let view = self.view();
+            let alive = view
+                .map
+                .nodes
+                .get(node)
+                .is_some_and(|n| n.state == Liveness::Alive);
+            if !alive {
+                return None;
+            }
+            let leased: Vec<pi::ShardLease> = writer_of
+                .iter()
+                .filter(|(collection, shard, epoch)| {
+                    view.map
+                        .collections
+                        .get(collection)
+                        .and_then(|c| c.shards.get(*shard as usize))
+                        .is_some_and(|a| a.epoch == *epoch && a.owner.as_deref() == Some(node))
+                })
+                .map(|(collection, shard, epoch)| pi::ShardLease {
+                    collection: collection.clone(),
+                    shard: *shard,
+                    epoch: *epoch,
+                })
+                .collect();
+            Some(leased)
+        });
+        match granted {
+            Some(leased) => (length.as_millis() as u64, leased),
+            None => (0, Vec::new()),
+        }
     }
 }
 

@@ -44,9 +44,9 @@ fn status_of(e: NodeError) -> Status {
         e @ NodeError::Opening(_) => Status::unavailable(e.to_string()),
         NodeError::Busy(msg) | NodeError::OverBudget(msg) => Status::resource_exhausted(msg),
         NodeError::InvalidArgument(msg) => Status::invalid_argument(msg),
-        e @ (NodeError::ShuttingDown | NodeError::CatchingUp(..) | NodeError::Unconfirmed { .. }) => {
-            Status::unavailable(e.to_string())
-        }
+        e @ (NodeError::ShuttingDown
+        | NodeError::CatchingUp(..)
+        | NodeError::Unconfirmed { .. }) => Status::unavailable(e.to_string()),
         e @ NodeError::Unacknowledged { .. } => shortfall(e),
         NodeError::Unsupported(msg) => Status::unimplemented(msg),
         e @ NodeError::Internal(_) => Status::internal(e.to_string()),

@@ -499,17 +499,15 @@ impl Registry {
     /// read until `until`; the other leased-kind writer slots the heartbeat reported
     /// (`reported`) lose their lease, since the leader's map no longer gives them to this
     /// node at that epoch.
-    pub fn grant_leases(
-        &self,
-        until: Instant,
-        leased: &[(ShardId, u64)],
-        reported: &[SlotStatus],
-    ) {
+    pub fn grant_leases(&self, until: Instant, leased: &[(ShardId, u64)], reported: &[SlotStatus]) {
         for slot in self.all() {
             if !slot.needs_lease() {
                 continue;
             }
-            if leased.iter().any(|(id, e)| *id == slot.id && *e == slot.epoch) {
+            if leased
+                .iter()
+                .any(|(id, e)| *id == slot.id && *e == slot.epoch)
+            {
                 slot.set_lease(Some(until));
             } else if reported
                 .iter()

@@ -410,7 +410,10 @@ async fn get_until_served(c: &mut Client) -> Vec<vecshard_proto::v1::Point> {
             Ok(r) => return r.into_inner().points,
             Err(s) => {
                 assert_eq!(s.code(), tonic::Code::Unavailable, "{s:?}");
-                assert!(tokio::time::Instant::now() < deadline, "never served: {s:?}");
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "never served: {s:?}"
+                );
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         }
@@ -477,11 +480,15 @@ async fn a_replaceable_writer_reads_only_under_the_leaders_lease() {
     let err = c.get(get_one("l")).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::Unavailable, "{err:?}");
     assert!(
-        err.message().contains("has not confirmed that this node holds the shard"),
+        err.message()
+            .contains("has not confirmed that this node holds the shard"),
         "{}",
         err.message()
     );
-    assert_eq!(keys_of(&c.get(get_one("h")).await.unwrap().into_inner().points), vec![1]);
+    assert_eq!(
+        keys_of(&c.get(get_one("h")).await.unwrap().into_inner().points),
+        vec![1]
+    );
 
     // The leader grants 1 s. The refused read asked for an early round (at most one per
     // 50 ms of the node's clock): the next reads are served, with the written value.
@@ -496,8 +503,15 @@ async fn a_replaceable_writer_reads_only_under_the_leaders_lease() {
     clock.advance(Duration::from_millis(1_000));
     let err = c.get(get_one("l")).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::Unavailable, "{err:?}");
-    assert!(err.message().contains("read lease ran out"), "{}", err.message());
-    assert_eq!(keys_of(&c.get(get_one("h")).await.unwrap().into_inner().points), vec![1]);
+    assert!(
+        err.message().contains("read lease ran out"),
+        "{}",
+        err.message()
+    );
+    assert_eq!(
+        keys_of(&c.get(get_one("h")).await.unwrap().into_inner().points),
+        vec![1]
+    );
 
     // Granted again, then a leader answer that leaves the shard out takes the lease away
     // at once, long before it would run out.
@@ -515,6 +529,10 @@ async fn a_replaceable_writer_reads_only_under_the_leaders_lease() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     };
     assert_eq!(err.code(), tonic::Code::Unavailable, "{err:?}");
-    assert!(err.message().contains("has not confirmed"), "{}", err.message());
+    assert!(
+        err.message().contains("has not confirmed"),
+        "{}",
+        err.message()
+    );
     node.shutdown().await;
 }

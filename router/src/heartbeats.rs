@@ -136,11 +136,20 @@ mod tests {
     fn a_lease_is_held_for_its_length_and_a_refusal_records_nothing() {
         let clock = ManualClock::new();
         let leases = Leases::new(Arc::new(clock.clone()));
-        assert_eq!(leases.grant("a", Duration::from_secs(1), || None::<()>), None);
+        assert_eq!(
+            leases.grant("a", Duration::from_secs(1), || None::<()>),
+            None
+        );
         assert!(!leases.held("a"));
-        assert_eq!(leases.grant("a", Duration::from_secs(5), || Some(7)), Some(7));
+        assert_eq!(
+            leases.grant("a", Duration::from_secs(5), || Some(7)),
+            Some(7)
+        );
         clock.advance(Duration::from_secs(1));
-        assert_eq!(leases.grant("a", Duration::from_secs(1), || Some(())), Some(()));
+        assert_eq!(
+            leases.grant("a", Duration::from_secs(1), || Some(())),
+            Some(())
+        );
         assert!(leases.held("a") && !leases.held("b"));
         clock.advance(Duration::from_millis(3_999));
         assert!(leases.held("a"), "the longer grant still runs");

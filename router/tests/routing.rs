@@ -623,11 +623,12 @@ async fn the_leader_leases_a_node_only_the_shards_the_map_gives_it() {
         }
     }
     assert!(!expected.is_empty() && expected.len() < 4, "{s:?}");
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", router.internal_addr()))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel =
+        tonic::transport::Endpoint::from_shared(format!("http://{}", router.internal_addr()))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
     let mut internal = pi::router_internal_client::RouterInternalClient::new(channel);
     let answer = internal
         .heartbeat(pi::Heartbeat {

@@ -107,7 +107,11 @@ impl Core {
     /// only while the node is alive in the map, and only for the shards the map gives the
     /// node at those epochs. Half of `failure_timeout_ms` long: a node the leader stops
     /// hearing from has stopped serving reads long before it is judged down.
-    async fn read_lease(&self, node: &str, writer_of: &[(String, u32, u64)]) -> (u64, Vec<pi::ShardLease>) {
+    async fn read_lease(
+        &self,
+        node: &str,
+        writer_of: &[(String, u32, u64)],
+    ) -> (u64, Vec<pi::ShardLease>) {
         if writer_of.is_empty() || !self.is_leader() {
             return (0, Vec::new());
         }

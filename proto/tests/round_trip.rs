@@ -430,6 +430,12 @@ fn router_internal_messages_round_trip() {
             address: "10.0.0.1:7000".into(),
         }],
         shard_map_version: 17,
+        lease_ms: 1_000,
+        leased: vec![int::ShardLease {
+            collection: "docs".into(),
+            shard: 3,
+            epoch: 12,
+        }],
     });
     round_trip(&int::RaftRequest {
         payload: vec![0, 159, 146, 150],

@@ -12,8 +12,9 @@
 //! 5. rebalances one object-store shard at a time onto under-loaded nodes, only while every
 //!    shard is serving;
 //! 6. reconciles nodes with the map: `AssignShard` for an assignment a node does not
-//!    report, `ReleaseShard` for a shard a node holds but no longer should (repeated at
-//!    most every few seconds until the node's heartbeat reflects it);
+//!    report (a new writer only once the writer it replaces released the shard or its
+//!    read lease ran out), `ReleaseShard` for a shard a node holds but no longer should
+//!    (repeated at most every few seconds until the node's heartbeat reflects it);
 //! 7. promotes a replica of a replicated local-disk shard whose primary is down (once its
 //!    read lease ran out)
 //!    (`docs/design/014-replication.md`, "Promotion"): fences every live replica at
@@ -102,7 +103,7 @@ async fn propose(core: &Core, cmd: Command) -> bool {
     }
 }
 
-async fn tick(core: &Core, state: &mut ControlState) {
+async fn tick(core: &Arc<Core>, state: &mut ControlState) {
     let since = *state.leader_since.get_or_insert_with(|| core.clock.now());
     let seen = core.heartbeats.all();
     if let Some(cmd) = liveness_changes(core, &core.view(), &seen, since) {
@@ -113,7 +114,11 @@ async fn tick(core: &Core, state: &mut ControlState) {
     // deposed writer could still answer a router whose map is behind.
     let mut moves: Vec<Move> = placement::failover_moves(&view.map)
         .into_iter()
-        .filter(|m| !owner_leased(core, &view, &m.collection, m.shard))
+        .filter(|m| {
+            !core
+                .leases
+                .held_by_other(&m.collection, m.shard, Some(&m.to))
+        })
         .collect();
     moves.extend(broken_shard_moves(
         &view,
@@ -146,7 +151,11 @@ async fn tick(core: &Core, state: &mut ControlState) {
         tracing::info!(?m, "control: rebalancing");
         propose(core, Command::Move { moves: vec![m] }).await;
     }
-    reconcile(core, &core.view(), &seen, state);
+    // Leases the previous leader granted are unknown here: for a lease's length after
+    // taking over, a shard some other node reports holding as writer gets no new writer.
+    let lease = Duration::from_millis(core.cfg.failure_timeout_ms / 2);
+    let taking_over = core.clock.since(since) < lease;
+    reconcile(core, &core.view(), &seen, state, taking_over);
     let confirmed = std::mem::take(&mut *state.deleted.lock().unwrap_or_else(|p| p.into_inner()));
     for (incarnation, shard, follower) in confirmed {
         let command = match follower {
@@ -160,16 +169,6 @@ async fn tick(core: &Core, state: &mut ControlState) {
         propose(core, command).await;
     }
     delete_dropped(core, &core.view(), state);
-}
-
-/// Whether the owner of a shard may still hold a read lease for it.
-fn owner_leased(core: &Core, view: &MapView, collection: &str, shard: u32) -> bool {
-    view.map
-        .collections
-        .get(collection)
-        .and_then(|c| c.shards.get(shard as usize))
-        .and_then(|a| a.owner.as_deref())
-        .is_some_and(|owner| core.leases.held(owner))
 }
 
 fn unix_ms() -> u64 {
@@ -205,7 +204,7 @@ async fn promote(
             if !down && !primary_failed(seen, owner, name, n as u32, a.epoch) {
                 continue;
             }
-            if down && core.leases.held(owner) {
+            if down && core.leases.held_by_other(name, n as u32, None) {
                 continue;
             }
             let key = (name.clone(), n as u32, a.epoch);
@@ -479,7 +478,13 @@ fn replica_set(view: &MapView, coll: &Collection, a: &Assignment) -> Option<pi::
 }
 
 /// Send AssignShard / ReleaseShard calls so that live nodes hold what the map says.
-fn reconcile(core: &Core, view: &MapView, seen: &HashMap<String, Seen>, state: &mut ControlState) {
+fn reconcile(
+    core: &Arc<Core>,
+    view: &MapView,
+    seen: &HashMap<String, Seen>,
+    state: &mut ControlState,
+    taking_over: bool,
+) {
     let now = core.clock.now();
     state
         .sent
@@ -535,6 +540,15 @@ fn reconcile(core: &Core, view: &MapView, seen: &HashMap<String, Seen>, state: &
             if ok || state.sent.contains_key(&key) {
                 continue;
             }
+            // A new writer waits until the one it replaces cannot read any more: released
+            // (below, in this or an earlier tick) or its read lease ran out.
+            let name = &w.coll.spec.name;
+            if w.role == pi::Role::Writer
+                && (core.leases.held_by_other(name, w.shard, Some(&node.id))
+                    || (taking_over && writer_elsewhere(seen, name, w.shard, &node.id)))
+            {
+                continue;
+            }
             state.sent.insert(key, now);
             spawn_assign(core, &node.address, w);
         }
@@ -549,7 +563,7 @@ fn reconcile(core: &Core, view: &MapView, seen: &HashMap<String, Seen>, state: &
                 continue;
             }
             state.sent.insert(key, now);
-            spawn_release(core, &node.address, s);
+            spawn_release(core, &node.id, &node.address, s);
         }
     }
 }
@@ -592,7 +606,24 @@ fn spawn_assign(core: &Core, address: &str, w: &Want) {
     });
 }
 
-fn spawn_release(core: &Core, address: &str, s: &pi::ShardStatus) {
+/// Whether a node other than `node` last reported holding the shard as writer (open).
+fn writer_elsewhere(
+    seen: &HashMap<String, Seen>,
+    collection: &str,
+    shard: u32,
+    node: &str,
+) -> bool {
+    seen.iter().any(|(id, s)| {
+        id != node
+            && s.shard(collection, shard).is_some_and(|st| {
+                st.role == pi::Role::Writer as i32 && st.state != pi::ShardState::Closed as i32
+            })
+    })
+}
+
+/// Release a shard a node holds but should not; once it answered, its read lease on the
+/// shard is over, and the control loop runs again to assign the shard's new writer.
+fn spawn_release(core: &Arc<Core>, node: &str, address: &str, s: &pi::ShardStatus) {
     let Ok(mut client) = core.nodes.get(address) else {
         return;
     };
@@ -607,9 +638,20 @@ fn spawn_release(core: &Core, address: &str, s: &pi::ShardStatus) {
         "release {}/{} epoch {} on {address}",
         s.collection, s.shard, s.epoch
     );
+    let (core, node, collection, shard, epoch) = (
+        core.clone(),
+        node.to_string(),
+        s.collection.clone(),
+        s.shard,
+        s.epoch,
+    );
     tokio::spawn(async move {
         match client.release_shard(req).await {
-            Ok(_) => tracing::info!("control: {what}"),
+            Ok(_) => {
+                tracing::info!("control: {what}");
+                core.leases.released(&node, &collection, shard, epoch);
+                core.control.notify_one();
+            }
             Err(e) => tracing::warn!(error = %e, "control: {what} failed"),
         }
     });

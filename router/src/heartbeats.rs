@@ -75,13 +75,15 @@ impl Heartbeats {
     }
 }
 
-/// The read leases this router granted as leader, by node: until when (by this router's
-/// clock) the node may serve reads of the shards it holds as writer without asking. The
-/// control loop moves or promotes a node's shards away only once its lease ran out, so a
-/// deposed writer stops reading before a new one takes writes (note 014, "Read leases").
+/// The read leases this router granted as leader, by shard and node: the epoch leased and
+/// until when (by this router's clock) the node may serve reads of the shard as its writer
+/// without asking. The control loop gives a shard a new writer (failover, promotion, a
+/// planned move) only once no other node's lease on it runs, or that node released it, so
+/// a replaced writer stops reading before a new one takes writes (note 014, "Read leases").
 pub struct Leases {
     clock: Arc<dyn Clock>,
-    until: Mutex<HashMap<String, Instant>>,
+    /// (collection, shard) → node → (epoch, until).
+    granted: Mutex<HashMap<(String, u32), HashMap<String, (u64, Instant)>>>,
 }
 
 impl Leases {
@@ -89,36 +91,68 @@ impl Leases {
     pub fn new(clock: Arc<dyn Clock>) -> Self {
         Leases {
             clock,
-            until: Mutex::default(),
+            granted: Mutex::default(),
         }
     }
 
-    /// Grant `node` a lease of `length` if `decide` (run under the leases' lock, so that a
-    /// grant and a failover's [`Leases::held`] check are ordered) returns something.
-    /// Recorded from now: the node counts from when it sent the heartbeat, which is
-    /// earlier, so the node's lease ends first.
+    /// Grant `node` a lease of `length` on the shards `decide` returns (collection, shard,
+    /// epoch), if it returns any. `decide` runs under the leases' lock, so that a grant and
+    /// a new writer's [`Leases::held_by_other`] check are ordered. Recorded from now: the
+    /// node counts from when it sent the heartbeat, which is earlier, so the node's lease
+    /// ends first.
     pub fn grant<T>(
         &self,
         node: &str,
         length: std::time::Duration,
-        decide: impl FnOnce() -> Option<T>,
+        decide: impl FnOnce() -> Option<(T, Vec<(String, u32, u64)>)>,
     ) -> Option<T> {
-        let mut until = self.lock();
-        let granted = decide()?;
-        let end = self.clock.now() + length;
-        let slot = until.entry(node.to_string()).or_insert(end);
-        *slot = (*slot).max(end);
-        Some(granted)
-    }
-
-    /// Whether a lease granted to `node` may still be running.
-    pub fn held(&self, node: &str) -> bool {
+        let mut granted = self.lock();
+        let (answer, shards) = decide()?;
         let now = self.clock.now();
-        self.lock().get(node).is_some_and(|end| *end > now)
+        granted.retain(|_, nodes| {
+            nodes.retain(|_, (_, until)| *until > now);
+            !nodes.is_empty()
+        });
+        let end = now + length;
+        for (collection, shard, epoch) in shards {
+            let nodes = granted.entry((collection, shard)).or_default();
+            let entry = nodes.entry(node.to_string()).or_insert((epoch, end));
+            *entry = (entry.0.max(epoch), entry.1.max(end));
+        }
+        Some(answer)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Instant>> {
-        self.until.lock().unwrap_or_else(|p| p.into_inner())
+    /// Whether a node other than `except` may still hold a read lease on the shard.
+    pub fn held_by_other(&self, collection: &str, shard: u32, except: Option<&str>) -> bool {
+        let now = self.clock.now();
+        self.lock()
+            .get(&(collection.to_string(), shard))
+            .is_some_and(|nodes| {
+                nodes
+                    .iter()
+                    .any(|(n, (_, until))| Some(n.as_str()) != except && *until > now)
+            })
+    }
+
+    /// `node` released the shard at `epoch`: its lease on it (at that epoch or an older
+    /// one) ended with the slot.
+    pub fn released(&self, node: &str, collection: &str, shard: u32, epoch: u64) {
+        let mut granted = self.lock();
+        let key = (collection.to_string(), shard);
+        if let Some(nodes) = granted.get_mut(&key) {
+            if nodes.get(node).is_some_and(|(e, _)| *e <= epoch) {
+                nodes.remove(node);
+            }
+            if nodes.is_empty() {
+                granted.remove(&key);
+            }
+        }
+    }
+
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<(String, u32), HashMap<String, (u64, Instant)>>> {
+        self.granted.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -130,30 +164,53 @@ mod tests {
 
     use super::*;
 
-    /// A grant is held for its length by the router's clock and no longer; a refused grant
-    /// (the decision said no) records nothing; a shorter grant never cuts a longer one.
+    fn shard(epoch: u64) -> Vec<(String, u32, u64)> {
+        vec![("c".to_string(), 0, epoch)]
+    }
+
+    /// A grant is held for its length by the router's clock and no longer, by shard; a
+    /// refused grant records nothing; a shorter grant never cuts a longer one; the node
+    /// itself does not count against its own new assignment; a release at the leased
+    /// epoch (not an older one) ends the lease at once.
     #[test]
-    fn a_lease_is_held_for_its_length_and_a_refusal_records_nothing() {
+    fn a_lease_is_held_for_its_length_or_until_released() {
         let clock = ManualClock::new();
         let leases = Leases::new(Arc::new(clock.clone()));
         assert_eq!(
-            leases.grant("a", Duration::from_secs(1), || None::<()>),
+            leases.grant("a", Duration::from_secs(1), || None::<((), _)>),
             None
         );
-        assert!(!leases.held("a"));
+        assert!(!leases.held_by_other("c", 0, None));
         assert_eq!(
-            leases.grant("a", Duration::from_secs(5), || Some(7)),
+            leases.grant("a", Duration::from_secs(5), || Some((7, shard(3)))),
             Some(7)
         );
         clock.advance(Duration::from_secs(1));
         assert_eq!(
-            leases.grant("a", Duration::from_secs(1), || Some(())),
+            leases.grant("a", Duration::from_secs(1), || Some(((), shard(3)))),
             Some(())
         );
-        assert!(leases.held("a") && !leases.held("b"));
+        assert!(leases.held_by_other("c", 0, None) && leases.held_by_other("c", 0, Some("b")));
+        assert!(
+            !leases.held_by_other("c", 0, Some("a")),
+            "a node's own lease"
+        );
+        assert!(!leases.held_by_other("c", 1, None), "another shard");
         clock.advance(Duration::from_millis(3_999));
-        assert!(leases.held("a"), "the longer grant still runs");
+        assert!(
+            leases.held_by_other("c", 0, None),
+            "the longer grant still runs"
+        );
         clock.advance(Duration::from_millis(1));
-        assert!(!leases.held("a"));
+        assert!(!leases.held_by_other("c", 0, None));
+
+        leases.grant("a", Duration::from_secs(5), || Some(((), shard(4))));
+        leases.released("a", "c", 0, 3);
+        assert!(
+            leases.held_by_other("c", 0, None),
+            "released an older epoch"
+        );
+        leases.released("a", "c", 0, 4);
+        assert!(!leases.held_by_other("c", 0, None));
     }
 }

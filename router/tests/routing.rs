@@ -653,3 +653,78 @@ async fn the_leader_leases_a_node_only_the_shards_the_map_gives_it() {
     assert_eq!(leased, expected);
     router.shutdown().await;
 }
+
+/// A planned move hands a shard's reads over without overlap: the new owner is assigned
+/// only after the old owner released the shard (the usual case, a round trip), or, when
+/// the old owner does not answer, only after every read lease it was granted ran out —
+/// so a router with an old map can never read the old owner's copy while the new owner
+/// takes writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moved_shards_new_writer_waits_for_the_old_ones_release_or_lease() {
+    let (_dir, router, nodes, _store) = setup(2).await;
+    let mut c = client(&router).await;
+    create(&mut c, "m", 2, "s3://bucket/handover").await;
+    let http = reqwest::Client::new();
+    let base = format!("http://{}", router.http_addr());
+    let owners = |d: &pb::DescribeCollectionResponse| -> Vec<(String, u64)> {
+        d.shards
+            .iter()
+            .map(|s| (s.owner_node.clone(), s.epoch))
+            .collect()
+    };
+    let describe = |mut c: common_client::C| async move {
+        c.describe_collection(pb::DescribeCollectionRequest { name: "m".into() })
+            .await
+            .unwrap()
+            .into_inner()
+    };
+    let before = owners(&describe(c.clone()).await);
+    // Every node has had a lease answer (so each owner holds one when the move starts).
+    eventually("leases granted", Duration::from_secs(10), || {
+        let all = nodes.iter().all(|n| !n.leases().is_empty());
+        async move { all.then_some(()) }
+    })
+    .await;
+
+    for (shard, pause_old) in [(0u32, false), (1u32, true)] {
+        let (from, epoch) = before[shard as usize].clone();
+        let old = nodes.iter().find(|n| n.id == from).unwrap();
+        let new = nodes.iter().find(|n| n.id != from).unwrap();
+        if pause_old {
+            old.pause();
+        }
+        let r = http
+            .post(format!("{base}/v1/cluster/shards/move"))
+            .json(&serde_json::json!({"collection": "m", "shard": shard, "to": new.id}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let assigned = format!("assign m/{shard}@{} Writer", epoch + 1);
+        let at = eventually("the new owner assigned", Duration::from_secs(10), || {
+            let t = new.logged(&assigned);
+            async move { t }
+        })
+        .await;
+        if pause_old {
+            let last = old
+                .leases()
+                .into_iter()
+                .map(|(sent, l)| sent + l)
+                .max()
+                .unwrap();
+            assert!(
+                at >= last,
+                "assigned {:?} before the old lease ran out",
+                last - at
+            );
+            old.resume();
+        } else {
+            let released = old
+                .logged(&format!("release m/{shard}@{epoch}"))
+                .expect("the old owner was released first");
+            assert!(released <= at, "assigned before the old owner released");
+        }
+    }
+    router.shutdown().await;
+}

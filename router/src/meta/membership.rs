@@ -130,7 +130,7 @@ impl Core {
             if !alive {
                 return None;
             }
-            let leased: Vec<pi::ShardLease> = writer_of
+            let leased: Vec<(String, u32, u64)> = writer_of
                 .iter()
                 .filter(|(collection, shard, epoch)| {
                     view.map
@@ -139,13 +139,17 @@ impl Core {
                         .and_then(|c| c.shards.get(*shard as usize))
                         .is_some_and(|a| a.epoch == *epoch && a.owner.as_deref() == Some(node))
                 })
+                .cloned()
+                .collect();
+            let answer = leased
+                .iter()
                 .map(|(collection, shard, epoch)| pi::ShardLease {
                     collection: collection.clone(),
                     shard: *shard,
                     epoch: *epoch,
                 })
                 .collect();
-            Some(leased)
+            Some((answer, leased))
         });
         match granted {
             Some(leased) => (length.as_millis() as u64, leased),

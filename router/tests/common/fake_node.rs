@@ -77,6 +77,10 @@ struct Inner {
     seen: Mutex<Seen>,
     /// Heartbeats a router has answered.
     beats: AtomicU64,
+    /// Assignments and releases received, in order, with when.
+    log: Mutex<Vec<(std::time::Instant, String)>>,
+    /// When each heartbeat answered with a lease was sent, and the lease's length.
+    leases: Mutex<Vec<(std::time::Instant, Duration)>>,
 }
 
 /// What a fake node received, for tests of the router's forwarding.
@@ -306,6 +310,10 @@ impl Node for Svc {
         } else {
             r.storage.clone()
         };
+        self.0.log.lock().unwrap().push((
+            std::time::Instant::now(),
+            format!("assign {}/{}@{} {role:?}", r.collection, r.shard, r.epoch),
+        ));
         shards.insert(
             key,
             Held {
@@ -371,6 +379,10 @@ impl Node for Svc {
             }
             shards.remove(&key);
         }
+        self.0.log.lock().unwrap().push((
+            std::time::Instant::now(),
+            format!("release {}/{}@{}", r.collection, r.shard, r.epoch),
+        ));
         Ok(Response::new(pi::ReleaseShardResponse {}))
     }
 
@@ -645,6 +657,8 @@ impl FakeNode {
             paused,
             seen: Mutex::new(Seen::default()),
             beats: AtomicU64::new(0),
+            log: Mutex::default(),
+            leases: Mutex::default(),
         });
         let (stop, stop_rx) = watch::channel(false);
         let svc = Svc(inner.clone());
@@ -701,6 +715,17 @@ impl FakeNode {
         self.inner.beats.load(Ordering::SeqCst)
     }
 
+    /// When the node received an assignment or release whose log line is `line`.
+    pub fn logged(&self, line: &str) -> Option<std::time::Instant> {
+        let log = self.inner.log.lock().unwrap();
+        log.iter().find(|(_, l)| l == line).map(|(t, _)| *t)
+    }
+
+    /// (when sent, length) of every heartbeat a router answered with a lease.
+    pub fn leases(&self) -> Vec<(std::time::Instant, Duration)> {
+        self.inner.leases.lock().unwrap().clone()
+    }
+
     /// What this node has received so far.
     pub fn seen(&self) -> Seen {
         self.inner.seen.lock().unwrap().clone()
@@ -749,9 +774,14 @@ async fn heartbeat_loop(
                     address: addr.clone(),
                     shards: svc.statuses(),
                 };
+                let sent = std::time::Instant::now();
                 match c.heartbeat(hb).await {
                     Ok(r) => {
                         svc.0.beats.fetch_add(1, Ordering::SeqCst);
+                        if r.get_ref().lease_ms > 0 {
+                            let length = Duration::from_millis(r.get_ref().lease_ms);
+                            svc.0.leases.lock().unwrap().push((sent, length));
+                        }
                         learned.extend(r.into_inner().routers.into_iter().map(|e| e.address))
                     }
                     Err(s) if s.code() == tonic::Code::NotFound => registered = false,

@@ -75,6 +75,9 @@ impl Heartbeats {
     }
 }
 
+/// (collection, shard) → node → (epoch leased, until when).
+type Granted = HashMap<(String, u32), HashMap<String, (u64, Instant)>>;
+
 /// The read leases this router granted as leader, by shard and node: the epoch leased and
 /// until when (by this router's clock) the node may serve reads of the shard as its writer
 /// without asking. The control loop gives a shard a new writer (failover, promotion, a
@@ -82,8 +85,7 @@ impl Heartbeats {
 /// a replaced writer stops reading before a new one takes writes (note 014, "Read leases").
 pub struct Leases {
     clock: Arc<dyn Clock>,
-    /// (collection, shard) → node → (epoch, until).
-    granted: Mutex<HashMap<(String, u32), HashMap<String, (u64, Instant)>>>,
+    granted: Mutex<Granted>,
 }
 
 impl Leases {
@@ -149,9 +151,7 @@ impl Leases {
         }
     }
 
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<(String, u32), HashMap<String, (u64, Instant)>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Granted> {
         self.granted.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

@@ -420,6 +420,18 @@ async fn get_until_served(c: &mut Client) -> Vec<vecshard_proto::v1::Point> {
     }
 }
 
+/// Assert a read was refused as UNAVAILABLE with a message containing `why`.
+fn refused<T: std::fmt::Debug>(r: Result<T, Status>, why: &str) {
+    let err = r.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unavailable, "{err:?}");
+    assert!(err.message().contains(why), "{}", err.message());
+}
+
+/// The keys a get of key 1 finds in the local shard `h/0`.
+async fn local_keys(c: &mut Client) -> Vec<u64> {
+    keys_of(&c.get(get_one("h")).await.unwrap().into_inner().points)
+}
+
 fn get_one(collection: &str) -> pb::GetRequest {
     pb::GetRequest {
         target: target(collection, 0, 1),
@@ -477,18 +489,11 @@ async fn a_replaceable_writer_reads_only_under_the_leaders_lease() {
     }
 
     // No grant yet: the object-store writer refuses reads, naming why; the local one serves.
-    let err = c.get(get_one("l")).await.unwrap_err();
-    assert_eq!(err.code(), tonic::Code::Unavailable, "{err:?}");
-    assert!(
-        err.message()
-            .contains("has not confirmed that this node holds the shard"),
-        "{}",
-        err.message()
+    refused(
+        c.get(get_one("l")).await,
+        "has not confirmed that this node holds the shard",
     );
-    assert_eq!(
-        keys_of(&c.get(get_one("h")).await.unwrap().into_inner().points),
-        vec![1]
-    );
+    assert_eq!(local_keys(&mut c).await, vec![1]);
 
     // The leader grants 1 s. The refused read asked for an early round (at most one per
     // 50 ms of the node's clock): the next reads are served, with the written value.
@@ -501,17 +506,8 @@ async fn a_replaceable_writer_reads_only_under_the_leaders_lease() {
     // The leader goes quiet: once 1 s has passed since the granting beat left, reads stop.
     *grant.lock().unwrap() = Grant::Nothing;
     clock.advance(Duration::from_millis(1_000));
-    let err = c.get(get_one("l")).await.unwrap_err();
-    assert_eq!(err.code(), tonic::Code::Unavailable, "{err:?}");
-    assert!(
-        err.message().contains("read lease ran out"),
-        "{}",
-        err.message()
-    );
-    assert_eq!(
-        keys_of(&c.get(get_one("h")).await.unwrap().into_inner().points),
-        vec![1]
-    );
+    refused(c.get(get_one("l")).await, "read lease ran out");
+    assert_eq!(local_keys(&mut c).await, vec![1]);
 
     // Granted again, then a leader answer that leaves the shard out takes the lease away
     // at once, long before it would run out.
@@ -521,18 +517,13 @@ async fn a_replaceable_writer_reads_only_under_the_leaders_lease() {
     *grant.lock().unwrap() = Grant::NoShard(60_000);
     clock.advance(Duration::from_millis(10_000)); // the next regular round
     let deadline = tokio::time::Instant::now() + PATIENCE;
-    let err = loop {
+    let refusal = loop {
         match c.get(get_one("l")).await {
             Ok(_) => assert!(tokio::time::Instant::now() < deadline, "never revoked"),
-            Err(e) => break e,
+            Err(e) => break Err::<(), _>(e),
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     };
-    assert_eq!(err.code(), tonic::Code::Unavailable, "{err:?}");
-    assert!(
-        err.message().contains("has not confirmed"),
-        "{}",
-        err.message()
-    );
+    refused(refusal, "has not confirmed");
     node.shutdown().await;
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Local services for the object-store tests: moto (S3 + DynamoDB on one port). moto's
-# conditional creates are not atomic under concurrent requests; VECSHARD_MOTO_SERIAL=1 runs
-# it one request at a time (scripts/moto-serial.py).
+# conditional creates are not atomic under concurrent requests, so it runs one request at a
+# time (scripts/moto-serial.py); VECSHARD_MOTO_SERIAL=0 runs plain moto_server.
 #
 #   scripts/test-services.sh start   install moto into .venv/ (once), start it on a free port,
 #                                    wait until it answers, create the test bucket, print env
@@ -98,11 +98,10 @@ start() {
         port="$(free_port)"
         echo "$port" > "$PORTFILE"
         # setsid: the server outlives this script and is not hit by the caller's Ctrl-C.
-        # VECSHARD_MOTO_SERIAL=1: moto-serial.py, moto with one request at a time, so
-        # racing conditional creates have one winner as on a real store (opt-in until a
-        # whole .ci/run has passed with it); plain moto_server otherwise, or if this moto
-        # lacks the modules it wraps.
-        if [[ "${VECSHARD_MOTO_SERIAL:-0}" == 1 ]] && "$VENV/bin/python" -c 'import moto.moto_server.werkzeug_app as w; w.DomainDispatcherApplication, w.MotoRequestHandler, w.create_backend_app' 2>/dev/null; then
+        # moto-serial.py: moto with one request at a time, so racing conditional creates
+        # have one winner as on a real store; plain moto_server with
+        # VECSHARD_MOTO_SERIAL=0, or if this moto lacks the modules it wraps.
+        if [[ "${VECSHARD_MOTO_SERIAL:-1}" == 1 ]] && "$VENV/bin/python" -c 'import moto.moto_server.werkzeug_app as w; w.DomainDispatcherApplication, w.MotoRequestHandler, w.create_backend_app' 2>/dev/null; then
             setsid "$VENV/bin/python" "$ROOT/scripts/moto-serial.py" 127.0.0.1 "$port" > "$LOG" 2>&1 < /dev/null &
         else
             setsid "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" > "$LOG" 2>&1 < /dev/null &

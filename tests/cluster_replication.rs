@@ -1826,3 +1826,72 @@ async fn status_and_metrics_show_a_lost_followers_lag_until_it_caught_up_again()
     );
     assert_every_replica_holds(&c, "lag", &want).await;
 }
+
+/// The nemesis's stale read (note 014, "Found by CI"), between processes: a primary
+/// stopped (SIGSTOP) long enough to be replaced, then resumed, is read at its old epoch
+/// at once — as a router whose map is behind would — before anyone told it. Its read
+/// lease ran out while it was stopped, so it refuses; it must never answer with the value
+/// it held before the promotion, since a newer one was acknowledged since.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replaced_primary_resumed_answers_no_read_from_its_old_epoch() {
+    let c = Cluster::start_with(
+        1,
+        3,
+        Options {
+            failure_timeout_ms: 2000,
+            ..Options::default()
+        },
+    );
+    c.wait_ready(3).await;
+    let mut client = c.client(0).await;
+    let before = create_replicated(&c, &mut client, "deposed", 1, "").await;
+    let (old_primary, old_epoch) = (before[0].owner.clone(), before[0].epoch);
+    let old_address = address_of(&c, &old_primary).await;
+    let upsert = |v: u64| pb::UpsertRequest {
+        collection: "deposed".into(),
+        points: vec![versioned(1, v)],
+    };
+    client.upsert(upsert(1)).await.unwrap();
+    let epochs = [(0, old_epoch)];
+    let read_old = || read_replica(&old_address, "deposed", &epochs, &[1]);
+    c.eventually(
+        "the primary serves its own read",
+        Duration::from_secs(10),
+        || async { read_old().await.ok().filter(|p| p.len() == 1) },
+    )
+    .await;
+
+    let i = c.node_index(&old_primary);
+    c.nodes[i].proc.as_ref().unwrap().stop();
+    c.eventually("a follower promoted", Duration::from_secs(30), || async {
+        let s = c.status().await?;
+        let shard = s.shards.iter().find(|s| s.collection == "deposed")?;
+        (shard.owner != old_primary && shard.epoch > old_epoch).then_some(())
+    })
+    .await;
+    client.upsert(upsert(2)).await.unwrap();
+
+    c.nodes[i].proc.as_ref().unwrap().cont();
+    let until = Instant::now() + Duration::from_secs(30);
+    let mut refusals = 0;
+    loop {
+        match read_old().await {
+            Ok(points) => {
+                let stale = versioned(1, 1).vector;
+                assert!(
+                    points.iter().all(|p| p.vector != stale),
+                    "the replaced primary answered from its old epoch: {points:?}\n{}",
+                    c.logs()
+                );
+            }
+            Err(s) if s.code() == tonic::Code::FailedPrecondition => break, // reassigned
+            Err(s) => {
+                assert_eq!(s.code(), tonic::Code::Unavailable, "{s:?}");
+                refusals += 1;
+            }
+        }
+        assert!(Instant::now() < until, "never reassigned\n{}", c.logs());
+    }
+    // (Usually several: the reassignment takes a heartbeat and a control tick.)
+    eprintln!("{refusals} reads refused before the node was reassigned");
+}

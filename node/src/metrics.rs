@@ -84,6 +84,7 @@ pub struct Metrics {
     /// Replication's metrics, under `vecshard_` (note 014 names them so).
     replication: PromRegistry,
     ack_wait: HistFamily<ShardLabels>,
+    lease_refusals: Family<ShardLabels, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -123,6 +124,12 @@ impl Metrics {
             "Write requests carried by one engine write",
             group_requests.clone(),
         );
+        let lease_refusals = Family::<ShardLabels, Counter>::default();
+        registry.register(
+            "read_lease_refusals",
+            "Reads a replaceable writer refused for want of a read lease from the Raft leader",
+            lease_refusals.clone(),
+        );
         registry.register_collector(Box::new(ShardCollector {
             shards: shards.clone(),
             reads,
@@ -143,7 +150,15 @@ impl Metrics {
             group_requests,
             replication,
             ack_wait,
+            lease_refusals,
         }
+    }
+
+    /// Count a read refused for want of a read lease.
+    pub fn lease_refused(&self, id: &ShardId) {
+        self.lease_refusals
+            .get_or_create(&ShardLabels::of(id))
+            .inc();
     }
 
     /// The histogram of acknowledgement waits of shard `id` (a replicated primary's).

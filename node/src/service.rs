@@ -156,6 +156,7 @@ impl NodeService {
         if let Err(e) = slot.check_lease(self.state.clock.now(), t.epoch) {
             // Ask for a heartbeat round now: a router retries shortly.
             self.state.registry.lease_wanted.notify_one();
+            self.state.metrics.lease_refused(&t.id);
             return Err(e);
         }
         let light = light(&shard);

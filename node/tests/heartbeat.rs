@@ -508,6 +508,12 @@ async fn a_replaceable_writer_reads_only_under_the_leaders_lease() {
     clock.advance(Duration::from_millis(1_000));
     refused(c.get(get_one("l")).await, "read lease ran out");
     assert_eq!(local_keys(&mut c).await, vec![1]);
+    let (_, text) = http_get(node.http_addr(), "/metrics").await;
+    let refusals = metric(
+        &text,
+        "vecshard_node_read_lease_refusals_total{collection=\"l\",shard=\"0\"}",
+    );
+    assert!(refusals.is_some_and(|n| n >= 2.0), "{refusals:?}");
 
     // Granted again, then a leader answer that leaves the shard out takes the lease away
     // at once, long before it would run out.

@@ -116,7 +116,10 @@ impl Core {
             return (0, Vec::new());
         }
         let length = Duration::from_millis(self.cfg.failure_timeout_ms / 2);
-        let confirmed = tokio::time::timeout(length / 2, self.raft.get_read_log_id()).await;
+        // A healthy quorum answers in a round trip; a slow one grants nothing rather than
+        // hold the node's heartbeat past its own timeout.
+        let wait = (length / 2).min(Duration::from_millis(500));
+        let confirmed = tokio::time::timeout(wait, self.raft.get_read_log_id()).await;
         if !matches!(confirmed, Ok(Ok(_))) {
             return (0, Vec::new());
         }

@@ -105,7 +105,7 @@ pub enum NodeError {
     Unconfirmed {
         /// The shard.
         id: crate::placement::ShardId,
-        /// The epoch the caller asked for.
+        /// The epoch of the slot (and of the call: lookups check they agree).
         epoch: u64,
         /// Why, in words.
         why: String,

@@ -17,8 +17,7 @@ use vecshard_proto::internal::v1::router_internal_client::RouterInternalClient;
 
 use vecshard_security::{AuthChannel, Outbound};
 
-use crate::conversions::status_to_proto;
-use crate::placement::ShardId;
+use crate::conversions::{Target, status_to_proto, target_from_proto};
 use crate::service::NodeState;
 
 type Client = RouterInternalClient<AuthChannel>;
@@ -174,21 +173,15 @@ async fn heartbeat(state: &NodeState, routers: &mut Routers) -> bool {
                 delivered = true;
                 let answer = r.get_ref();
                 if answer.lease_ms > 0 {
-                    let leased: Vec<_> = answer
+                    let leased: Vec<Target> = answer
                         .leased
                         .iter()
-                        .map(|l| {
-                            let id = ShardId {
-                                collection: l.collection.clone(),
-                                shard: l.shard,
-                            };
-                            (id, l.epoch)
-                        })
+                        .filter_map(|t| target_from_proto(Some(t.clone())).ok())
                         .collect();
                     let until = sent + Duration::from_millis(answer.lease_ms);
                     state.registry.grant_leases(until, &leased, &statuses);
                 }
-                for router in &r.get_ref().routers {
+                for router in &answer.routers {
                     if !router.address.is_empty() && routers.known.insert(router.address.clone()) {
                         tracing::info!(router = %router.address, "learned a router");
                     }

@@ -188,24 +188,23 @@ impl Slot {
 
     /// Refuse a read when the slot needs a lease and holds none at `now`: a writer that
     /// has not been confirmed by the Raft leader lately may have been replaced.
-    pub fn check_lease(&self, now: Instant, caller_epoch: u64) -> Result<(), NodeError> {
+    pub fn check_lease(&self, now: Instant) -> Result<(), NodeError> {
         let Some(lease) = &self.lease else {
             return Ok(());
         };
-        match *lease.lock() {
-            Some(until) if until > now => Ok(()),
-            until => Err(NodeError::Unconfirmed {
-                id: self.id.clone(),
-                epoch: caller_epoch,
-                why: match until {
-                    None => "the Raft leader has not confirmed that this node holds the shard at this epoch; another node may hold it now".into(),
-                    Some(u) => format!(
-                        "its read lease ran out {} ms ago and the Raft leader has not renewed it; another node may hold the shard now",
-                        now.saturating_duration_since(u).as_millis()
-                    ),
-                },
-            }),
-        }
+        let why = match *lease.lock() {
+            Some(until) if until > now => return Ok(()),
+            None => "the Raft leader has not confirmed that this node holds the shard at this epoch; another node may hold it now".into(),
+            Some(until) => format!(
+                "its read lease ran out {} ms ago and the Raft leader has not renewed it; another node may hold the shard now",
+                now.saturating_duration_since(until).as_millis()
+            ),
+        };
+        Err(NodeError::Unconfirmed {
+            id: self.id.clone(),
+            epoch: self.epoch,
+            why,
+        })
     }
 
     /// The context of a call with `caller_epoch` for error details.
@@ -499,14 +498,14 @@ impl Registry {
     /// read until `until`; the other leased-kind writer slots the heartbeat reported
     /// (`reported`) lose their lease, since the leader's map no longer gives them to this
     /// node at that epoch.
-    pub fn grant_leases(&self, until: Instant, leased: &[(ShardId, u64)], reported: &[SlotStatus]) {
+    pub fn grant_leases(&self, until: Instant, leased: &[Target], reported: &[SlotStatus]) {
         for slot in self.all() {
             if !slot.needs_lease() {
                 continue;
             }
             if leased
                 .iter()
-                .any(|(id, e)| *id == slot.id && *e == slot.epoch)
+                .any(|t| t.id == slot.id && t.epoch == slot.epoch)
             {
                 slot.set_lease(Some(until));
             } else if reported

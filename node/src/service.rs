@@ -153,7 +153,7 @@ impl NodeService {
         f: impl FnOnce(&Shard) -> vecshard_engine::Result<T> + Send + 'static,
     ) -> Result<T, NodeError> {
         let (slot, shard) = self.state.registry.lookup(t, Access::Read)?;
-        if let Err(e) = slot.check_lease(self.state.clock.now(), t.epoch) {
+        if let Err(e) = slot.check_lease(self.state.clock.now()) {
             // Ask for a heartbeat round now: a router retries shortly.
             self.state.registry.lease_wanted.notify_one();
             self.state.metrics.lease_refused(&t.id);

@@ -69,7 +69,7 @@ impl RouterInternal for FakeRouter {
                 beat.shards
                     .iter()
                     .filter(|s| s.role() == pb::Role::Writer)
-                    .map(|s| pb::ShardLease {
+                    .map(|s| pb::ShardTarget {
                         collection: s.collection.clone(),
                         shard: s.shard,
                         epoch: s.epoch,

@@ -431,7 +431,7 @@ fn router_internal_messages_round_trip() {
         }],
         shard_map_version: 17,
         lease_ms: 1_000,
-        leased: vec![int::ShardLease {
+        leased: vec![int::ShardTarget {
             collection: "docs".into(),
             shard: 3,
             epoch: 12,

@@ -153,8 +153,7 @@ async fn tick(core: &Arc<Core>, state: &mut ControlState) {
     }
     // Leases the previous leader granted are unknown here: for a lease's length after
     // taking over, a shard some other node reports holding as writer gets no new writer.
-    let lease = Duration::from_millis(core.cfg.failure_timeout_ms / 2);
-    let taking_over = core.clock.since(since) < lease;
+    let taking_over = core.clock.since(since) < core.lease_length();
     reconcile(core, &core.view(), &seen, state, taking_over);
     let confirmed = std::mem::take(&mut *state.deleted.lock().unwrap_or_else(|p| p.into_inner()));
     for (incarnation, shard, follower) in confirmed {

@@ -176,6 +176,13 @@ impl Core {
         self.raft.metrics().borrow().current_leader == Some(self.id)
     }
 
+    /// How long a read lease granted on a heartbeat answer runs: half of
+    /// `failure_timeout_ms`, so a node the leader stops hearing from has stopped reading
+    /// long before it is judged down (note 014, "Read leases").
+    pub fn lease_length(&self) -> Duration {
+        Duration::from_millis(self.cfg.failure_timeout_ms / 2)
+    }
+
     /// Commit a command through Raft (this router must be the leader). A rejection by the
     /// state machine comes back as an error.
     pub async fn propose(&self, cmd: Command) -> Result<CommandResult, ProposeError> {

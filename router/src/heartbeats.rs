@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use vecshard_model::Clock;
-use vecshard_proto::internal::v1::ShardStatus;
+use vecshard_proto::internal::v1::{ShardStatus, ShardTarget};
 
 /// One node's last heartbeat at this router.
 #[derive(Debug, Clone)]
@@ -97,31 +97,31 @@ impl Leases {
         }
     }
 
-    /// Grant `node` a lease of `length` on the shards `decide` returns (collection, shard,
-    /// epoch), if it returns any. `decide` runs under the leases' lock, so that a grant and
-    /// a new writer's [`Leases::held_by_other`] check are ordered. Recorded from now: the
-    /// node counts from when it sent the heartbeat, which is earlier, so the node's lease
-    /// ends first.
-    pub fn grant<T>(
+    /// Grant `node` a lease of `length` on the shards `decide` returns, if it returns any
+    /// (`None`: no grant at all), and return them. `decide` runs under the leases' lock,
+    /// so that a grant and a new writer's [`Leases::held_by_other`] check are ordered.
+    /// Recorded from now: the node counts from when it sent the heartbeat, which is
+    /// earlier, so the node's lease ends first.
+    pub fn grant(
         &self,
         node: &str,
         length: std::time::Duration,
-        decide: impl FnOnce() -> Option<(T, Vec<(String, u32, u64)>)>,
-    ) -> Option<T> {
+        decide: impl FnOnce() -> Option<Vec<ShardTarget>>,
+    ) -> Option<Vec<ShardTarget>> {
         let mut granted = self.lock();
-        let (answer, shards) = decide()?;
+        let shards = decide()?;
         let now = self.clock.now();
         granted.retain(|_, nodes| {
             nodes.retain(|_, (_, until)| *until > now);
             !nodes.is_empty()
         });
         let end = now + length;
-        for (collection, shard, epoch) in shards {
-            let nodes = granted.entry((collection, shard)).or_default();
-            let entry = nodes.entry(node.to_string()).or_insert((epoch, end));
-            *entry = (entry.0.max(epoch), entry.1.max(end));
+        for t in &shards {
+            let nodes = granted.entry((t.collection.clone(), t.shard)).or_default();
+            let entry = nodes.entry(node.to_string()).or_insert((t.epoch, end));
+            *entry = (entry.0.max(t.epoch), entry.1.max(end));
         }
-        Some(answer)
+        Some(shards)
     }
 
     /// Whether a node other than `except` may still hold a read lease on the shard.
@@ -164,8 +164,12 @@ mod tests {
 
     use super::*;
 
-    fn shard(epoch: u64) -> Vec<(String, u32, u64)> {
-        vec![("c".to_string(), 0, epoch)]
+    fn shard(epoch: u64) -> Vec<ShardTarget> {
+        vec![ShardTarget {
+            collection: "c".to_string(),
+            shard: 0,
+            epoch,
+        }]
     }
 
     /// A grant is held for its length by the router's clock and no longer, by shard; a
@@ -176,19 +180,16 @@ mod tests {
     fn a_lease_is_held_for_its_length_or_until_released() {
         let clock = ManualClock::new();
         let leases = Leases::new(Arc::new(clock.clone()));
-        assert_eq!(
-            leases.grant("a", Duration::from_secs(1), || None::<((), _)>),
-            None
-        );
+        assert_eq!(leases.grant("a", Duration::from_secs(1), || None), None);
         assert!(!leases.held_by_other("c", 0, None));
         assert_eq!(
-            leases.grant("a", Duration::from_secs(5), || Some((7, shard(3)))),
-            Some(7)
+            leases.grant("a", Duration::from_secs(5), || Some(shard(3))),
+            Some(shard(3))
         );
         clock.advance(Duration::from_secs(1));
         assert_eq!(
-            leases.grant("a", Duration::from_secs(1), || Some(((), shard(3)))),
-            Some(())
+            leases.grant("a", Duration::from_secs(1), || Some(shard(3))),
+            Some(shard(3))
         );
         assert!(leases.held_by_other("c", 0, None) && leases.held_by_other("c", 0, Some("b")));
         assert!(
@@ -204,7 +205,7 @@ mod tests {
         clock.advance(Duration::from_millis(1));
         assert!(!leases.held_by_other("c", 0, None));
 
-        leases.grant("a", Duration::from_secs(5), || Some(((), shard(4))));
+        leases.grant("a", Duration::from_secs(5), || Some(shard(4)));
         leases.released("a", "c", 0, 3);
         assert!(
             leases.held_by_other("c", 0, None),

@@ -74,11 +74,15 @@ impl Core {
             .nodes
             .get(&hb.node_id)
             .is_some_and(|n| n.state == Liveness::Alive);
-        let writer_of: Vec<(String, u32, u64)> = hb
+        let writer_of: Vec<pi::ShardTarget> = hb
             .shards
             .iter()
             .filter(|s| s.role == pi::Role::Writer as i32)
-            .map(|s| (s.collection.clone(), s.shard, s.epoch))
+            .map(|s| pi::ShardTarget {
+                collection: s.collection.clone(),
+                shard: s.shard,
+                epoch: s.epoch,
+            })
             .collect();
         self.heartbeats.record(&hb.node_id, &hb.address, hb.shards);
         if !was_live && self.is_leader() {
@@ -110,12 +114,12 @@ impl Core {
     async fn read_lease(
         &self,
         node: &str,
-        writer_of: &[(String, u32, u64)],
-    ) -> (u64, Vec<pi::ShardLease>) {
+        writer_of: &[pi::ShardTarget],
+    ) -> (u64, Vec<pi::ShardTarget>) {
         if writer_of.is_empty() || !self.is_leader() {
             return (0, Vec::new());
         }
-        let length = Duration::from_millis(self.cfg.failure_timeout_ms / 2);
+        let length = self.lease_length();
         // A healthy quorum answers in a round trip; a slow one grants nothing rather than
         // hold the node's heartbeat past its own timeout.
         let wait = (length / 2).min(Duration::from_millis(500));
@@ -133,26 +137,18 @@ impl Core {
             if !alive {
                 return None;
             }
-            let leased: Vec<(String, u32, u64)> = writer_of
+            let leased = writer_of
                 .iter()
-                .filter(|(collection, shard, epoch)| {
+                .filter(|t| {
                     view.map
                         .collections
-                        .get(collection)
-                        .and_then(|c| c.shards.get(*shard as usize))
-                        .is_some_and(|a| a.epoch == *epoch && a.owner.as_deref() == Some(node))
+                        .get(&t.collection)
+                        .and_then(|c| c.shards.get(t.shard as usize))
+                        .is_some_and(|a| a.epoch == t.epoch && a.owner.as_deref() == Some(node))
                 })
                 .cloned()
                 .collect();
-            let answer = leased
-                .iter()
-                .map(|(collection, shard, epoch)| pi::ShardLease {
-                    collection: collection.clone(),
-                    shard: *shard,
-                    epoch: *epoch,
-                })
-                .collect();
-            Some((answer, leased))
+            Some(leased)
         });
         match granted {
             Some(leased) => (length.as_millis() as u64, leased),

@@ -12,15 +12,41 @@ pub mod api;
 pub mod model;
 
 /// A port that is free now, outside the kernel's ephemeral range (32768–60999 on Linux) so
-/// that outgoing connections of other processes do not take it before we bind it.
+/// that outgoing connections of other processes do not take it before we bind it, and
+/// reserved for this test process until it exits: a lock on
+/// `$TMPDIR/vecshard-test-ports/PORT.lock` keeps every other test process (nextest runs
+/// each test in its own) from handing out the same port while a server of this test is
+/// down — a node killed and restarted on its old ports finds them still free.
 pub fn free_port() -> u16 {
+    use std::sync::Mutex;
     use std::sync::atomic::{AtomicU32, Ordering};
     static NEXT: AtomicU32 = AtomicU32::new(0);
+    // The reservations: a lock lasts while its file stays open, so they live as long as
+    // the process (the kernel drops them when it exits, however it exits).
+    static HELD: Mutex<Vec<std::fs::File>> = Mutex::new(Vec::new());
+    let dir = std::env::temp_dir().join("vecshard-test-ports");
+    let _ = std::fs::create_dir_all(&dir);
     let seed = std::process::id().wrapping_mul(7919);
     loop {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let port = 20_000 + (seed.wrapping_add(n.wrapping_mul(104_729)) % 12_000) as u16;
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(format!("{port}.lock")));
+        // Without a usable directory ports are only checked, as before.
+        let reserved = match lock {
+            Ok(file) => match file.try_lock() {
+                Ok(()) => Some(file),
+                Err(_) => continue, // another test process holds it
+            },
+            Err(_) => None,
+        };
         if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            if let Some(file) = reserved {
+                HELD.lock().unwrap_or_else(|p| p.into_inner()).push(file);
+            }
             return port;
         }
     }
@@ -181,5 +207,20 @@ mod tests {
         let p = free_port();
         assert!((20_000..32_000).contains(&p));
         std::net::TcpListener::bind(("127.0.0.1", p)).unwrap();
+    }
+
+    /// A port handed out stays reserved after its listener closed (a server killed and
+    /// restarted on it): another process's `free_port` cannot take its lock — a second
+    /// open file stands for that process here, as flock locks belong to the open file —
+    /// and this process does not hand it out again.
+    #[test]
+    fn a_handed_out_port_stays_reserved() {
+        let p = free_port();
+        let path = std::env::temp_dir()
+            .join("vecshard-test-ports")
+            .join(format!("{p}.lock"));
+        let other = std::fs::File::open(&path).unwrap();
+        assert!(other.try_lock().is_err(), "port {p} is not reserved");
+        assert!((0..50).all(|_| free_port() != p));
     }
 }

@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
+use vecshard_proto::fast_unary::FastUnaryLayer;
 use vecshard_proto::internal::v1::node_server::NodeServer;
 use vecshard_proto::internal::v1::replica_internal_server::ReplicaInternalServer;
 use vecshard_security::{ClusterAuth, Credentials, MembersOnly, Outbound, RouterOnly};
@@ -28,7 +29,7 @@ use crate::placement::ShardId;
 use crate::reads::ReadPool;
 use crate::registry::Registry;
 use crate::replica_service::ReplicaService;
-use crate::service::{NodeService, NodeState};
+use crate::service::{FastSearch, NodeService, NodeState};
 use crate::shard_actor::Hold;
 
 /// Why a node could not start.
@@ -183,7 +184,7 @@ pub async fn start_with_clock(
     let auth_for_reflection = auth.clone();
     let replica_service =
         InterceptedService::new(replica_service(&state), MembersOnly(auth.clone()));
-    let service = InterceptedService::new(grpc_service(&state), RouterOnly(auth));
+    let service = InterceptedService::new(grpc_service(&state), RouterOnly(auth.clone()));
     let incoming = TcpIncoming::from(grpc_listener).with_nodelay(Some(true));
     let mut server = Server::builder();
     if let Some(tls) = &tls {
@@ -191,6 +192,10 @@ pub async fn start_with_clock(
             .tls_config(tls.server(true))
             .map_err(StartError::Tls)?;
     }
+    let mut server = server.layer(FastUnaryLayer::new(
+        RouterOnly(auth.clone()),
+        FastSearch::new(state.clone()),
+    ));
     // Health (`grpc.health.v1`) is open, like the HTTP `/healthz`; reflection shows the
     // internal API, so only routers may use it.
     let (health_reporter, health) = tonic_health::server::health_reporter();

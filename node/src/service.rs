@@ -11,6 +11,7 @@ use tokio::sync::oneshot;
 use tonic::{Request, Response, Status};
 use vecshard_engine::{Key, Point, Shard};
 use vecshard_model::validate;
+use vecshard_proto::fast_unary::{BoxFuture, Unary};
 use vecshard_proto::internal::v1 as pb;
 use vecshard_proto::internal::v1::node_server::Node;
 
@@ -76,6 +77,37 @@ pub struct NodeService {
 }
 
 type Reply<T> = Result<Response<T>, Status>;
+
+/// `Search` served by [`FastUnaryLayer`](vecshard_proto::fast_unary::FastUnaryLayer):
+/// the same handler as tonic's route (the router → node hop of every search in a
+/// multi-process cluster), without tonic's per-call stack.
+#[derive(Debug, Clone)]
+pub struct FastSearch(NodeService);
+
+impl FastSearch {
+    /// `Search` over the node's state.
+    pub fn new(state: Arc<NodeState>) -> Self {
+        FastSearch(NodeService::new(state))
+    }
+}
+
+impl Unary for FastSearch {
+    type Req = pb::SearchRequest;
+    type Resp = pb::SearchResponse;
+    const PATH: &'static str = "/vecshard.internal.v1.Node/Search";
+
+    fn limit(&self) -> (usize, &'static str) {
+        (
+            self.0.state.config.node.max_message_bytes,
+            "node.max_message_bytes",
+        )
+    }
+
+    fn call(&self, r: Request<pb::SearchRequest>) -> BoxFuture<Reply<pb::SearchResponse>> {
+        let svc = self.0.clone();
+        Box::pin(async move { svc.search(r).await })
+    }
+}
 
 impl NodeService {
     /// A service over the node's state.

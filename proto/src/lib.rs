@@ -1,15 +1,18 @@
 //! vecshard's gRPC API: the types and the tonic clients and servers generated from the
-//! .proto files under `proto/`. Proto types only; conversions to and from the engine's
-//! types live in the crates that use them.
+//! .proto files under `proto/`, and a faster server path for single unary RPCs. Proto types
+//! only; conversions to and from the engine's types live in the crates that use them.
 //!
 //! - [`v1`]: the public client API (`vecshard.v1.VecShard`), served by routers.
 //! - [`internal::v1`]: router ↔ node (`vecshard.internal.v1.Node`) and node/router →
 //!   router (`vecshard.internal.v1.RouterInternal`), for trusted cluster peers only.
+//! - [`fast_unary`]: one unary RPC served without tonic's per-call stack.
 //!
 //! Every message, field, enum value, service and RPC in the .proto files carries a comment
 //! (they are the API reference), which `missing_docs` checks on the generated code.
 
 #![warn(missing_docs)]
+
+pub mod fast_unary;
 
 /// The public client API, package `vecshard.v1`.
 pub mod v1 {

@@ -15,10 +15,11 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
 use tonic::transport::server::Router;
 use tonic::transport::server::TcpIncoming;
+use vecshard_proto::fast_unary::FastUnaryLayer;
 use vecshard_proto::internal::v1::router_internal_server::RouterInternalServer;
 use vecshard_proto::v1::vec_shard_server::VecShardServer;
 
-use crate::api::grpc::PublicService;
+use crate::api::grpc::{ApiKeys, FastSearch, PublicService};
 use crate::api::internal::InternalService;
 use crate::api::rest;
 use crate::config::RouterConfig;
@@ -297,26 +298,20 @@ pub async fn start_with_clock(
 
     initialize(&cfg, &raft, &me).await?;
 
-    let keys_core = core.clone();
     let public_svc = InterceptedService::new(
         VecShardServer::new(PublicService::new(core.clone()))
             .max_decoding_message_size(cfg.max_request_bytes)
             .max_encoding_message_size(usize::MAX),
-        move |mut req: tonic::Request<()>| {
-            let m = req.metadata();
-            let header = |n: &str| m.get(n).and_then(|v| v.to_str().ok());
-            let grant = keys_core
-                .security
-                .keys
-                .authenticate(header("authorization"), header("x-api-key"))?;
-            req.extensions_mut().insert(grant);
-            Ok(req)
-        },
+        ApiKeys(core.clone()),
     );
     let public = server(tls.as_ref(), false)?
         .layer(crate::api::limit::LimitLayer(core.limit.clone()))
         .layer(tower::util::MapResponseLayer::new(
             oversized_as_resource_exhausted,
+        ))
+        .layer(FastUnaryLayer::new(
+            ApiKeys(core.clone()),
+            FastSearch::new(core.clone()),
         ))
         .add_service(public_svc);
     let public = health_and_reflection(public).await?;

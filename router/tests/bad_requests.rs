@@ -171,6 +171,45 @@ async fn bad_requests_get_precise_errors() {
         assert_eq!(e.code(), code, "{e:?}");
         assert!(e.message().contains(needle), "{needle}: {}", e.message());
     }
+    // A search over router.max_request_bytes (1 MiB here): RESOURCE_EXHAUSTED, named.
+    let e = c
+        .search(search(&|r| r.vector = vec![0.5; 300_000]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}");
+    assert!(
+        e.message().contains("too large") && e.message().contains("max_request_bytes"),
+        "{}",
+        e.message()
+    );
+    // Bytes that are not a SearchRequest (a ScanRequest whose 3-byte cursor lands on the
+    // packed `vector` field: not whole floats): INVALID_ARGUMENT naming it. This is the
+    // fast path's answer (vecshard_proto::fast_unary); tonic's decoder says INTERNAL.
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", router.grpc_addr()))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut raw = tonic::client::Grpc::new(channel);
+    raw.ready().await.unwrap();
+    let e = raw
+        .unary(
+            tonic::Request::new(pb::ScanRequest {
+                collection: "c".into(),
+                cursor: "abc".into(),
+                limit: 0,
+            }),
+            tonic::codegen::http::uri::PathAndQuery::from_static("/vecshard.v1.VecShard/Search"),
+            tonic_prost::ProstCodec::<pb::ScanRequest, pb::SearchResponse>::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    assert!(
+        e.message().contains("not a SearchRequest"),
+        "{}",
+        e.message()
+    );
     let e = c
         .create_collection(pb::CreateCollectionRequest {
             name: "bad name!".into(),

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
+use tonic::service::Interceptor;
 use tonic::{Request, Response, Status};
+use vecshard_proto::fast_unary::{BoxFuture, Unary};
 use vecshard_proto::v1 as pb;
 use vecshard_proto::v1::vec_shard_server::VecShard;
 
@@ -44,6 +46,55 @@ fn allow<T>(r: &Request<T>, need: Role, collection: Option<&str>) -> Result<(), 
 }
 
 type Answer<T> = Result<Response<T>, Status>;
+
+/// The public API's interceptor: the request's API key (`authorization: Bearer` or
+/// `x-api-key`) is checked and its [`Grant`] put in the request for [`allow`].
+#[derive(Clone)]
+pub struct ApiKeys(pub Arc<Core>);
+
+impl Interceptor for ApiKeys {
+    fn call(&mut self, mut req: Request<()>) -> Result<Request<()>, Status> {
+        let m = req.metadata();
+        let header = |n: &str| m.get(n).and_then(|v| v.to_str().ok());
+        let grant = self
+            .0
+            .security
+            .keys
+            .authenticate(header("authorization"), header("x-api-key"))?;
+        req.extensions_mut().insert(grant);
+        Ok(req)
+    }
+}
+
+/// `Search` served by [`FastUnaryLayer`](vecshard_proto::fast_unary::FastUnaryLayer):
+/// the same handler as tonic's route, without tonic's per-call stack.
+#[derive(Clone)]
+pub struct FastSearch(Arc<PublicService>);
+
+impl FastSearch {
+    /// `Search` of `core`'s public service.
+    pub fn new(core: Arc<Core>) -> Self {
+        FastSearch(Arc::new(PublicService::new(core)))
+    }
+}
+
+impl Unary for FastSearch {
+    type Req = pb::SearchRequest;
+    type Resp = pb::SearchResponse;
+    const PATH: &'static str = "/vecshard.v1.VecShard/Search";
+
+    fn limit(&self) -> (usize, &'static str) {
+        (
+            self.0.core.cfg.max_request_bytes,
+            "router.max_request_bytes",
+        )
+    }
+
+    fn call(&self, r: Request<pb::SearchRequest>) -> BoxFuture<Answer<pb::SearchResponse>> {
+        let svc = self.0.clone();
+        Box::pin(async move { svc.search(r).await })
+    }
+}
 
 #[tonic::async_trait]
 impl VecShard for PublicService {

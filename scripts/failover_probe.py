@@ -37,7 +37,7 @@ def read_vecs(path, typecode, limit):
     return out
 
 
-def search(router, q, timeout=5.0):
+def search(router, q, timeout=60.0):
     body = json.dumps({"vector": list(q), "k": K}).encode()
     req = urllib.request.Request(
         f"http://{router}/v1/collections/{COLLECTION}/search",

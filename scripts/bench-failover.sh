@@ -26,6 +26,12 @@ dataset=/tmp/vecshard-bench/clustered-128
 formats=v1,auto
 failure_timeout_ms=10000
 dir=""
+pids=()
+stop_all() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  pids=()
+}
 fail() { echo "bench-failover: $*" >&2; stop_all; trap - EXIT; exit 1; }
 while [ "$#" -gt 0 ]; do
   case "$1" in
@@ -47,12 +53,6 @@ keep=1
 if [ -z "$dir" ]; then dir="$(mktemp -d -t vecshard-bench-failover.XXXXXX)"; keep=0; fi
 mkdir -p "$dir"
 
-pids=()
-stop_all() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  pids=()
-}
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 trap 'stop_all; [ "$keep" = 1 ] || rm -rf "$dir"' EXIT
 

@@ -101,7 +101,10 @@ def main():
         sys.exit(f"bench-failover: the shard did not go idle (last metrics: {m})")
     points = int(m.get("shard_points", 0))
     seg_bytes = int(m.get("shard_segment_bytes", 0))
-    before = recall(a.router_http, queries, truth)
+    try:
+        before = recall(a.router_http, queries, truth)
+    except (urllib.error.URLError, OSError, KeyError, ValueError) as e:
+        sys.exit(f"bench-failover: the searches before the kill failed: {e}")
     survivor = 1 - owner
     log_size = os.path.getsize(a.node_log[survivor])
 
@@ -112,6 +115,8 @@ def main():
         try:
             if len(search(a.router_http, queries[0], timeout=2)) == K:
                 first = time.monotonic() - killed
+            else:
+                time.sleep(0.02)
         except (urllib.error.URLError, OSError, KeyError, ValueError):
             time.sleep(0.02)
         if time.monotonic() - killed > 600:

@@ -13,18 +13,21 @@
 # `opened ... ms=`).
 #
 #   scripts/bench-failover.sh [--bin PATH] [--dataset DIR] [--formats v1,auto]
-#                             [--failure-timeout-ms MS] [--dir DIR]
+#                             [--failure-timeout-ms MS] [--memtable-bytes N] [--dir DIR]
 #
 # Needs the local S3 (and its environment): eval "$(scripts/test-services.sh start)".
 # Defaults: --bin $CARGO_TARGET_DIR/release/vecshard (or target/release/vecshard),
 # --dataset /tmp/vecshard-bench/clustered-128, --formats v1,auto, --failure-timeout-ms
-# 10000, --dir a new temporary directory (removed afterwards; a given --dir is kept). Prints a markdown table.
+# 10000, --memtable-bytes the product's default (a memtable larger than the dataset makes
+# the idle flush write one segment, so no merge precedes the kill), --dir a new temporary
+# directory (removed afterwards; a given --dir is kept). Prints a markdown table.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 bin="${CARGO_TARGET_DIR:-$repo/target}/release/vecshard"
 dataset=/tmp/vecshard-bench/clustered-128
 formats=v1,auto
 failure_timeout_ms=10000
+memtable_bytes=""
 dir=""
 pids=()
 stop_all() {
@@ -39,6 +42,7 @@ while [ "$#" -gt 0 ]; do
     --dataset) dataset="$2"; shift 2 ;;
     --formats) formats="$2"; shift 2 ;;
     --failure-timeout-ms) failure_timeout_ms="$2"; shift 2 ;;
+    --memtable-bytes) memtable_bytes="$2"; shift 2 ;;
     --dir) dir="$2"; shift 2 ;;
     -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench-failover: unknown option $1 (see --help)" >&2; exit 2 ;;
@@ -92,6 +96,7 @@ data_dir = "$run/node-$n"
 
 [engine]
 segment_format = "$fmt"
+${memtable_bytes:+memtable_bytes = $memtable_bytes}
 
 [cluster]
 routers = ["$internal"]
@@ -124,7 +129,7 @@ EOF
   stop_all
 }
 
-echo "# $(date -u +%FT%TZ) commit $(git -C "$repo" rev-parse --short HEAD), $(nproc) cores, dataset $dataset, failure_timeout_ms $failure_timeout_ms" >&2
+echo "# $(date -u +%FT%TZ) commit $(git -C "$repo" rev-parse --short HEAD), $(nproc) cores, dataset $dataset, failure_timeout_ms $failure_timeout_ms, memtable_bytes ${memtable_bytes:-default}" >&2
 echo "| segment format | points | segment bytes | kill → first answer | kill → the 100 queries answered as before | shard open on the new node (its log) | recall@10 before / after |"
 echo "|---|---|---|---|---|---|---|"
 IFS=, read -r -a fmts <<<"$formats"

@@ -22,7 +22,7 @@ fi
 
 echo "== tests"
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --locked --no-fail-fast
+  cargo nextest run --workspace --locked --no-fail-fast --profile ci
   cargo test --workspace --locked --doc
 else
   cargo test --workspace --locked --no-fail-fast

@@ -5,9 +5,11 @@
 //! and S3 only, so a node can be cut off from the routers while it still reaches storage).
 
 use std::collections::HashMap;
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
@@ -40,11 +42,46 @@ fn repo_root() -> PathBuf {
         .unwrap_or_default()
 }
 
-fn run(cmd: &mut Command) -> Result<String> {
-    let out = cmd.output().with_context(|| format!("run {cmd:?}"))?;
+/// How long one docker or compose command may take before it is ended as hung (the daemon
+/// has deadlocked here: `network connect` racing `run -p`).
+const DOCKER_LIMIT: Duration = Duration::from_secs(180);
+/// An image build includes a cargo build of the binary.
+const BUILD_LIMIT: Duration = Duration::from_secs(1800);
+
+/// Run `program args…` under coreutils `timeout`, so a command stuck in the daemon fails
+/// with a reason instead of hanging the test until CI's limit.
+fn run_limited(
+    program: &OsStr,
+    args: &[&OsStr],
+    envs: &[(String, String)],
+    limit: Duration,
+) -> Result<String> {
+    let mut cmd = Command::new("timeout");
+    cmd.arg("--kill-after=10")
+        .arg(format!("{}", limit.as_secs()))
+        .arg(program)
+        .args(args)
+        .envs(envs.iter().map(|(k, v)| (k, v)));
+    let shown = || {
+        let mut line = program.to_string_lossy().into_owned();
+        for a in args {
+            line.push(' ');
+            line.push_str(&a.to_string_lossy());
+        }
+        line
+    };
+    let out = cmd.output().with_context(|| format!("run {}", shown()))?;
+    if out.status.code() == Some(124) || out.status.code() == Some(137) {
+        bail!(
+            "`{}` did not finish within {} s (is the docker daemon stuck? `timeout 10 docker info` tells)",
+            shown(),
+            limit.as_secs()
+        );
+    }
     if !out.status.success() {
         bail!(
-            "{cmd:?} failed: {}{}",
+            "`{}` failed: {}{}",
+            shown(),
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
@@ -53,39 +90,45 @@ fn run(cmd: &mut Command) -> Result<String> {
 }
 
 fn docker(args: &[&str]) -> Result<String> {
-    run(Command::new("docker").args(args))
+    let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+    run_limited(OsStr::new("docker"), &args, &[], DOCKER_LIMIT)
 }
 
-/// `docker compose` (plugin) where available, else the standalone `docker-compose`.
-fn compose_command() -> Command {
+/// `docker compose` (plugin) where available, else the standalone `docker-compose`: the
+/// program and the arguments that come before compose's own.
+fn compose_command() -> (&'static str, &'static [&'static str]) {
     let plugin = Command::new("docker")
         .args(["compose", "version"])
         .output()
         .is_ok_and(|o| o.status.success());
     if plugin {
-        let mut c = Command::new("docker");
-        c.arg("compose");
-        c
+        ("docker", &["compose"])
     } else {
-        Command::new("docker-compose")
+        ("docker-compose", &[])
     }
 }
 
 /// Build the images the compose file uses: the debug binary unless `release` (chaos is
 /// about correctness; a release image is for long runs).
 pub fn build_images(release: bool) -> Result<(String, String)> {
-    let root = repo_root();
-    let mut build = Command::new(root.join("deploy/build-image.sh"));
-    if !release {
-        build.arg("--debug");
+    let script = repo_root().join("deploy/build-image.sh");
+    let mut args = vec![OsStr::new("--debug"), OsStr::new("vecshard:chaos")];
+    if release {
+        args.remove(0);
     }
-    let vecshard = run(build.arg("vecshard:chaos"))?;
+    let vecshard = run_limited(script.as_os_str(), &args, &[], BUILD_LIMIT)?;
     Ok((vecshard, build_s3_image()?))
 }
 
 /// Build the bundled S3 server's image (`deploy/build-s3-image.sh`).
 pub fn build_s3_image() -> Result<String> {
-    run(Command::new(repo_root().join("deploy/build-s3-image.sh")).arg("vecshard-s3:chaos"))
+    let script = repo_root().join("deploy/build-s3-image.sh");
+    run_limited(
+        script.as_os_str(),
+        &[OsStr::new("vecshard-s3:chaos")],
+        &[],
+        BUILD_LIMIT,
+    )
 }
 
 /// The bundled S3 server alone in a container, published on a free loopback port; removed
@@ -177,16 +220,14 @@ impl Compose {
     }
 
     fn compose(&self, args: &[&str]) -> Result<String> {
-        let mut cmd = compose_command();
-        cmd.args(["-p", &self.project]);
+        let (program, prefix) = compose_command();
+        let mut all: Vec<&OsStr> = prefix.iter().map(OsStr::new).collect();
+        all.extend([OsStr::new("-p"), OsStr::new(&self.project)]);
         for f in &self.files {
-            cmd.arg("-f").arg(f);
+            all.extend([OsStr::new("-f"), f.as_os_str()]);
         }
-        cmd.args(args);
-        for (k, v) in &self.env {
-            cmd.env(k, v);
-        }
-        run(&mut cmd)
+        all.extend(args.iter().map(OsStr::new));
+        run_limited(OsStr::new(program), &all, &self.env, DOCKER_LIMIT)
     }
 
     /// The container of a service (its id; naming differs between compose versions).
@@ -340,7 +381,8 @@ impl Compose {
     /// Copy `path` out of the service's container (running or not) to `dest`.
     pub fn copy_out(&self, service: &str, path: &str, dest: &Path) -> Result<()> {
         let from = format!("{}:{path}", self.container(service)?);
-        run(Command::new("docker").arg("cp").arg(&from).arg(dest)).map(drop)
+        let args = [OsStr::new("cp"), OsStr::new(&from), dest.as_os_str()];
+        run_limited(OsStr::new("docker"), &args, &[], DOCKER_LIMIT).map(drop)
     }
 }
 

@@ -397,3 +397,26 @@ impl Drop for Compose {
         let _ = self.compose(&["--profile", "s3", "down", "-v", "-t", "1"]);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hung_command_is_ended_and_named() {
+        let args = [OsStr::new("30")];
+        let e = run_limited(OsStr::new("sleep"), &args, &[], Duration::from_secs(1))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`sleep 30` did not finish within 1 s"), "{e}");
+        let args = [OsStr::new("-c"), OsStr::new("echo why >&2; exit 3")];
+        let e = run_limited(OsStr::new("sh"), &args, &[], Duration::from_secs(10))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("failed: why"), "{e}");
+        let env = [("VECSHARD_T".to_string(), "v".to_string())];
+        let args = [OsStr::new("-c"), OsStr::new("echo $VECSHARD_T")];
+        let out = run_limited(OsStr::new("sh"), &args, &env, Duration::from_secs(10));
+        assert_eq!(out.unwrap(), "v");
+    }
+}

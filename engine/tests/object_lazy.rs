@@ -245,6 +245,10 @@ fn a_lazy_shard_answers_like_the_whole_file_path_and_reads_little_to_open() {
     let (ws, ls) = (whole.stats(), lazy.stats());
     assert_eq!((ws.segments, ws.lazy_segments), (2, 0));
     assert_eq!((ls.segments, ls.lazy_segments), (2, 2));
+    // A node runs a narrow search inline on its async runtime unless the read may wait on
+    // the store: lazy segments may, whole ones never.
+    assert!(lazy.reads_may_wait());
+    assert!(!whole.reads_may_wait());
     assert_eq!(ls.live_points, ws.live_points);
     assert_eq!(ls.live_points, ALL - 100);
     // Open: headers, directories and the row columns only — not the vectors and hops.

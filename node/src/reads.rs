@@ -46,7 +46,8 @@ impl ReadPool {
     /// Run a light read (one that finishes in well under a millisecond, such as a graph
     /// search with a bounded width) on the calling thread: it counts against the same
     /// bound as pooled reads, but skips the two thread hand-offs of the pool, which on
-    /// an idle machine cost more than the search itself.
+    /// an idle machine cost more than the search itself. Never for a read that may wait
+    /// on remote storage (`Shard::reads_may_wait`): it would hold a runtime thread.
     pub fn run_inline<T>(&self, f: impl FnOnce() -> Result<T, NodeError>) -> Result<T, NodeError> {
         let _permit = self.admit()?;
         std::panic::catch_unwind(AssertUnwindSafe(f))

@@ -191,7 +191,10 @@ impl NodeService {
             self.state.metrics.lease_refused(&t.id);
             return Err(e);
         }
-        let light = light(&shard);
+        // A read that may wait on an object store's requests is never run inline: on the
+        // runtime's few threads a cold search would hold up heartbeats and every other
+        // call, and the node would look dead to the routers.
+        let light = !shard.reads_may_wait() && light(&shard);
         let epoch = t.epoch;
         let read = move || {
             f(&shard).map_err(|err| {

@@ -357,6 +357,15 @@ impl Shard {
         self.inner.spec
     }
 
+    /// Whether a read of the current data may wait on remote storage: some segment is
+    /// read lazily from an object store, so a search, get or scan can miss the caches and
+    /// wait for requests (seconds on a slow or failing store), however narrow it is. Such
+    /// a read does not belong on a thread that also serves other work (an async
+    /// runtime's); mapped, local and whole-downloaded segments never wait.
+    pub fn reads_may_wait(&self) -> bool {
+        self.inner.snapshot().0.segments().any(|s| s.is_lazy())
+    }
+
     /// Where the shard lives.
     pub fn location(&self) -> &str {
         self.inner.storage.location()

@@ -1,6 +1,6 @@
 //! Helpers shared by vecshard's tests, a dev-dependency only: polling instead of fixed
-//! sleeps, free ports, deterministic points and, behind features, helpers for the public
-//! gRPC API (`api`) and the model's types (`model`). It never depends on the engine, the
+//! sleeps, free ports, a first-byte latency proxy, deterministic points and, behind
+//! features, helpers for the public gRPC API (`api`) and the model's types (`model`). It never depends on the engine, the
 //! node or the router, so any crate's tests can use it without building the others.
 
 use std::future::Future;
@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 pub mod api;
 #[cfg(feature = "model")]
 pub mod model;
+pub mod proxy;
 
 /// A port that is free now, outside the kernel's ephemeral range (32768–60999 on Linux) so
 /// that outgoing connections of other processes do not take it before we bind it, and

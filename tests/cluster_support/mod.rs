@@ -30,7 +30,7 @@ pub struct Proc {
 }
 
 impl Proc {
-    fn spawn(name: &str, args: &[&str], log: PathBuf) -> Proc {
+    fn spawn(name: &str, args: &[&str], log: PathBuf, env: &[(String, String)]) -> Proc {
         let out = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -39,6 +39,7 @@ impl Proc {
         let child = Command::new(bin())
             .args(args)
             .env("VECSHARD_LOG", "info,openraft=warn,vecshard_router=info")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
             .stderr(out)
@@ -151,6 +152,8 @@ pub struct NodeSpec {
     /// The node's HTTP listener (health, metrics), `127.0.0.1:port`.
     pub http: String,
     config: PathBuf,
+    /// Environment variables the node process gets besides the test's own.
+    env: Vec<(String, String)>,
     pub proc: Option<Proc>,
 }
 
@@ -181,6 +184,10 @@ pub struct Options {
     pub zones: Vec<&'static str>,
     /// More `key = value` lines for every router's `[router]` section.
     pub router_settings: Vec<&'static str>,
+    /// Environment variables for every node process (e.g. another `AWS_ENDPOINT_URL`).
+    pub node_env: Vec<(String, String)>,
+    /// More `key = value` lines for every node's `[engine]` section.
+    pub engine_settings: Vec<&'static str>,
 }
 
 impl Default for Options {
@@ -194,6 +201,8 @@ impl Default for Options {
             replica_tail_bytes: 64 << 20,
             zones: Vec::new(),
             router_settings: Vec::new(),
+            node_env: Vec::new(),
+            engine_settings: Vec::new(),
         }
     }
 }
@@ -314,13 +323,17 @@ impl Cluster {
                         "[node]\nid = \"{id}\"\nzone = \"{}\"\ngrpc_addr = \"127.0.0.1:{}\"\nhttp_addr = \"{http}\"\ndata_dir = \"{}\"\n\
                          shutdown_timeout_ms = 2000\nreplica_lag_timeout_ms = {}\nreplica_tail_bytes = {}\n\n[cluster]\nrouters = [{}]\nheartbeat_interval_ms = 200\nrpc_timeout_ms = 1000\n\
                          allowed_storage = {allowed}\n\n\
-                         [engine]\nmemtable_bytes = 4194304\n",
+                         [engine]\nmemtable_bytes = 4194304\n{}",
                         o.zones.get(n - 1).copied().unwrap_or_default(),
                         free_port(),
                         dir.path().join(&id).display(),
                         o.replica_lag_timeout_ms,
                         o.replica_tail_bytes,
-                        internals.join(", ")
+                        internals.join(", "),
+                        o.engine_settings
+                            .iter()
+                            .map(|l| format!("{l}\n"))
+                            .collect::<String>(),
                     ),
                 )
                 .unwrap();
@@ -328,6 +341,7 @@ impl Cluster {
                     id,
                     http,
                     config,
+                    env: o.node_env.clone(),
                     proc: None,
                 }
             })
@@ -363,6 +377,7 @@ impl Cluster {
             &format!("router-{}", r.id),
             &["router", "--config", &config],
             log,
+            &[],
         ));
     }
 
@@ -375,7 +390,12 @@ impl Cluster {
         let n = &mut self.nodes[i];
         let log = self.dir.path().join(format!("{}.log", n.id));
         let config = n.config.to_string_lossy().into_owned();
-        n.proc = Some(Proc::spawn(&n.id, &["node", "--config", &config], log));
+        n.proc = Some(Proc::spawn(
+            &n.id,
+            &["node", "--config", &config],
+            log,
+            &n.env,
+        ));
     }
 
     /// Every process's log, for a failure message.

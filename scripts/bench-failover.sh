@@ -15,7 +15,11 @@
 #   scripts/bench-failover.sh [--bin PATH] [--dataset DIR] [--formats v1,auto]
 #                             [--failure-timeout-ms MS] [--memtable-bytes N] [--dir DIR]
 #
-# Needs the local S3 (and its environment): eval "$(scripts/test-services.sh start)".
+# Needs an S3 endpoint and its environment (AWS_ENDPOINT_URL, VECSHARD_TEST_S3_BUCKET,
+# credentials): eval "$(scripts/test-services.sh start)" for moto, or, for lazy (auto)
+# shards, the bundled deploy/s3-server run natively (README, "Failover of an object-store
+# shard"): moto serves one request at a time and a cold lazy search through it can outlast
+# the router's search deadline.
 # Defaults: --bin $CARGO_TARGET_DIR/release/vecshard (or target/release/vecshard),
 # --dataset /tmp/vecshard-bench/clustered-128, --formats v1,auto, --failure-timeout-ms
 # 10000, --memtable-bytes the product's default (a memtable larger than the dataset makes

@@ -112,11 +112,9 @@ fn compose_command() -> (&'static str, &'static [&'static str]) {
 /// about correctness; a release image is for long runs).
 pub fn build_images(release: bool) -> Result<(String, String)> {
     let script = repo_root().join("deploy/build-image.sh");
-    let mut args = vec![OsStr::new("--debug"), OsStr::new("vecshard:chaos")];
-    if release {
-        args.remove(0);
-    }
-    let vecshard = run_limited(script.as_os_str(), &args, &[], BUILD_LIMIT)?;
+    let args = [OsStr::new("--debug"), OsStr::new("vecshard:chaos")];
+    let args = if release { &args[1..] } else { &args[..] };
+    let vecshard = run_limited(script.as_os_str(), args, &[], BUILD_LIMIT)?;
     Ok((vecshard, build_s3_image()?))
 }
 

@@ -1,7 +1,8 @@
 //! Helpers shared by vecshard's tests, a dev-dependency only: polling instead of fixed
 //! sleeps, free ports, a first-byte latency proxy, deterministic points and, behind
-//! features, helpers for the public gRPC API (`api`) and the model's types (`model`). It never depends on the engine, the
-//! node or the router, so any crate's tests can use it without building the others.
+//! features, helpers for the public gRPC API (`api`) and the model's types (`model`). It
+//! never depends on the engine, the node or the router, so any crate's tests can use it
+//! without building the others.
 
 use std::future::Future;
 use std::time::{Duration, Instant};

@@ -52,6 +52,9 @@ while [ "$#" -gt 0 ]; do
     *) echo "bench-failover: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
+[[ "$failure_timeout_ms" =~ ^[0-9]+$ ]] || fail "--failure-timeout-ms takes milliseconds, not '$failure_timeout_ms'"
+[[ -z "$memtable_bytes" || "$memtable_bytes" =~ ^[0-9]+$ ]] ||
+  fail "--memtable-bytes takes a number of bytes, not '$memtable_bytes'"
 [ -x "$bin" ] || fail "no binary at $bin (cargo build --release --bin vecshard)"
 [ -f "$dataset/base.fvecs" ] || fail "no $dataset/base.fvecs (shared/bench/gen_synthetic.py --out $dataset)"
 [ -n "${VECSHARD_TEST_S3_BUCKET:-}" ] && [ -n "${AWS_ENDPOINT_URL:-}" ] ||
@@ -110,13 +113,18 @@ EOF
       "$bin" node --config "$run/node-$n.toml" >"$run/node-$n.log" 2>&1 &
     pids+=("$!"); node_pid+=("$!"); node_http+=("$nh")
   done
-  local alive=0
+  local alive=0 p log
   for _ in $(seq 1 240); do
     alive="$("$bin" status --router "$grpc" 2>/dev/null | grep -c ' alive ' || true)"
     [ "$alive" = 2 ] && break
+    # A process that exited (a bad setting, a port taken) will not come up: say why now.
+    for log in router node-1 node-2; do
+      case "$log" in router) p="${pids[0]}" ;; node-1) p="${node_pid[0]}" ;; *) p="${node_pid[1]}" ;; esac
+      kill -0 "$p" 2>/dev/null || fail "the $fmt cluster's $log exited: $(tail -3 "$run/$log.log")"
+    done
     sleep 0.25
   done
-  [ "$alive" = 2 ] || fail "the $fmt cluster did not come up; logs in $run"
+  [ "$alive" = 2 ] || fail "the $fmt cluster did not come up within 60 s: $(tail -3 "$run"/*.log)"
   "$bin" collection create --router "$grpc" --dim "$(python3 -c "import json;print(json.load(open('$dataset/meta.json'))['dim'])")" \
     --metric l2 --shards 1 --m 16 --ef-construction 200 --ef-search 32 \
     --storage "s3://$bucket/failover-$stamp-$fmt" failover >/dev/null

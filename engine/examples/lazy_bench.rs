@@ -6,8 +6,9 @@
 //! cargo run --release -p vecshard-engine --features object-store --example lazy_bench -- \
 //!     DATASET_DIR --dir /tmp/x/shard [--limit ROWS] [--m 16] [--efc 200] [--ef 32] \
 //!     [--queries 200] [--passes 3] [--read-batch 1,4,a4] [--latency-ms 25] [--mbps 100] \
-//!     [--block-cache-bytes N] [--part-bytes N] [--cold-queries 100] [--cache-dir DIR] [--skip-cold] \
-//!     [--prefetch none|upper-layers|all] [--warm-latency] [--skip-warm] [--opens N]
+//!     [--block-cache-bytes N] [--part-bytes N] [--max-requests N] [--cold-queries 100] [--cache-dir DIR] [--skip-cold] \
+//!     [--prefetch none|upper-layers|all] [--warm-latency] [--skip-warm] [--opens N] \
+//!     [--location s3://bucket/prefix]
 //! ```
 //! `DATASET_DIR` holds `base.fvecs`, `query.fvecs` and `groundtruth.ivecs`
 //! (`shared/bench/gen_synthetic.py`). The shard is built once into `--dir` (format 2, one
@@ -25,7 +26,12 @@
 //! process's RSS before and after the open and after the queries (the mapped handle is
 //! closed by then; `--skip-warm` leaves out the mapped handle and the warm part, so the
 //! RSS is the lazy handle's alone over the process's own).
-//! `--opens N` only opens N fresh lazy handles in turn and prints the open times (for
+//! With `LAZY_BENCH_SMAPS=FILE` each cold pass copies `/proc/self/smaps` to FILE after its
+//! queries (where the RSS is: heap, thread arenas, the binary) and prints how many file
+//! descriptors (HTTP connections, over S3) the process holds.
+//! `--location` reads the lazy handles from there instead of `file://` over `--dir` (a copy
+//! of the shard built there, e.g. on a local S3 server whose bucket is a directory; the
+//! endpoint and credentials come from the `AWS_*` variables). `--opens N` only opens N fresh lazy handles in turn and prints the open times (for
 //! profiling the open).
 
 use std::sync::Arc;
@@ -52,6 +58,7 @@ struct Args {
     mbps: u64,
     block_cache_bytes: u64,
     part_bytes: u64,
+    max_requests: usize,
     cold_queries: usize,
     cache_dir: Option<std::path::PathBuf>,
     skip_cold: bool,
@@ -59,6 +66,7 @@ struct Args {
     skip_warm: bool,
     prefetch: Prefetch,
     opens: usize,
+    location: Option<String>,
 }
 
 fn parse() -> Result<Args, String> {
@@ -80,6 +88,7 @@ fn parse() -> Result<Args, String> {
         mbps: 100,
         block_cache_bytes: Options::default().block_cache_bytes,
         part_bytes: StorageOptions::default().part_bytes,
+        max_requests: StorageOptions::default().max_requests,
         cold_queries: 100,
         cache_dir: None,
         skip_cold: false,
@@ -87,6 +96,7 @@ fn parse() -> Result<Args, String> {
         skip_warm: false,
         prefetch: Prefetch::UpperLayers,
         opens: 0,
+        location: None,
     };
     while let Some(flag) = it.next() {
         if flag == "--skip-cold" {
@@ -117,9 +127,11 @@ fn parse() -> Result<Args, String> {
             "--mbps" => a.mbps = num()?,
             "--block-cache-bytes" => a.block_cache_bytes = num()?,
             "--part-bytes" => a.part_bytes = num()?,
+            "--max-requests" => a.max_requests = num()? as usize,
             "--cold-queries" => a.cold_queries = num()? as usize,
             "--opens" => a.opens = num()? as usize,
             "--cache-dir" => a.cache_dir = Some(value.clone().into()),
+            "--location" => a.location = Some(value.clone()),
             "--prefetch" => {
                 a.prefetch = match value.as_str() {
                     "none" => Prefetch::None,
@@ -234,7 +246,10 @@ fn open_lazy(
     batch: Batch,
     latency: Option<Latency>,
 ) -> Result<(Shard, Option<Arc<LatencyStorage>>, f64), String> {
-    let location = format!("file://{}", a.dir.display());
+    let location = a
+        .location
+        .clone()
+        .unwrap_or_else(|| format!("file://{}", a.dir.display()));
     let opts = Options {
         read_only: true,
         block_cache_bytes: a.block_cache_bytes,
@@ -251,6 +266,7 @@ fn open_lazy(
         block_cache_bytes: opts.block_cache_bytes,
         cache_dir: opts.cache_dir.clone(),
         part_bytes: a.part_bytes,
+        max_requests: a.max_requests,
         ..StorageOptions::default()
     };
     let t = Instant::now();
@@ -454,6 +470,11 @@ fn main() -> Result<(), String> {
             let got = shard.search(r).map_err(|e| e.to_string())?;
             l.push(t.elapsed().as_secs_f64() * 1e3);
             hits += recall_of(&got, i);
+        }
+        if let Ok(to) = std::env::var("LAZY_BENCH_SMAPS") {
+            let _ = std::fs::copy("/proc/self/smaps", to);
+            let fds = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count());
+            println!("open file descriptors: {fds}");
         }
         let first = l.first().copied().unwrap_or(0.0);
         let count = l.len();

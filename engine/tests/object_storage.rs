@@ -206,6 +206,67 @@ fn adjacent_missing_blocks_are_fetched_in_one_request() {
 }
 
 #[test]
+fn ranged_gets_in_flight_are_bounded_by_max_requests() {
+    let data = pattern(400 * KIB);
+    // 20 blocks with a gap between each two: 20 GETs asked for in one round.
+    let ranges: Vec<std::ops::Range<u64>> = (0..20)
+        .map(|i| i * 8 * KIB + 10..i * 8 * KIB + 300)
+        .collect();
+    for (max_requests, peak) in [(4, 4), (1, 1), (64, 20)] {
+        let opts = StorageOptions {
+            max_requests,
+            ..block_opts(4 * KIB, 4 << 20)
+        };
+        let (store, s) = faulty_storage(&opts);
+        s.put("segments/1", Bytes::from(data.clone())).unwrap();
+        // Each GET waits in the store until `max_requests` of them are in it (or all 20
+        // have arrived): only a bound in the storage keeps the peak below 20.
+        store.hold_gets(max_requests, ranges.len());
+        let got = s.get_ranges("segments/1", &ranges).unwrap();
+        for (r, g) in ranges.iter().zip(&got) {
+            assert_eq!(&g[..], &data[r.start as usize..r.end as usize]);
+        }
+        assert_eq!(store.gets(), 20);
+        assert_eq!(store.peak_in_flight(), peak, "max_requests {max_requests}");
+    }
+}
+
+#[test]
+fn a_cached_block_does_not_keep_the_answer_it_came_in_alive() {
+    // `InMemory` answers a ranged GET with a slice of the stored object, as an HTTP client
+    // answers with a slice of its connection's read buffer: a cached block must be a copy,
+    // or the cache would hold (and not count) the larger buffer.
+    let (store, s) = faulty_storage(&block_opts(4 * KIB, 1 << 20));
+    let data = pattern(64 * KIB);
+    s.put("segments/1", Bytes::from(data.clone())).unwrap();
+    for range in [
+        4 * KIB..8 * KIB,
+        20 * KIB..20 * KIB + 10,
+        40 * KIB..52 * KIB,
+    ] {
+        let got = s.get_range("segments/1", range.clone()).unwrap();
+        assert_eq!(&got[..], &data[range.start as usize..range.end as usize]);
+    }
+    let path = vecshard_engine::storage::object_store::path::Path::from("shard/segments/1");
+    use vecshard_engine::storage::object_store::ObjectStoreExt;
+    let stored = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(async { store.get(&path).await.unwrap().bytes().await.unwrap() });
+    let inside = stored.as_ptr_range();
+    assert_eq!(&stored[..], &data[..]);
+    // Every block (cached by the reads above, or fetched now) is its own allocation.
+    for b in 0..16 {
+        let block = s
+            .get_range("segments/1", b * 4 * KIB..(b + 1) * 4 * KIB)
+            .unwrap();
+        assert!(
+            !inside.contains(&block.as_ptr()),
+            "block {b} is a slice of the store's answer"
+        );
+    }
+}
+
+#[test]
 fn block_cache_memory_stays_bounded() {
     let bs = 16 * KIB;
     let capacity = 256 * KIB;

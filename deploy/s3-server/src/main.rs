@@ -17,10 +17,13 @@ use s3s_fs::FileSystem;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
 
+/// (bucket, key) → the async lock of the requests mutating that object.
+type Held = HashMap<(String, String), Arc<tokio::sync::Mutex<()>>>;
+
 /// One async lock per object key that some request is mutating right now.
 #[derive(Default)]
 struct KeyLocks {
-    held: Mutex<HashMap<(String, String), Arc<tokio::sync::Mutex<()>>>>,
+    held: Mutex<Held>,
 }
 
 impl KeyLocks {
@@ -307,6 +310,11 @@ async fn serve(opts: Opts) -> Result<(), Box<dyn std::error::Error>> {
             },
             _ = stop.as_mut() => break,
         };
+        // Answers go out as headers then body: with Nagle's algorithm the body waits for
+        // the client's delayed ACK of the headers (~40 ms per small ranged GET).
+        if let Err(e) = socket.set_nodelay(true) {
+            eprintln!("vecshard-s3-server: set TCP_NODELAY: {e}");
+        }
         let conn = http.serve_connection(TokioIo::new(socket), service.clone());
         let conn = graceful.watch(conn.into_owned());
         tokio::spawn(async move {

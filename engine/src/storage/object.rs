@@ -61,6 +61,8 @@ pub struct ObjectStorage {
     stats: Stats,
     /// Largest ranged GET ([`StorageOptions::part_bytes`]).
     part_bytes: u64,
+    /// Slots for ranged GETs in flight ([`StorageOptions::max_requests`]).
+    requests: Arc<tokio::sync::Semaphore>,
 }
 
 #[derive(Debug, Default)]
@@ -139,6 +141,7 @@ impl ObjectStorageBuilder {
             store_id,
             retry: o.retry.clone(),
             part_bytes: o.part_bytes,
+            requests: Arc::new(tokio::sync::Semaphore::new(o.max_requests.max(1))),
             blocks,
             disk,
             stats: Stats::default(),
@@ -229,10 +232,13 @@ impl ObjectStorage {
     /// range may run past the end of the object; what exists is returned.
     fn fetch_ranges(&self, path: &str, ranges: Vec<Range<u64>>) -> Result<Vec<Bytes>> {
         let (store, key, settings) = (self.store.clone(), self.key(path)?, self.retry.clone());
+        let slots = self.requests.clone();
         let got = runtime::run(async move {
             let fetches = ranges.into_iter().map(|r| {
-                let (store, key, settings) = (&store, &key, &settings);
+                let (store, key, settings, slots) = (&store, &key, &settings, &slots);
                 async move {
+                    // Never closed: `acquire` only fails on a closed semaphore.
+                    let _slot = slots.acquire().await.ok();
                     retry::retry(settings, is_transient, || {
                         let options =
                             GetOptions::new().with_range(Some(GetRange::Bounded(r.clone())));
@@ -281,12 +287,12 @@ impl ObjectStorage {
         runs: &[Range<u64>],
     ) -> Result<Vec<(u64, Bytes)>> {
         let bs = self.blocks.block_size();
+        // Every block is copied into its own allocation, a one-block run too: an HTTP
+        // client's answer is a slice of its connection's read buffer (8 KiB and up), which
+        // a cached block would otherwise keep alive — for a cache of 4 KiB blocks, twice
+        // the memory it counts or more.
         let split = |runs: &[Range<u64>], data: Vec<Bytes>, out: &mut Vec<(u64, Bytes)>| {
             for (run, data) in runs.iter().zip(data) {
-                if run.end - run.start == 1 {
-                    out.push((run.start, data));
-                    continue;
-                }
                 for b in run.clone() {
                     let off = ((b - run.start) * bs).min(data.len() as u64) as usize;
                     let end = ((b - run.start + 1) * bs).min(data.len() as u64) as usize;

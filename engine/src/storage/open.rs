@@ -155,6 +155,10 @@ mod url_stores {
                 AmazonS3ConfigKey::Client(ClientConfigKey::ConnectTimeout),
                 format!("{}ms", r.connect_timeout_ms),
             )
+            .with_config(
+                AmazonS3ConfigKey::Client(ClientConfigKey::PoolMaxIdlePerHost),
+                opts.max_requests.max(1).to_string(),
+            )
             .with_retry(retry);
         if bucket.ends_with("--x-s3") {
             builder = builder.with_s3_express(true);

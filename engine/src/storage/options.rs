@@ -26,6 +26,13 @@ pub struct StorageOptions {
     /// GET streams about 50–100 MB/s, parallel GETs add up. Rounded down to whole blocks
     /// (at least one); `0`: never split.
     pub part_bytes: u64,
+    /// Ranged GETs of one storage in flight at once (default 64; at least 1). A lazy
+    /// search asks for the scattered blocks of a step side by side, tens of them per
+    /// round; without a bound a few concurrent cold searches open hundreds of HTTP
+    /// connections (each a socket, buffers and a task) and keep them idle in the pool.
+    /// Requests past the bound wait for a free slot; idle connections kept per host are
+    /// bounded by the same number.
+    pub max_requests: usize,
     /// Directory for whole objects downloaded by `map` (segments), which then are
     /// memory-mapped like local files and survive restarts. `None`: objects are held in
     /// memory while mapped and fetched again after a restart. One process per directory.
@@ -43,6 +50,7 @@ impl Default for StorageOptions {
             block_cache_bytes: 256 << 20,
             block_size_bytes: 4 << 10,
             part_bytes: 8 << 20,
+            max_requests: 64,
             cache_dir: None,
             cache_dir_bytes: 10 << 30,
             retry: RetrySettings::default(),

@@ -32,6 +32,13 @@ pub struct FaultyStore {
     pub gets: AtomicUsize,
     /// The range of every GET, in order (`None`: whole object).
     pub get_ranges: Mutex<Vec<Option<GetRange>>>,
+    /// GETs in the store now, and the most there were at once.
+    in_flight: AtomicUsize,
+    peak_in_flight: AtomicUsize,
+    /// [`FaultyStore::hold_gets`]: (at once, of how many), GETs that arrived so far.
+    hold: Mutex<Option<(usize, usize)>>,
+    arrived: AtomicUsize,
+    released: tokio::sync::Notify,
 }
 
 impl FaultyStore {
@@ -44,6 +51,11 @@ impl FaultyStore {
             puts: AtomicUsize::new(0),
             gets: AtomicUsize::new(0),
             get_ranges: Mutex::new(Vec::new()),
+            in_flight: AtomicUsize::new(0),
+            peak_in_flight: AtomicUsize::new(0),
+            hold: Mutex::new(None),
+            arrived: AtomicUsize::new(0),
+            released: tokio::sync::Notify::new(),
         })
     }
 
@@ -53,6 +65,47 @@ impl FaultyStore {
 
     pub fn take_ranges(&self) -> Vec<Option<GetRange>> {
         std::mem::take(&mut *self.get_ranges.lock())
+    }
+
+    /// From now on a GET waits in the store until `at_once` GETs are in it together, or
+    /// until the `total`-th GET has arrived, and then yields once more before it completes:
+    /// so a caller that sends its requests side by side without a bound gets more than
+    /// `at_once` into the store at once, and one with a bound of `at_once` exactly that
+    /// many. Resets the counters.
+    pub fn hold_gets(&self, at_once: usize, total: usize) {
+        *self.hold.lock() = Some((at_once, total));
+        self.arrived.store(0, Ordering::SeqCst);
+        self.peak_in_flight.store(0, Ordering::SeqCst);
+    }
+
+    /// The most GETs that were in the store at once since [`FaultyStore::hold_gets`].
+    pub fn peak_in_flight(&self) -> usize {
+        self.peak_in_flight.load(Ordering::SeqCst)
+    }
+
+    async fn enter_get(&self) {
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak_in_flight.fetch_max(now, Ordering::SeqCst);
+        let Some((at_once, total)) = *self.hold.lock() else {
+            return;
+        };
+        let arrived = self.arrived.fetch_add(1, Ordering::SeqCst) + 1;
+        loop {
+            let released = self.released.notified();
+            tokio::pin!(released);
+            released.as_mut().enable();
+            if self.in_flight.load(Ordering::SeqCst) >= at_once
+                || self.arrived.load(Ordering::SeqCst) >= total
+                || arrived > total
+            {
+                self.released.notify_waiters();
+                // Give the caller's other requests a turn before this one completes: a
+                // caller that does not bound them gets another one into the store now.
+                tokio::task::yield_now().await;
+                return;
+            }
+            released.await;
+        }
     }
 }
 
@@ -114,10 +167,14 @@ impl ObjectStore for FaultyStore {
     ) -> object_store::Result<GetResult> {
         self.gets.fetch_add(1, Ordering::SeqCst);
         self.get_ranges.lock().push(options.range.clone());
-        if due(&self.fail_gets) {
-            return Err(timeout("on a read"));
-        }
-        self.inner.get_opts(location, options).await
+        self.enter_get().await;
+        let got = if due(&self.fail_gets) {
+            Err(timeout("on a read"))
+        } else {
+            self.inner.get_opts(location, options).await
+        };
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        got
     }
 
     fn delete_stream(

@@ -258,6 +258,8 @@ fn a_lazy_shard_answers_like_the_whole_file_path_and_reads_little_to_open() {
         ls.bytes_fetched,
         ls.segment_bytes
     );
+    // ... kept by the segments themselves: none of it went into the block cache.
+    assert_eq!(ls.cache_resident_bytes, 0);
     for (i, r) in requests().iter().enumerate() {
         let want = whole.search(r).unwrap();
         assert_eq!(want.len(), 10);

@@ -743,3 +743,71 @@ fn a_large_read_is_split_into_parallel_parts_of_one_round() {
         assert_eq!(store.take_ranges().len(), requests, "part_bytes {part}");
     }
 }
+
+#[test]
+fn reads_kept_by_the_caller_bypass_the_block_cache_in_parts_of_one_round() {
+    use std::sync::Mutex;
+    use vecshard_engine::storage::{Latency, LatencyStorage};
+
+    let (store, s) = faulty_storage(&block_opts(4 * KIB, 64 << 20));
+    let s: Arc<dyn Storage> = Arc::new(s);
+    let waits = Arc::new(Mutex::new(Vec::new()));
+    let log = waits.clone();
+    let latency = Latency::new(25, 100);
+    let slow = LatencyStorage::new(s.clone(), latency)
+        .with_delay(Arc::new(move |d| log.lock().unwrap().push(d)));
+    let len = 20_000_000u64;
+    let data = pattern(len);
+    s.put("segments/1", Bytes::from(data.clone())).unwrap();
+    store.take_ranges();
+
+    // Unaligned ranges, one longer than a part, one empty.
+    let ranges = [100..5000, 4099..len - 3, 7..7];
+    let got = slow.get_ranges_uncached("segments/1", &ranges).unwrap();
+    for (r, g) in ranges.iter().zip(&got) {
+        assert_eq!(&g[..], &data[r.start as usize..r.end as usize]);
+    }
+    // The bytes asked for (not whole blocks), the long range in parts of ≤ 8 MiB that
+    // tile it, nothing cached, one round charged.
+    let asked = store.take_ranges();
+    let mut parts: Vec<(u64, u64)> = asked
+        .iter()
+        .map(|r| match r {
+            Some(GetRange::Bounded(b)) => (b.start, b.end),
+            other => panic!("unexpected range {other:?}"),
+        })
+        .collect();
+    parts.sort_unstable();
+    assert_eq!(parts[0], (100, 5000));
+    assert_eq!(parts.len(), 1 + 3, "{parts:?}");
+    let mut at = 4099;
+    for (a, b) in &parts[1..] {
+        assert_eq!(*a, at, "{parts:?}");
+        assert!(b - a <= 8 << 20, "{parts:?}");
+        at = *b;
+    }
+    assert_eq!(at, len - 3);
+    assert_eq!(s.cache_resident_bytes(), 0);
+    assert_eq!(s.cache_stats().bytes_fetched, 4900 + (len - 3 - 4099));
+    assert_eq!(waits.lock().unwrap().len(), 1, "one round");
+    assert_eq!(slow.injected().requests, 4);
+
+    // A range past the end is not filled in: the caller sees a short answer or an error.
+    let past = slow.get_ranges_uncached("segments/1", std::slice::from_ref(&(len - 10..len + 10)));
+    assert!(past.map_or(true, |g| g[0].len() < 20));
+    // With a cache directory the reads go through the caches (a restart reads them there).
+    let dir = tempfile::tempdir().unwrap();
+    let opts = StorageOptions {
+        cache_dir: Some(dir.path().to_path_buf()),
+        ..block_opts(4 * KIB, 64 << 20)
+    };
+    let (_, cached) = faulty_storage(&opts);
+    cached
+        .put("segments/1", Bytes::from(data[..100_000].to_vec()))
+        .unwrap();
+    let got = cached
+        .get_ranges_uncached("segments/1", std::slice::from_ref(&(10..90_000)))
+        .unwrap();
+    assert_eq!(&got[0][..], &data[10..90_000]);
+    assert!(cached.cache_resident_bytes() > 0);
+}

@@ -514,7 +514,8 @@ fn reads(
         .fetch_add(ranges.len() as u64, Ordering::Relaxed);
     let want: u64 = ranges.iter().map(|r| r.end - r.start).sum();
     stats.bytes.fetch_add(want, Ordering::Relaxed);
-    let got = storage.get_ranges(path, ranges)?;
+    // Read once and kept by the caller (or dropped): past the memory block cache.
+    let got = storage.get_ranges_uncached(path, ranges)?;
     for (r, g) in ranges.iter().zip(&got) {
         if g.len() as u64 != r.end - r.start {
             return Err(Error::corrupt(

@@ -135,6 +135,22 @@ impl LatencyStorage {
         }
     }
 
+    /// Charge one round of `ranges` ranges that returned `len` bytes, by what the inner
+    /// storage counted since `before` (nothing when its caches served every range).
+    fn charge_ranges(&self, before: CacheStats, ranges: usize, len: u64) {
+        let after = self.inner.cache_stats();
+        let requests = after.requests.saturating_sub(before.requests);
+        let fetched = after.bytes_fetched.saturating_sub(before.bytes_fetched);
+        let hits = (after.memory_hits + after.disk_hits)
+            .saturating_sub(before.memory_hits + before.disk_hits);
+        match (requests, hits) {
+            (0, h) if h > 0 || len == 0 => {}
+            // No counters (local disk): every range was a request.
+            (0, _) => self.charge_round(ranges as u64, len),
+            (r, _) => self.charge_round(r, fetched),
+        }
+    }
+
     /// `requests` issued side by side moving `bytes` in all: one wait, as long as the
     /// largest request's (the bytes spread evenly), `requests` counted.
     fn charge_round(&self, requests: u64, bytes: u64) {
@@ -191,21 +207,19 @@ impl Storage for LatencyStorage {
         Ok(got.into_iter().map(|f| f.bytes).collect())
     }
 
+    fn get_ranges_uncached(&self, path: &str, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
+        let before = self.inner.cache_stats();
+        let got = self.inner.get_ranges_uncached(path, ranges)?;
+        let len: u64 = got.iter().map(|b| b.len() as u64).sum();
+        self.charge_ranges(before, ranges.len(), len);
+        Ok(got)
+    }
+
     fn get_blocks(&self, path: &str, ranges: &[Range<u64>]) -> Result<Vec<Fetched>> {
         let before = self.inner.cache_stats();
         let got = self.inner.get_blocks(path, ranges)?;
-        let after = self.inner.cache_stats();
-        let requests = after.requests.saturating_sub(before.requests);
-        let fetched = after.bytes_fetched.saturating_sub(before.bytes_fetched);
-        let hits = (after.memory_hits + after.disk_hits)
-            .saturating_sub(before.memory_hits + before.disk_hits);
         let len: u64 = got.iter().map(|f| f.bytes.len() as u64).sum();
-        match (requests, hits) {
-            (0, h) if h > 0 || len == 0 => {}
-            // No counters (local disk): every range was a request.
-            (0, _) => self.charge_round(ranges.len() as u64, len),
-            (r, _) => self.charge_round(r, fetched),
-        }
+        self.charge_ranges(before, ranges.len(), len);
         Ok(got)
     }
 

@@ -218,6 +218,14 @@ pub trait Storage: Send + Sync + Debug {
             .map(|r| self.get_range(path, r.clone()))
             .collect()
     }
+    /// As [`Storage::get_ranges`], for bytes read once into memory the caller keeps (a lazy
+    /// segment's directory and row columns at open): an object store without a cache
+    /// directory reads them past its memory block cache, which would otherwise hold a
+    /// second copy of them, evict hot blocks for them and cost a copy per block and one
+    /// more to join the blocks. The default is [`Storage::get_ranges`].
+    fn get_ranges_uncached(&self, path: &str, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
+        self.get_ranges(path, ranges)
+    }
     /// As [`Storage::get_ranges`], with the check mark of each range that is one cached
     /// block (see [`Fetched`]). The default has no marks.
     fn get_blocks(&self, path: &str, ranges: &[Range<u64>]) -> Result<Vec<Fetched>> {

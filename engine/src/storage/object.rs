@@ -489,6 +489,58 @@ impl Storage for ObjectStorage {
         Ok(got.into_iter().map(|f| f.bytes).collect())
     }
 
+    /// With a cache directory as any read (a restart then reads them from disk); without,
+    /// straight from the store: each range in parts of at most `part_bytes`, all parts
+    /// side by side in one round, joined per range.
+    fn get_ranges_uncached(&self, path: &str, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
+        if self.disk.is_some() {
+            return self.get_ranges(path, ranges);
+        }
+        if let Some(r) = ranges.iter().find(|r| r.start > r.end) {
+            return Err(Error::invalid(format!(
+                "read {}: bad range {}..{}",
+                self.display(path),
+                r.start,
+                r.end
+            )));
+        }
+        let bs = self.blocks.block_size();
+        let part = match self.part_bytes {
+            0 => u64::MAX,
+            p => (p / bs).max(1) * bs,
+        };
+        let mut parts = Vec::new();
+        let mut of_range = Vec::new();
+        for (i, r) in ranges.iter().enumerate() {
+            let mut at = r.start;
+            while at < r.end {
+                let end = r.end.min(at.saturating_add(part));
+                parts.push(at..end);
+                of_range.push(i);
+                at = end;
+            }
+        }
+        let got = match parts.is_empty() {
+            true => Vec::new(),
+            false => self.fetch_ranges(path, parts.clone())?,
+        };
+        let bytes: u64 = got.iter().map(|b| b.len() as u64).sum();
+        let blocks: u64 = parts.iter().map(|p| blocks_of(p, bs).count() as u64).sum();
+        self.stats.fetched(blocks, parts.len() as u64, bytes);
+        let mut pieces: Vec<Vec<Bytes>> = vec![Vec::new(); ranges.len()];
+        for (i, b) in of_range.into_iter().zip(got) {
+            pieces[i].push(b);
+        }
+        Ok(pieces
+            .into_iter()
+            .map(|mut p| match p.len() {
+                0 => Bytes::new(),
+                1 => p.pop().unwrap_or_default(),
+                _ => Bytes::from(p.concat()),
+            })
+            .collect())
+    }
+
     /// Every block the ranges touch is looked up in the memory cache; the missing ones,
     /// adjacent ones coalesced, come from the disk cache or in one round of parallel GETs.
     fn get_blocks(&self, path: &str, ranges: &[Range<u64>]) -> Result<Vec<Fetched>> {

@@ -232,6 +232,32 @@ fn ranged_gets_in_flight_are_bounded_by_max_requests() {
 }
 
 #[test]
+fn a_prefetch_takes_a_quarter_of_the_requests_in_flight() {
+    let data = pattern(400 * KIB);
+    let ranges: Vec<std::ops::Range<u64>> = (0..20)
+        .map(|i| i * 8 * KIB + 10..i * 8 * KIB + 300)
+        .collect();
+    let opts = StorageOptions {
+        max_requests: 8,
+        ..block_opts(4 * KIB, 4 << 20)
+    };
+    let (store, s) = faulty_storage(&opts);
+    s.put("segments/1", Bytes::from(data.clone())).unwrap();
+    // A warm (the prefetch) runs at most 8 / 4 GETs at once, so searches keep the rest.
+    store.hold_gets(2, ranges.len());
+    s.warm("segments/1", &ranges).unwrap();
+    assert_eq!(store.gets(), 20);
+    assert_eq!(store.peak_in_flight(), 2);
+    assert!(s.block_cache().resident_bytes() > 0, "warmed");
+    // A search's reads may use all 8.
+    s.put("segments/2", Bytes::from(data.clone())).unwrap();
+    store.hold_gets(8, ranges.len());
+    let got = s.get_ranges("segments/2", &ranges).unwrap();
+    assert_eq!(&got[3][..], &data[3 * 8 * 1024 + 10..3 * 8 * 1024 + 300]);
+    assert_eq!(store.peak_in_flight(), 8);
+}
+
+#[test]
 fn a_cached_block_does_not_keep_the_answer_it_came_in_alive() {
     // `InMemory` answers a ranged GET with a slice of the stored object, as an HTTP client
     // answers with a slice of its connection's read buffer: a cached block must be a copy,

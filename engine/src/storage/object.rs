@@ -63,6 +63,16 @@ pub struct ObjectStorage {
     part_bytes: u64,
     /// Slots for ranged GETs in flight ([`StorageOptions::max_requests`]).
     requests: Arc<tokio::sync::Semaphore>,
+    /// A prefetch's share of them: a quarter. Its GETs take one of these before one of
+    /// `requests`, so searches never queue behind a prefetch of thousands of blocks.
+    background: Arc<tokio::sync::Semaphore>,
+}
+
+/// Who a ranged read is for: a caller waiting on it, or a prefetch in the background.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lane {
+    Foreground,
+    Background,
 }
 
 #[derive(Debug, Default)]
@@ -142,6 +152,7 @@ impl ObjectStorageBuilder {
             retry: o.retry.clone(),
             part_bytes: o.part_bytes,
             requests: Arc::new(tokio::sync::Semaphore::new(o.max_requests.max(1))),
+            background: Arc::new(tokio::sync::Semaphore::new((o.max_requests / 4).max(1))),
             blocks,
             disk,
             stats: Stats::default(),
@@ -228,16 +239,24 @@ impl ObjectStorage {
         Ok(bytes)
     }
 
-    /// The given byte ranges of one object, fetched concurrently, each with retries. A
-    /// range may run past the end of the object; what exists is returned.
-    fn fetch_ranges(&self, path: &str, ranges: Vec<Range<u64>>) -> Result<Vec<Bytes>> {
+    /// The given byte ranges of one object, fetched concurrently (at most
+    /// `max_requests` of this storage's GETs at once, a quarter of them for the
+    /// background lane), each with retries. A range may run past the end of the object;
+    /// what exists is returned.
+    fn fetch_ranges(&self, path: &str, ranges: Vec<Range<u64>>, lane: Lane) -> Result<Vec<Bytes>> {
         let (store, key, settings) = (self.store.clone(), self.key(path)?, self.retry.clone());
         let slots = self.requests.clone();
+        let share = (lane == Lane::Background).then(|| self.background.clone());
         let got = runtime::run(async move {
             let fetches = ranges.into_iter().map(|r| {
                 let (store, key, settings, slots) = (&store, &key, &settings, &slots);
+                let share = share.as_ref();
                 async move {
                     // Never closed: `acquire` only fails on a closed semaphore.
+                    let _share = match share {
+                        Some(share) => share.acquire().await.ok(),
+                        None => None,
+                    };
                     let _slot = slots.acquire().await.ok();
                     retry::retry(settings, is_transient, || {
                         let options =
@@ -250,6 +269,88 @@ impl ObjectStorage {
             futures::future::try_join_all(fetches).await
         })?;
         got.map_err(|e| self.err("read", path, e))
+    }
+
+    /// [`Storage::get_blocks`] for `lane`.
+    fn read_blocks(&self, path: &str, ranges: &[Range<u64>], lane: Lane) -> Result<Vec<Fetched>> {
+        if let Some(r) = ranges.iter().find(|r| r.start > r.end) {
+            return Err(Error::invalid(format!(
+                "read {}: bad range {}..{}",
+                self.display(path),
+                r.start,
+                r.end
+            )));
+        }
+        let object: Arc<str> = Arc::from(self.display(path));
+        let bs = self.blocks.block_size();
+        let mut wanted: BTreeMap<u64, Option<CachedBlock>> = BTreeMap::new();
+        for r in ranges {
+            for b in blocks_of(r, bs) {
+                wanted.entry(b).or_insert(None);
+            }
+        }
+        let mut missing = Vec::new();
+        for (b, slot) in wanted.iter_mut() {
+            *slot = self.blocks.get(&object, *b);
+            if slot.is_none() {
+                missing.push(*b);
+            }
+        }
+        let hits = (wanted.len() - missing.len()) as u64;
+        self.stats.memory_hits.fetch_add(hits, Ordering::Relaxed);
+        let runs = runs_of(&missing);
+        if !runs.is_empty() {
+            for (b, block) in self.read_missing(path, &object, &missing, &runs, lane)? {
+                let entry = if block.is_empty() {
+                    None
+                } else {
+                    Some(self.blocks.insert(&object, b, block))
+                };
+                wanted.insert(b, entry);
+            }
+        }
+        ranges
+            .iter()
+            .map(|range| {
+                if range.is_empty() {
+                    return Ok(Fetched {
+                        bytes: Bytes::new(),
+                        checked: None,
+                        resident: None,
+                    });
+                }
+                let span = blocks_of(range, bs);
+                let blocks: Vec<Option<Bytes>> = span
+                    .clone()
+                    .map(|b| wanted.get(&b).cloned().flatten().map(|c| c.bytes))
+                    .collect();
+                let bytes = assemble(&blocks, span.start, bs, range).ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::Io,
+                        format!(
+                            "read {} bytes {}..{}: past the end of the object",
+                            object, range.start, range.end
+                        ),
+                    )
+                })?;
+                // One whole cached block: its mark goes with it; the start of one (the
+                // last block of a section): its residence only.
+                let (checked, resident) = match wanted.get(&span.start) {
+                    Some(Some(c))
+                        if span.end - span.start == 1 && range.start == span.start * bs =>
+                    {
+                        let whole = bytes.len() == c.bytes.len();
+                        (whole.then(|| c.checked.clone()), Some(c.resident.clone()))
+                    }
+                    _ => (None, None),
+                };
+                Ok(Fetched {
+                    bytes,
+                    checked,
+                    resident,
+                })
+            })
+            .collect()
     }
 
     /// Blocks `runs` of `path` from the disk cache when it holds the whole object.
@@ -285,6 +386,7 @@ impl ObjectStorage {
         object: &str,
         missing: &[u64],
         runs: &[Range<u64>],
+        lane: Lane,
     ) -> Result<Vec<(u64, Bytes)>> {
         let bs = self.blocks.block_size();
         // Every block is copied into its own allocation, a one-block run too: an HTTP
@@ -335,7 +437,7 @@ impl ObjectStorage {
             return Ok(out);
         }
         let byte_ranges = runs.iter().map(|r| r.start * bs..r.end * bs).collect();
-        let got = self.fetch_ranges(path, byte_ranges)?;
+        let got = self.fetch_ranges(path, byte_ranges, lane)?;
         let bytes = got.iter().map(|b| b.len() as u64).sum();
         self.stats
             .fetched(fetch.len() as u64, runs.len() as u64, bytes);
@@ -522,7 +624,7 @@ impl Storage for ObjectStorage {
         }
         let got = match parts.is_empty() {
             true => Vec::new(),
-            false => self.fetch_ranges(path, parts.clone())?,
+            false => self.fetch_ranges(path, parts.clone(), Lane::Foreground)?,
         };
         let bytes: u64 = got.iter().map(|b| b.len() as u64).sum();
         let blocks: u64 = parts.iter().map(|p| blocks_of(p, bs).count() as u64).sum();
@@ -544,84 +646,7 @@ impl Storage for ObjectStorage {
     /// Every block the ranges touch is looked up in the memory cache; the missing ones,
     /// adjacent ones coalesced, come from the disk cache or in one round of parallel GETs.
     fn get_blocks(&self, path: &str, ranges: &[Range<u64>]) -> Result<Vec<Fetched>> {
-        if let Some(r) = ranges.iter().find(|r| r.start > r.end) {
-            return Err(Error::invalid(format!(
-                "read {}: bad range {}..{}",
-                self.display(path),
-                r.start,
-                r.end
-            )));
-        }
-        let object: Arc<str> = Arc::from(self.display(path));
-        let bs = self.blocks.block_size();
-        let mut wanted: BTreeMap<u64, Option<CachedBlock>> = BTreeMap::new();
-        for r in ranges {
-            for b in blocks_of(r, bs) {
-                wanted.entry(b).or_insert(None);
-            }
-        }
-        let mut missing = Vec::new();
-        for (b, slot) in wanted.iter_mut() {
-            *slot = self.blocks.get(&object, *b);
-            if slot.is_none() {
-                missing.push(*b);
-            }
-        }
-        let hits = (wanted.len() - missing.len()) as u64;
-        self.stats.memory_hits.fetch_add(hits, Ordering::Relaxed);
-        let runs = runs_of(&missing);
-        if !runs.is_empty() {
-            for (b, block) in self.read_missing(path, &object, &missing, &runs)? {
-                let entry = if block.is_empty() {
-                    None
-                } else {
-                    Some(self.blocks.insert(&object, b, block))
-                };
-                wanted.insert(b, entry);
-            }
-        }
-        ranges
-            .iter()
-            .map(|range| {
-                if range.is_empty() {
-                    return Ok(Fetched {
-                        bytes: Bytes::new(),
-                        checked: None,
-                        resident: None,
-                    });
-                }
-                let span = blocks_of(range, bs);
-                let blocks: Vec<Option<Bytes>> = span
-                    .clone()
-                    .map(|b| wanted.get(&b).cloned().flatten().map(|c| c.bytes))
-                    .collect();
-                let bytes = assemble(&blocks, span.start, bs, range).ok_or_else(|| {
-                    Error::new(
-                        ErrorKind::Io,
-                        format!(
-                            "read {} bytes {}..{}: past the end of the object",
-                            object, range.start, range.end
-                        ),
-                    )
-                })?;
-                // One whole cached block: its mark goes with it; the start of one (the
-                // last block of a section): its residence only.
-                let (checked, resident) = match wanted.get(&span.start) {
-                    Some(Some(c))
-                        if span.end - span.start == 1 && range.start == span.start * bs =>
-                    {
-                        let whole = bytes.len() == c.bytes.len();
-                        (whole.then(|| c.checked.clone()), Some(c.resident.clone()))
-                    }
-                    _ => (None, None),
-                };
-                Ok(Fetched {
-                    bytes,
-                    checked,
-                    resident,
-                })
-            })
-            .collect()
+        self.read_blocks(path, ranges, Lane::Foreground)
     }
 
     fn reads_in_blocks(&self) -> bool {
@@ -653,13 +678,13 @@ impl Storage for ObjectStorage {
             round.push(r.clone());
             round_bytes += len;
             if round_bytes >= WARM_ROUND_BYTES {
-                self.get_ranges(path, &round)?;
+                self.read_blocks(path, &round, Lane::Background)?;
                 round.clear();
                 round_bytes = 0;
             }
         }
         if !round.is_empty() {
-            self.get_ranges(path, &round)?;
+            self.read_blocks(path, &round, Lane::Background)?;
         }
         Ok(())
     }

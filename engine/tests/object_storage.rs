@@ -205,20 +205,33 @@ fn adjacent_missing_blocks_are_fetched_in_one_request() {
     assert!(s.get_range("segments/1", len - 5..len + 5).is_err());
 }
 
-#[test]
-fn ranged_gets_in_flight_are_bounded_by_max_requests() {
+/// A 400 KiB object `segments/1` on a storage of 4 KiB blocks with `max_requests`, and 20
+/// ranges in 20 blocks with a gap between each two: 20 GETs asked for in one round.
+fn twenty_scattered_ranges(
+    max_requests: usize,
+) -> (
+    Arc<FaultyStore>,
+    ObjectStorage,
+    Vec<u8>,
+    Vec<std::ops::Range<u64>>,
+) {
+    let opts = StorageOptions {
+        max_requests,
+        ..block_opts(4 * KIB, 4 << 20)
+    };
+    let (store, s) = faulty_storage(&opts);
     let data = pattern(400 * KIB);
-    // 20 blocks with a gap between each two: 20 GETs asked for in one round.
-    let ranges: Vec<std::ops::Range<u64>> = (0..20)
+    s.put("segments/1", Bytes::from(data.clone())).unwrap();
+    let ranges = (0..20)
         .map(|i| i * 8 * KIB + 10..i * 8 * KIB + 300)
         .collect();
+    (store, s, data, ranges)
+}
+
+#[test]
+fn ranged_gets_in_flight_are_bounded_by_max_requests() {
     for (max_requests, peak) in [(4, 4), (1, 1), (64, 20)] {
-        let opts = StorageOptions {
-            max_requests,
-            ..block_opts(4 * KIB, 4 << 20)
-        };
-        let (store, s) = faulty_storage(&opts);
-        s.put("segments/1", Bytes::from(data.clone())).unwrap();
+        let (store, s, data, ranges) = twenty_scattered_ranges(max_requests);
         // Each GET waits in the store until `max_requests` of them are in it (or all 20
         // have arrived): only a bound in the storage keeps the peak below 20.
         store.hold_gets(max_requests, ranges.len());
@@ -233,16 +246,7 @@ fn ranged_gets_in_flight_are_bounded_by_max_requests() {
 
 #[test]
 fn a_prefetch_takes_a_quarter_of_the_requests_in_flight() {
-    let data = pattern(400 * KIB);
-    let ranges: Vec<std::ops::Range<u64>> = (0..20)
-        .map(|i| i * 8 * KIB + 10..i * 8 * KIB + 300)
-        .collect();
-    let opts = StorageOptions {
-        max_requests: 8,
-        ..block_opts(4 * KIB, 4 << 20)
-    };
-    let (store, s) = faulty_storage(&opts);
-    s.put("segments/1", Bytes::from(data.clone())).unwrap();
+    let (store, s, data, ranges) = twenty_scattered_ranges(8);
     // A warm (the prefetch) runs at most 8 / 4 GETs at once, so searches keep the rest.
     store.hold_gets(2, ranges.len());
     s.warm("segments/1", &ranges).unwrap();
@@ -701,18 +705,32 @@ fn one_round_reads_many_ranges_and_whole_blocks_carry_their_check_mark() {
     assert_eq!(store.gets(), 3);
 }
 
-#[test]
-fn a_large_read_is_split_into_parallel_parts_of_one_round() {
-    use std::sync::Mutex;
-    use vecshard_engine::storage::{Latency, LatencyStorage};
+type Waits = Arc<std::sync::Mutex<Vec<std::time::Duration>>>;
 
+/// A storage of 4 KiB blocks (64 MiB cache) behind a `LatencyStorage` of 25 ms + 100 MB/s
+/// that records its waits instead of sleeping: the store, the storage, the slow wrapper,
+/// its latency and the waits.
+fn recorded_slow_storage() -> (
+    Arc<FaultyStore>,
+    Arc<dyn Storage>,
+    vecshard_engine::storage::LatencyStorage,
+    vecshard_engine::storage::Latency,
+    Waits,
+) {
+    use vecshard_engine::storage::{Latency, LatencyStorage};
     let (store, s) = faulty_storage(&block_opts(4 * KIB, 64 << 20));
     let s: Arc<dyn Storage> = Arc::new(s);
-    let waits = Arc::new(Mutex::new(Vec::new()));
+    let waits: Waits = Arc::default();
     let log = waits.clone();
     let latency = Latency::new(25, 100);
     let slow = LatencyStorage::new(s.clone(), latency)
         .with_delay(Arc::new(move |d| log.lock().unwrap().push(d)));
+    (store, s, slow, latency, waits)
+}
+
+#[test]
+fn a_large_read_is_split_into_parallel_parts_of_one_round() {
+    let (store, s, slow, latency, waits) = recorded_slow_storage();
     let len = 30_000_000u64; // a 30 MB section of a 1M-row segment
     let data = pattern(len);
     s.put("segments/1", Bytes::from(data.clone())).unwrap();
@@ -772,16 +790,7 @@ fn a_large_read_is_split_into_parallel_parts_of_one_round() {
 
 #[test]
 fn reads_kept_by_the_caller_bypass_the_block_cache_in_parts_of_one_round() {
-    use std::sync::Mutex;
-    use vecshard_engine::storage::{Latency, LatencyStorage};
-
-    let (store, s) = faulty_storage(&block_opts(4 * KIB, 64 << 20));
-    let s: Arc<dyn Storage> = Arc::new(s);
-    let waits = Arc::new(Mutex::new(Vec::new()));
-    let log = waits.clone();
-    let latency = Latency::new(25, 100);
-    let slow = LatencyStorage::new(s.clone(), latency)
-        .with_delay(Arc::new(move |d| log.lock().unwrap().push(d)));
+    let (store, s, slow, _, waits) = recorded_slow_storage();
     let len = 20_000_000u64;
     let data = pattern(len);
     s.put("segments/1", Bytes::from(data.clone())).unwrap();

@@ -271,16 +271,22 @@ impl ObjectStorage {
         got.map_err(|e| self.err("read", path, e))
     }
 
-    /// [`Storage::get_blocks`] for `lane`.
-    fn read_blocks(&self, path: &str, ranges: &[Range<u64>], lane: Lane) -> Result<Vec<Fetched>> {
-        if let Some(r) = ranges.iter().find(|r| r.start > r.end) {
-            return Err(Error::invalid(format!(
+    /// An error naming a range that ends before it starts.
+    fn check_ranges(&self, path: &str, ranges: &[Range<u64>]) -> Result<()> {
+        match ranges.iter().find(|r| r.start > r.end) {
+            Some(r) => Err(Error::invalid(format!(
                 "read {}: bad range {}..{}",
                 self.display(path),
                 r.start,
                 r.end
-            )));
+            ))),
+            None => Ok(()),
         }
+    }
+
+    /// [`Storage::get_blocks`] for `lane`.
+    fn read_blocks(&self, path: &str, ranges: &[Range<u64>], lane: Lane) -> Result<Vec<Fetched>> {
+        self.check_ranges(path, ranges)?;
         let object: Arc<str> = Arc::from(self.display(path));
         let bs = self.blocks.block_size();
         let mut wanted: BTreeMap<u64, Option<CachedBlock>> = BTreeMap::new();
@@ -598,14 +604,7 @@ impl Storage for ObjectStorage {
         if self.disk.is_some() {
             return self.get_ranges(path, ranges);
         }
-        if let Some(r) = ranges.iter().find(|r| r.start > r.end) {
-            return Err(Error::invalid(format!(
-                "read {}: bad range {}..{}",
-                self.display(path),
-                r.start,
-                r.end
-            )));
-        }
+        self.check_ranges(path, ranges)?;
         let bs = self.blocks.block_size();
         let part = match self.part_bytes {
             0 => u64::MAX,

@@ -6,9 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use vecshard_engine::storage::{
-    Latency, LatencyStorage, StorageOptions, open_commit_store, open_storage,
-};
+use vecshard_engine::storage::{Latency, LatencyStorage, open_commit_store, open_storage};
 use vecshard_engine::{Options, SearchRequest, Shard};
 
 use crate::measure::{round, rss_bytes};
@@ -61,12 +59,7 @@ pub fn open_cold(
         read_only: true,
         ..opts.clone()
     };
-    let storage_opts = StorageOptions {
-        block_cache_bytes: opts.block_cache_bytes,
-        cache_dir: opts.cache_dir.clone(),
-        cache_dir_bytes: opts.cache_dir_bytes,
-        ..StorageOptions::default()
-    };
+    let storage_opts = opts.storage_options();
     let t = Instant::now();
     let mut storage = open_storage(location, &storage_opts)?;
     let slow = latency.map(|l| Arc::new(LatencyStorage::new(storage.clone(), l)));

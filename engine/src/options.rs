@@ -157,6 +157,9 @@ pub struct Options {
     pub cache_dir: Option<PathBuf>,
     /// Size bound of `cache_dir` (default 10 GiB).
     pub cache_dir_bytes: u64,
+    /// Ranged GETs to the object store in flight at once per shard, and idle connections
+    /// kept (default 64; [`crate::storage::StorageOptions::max_requests`]).
+    pub object_requests: usize,
     /// Commit store for manifests: `None` (conditional puts on the storage itself) or
     /// `dynamodb:TABLE`. WAL units always need conditional creates from the storage.
     pub commit_store: Option<String>,
@@ -205,6 +208,7 @@ impl Default for Options {
             block_cache_bytes: 256 << 20,
             cache_dir: None,
             cache_dir_bytes: 10 << 30,
+            object_requests: 64,
             commit_store: None,
             segment_format: SegmentFormat::V1,
             prefetch: Prefetch::UpperLayers,
@@ -218,6 +222,18 @@ impl Options {
     pub fn read_only() -> Self {
         Options {
             read_only: true,
+            ..Default::default()
+        }
+    }
+
+    /// How [`crate::Shard::open`] opens the storage of a location with these options:
+    /// caches, cache directory and the bound on requests in flight.
+    pub fn storage_options(&self) -> crate::storage::StorageOptions {
+        crate::storage::StorageOptions {
+            block_cache_bytes: self.block_cache_bytes,
+            cache_dir: self.cache_dir.clone(),
+            cache_dir_bytes: self.cache_dir_bytes,
+            max_requests: self.object_requests,
             ..Default::default()
         }
     }

@@ -106,6 +106,9 @@ block_cache_bytes = 268435456
 cache_dir = ""
 # Size bound of cache_dir, per shard.
 cache_dir_bytes = 10737418240
+# Ranged GETs an object-store shard has in flight at once (a prefetch a quarter of them),
+# and idle connections it keeps; cold searches ask for tens of blocks per step.
+object_requests = 64
 # What an object-store shard of format-2 segments warms at open while it already serves:
 # "none", "upper-layers" (the blocks where the graph's descents land, ~rows/256 blocks)
 # or "all" (every block: into cache_dir when set, else the block cache up to its bound).
@@ -225,6 +228,8 @@ pub struct EngineSection {
     pub cache_dir: String,
     /// Size bound of the cache directory.
     pub cache_dir_bytes: u64,
+    /// Ranged GETs in flight per object-store shard.
+    pub object_requests: usize,
     /// `none`, `upper-layers` or `all`.
     pub prefetch: String,
     /// Candidates a lazy search expands per round of block reads.
@@ -667,6 +672,7 @@ impl NodeConfig {
             block_cache_bytes: e.block_cache_bytes,
             cache_dir: (!e.cache_dir.is_empty()).then(|| PathBuf::from(&e.cache_dir)),
             cache_dir_bytes: e.cache_dir_bytes,
+            object_requests: e.object_requests,
             durability: self.durability().unwrap_or_default(),
             prefetch: self.prefetch().unwrap_or_default(),
             read_ahead: vecshard_engine::ReadAhead {
@@ -729,6 +735,15 @@ mod tests {
         assert_eq!(c.node.mailbox_capacity, 256);
         assert_eq!(c.engine.memtable_bytes, 64 << 20);
         assert!(c.cluster.routers.is_empty());
+    }
+
+    #[test]
+    fn object_requests_reach_the_shard_storage() {
+        let c = load_config_with_env(None, env(&[("VECSHARD__NODE__ID", "n1")])).unwrap();
+        assert_eq!(c.engine_options(false).storage_options().max_requests, 64);
+        let f = file("[node]\nid = \"n1\"\n[engine]\nobject_requests = 7\n");
+        let c = load_config_with_env(Some(f.path()), env(&[])).unwrap();
+        assert_eq!(c.engine_options(false).storage_options().max_requests, 7);
     }
 
     #[test]

@@ -20,7 +20,7 @@ use crate::options::{Options, ShardSpec};
 use crate::paths;
 use crate::pk_index::{Loc, PkIndex};
 use crate::segment::{LazyReads, Segment};
-use crate::storage::{self, Storage, StorageOptions};
+use crate::storage::{self, Storage};
 use crate::types::Key;
 
 /// How `open` treats a missing or existing shard.
@@ -34,15 +34,6 @@ pub(super) enum Mode {
 /// Attempts at claiming an epoch or a WAL unit before giving up (each failure means
 /// another writer moved at the same moment).
 const CLAIM_ATTEMPTS: usize = 32;
-
-fn storage_options(opts: &Options) -> StorageOptions {
-    StorageOptions {
-        block_cache_bytes: opts.block_cache_bytes,
-        cache_dir: opts.cache_dir.clone(),
-        cache_dir_bytes: opts.cache_dir_bytes,
-        ..StorageOptions::default()
-    }
-}
 
 pub(super) fn open(
     location: &str,
@@ -58,7 +49,7 @@ pub(super) fn open(
     if location.is_empty() {
         return Err(Error::invalid("empty shard location"));
     }
-    let storage = storage::open_storage(location, &storage_options(&opts))?;
+    let storage = storage::open_storage(location, &opts.storage_options())?;
     let commits = storage::open_commit_store(
         opts.commit_store.as_deref(),
         storage.clone(),

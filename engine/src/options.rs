@@ -245,6 +245,11 @@ impl Options {
                 self.memtable_bytes
             )));
         }
+        if self.object_requests == 0 {
+            return Err(Error::invalid(
+                "object_requests must be ≥ 1 (ranged GETs in flight per shard)",
+            ));
+        }
         if self.max_frozen_memtables == 0 || self.max_segments < 2 {
             return Err(Error::invalid(
                 "max_frozen_memtables must be ≥ 1 and max_segments ≥ 2",

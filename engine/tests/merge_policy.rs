@@ -149,6 +149,13 @@ fn bad_policy_options_are_refused_by_name() {
             },
             "max_deleted_ratio",
         ),
+        (
+            Options {
+                object_requests: 0,
+                ..Options::default()
+            },
+            "object_requests",
+        ),
     ] {
         let e = Shard::create(location, spec(), opts).unwrap_err();
         assert!(e.to_string().contains(name), "{e}");

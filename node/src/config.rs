@@ -107,7 +107,7 @@ cache_dir = ""
 # Size bound of cache_dir, per shard.
 cache_dir_bytes = 10737418240
 # Ranged GETs an object-store shard has in flight at once (a prefetch a quarter of them),
-# and idle connections it keeps; cold searches ask for tens of blocks per step.
+# and idle connections it keeps (at least 1); cold searches ask for tens of blocks per step.
 object_requests = 64
 # What an object-store shard of format-2 segments warms at open while it already serves:
 # "none", "upper-layers" (the blocks where the graph's descents land, ~rows/256 blocks)
@@ -577,6 +577,7 @@ impl NodeConfig {
         )?;
         at_least("engine.max_segments", self.engine.max_segments, 2)?;
         at_least("engine.read_batch", self.engine.read_batch, 1)?;
+        at_least("engine.object_requests", self.engine.object_requests, 1)?;
         if self.engine.read_batch > 64 {
             return Err(ConfigError::key_err(
                 "engine.read_batch",
@@ -812,6 +813,11 @@ mod tests {
             ("VECSHARD__ENGINE__PREFETCH", "some", "engine.prefetch"),
             ("VECSHARD__ENGINE__READ_BATCH", "0", "engine.read_batch"),
             ("VECSHARD__ENGINE__READ_BATCH", "65", "engine.read_batch"),
+            (
+                "VECSHARD__ENGINE__OBJECT_REQUESTS",
+                "0",
+                "engine.object_requests",
+            ),
             (
                 "VECSHARD__ENGINE__SEGMENT_FORMAT",
                 "v3",

@@ -73,6 +73,8 @@ enum Cmd {
 }
 
 fn main() {
+    // Before any thread starts: one malloc arena per core (vecshard_engine::malloc).
+    vecshard_engine::malloc::limit_arenas();
     if let Err(e) = init_logging() {
         eprintln!("error: {e:#}");
         std::process::exit(2);

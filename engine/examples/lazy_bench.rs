@@ -320,6 +320,8 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
 }
 
 fn main() -> Result<(), String> {
+    // As the node does (`MALLOC_ARENA_MAX=16` gives glibc's default on 2 cores, for an A/B).
+    vecshard_engine::malloc::limit_arenas();
     let a = parse()?;
     build(&a)?;
     let queries = read_vecs(

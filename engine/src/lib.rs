@@ -13,6 +13,7 @@ mod error;
 pub mod failpoints;
 pub mod filter;
 pub mod index;
+pub mod malloc;
 pub mod manifest;
 mod memtable;
 mod meta_index;

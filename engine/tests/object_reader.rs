@@ -8,7 +8,10 @@ mod object_support;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use vecshard_engine::{ErrorKind, Key, Metric, Options, Point, SearchRequest, Shard, ShardSpec};
+use vecshard_engine::{
+    ErrorKind, Key, Metadata, Metric, Options, Point, SearchRequest, SegmentFormat, Shard,
+    ShardSpec, Value,
+};
 
 const BATCH: u64 = 10;
 const BATCHES: u64 = 25;
@@ -104,4 +107,114 @@ fn readers_follow_the_writer_on_memory() {
 #[test]
 fn readers_follow_the_writer_on_local_s3() {
     follow(&object_support::s3_location("reader"));
+}
+
+/// A reader builds its key index on its first get or scan. Until then its searches and
+/// stats use the deletion marks the open set from the manifest's deletion vectors. Every
+/// answer is the latest acknowledged version and deleted keys stay deleted, before the
+/// index is built, after it, and after a refresh (which leaves the index to the next use
+/// again). Whole (format 1) and lazy (format 2) segments.
+#[test]
+fn a_reader_answers_from_deletion_marks_and_builds_keys_on_first_use() {
+    let point = |k: u64, version: i64| {
+        let mut p = Point::new(k, vec![k as f32, version as f32]);
+        p.metadata.insert("version".into(), Value::Int(version));
+        p
+    };
+    // The version each key should hold after the writes below (None: deleted).
+    let want = |k: u64| match k {
+        50..60 => Some(3),
+        0..100 => Some(2),
+        200..250 => None,
+        _ => Some(1),
+    };
+    let version = |p: &Metadata| match p.get("version") {
+        Some(Value::Int(v)) => *v,
+        other => panic!("version {other:?}"),
+    };
+    for format in [SegmentFormat::V1, SegmentFormat::V2] {
+        let location = format!("memory://{}", object_support::unique("reader-keys"));
+        let opts = Options {
+            segment_format: format,
+            ..Options::default()
+        };
+        let writer = Shard::create(&location, ShardSpec::new(2, Metric::L2), opts).unwrap();
+        writer
+            .upsert((0..300).map(|k| point(k, 1)).collect())
+            .unwrap();
+        writer.flush().unwrap();
+        writer
+            .upsert((0..100).map(|k| point(k, 2)).collect())
+            .unwrap();
+        writer.delete((200..250).map(Key::Int).collect()).unwrap();
+        writer.flush().unwrap();
+        writer
+            .upsert((50..60).map(|k| point(k, 3)).collect())
+            .unwrap();
+        writer.flush().unwrap();
+
+        let reader = Shard::open(
+            &location,
+            Options {
+                segment_format: format,
+                ..Options::read_only()
+            },
+        )
+        .unwrap();
+        assert_eq!(reader.stats().segments, 3, "{format:?}");
+        assert_eq!(reader.stats().live_points, 250, "{format:?}");
+        let search_all = |reader: &Shard, live: &dyn Fn(u64) -> Option<i64>| {
+            for k in (0..310).step_by(7) {
+                let mut req = SearchRequest::new(vec![k as f32, 1.0], 10);
+                req.exact = k % 2 == 0;
+                req.with_metadata = true;
+                let hits = reader.search(&req).unwrap();
+                assert_eq!(hits.len(), 10);
+                for h in hits {
+                    let Key::Int(hk) = h.key else {
+                        panic!("{:?}", h.key)
+                    };
+                    let got = version(h.metadata.as_ref().expect("metadata"));
+                    assert_eq!(Some(got), live(hk), "{format:?}: key {hk} near {k}");
+                }
+            }
+        };
+        search_all(&reader, &want);
+        for k in 0..300 {
+            let got = reader.get(&Key::Int(k)).unwrap();
+            assert_eq!(
+                got.map(|p| version(&p.metadata)),
+                want(k),
+                "{format:?}: get {k}"
+            );
+        }
+        let scanned: Vec<Key> = reader
+            .scan(None, 1000)
+            .unwrap()
+            .into_iter()
+            .map(|p| p.key)
+            .collect();
+        let live: Vec<Key> = (0..300)
+            .filter(|k| want(*k).is_some())
+            .map(Key::Int)
+            .collect();
+        assert_eq!(scanned, live, "{format:?}");
+        assert_eq!(reader.stats().live_points, 250, "{format:?}");
+        search_all(&reader, &want);
+
+        writer.delete((0..10).map(Key::Int).collect()).unwrap();
+        writer
+            .upsert((300..310).map(|k| point(k, 1)).collect())
+            .unwrap();
+        writer.flush().unwrap();
+        reader.refresh().unwrap();
+        let after = |k: u64| if k < 10 { None } else { want(k) };
+        assert_eq!(reader.stats().live_points, 250, "{format:?}");
+        search_all(&reader, &after);
+        assert!(reader.get(&Key::Int(5)).unwrap().is_none(), "{format:?}");
+        let got = reader.get(&Key::Int(305)).unwrap().expect("key 305");
+        assert_eq!(version(&got.metadata), 1);
+        assert_eq!(reader.scan(None, 1000).unwrap().len(), 250, "{format:?}");
+        writer.close().unwrap();
+    }
 }

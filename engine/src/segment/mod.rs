@@ -181,10 +181,17 @@ impl Segment {
         deleted: Option<Arc<Deletions>>,
         reads: LazyReads,
     ) -> Result<Segment> {
-        let resident = lazy.read_sections(&RESIDENT)?;
+        // A metadata column without values is offsets that are all zero: not read (at a
+        // million rows, 8 MB less to read and keep); its range stays empty.
+        let offsets_only = (lazy.header.rows as usize + 1) * 8;
+        let kinds: Vec<Section> = RESIDENT
+            .into_iter()
+            .filter(|k| *k != Section::Metadata || lazy.section_len(*k) != offsets_only)
+            .collect();
+        let resident = lazy.read_sections(&kinds)?;
         let mut sections: [Range<usize>; 9] = Default::default();
         let mut len = 0usize;
-        for (kind, bytes) in RESIDENT.iter().zip(&resident) {
+        for (kind, bytes) in kinds.iter().zip(&resident) {
             let at = len.next_multiple_of(format::ALIGN);
             sections[*kind as usize - 1] = at..at + bytes.len();
             len = at + bytes.len();
@@ -193,7 +200,7 @@ impl Segment {
         // copy to align it: at a million rows that is 25 MB more to write).
         let (mut words, skip) = aligned_words(len);
         let packed: &mut [u8] = bytemuck::cast_slice_mut(&mut words);
-        for (kind, bytes) in RESIDENT.iter().zip(&resident) {
+        for (kind, bytes) in kinds.iter().zip(&resident) {
             let r = &sections[*kind as usize - 1];
             packed[skip + r.start..skip + r.end].copy_from_slice(bytes);
         }
@@ -303,7 +310,12 @@ impl Segment {
             return Err(Error::corrupt(&name, "sequence section has the wrong size"));
         }
         let keys = key_layout(&name, &blob, sec(Section::Keys), r)?;
-        check_offsets(&name, &blob, sec(Section::Metadata), r, "metadata")?;
+        // An empty range: a lazy segment's metadata column without values, not read.
+        let has_meta = !sec(Section::Metadata).is_empty();
+        if has_meta {
+            check_offsets(&name, &blob, sec(Section::Metadata), r, "metadata")?;
+        }
+        let has_meta = has_meta && sec(Section::Metadata).len() > (r + 1) * 8;
         let tombstones: Vec<(Key, u64)> = postcard::from_bytes(&blob[sec(Section::Tombstones)])
             .map_err(|e| Error::corrupt(&name, format!("tombstones: {e}")))?;
         let deleted = match deleted {
@@ -327,7 +339,7 @@ impl Segment {
             tombstones,
         };
         let mut metas = Vec::new();
-        for row in 0..rows {
+        for row in (0..rows).filter(|_| has_meta) {
             let m = seg.metadata(row)?;
             if !m.is_empty() {
                 metas.push((row, m));
@@ -447,6 +459,9 @@ impl Segment {
     }
 
     pub(crate) fn metadata(&self, row: u32) -> Result<Metadata> {
+        if self.sections[Section::Metadata as usize - 1].is_empty() {
+            return Ok(Metadata::new());
+        }
         let b = self.column(Section::Metadata, row);
         if b.is_empty() {
             return Ok(Metadata::new());

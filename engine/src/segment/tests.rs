@@ -38,6 +38,11 @@ fn key(r: usize) -> Key {
 
 /// The same rows and index laid out in both formats.
 fn both(metric: Metric) -> (Vec<f32>, Vec<u8>, Vec<u8>) {
+    files(metric, true)
+}
+
+/// [`both`], every row with metadata (`with_meta`) or none.
+fn files(metric: Metric, with_meta: bool) -> (Vec<f32>, Vec<u8>, Vec<u8>) {
     let vectors = data(7);
     let view = SliceVectors {
         data: &vectors,
@@ -51,7 +56,9 @@ fn both(metric: Metric) -> (Vec<f32>, Vec<u8>, Vec<u8>) {
         let mut w = SegmentWriter::new(DIM, metric, ROWS);
         for r in 0..ROWS {
             let mut meta = Metadata::new();
-            meta.insert("group".into(), Value::Int((r % 4) as i64));
+            if with_meta {
+                meta.insert("group".into(), Value::Int((r % 4) as i64));
+            }
             let payload = format!("p{r}").into_bytes();
             w.push(view.get(r as u32), r as u64 + 1, &key(r), &meta, &payload);
         }
@@ -302,6 +309,49 @@ fn a_lazy_search_answers_like_the_mapped_one_reading_only_what_it_walks() {
                 .unwrap();
             assert_eq!(ahead, want, "{metric:?} query {q}, lookahead 4");
         }
+    }
+}
+
+#[test]
+fn a_lazy_segment_reads_metadata_offsets_only_when_there_are_values() {
+    let spec = ShardSpec::new(DIM, Metric::L2);
+    let group_2 = Filter::parse_str(r#"{"field": "group", "eq": 2}"#).unwrap();
+    for with_meta in [false, true] {
+        let (_, _, v2) = files(Metric::L2, with_meta);
+        let mapped = open(&v2, Metric::L2).unwrap();
+        let (_dir, storage) = stored(&v2, u64::MAX);
+        let lazy = lazy::LazyIndex::open(storage, 1, v2.len() as u64, spec)
+            .unwrap()
+            .unwrap();
+        let opened = lazy.stats.bytes.load(std::sync::atomic::Ordering::Relaxed);
+        let meta_len = lazy.section_len(Section::Metadata);
+        let resident: usize = RESIDENT.iter().map(|k| lazy.section_len(*k)).sum();
+        let reads = LazyReads {
+            prefetch: Prefetch::None,
+            read_ahead: ReadAhead::EXACT,
+        };
+        let seg = Segment::open_lazy(lazy, 0, spec, None, reads).unwrap();
+        let SegIndex::Lazy(lazy, _) = &seg.index else {
+            panic!("not lazy")
+        };
+        let read = lazy.stats.bytes.load(std::sync::atomic::Ordering::Relaxed) - opened;
+        if with_meta {
+            assert_eq!(read as usize, resident, "every resident section is read");
+        } else {
+            // Offsets only, all zero: neither read nor kept.
+            assert_eq!(meta_len, (ROWS + 1) * 8);
+            assert_eq!(read as usize, resident - meta_len);
+            assert!(seg.sections[Section::Metadata as usize - 1].is_empty());
+        }
+        for row in 0..ROWS as u32 {
+            assert_eq!(seg.metadata(row).unwrap(), mapped.metadata(row).unwrap());
+        }
+        assert_eq!(
+            seg.matching(Some(&group_2)),
+            mapped.matching(Some(&group_2))
+        );
+        let groups = seg.matching(Some(&group_2)).len();
+        assert_eq!(groups, if with_meta { ROWS as u64 / 4 } else { 0 });
     }
 }
 

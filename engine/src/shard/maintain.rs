@@ -14,7 +14,7 @@ impl Inner {
         let (view, seq) = self.snapshot();
         let cache = self.storage.cache_stats();
         Stats {
-            live_points: self.pk.read().len() as u64,
+            live_points: self.live_points(),
             segments: view.segments().count() as u64,
             memtable_rows: view.memtables().map(|m| m.rows() as u64).sum(),
             segment_bytes: view.segments().map(|s| s.file_bytes()).sum(),

@@ -187,6 +187,11 @@ struct Inner {
     published: Mutex<u64>,
     published_cv: Condvar,
     pk: RwLock<PkIndex>,
+    /// What a reader's key index is built from on first use ([`Inner::keys`]); set (and
+    /// `pk` empty) from a read-only open or refresh until then. `keys_pending` tells
+    /// whether it is set; both change under its lock.
+    pending_keys: Mutex<Option<open::PendingKeys>>,
+    keys_pending: std::sync::atomic::AtomicBool,
     manifest: Mutex<ManifestState>,
     flush_lock: Mutex<()>,
     compact_lock: Mutex<()>,
@@ -224,6 +229,34 @@ impl Drop for Inner {
 }
 
 impl Inner {
+    /// The primary-key index, built first when a read-only open or refresh left it to the
+    /// first use.
+    fn keys(&self) -> parking_lot::RwLockReadGuard<'_, PkIndex> {
+        loop {
+            let pk = self.pk.read();
+            if !self.keys_pending.load(Ordering::Acquire) {
+                return pk;
+            }
+            drop(pk);
+            let mut pending = self.pending_keys.lock();
+            if let Some(keys) = pending.take() {
+                let built = keys.build();
+                *self.pk.write() = built;
+                self.keys_pending.store(false, Ordering::Release);
+            }
+        }
+    }
+
+    /// Live points: the key index's length, or what a pending one will hold.
+    fn live_points(&self) -> u64 {
+        if self.keys_pending.load(Ordering::Acquire)
+            && let Some(keys) = self.pending_keys.lock().as_ref()
+        {
+            return keys.live;
+        }
+        self.pk.read().len() as u64
+    }
+
     fn snapshot(&self) -> (Arc<View>, u64) {
         let c = self.current.read();
         (c.view.clone(), c.seq)

@@ -1,8 +1,8 @@
 //! Opening a shard: storage, lock, manifest (create or claim the next writer epoch),
 //! segments, primary-key index, WAL replay, and the WAL claim that fences older writers.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64};
 use std::sync::{Arc, OnceLock};
 
 use parking_lot::{Condvar, Mutex, RwLock};
@@ -103,13 +103,18 @@ pub(super) fn open_on(
     let spec = manifest.spec;
     let epoch = manifest.writer_epoch;
     let segments = open_segments(&storage, &manifest, spec, 1, LazyReads::from(&opts))?;
-    // Readers take the version's deletion vectors; a writer resolves every key, which
-    // also gives each mark its exact sequence number.
-    let pk = match opts.read_only {
-        true => from_vectors(&segments, &manifest),
+    // Readers take the version's deletion vectors and build the key index when first
+    // asked; a writer resolves every key, which also gives each mark its exact sequence
+    // number.
+    let pending = match opts.read_only {
+        true => pending_keys(&segments, &manifest),
         false => None,
     };
-    let pk = pk.unwrap_or_else(|| resolve(&segments));
+    let pk = match pending {
+        Some(_) => PkIndex::default(),
+        None => resolve(&segments),
+    };
+    let keys_pending = pending.is_some();
     let next_container = segments.len() as u32 + 1;
     let active = Arc::new(Memtable::new(
         next_container,
@@ -140,6 +145,8 @@ pub(super) fn open_on(
         published: Mutex::new(flushed),
         published_cv: Condvar::new(),
         pk: RwLock::new(pk),
+        pending_keys: Mutex::new(pending),
+        keys_pending: AtomicBool::new(keys_pending),
         manifest: Mutex::new(ManifestState { version, manifest }),
         flush_lock: Mutex::new(()),
         compact_lock: Mutex::new(()),
@@ -369,14 +376,55 @@ fn winners<K: Ord>(mut rows: Vec<(K, u32, u32)>, segments: &[Arc<Segment>]) -> V
     out
 }
 
-/// The primary-key index of a reader and the deletion marks of `segments` from the
-/// deletion vectors of `m`: only live rows' keys are read, and the marks carry
-/// `m.flushed_seq` (every snapshot of the version is at or after it). `None` when `m` has
-/// none, or they do not fit the segments (a row past a segment's end, a key live twice,
-/// a vector of a segment not in `m`): then [`resolve`] rebuilds them.
-pub(super) fn from_vectors(segments: &[Arc<Segment>], m: &Manifest) -> Option<PkIndex> {
+/// What a reader's primary-key index is built from: the segments and the deletion
+/// vectors of their version. Searches need only the deletion marks, which
+/// [`pending_keys`] sets, so a read-only open leaves the index to the first `get` or
+/// `scan` (at a million rows the index is 16 MB, and building it a share of the open).
+pub(super) struct PendingKeys {
+    segments: Vec<Arc<Segment>>,
+    deletes: BTreeMap<u64, RoaringBitmap>,
+    flushed_seq: u64,
+    /// Rows live in the version: the index's length once built.
+    pub live: u64,
+}
+
+impl PendingKeys {
+    /// The index of the live rows. A key live twice means the vectors missed a mark
+    /// (searches until now counted that row live too): logged, and the keys are resolved
+    /// instead, which marks the rows the vectors missed.
+    pub(super) fn build(self) -> PkIndex {
+        let empty = RoaringBitmap::new();
+        let live = self.segments.iter().flat_map(|s| {
+            let dead = self.deletes.get(&s.id).unwrap_or(&empty);
+            (0..s.rows()).filter(|r| !dead.contains(*r)).map(|row| {
+                let loc = Loc {
+                    container: s.container,
+                    row,
+                };
+                (s.key(row), loc)
+            })
+        });
+        match PkIndex::from_entries(live, self.live as usize) {
+            Ok(pk) => pk,
+            Err(key) => {
+                tracing::warn!(
+                    key = %key,
+                    flushed_seq = self.flushed_seq,
+                    "deletion vectors leave a key live twice; resolving keys"
+                );
+                resolve(&self.segments)
+            }
+        }
+    }
+}
+
+/// The deletion marks of `segments` from the deletion vectors of `m`, at `m.flushed_seq`
+/// (every snapshot of the version is at or after it), and what the reader's key index is
+/// built from. `None`, with nothing marked, when `m` has no vectors or they do not fit the
+/// segments (a row past a segment's end, a vector of a segment not in `m`): then
+/// [`resolve`] builds the index and the marks.
+pub(super) fn pending_keys(segments: &[Arc<Segment>], m: &Manifest) -> Option<PendingKeys> {
     let deletes = m.deletes.as_ref()?;
-    let empty = RoaringBitmap::new();
     let misfit = |why: String| {
         tracing::warn!(
             why,
@@ -394,35 +442,27 @@ pub(super) fn from_vectors(segments: &[Arc<Segment>], m: &Manifest) -> Option<Pk
         ));
     }
     for s in segments {
-        let dead = deletes.get(&s.id).unwrap_or(&empty);
-        if dead.max().is_some_and(|r| r >= s.rows()) {
+        if let Some(dead) = deletes.get(&s.id)
+            && dead.max().is_some_and(|r| r >= s.rows())
+        {
             return misfit(format!("segment {} has {} rows", s.id, s.rows()));
         }
     }
-    let live = segments.iter().flat_map(|s| {
-        let dead = deletes.get(&s.id).unwrap_or(&empty);
-        (0..s.rows()).filter(|r| !dead.contains(*r)).map(|row| {
-            let loc = Loc {
-                container: s.container,
-                row,
-            };
-            (s.key(row), loc)
-        })
-    });
-    let expected = segments
+    let live = segments
         .iter()
-        .map(|s| s.rows() as usize - deletes.get(&s.id).map_or(0, |d| d.len() as usize))
+        .map(|s| u64::from(s.rows()) - deletes.get(&s.id).map_or(0, |d| d.len()))
         .sum();
-    let pk = match PkIndex::from_entries(live, expected) {
-        Ok(pk) => pk,
-        Err(key) => return misfit(format!("key {key} is live twice")),
-    };
     for s in segments {
         for row in deletes.get(&s.id).into_iter().flatten() {
             s.deleted.mark(row, m.flushed_seq);
         }
     }
-    Some(pk)
+    Some(PendingKeys {
+        segments: segments.to_vec(),
+        deletes: deletes.clone(),
+        flushed_seq: m.flushed_seq,
+        live,
+    })
 }
 
 /// Segment files no manifest references (a crash between writing a segment and committing
@@ -612,7 +652,13 @@ mod tests {
         let resolved = open_segments(&dyn_storage, &m, spec, 1, LazyReads::default()).unwrap();
         let from_keys = resolve(&resolved);
         let loaded = open_segments(&dyn_storage, &m, spec, 1, LazyReads::default()).unwrap();
-        let from_vecs = from_vectors(&loaded, &m).expect("the vectors fit");
+        let pending = pending_keys(&loaded, &m).expect("the vectors fit");
+        assert_eq!(pending.live, from_keys.len() as u64);
+        // The marks are set before the index is built: searches need only them.
+        let marks =
+            |segments: &[Arc<Segment>]| state(segments, &PkIndex::default(), m.flushed_seq).0;
+        assert_eq!(marks(&loaded), marks(&resolved));
+        let from_vecs = pending.build();
         assert_eq!(
             state(&loaded, &from_vecs, m.flushed_seq),
             state(&resolved, &from_keys, m.flushed_seq)
@@ -626,17 +672,21 @@ mod tests {
             .unwrap()
             .insert(first, [u32::MAX - 1].into_iter().collect());
         let fresh = open_segments(&dyn_storage, &bad, spec, 1, LazyReads::default()).unwrap();
-        assert!(from_vectors(&fresh, &bad).is_none());
-        let mut live_twice = m.clone();
-        live_twice.deletes.as_mut().unwrap().clear();
-        assert!(
-            from_vectors(&fresh, &live_twice).is_none(),
-            "overwritten keys are live twice"
-        );
+        assert!(pending_keys(&fresh, &bad).is_none());
         assert!(
             fresh
                 .iter()
                 .all(|s| s.deleted.dead_at(s.rows(), u64::MAX).is_empty())
+        );
+        // Vectors that miss marks (overwritten keys live twice) are found when the index
+        // is built, which then resolves the keys: the same index and marks.
+        let mut live_twice = m.clone();
+        live_twice.deletes.as_mut().unwrap().clear();
+        let pending = pending_keys(&fresh, &live_twice).expect("nothing to refuse yet");
+        let built = pending.build();
+        assert_eq!(
+            state(&fresh, &built, m.flushed_seq),
+            state(&resolved, &from_keys, m.flushed_seq)
         );
         shard.close().unwrap();
     }

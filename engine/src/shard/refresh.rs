@@ -7,6 +7,7 @@ use super::view::Container;
 use super::{Current, Inner};
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::{self, Manifest};
+use crate::pk_index::PkIndex;
 use crate::segment::{LazyReads, Segment};
 
 impl Inner {
@@ -67,14 +68,22 @@ impl Inner {
                 }
             }
         }
-        let pk = super::open::from_vectors(&segments, m)
-            .unwrap_or_else(|| super::open::resolve(&segments));
+        let pending = super::open::pending_keys(&segments, m);
+        let pk = match pending {
+            Some(_) => PkIndex::default(),
+            None => super::open::resolve(&segments),
+        };
         let containers = segments.into_iter().map(Container::Seg).collect();
         let mut published = self.published.lock();
         // Readers take the key index and then the view: swap both while holding the key
         // index, or a reader could pair the new index with the old view.
+        let mut pending_guard = self.pending_keys.lock();
         let mut pk_guard = self.pk.write();
         *pk_guard = pk;
+        self.keys_pending
+            .store(pending.is_some(), Ordering::Release);
+        *pending_guard = pending;
+        drop(pending_guard);
         *self.current.write() = Current {
             view: Arc::new(super::View { containers }),
             seq: m.flushed_seq,

@@ -750,8 +750,12 @@ fn a_large_read_is_split_into_parallel_parts_of_one_round() {
             other => panic!("unexpected range {other:?}"),
         })
         .collect();
-    assert!(parts.len() >= 4, "30 MB in parts of ≤ 8 MiB: {parts:?}");
-    assert!(parts.iter().all(|(a, b)| b - a <= 8 << 20), "{parts:?}");
+    let part = StorageOptions::default().part_bytes;
+    assert!(
+        parts.len() as u64 >= len.div_ceil(part),
+        "30 MB in parts of ≤ {part} B: {parts:?}"
+    );
+    assert!(parts.iter().all(|(a, b)| b - a <= part), "{parts:?}");
     // The parts tile the object, each block fetched once.
     let mut at = 0;
     for (a, b) in &parts {
@@ -802,8 +806,8 @@ fn reads_kept_by_the_caller_bypass_the_block_cache_in_parts_of_one_round() {
     for (r, g) in ranges.iter().zip(&got) {
         assert_eq!(&g[..], &data[r.start as usize..r.end as usize]);
     }
-    // The bytes asked for (not whole blocks), the long range in parts of ≤ 8 MiB that
-    // tile it, nothing cached, one round charged.
+    // The bytes asked for (not whole blocks), the long range in parts of ≤ `part_bytes`
+    // that tile it, nothing cached, one round charged.
     let asked = store.take_ranges();
     let mut parts: Vec<(u64, u64)> = asked
         .iter()
@@ -813,19 +817,21 @@ fn reads_kept_by_the_caller_bypass_the_block_cache_in_parts_of_one_round() {
         })
         .collect();
     parts.sort_unstable();
+    let part = StorageOptions::default().part_bytes;
+    let long_parts = (len - 3 - 4099).div_ceil(part);
     assert_eq!(parts[0], (100, 5000));
-    assert_eq!(parts.len(), 1 + 3, "{parts:?}");
+    assert_eq!(parts.len() as u64, 1 + long_parts, "{parts:?}");
     let mut at = 4099;
     for (a, b) in &parts[1..] {
         assert_eq!(*a, at, "{parts:?}");
-        assert!(b - a <= 8 << 20, "{parts:?}");
+        assert!(b - a <= part, "{parts:?}");
         at = *b;
     }
     assert_eq!(at, len - 3);
     assert_eq!(s.cache_resident_bytes(), 0);
     assert_eq!(s.cache_stats().bytes_fetched, 4900 + (len - 3 - 4099));
     assert_eq!(waits.lock().unwrap().len(), 1, "one round");
-    assert_eq!(slow.injected().requests, 4);
+    assert_eq!(slow.injected().requests, 1 + long_parts);
 
     // A range past the end is not filled in: the caller sees a short answer or an error.
     let past = slow.get_ranges_uncached("segments/1", std::slice::from_ref(&(len - 10..len + 10)));

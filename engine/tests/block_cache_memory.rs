@@ -26,7 +26,7 @@ fn cached_blocks_cost_what_the_cache_counts() {
     let data = Bytes::from(vec![7u8; (BLOCK * BLOCKS) as usize]);
     s.put("segments/1", data).unwrap();
     // The runtime and the first entries' bookkeeping before the count starts.
-    s.get_ranges("segments/1", &[0..BLOCK]).unwrap();
+    s.get_range("segments/1", 0..BLOCK).unwrap();
     let (before, resident_before) = (in_use(), s.cache_resident_bytes());
     // Scattered single blocks, as a search reads them, a round of 50 at a time; every
     // answer dropped, so only what the cache keeps stays allocated.

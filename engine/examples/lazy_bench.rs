@@ -300,7 +300,7 @@ fn opens(a: &Args, latency: Latency) -> Result<(), String> {
     Ok(())
 }
 
-/// This process's resident set (VmRSS), in MB.
+/// This process's resident set (VmRSS), in MB (10^6 bytes; /proc says kB for KiB).
 fn rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -309,7 +309,7 @@ fn rss_mb() -> f64 {
                 .find_map(|l| l.strip_prefix("VmRSS:"))
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         })
-        .map_or(0.0, |kb| kb / 1000.0)
+        .map_or(0.0, |kib| kib * 1024.0 / 1e6)
 }
 
 fn pct(sorted: &[f64], p: f64) -> f64 {

@@ -201,6 +201,9 @@ fn a_reader_answers_from_deletion_marks_and_builds_keys_on_first_use() {
         assert_eq!(scanned, live, "{format:?}");
         assert_eq!(reader.stats().live_points, 250, "{format:?}");
         search_all(&reader, &want);
+        // A checkpoint counts live keys by sequence number: a lazy reader reads them then.
+        let copy = format!("memory://{}", object_support::unique("reader-keys-copy"));
+        assert_eq!(reader.checkpoint(&copy).unwrap().points, 250, "{format:?}");
 
         writer.delete((0..10).map(Key::Int).collect()).unwrap();
         writer

@@ -81,14 +81,18 @@ pub trait LazySource: Sync {
     fn table_hits(&self, _n: u64) {}
 }
 
+/// Owner maps of a [`BlockTable`]: keeps and releases of different blocks rarely wait
+/// for each other.
+const OWNER_SHARDS: usize = 64;
+
 /// The blocks of one section that a memory cache holds, by block number: a warm search
 /// reads a cached block with one atomic load, no lock and no reference count, instead of
 /// looking it up in the cache (a hash of the object's name, a shard lock, reference
 /// counts) and pinning it.
 /// A block is kept here only while its cache holds it ([`BlockTable::keep`] registers a
 /// [`Resident`] watcher that removes it when the cache drops it), so the table shares the
-/// cache's bytes and adds only 48 bytes per block (an address and an owner, 1.2 % of
-/// a 4 KiB block) to the cache's bound.
+/// cache's bytes and adds an address (8 bytes) per block of the section and an owner
+/// entry (about 50 bytes) per block it holds.
 /// Only checked blocks are kept.
 ///
 /// Reads are epoch-protected (crossbeam-epoch): a search pins once ([`BlockTable::pin`],
@@ -106,10 +110,12 @@ pub struct BlockTable {
     /// block) and written only when a block comes or goes, so a warm walk's loads of
     /// scattered blocks' addresses mostly hit the CPU's caches.
     addrs: Box<[AtomicUsize]>,
-    /// Per block, the reference that keeps its bytes alive while it is held: taken by
+    /// Per held block, the reference that keeps its bytes alive, in [`OWNER_SHARDS`]
+    /// maps by block number (a slot per block of the section cost 40 bytes each: 7.5 MB
+    /// for the 190k blocks of a 1M-row segment, most never held): taken by
     /// [`BlockTable::keep`], [`BlockTable::release`] and [`BlockTable::get`] only, never
     /// by a warm read.
-    owners: Box<[Mutex<Option<Bytes>>]>,
+    owners: Box<[Mutex<HashMap<usize, Bytes>>]>,
     /// Bytes per block, and of the section (the last block may be shorter).
     block_len: usize,
     len: usize,
@@ -139,7 +145,9 @@ impl BlockTable {
     pub fn new(blocks: usize, block_len: usize, len: usize) -> Arc<BlockTable> {
         Arc::new(BlockTable {
             addrs: (0..blocks).map(|_| AtomicUsize::new(0)).collect(),
-            owners: (0..blocks).map(|_| Mutex::new(None)).collect(),
+            owners: (0..OWNER_SHARDS.min(blocks.max(1)))
+                .map(|_| Mutex::new(HashMap::new()))
+                .collect(),
             block_len,
             len,
         })
@@ -189,7 +197,7 @@ impl BlockTable {
         }
         // SAFETY: a non-zero address is the start of a `Bytes` of `len_of(b)` bytes (`keep`
         // checks the length) that `keep` stored (Release) after putting that `Bytes` in
-        // `owners[b]`, so the Acquire load makes its contents visible here. The `Bytes`
+        // its owner map, so the Acquire load makes its contents visible here. The `Bytes`
         // stays alive while the table holds it; `release` clears the address first and
         // then hands the `Bytes` to the epoch collector (`Guard::defer`), which drops it
         // only after every thread pinned when the address could still be loaded has
@@ -199,9 +207,14 @@ impl BlockTable {
         Some(unsafe { std::slice::from_raw_parts(at as *const u8, self.len_of(b)) })
     }
 
+    /// The owner map of block `b`.
+    fn owner(&self, b: usize) -> &Mutex<HashMap<usize, Bytes>> {
+        &self.owners[b % self.owners.len()]
+    }
+
     /// Block `b`, when the table holds it.
     pub fn get(&self, b: usize) -> Option<Bytes> {
-        self.owners.get(b)?.lock().clone()
+        self.owner(b).lock().get(&b).cloned()
     }
 
     /// Blocks held now.
@@ -214,14 +227,14 @@ impl BlockTable {
 
     /// Keep `bytes`, checked, as block `b` for as long as `resident`'s cache holds it.
     pub fn keep(self: &Arc<Self>, b: usize, bytes: &Bytes, resident: &Resident) {
-        let (Some(addr), Some(owner)) = (self.addrs.get(b), self.owners.get(b)) else {
+        let Some(addr) = self.addrs.get(b) else {
             return;
         };
         if bytes.is_empty() || bytes.len() != self.len_of(b) || addr.load(Ordering::Relaxed) != 0 {
             return;
         }
-        let mut held = owner.lock();
-        if held.is_some() {
+        let mut held = self.owner(b).lock();
+        if held.contains_key(&b) {
             return;
         }
         let table = Arc::downgrade(self);
@@ -230,10 +243,11 @@ impl BlockTable {
                 t.release(b);
             }
         });
-        // Under the block's lock: an eviction after `watch` waits for it, then empties it.
+        // Under the block's owner lock: an eviction after `watch` waits for it, then
+        // empties it.
         if resident.watch(release) {
             let at = bytes.as_ptr() as usize;
-            *held = Some(bytes.clone());
+            held.insert(b, bytes.clone());
             addr.store(at, Ordering::Release);
         }
     }
@@ -241,14 +255,14 @@ impl BlockTable {
     /// The cache dropped block `b` (or a copy of it): let go of it, freeing its bytes once
     /// no pinned search can be reading them.
     fn release(&self, b: usize) {
-        let (Some(addr), Some(owner)) = (self.addrs.get(b), self.owners.get(b)) else {
+        let Some(addr) = self.addrs.get(b) else {
             return;
         };
         let guard = epoch::pin();
         let old = {
-            let mut held = owner.lock();
+            let mut held = self.owner(b).lock();
             addr.store(0, Ordering::Release);
-            held.take()
+            held.remove(&b)
         };
         if let Some(bytes) = old {
             guard.defer(move || drop(bytes));

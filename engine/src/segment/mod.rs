@@ -74,6 +74,9 @@ pub(crate) struct Segment {
     index: SegIndex,
     pub deleted: Arc<Deletions>,
     tombstones: Vec<(Key, u64)>,
+    /// A lazy reader's sequence numbers, read when first needed ([`Segment::load_seqs`]);
+    /// its `Seqs` section range is then empty.
+    late_seqs: std::sync::OnceLock<Bytes>,
 }
 
 /// A segment's ANN index: format 1 (graph + codes sections), format 2 mapped (hop
@@ -89,6 +92,10 @@ enum SegIndex {
 pub(crate) struct LazyReads {
     pub prefetch: Prefetch,
     pub read_ahead: ReadAhead,
+    /// Leave the per-row sequence numbers in the store until asked for
+    /// ([`Segment::load_seqs`]): a reader's searches never need them (every segment of
+    /// its version precedes its snapshot), only its key resolution and checkpoints do.
+    pub skip_seqs: bool,
 }
 
 impl From<&crate::options::Options> for LazyReads {
@@ -96,6 +103,7 @@ impl From<&crate::options::Options> for LazyReads {
         LazyReads {
             prefetch: o.prefetch,
             read_ahead: o.read_ahead,
+            skip_seqs: o.read_only,
         }
     }
 }
@@ -187,6 +195,7 @@ impl Segment {
         let kinds: Vec<Section> = RESIDENT
             .into_iter()
             .filter(|k| *k != Section::Metadata || lazy.section_len(*k) != offsets_only)
+            .filter(|k| *k != Section::Seqs || !reads.skip_seqs)
             .collect();
         let resident = lazy.read_sections(&kinds)?;
         let mut sections: [Range<usize>; 9] = Default::default();
@@ -306,7 +315,9 @@ impl Segment {
     ) -> Result<Segment> {
         let r = rows as usize;
         let sec = |s: Section| sections[s as usize - 1].clone();
-        if sec(Section::Seqs).len() != r * 8 {
+        // Empty in a lazy segment that left them in the store.
+        let seqs_later = matches!(index, SegIndex::Lazy(..)) && sec(Section::Seqs).is_empty();
+        if sec(Section::Seqs).len() != r * 8 && !seqs_later {
             return Err(Error::corrupt(&name, "sequence section has the wrong size"));
         }
         let keys = key_layout(&name, &blob, sec(Section::Keys), r)?;
@@ -337,6 +348,7 @@ impl Segment {
             index,
             deleted,
             tombstones,
+            late_seqs: std::sync::OnceLock::new(),
         };
         let mut metas = Vec::new();
         for row in (0..rows).filter(|_| has_meta) {
@@ -432,8 +444,43 @@ impl Segment {
         }
     }
 
+    /// The sequence number of `row`. A lazy reader's segment reads them only through
+    /// [`Segment::load_seqs`], which every caller that needs them runs first (searches
+    /// need them only for writes after the snapshot, and no segment has any).
     pub(crate) fn seq(&self, row: u32) -> u64 {
-        u64_at(self.section(Section::Seqs), row as usize * 8)
+        let seqs = match self.late_seqs.get() {
+            Some(b) => &b[..],
+            None => self.section(Section::Seqs),
+        };
+        u64_at(seqs, row as usize * 8)
+    }
+
+    /// Whether [`Segment::seq`] can answer without [`Segment::load_seqs`].
+    pub(crate) fn has_seqs(&self) -> bool {
+        self.rows == 0
+            || !self.sections[Section::Seqs as usize - 1].is_empty()
+            || self.late_seqs.get().is_some()
+    }
+
+    /// Read the sequence numbers a lazy reader's segment left in the store (one round,
+    /// every block checked); nothing when it holds them.
+    pub(crate) fn load_seqs(&self) -> Result<()> {
+        if self.has_seqs() {
+            return Ok(());
+        }
+        let SegIndex::Lazy(lazy, _) = &self.index else {
+            return Err(Error::corrupt(&self.name, "sequence numbers missing"));
+        };
+        let got = lazy.read_sections(&[Section::Seqs])?;
+        let seqs = got.into_iter().next().unwrap_or_default();
+        if seqs.len() != self.rows as usize * 8 {
+            return Err(Error::corrupt(
+                &self.name,
+                "sequence section has the wrong size",
+            ));
+        }
+        let _ = self.late_seqs.set(seqs);
+        Ok(())
     }
 
     pub(crate) fn key(&self, row: u32) -> Key {
@@ -494,7 +541,7 @@ impl Segment {
     /// Whether `row` is present at snapshot `snap`.
     #[inline]
     pub(crate) fn visible(&self, row: u32, snap: u64) -> bool {
-        self.deleted.alive_at(row, snap) && self.seq(row) <= snap
+        self.deleted.alive_at(row, snap) && (self.max_seq <= snap || self.seq(row) <= snap)
     }
 
     /// Rows matching `filter` (all rows when `None`).

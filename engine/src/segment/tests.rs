@@ -329,6 +329,7 @@ fn a_lazy_segment_reads_metadata_offsets_only_when_there_are_values() {
         let reads = LazyReads {
             prefetch: Prefetch::None,
             read_ahead: ReadAhead::EXACT,
+            skip_seqs: false,
         };
         let seg = Segment::open_lazy(lazy, 0, spec, None, reads).unwrap();
         let SegIndex::Lazy(lazy, _) = &seg.index else {
@@ -352,6 +353,64 @@ fn a_lazy_segment_reads_metadata_offsets_only_when_there_are_values() {
         );
         let groups = seg.matching(Some(&group_2)).len();
         assert_eq!(groups, if with_meta { ROWS as u64 / 4 } else { 0 });
+    }
+}
+
+#[test]
+fn a_lazy_reader_segment_reads_its_sequence_numbers_only_when_asked() {
+    let spec = ShardSpec::new(DIM, Metric::L2);
+    let (_, _, v2) = both(Metric::L2);
+    let mapped = open(&v2, Metric::L2).unwrap();
+    let reads = LazyReads {
+        prefetch: Prefetch::None,
+        read_ahead: ReadAhead::EXACT,
+        skip_seqs: true,
+    };
+    // The reads an open makes: with `fail_load` the next one (the sequence numbers) fails.
+    let open_reads = {
+        let (_dir, storage) = stored(&v2, u64::MAX);
+        let lazy = lazy::LazyIndex::open(storage.clone(), 1, v2.len() as u64, spec)
+            .unwrap()
+            .unwrap();
+        Segment::open_lazy(lazy, 0, spec, None, reads).unwrap();
+        storage.reads.load(std::sync::atomic::Ordering::Relaxed)
+    };
+    for fail_load in [false, true] {
+        let (_dir, storage) = stored(&v2, if fail_load { open_reads } else { u64::MAX });
+        let lazy = lazy::LazyIndex::open(storage, 1, v2.len() as u64, spec)
+            .unwrap()
+            .unwrap();
+        let opened = lazy.stats.bytes.load(std::sync::atomic::Ordering::Relaxed);
+        let resident: usize = RESIDENT.iter().map(|k| lazy.section_len(*k)).sum();
+        let seqs_len = lazy.section_len(Section::Seqs);
+        let seg = Segment::open_lazy(lazy, 0, spec, None, reads).unwrap();
+        let SegIndex::Lazy(lazy, _) = &seg.index else {
+            panic!("not lazy")
+        };
+        let bytes = || lazy.stats.bytes.load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!((bytes() - opened) as usize, resident - seqs_len);
+        assert!(!seg.has_seqs());
+        // Visibility at or after the segment's last write needs no sequence number.
+        let snap = seg.max_seq();
+        for row in 0..ROWS as u32 {
+            assert_eq!(seg.visible(row, snap), mapped.visible(row, snap));
+        }
+        assert!(!seg.has_seqs());
+        if fail_load {
+            let e = seg.load_seqs().unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Io, "{e}");
+            assert!(!seg.has_seqs(), "a failed read loads nothing");
+            continue;
+        }
+        let before = bytes();
+        seg.load_seqs().unwrap();
+        assert_eq!((bytes() - before) as usize, seqs_len);
+        seg.load_seqs().unwrap();
+        assert_eq!((bytes() - before) as usize, seqs_len, "read once");
+        for row in 0..ROWS as u32 {
+            assert_eq!(seg.seq(row), mapped.seq(row));
+            assert_eq!(seg.visible(row, 1000), mapped.visible(row, 1000));
+        }
     }
 }
 

@@ -118,7 +118,7 @@ impl Inner {
         }
         Ok(CheckpointSummary {
             location: target.location().to_string(),
-            points: live_points(&segments),
+            points: live_points(&segments)?,
             bytes,
             segments: manifest.segments.len() as u64,
             seq: manifest.flushed_seq,
@@ -177,9 +177,10 @@ fn refuse_existing(target: &dyn Storage) -> Result<()> {
 
 /// Keys whose newest row is newer than their newest tombstone, over `segments` alone
 /// (the checkpoint's view: no memtable, no deletion marks of later writes).
-fn live_points(segments: &[Arc<Segment>]) -> u64 {
+fn live_points(segments: &[Arc<Segment>]) -> Result<u64> {
     let mut newest: HashMap<Key, (u64, u64)> = HashMap::new();
     for s in segments {
+        s.load_seqs()?;
         for row in 0..s.rows() {
             let e = newest.entry(s.key(row)).or_default();
             e.0 = e.0.max(s.seq(row));
@@ -189,5 +190,5 @@ fn live_points(segments: &[Arc<Segment>]) -> u64 {
             e.1 = e.1.max(*seq);
         }
     }
-    newest.values().filter(|(row, tomb)| row > tomb).count() as u64
+    Ok(newest.values().filter(|(row, tomb)| row > tomb).count() as u64)
 }

@@ -231,16 +231,18 @@ impl Drop for Inner {
 impl Inner {
     /// The primary-key index, built first when a read-only open or refresh left it to the
     /// first use.
-    fn keys(&self) -> parking_lot::RwLockReadGuard<'_, PkIndex> {
+    fn keys(&self) -> Result<parking_lot::RwLockReadGuard<'_, PkIndex>> {
         loop {
             let pk = self.pk.read();
             if !self.keys_pending.load(Ordering::Acquire) {
-                return pk;
+                return Ok(pk);
             }
             drop(pk);
             let mut pending = self.pending_keys.lock();
-            if let Some(keys) = pending.take() {
-                let built = keys.build();
+            if let Some(keys) = pending.as_ref() {
+                // A failed read leaves it pending, for the next call.
+                let built = keys.build()?;
+                *pending = None;
                 *self.pk.write() = built;
                 self.keys_pending.store(false, Ordering::Release);
             }

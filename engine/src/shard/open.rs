@@ -103,6 +103,7 @@ pub(super) fn open_on(
     let spec = manifest.spec;
     let epoch = manifest.writer_epoch;
     let segments = open_segments(&storage, &manifest, spec, 1, LazyReads::from(&opts))?;
+    seqs_for_snapshots(&segments, manifest.flushed_seq)?;
     // Readers take the version's deletion vectors and build the key index when first
     // asked; a writer resolves every key, which also gives each mark its exact sequence
     // number.
@@ -112,7 +113,7 @@ pub(super) fn open_on(
     };
     let pk = match pending {
         Some(_) => PkIndex::default(),
-        None => resolve(&segments),
+        None => resolve_loaded(&segments)?,
     };
     let keys_pending = pending.is_some();
     let next_container = segments.len() as u32 + 1;
@@ -303,6 +304,25 @@ pub(super) fn open_segments(
         .collect()
 }
 
+/// A reader's lazy segments leave their sequence numbers in the store, and a search needs
+/// them only in a segment holding writes after its snapshot — after the version's
+/// `flushed_seq`, which no segment of the version does. Read them for any that does.
+pub(super) fn seqs_for_snapshots(segments: &[Arc<Segment>], flushed_seq: u64) -> Result<()> {
+    for s in segments.iter().filter(|s| s.max_seq() > flushed_seq) {
+        s.load_seqs()?;
+    }
+    Ok(())
+}
+
+/// [`resolve`] after reading the sequence numbers a reader's lazy segments left in the
+/// store.
+pub(super) fn resolve_loaded(segments: &[Arc<Segment>]) -> Result<PkIndex> {
+    for s in segments {
+        s.load_seqs()?;
+    }
+    Ok(resolve(segments))
+}
+
 /// Build the primary-key index over segments: the highest sequence number of a key wins,
 /// a newer tombstone removes it; every loser is marked deleted by its winner's number.
 pub(super) fn resolve(segments: &[Arc<Segment>]) -> PkIndex {
@@ -391,8 +411,9 @@ pub(super) struct PendingKeys {
 impl PendingKeys {
     /// The index of the live rows. A key live twice means the vectors missed a mark
     /// (searches until now counted that row live too): logged, and the keys are resolved
-    /// instead, which marks the rows the vectors missed.
-    pub(super) fn build(self) -> PkIndex {
+    /// instead, which marks the rows the vectors missed (an error only when the sequence
+    /// numbers that needs cannot be read).
+    pub(super) fn build(&self) -> Result<PkIndex> {
         let empty = RoaringBitmap::new();
         let live = self.segments.iter().flat_map(|s| {
             let dead = self.deletes.get(&s.id).unwrap_or(&empty);
@@ -405,14 +426,14 @@ impl PendingKeys {
             })
         });
         match PkIndex::from_entries(live, self.live as usize) {
-            Ok(pk) => pk,
+            Ok(pk) => Ok(pk),
             Err(key) => {
                 tracing::warn!(
                     key = %key,
                     flushed_seq = self.flushed_seq,
                     "deletion vectors leave a key live twice; resolving keys"
                 );
-                resolve(&self.segments)
+                resolve_loaded(&self.segments)
             }
         }
     }
@@ -658,7 +679,7 @@ mod tests {
         let marks =
             |segments: &[Arc<Segment>]| state(segments, &PkIndex::default(), m.flushed_seq).0;
         assert_eq!(marks(&loaded), marks(&resolved));
-        let from_vecs = pending.build();
+        let from_vecs = pending.build().unwrap();
         assert_eq!(
             state(&loaded, &from_vecs, m.flushed_seq),
             state(&resolved, &from_keys, m.flushed_seq)
@@ -683,7 +704,7 @@ mod tests {
         let mut live_twice = m.clone();
         live_twice.deletes.as_mut().unwrap().clear();
         let pending = pending_keys(&fresh, &live_twice).expect("nothing to refuse yet");
-        let built = pending.build();
+        let built = pending.build().unwrap();
         assert_eq!(
             state(&fresh, &built, m.flushed_seq),
             state(&resolved, &from_keys, m.flushed_seq)

@@ -52,7 +52,7 @@ impl Inner {
     pub(super) fn get(&self, key: &Key) -> Result<Option<Point>> {
         self.check_open()?;
         vecshard_model::validate::key(key)?;
-        let pk = self.keys();
+        let pk = self.keys()?;
         let view = self.current.read().view.clone();
         let Some(loc) = pk.get(key) else {
             return Ok(None);
@@ -71,7 +71,7 @@ impl Inner {
                 "scan limit {limit} out of range 1..={MAX_SCAN_PAGE}"
             )));
         }
-        let pk = self.keys();
+        let pk = self.keys()?;
         let view = self.current.read().view.clone();
         let page = pk.page(after, limit);
         drop(pk);

@@ -68,10 +68,11 @@ impl Inner {
                 }
             }
         }
+        super::open::seqs_for_snapshots(&segments, m.flushed_seq)?;
         let pending = super::open::pending_keys(&segments, m);
         let pk = match pending {
             Some(_) => PkIndex::default(),
-            None => super::open::resolve(&segments),
+            None => super::open::resolve_loaded(&segments)?,
         };
         let containers = segments.into_iter().map(Container::Seg).collect();
         let mut published = self.published.lock();

@@ -73,9 +73,10 @@ pub struct BenchArgs {
     /// What the reopened object-store shard warms at open: none, upper-layers, all.
     #[arg(long, default_value = "upper-layers")]
     pub prefetch: String,
-    /// Candidates a lazy search expands per round of reads (1: the local search's
-    /// answers; 4: about a third of the rounds, a slightly wider walk).
-    #[arg(long, default_value_t = 1)]
+    /// Candidates a lazy search expands per round that must read blocks, as the node's
+    /// `engine.read_batch` (adaptive: a round served from memory expands one, so warm
+    /// searches answer as the local search). 1: every round expands one.
+    #[arg(long, default_value_t = 8)]
     pub read_batch: usize,
     /// Use only the first N queries (and their ground truth) for the warm sweep: a cache
     /// smaller than the working set makes every warm query pay store latency.
@@ -184,9 +185,9 @@ pub fn run(a: BenchArgs, data: Dataset) -> Result<()> {
             .block_cache_bytes
             .unwrap_or(Options::default().block_cache_bytes),
         prefetch,
-        read_ahead: ReadAhead {
-            batch: a.read_batch.max(1),
-            ..ReadAhead::EXACT
+        read_ahead: match a.read_batch {
+            0 | 1 => ReadAhead::EXACT,
+            n => ReadAhead::adaptive(n),
         },
         ..Options::default()
     };

@@ -322,11 +322,12 @@ impl Segment {
         }
         let keys = key_layout(&name, &blob, sec(Section::Keys), r)?;
         // An empty range: a lazy segment's metadata column without values, not read.
-        let has_meta = !sec(Section::Metadata).is_empty();
-        if has_meta {
-            check_offsets(&name, &blob, sec(Section::Metadata), r, "metadata")?;
+        let meta = sec(Section::Metadata);
+        if !meta.is_empty() {
+            check_offsets(&name, &blob, meta.clone(), r, "metadata")?;
         }
-        let has_meta = has_meta && sec(Section::Metadata).len() > (r + 1) * 8;
+        // Values beyond the offsets: otherwise every row's metadata is empty.
+        let has_meta = meta.len() > (r + 1) * 8;
         let tombstones: Vec<(Key, u64)> = postcard::from_bytes(&blob[sec(Section::Tombstones)])
             .map_err(|e| Error::corrupt(&name, format!("tombstones: {e}")))?;
         let deleted = match deleted {

@@ -113,7 +113,7 @@ pub(super) fn open_on(
     };
     let pk = match pending {
         Some(_) => PkIndex::default(),
-        None => resolve_loaded(&segments)?,
+        None => resolve(&segments)?,
     };
     let keys_pending = pending.is_some();
     let next_container = segments.len() as u32 + 1;
@@ -314,18 +314,13 @@ pub(super) fn seqs_for_snapshots(segments: &[Arc<Segment>], flushed_seq: u64) ->
     Ok(())
 }
 
-/// [`resolve`] after reading the sequence numbers a reader's lazy segments left in the
-/// store.
-pub(super) fn resolve_loaded(segments: &[Arc<Segment>]) -> Result<PkIndex> {
+/// Build the primary-key index over segments: the highest sequence number of a key wins,
+/// a newer tombstone removes it; every loser is marked deleted by its winner's number.
+/// Reads first the sequence numbers a reader's lazy segments left in the store.
+pub(super) fn resolve(segments: &[Arc<Segment>]) -> Result<PkIndex> {
     for s in segments {
         s.load_seqs()?;
     }
-    Ok(resolve(segments))
-}
-
-/// Build the primary-key index over segments: the highest sequence number of a key wins,
-/// a newer tombstone removes it; every loser is marked deleted by its winner's number.
-pub(super) fn resolve(segments: &[Arc<Segment>]) -> PkIndex {
     // Every row by key. The sort is stable, so each key's rows stay in segment order and
     // the winner and the marks are those of taking the rows one by one in that order;
     // the index is then built in bulk (inserting a million keys one by one into the
@@ -346,7 +341,7 @@ pub(super) fn resolve(segments: &[Arc<Segment>]) -> PkIndex {
         Err(key) => unreachable!("key {key} was grouped once"),
     };
     apply_tombstones(segments, &mut pk);
-    pk
+    Ok(pk)
 }
 
 /// A segment's tombstone newer than its key's live row removes the key and marks the row
@@ -433,7 +428,7 @@ impl PendingKeys {
                     flushed_seq = self.flushed_seq,
                     "deletion vectors leave a key live twice; resolving keys"
                 );
-                resolve_loaded(&self.segments)
+                resolve(&self.segments)
             }
         }
     }
@@ -622,7 +617,7 @@ mod tests {
                 bulk_segments.reverse();
                 reference_segments.reverse();
             }
-            let bulk = resolve(&bulk_segments);
+            let bulk = resolve(&bulk_segments).unwrap();
             let reference = resolve_one_by_one(&reference_segments);
             assert!(bulk.len() > 40, "{} live keys", bulk.len());
             for seq in 0..=max_seq {
@@ -671,7 +666,7 @@ mod tests {
         let spec = m.spec;
         let dyn_storage: Arc<dyn Storage> = storage.clone();
         let resolved = open_segments(&dyn_storage, &m, spec, 1, LazyReads::default()).unwrap();
-        let from_keys = resolve(&resolved);
+        let from_keys = resolve(&resolved).unwrap();
         let loaded = open_segments(&dyn_storage, &m, spec, 1, LazyReads::default()).unwrap();
         let pending = pending_keys(&loaded, &m).expect("the vectors fit");
         assert_eq!(pending.live, from_keys.len() as u64);

@@ -72,7 +72,7 @@ impl Inner {
         let pending = super::open::pending_keys(&segments, m);
         let pk = match pending {
             Some(_) => PkIndex::default(),
-            None => super::open::resolve_loaded(&segments)?,
+            None => super::open::resolve(&segments)?,
         };
         let containers = segments.into_iter().map(Container::Seg).collect();
         let mut published = self.published.lock();

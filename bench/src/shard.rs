@@ -75,9 +75,10 @@ pub struct BenchArgs {
     pub prefetch: String,
     /// Candidates a lazy search expands per round that must read blocks, as the node's
     /// `engine.read_batch` (adaptive: a round served from memory expands one, so warm
-    /// searches answer as the local search). 1: every round expands one.
-    #[arg(long, default_value_t = 8)]
-    pub read_batch: usize,
+    /// searches answer as the local search). 1: every round expands one. 1 to 64, as
+    /// the node's setting.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub read_batch: u32,
     /// Use only the first N queries (and their ground truth) for the warm sweep: a cache
     /// smaller than the working set makes every warm query pay store latency.
     #[arg(long)]
@@ -186,8 +187,8 @@ pub fn run(a: BenchArgs, data: Dataset) -> Result<()> {
             .unwrap_or(Options::default().block_cache_bytes),
         prefetch,
         read_ahead: match a.read_batch {
-            0 | 1 => ReadAhead::EXACT,
-            n => ReadAhead::adaptive(n),
+            1 => ReadAhead::EXACT,
+            n => ReadAhead::adaptive(n as usize),
         },
         ..Options::default()
     };

@@ -106,9 +106,23 @@ impl From<Error> for tonic::Status {
     }
 }
 
+/// Whether tonic made `status` on this side of a call from a connection-level failure (a
+/// reset or refused stream, a GOAWAY from a node shutting down, a closed connection)
+/// rather than reading it off the wire: such a status carries its cause as its source, a
+/// status the peer sent has none. Whatever code tonic gave it (a stream reset with
+/// NO_ERROR becomes Internal), it says the peer did not answer.
+pub fn is_transport_failure(status: &tonic::Status) -> bool {
+    std::error::Error::source(status).is_some()
+}
+
 impl From<tonic::Status> for Error {
     fn from(s: tonic::Status) -> Self {
-        Error::new(kind_of_code(s.code()), s.message().to_string())
+        let kind = if is_transport_failure(&s) {
+            ErrorKind::Unavailable
+        } else {
+            kind_of_code(s.code())
+        };
+        Error::new(kind, s.message().to_string())
     }
 }
 

@@ -305,6 +305,7 @@ pub async fn start_with_clock(
         ApiKeys(core.clone()),
     );
     let public = server(tls.as_ref(), false)?
+        .layer(crate::api::deadline::DeadlineLayer)
         .layer(crate::api::limit::LimitLayer(core.limit.clone()))
         .layer(tower::util::MapResponseLayer::new(
             oversized_as_resource_exhausted,

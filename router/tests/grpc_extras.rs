@@ -68,3 +68,43 @@ async fn health_and_reflection_answer_on_the_public_port() {
         "{names:?}"
     );
 }
+
+/// A request whose `grpc-timeout` passes while the router still waits for its body is
+/// answered DEADLINE_EXCEEDED (tonic's own timer would say CANCELLED).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_passed_deadline_is_deadline_exceeded_not_cancelled() {
+    let dir = tempfile::tempdir().unwrap();
+    let router = vecshard_router::start(test_config(dir.path(), 1))
+        .await
+        .unwrap();
+    let tcp = tokio::net::TcpStream::connect(router.grpc_addr())
+        .await
+        .unwrap();
+    let (h2, conn) = h2::client::handshake(tcp).await.unwrap();
+    tokio::spawn(conn);
+    let mut h2 = h2.ready().await.unwrap();
+    for path in [
+        "/vecshard.v1.VecShard/Search",
+        "/vecshard.v1.VecShard/Upsert",
+    ] {
+        let req =
+            tonic::codegen::http::Request::post(format!("http://{}{path}", router.grpc_addr()))
+                .header("content-type", "application/grpc")
+                .header("te", "trailers")
+                .header("grpc-timeout", "5m")
+                .body(())
+                .unwrap();
+        // The body never comes: the stream stays open until the router answers.
+        let (answer, _body) = h2.send_request(req, false).unwrap();
+        let answer = answer.await.unwrap();
+        let status = answer
+            .headers()
+            .get("grpc-status")
+            .map(|v| v.to_str().unwrap());
+        let message = answer.headers().get("grpc-message");
+        assert_eq!(status, Some("4"), "{path}: {message:?}");
+        let message = message.unwrap().to_str().unwrap();
+        assert!(message.contains("deadline"), "{path}: {message}");
+    }
+    router.shutdown().await;
+}

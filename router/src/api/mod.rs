@@ -2,6 +2,7 @@
 //! peer-only internal gRPC service, and clients used to forward to the leader.
 
 pub mod client;
+pub mod deadline;
 pub mod grpc;
 mod grpc_backups;
 pub mod internal;

@@ -252,6 +252,10 @@ pub enum Failure {
 /// Classify a node's error status. `what` names the call for messages.
 pub fn classify(status: tonic::Status, what: &str) -> Failure {
     use tonic::Code;
+    if crate::error_status::is_transport_failure(&status) {
+        // The node did not answer (the connection or stream broke): like unreachable.
+        return Failure::Transient(format!("{what}: {}", status.message()));
+    }
     match status.code() {
         Code::FailedPrecondition => {
             let detail = NotOwner::decode(status.details())
@@ -272,5 +276,57 @@ pub fn classify(status: tonic::Status, what: &str) -> Failure {
         | Code::Unknown
         | Code::Aborted => Failure::Transient(format!("{what}: {}", status.message())),
         _ => Failure::Final(Error::from(status).context(what)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A server that resets every stream with NO_ERROR, as a node does to a request that
+    /// races its shutdown. Returns its address.
+    async fn resetting_server() -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let Ok(mut conn) = h2::server::handshake(tcp).await else {
+                        return;
+                    };
+                    while let Some(Ok((_req, mut respond))) = conn.accept().await {
+                        respond.send_reset(h2::Reason::NO_ERROR);
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn a_reset_stream_is_transient_and_a_node_answer_of_internal_is_final() {
+        let addr = resetting_server().await;
+        let mut node = NodeClient::connect(format!("http://{addr}")).await.unwrap();
+        let status = node
+            .upsert(pi::UpsertRequest::default())
+            .await
+            .expect_err("the stream was reset");
+        // tonic calls a NO_ERROR reset Internal; the router must not pass that on as final.
+        assert_eq!(status.code(), tonic::Code::Internal, "{status:?}");
+        assert!(
+            matches!(classify(status.clone(), "upsert"), Failure::Transient(m) if m.starts_with("upsert: ")),
+            "{status:?}"
+        );
+        assert_eq!(
+            Error::from(status).kind(),
+            crate::error::ErrorKind::Unavailable
+        );
+
+        // The same code sent by a node is its answer.
+        let answered = tonic::Status::internal("engine invariant broken");
+        assert!(matches!(
+            classify(answered, "upsert"),
+            Failure::Final(e) if e.kind() == crate::error::ErrorKind::Internal
+        ));
     }
 }

@@ -73,8 +73,10 @@ enum Cmd {
 }
 
 fn main() {
-    // Before any thread starts: one malloc arena per core (vecshard_engine::malloc).
+    // Before any thread starts: one malloc arena per core, and free heap pages given back
+    // after object-store reads (vecshard_engine::malloc).
     vecshard_engine::malloc::limit_arenas();
+    vecshard_engine::malloc::trim_in_background();
     if let Err(e) = init_logging() {
         eprintln!("error: {e:#}");
         std::process::exit(2);

@@ -321,7 +321,11 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
 
 fn main() -> Result<(), String> {
     // As the node does (`MALLOC_ARENA_MAX=16` gives glibc's default on 2 cores, for an A/B).
+    // `LAZY_BENCH_NO_TRIM=1` leaves the trimming thread out, for an A/B.
     vecshard_engine::malloc::limit_arenas();
+    if std::env::var_os("LAZY_BENCH_NO_TRIM").is_none() {
+        vecshard_engine::malloc::trim_in_background();
+    }
     let a = parse()?;
     build(&a)?;
     let queries = read_vecs(
@@ -477,6 +481,25 @@ fn main() -> Result<(), String> {
             let _ = std::fs::copy("/proc/self/smaps", to);
             let fds = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count());
             println!("open file descriptors: {fds}");
+            #[cfg(all(target_os = "linux", target_env = "gnu"))]
+            {
+                // SAFETY: mallinfo2 only reads the allocator's counters; malloc_trim only
+                // returns free pages to the system.
+                let m = unsafe { libc::mallinfo2() };
+                let before = rss_mb();
+                let t = Instant::now();
+                unsafe { libc::malloc_trim(0) };
+                let took = t.elapsed().as_secs_f64() * 1e3;
+                println!(
+                    "malloc: in use {:.0} MB, free in the heap {:.0} MB, mmapped {:.0} MB, \
+                     arenas {:.0} MB; RSS {before:.0} MB, after malloc_trim ({took:.1} ms) {:.0} MB",
+                    m.uordblks as f64 / 1e6,
+                    m.fordblks as f64 / 1e6,
+                    m.hblkhd as f64 / 1e6,
+                    m.arena as f64 / 1e6,
+                    rss_mb()
+                );
+            }
         }
         let first = l.first().copied().unwrap_or(0.0);
         let count = l.len();

@@ -16,6 +16,7 @@ mod block_cache;
 mod disk_cache;
 pub(crate) mod retry;
 pub(crate) mod runtime;
+mod slab;
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -93,6 +94,7 @@ impl Stats {
         self.misses.fetch_add(blocks, Ordering::Relaxed);
         self.requests.fetch_add(requests, Ordering::Relaxed);
         self.bytes_fetched.fetch_add(bytes, Ordering::Relaxed);
+        crate::malloc::note_churn(bytes);
     }
 }
 
@@ -395,16 +397,17 @@ impl ObjectStorage {
         lane: Lane,
     ) -> Result<Vec<(u64, Bytes)>> {
         let bs = self.blocks.block_size();
-        // Every block is copied into its own allocation, a one-block run too: an HTTP
+        // Every block is copied into memory of its own, a one-block run too: an HTTP
         // client's answer is a slice of its connection's read buffer (8 KiB and up), which
         // a cached block would otherwise keep alive — for a cache of 4 KiB blocks, twice
-        // the memory it counts or more.
+        // the memory it counts or more. The copies go to the cache's slab, apart from the
+        // request's short-lived allocations (see `BlockSlab`).
         let split = |runs: &[Range<u64>], data: Vec<Bytes>, out: &mut Vec<(u64, Bytes)>| {
             for (run, data) in runs.iter().zip(data) {
                 for b in run.clone() {
                     let off = ((b - run.start) * bs).min(data.len() as u64) as usize;
                     let end = ((b - run.start + 1) * bs).min(data.len() as u64) as usize;
-                    out.push((b, Bytes::copy_from_slice(&data[off..end])));
+                    out.push((b, self.blocks.copy_block(&data[off..end])));
                 }
             }
         };
@@ -427,7 +430,7 @@ impl ObjectStorage {
                 None => None,
             };
             match cached {
-                Some(data) => out.push((b, Bytes::from(data))),
+                Some(data) => out.push((b, self.blocks.copy_block(&data))),
                 None => fetch.push(b),
             }
         }

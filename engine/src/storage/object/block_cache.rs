@@ -1,8 +1,9 @@
 //! A bounded in-memory cache of fixed-size, aligned blocks of remote objects.
 //!
 //! Eviction and concurrency come from `quick_cache` (weighted by bytes, S3-FIFO — scan
-//! resistant, close to LRU for hot blocks). Each block is its own allocation, so the cached
-//! bytes never hold on to a larger buffer and the bound is the memory actually used.
+//! resistant, close to LRU for hot blocks). Each block has memory of its own (a slot of a
+//! [`BlockSlab`]), so the cached bytes never hold on to a larger buffer and the bound is the
+//! memory actually used.
 //! One cache may be shared by many storages (keys carry the object's full location).
 
 use std::ops::Range;
@@ -15,6 +16,7 @@ use quick_cache::sync::Cache;
 use quick_cache::{DefaultHashBuilder, Lifecycle, Weighter};
 use std::collections::HashMap;
 
+use super::slab::BlockSlab;
 use crate::storage::Resident;
 
 /// Bookkeeping per cached block, counted against the bound with its bytes: the allocator's
@@ -84,6 +86,8 @@ pub struct BlockCache {
     cache: Option<Blocks>,
     block_size: u64,
     capacity: u64,
+    /// Where the blocks' bytes live (see [`BlockSlab`]).
+    slab: BlockSlab,
     /// Objects with cached blocks → one past their highest cached block, so a `put` or
     /// `delete` of an object can drop its blocks without scanning the cache.
     extents: Mutex<HashMap<Arc<str>, u64>>,
@@ -124,6 +128,7 @@ impl BlockCache {
         });
         BlockCache {
             cache,
+            slab: BlockSlab::new(block_size),
             block_size,
             capacity: capacity_bytes,
             extents: Mutex::new(HashMap::new()),
@@ -133,6 +138,12 @@ impl BlockCache {
     /// Block size in bytes.
     pub fn block_size(&self) -> u64 {
         self.block_size
+    }
+
+    /// `data` (at most one block) in memory of its own, apart from the general heap, to be
+    /// cached: see [`BlockSlab`].
+    pub(crate) fn copy_block(&self, data: &[u8]) -> Bytes {
+        self.slab.copy(data)
     }
 
     /// The configured bound in bytes.

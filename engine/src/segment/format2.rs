@@ -101,6 +101,18 @@ pub(crate) fn write(
     out
 }
 
+/// Bytes from the start of the directory to the end of `file`, a whole format-2 file
+/// (for the manifest: see `SegmentMeta::tail_bytes`); 0 for any other file.
+pub(crate) fn tail_bytes(file: &[u8]) -> u64 {
+    let Some(tail) = file.len().checked_sub(TAIL_LEN).map(|at| &file[at..]) else {
+        return 0;
+    };
+    match decode_tail("", tail, file.len()) {
+        Ok(dir) => (file.len() - dir.start) as u64,
+        Err(_) => 0,
+    }
+}
+
 /// The directory's byte range, from the last [`TAIL_LEN`] bytes of a file of `file_len`.
 pub(crate) fn decode_tail(path: &str, tail: &[u8], file_len: usize) -> Result<Range<usize>> {
     if tail.len() != TAIL_LEN || &tail[TAIL_LEN - 8..] != TAIL_MAGIC {

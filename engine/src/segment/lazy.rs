@@ -22,8 +22,13 @@ use crate::options::{Prefetch, ShardSpec};
 use crate::paths;
 use crate::storage::Storage;
 
-/// Bytes read from the end of a file at open, hoping to get the directory with the tail.
+/// Bytes read from the end of a file at open, hoping to get the directory with the tail
+/// (when the manifest does not say how long it is). Smaller in tests, whose segments'
+/// directories are a few KiB, so that they cover a directory past the probe.
+#[cfg(not(test))]
 const TAIL_PROBE: u64 = 64 << 10;
+#[cfg(test)]
+pub(crate) const TAIL_PROBE: u64 = 1 << 10;
 /// Ranges of one [`Storage::warm`] call of the prefetch.
 const WARM_CHUNK: usize = 1 << 20;
 
@@ -58,10 +63,13 @@ pub(crate) struct LazyIndex {
 impl LazyIndex {
     /// Open `segments/<id>`, `file_len` bytes long (the manifest records it), reading
     /// its header and tail directory only; `Ok(None)` when it is not a format-2 file.
+    /// `tail_bytes` (the manifest's, 0 if unknown) is how much of the end to read with
+    /// the header, the directory included: one round instead of two.
     pub(crate) fn open(
         storage: Arc<dyn Storage>,
         id: u64,
         file_len: u64,
+        tail_bytes: u64,
         spec: ShardSpec,
     ) -> Result<Option<LazyIndex>> {
         let path = paths::segment(id);
@@ -72,7 +80,7 @@ impl LazyIndex {
         }
         let stats = ReadStats::default();
         let probe = file_len
-            .saturating_sub(TAIL_PROBE)
+            .saturating_sub(TAIL_PROBE.max(tail_bytes))
             .max(format::HEADER_LEN as u64);
         let mut got = reads(
             storage.as_ref(),

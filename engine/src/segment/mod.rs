@@ -29,6 +29,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use roaring::RoaringBitmap;
 
+pub(crate) use format2::tail_bytes;
 pub(crate) use writer::SegmentWriter;
 
 use crate::deletions::Deletions;
@@ -38,6 +39,7 @@ use crate::index::{
     FrozenIndex, HopIndex, IndexBytes, IndexParams, LazySource, Neighbor, ReadAhead, SliceVectors,
     Vectors, Within,
 };
+use crate::manifest::SegmentMeta;
 use crate::meta_index::MetaIndex;
 use crate::options::{Prefetch, ShardSpec};
 use crate::paths;
@@ -146,24 +148,24 @@ fn aligned(blob: Blob) -> Blob {
 }
 
 impl Segment {
-    /// Open `segments/<id>` (`file_len` bytes, as the manifest records); `deleted`
-    /// carries the marks over when a memtable becomes this segment. A format-2 file on
-    /// a storage that reads in blocks gets the lazy backing, anything else is mapped.
+    /// Open the segment `meta` describes (as the manifest records it); `deleted` carries
+    /// the marks over when a memtable becomes this segment. A format-2 file on a storage
+    /// that reads in blocks gets the lazy backing, anything else is mapped.
     pub(crate) fn open(
         storage: &Arc<dyn Storage>,
-        id: u64,
-        file_len: u64,
+        meta: &SegmentMeta,
         container: u32,
         spec: ShardSpec,
         deleted: Option<Arc<Deletions>>,
         reads: LazyReads,
     ) -> Result<Segment> {
         if storage.reads_in_blocks()
-            && let Some(lazy) = LazyIndex::open(storage.clone(), id, file_len, spec)?
+            && let Some(lazy) =
+                LazyIndex::open(storage.clone(), meta.id, meta.bytes, meta.tail_bytes, spec)?
         {
             return Self::open_lazy(lazy, container, spec, deleted, reads);
         }
-        Self::open_mapped(storage.as_ref(), id, container, spec, deleted)
+        Self::open_mapped(storage.as_ref(), meta.id, container, spec, deleted)
     }
 
     /// Open `segments/<id>` whole (mapped or fetched), every checksum verified.

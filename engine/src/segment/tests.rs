@@ -267,7 +267,7 @@ fn a_lazy_search_answers_like_the_mapped_one_reading_only_what_it_walks() {
         let mapped = open(&v2, metric).unwrap();
         let (_dir, storage) = stored(&v2, u64::MAX);
         let spec = ShardSpec::new(DIM, metric);
-        let lazy = lazy::LazyIndex::open(storage, 1, v2.len() as u64, spec)
+        let lazy = lazy::LazyIndex::open(storage, 1, v2.len() as u64, 0, spec)
             .unwrap()
             .unwrap();
         let open_bytes = lazy.stats.bytes.load(std::sync::atomic::Ordering::Relaxed);
@@ -320,7 +320,7 @@ fn a_lazy_segment_reads_metadata_offsets_only_when_there_are_values() {
         let (_, _, v2) = files(Metric::L2, with_meta);
         let mapped = open(&v2, Metric::L2).unwrap();
         let (_dir, storage) = stored(&v2, u64::MAX);
-        let lazy = lazy::LazyIndex::open(storage, 1, v2.len() as u64, spec)
+        let lazy = lazy::LazyIndex::open(storage, 1, v2.len() as u64, 0, spec)
             .unwrap()
             .unwrap();
         let opened = lazy.stats.bytes.load(std::sync::atomic::Ordering::Relaxed);
@@ -369,7 +369,7 @@ fn a_lazy_reader_segment_reads_its_sequence_numbers_only_when_asked() {
     // The reads an open makes: with `fail_load` the next one (the sequence numbers) fails.
     let open_reads = {
         let (_dir, storage) = stored(&v2, u64::MAX);
-        let lazy = lazy::LazyIndex::open(storage.clone(), 1, v2.len() as u64, spec)
+        let lazy = lazy::LazyIndex::open(storage.clone(), 1, v2.len() as u64, 0, spec)
             .unwrap()
             .unwrap();
         Segment::open_lazy(lazy, 0, spec, None, reads).unwrap();
@@ -377,7 +377,7 @@ fn a_lazy_reader_segment_reads_its_sequence_numbers_only_when_asked() {
     };
     for fail_load in [false, true] {
         let (_dir, storage) = stored(&v2, if fail_load { open_reads } else { u64::MAX });
-        let lazy = lazy::LazyIndex::open(storage, 1, v2.len() as u64, spec)
+        let lazy = lazy::LazyIndex::open(storage, 1, v2.len() as u64, 0, spec)
             .unwrap()
             .unwrap();
         let opened = lazy.stats.bytes.load(std::sync::atomic::Ordering::Relaxed);
@@ -419,12 +419,14 @@ fn a_failing_store_gives_an_error_never_a_different_answer() {
     let (vectors, _, v2) = both(Metric::L2);
     let mapped = open(&v2, Metric::L2).unwrap();
     let spec = ShardSpec::new(DIM, Metric::L2);
+    // As the manifest says: the open is reads 0 and 1.
+    let tail = tail_bytes(&v2);
     let all = |_: u32| true;
     let (mut failed, mut answered) = (0, 0);
     for query in queries(&vectors, 5) {
         let want = mapped.ann(&query, 10, 32, &all, 1.0, Within::NONE).unwrap();
         let (_dir, storage) = stored(&v2, u64::MAX);
-        let lazy = lazy::LazyIndex::open(storage.clone(), 1, v2.len() as u64, spec)
+        let lazy = lazy::LazyIndex::open(storage.clone(), 1, v2.len() as u64, tail, spec)
             .unwrap()
             .unwrap();
         lazy.search(ReadAhead::EXACT, &query, 10, 32, &all, 1.0, Within::NONE)
@@ -434,7 +436,7 @@ fn a_failing_store_gives_an_error_never_a_different_answer() {
         let step = (reads as usize / 20).max(1);
         for fail_at in (2..=reads).step_by(step).chain([reads - 1, reads]) {
             let (_dir, storage) = stored(&v2, fail_at);
-            let lazy = lazy::LazyIndex::open(storage, 1, v2.len() as u64, spec)
+            let lazy = lazy::LazyIndex::open(storage, 1, v2.len() as u64, tail, spec)
                 .unwrap()
                 .unwrap();
             match lazy.search(ReadAhead::EXACT, &query, 10, 32, &all, 1.0, Within::NONE) {
@@ -489,7 +491,7 @@ fn a_damaged_block_is_named_when_a_lazy_search_reads_it() {
         bad[at] ^= 0x44;
         let (_dir, storage) = stored(&bad, u64::MAX);
         // The open reads the header and directory only: the damage is found when read.
-        let lazy = lazy::LazyIndex::open(storage, 1, bad.len() as u64, spec)
+        let lazy = lazy::LazyIndex::open(storage, 1, bad.len() as u64, 0, spec)
             .unwrap()
             .unwrap();
         let e = lazy
@@ -504,7 +506,7 @@ fn a_damaged_block_is_named_when_a_lazy_search_reads_it() {
     let mut bad = v2.clone();
     bad[vectors_at + rows[0] as usize * DIM * 4] ^= 0x44;
     let (_dir, storage) = stored(&bad, u64::MAX);
-    let lazy = lazy::LazyIndex::open(storage, 1, bad.len() as u64, spec)
+    let lazy = lazy::LazyIndex::open(storage, 1, bad.len() as u64, 0, spec)
         .unwrap()
         .unwrap();
     let e = lazy
@@ -533,7 +535,7 @@ fn concurrent_lazy_searches_keep_the_block_cache_bound() {
         .unwrap();
     let storage = Arc::new(storage);
     let spec = ShardSpec::new(DIM, Metric::L2);
-    let lazy = lazy::LazyIndex::open(storage.clone(), 1, v2.len() as u64, spec)
+    let lazy = lazy::LazyIndex::open(storage.clone(), 1, v2.len() as u64, 0, spec)
         .unwrap()
         .unwrap();
     let qs = queries(&vectors, 48);
@@ -610,7 +612,7 @@ fn a_warm_lazy_search_reads_the_table_and_lets_go_when_the_cache_does() {
         .unwrap();
     let storage = Arc::new(storage);
     let spec = ShardSpec::new(DIM, Metric::L2);
-    let lazy = lazy::LazyIndex::open(storage.clone(), 1, v2.len() as u64, spec)
+    let lazy = lazy::LazyIndex::open(storage.clone(), 1, v2.len() as u64, 0, spec)
         .unwrap()
         .unwrap();
     let all = |_: u32| true;
@@ -670,7 +672,7 @@ fn a_batched_lazy_walk_keeps_the_mapped_recall_in_fewer_rounds() {
     let mapped = open(&v2, Metric::L2).unwrap();
     let (_dir, storage) = stored(&v2, u64::MAX);
     let spec = ShardSpec::new(DIM, Metric::L2);
-    let lazy = lazy::LazyIndex::open(storage, 1, v2.len() as u64, spec)
+    let lazy = lazy::LazyIndex::open(storage, 1, v2.len() as u64, 0, spec)
         .unwrap()
         .unwrap();
     let view = SliceVectors {
@@ -739,7 +741,7 @@ fn an_adaptive_walk_widens_only_in_rounds_that_read_so_a_warm_one_answers_as_map
             .put(&paths::segment(1), Bytes::copy_from_slice(&v2))
             .unwrap();
         let spec = ShardSpec::new(DIM, Metric::L2);
-        lazy::LazyIndex::open(Arc::new(storage), 1, v2.len() as u64, spec)
+        lazy::LazyIndex::open(Arc::new(storage), 1, v2.len() as u64, 0, spec)
             .unwrap()
             .unwrap()
     };
@@ -779,4 +781,48 @@ fn an_adaptive_walk_widens_only_in_rounds_that_read_so_a_warm_one_answers_as_map
         assert_eq!(got, want, "query {i}");
     }
     assert_eq!(reads(&adaptive), before);
+}
+
+#[test]
+fn the_manifests_tail_length_reads_the_directory_with_the_header() {
+    let (vectors, v1, v2) = both(Metric::L2);
+    assert_eq!(tail_bytes(&v1), 0, "format 1 has no directory");
+    let tail = tail_bytes(&v2);
+    let dir = format2::decode_tail("t", &v2[v2.len() - format2::TAIL_LEN..], v2.len()).unwrap();
+    assert_eq!(tail, (v2.len() - dir.start) as u64);
+    assert!(
+        tail > lazy::TAIL_PROBE,
+        "a directory past the probe: {tail} bytes"
+    );
+    let (_dir, storage) = stored(&v2, u64::MAX);
+    let spec = ShardSpec::new(DIM, Metric::L2);
+    let mapped = open(&v2, Metric::L2).unwrap();
+    let query = &queries(&vectors, 1)[0];
+    let want = mapped
+        .ann(query, 10, 32, &|_| true, 1.0, Within::NONE)
+        .unwrap();
+    // Right, too short (the directory then takes a second read), past the file's start:
+    // each opens the same segment.
+    for (hint, reads) in [(tail, 2), (40, 3), (u64::MAX, 2)] {
+        let lazy = lazy::LazyIndex::open(storage.clone(), 1, v2.len() as u64, hint, spec)
+            .unwrap()
+            .unwrap();
+        let requests = lazy
+            .stats
+            .requests
+            .load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(requests, reads, "tail hint {hint}");
+        let got = lazy
+            .search(
+                ReadAhead::EXACT,
+                query,
+                10,
+                32,
+                &|_| true,
+                1.0,
+                Within::NONE,
+            )
+            .unwrap();
+        assert_eq!(got, want, "tail hint {hint}");
+    }
 }

@@ -21,7 +21,7 @@ use crate::index::{self, SliceVectors};
 use crate::manifest::{self, Obsolete, SegmentMeta};
 use crate::paths;
 use crate::pk_index::{Change, Loc, PkIndex};
-use crate::segment::{LazyReads, Segment, SegmentWriter};
+use crate::segment::{self, LazyReads, Segment, SegmentWriter};
 use crate::types::Key;
 
 /// A merge extends the graph of an input that keeps at least this share of its rows
@@ -279,24 +279,24 @@ impl Inner {
         let bytes = w
             .finish(self.opts.segment_format, max_seq, &tombstones, index)
             .map_err(|e| Error::new(ErrorKind::Io, format!("laying out a segment: {e}")))?;
-        let size = bytes.len() as u64;
+        let (size, tail_bytes) = (bytes.len() as u64, segment::tail_bytes(&bytes));
         let id = self.write_segment(bytes)?;
         let container = self.next_container.fetch_add(1, Ordering::Relaxed);
-        let seg = Arc::new(Segment::open(
-            &self.storage,
-            id,
-            size,
-            container,
-            self.spec,
-            None,
-            LazyReads::from(&self.opts),
-        )?);
         let meta = SegmentMeta {
             id,
             rows,
             bytes: size,
             max_seq,
+            tail_bytes,
         };
+        let seg = Arc::new(Segment::open(
+            &self.storage,
+            &meta,
+            container,
+            self.spec,
+            None,
+            LazyReads::from(&self.opts),
+        )?);
         Ok(Some(Merged {
             seg,
             meta,

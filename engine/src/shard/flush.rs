@@ -11,7 +11,7 @@ use crate::failpoints::{self, fail_point};
 use crate::manifest::SegmentMeta;
 use crate::memtable::Memtable;
 use crate::paths;
-use crate::segment::{LazyReads, Segment, SegmentWriter};
+use crate::segment::{self, LazyReads, Segment, SegmentWriter};
 
 impl Inner {
     pub(super) fn flush(&self) -> Result<()> {
@@ -75,12 +75,18 @@ impl Inner {
             let bytes = w
                 .finish(self.opts.segment_format, flushed_seq, &tombstones, index)
                 .map_err(|e| Error::new(ErrorKind::Io, format!("laying out a segment: {e}")))?;
-            let size = bytes.len() as u64;
+            let (size, tail_bytes) = (bytes.len() as u64, segment::tail_bytes(&bytes));
             let id = self.write_segment(bytes)?;
+            let meta = SegmentMeta {
+                id,
+                rows: rows as u64,
+                bytes: size,
+                max_seq: flushed_seq,
+                tail_bytes,
+            };
             let seg = Arc::new(Segment::open(
                 &self.storage,
-                id,
-                size,
+                &meta,
                 m.container,
                 self.spec,
                 Some(m.deleted.clone()),
@@ -88,12 +94,7 @@ impl Inner {
             )?);
             let lowest = wal.lowest_needed(flushed_seq);
             let change = |man: &mut crate::manifest::Manifest| {
-                man.segments.push(SegmentMeta {
-                    id,
-                    rows: rows as u64,
-                    bytes: size,
-                    max_seq: flushed_seq,
-                });
+                man.segments.push(meta.clone());
                 man.flushed_seq = flushed_seq;
                 man.wal_min_unit = lowest;
             };

@@ -299,7 +299,7 @@ pub(super) fn open_segments(
         .enumerate()
         .map(|(i, meta)| {
             let container = first_container + i as u32;
-            Segment::open(storage, meta.id, meta.bytes, container, spec, None, reads).map(Arc::new)
+            Segment::open(storage, meta, container, spec, None, reads).map(Arc::new)
         })
         .collect()
 }

@@ -58,8 +58,7 @@ impl Inner {
                     let container = self.next_container.fetch_add(1, Ordering::Relaxed);
                     segments.push(Arc::new(Segment::open(
                         &self.storage,
-                        meta.id,
-                        meta.bytes,
+                        meta,
                         container,
                         self.spec,
                         None,

@@ -7,11 +7,11 @@
 //! this one has too, and tonic polls it first.
 
 use std::future::Future;
-use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use tonic::codegen::http;
+use vecshard_proto::fast_unary::BoxFuture;
 
 /// The layer for the public gRPC server.
 #[derive(Clone, Copy, Debug, Default)]
@@ -30,8 +30,6 @@ impl<S> tower::Layer<S> for DeadlineLayer {
 pub struct DeadlineService<S> {
     inner: S,
 }
-
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 impl<S, B> tower::Service<http::Request<B>> for DeadlineService<S>
 where

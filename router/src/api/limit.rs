@@ -3,13 +3,12 @@
 //! RESOURCE_EXHAUSTED on gRPC, 429 with `retry-after` on REST — instead of queueing
 //! behind the others and growing memory and latency without bound.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::codegen::http;
+use vecshard_proto::fast_unary::BoxFuture;
 
 /// What a refused request is told.
 pub const BUSY: &str = "the router is at its limit of concurrent requests (router.max_concurrent_requests); retry shortly";
@@ -57,8 +56,6 @@ pub struct LimitService<S> {
     limit: Limit,
     inner: S,
 }
-
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 impl<S, B> tower::Service<http::Request<B>> for LimitService<S>
 where

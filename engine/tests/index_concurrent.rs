@@ -77,24 +77,38 @@ fn concurrent_inserts_and_searches() {
     assert_eq!(mem.len(), N);
     assert!(searches.load(Ordering::Relaxed) >= SEARCHERS);
 
+    // Every row is in the graph and reachable: found by its own vector at ef 64, or, in a
+    // rare approximate miss (the insertion order is up to the threads), by a search wide
+    // enough to visit every reachable row.
     let all = |_: u32| true;
-    for row in 0..N as u32 {
-        let hits = mem.search(&vectors, &data[row as usize * DIM..][..DIM], 10, 64, &all);
-        assert!(
-            hits.iter().any(|h| h.row == row),
-            "row {row} not found by its vector"
-        );
+    let found = |row: u32, ef: usize| {
+        let q = &data[row as usize * DIM..][..DIM];
+        mem.search(&vectors, q, 10, ef, &all)
+            .iter()
+            .any(|h| h.row == row)
+    };
+    let missed: Vec<u32> = (0..N as u32).filter(|&r| !found(r, 64)).collect();
+    for &row in &missed {
+        assert!(found(row, N), "row {row} not reachable in the graph");
     }
+    assert!(missed.len() <= N / 200, "ef 64 missed rows {missed:?}");
     let bytes = mem.to_bytes(N as u32, &vectors);
     let frozen = FrozenIndex::open(&bytes.graph, &bytes.codes, metric, DIM, N as u32).unwrap();
-    for row in 0..N as u32 {
+    let in_segment = |row: u32, ef: usize| {
         let q = &data[row as usize * DIM..][..DIM];
-        let hits = frozen.search(&bytes.graph, &bytes.codes, &vectors, q, 10, 64, &all, 1.0);
-        assert!(
-            hits.iter().any(|h| h.row == row),
-            "row {row} not in the segment"
-        );
+        frozen
+            .search(&bytes.graph, &bytes.codes, &vectors, q, 10, ef, &all, 1.0)
+            .iter()
+            .any(|h| h.row == row)
+    };
+    let missed: Vec<u32> = (0..N as u32).filter(|&r| !in_segment(r, 64)).collect();
+    for &row in &missed {
+        assert!(in_segment(row, N), "row {row} not reachable in the segment");
     }
+    assert!(
+        missed.len() <= N / 200,
+        "ef 64 missed rows {missed:?} in the segment"
+    );
 }
 
 #[test]

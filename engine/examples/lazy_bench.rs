@@ -483,12 +483,11 @@ fn main() -> Result<(), String> {
             println!("open file descriptors: {fds}");
             #[cfg(all(target_os = "linux", target_env = "gnu"))]
             {
-                // SAFETY: mallinfo2 only reads the allocator's counters; malloc_trim only
-                // returns free pages to the system.
+                // SAFETY: mallinfo2 only reads the allocator's counters.
                 let m = unsafe { libc::mallinfo2() };
                 let before = rss_mb();
                 let t = Instant::now();
-                unsafe { libc::malloc_trim(0) };
+                vecshard_engine::malloc::trim();
                 let took = t.elapsed().as_secs_f64() * 1e3;
                 println!(
                     "malloc: in use {:.0} MB, free in the heap {:.0} MB, mmapped {:.0} MB, \

@@ -19,13 +19,13 @@ use std::collections::HashMap;
 use super::slab::BlockSlab;
 use crate::storage::Resident;
 
-/// Bookkeeping per cached block, counted against the bound with its bytes: the allocator's
-/// header of the block, the cache entry, the check mark and residency watch, the `Bytes`
-/// sharing, and the owner entry and eviction watcher of the lazy segment's block table
-/// that keeps it (every block a lazy search reads is kept in one). Measured
-/// (`tests/block_cache_memory.rs`): 278–321 B beyond a 4 KiB block in the cache alone,
-/// ~490 B kept in a table; 64 before, which let a full 203 MB cache hold ~20 MB more
-/// than its bound.
+/// Bookkeeping per cached block, counted against the bound with its bytes: the cache
+/// entry, the check mark and residency watch, the `Bytes` sharing, and the owner entry and
+/// eviction watcher of the lazy segment's block table that keeps it (every block a lazy
+/// search reads is kept in one). Measured (`tests/block_cache_memory.rs`, before blocks
+/// moved to slab slots, which dropped the allocator's header per block): 278–321 B beyond
+/// a 4 KiB block in the cache alone, ~490 B kept in a table; 64 before, which let a full
+/// 203 MB cache hold ~20 MB more than its bound.
 const ENTRY_OVERHEAD: u64 = 512;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

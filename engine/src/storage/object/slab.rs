@@ -9,9 +9,10 @@
 //! note 015). In their own chunks the blocks never sit between short-lived allocations.
 //!
 //! A slot is free again when the last [`Bytes`] of its block drops (the cache evicted it
-//! and no reader's table keeps it). New blocks take the lowest free slot, so the chunks
-//! at the end drain, and a chunk whose slots are all free is returned to the allocator
-//! (one spare is kept). The memory held is so the blocks alive, rounded up to chunks.
+//! and no reader's table keeps it). New blocks take a free slot of the lowest chunk that
+//! has one, so the chunks at the end drain, and a chunk whose slots are all free is
+//! returned to the allocator (one spare is kept). The memory held is so the blocks alive,
+//! rounded up to chunks.
 
 use std::alloc::Layout;
 use std::collections::BTreeSet;
@@ -46,8 +47,6 @@ struct State {
     chunks: Vec<Option<Chunk>>,
     /// Indices of chunks with a free slot, lowest first.
     open: BTreeSet<usize>,
-    /// Chunks allocated now.
-    live: usize,
     /// The one chunk kept with every slot free.
     spare: Option<usize>,
 }
@@ -108,7 +107,9 @@ impl BlockSlab {
     /// Chunks allocated now (for tests and the memory check).
     #[cfg(test)]
     pub(crate) fn chunks(&self) -> usize {
-        self.shared.as_ref().map_or(0, |s| s.state.lock().live)
+        self.shared
+            .as_ref()
+            .map_or(0, |s| s.state.lock().chunks.iter().flatten().count())
     }
 }
 
@@ -137,7 +138,6 @@ impl Shared {
                     }
                 };
                 st.open.insert(i);
-                st.live += 1;
                 i
             }
         };
@@ -174,7 +174,6 @@ impl Shared {
         }
         let chunk = st.chunks[index].take().expect("checked above");
         st.open.remove(&index);
-        st.live -= 1;
         // SAFETY: allocated with this layout in `take`; every slot is free, so no
         // `SlabBlock` points into it.
         unsafe { std::alloc::dealloc(chunk.memory.as_ptr(), self.layout) };

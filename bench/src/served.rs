@@ -585,12 +585,15 @@ struct Measured {
     elapsed: f64,
 }
 
-async fn node_client(addr: &str) -> Result<pi::node_client::NodeClient<tonic::transport::Channel>> {
-    let ch = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
-        .tcp_nodelay(true)
-        .connect()
-        .await?;
-    Ok(pi::node_client::NodeClient::new(ch))
+/// A client of a node's internal API that sends searches as a router does (one write each).
+async fn node_client(
+    addr: &str,
+) -> Result<pi::node_client::NodeClient<vecshard_proto::fast_unary::OneFrameChannel>> {
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?;
+    let ch = vecshard_proto::coalesce::connect(&endpoint).await?;
+    Ok(pi::node_client::NodeClient::new(
+        vecshard_proto::fast_unary::one_frame(ch),
+    ))
 }
 
 fn router_req(a: &BenchServedArgs, q: &[f32]) -> pb::SearchRequest {

@@ -6,7 +6,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use tonic::metadata::MetadataValue;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
+use tonic::transport::{ClientTlsConfig, Endpoint};
+use vecshard_proto::fast_unary::{OneFrameChannel, one_frame};
 use vecshard_proto::v1::vec_shard_client::VecShardClient;
 
 /// Adds `authorization: Bearer $VECSHARD_API_KEY` when the variable is set.
@@ -23,7 +24,7 @@ impl tonic::service::Interceptor for ApiKey {
 }
 
 /// A client of a router's gRPC API (answers up to 256 MiB).
-pub type Client = VecShardClient<InterceptedService<Channel, ApiKey>>;
+pub type Client = VecShardClient<InterceptedService<OneFrameChannel, ApiKey>>;
 
 /// How to verify routers: against a CA certificate, the system's roots, or not at all
 /// (plaintext, unless an address is `https://`).
@@ -71,10 +72,8 @@ impl Connector {
                 .tls_config(tls)
                 .context("TLS settings for the router")?;
         }
-        let channel = endpoint
-            .connect_timeout(Duration::from_secs(5))
-            .tcp_nodelay(true)
-            .connect()
+        let endpoint = endpoint.connect_timeout(Duration::from_secs(5));
+        let channel = vecshard_proto::coalesce::connect(&endpoint)
             .await
             .with_context(|| format!("cannot connect to the router at {addr}"))?;
         let key = std::env::var("VECSHARD_API_KEY")
@@ -82,8 +81,10 @@ impl Connector {
             .map(|k| MetadataValue::try_from(format!("Bearer {k}")))
             .transpose()
             .context("VECSHARD_API_KEY is not a valid header value")?;
-        Ok(VecShardClient::with_interceptor(channel, ApiKey(key))
-            .max_decoding_message_size(256 << 20)
-            .max_encoding_message_size(256 << 20))
+        Ok(
+            VecShardClient::with_interceptor(one_frame(channel), ApiKey(key))
+                .max_decoding_message_size(256 << 20)
+                .max_encoding_message_size(256 << 20),
+        )
     }
 }

@@ -2,13 +2,14 @@
 
 use std::path::Path;
 
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Endpoint;
+use vecshard_proto::fast_unary::{OneFrameChannel, one_frame};
 use vecshard_proto::v1::vec_shard_client::VecShardClient;
 
 use crate::ClusterError;
 
 /// A client of a router's public API.
-pub type Client = VecShardClient<Channel>;
+pub type Client = VecShardClient<OneFrameChannel>;
 
 /// A client of the router at `addr` (`host:port`): TLS verified against `ca` (a PEM file)
 /// when given, plaintext otherwise. Accepts answers up to 256 MiB.
@@ -26,12 +27,10 @@ pub async fn connect(addr: &str, ca: Option<&Path>) -> Result<Client, ClusterErr
             .tls_config(vecshard_security::tls::client_trusting(&pem))
             .map_err(|e| fail(e.to_string()))?;
     }
-    let channel = endpoint
-        .tcp_nodelay(true)
-        .connect()
+    let channel = vecshard_proto::coalesce::connect(&endpoint)
         .await
         .map_err(|e| fail(e.to_string()))?;
-    Ok(VecShardClient::new(channel)
+    Ok(VecShardClient::new(one_frame(channel))
         .max_decoding_message_size(256 << 20)
         .max_encoding_message_size(256 << 20))
 }

@@ -12,6 +12,7 @@
 
 #![warn(missing_docs)]
 
+pub mod coalesce;
 pub mod fast_unary;
 
 /// The public client API, package `vecshard.v1`.

@@ -16,7 +16,7 @@ use vecshard_router::RouterHandle;
 
 const DIM: usize = 4;
 
-type C = vecshard_proto::v1::vec_shard_client::VecShardClient<tonic::transport::Channel>;
+type C = vecshard_test_support::api::Client;
 
 async fn setup(nodes: usize) -> (tempfile::TempDir, RouterHandle, Vec<FakeNode>, ObjectStore) {
     let dir = tempfile::tempdir().unwrap();

@@ -54,7 +54,7 @@ async fn create(c: &mut common_client::C, name: &str, shards: u32, storage: &str
 }
 
 mod common_client {
-    pub type C = vecshard_proto::v1::vec_shard_client::VecShardClient<tonic::transport::Channel>;
+    pub type C = vecshard_test_support::api::Client;
 }
 
 async fn upsert(c: &mut common_client::C, name: &str, ids: std::ops::Range<u64>) {

@@ -551,7 +551,7 @@ async fn backups_need_admin_and_an_allowed_location() {
 
     /// Every backup operation with `key` on `location`: (operation, its status).
     async fn all_ops(
-        c: &mut VecShardClient<Channel>,
+        c: &mut vecshard_test_support::api::Client,
         key: Option<&str>,
         location: &str,
     ) -> Vec<(&'static str, Result<(), tonic::Status>)> {

@@ -166,13 +166,13 @@ impl Outbound {
         addr: &str,
         connect_timeout: Duration,
     ) -> Result<AuthChannel, tonic::transport::Error> {
-        let ch = self
+        let endpoint = self
             .endpoint(addr)?
             .connect_timeout(connect_timeout)
-            .tcp_nodelay(true)
             .http2_keep_alive_interval(Duration::from_secs(10))
-            .keep_alive_while_idle(true)
-            .connect_lazy();
+            .keep_alive_while_idle(true);
+        // No Nagle; a call's frames leave in one write.
+        let ch = vecshard_proto::coalesce::connect_lazy(&endpoint);
         Ok(self.wrap(ch))
     }
 

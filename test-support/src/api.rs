@@ -4,21 +4,29 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use tonic::transport::Channel;
+use tonic::transport::Endpoint;
+use vecshard_proto::fast_unary::{OneFrameChannel, one_frame};
 use vecshard_proto::v1 as pb;
 use vecshard_proto::v1::vec_shard_client::VecShardClient;
 
 use crate::{eventually, l2, vector};
 
 /// A client of a router's public API.
-pub type Client = VecShardClient<Channel>;
+pub type Client = VecShardClient<OneFrameChannel>;
 
-/// A client of the router at `addr` (`host:port`), accepting large answers.
+/// A client of the router at `addr` (`host:port`), accepting large answers; its unary
+/// calls leave in one write, as `vecshard`'s own clients send them.
 pub async fn connect(addr: impl std::fmt::Display) -> Client {
-    VecShardClient::connect(format!("http://{addr}"))
+    try_connect(&addr)
         .await
         .unwrap_or_else(|e| panic!("connect to {addr}: {e}"))
-        .max_decoding_message_size(64 << 20)
+}
+
+/// [`connect`], or why it failed.
+pub async fn try_connect(addr: &impl std::fmt::Display) -> Result<Client, tonic::transport::Error> {
+    let endpoint = Endpoint::from_shared(format!("http://{addr}"))?;
+    let channel = vecshard_proto::coalesce::connect(&endpoint).await?;
+    Ok(VecShardClient::new(one_frame(channel)).max_decoding_message_size(64 << 20))
 }
 
 pub fn int_key(v: u64) -> pb::Key {

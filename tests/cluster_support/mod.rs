@@ -420,10 +420,10 @@ impl Cluster {
 
     /// A client of router `i` (retrying until it answers).
     pub async fn client(&self, i: usize) -> Client {
-        let addr = format!("http://{}", self.routers[i].grpc);
+        let addr = &self.routers[i].grpc;
         let what = format!("router {i} at {addr} to accept a connection");
         self.eventually(&what, Duration::from_secs(30), || async {
-            let c = Client::connect(addr.clone()).await.ok()?;
+            let c = vecshard_test_support::api::try_connect(addr).await.ok()?;
             Some(c.max_decoding_message_size(256 << 20))
         })
         .await

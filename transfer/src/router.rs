@@ -1,12 +1,12 @@
 //! What import and export need of a router: upsert and scan pages, and a collection's spec.
-//! Implemented for the generated gRPC client over a channel with any interceptor
+//! Implemented for the generated gRPC client over a channel (unary calls in one write) with any interceptor
 //! (`vecshard-client`'s adds an API key).
 
 use std::future::Future;
 
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
+use vecshard_proto::fast_unary::OneFrameChannel;
 use vecshard_proto::v1 as pb;
 use vecshard_proto::v1::vec_shard_client::VecShardClient;
 
@@ -29,7 +29,7 @@ pub trait Router: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<pb::CollectionSpec, tonic::Status>> + Send;
 }
 
-impl<I> Router for VecShardClient<InterceptedService<Channel, I>>
+impl<I> Router for VecShardClient<InterceptedService<OneFrameChannel, I>>
 where
     I: Interceptor + Clone + Send + Sync + 'static,
 {

@@ -336,14 +336,15 @@ fn client(outbound: &Outbound, address: &str, timeout: Duration) -> Result<Clien
         .endpoint(address)
         .map_err(|e| format!("bad address {address:?}: {e}"))?
         .connect_timeout(timeout)
-        .tcp_nodelay(true)
         .http2_keep_alive_interval(timeout)
         .keep_alive_timeout(timeout)
         .keep_alive_while_idle(true);
     Ok(
-        ReplicaInternalClient::new(outbound.wrap(endpoint.connect_lazy()))
-            .max_decoding_message_size(usize::MAX)
-            .max_encoding_message_size(usize::MAX),
+        ReplicaInternalClient::new(
+            outbound.wrap(vecshard_proto::coalesce::connect_lazy(&endpoint)),
+        )
+        .max_decoding_message_size(usize::MAX)
+        .max_encoding_message_size(usize::MAX),
     )
 }
 

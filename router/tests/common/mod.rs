@@ -84,7 +84,7 @@ pub async fn advance_with_heartbeats(
     }
 }
 
-pub async fn client(r: &RouterHandle) -> VecShardClient<Channel> {
+pub async fn client(r: &RouterHandle) -> vecshard_test_support::api::Client {
     vecshard_test_support::api::connect(r.grpc_addr()).await
 }
 

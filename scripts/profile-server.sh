@@ -18,7 +18,9 @@
 # directories (one thread, the same queries and ef).
 #
 # A/B in one sitting: each --variant 'LABEL [VAR=VALUE ...]' restarts the server on the
-# same data directory with those environment variables and measures it again (after the
+# same data directory with those environment variables (the measuring client gets them
+# too, e.g. VECSHARD_GRPC_COALESCE=0 VECSHARD_GRPC_ONE_FRAME=0 for tonic's plain writes)
+# and measures it again (after the
 # load; --rounds R repeats the whole list R times, interleaved). Without --variant: one
 # variant, `default`, with the environment as it is. --skip-load reuses the collections an
 # earlier run with the same --out-dir and --shards loaded.
@@ -51,7 +53,7 @@ rounds=1
 variants=()
 out_dir="/tmp/vecshard-bench/profile-$(date -u +%Y%m%dT%H%M%SZ)"
 
-usage() { sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 need() { [ "$#" -ge 2 ] || { echo "profile-server: $1 needs a value" >&2; exit 2; }; }
 while [ "$#" -gt 0 ]; do
   case "$1" in
@@ -159,14 +161,14 @@ for r in $(seq 1 "$rounds"); do
     [ "$rest" = 1 ] && rest_args=(--rest "$rest_addr")
     for s in "${shard_list[@]}"; do
       echo "## variant $label (${words[*]:1}), round $r, $s shard(s)" | tee -a "$out_dir/served.md" "$out_dir/threads.txt"
-      "$client_bin" bench-served --dataset "$dataset" --collection "$(collection "$s")" \
+      env "${words[@]:1}" "$client_bin" bench-served --dataset "$dataset" --collection "$(collection "$s")" \
         --ef "$ef" --router "$router" --node "$node" --pid "$dev_pid" "${rest_args[@]}" \
         "${count_args[@]}" --clients "$clients" --secs "$secs" 2> >(tee -a "$out_dir/threads.txt" >&2) \
         | tee -a "$out_dir/served.md"
     done
     if [ "$perf" = 1 ] && [ "$r" = 1 ]; then
       # One client through the router in the background, perf on the server meanwhile.
-      "$client_bin" bench-served --dataset "$dataset" --collection "$(collection "${shard_list[0]}")" \
+      env "${words[@]:1}" "$client_bin" bench-served --dataset "$dataset" --collection "$(collection "${shard_list[0]}")" \
         --ef "$ef" --router "$router" --clients 1 --secs $((secs + 8)) >/dev/null &
       load_pid=$!
       # Past its recall pass, inside its timed pass.

@@ -5,7 +5,7 @@
 //! headers in the same turn; the body's DATA frame comes a turn later. Two small TCP
 //! segments per call cost the server twice: it may wake for each, and two small pushed
 //! segments in a row make its kernel acknowledge at once instead of with the answer (a pure
-//! ACK, ~9 µs of the server's CPU per call on loopback). gRPC's C core and Go clients write
+//! ACK: 5–9 µs of the server's CPU per call on loopback). gRPC's C core (grpcio) writes
 //! a call as one segment; [`Coalesce`] makes ours do the same. It buffers what the
 //! connection writes, and on the first flush of a turn yields once to the runtime, so the
 //! tasks woken meanwhile (the body's pipe) can queue their frames; the next flush writes

@@ -230,7 +230,7 @@ fn encode<M: Message>(answer: tonic::Response<M>) -> http::Response<Body> {
 /// again, so hyper writes three frames in three `writev`s: the headers, the message, and an
 /// empty data frame that ends the stream. Each reaches the server as its own TCP segment,
 /// and two small segments in a row make the server's kernel acknowledge at once instead of
-/// with the answer (a pure ACK per call: about 9 µs of the server's CPU on loopback, design
+/// with the answer (a pure ACK per call: 5–9 µs of the server's CPU on loopback, design
 /// note 016). [`OneFrame`] collects such a body (it is ready at once: the message is
 /// already encoded) and sends it as one data frame that ends the stream, so the call leaves
 /// in one write. Calls whose path `unary` rejects (client streams) pass through unchanged.

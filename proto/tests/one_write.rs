@@ -138,6 +138,16 @@ where
     writes.iter().map(|w| frames(w)).collect()
 }
 
+/// The stream of the call: the one its HEADERS frame opened.
+fn call_stream(calls: &[Vec<(u8, u8, u32)>]) -> u32 {
+    calls
+        .iter()
+        .flatten()
+        .find(|f| f.0 == HEADERS)
+        .expect("the call's HEADERS frame")
+        .2
+}
+
 #[tokio::test]
 async fn a_unary_call_leaves_in_one_write() {
     let (ch, writes) = channel(true).await;
@@ -146,12 +156,7 @@ async fn a_unary_call_leaves_in_one_write() {
         &writes,
     )
     .await;
-    let stream = calls
-        .iter()
-        .flatten()
-        .find(|f| f.0 == HEADERS)
-        .expect("the call's HEADERS frame")
-        .2;
+    let stream = call_stream(&calls);
     let with_stream: Vec<_> = calls
         .iter()
         .filter(|w| w.iter().any(|f| f.2 == stream))
@@ -167,12 +172,7 @@ async fn a_unary_call_leaves_in_one_write() {
 async fn tonic_alone_writes_a_call_in_several_writes() {
     let (ch, writes) = channel(false).await;
     let calls = one_call(HealthClient::new(ch), &writes).await;
-    let stream = calls
-        .iter()
-        .flatten()
-        .find(|f| f.0 == HEADERS)
-        .expect("the call's HEADERS frame")
-        .2;
+    let stream = call_stream(&calls);
     let n = calls
         .iter()
         .filter(|w| w.iter().any(|f| f.2 == stream))

@@ -77,9 +77,12 @@ fn concurrent_inserts_and_searches() {
     assert_eq!(mem.len(), N);
     assert!(searches.load(Ordering::Relaxed) >= SEARCHERS);
 
-    // Every row is in the graph and reachable: found by its own vector at ef 64, or, in a
-    // rare approximate miss (the insertion order is up to the threads), by a search wide
-    // enough to visit every reachable row.
+    // Every row is in the graph (`len` above), and found by its own vector at ef 64 or, in
+    // a rare approximate miss (the insertion order is up to the threads), by a search wide
+    // enough to visit every reachable row. HNSW's neighbour pruning can, under concurrent
+    // inserts, drop every link into a row (hnswlib has the same property): such a row is
+    // kept and served by gets, scans and exact or filtered searches, but no graph walk
+    // reaches it. At most one row in a thousand may end that way.
     let all = |_: u32| true;
     let found = |row: u32, ef: usize| {
         let q = &data[row as usize * DIM..][..DIM];
@@ -88,9 +91,11 @@ fn concurrent_inserts_and_searches() {
             .any(|h| h.row == row)
     };
     let missed: Vec<u32> = (0..N as u32).filter(|&r| !found(r, 64)).collect();
-    for &row in &missed {
-        assert!(found(row, N), "row {row} not reachable in the graph");
-    }
+    let unreachable: Vec<u32> = missed.iter().copied().filter(|&r| !found(r, N)).collect();
+    assert!(
+        unreachable.len() <= N / 1000,
+        "rows {unreachable:?} not reachable in the graph"
+    );
     assert!(missed.len() <= N / 200, "ef 64 missed rows {missed:?}");
     let bytes = mem.to_bytes(N as u32, &vectors);
     let frozen = FrozenIndex::open(&bytes.graph, &bytes.codes, metric, DIM, N as u32).unwrap();
@@ -102,9 +107,18 @@ fn concurrent_inserts_and_searches() {
             .any(|h| h.row == row)
     };
     let missed: Vec<u32> = (0..N as u32).filter(|&r| !in_segment(r, 64)).collect();
-    for &row in &missed {
-        assert!(in_segment(row, N), "row {row} not reachable in the segment");
-    }
+    let unreachable_in_segment: Vec<u32> = missed
+        .iter()
+        .copied()
+        .filter(|&r| !in_segment(r, N))
+        .collect();
+    // The segment keeps the graph's links: a row it cannot reach, the graph could not.
+    assert!(
+        unreachable_in_segment
+            .iter()
+            .all(|r| unreachable.contains(r)),
+        "rows {unreachable_in_segment:?} not reachable in the segment (graph: {unreachable:?})"
+    );
     assert!(
         missed.len() <= N / 200,
         "ef 64 missed rows {missed:?} in the segment"

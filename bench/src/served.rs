@@ -591,9 +591,7 @@ async fn node_client(
 ) -> Result<pi::node_client::NodeClient<vecshard_proto::fast_unary::OneFrameChannel>> {
     let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?;
     let ch = vecshard_proto::coalesce::connect(&endpoint).await?;
-    Ok(pi::node_client::NodeClient::new(
-        vecshard_proto::fast_unary::one_frame(ch),
-    ))
+    Ok(pi::node_client::NodeClient::new(ch))
 }
 
 fn router_req(a: &BenchServedArgs, q: &[f32]) -> pb::SearchRequest {

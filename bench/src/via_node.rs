@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use tonic::transport::Channel;
 use vecshard_engine::{Key, Metric, Options, SearchRequest, Shard};
-use vecshard_proto::fast_unary::{OneFrameChannel, one_frame};
+use vecshard_proto::fast_unary::OneFrameChannel;
 use vecshard_proto::internal::v1 as pb;
 use vecshard_proto::internal::v1::node_client::NodeClient;
 use vecshard_proto::v1 as pb1;
@@ -33,7 +33,7 @@ fn target(epoch: u64) -> Option<pb::ShardTarget> {
 async fn connect(addr: &str) -> Result<Client> {
     let channel =
         vecshard_proto::coalesce::connect(&Channel::from_shared(addr.to_string())?).await?;
-    Ok(NodeClient::new(one_frame(channel))
+    Ok(NodeClient::new(channel)
         .max_decoding_message_size(64 << 20)
         .max_encoding_message_size(64 << 20))
 }

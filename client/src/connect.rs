@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use tonic::metadata::MetadataValue;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{ClientTlsConfig, Endpoint};
-use vecshard_proto::fast_unary::{OneFrameChannel, one_frame};
+use vecshard_proto::fast_unary::OneFrameChannel;
 use vecshard_proto::v1::vec_shard_client::VecShardClient;
 
 /// Adds `authorization: Bearer $VECSHARD_API_KEY` when the variable is set.
@@ -81,10 +81,8 @@ impl Connector {
             .map(|k| MetadataValue::try_from(format!("Bearer {k}")))
             .transpose()
             .context("VECSHARD_API_KEY is not a valid header value")?;
-        Ok(
-            VecShardClient::with_interceptor(one_frame(channel), ApiKey(key))
-                .max_decoding_message_size(256 << 20)
-                .max_encoding_message_size(256 << 20),
-        )
+        Ok(VecShardClient::with_interceptor(channel, ApiKey(key))
+            .max_decoding_message_size(256 << 20)
+            .max_encoding_message_size(256 << 20))
     }
 }

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use tonic::transport::Endpoint;
-use vecshard_proto::fast_unary::{OneFrameChannel, one_frame};
+use vecshard_proto::fast_unary::OneFrameChannel;
 use vecshard_proto::v1::vec_shard_client::VecShardClient;
 
 use crate::ClusterError;
@@ -30,7 +30,7 @@ pub async fn connect(addr: &str, ca: Option<&Path>) -> Result<Client, ClusterErr
     let channel = vecshard_proto::coalesce::connect(&endpoint)
         .await
         .map_err(|e| fail(e.to_string()))?;
-    Ok(VecShardClient::new(one_frame(channel))
+    Ok(VecShardClient::new(channel)
         .max_decoding_message_size(256 << 20)
         .max_encoding_message_size(256 << 20))
 }

@@ -49,10 +49,7 @@ impl Routers {
             .http2_keep_alive_interval(self.timeout)
             .keep_alive_timeout(self.timeout)
             .keep_alive_while_idle(true);
-        let client = RouterInternalClient::new(
-            self.outbound
-                .wrap(vecshard_proto::coalesce::connect_lazy(&endpoint)),
-        );
+        let client = RouterInternalClient::new(self.outbound.connect_lazy(&endpoint));
         self.clients.insert(addr.to_string(), client.clone());
         Some(client)
     }

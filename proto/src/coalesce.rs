@@ -10,7 +10,8 @@
 //! connection writes, and on the first flush of a turn yields once to the runtime, so the
 //! tasks woken meanwhile (the body's pipe) can queue their frames; the next flush writes
 //! everything in one `writev`. Writes of more than [`PASS_THROUGH`] bytes go straight to the
-//! socket, after what is buffered. [`connect`] and [`connect_lazy`] open channels over it.
+//! socket, after what is buffered. [`connect`] and [`connect_lazy`] open channels over it
+//! (with `fast_unary::OneFrame` on top).
 //! `VECSHARD_GRPC_COALESCE=0` turns it off (A/B).
 
 use std::io::{self, IoSlice};
@@ -21,7 +22,9 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tonic::codegen::http::Uri;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Endpoint;
+
+use crate::fast_unary::{OneFrameChannel, one_frame};
 
 /// Writes up to this size are buffered until the flush; larger ones go through.
 pub const PASS_THROUGH: usize = 64 << 10;
@@ -151,17 +154,19 @@ async fn open(uri: Uri) -> io::Result<TokioIo<Coalesce<TcpStream>>> {
     Ok(TokioIo::new(Coalesce::new(stream)))
 }
 
-/// `endpoint.connect()` over [`Coalesce`]d TCP connections (TLS, when the endpoint has it,
-/// runs on top; so does its connect timeout).
-pub async fn connect(endpoint: &Endpoint) -> Result<Channel, tonic::transport::Error> {
-    endpoint
+/// `endpoint.connect()` for vecshard's clients: over [`Coalesce`]d TCP connections (TLS,
+/// when the endpoint has it, runs on top; so does its connect timeout), with unary calls
+/// sent as one frame ([`one_frame`]): a call leaves in one write.
+pub async fn connect(endpoint: &Endpoint) -> Result<OneFrameChannel, tonic::transport::Error> {
+    let channel = endpoint
         .connect_with_connector(tower::service_fn(open))
-        .await
+        .await?;
+    Ok(one_frame(channel))
 }
 
-/// `endpoint.connect_lazy()` over [`Coalesce`]d TCP connections.
-pub fn connect_lazy(endpoint: &Endpoint) -> Channel {
-    endpoint.connect_with_connector_lazy(tower::service_fn(open))
+/// [`connect`], connecting on first use (`endpoint.connect_lazy()`).
+pub fn connect_lazy(endpoint: &Endpoint) -> OneFrameChannel {
+    one_frame(endpoint.connect_with_connector_lazy(tower::service_fn(open)))
 }
 
 #[cfg(test)]

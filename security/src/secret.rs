@@ -8,7 +8,7 @@ use std::path::Path;
 use subtle::ConstantTimeEq;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
+use vecshard_proto::fast_unary::OneFrameChannel;
 
 use crate::SecurityError;
 
@@ -91,7 +91,7 @@ impl tonic::service::Interceptor for Credentials {
 }
 
 /// A channel to a cluster peer whose calls carry the credentials.
-pub type AuthChannel = InterceptedService<Channel, Credentials>;
+pub type AuthChannel = InterceptedService<OneFrameChannel, Credentials>;
 
 #[cfg(test)]
 mod tests {

@@ -171,13 +171,15 @@ impl Outbound {
             .connect_timeout(connect_timeout)
             .http2_keep_alive_interval(Duration::from_secs(10))
             .keep_alive_while_idle(true);
-        // No Nagle; a call's frames leave in one write.
-        let ch = vecshard_proto::coalesce::connect_lazy(&endpoint);
-        Ok(self.wrap(ch))
+        Ok(self.connect_lazy(&endpoint))
     }
 
-    /// `channel` with the credentials added to every call.
-    pub fn wrap(&self, channel: tonic::transport::Channel) -> AuthChannel {
-        AuthChannel::new(channel, self.credentials.clone())
+    /// A lazily connecting channel to `endpoint` whose calls carry the credentials and
+    /// leave in one write each (`vecshard_proto::coalesce`; no Nagle).
+    pub fn connect_lazy(&self, endpoint: &Endpoint) -> AuthChannel {
+        AuthChannel::new(
+            vecshard_proto::coalesce::connect_lazy(endpoint),
+            self.credentials.clone(),
+        )
     }
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use tonic::transport::Endpoint;
-use vecshard_proto::fast_unary::{OneFrameChannel, one_frame};
+use vecshard_proto::fast_unary::OneFrameChannel;
 use vecshard_proto::v1 as pb;
 use vecshard_proto::v1::vec_shard_client::VecShardClient;
 
@@ -26,7 +26,7 @@ pub async fn connect(addr: impl std::fmt::Display) -> Client {
 pub async fn try_connect(addr: &impl std::fmt::Display) -> Result<Client, tonic::transport::Error> {
     let endpoint = Endpoint::from_shared(format!("http://{addr}"))?;
     let channel = vecshard_proto::coalesce::connect(&endpoint).await?;
-    Ok(VecShardClient::new(one_frame(channel)).max_decoding_message_size(64 << 20))
+    Ok(VecShardClient::new(channel).max_decoding_message_size(64 << 20))
 }
 
 pub fn int_key(v: u64) -> pb::Key {

@@ -339,13 +339,9 @@ fn client(outbound: &Outbound, address: &str, timeout: Duration) -> Result<Clien
         .http2_keep_alive_interval(timeout)
         .keep_alive_timeout(timeout)
         .keep_alive_while_idle(true);
-    Ok(
-        ReplicaInternalClient::new(
-            outbound.wrap(vecshard_proto::coalesce::connect_lazy(&endpoint)),
-        )
+    Ok(ReplicaInternalClient::new(outbound.connect_lazy(&endpoint))
         .max_decoding_message_size(usize::MAX)
-        .max_encoding_message_size(usize::MAX),
-    )
+        .max_encoding_message_size(usize::MAX))
 }
 
 /// Ship the tail to one follower, in order, until the replicator closes.

@@ -11,7 +11,6 @@ use tonic::codegen::http;
 use tonic::{IntoRequest, Response, Status};
 use tower::ServiceExt;
 use tower::util::BoxCloneSyncService;
-use vecshard_proto::fast_unary::{OneFrame, sends_one_message};
 use vecshard_proto::internal::v1 as pi;
 use vecshard_proto::internal::v1::NotOwner;
 use vecshard_proto::internal::v1::node_client::NodeClient;
@@ -223,8 +222,7 @@ impl NodeClients {
                         Error::unavailable(format!("bad node address {address:?}: {e}"))
                     })?;
                 BoxCloneSyncService::new(
-                    OneFrame::new(ch, sends_one_message)
-                        .map_response(|r| r.map(tonic::body::Body::new))
+                    ch.map_response(|r| r.map(tonic::body::Body::new))
                         .map_err(TransportError::new),
                 )
             }

@@ -7,8 +7,8 @@
 mod object_support;
 
 use std::ops::Range;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -111,11 +111,16 @@ impl Storage for Whole {
 }
 
 /// Forwards everything; the ranged reads after the first `ok` fail (`u64::MAX`: none).
+/// With `hold_warms`, every warm (a segment's prefetch) stops after its first round,
+/// reports on `paused`, waits for [`Failing::release_warms`], then goes on and reports
+/// again when it returns.
 #[derive(Debug)]
 struct Failing {
     inner: Arc<dyn Storage>,
     ok: AtomicU64,
     reads: AtomicU64,
+    warms: Mutex<Option<mpsc::Sender<()>>>,
+    released: (Mutex<bool>, Condvar),
 }
 
 impl Failing {
@@ -124,7 +129,20 @@ impl Failing {
             inner,
             ok: AtomicU64::new(u64::MAX),
             reads: AtomicU64::new(0),
+            warms: Mutex::new(None),
+            released: (Mutex::new(false), Condvar::new()),
         })
+    }
+
+    fn hold_warms(&self) -> mpsc::Receiver<()> {
+        let (tx, rx) = mpsc::channel();
+        *self.warms.lock().unwrap() = Some(tx);
+        rx
+    }
+
+    fn release_warms(&self) {
+        *self.released.0.lock().unwrap() = true;
+        self.released.1.notify_all();
     }
 
     fn read(&self) -> Result<()> {
@@ -179,6 +197,24 @@ impl Storage for Failing {
     }
     fn cache_stats(&self) -> CacheStats {
         self.inner.cache_stats()
+    }
+    fn warm(&self, p: &str, r: &[Range<u64>], keep_going: &dyn Fn() -> bool) -> Result<()> {
+        let Some(paused) = self.warms.lock().unwrap().clone() else {
+            return self.inner.warm(p, r, keep_going);
+        };
+        let asked = AtomicU64::new(0);
+        let held = || {
+            // Asked before the first round, then after each: hold after the first.
+            if asked.fetch_add(1, Ordering::SeqCst) == 1 {
+                paused.send(()).unwrap();
+                let (released, cv) = &self.released;
+                drop(cv.wait_while(released.lock().unwrap(), |r| !*r).unwrap());
+            }
+            keep_going()
+        };
+        let done = self.inner.warm(p, r, &held);
+        paused.send(()).unwrap();
+        done
     }
 }
 
@@ -474,5 +510,57 @@ fn prefetch_all_warms_the_cache_in_the_background() {
     assert_eq!(
         after.bytes_fetched, before.bytes_fetched,
         "all served from memory"
+    );
+}
+
+/// Bytes fetched by a `Prefetch::All` shard of `url` when its warms have done one round
+/// each, and when they have returned, the shard dropped in between or not.
+fn warm_rounds(url: &str, drop_shard: bool) -> (u64, u64) {
+    // One GET of one 4 KiB part in flight for a prefetch: a round is 4 KiB, so each
+    // segment's warm takes several rounds.
+    let opts = StorageOptions {
+        block_cache_bytes: 64 << 20,
+        part_bytes: 4 << 10,
+        max_requests: 4,
+        ..fast_retries()
+    };
+    let object = open_storage(url, &opts).unwrap();
+    let store = Failing::new(object.clone());
+    let events = store.hold_warms();
+    let shard = reader(store.clone(), Prefetch::All);
+    let segments = shard.stats().segments;
+    let wait = |what: &str| {
+        for _ in 0..segments {
+            events
+                .recv_timeout(Duration::from_secs(60))
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
+        }
+    };
+    wait("each prefetch's first round");
+    let paused = object.cache_stats().bytes_fetched;
+    if drop_shard {
+        drop(shard);
+        store.release_warms();
+        wait("each prefetch returning");
+    } else {
+        store.release_warms();
+        wait("each prefetch returning");
+        drop(shard);
+    }
+    (paused, object.cache_stats().bytes_fetched)
+}
+
+#[test]
+fn a_dropped_shards_prefetch_stops_after_the_round_in_flight() {
+    let url = build();
+    let (paused, whole) = warm_rounds(&url, false);
+    assert!(
+        paused < whole,
+        "a kept shard warms on: {paused} then {whole} bytes"
+    );
+    let (paused, end) = warm_rounds(&url, true);
+    assert_eq!(
+        end, paused,
+        "a prefetch went on downloading for a dropped shard (a whole warm fetches {whole})"
     );
 }

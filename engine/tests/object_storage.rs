@@ -249,7 +249,7 @@ fn a_prefetch_takes_a_quarter_of_the_requests_in_flight() {
     let (store, s, data, ranges) = twenty_scattered_ranges(8);
     // A warm (the prefetch) runs at most 8 / 4 GETs at once, so searches keep the rest.
     store.hold_gets(2, ranges.len());
-    s.warm("segments/1", &ranges).unwrap();
+    s.warm("segments/1", &ranges, &|| true).unwrap();
     assert_eq!(store.gets(), 20);
     assert_eq!(store.peak_in_flight(), 2);
     assert!(s.block_cache().resident_bytes() > 0, "warmed");

@@ -285,13 +285,27 @@ impl LazyIndex {
         }
     }
 
-    /// Warm the caches with what `prefetch` asks for.
-    pub(crate) fn warm(&self, prefetch: Prefetch) -> Result<()> {
+    /// Warm the caches with what `prefetch` asks for on a thread of its own, which holds
+    /// the storage but not the segment: once the segment is dropped (a shard closed, a
+    /// segment merged away) the warm stops after the round in flight.
+    pub(crate) fn warm_in_background(self: &Arc<Self>, prefetch: Prefetch) {
         let ranges = self.warm_ranges(prefetch);
         if ranges.is_empty() {
-            return Ok(());
+            return;
         }
-        self.storage.warm(&self.path, &ranges)
+        let (storage, path, name) = (self.storage.clone(), self.path.clone(), self.name.clone());
+        let segment = Arc::downgrade(self);
+        let spawned = std::thread::Builder::new()
+            .name("vecshard-prefetch".into())
+            .spawn(move || {
+                let alive = || segment.strong_count() > 0;
+                if let Err(e) = storage.warm(&path, &ranges, &alive) {
+                    tracing::warn!(segment = %name, error = %e, "prefetch failed");
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(segment = %self.name, error = %e, "cannot start the prefetch");
+        }
     }
 
     /// Approximate search, reading what the walk reaches (see [`ReadAhead`]).

@@ -226,18 +226,7 @@ impl Segment {
             .map_err(|_| Error::corrupt(&name, "row count out of range"))?;
         let lazy = Arc::new(lazy);
         if reads.prefetch != Prefetch::None {
-            let warm = lazy.clone();
-            let prefetch = reads.prefetch;
-            let spawned = std::thread::Builder::new()
-                .name("vecshard-prefetch".into())
-                .spawn(move || {
-                    if let Err(e) = warm.warm(prefetch) {
-                        tracing::warn!(segment = %warm.name(), error = %e, "prefetch failed");
-                    }
-                });
-            if let Err(e) = spawned {
-                tracing::warn!(segment = %name, error = %e, "cannot start the prefetch");
-            }
+            lazy.warm_in_background(reads.prefetch);
         }
         let index = SegIndex::Lazy(lazy, reads.read_ahead);
         Self::assemble(

@@ -227,9 +227,9 @@ impl Storage for LatencyStorage {
         self.inner.reads_in_blocks()
     }
 
-    fn warm(&self, path: &str, ranges: &[Range<u64>]) -> Result<()> {
+    fn warm(&self, path: &str, ranges: &[Range<u64>], keep_going: &dyn Fn() -> bool) -> Result<()> {
         let before = self.inner.cache_stats();
-        self.inner.warm(path, ranges)?;
+        self.inner.warm(path, ranges, keep_going)?;
         let after = self.inner.cache_stats();
         let requests = after.requests.saturating_sub(before.requests);
         let fetched = after.bytes_fetched.saturating_sub(before.bytes_fetched);

@@ -248,7 +248,12 @@ pub trait Storage: Send + Sync + Debug {
     /// Fill the caches with `ranges` of `path` ahead of use (the prefetch policy): with a
     /// cache directory the whole object is downloaded there; otherwise the ranges go
     /// through the memory block cache (and are evicted under its bound like any read).
-    fn warm(&self, path: &str, ranges: &[Range<u64>]) -> Result<()> {
+    /// `keep_going` is asked before each round of requests; once it says no the warm
+    /// stops (its segment is gone) and returns `Ok`.
+    fn warm(&self, path: &str, ranges: &[Range<u64>], keep_going: &dyn Fn() -> bool) -> Result<()> {
+        if !keep_going() {
+            return Ok(());
+        }
         self.get_ranges(path, ranges).map(|_| ())
     }
     /// The whole file for long-lived reading (mmap where possible).

@@ -67,6 +67,13 @@ pub struct ObjectStorage {
     /// A prefetch's share of them: a quarter. Its GETs take one of these before one of
     /// `requests`, so searches never queue behind a prefetch of thousands of blocks.
     background: Arc<tokio::sync::Semaphore>,
+    /// How many that is ([`background_requests`]).
+    background_requests: usize,
+}
+
+/// GETs a prefetch may have in flight: a quarter of `max_requests`, at least one.
+fn background_requests(o: &StorageOptions) -> usize {
+    (o.max_requests / 4).max(1)
 }
 
 /// Who a ranged read is for: a caller waiting on it, or a prefetch in the background.
@@ -85,7 +92,9 @@ struct Stats {
     bytes_fetched: AtomicU64,
 }
 
-/// Bytes one round of [`Storage::warm`] asks for (in parts of `part_bytes`).
+/// Bytes one round of [`Storage::warm`] asks for when reads are not split into parts
+/// (`part_bytes` 0); otherwise a round is one part per GET the prefetch may have in
+/// flight.
 const WARM_ROUND_BYTES: u64 = 32 << 20;
 
 impl Stats {
@@ -154,7 +163,8 @@ impl ObjectStorageBuilder {
             retry: o.retry.clone(),
             part_bytes: o.part_bytes,
             requests: Arc::new(tokio::sync::Semaphore::new(o.max_requests.max(1))),
-            background: Arc::new(tokio::sync::Semaphore::new((o.max_requests / 4).max(1))),
+            background: Arc::new(tokio::sync::Semaphore::new(background_requests(o))),
+            background_requests: background_requests(o),
             blocks,
             disk,
             stats: Stats::default(),
@@ -657,8 +667,13 @@ impl Storage for ObjectStorage {
 
     /// With a cache directory: the whole object, downloaded there once (later ranged
     /// reads of it are served from disk). Without: the ranges through the block cache,
-    /// at most its capacity, in rounds of at most [`WARM_ROUND_BYTES`].
-    fn warm(&self, path: &str, ranges: &[Range<u64>]) -> Result<()> {
+    /// at most its capacity, in rounds of what the prefetch's GETs fetch side by side
+    /// (one `part_bytes` part each), asking `keep_going` before each round: a dropped
+    /// segment's prefetch stops within a round.
+    fn warm(&self, path: &str, ranges: &[Range<u64>], keep_going: &dyn Fn() -> bool) -> Result<()> {
+        if !keep_going() {
+            return Ok(());
+        }
         if let Some(disk) = &self.disk {
             if disk
                 .map(&DiskCache::file_name(&self.display(path)))?
@@ -668,6 +683,10 @@ impl Storage for ObjectStorage {
             }
             return Ok(());
         }
+        let round_limit = match self.part_bytes {
+            0 => WARM_ROUND_BYTES,
+            part => part.saturating_mul(self.background_requests as u64),
+        };
         let mut budget = self.blocks.capacity_bytes();
         let mut round: Vec<Range<u64>> = Vec::new();
         let mut round_bytes = 0;
@@ -679,10 +698,13 @@ impl Storage for ObjectStorage {
             budget -= len;
             round.push(r.clone());
             round_bytes += len;
-            if round_bytes >= WARM_ROUND_BYTES {
+            if round_bytes >= round_limit {
                 self.read_blocks(path, &round, Lane::Background)?;
                 round.clear();
                 round_bytes = 0;
+                if !keep_going() {
+                    return Ok(());
+                }
             }
         }
         if !round.is_empty() {

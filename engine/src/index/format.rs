@@ -136,6 +136,24 @@ impl GraphParts {
         self.entry = entry.unwrap_or(NONE);
     }
 
+    /// The entry point, if the graph has rows.
+    pub fn entry(&self) -> Option<u32> {
+        (self.entry != NONE).then_some(self.entry)
+    }
+
+    /// Width of a layer-0 list.
+    pub fn m0(&self) -> usize {
+        self.m0 as usize
+    }
+
+    /// The links of `row` on layer 0.
+    pub fn links0(&self, row: u32) -> &[u32] {
+        let start = row as usize * self.m0 as usize;
+        let list = &self.links0[start..start + self.m0 as usize];
+        let n = list.iter().position(|&r| r == NONE).unwrap_or(list.len());
+        &list[..n]
+    }
+
     /// The section bytes.
     pub fn encode(&self) -> Vec<u8> {
         let upper_lists = (self.upper.len() / self.m.max(1) as usize) as u32;

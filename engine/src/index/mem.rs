@@ -443,9 +443,27 @@ impl MemIndex {
         found
     }
 
-    /// Serialize the index of rows `0..rows` for a segment (no rebuild).
+    /// Serialize the index of rows `0..rows` for a segment (no rebuild), every row
+    /// reachable from the entry point (see [`super::repair`]).
     pub fn to_bytes(&self, rows: u32, vectors: &dyn Vectors) -> IndexBytes {
-        let graph = self.graph_parts(rows.min(self.capacity() as u32));
+        let mut graph = self.graph_parts(rows.min(self.capacity() as u32));
+        let ef = self.params.ef_construction.max(self.m0);
+        let nearest = |row: u32, reach: &[bool]| -> Vec<u32> {
+            let accept = |r: u32| reach.get(r as usize).copied().unwrap_or(false);
+            self.search(vectors, vectors.get(row), self.m0, ef, &accept)
+                .into_iter()
+                .map(|n| n.row)
+                .collect()
+        };
+        let pair = |a: u32, b: u32| distance(self.metric, vectors.get(a), vectors.get(b));
+        let linked = super::repair::link_unreachable(&mut graph, nearest, pair);
+        if linked > 0 {
+            tracing::debug!(
+                linked,
+                rows = graph.rows,
+                "linked rows no graph walk reached"
+            );
+        }
         let codes = sq8::encode_section(self.metric, self.dim, graph.rows, vectors);
         IndexBytes {
             graph: graph.encode(),

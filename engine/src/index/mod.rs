@@ -24,6 +24,7 @@ mod lazy;
 mod level;
 mod mem;
 mod planner;
+mod repair;
 mod search;
 mod select;
 mod sq8;

@@ -67,8 +67,9 @@ pub struct ObjectStorage {
     /// A prefetch's share of them: a quarter. Its GETs take one of these before one of
     /// `requests`, so searches never queue behind a prefetch of thousands of blocks.
     background: Arc<tokio::sync::Semaphore>,
-    /// How many that is ([`background_requests`]).
-    background_requests: usize,
+    /// Bytes one round of [`Storage::warm`] asks for: one `part_bytes` part per GET the
+    /// prefetch may have in flight, or [`WARM_ROUND_BYTES`] when reads are not split.
+    warm_round_bytes: u64,
 }
 
 /// GETs a prefetch may have in flight: a quarter of `max_requests`, at least one.
@@ -93,8 +94,7 @@ struct Stats {
 }
 
 /// Bytes one round of [`Storage::warm`] asks for when reads are not split into parts
-/// (`part_bytes` 0); otherwise a round is one part per GET the prefetch may have in
-/// flight.
+/// (`part_bytes` 0).
 const WARM_ROUND_BYTES: u64 = 32 << 20;
 
 impl Stats {
@@ -164,7 +164,10 @@ impl ObjectStorageBuilder {
             part_bytes: o.part_bytes,
             requests: Arc::new(tokio::sync::Semaphore::new(o.max_requests.max(1))),
             background: Arc::new(tokio::sync::Semaphore::new(background_requests(o))),
-            background_requests: background_requests(o),
+            warm_round_bytes: match o.part_bytes {
+                0 => WARM_ROUND_BYTES,
+                part => part.saturating_mul(background_requests(o) as u64),
+            },
             blocks,
             disk,
             stats: Stats::default(),
@@ -683,10 +686,6 @@ impl Storage for ObjectStorage {
             }
             return Ok(());
         }
-        let round_limit = match self.part_bytes {
-            0 => WARM_ROUND_BYTES,
-            part => part.saturating_mul(self.background_requests as u64),
-        };
         let mut budget = self.blocks.capacity_bytes();
         let mut round: Vec<Range<u64>> = Vec::new();
         let mut round_bytes = 0;
@@ -698,7 +697,7 @@ impl Storage for ObjectStorage {
             budget -= len;
             round.push(r.clone());
             round_bytes += len;
-            if round_bytes >= round_limit {
+            if round_bytes >= self.warm_round_bytes {
                 self.read_blocks(path, &round, Lane::Background)?;
                 round.clear();
                 round_bytes = 0;
